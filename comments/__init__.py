@@ -1,0 +1,107 @@
+"""A self-hosted, moderated comment service."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import PathConverter
+
+from comments import config as settings
+
+MAX_REQUEST_BYTES = 64 * 1024
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class ThreadKeyConverter(PathConverter):
+    """A host's article id: any characters, slashes included (sent percent-encoded)."""
+
+    regex = ".+?"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(settings.defaults())
+    app.config.update(settings.from_environment())
+    app.config.update(config or {})
+    _derive_settings(app)
+
+    if app.config["TRUSTED_PROXY_COUNT"] > 0:
+        count = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
+
+    app.url_map.converters["threadkey"] = ThreadKeyConverter
+    # Thread keys may contain "//"; merging slashes would redirect instead of answering.
+    app.url_map.merge_slashes = False
+
+    from comments.extensions import api, db, limiter, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    limiter.init_app(app)
+    api.init_app(app)
+    api.register_converter(ThreadKeyConverter, lambda converter: {
+        "type": "string", "minLength": 1, "maxLength": 255,
+        "description": "the host's article id, percent-encoded"})
+
+    from comments import models  # noqa: F401  (tables known to Flask-Migrate)
+    from comments.api.public import blp as public_blp
+    from comments.ops import bp as ops_bp
+
+    api.register_blueprint(public_blp)
+    app.register_blueprint(ops_bp)
+
+    from comments.cli import comments_cli
+
+    app.cli.add_command(comments_cli)
+    return app
+
+
+def _derive_settings(app: Flask) -> None:
+    cfg = app.config
+    if not cfg.get("DATABASE_URL"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        cfg["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'comments.db'}"
+    cfg["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(cfg["DATABASE_URL"])
+    is_sqlite = cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {} if is_sqlite else {"pool_pre_ping": True})
+    if not cfg.get("SECRET_KEY"):
+        cfg["SECRET_KEY"] = settings.instance_secret(app.instance_path)
+    if not cfg.get("HASH_KEY"):
+        cfg["HASH_KEY"] = hmac.new(cfg["SECRET_KEY"].encode(), b"comments.hash-key", hashlib.sha256).hexdigest()
+    cfg["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    cfg["RATELIMIT_STORAGE_URI"] = cfg.get("RATELIMIT_STORAGE_URI") or cfg["REDIS_URL"] or "memory://"
+    # Off: Flask-Limiter would send Retry-After on every answer; 429s get their own (api.errors).
+    cfg["RATELIMIT_HEADERS_ENABLED"] = False
+    cfg["RATELIMIT_KEY_PREFIX"] = "comments"
+    cfg["API_TITLE"] = "Comments"
+    cfg["API_VERSION"] = "v1"
+    cfg["OPENAPI_VERSION"] = "3.1.0"
+    cfg["OPENAPI_URL_PREFIX"] = "/api/v1"
+    cfg["OPENAPI_JSON_PATH"] = "openapi.json"
+
+
+def _normalise_db_url(url: str) -> str:
+    # psycopg 3 is the driver installed; plain postgresql:// URLs would ask for psycopg2.
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL lets readers go on while a worker writes; busy_timeout waits instead of failing.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

@@ -1,0 +1,174 @@
+"""The contract's error shape: ``{"error": {"code", "message", "fields"}}``, for every /api/ error."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import marshmallow as ma
+from flask import current_app, jsonify, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from comments.services.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+SERVICE_ERROR_STATUS = {"invalid": 422, "not_found": 404, "forbidden": 403, "conflict": 409,
+                        "unavailable": 503}
+
+
+class ApiError(Exception):
+    """An error a client should see: raised by views and services, rendered by ContractApi."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields or {}
+        self.headers = headers or {}
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, f"{what}_not_found", f"No such {what.replace('_', ' ')}.")
+
+
+def invalid(field: str, message: str, code: str = "validation_failed") -> ApiError:
+    return ApiError(422, code, message, fields={field: [message]})
+
+
+class ErrorDetailSchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "snake_case error code"})
+    message = ma.fields.String(required=True)
+    fields = ma.fields.Dict(metadata={"description": "per-field messages, for 422"})
+
+
+class ErrorSchema(ma.Schema):
+    error = ma.fields.Nested(ErrorDetailSchema, required=True)
+
+
+# Werkzeug's names for the statuses the contract lists, as snake_case codes.
+DEFAULT_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def _flatten_webargs_messages(messages: Any) -> dict[str, Any]:
+    """webargs nests messages by location (``{"json": {...}}``); clients want fields."""
+    if not isinstance(messages, dict):
+        return {"_schema": messages}
+    fields: dict[str, Any] = {}
+    for location, value in messages.items():
+        if isinstance(value, dict):
+            fields.update(value)
+        else:
+            fields[location] = value
+    return fields
+
+
+def error_response(status: int, code: str, message: str, fields: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None):
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    response = jsonify({"error": body})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+class ContractApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self):
+        app = self._app
+        app.register_error_handler(HTTPException, self.handle_http_exception)
+        app.register_error_handler(ApiError, self.handle_api_error)
+        app.register_error_handler(ServiceError, self.handle_service_error)
+        app.register_error_handler(Exception, self.handle_unexpected)
+
+    def handle_api_error(self, error: ApiError):
+        return error_response(error.status, error.code, error.message, error.fields, error.headers)
+
+    def handle_service_error(self, error: ServiceError):
+        status = SERVICE_ERROR_STATUS[error.kind]
+        headers = {"Retry-After": "30"} if status == 503 else None
+        return error_response(status, error.code, error.message, error.fields, headers)
+
+    def handle_http_exception(self, error: HTTPException):
+        if not _wants_json():
+            return error  # the dashboard and pages keep Werkzeug's HTML errors
+        status = error.code or 500
+        code = DEFAULT_CODES.get(status, "error")
+        message = error.description or ""
+        fields = None
+        headers: dict[str, str] = {}
+        data = getattr(error, "data", None) or {}
+        if status == 400 and "messages" in data:
+            # webargs says 400 only when the body is not JSON at all.
+            code, message = "invalid_json", "The request body is not valid JSON."
+        elif status == 422 and "messages" in data:
+            fields = _flatten_webargs_messages(data["messages"])
+            message = "Some fields are not valid."
+        elif status == 413:
+            limit = current_app.config.get("MAX_CONTENT_LENGTH")
+            message = f"The request body is larger than {limit} bytes."
+        elif status == 429:
+            headers["Retry-After"] = str(_retry_after_seconds())
+            message = f"Too many requests ({error.description}). Try again later."
+        elif status == 405:
+            message = f"{request.method} is not allowed here."
+        elif status == 404:
+            message = "Nothing is found at this address."
+        headers.update((data.get("headers") if isinstance(data, dict) else None) or {})
+        return error_response(status, code, message, fields, headers)
+
+    def handle_unexpected(self, error: Exception):
+        if isinstance(error, HTTPException):
+            return self.handle_http_exception(error)
+        from sqlalchemy.exc import OperationalError, InterfaceError
+
+        if isinstance(error, (OperationalError, InterfaceError)):
+            log.error("database unavailable: %s", error)
+            return error_response(503, "database_unavailable",
+                                  "The database is not reachable; nothing was changed. Try again.",
+                                  headers={"Retry-After": "5"})
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        if not _wants_json():
+            raise error
+        return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def _retry_after_seconds() -> int:
+    from comments.extensions import limiter
+
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    return max(1, int(current.reset_at - time.time()))
+

@@ -1,0 +1,159 @@
+"""The public API the widget calls: no login, CORS limited to each site's allowed origins."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+from flask import Response, current_app, g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from comments.api import cors
+from comments.api.limits import post_limit, read_limit, report_limit
+from comments.api.schemas import (
+    CommentCreateSchema,
+    CommentEditSchema,
+    CommentEnvelopeSchema,
+    CountsQuerySchema,
+    CountsSchema,
+    PostedCommentSchema,
+    ReportCreateSchema,
+    ThreadPageSchema,
+    ThreadQuerySchema,
+)
+from comments.api.sites import comment_site, require_site
+from comments.models import Comment
+from comments.net import client_ip
+from comments.security import make_edit_token
+from comments.services import authors, reports, submission, threads
+from comments.services.errors import invalid_field
+from comments.services.validation import TextError, check_thread_key
+
+blp = Blueprint("public", __name__, url_prefix="/api/v1",
+                description="Reading and writing comments: what the embeddable widget calls.")
+
+cors.protect(blp)
+
+MAX_COUNT_KEYS = 100
+
+
+def scoring() -> submission.Scoring | None:
+    return current_app.extensions.get("comments.scoring")
+
+
+def _thread_key(key: str) -> str:
+    try:
+        return check_thread_key(key)
+    except TextError as exc:
+        raise invalid_field("key", exc.code, exc.message) from None
+
+
+def comment_payload(comment: Comment, is_author: bool) -> dict[str, Any]:
+    data = threads.comment_json(comment)
+    data.update(authors.author_fields(comment, is_author))
+    return data
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status=status, mimetype="application/json")
+
+
+@blp.route("/sites/<site_slug>/threads/<threadkey:key>/comments")
+class ThreadComments(MethodView):
+    decorators = [read_limit(methods=["GET"]), post_limit(methods=["POST"])]
+
+    @blp.arguments(ThreadQuerySchema, location="query")
+    @blp.response(200, ThreadPageSchema)
+    @blp.alt_response(304, description="Not modified since the ETag sent in If-None-Match")
+    def get(self, query: dict[str, Any], site_slug: str, key: str):
+        """One page of root comments, each with its published replies nested.
+
+        Answers conditional requests: send the ETag back as If-None-Match to get 304.
+        """
+        site = require_site(site_slug)
+        key = _thread_key(key)
+        limit = query["limit"] or current_app.config["DEFAULT_PAGE_SIZE"]
+        thread = threads.find_thread(site, key)
+        revision = "none" if thread is None else f"{thread.id}.{thread.revision}"
+        params = f"{query['sort']}|{limit}|{query['cursor'] or ''}"
+        etag = "t" + hashlib.blake2b(f"{site.id}|{key}|{revision}|{params}".encode(),
+                                     digest_size=12).hexdigest()
+        if request.if_none_match.contains(etag):
+            response = Response(status=304)
+        else:
+            page = threads.read_page(site, key, thread, query["sort"], limit, query["cursor"])
+            response = _json(page.as_json())
+        response.set_etag(etag)
+        # Readers must revalidate (cheap: a 304) so new comments show at once.
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    @blp.arguments(CommentCreateSchema)
+    @blp.response(201, PostedCommentSchema, description="Published at once")
+    @blp.alt_response(202, schema=PostedCommentSchema,
+                      description="Stored, but pending scoring, held for review or rejected")
+    def post(self, data: dict[str, Any], site_slug: str, key: str):
+        """Post a comment or a reply (with parent_id)."""
+        site = require_site(site_slug)
+        new = submission.NewComment(client_ip=client_ip(), **data)
+        result = submission.submit(site, _thread_key(key), new, scoring())
+        comment = result.comment
+        body = {"comment": comment_payload(comment, is_author=True),
+                "edit_token": make_edit_token(comment.id, result.edit_token_nonce)}
+        return body, 201 if result.published else 202
+
+
+@blp.route("/comments/<int:comment_id>")
+class CommentResource(MethodView):
+    decorators = [read_limit(methods=["GET"]), post_limit(methods=["PATCH", "DELETE"])]
+
+    @blp.response(200, CommentEnvelopeSchema)
+    def get(self, comment_id: int):
+        """One comment. Its author (with X-Edit-Token) also sees it while pending or held."""
+        comment, is_author = authors.view(comment_site(comment_id), request.headers.get("X-Edit-Token"))
+        return {"comment": comment_payload(comment, is_author)}
+
+    @blp.arguments(CommentEditSchema)
+    @blp.response(200, CommentEnvelopeSchema)
+    def patch(self, data: dict[str, Any], comment_id: int):
+        """Edit within the site's edit window (X-Edit-Token). The new text is scored again."""
+        comment = comment_site(comment_id)
+        authors.edit(comment, request.headers.get("X-Edit-Token"), data["body"], scoring())
+        return {"comment": comment_payload(comment, is_author=True)}
+
+    @blp.response(204)
+    def delete(self, comment_id: int):
+        """Delete (X-Edit-Token) within the edit window; with replies it stays as a tombstone."""
+        authors.remove(comment_site(comment_id), request.headers.get("X-Edit-Token"))
+        return None
+
+
+@blp.route("/comments/<int:comment_id>/reports")
+class CommentReports(MethodView):
+    decorators = [report_limit(methods=["POST"])]
+
+    @blp.arguments(ReportCreateSchema)
+    @blp.response(202, description="Received")
+    def post(self, data: dict[str, Any], comment_id: int):
+        """Report a comment. Enough distinct readers send it to the review queue."""
+        reports.report(comment_site(comment_id), data["reason"], data["note"], client_ip())
+        return _json({"report": {"comment_id": comment_id, "reason": data["reason"]}}, 202)
+
+
+@blp.route("/sites/<site_slug>/counts")
+class Counts(MethodView):
+    decorators = [read_limit(methods=["GET"])]
+
+    @blp.arguments(CountsQuerySchema, location="query")
+    @blp.response(200, CountsSchema)
+    def get(self, query: dict[str, Any], site_slug: str):
+        """Published comments per thread, for many threads in one call."""
+        site = require_site(site_slug)
+        keys = list(dict.fromkeys(k for k in query["keys"].split(",") if k))
+        if len(keys) > MAX_COUNT_KEYS:
+            raise invalid_field("keys", "too_many_keys", f"At most {MAX_COUNT_KEYS} keys per request.")
+        for key in keys:
+            _thread_key(key)
+        return {"counts": threads.counts(site, keys)}

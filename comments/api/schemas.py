@@ -1,0 +1,115 @@
+"""marshmallow 4 schemas: the API's contract, and the source of its OpenAPI document."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from comments.models import STATUS_VALUES
+from comments.services.reports import REASONS
+from comments.services.threads import SORTS
+from comments.services.validation import TextError, check_author_name, check_body
+
+
+def _checked(check):
+    def validate(value: str) -> None:
+        try:
+            check(value)
+        except TextError as exc:
+            raise ma.ValidationError(exc.message) from None
+    return validate
+
+
+class StrictSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE  # unknown fields are a client error (422), never silently dropped
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+class CommentCreateSchema(StrictSchema):
+    body = ma.fields.String(required=True, validate=_checked(check_body),
+                            metadata={"description": "Markdown, 1–10,000 characters"})
+    author_name = ma.fields.String(required=True, validate=_checked(check_author_name),
+                                   metadata={"description": "1–64 characters"})
+    author_email = ma.fields.Email(load_default=None, allow_none=True,
+                                   validate=ma.validate.Length(max=254),
+                                   metadata={"description": "optional; stored only as a keyed hash"})
+    parent_id = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
+                                  validate=ma.validate.Range(min=1))
+    thread_title = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=500),
+                                    metadata={"description": "extension: the article title, used when the "
+                                                             "first comment creates the thread"})
+    thread_url = ma.fields.Url(load_default=None, allow_none=True, schemes={"http", "https"},
+                               validate=ma.validate.Length(max=2000),
+                               metadata={"description": "extension: the article URL, as thread_title"})
+
+
+class CommentEditSchema(StrictSchema):
+    body = ma.fields.String(required=True, validate=_checked(check_body))
+
+
+class ReportCreateSchema(StrictSchema):
+    reason = ma.fields.String(required=True, validate=ma.validate.OneOf(REASONS))
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=1000))
+
+
+class ThreadQuerySchema(StrictSchema):
+    sort = ma.fields.String(load_default="oldest", validate=ma.validate.OneOf(SORTS))
+    limit = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=200),
+                              metadata={"description": "roots per page; default 50, at most 200"})
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
+
+
+class CountsQuerySchema(StrictSchema):
+    keys = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=30_000),
+                            metadata={"description": "comma-separated thread keys, at most 100"})
+
+
+# --- responses --------------------------------------------------------------------------------
+
+class ReplyToSchema(ma.Schema):
+    id = ma.fields.Integer()
+    author_name = ma.fields.String(allow_none=True)
+
+
+class CommentSchema(ma.Schema):
+    id = ma.fields.Integer()
+    parent_id = ma.fields.Integer(allow_none=True)
+    author_name = ma.fields.String(allow_none=True, metadata={"description": "null on a tombstone"})
+    body = ma.fields.String(allow_none=True, metadata={"description": "raw Markdown, as written"})
+    body_html = ma.fields.String(allow_none=True, metadata={"description": "sanitised HTML"})
+    status = ma.fields.String(validate=ma.validate.OneOf(STATUS_VALUES))
+    created_at = ma.fields.String(metadata={"description": "RFC 3339, UTC"})
+    edited_at = ma.fields.String(allow_none=True)
+    reply_count = ma.fields.Integer()
+    reply_to = ma.fields.Nested(ReplyToSchema, metadata={
+        "description": "present on replies attached above their parent by the depth cap"})
+    moderation_note = ma.fields.String(allow_none=True, metadata={
+        "description": "the author's own read only: why the comment is not (yet) shown"})
+    replies = ma.fields.List(ma.fields.Nested(lambda: CommentSchema()))
+
+
+class CommentEnvelopeSchema(ma.Schema):
+    comment = ma.fields.Nested(CommentSchema)
+
+
+class PostedCommentSchema(CommentEnvelopeSchema):
+    edit_token = ma.fields.String(metadata={"description": "send as X-Edit-Token to read, edit, delete"})
+
+
+class ThreadSchema(ma.Schema):
+    key = ma.fields.String()
+    title = ma.fields.String()
+    url = ma.fields.String()
+    closed = ma.fields.Boolean()
+    comment_count = ma.fields.Integer()
+
+
+class ThreadPageSchema(ma.Schema):
+    thread = ma.fields.Nested(ThreadSchema)
+    comments = ma.fields.List(ma.fields.Nested(CommentSchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+class CountsSchema(ma.Schema):
+    counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())

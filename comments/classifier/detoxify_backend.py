@@ -1,0 +1,494 @@
+"""Detoxify-backed :class:`~comments.classifier.base.Classifier`.
+
+The model and tokenizer are held by a real :class:`detoxify.Detoxify` object
+(``DetoxifyClassifier.detoxify``), built with detoxify's own
+``Detoxify(model_type=..., checkpoint=..., device=..., huggingface_config_path=...)``.
+Two things are added around it:
+
+* **Offline loading.** detoxify 0.5.4's ``get_model_and_tokenizer`` always calls
+  ``config_class.from_pretrained("bert-base-uncased", ...)`` (a Hugging Face hub
+  look-up) even when ``huggingface_config_path`` is given. While the
+  ``Detoxify`` object is being constructed, that one function is swapped (under
+  a lock) for an equivalent that reads the config and tokenizer only from the
+  local config directory (``local_files_only=True``).
+* **Checkpoint pinning.** detoxify loads checkpoints with
+  ``torch.load(weights_only=False)``, i.e. unpickling can run arbitrary code.
+  The checkpoint is therefore read into memory once, its SHA-256 is compared
+  with the configured pin, and only those verified bytes are handed to
+  detoxify (so the file cannot be swapped between check and load). An
+  unpinned checkpoint is refused unless ``allow_unpinned=True``.
+
+Scoring (:meth:`DetoxifyClassifier.score`) does not go through
+``Detoxify.predict`` (which truncates at 512 tokens and is not thread-safe);
+it uses the same model and tokenizer with: a lock, sliding 512-token windows
+for long texts (per-label maximum over the windows), length-sorted batching,
+``torch.inference_mode()`` and optional reduced precision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .base import ClassifierUnavailable
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DetoxifyClassifier",
+    "MODEL_TYPES",
+    "PRECISIONS",
+    "WINDOW_OVERLAP",
+    "default_checkpoint_path",
+    "sha256_file",
+]
+
+#: Detoxify model types and the transformers architecture their checkpoints use.
+MODEL_TYPES: dict[str, str] = {
+    "original": "BertForSequenceClassification",
+    "unbiased": "RobertaForSequenceClassification",
+    "multilingual": "XLMRobertaForSequenceClassification",
+    "original-small": "AlbertForSequenceClassification",
+    "unbiased-small": "AlbertForSequenceClassification",
+}
+
+#: Supported ``precision`` settings.
+#:
+#: * ``fp32``: full precision (reference).
+#: * ``bf16``: weights and activations in bfloat16. Fast on CPUs with AMX /
+#:   AVX512-BF16 (Sapphire Rapids and later); slow on older CPUs.
+#: * ``int8``: dynamic int8 quantisation of the encoder's ``nn.Linear`` layers
+#:   (``torch.ao.quantization.quantize_dynamic``); CPU only.
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
+
+#: Number of tokens shared by consecutive windows of a long text.
+WINDOW_OVERLAP = 64
+#: Upper bound on tokens per window (all Detoxify models are 512-token models).
+MAX_WINDOW = 512
+
+_PATCH_LOCK = threading.Lock()
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file (what ``CLASSIFIER_CHECKPOINT_SHA256`` must be)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def default_checkpoint_path(model_type: str) -> Path:
+    """Where ``torch.hub`` would have cached detoxify's released checkpoint.
+
+    Used when no checkpoint is configured; nothing is ever downloaded.
+    """
+    import torch
+    from detoxify.detoxify import MODEL_URLS
+
+    filename = MODEL_URLS[model_type].rsplit("/", 1)[-1]
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _normalise_sha256(value: str) -> str:
+    value = value.strip().lower()
+    if value.startswith("sha256:"):
+        value = value[len("sha256:") :]
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise ClassifierUnavailable(
+            f"checkpoint SHA-256 pin must be 64 hex digits (optionally prefixed 'sha256:'), got {value!r}"
+        )
+    return value
+
+
+def _default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# --------------------------------------------------------------------------
+# Offline replacement for detoxify.detoxify.get_model_and_tokenizer
+# --------------------------------------------------------------------------
+
+
+def _offline_get_model_and_tokenizer(
+    model_type,
+    model_name,
+    tokenizer_name,
+    num_classes,
+    state_dict,
+    huggingface_config_path=None,
+):
+    """Same contract as detoxify's function, but never touches the hub.
+
+    ``model_type`` (e.g. ``"bert-base-uncased"``) is only used by the original
+    for the hub look-up, which is exactly what is skipped here.
+    """
+    import transformers
+
+    if huggingface_config_path is None:  # pragma: no cover - only patched in with a config dir
+        raise ClassifierUnavailable("offline loading needs a config directory")
+    model_class = getattr(transformers, model_name)
+    config = model_class.config_class.from_pretrained(
+        huggingface_config_path, num_labels=num_classes, local_files_only=True
+    )
+    model = model_class.from_pretrained(
+        None, config=config, state_dict=state_dict, local_files_only=True
+    )
+    tokenizer = getattr(transformers, tokenizer_name).from_pretrained(
+        huggingface_config_path, local_files_only=True
+    )
+    return model, tokenizer
+
+
+@contextmanager
+def _offline_detoxify_loading() -> Iterator[None]:
+    """Swap in the offline loader for the duration of a ``Detoxify(...)`` call."""
+    module = importlib.import_module("detoxify.detoxify")
+    with _PATCH_LOCK:
+        original = module.get_model_and_tokenizer
+        module.get_model_and_tokenizer = _offline_get_model_and_tokenizer
+        try:
+            yield
+        finally:
+            module.get_model_and_tokenizer = original
+
+
+# --------------------------------------------------------------------------
+# Precision
+# --------------------------------------------------------------------------
+
+
+def _quantize_int8(model: Any) -> None:
+    """Dynamic int8 quantisation of the encoder's Linear layers, in place.
+
+    The classification head stays fp32 (tiny, and most sensitive).
+    """
+    import torch
+
+    with warnings.catch_warnings():
+        # torch >= 2.10 deprecates torch.ao.quantization in favour of torchao;
+        # the eager dynamic path still works. Silence only those notices.
+        warnings.filterwarnings(
+            "ignore", message=r"torch\.ao\.quantization is deprecated", category=DeprecationWarning
+        )
+        warnings.filterwarnings(
+            "ignore", message=r"torch\.quantize_per_tensor.*deprecated", category=UserWarning
+        )
+        torch.ao.quantization.quantize_dynamic(
+            model.base_model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+        )
+
+
+def _apply_precision(model: Any, precision: str, device: str) -> None:
+    import torch
+
+    if precision == "fp32":
+        return
+    if precision == "bf16":
+        model.to(torch.bfloat16)
+        return
+    if precision == "int8":
+        if torch.device(device).type != "cpu":
+            raise ClassifierUnavailable("precision 'int8' (dynamic quantisation) is CPU-only")
+        _quantize_int8(model)
+        return
+    raise ClassifierUnavailable(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+
+
+# --------------------------------------------------------------------------
+# The classifier
+# --------------------------------------------------------------------------
+
+
+class DetoxifyClassifier:
+    """A Detoxify model, loaded once, scoring batches of texts.
+
+    Args:
+        model_type: one of :data:`MODEL_TYPES` (checked against the
+            checkpoint's architecture).
+        checkpoint: path to a Detoxify-format checkpoint (``{"config": ...,
+            "state_dict": ...}``). ``None``: detoxify's released file for
+            ``model_type`` in the torch hub cache (never downloaded).
+        checkpoint_sha256: expected SHA-256 of the checkpoint file (64 hex
+            digits, optional ``sha256:`` prefix).
+        config_dir: directory holding the Hugging Face ``config.json`` and
+            tokenizer files; loading is then fully offline. ``None`` lets
+            detoxify resolve them through the Hugging Face hub/cache.
+        device: torch device string (``"cpu"``).
+        threads: torch intra-op threads (process-wide!); ``None``: number of
+            CPUs available to the process.
+        batch_size: windows per forward pass.
+        precision: one of :data:`PRECISIONS`.
+        allow_unpinned: load a checkpoint without a SHA-256 pin (unsafe: the
+            file is unpickled with ``weights_only=False``).
+
+    Raises:
+        ClassifierUnavailable: on any loading problem.
+    """
+
+    def __init__(
+        self,
+        model_type: str = "original",
+        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_sha256: str | None = None,
+        config_dir: str | os.PathLike[str] | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+        batch_size: int = 16,
+        precision: str = "fp32",
+        allow_unpinned: bool = False,
+    ) -> None:
+        if model_type not in MODEL_TYPES:
+            raise ClassifierUnavailable(
+                f"unknown model_type {model_type!r}; expected one of {sorted(MODEL_TYPES)}"
+            )
+        if precision not in PRECISIONS:
+            raise ClassifierUnavailable(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ClassifierUnavailable(f"batch_size must be a positive integer, got {batch_size!r}")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ClassifierUnavailable(f"threads must be a positive integer, got {threads!r}")
+
+        self.model_type = model_type
+        self.precision = precision
+        self.batch_size = batch_size
+        self.device = device
+        self.threads = threads or _default_threads()
+        self.name = f"detoxify-{model_type}"
+        self._lock = threading.Lock()
+
+        try:
+            import torch
+
+            torch.set_num_threads(self.threads)
+        except Exception as exc:  # pragma: no cover - torch missing / broken
+            raise ClassifierUnavailable(f"cannot initialise torch: {exc}") from exc
+
+        path = Path(checkpoint) if checkpoint is not None else default_checkpoint_path(model_type)
+        self.checkpoint_path = path
+        data = self._read_verified(path, checkpoint_sha256, allow_unpinned)
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self.version = f"sha256:{self.sha256[:12]}"
+
+        if config_dir is not None and not Path(config_dir).is_dir():
+            raise ClassifierUnavailable(f"classifier config directory {str(config_dir)!r} does not exist")
+        self.config_dir = Path(config_dir) if config_dir is not None else None
+
+        self.detoxify = self._load_detoxify(data)
+        del data
+
+        model = self.detoxify.model
+        expected_arch = MODEL_TYPES[model_type]
+        if type(model).__name__ != expected_arch:
+            matching = sorted(t for t, a in MODEL_TYPES.items() if a == type(model).__name__)
+            raise ClassifierUnavailable(
+                f"checkpoint {str(path)!r} holds a {type(model).__name__}, but model_type "
+                f"{model_type!r} expects {expected_arch}"
+                + (f" (use model_type {' or '.join(map(repr, matching))})" if matching else "")
+            )
+        self.labels: tuple[str, ...] = tuple(self.detoxify.class_names)
+        if model.config.num_labels < len(self.labels):
+            raise ClassifierUnavailable(
+                f"model has {model.config.num_labels} outputs but the checkpoint names {len(self.labels)} classes"
+            )
+
+        try:
+            model.eval()
+            _apply_precision(model, precision, device)
+            self._prepare_tokenisation()
+            self._score_locked(["warm-up"])  # fail fast, and initialise kernels
+        except ClassifierUnavailable:
+            raise
+        except Exception as exc:
+            raise ClassifierUnavailable(f"cannot prepare classifier ({precision}): {exc}") from exc
+        log.info(
+            "loaded classifier %s %s from %s (precision=%s, threads=%d, batch_size=%d, window=%d)",
+            self.name, self.version, path, precision, self.threads, batch_size, self.window,
+        )
+
+    # -- loading ------------------------------------------------------------
+
+    @staticmethod
+    def _read_verified(path: Path, pin: str | None, allow_unpinned: bool) -> bytes:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise ClassifierUnavailable(f"classifier checkpoint {str(path)!r} not found") from exc
+        except OSError as exc:
+            raise ClassifierUnavailable(f"cannot read classifier checkpoint {str(path)!r}: {exc}") from exc
+        actual = hashlib.sha256(data).hexdigest()
+        if pin:
+            expected = _normalise_sha256(pin)
+            if actual != expected:
+                raise ClassifierUnavailable(
+                    f"classifier checkpoint {str(path)!r} has SHA-256 {actual}, "
+                    f"but the configured pin is {expected}; refusing to load it"
+                )
+        elif not allow_unpinned:
+            raise ClassifierUnavailable(
+                f"refusing to load unpinned classifier checkpoint {str(path)!r} (it is unpickled with "
+                f"weights_only=False): set the SHA-256 pin to {actual} if you trust this file, "
+                "or explicitly allow unpinned checkpoints"
+            )
+        else:
+            log.warning("loading UNPINNED classifier checkpoint %s (sha256 %s)", path, actual)
+        return data
+
+    def _load_detoxify(self, data: bytes) -> Any:
+        try:
+            from detoxify import Detoxify
+
+            kwargs: dict[str, Any] = dict(
+                model_type=self.model_type,
+                checkpoint=io.BytesIO(data),  # the verified bytes, not the path
+                device=self.device,
+            )
+            if self.config_dir is None:
+                return Detoxify(**kwargs)
+            with _offline_detoxify_loading():
+                return Detoxify(**kwargs, huggingface_config_path=str(self.config_dir))
+        except ClassifierUnavailable:
+            raise
+        except Exception as exc:
+            raise ClassifierUnavailable(
+                f"cannot load detoxify model from {str(self.checkpoint_path)!r}"
+                f" (config dir {str(self.config_dir) if self.config_dir else 'hub/cache'}): {exc}"
+            ) from exc
+
+    def _prepare_tokenisation(self) -> None:
+        tok = self.detoxify.tokenizer
+        config = self.detoxify.model.config
+        window = MAX_WINDOW
+        tok_max = getattr(tok, "model_max_length", None)
+        if isinstance(tok_max, int) and 0 < tok_max < 100_000:
+            window = min(window, tok_max)
+        positions = getattr(config, "max_position_embeddings", None)
+        if isinstance(positions, int) and positions > 0:
+            if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+                positions -= (config.pad_token_id or 0) + 1  # RoBERTa position ids start after padding_idx
+            window = min(window, positions)
+        # Special tokens around a single sequence, e.g. [CLS] ... [SEP] or <s> ... </s>.
+        probe = "hello"
+        plain = tok(probe, add_special_tokens=False)["input_ids"]
+        full = tok(probe, add_special_tokens=True)["input_ids"]
+        for i in range(len(full) - len(plain) + 1):
+            if full[i : i + len(plain)] == plain:
+                self._prefix, self._suffix = list(full[:i]), list(full[i + len(plain) :])
+                break
+        else:  # pragma: no cover - exotic tokenizer
+            raise ClassifierUnavailable("cannot determine the tokenizer's special tokens")
+        self.window = window  # tokens per window, special tokens included
+        self._body = window - len(self._prefix) - len(self._suffix)
+        self._step = self._body - min(WINDOW_OVERLAP, self._body // 2)
+        if self._body < 8:
+            raise ClassifierUnavailable(f"model window of {window} tokens is too small")
+        pad = tok.pad_token_id
+        self._pad_id = pad if pad is not None else 0
+        self._token_types = "token_type_ids" in getattr(tok, "model_input_names", ())
+
+    # -- scoring --------------------------------------------------------------
+
+    def _windows(self, ids: list[int]) -> list[list[int]]:
+        """Split token ids into overlapping windows; the last one ends at the end."""
+        body, step = self._body, self._step
+        if len(ids) <= body:
+            starts = [0]
+        else:
+            starts = list(range(0, len(ids) - body, step))
+            starts.append(len(ids) - body)
+        return [self._prefix + ids[s : s + body] + self._suffix for s in starts]
+
+    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Score texts; one ``{label: probability}`` per text, same order.
+
+        Texts longer than the model window are split into overlapping windows
+        and each label's maximum over the windows is returned.
+
+        Raises:
+            TypeError: ``texts`` is a single string or contains non-strings.
+            ClassifierUnavailable: anything failing inside tokenizer/model.
+        """
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("score() takes a sequence of strings, not a single string")
+        texts = list(texts)
+        for t in texts:
+            if not isinstance(t, str):
+                raise TypeError(f"score() takes strings, got {type(t).__name__}")
+        if not texts:
+            return []
+        try:
+            with self._lock:
+                return self._score_locked(texts)
+        except ClassifierUnavailable:
+            raise
+        except Exception as exc:
+            raise ClassifierUnavailable(f"classifier {self.name} failed to score: {exc}") from exc
+
+    def _score_locked(self, texts: list[str]) -> list[dict[str, float]]:
+        import torch
+
+        tok = self.detoxify.tokenizer
+        model = self.detoxify.model
+        encoded = tok(
+            texts,
+            add_special_tokens=False,
+            truncation=False,
+            verbose=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+
+        owners: list[int] = []
+        windows: list[list[int]] = []
+        for i, ids in enumerate(encoded):
+            for w in self._windows(list(ids)):
+                owners.append(i)
+                windows.append(w)
+
+        n_labels = len(self.labels)
+        best = torch.zeros(len(texts), n_labels)
+        seen = [False] * len(texts)
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k]), reverse=True)
+        device = model.device
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                width = len(windows[chunk[0]])
+                input_ids = torch.full((len(chunk), width), self._pad_id, dtype=torch.long)
+                attention = torch.zeros((len(chunk), width), dtype=torch.long)
+                for row, k in enumerate(chunk):
+                    w = windows[k]
+                    input_ids[row, : len(w)] = torch.tensor(w, dtype=torch.long)
+                    attention[row, : len(w)] = 1
+                inputs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device)}
+                if self._token_types:
+                    inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+                logits = model(**inputs)[0]
+                probs = torch.sigmoid(logits.float())[:, :n_labels].cpu()
+                for row, k in enumerate(chunk):
+                    owner = owners[k]
+                    if seen[owner]:
+                        best[owner] = torch.maximum(best[owner], probs[row])
+                    else:
+                        best[owner] = probs[row]
+                        seen[owner] = True
+        best = best.clamp_(0.0, 1.0)
+        return [dict(zip(self.labels, map(float, row))) for row in best.tolist()]
+
+    def __repr__(self) -> str:
+        return (
+            f"DetoxifyClassifier(name={self.name!r}, version={self.version!r}, "
+            f"precision={self.precision!r}, threads={self.threads}, batch_size={self.batch_size})"
+        )

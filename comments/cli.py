@@ -1,0 +1,103 @@
+"""``flask --app wsgi comments ...``: what an operator needs."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from comments.extensions import db
+from comments.models import Site
+from comments.services import sites as site_service
+from comments.services.accounts import AccountError, create_moderator
+
+comments_cli = AppGroup("comments", help="Manage sites, moderators and workers.")
+
+
+def _site_or_exit(slug: str) -> Site:
+    site = site_service.get_site(slug)
+    if site is None:
+        raise click.ClickException(f"No site '{slug}'. See: flask comments list-sites")
+    return site
+
+
+@comments_cli.command("create-site")
+@click.argument("slug")
+@click.option("--origin", "origins", multiple=True, help="An allowed origin, e.g. https://news.example (repeatable).")
+@click.option("--name", default="", help="A display name.")
+def create_site_command(slug: str, origins: tuple[str, ...], name: str) -> None:
+    """Create a site and print its API key (shown only this once)."""
+    try:
+        site, key = site_service.create_site(slug, list(origins), name)
+    except site_service.SiteError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"Created site '{site.slug}' (origins: {', '.join(site.allowed_origins) or 'none'}).")
+    click.echo(f"API key (store it now, it is not shown again): {key}")
+
+
+@comments_cli.command("list-sites")
+def list_sites_command() -> None:
+    """List sites with their origins and API key prefixes."""
+    for site in db.session.execute(select(Site).order_by(Site.slug)).scalars():
+        keys = ", ".join(k.prefix + "…" for k in site.api_keys if k.revoked_at is None) or "no active key"
+        click.echo(f"{site.slug}\torigins: {', '.join(site.allowed_origins) or '-'}\tkeys: {keys}")
+
+
+@comments_cli.command("rotate-key")
+@click.argument("slug")
+@click.option("--keep-old", is_flag=True, help="Keep the old keys working (revoke them later).")
+def rotate_key_command(slug: str, keep_old: bool) -> None:
+    """Issue a new API key for a site; by default the old ones stop working."""
+    site = _site_or_exit(slug)
+    key = site_service.rotate_api_key(site, revoke_old=not keep_old)
+    db.session.commit()
+    click.echo(f"New API key for '{slug}' (store it now): {key}")
+
+
+@comments_cli.command("set-origins")
+@click.argument("slug")
+@click.argument("origins", nargs=-1, required=True)
+def set_origins_command(slug: str, origins: tuple[str, ...]) -> None:
+    """Replace a site's allowed origins."""
+    site = _site_or_exit(slug)
+    try:
+        site_service.set_origins(site, list(origins))
+    except site_service.SiteError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"Origins of '{slug}': {', '.join(site.allowed_origins)}")
+
+
+@comments_cli.command("create-moderator")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Asked for when not given.")
+@click.option("--site", "sites", multiple=True, help="Limit to these site slugs (repeatable); default all.")
+def create_moderator_command(email: str, password: str, sites: tuple[str, ...]) -> None:
+    """Create a moderator account."""
+    for slug in sites:
+        _site_or_exit(slug)
+    try:
+        moderator = create_moderator(email, password, list(sites))
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    scope = ", ".join(moderator.site_slugs) or "all sites"
+    click.echo(f"Created moderator {moderator.email} ({scope}).")
+
+
+@comments_cli.command("ensure-demo")
+@click.option("--slug", default="demo")
+def ensure_demo_command(slug: str) -> None:
+    """Create the demo site if it does not exist (used by the README's quick start)."""
+    public_url = current_app.config["PUBLIC_URL"].rstrip("/")
+    site = site_service.get_site(slug)
+    if site is not None:
+        click.echo(f"Demo site '{slug}' exists.")
+        return
+    origins = [public_url, public_url.replace("127.0.0.1", "localhost")]
+    site, key = site_service.create_site(slug, origins, name="Demo news site")
+    db.session.commit()
+    click.echo(f"Created demo site '{slug}'. Its API key (shown once): {key}")

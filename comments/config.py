@@ -1,0 +1,71 @@
+"""Configuration read from environment variables with the ``COMMENTS_`` prefix.
+
+Every setting has a default that runs the embedded mode: SQLite in the instance folder, an
+in-process worker, in-memory rate limits, no Redis. ``COMMENTS_DATABASE_URL`` and
+``COMMENTS_REDIS_URL`` switch to PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+PREFIX = "COMMENTS_"
+
+# name -> (default, parser, help). The README's configuration table is written from this list.
+SETTINGS: dict[str, tuple[Any, Any, str]] = {
+    "DATABASE_URL": (None, str, "SQLAlchemy URL; default `sqlite:///<instance>/comments.db`"),
+    "SECRET_KEY": (None, str, "signs edit tokens and sessions; default: generated once into the instance folder"),
+    "HASH_KEY": (None, str, "key for hashing IPs and emails; default: derived from the secret key"),
+    "REDIS_URL": (None, str, "Redis for rate limits and RQ workers; unset = in-memory / in-process"),
+    "TRUSTED_PROXY_COUNT": (0, int, "number of reverse proxies whose `X-Forwarded-For` is trusted"),
+    "RATELIMIT_POST": ("5 per minute;60 per hour", str, "comment posts/edits per site and client IP"),
+    "RATELIMIT_REPORT": ("10 per minute;100 per day", str, "reader reports per site and client IP"),
+    "RATELIMIT_READ": ("300 per minute", str, "thread reads and counts per site and client IP"),
+    "RATELIMIT_ENABLED": (True, "bool", "turn rate limiting off (tests, benchmarks)"),
+    "EDIT_TOKEN_MAX_AGE": (7 * 24 * 3600, int, "seconds an edit token lets its author read and delete"),
+    "MAX_PAGE_SIZE": (200, int, "largest `limit` accepted on list endpoints"),
+    "DEFAULT_PAGE_SIZE": (50, int, "page size when `limit` is not given"),
+    "PUBLIC_URL": ("http://127.0.0.1:8000", str, "where the service is reached; used in printed links"),
+}
+
+
+def _parse(value: str, parser: Any) -> Any:
+    if parser == "bool":
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return parser(value)
+
+
+def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The settings present in the environment, parsed, without the prefix."""
+    environ = dict(os.environ) if environ is None else environ
+    found: dict[str, Any] = {}
+    for name, (_default, parser, _help) in SETTINGS.items():
+        raw = environ.get(PREFIX + name)
+        if raw is not None and raw != "":
+            found[name] = _parse(raw, parser)
+    # Settings owned by other modules (the classifier's CLASSIFIER_* keys) pass through as strings.
+    for key, raw in environ.items():
+        if key.startswith(PREFIX + "CLASSIFIER_") and raw != "":
+            found[key[len(PREFIX):]] = raw
+    return found
+
+
+def defaults() -> dict[str, Any]:
+    return {name: default for name, (default, _parser, _help) in SETTINGS.items()}
+
+
+def instance_secret(instance_path: str) -> str:
+    """A secret key kept in the instance folder, so restarts keep tokens valid without setup."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Written with 0600 so other local users cannot forge edit tokens.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

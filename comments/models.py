@@ -1,0 +1,254 @@
+"""Typed SQLAlchemy models: the data and its invariants. Workflows live in ``services/``."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from comments.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: the same on SQLite (no time zones) and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Status(enum.StrEnum):
+    """A comment's status, as the contract names them."""
+
+    PENDING = "pending"  # stored, not yet scored
+    PUBLISHED = "published"
+    HELD = "held"  # waiting in the review queue
+    REJECTED = "rejected"
+    DELETED = "deleted"
+
+
+STATUS_VALUES = tuple(s.value for s in Status)
+
+
+class Site(db.Model):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Only the keys a site changed; ``services.sites.effective_settings`` merges the defaults.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    api_keys: Mapped[list[ApiKey]] = relationship(back_populates="site", cascade="all, delete-orphan")
+
+    __table_args__ = (CheckConstraint("length(slug) between 1 and 64", name="slug_length"),)
+
+
+class ApiKey(db.Model):
+    """A host site's API key. Only a hash is stored; the prefix lets operators tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    site: Mapped[Site] = relationship(back_populates="api_keys")
+
+
+class Thread(db.Model):
+    __tablename__ = "threads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    url: Mapped[str] = mapped_column(String(2000), default="")
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Published comments, kept by the services so that counts for many threads are one indexed read.
+    published_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped on every change readers can see; thread reads use it as their ETag.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    site: Mapped[Site] = relationship()
+
+    __table_args__ = (UniqueConstraint("site_id", "key"),)
+
+
+class Comment(db.Model):
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    # The comment this one is shown under. Past the depth cap it is the deepest allowed ancestor,
+    # and ``reply_to_id`` names the comment really answered.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    root_id: Mapped[int | None] = mapped_column(Integer)  # null for a root; set for every reply
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="SET NULL"))
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+
+    author_name: Mapped[str] = mapped_column(String(64))
+    author_email_hash: Mapped[str | None] = mapped_column(String(64))
+    # Who the author is for history rules: the email hash when given, else the IP hash.
+    author_key: Mapped[str] = mapped_column(String(64))
+    ip_hash: Mapped[str | None] = mapped_column(String(64))
+
+    body: Mapped[str] = mapped_column(Text)  # raw Markdown, as written
+    body_html: Mapped[str] = mapped_column(Text)  # produced by services.rendering only
+    body_fingerprint: Mapped[str] = mapped_column(String(64))  # for repeat-post detection
+
+    status: Mapped[str] = mapped_column(String(16), default=Status.PENDING.value)
+    # Every reason the comment is where it is: rules that fired, classifier labels, reports.
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    scores: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    model_name: Mapped[str | None] = mapped_column(String(100))
+    scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    reply_count: Mapped[int] = mapped_column(Integer, default=0)  # published direct replies
+    report_count: Mapped[int] = mapped_column(Integer, default=0)  # distinct readers
+    # Set when enough readers reported a published comment: it waits in the "reported" queue.
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Random per comment; edit tokens carry it, so replacing it revokes every token.
+    edit_nonce: Mapped[str] = mapped_column(String(32))
+    # Optimistic concurrency for moderator decisions.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    thread: Mapped[Thread] = relationship()
+    site: Mapped[Site] = relationship()
+    parent: Mapped[Comment | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
+    reply_to: Mapped[Comment | None] = relationship(remote_side=[id], foreign_keys=[reply_to_id])
+
+    __table_args__ = (
+        CheckConstraint(
+            "status in ('pending', 'published', 'held', 'rejected', 'deleted')", name="status_known"
+        ),
+        # Root pages: the roots of a thread in date order (oldest/newest sorts, keyset cursors).
+        Index("ix_comments_thread_roots", "thread_id", "root_id", "created_at", "id"),
+        # Every comment under a page of roots, in one read.
+        Index("ix_comments_root", "root_id"),
+        Index("ix_comments_parent", "parent_id"),
+        # Author history (first-comment mode, duplicates, repeat posts).
+        Index("ix_comments_author", "site_id", "author_key", "created_at"),
+        Index("ix_comments_fingerprint", "body_fingerprint", "created_at"),
+        # The review queues and exports.
+        Index("ix_comments_site_status", "site_id", "status", "created_at"),
+        Index("ix_comments_reported", "reported_at"),
+    )
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_id is None
+
+
+class CommentRevision(db.Model):
+    """An earlier text of an edited comment; the edit history."""
+
+    __tablename__ = "comment_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when this text was first written
+    replaced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Report(db.Model):
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(String(1000), default="")
+    # A keyed hash of the reader (IP): one report per reader per comment.
+    reporter_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("comment_id", "reporter_hash"),
+        CheckConstraint("reason in ('spam', 'abuse', 'offensive', 'other')", name="reason_known"),
+    )
+
+
+class AuditEvent(db.Model):
+    """The append-only history of every change: who or what, when, why.
+
+    Written only by ``services.audit.record``; updates and deletes are refused below.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"), index=True)
+    comment_id: Mapped[int | None] = mapped_column(Integer, index=True)  # kept after a purge
+    actor_type: Mapped[str] = mapped_column(String(16))  # system, author, reader, moderator, host, operator
+    actor_id: Mapped[str | None] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _audit_is_append_only(mapper: Any, connection: Any, target: AuditEvent) -> None:
+    raise RuntimeError("the audit log is append-only")
+
+
+class Moderator(db.Model):
+    __tablename__ = "moderators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2
+    # Empty means every site; otherwise the slugs this moderator may act on.
+    site_slugs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def may_moderate(self, site_slug: str) -> bool:
+        return not self.site_slugs or site_slug in self.site_slugs
+

@@ -1,0 +1,44 @@
+"""The one place that writes the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from comments.extensions import db
+from comments.models import AuditEvent, Comment
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who or what made a change."""
+
+    type: str  # system, author, reader, moderator, host, operator
+    id: str | None = None
+
+
+SYSTEM = Actor("system", "pipeline")
+
+
+def record(
+    action: str,
+    actor: Actor,
+    *,
+    comment: Comment | None = None,
+    site_id: int | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    reasons: list[dict[str, Any]] | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        site_id=comment.site_id if comment is not None else site_id,
+        comment_id=comment.id if comment is not None else None,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        reasons=list(reasons or []),
+    )
+    db.session.add(event)
+    return event

@@ -1,0 +1,99 @@
+"""What a comment's author may do with their edit token: read it while waiting, edit, delete."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, select
+
+from comments.extensions import db
+from comments.models import Comment, CommentRevision, Status, utcnow
+from comments.security import TokenError, check_edit_token
+from comments.services import moderation
+from comments.services.audit import Actor
+from comments.services.errors import Conflict, Forbidden, NotFound
+from comments.services.sites import effective_settings
+from comments.services.submission import Scoring, resubmit
+
+# What an author is told about their own comment, in plain words and without scores.
+AUTHOR_NOTES = {
+    Status.PENDING: "Your comment is being checked and will appear shortly.",
+    Status.HELD: "Your comment is waiting for review by a moderator.",
+    Status.REJECTED: "Your comment was not published because it does not follow this site's rules.",
+}
+
+
+def get_comment(comment_id: int) -> Comment:
+    comment = db.session.get(Comment, comment_id)
+    if comment is None:
+        raise NotFound("comment_not_found", "No such comment.")
+    return comment
+
+
+def authorised(comment: Comment, token: str | None) -> None:
+    try:
+        check_edit_token(token, comment.id, comment.edit_nonce)
+    except TokenError as exc:
+        raise Forbidden(exc.code, exc.message) from None
+
+
+def view(comment: Comment, token: str | None) -> tuple[Comment, bool]:
+    """The comment and whether the caller is its author. Only authors see unpublished ones."""
+    is_author = False
+    if token is not None:
+        authorised(comment, token)
+        is_author = True
+    if comment.status != Status.PUBLISHED and not is_author:
+        if comment.status == Status.DELETED and has_replies(comment):
+            return comment, False  # a tombstone is public
+        raise NotFound("comment_not_found", "No such comment.")
+    return comment, is_author
+
+
+def author_note(comment: Comment) -> str | None:
+    return AUTHOR_NOTES.get(Status(comment.status))
+
+
+def has_replies(comment: Comment) -> bool:
+    return bool(db.session.execute(select(exists().where(Comment.parent_id == comment.id))).scalar())
+
+
+def _within_window(comment: Comment) -> None:
+    window = effective_settings(comment.site)["edit_window_seconds"]
+    if utcnow() - comment.created_at > timedelta(seconds=window):
+        minutes = window // 60
+        raise Forbidden("edit_window_closed",
+                        f"Comments can be changed only in the first {minutes} minutes after posting.")
+
+
+def edit(comment: Comment, token: str | None, body: str, scoring: Scoring | None = None) -> Comment:
+    authorised(comment, token)
+    if comment.status in (Status.DELETED, Status.REJECTED):
+        raise Conflict("not_editable", f"A {comment.status} comment cannot be edited.")
+    if comment.thread.closed:
+        raise Forbidden("thread_closed", "This thread is closed.")
+    _within_window(comment)
+    resubmit(comment, body, scoring)
+    return comment
+
+
+def remove(comment: Comment, token: str | None) -> None:
+    """Delete at the author's request. The text goes; a comment with replies stays a tombstone."""
+    authorised(comment, token)
+    if comment.status == Status.DELETED:
+        return
+    _within_window(comment)
+    comment.body = ""
+    comment.body_html = ""
+    comment.author_name = ""
+    db.session.execute(delete(CommentRevision).where(CommentRevision.comment_id == comment.id))
+    moderation.change_status(comment, Status.DELETED, Actor("author", comment.author_key[:16]), "deleted",
+                             reasons=[{"kind": "author", "code": "deleted_by_author"}])
+    db.session.commit()
+
+
+def author_fields(comment: Comment, is_author: bool) -> dict[str, Any]:
+    if not is_author:
+        return {}
+    return {"moderation_note": author_note(comment)}

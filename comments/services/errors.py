@@ -1,0 +1,39 @@
+"""Errors the services raise; the API turns each kind into its HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    kind = "invalid"
+
+    def __init__(self, code: str, message: str, fields: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fields = fields or {}
+
+
+class Invalid(ServiceError):
+    kind = "invalid"  # 422
+
+
+class NotFound(ServiceError):
+    kind = "not_found"  # 404
+
+
+class Forbidden(ServiceError):
+    kind = "forbidden"  # 403
+
+
+class Conflict(ServiceError):
+    kind = "conflict"  # 409
+
+
+class Unavailable(ServiceError):
+    kind = "unavailable"  # 503
+
+
+def invalid_field(field: str, code: str, message: str) -> Invalid:
+    return Invalid(code, message, {field: [message]})

@@ -1,0 +1,118 @@
+"""The moderation policy and every status change.
+
+``decide`` is the one place that turns rule verdicts and classifier scores into a status;
+``change_status`` is the one place that moves a comment between statuses, keeping counters,
+the thread's revision and the audit log in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+
+from comments.extensions import db
+from comments.models import Comment, Status, Thread, utcnow
+from comments.services.audit import Actor, record
+
+HOLD = "hold"
+REJECT = "reject"
+NOTE = "note"  # recorded, changes nothing (shadow mode, reports under the threshold)
+
+
+@dataclass(frozen=True)
+class ClassifierResult:
+    """What the classifier said about a text, or why it could not say."""
+
+    scores: dict[str, float] | None
+    model: str | None = None
+    error: str | None = None
+
+
+def decide(
+    rule_reasons: list[dict[str, Any]],
+    settings: dict[str, Any],
+    classifier: ClassifierResult | None,
+) -> tuple[Status, list[dict[str, Any]]]:
+    """A status and every reason for it.
+
+    ``classifier`` is None when no classifier takes part (then the rules alone decide).
+    """
+    reasons = [dict(r) for r in rule_reasons]
+    if classifier is not None:
+        reasons.extend(_classifier_reasons(classifier, settings))
+    effects = {r.get("effect") for r in reasons}
+    if REJECT in effects:
+        return Status.REJECTED, reasons
+    if HOLD in effects:
+        return Status.HELD, reasons
+    return Status.PUBLISHED, reasons
+
+
+def _classifier_reasons(result: ClassifierResult, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    if result.scores is None:
+        effect = NOTE if settings["failure_policy"] == "publish" else HOLD
+        return [{"kind": "classifier", "code": "classifier_unavailable", "effect": effect,
+                 "detail": result.error or "the classifier did not answer"}]
+    reasons = []
+    reject_at = settings.get("reject_thresholds") or {}
+    for label, threshold in sorted(settings["thresholds"].items()):
+        score = result.scores.get(label)
+        if score is None:
+            continue
+        if label in reject_at and score >= reject_at[label]:
+            effect, limit = REJECT, reject_at[label]
+        elif score >= threshold:
+            effect, limit = HOLD, threshold
+        else:
+            continue
+        if settings["shadow_mode"]:
+            effect = NOTE
+        reasons.append({"kind": "classifier", "code": "label_over_threshold", "label": label,
+                        "score": round(score, 4), "threshold": limit, "effect": effect,
+                        "model": result.model})
+    return reasons
+
+
+def change_status(
+    comment: Comment,
+    new_status: Status,
+    actor: Actor,
+    action: str,
+    reasons: list[dict[str, Any]] | None = None,
+) -> None:
+    """Move a comment to ``new_status`` and record why; counters follow visibility."""
+    old_status = comment.status
+    was_visible = old_status == Status.PUBLISHED
+    is_visible = new_status == Status.PUBLISHED
+    comment.status = new_status.value
+    comment.version = Comment.version + 1
+    if reasons is not None:
+        comment.reasons = reasons
+    if new_status in (Status.PUBLISHED, Status.REJECTED) and actor.type == "moderator":
+        comment.decided_at = utcnow()
+    delta = int(is_visible) - int(was_visible)
+    _bump_thread(comment.thread_id, published_delta=delta)
+    if delta and comment.parent_id is not None:
+        db.session.execute(
+            update(Comment).where(Comment.id == comment.parent_id)
+            .values(reply_count=Comment.reply_count + delta)
+        )
+    record(action, actor, comment=comment, from_status=old_status, to_status=new_status.value,
+           reasons=reasons if reasons is not None else comment.reasons)
+
+
+def bump_thread_revision(thread_id: int) -> None:
+    """Something readers see changed (an edit, a tombstone): thread ETags must change."""
+    _bump_thread(thread_id, published_delta=0)
+
+
+def _bump_thread(thread_id: int, published_delta: int) -> None:
+    # Expressions, not read-modify-write, so concurrent posts never lose a count.
+    db.session.execute(
+        update(Thread).where(Thread.id == thread_id).values(
+            published_count=Thread.published_count + published_delta,
+            revision=Thread.revision + 1,
+        )
+    )

@@ -1,0 +1,48 @@
+"""Reader reports: enough distinct readers move a published comment into the review queue."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from comments.extensions import db
+from comments.models import Comment, Report, Status, utcnow
+from comments.security import hash_ip
+from comments.services import audit
+from comments.services.errors import NotFound, invalid_field
+from comments.services.sites import effective_settings
+from comments.services.validation import TextError, check_text
+
+REASONS = ("spam", "abuse", "offensive", "other")
+
+
+def report(comment: Comment, reason: str, note: str, client_ip: str) -> None:
+    """Record one reader's report; the same reader reporting again changes nothing."""
+    if comment.status != Status.PUBLISHED:
+        raise NotFound("comment_not_found", "No such comment.")
+    if note:
+        try:
+            check_text(note, minimum=0, maximum=1000, multiline=True, what="note")
+        except TextError as exc:
+            raise invalid_field("note", exc.code, exc.message) from None
+    reporter = hash_ip(client_ip)
+    try:
+        with db.session.begin_nested():
+            db.session.add(Report(comment_id=comment.id, reason=reason, note=note, reporter_hash=reporter))
+    except IntegrityError:
+        return  # this reader reported it already
+    distinct = db.session.execute(
+        select(func.count()).select_from(Report).where(Report.comment_id == comment.id)
+    ).scalar_one()
+    comment.report_count = distinct
+    actor = audit.Actor("reader", reporter[:16])
+    reasons = [{"kind": "report", "code": "reader_report", "reason": reason, "note": note}]
+    audit.record("reported", actor, comment=comment, reasons=reasons)
+    threshold = effective_settings(comment.site)["report_threshold"]
+    if distinct >= threshold and comment.reported_at is None:
+        # The comment stays published: readers keep seeing it until a moderator decides.
+        comment.reported_at = utcnow()
+        audit.record("queued_for_review", audit.SYSTEM, comment=comment,
+                     reasons=[{"kind": "rule", "code": "report_threshold", "reports": distinct,
+                               "threshold": threshold}])
+    db.session.commit()

@@ -1,0 +1,134 @@
+"""Sites: creation, API keys, origins and the moderation settings with their defaults."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import marshmallow as ma
+from sqlalchemy import select
+
+from comments.extensions import db
+from comments.models import ApiKey, Site, utcnow
+from comments.security import new_api_key
+from comments.services.audit import Actor, record
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9-]{1,64}$")
+
+# Detoxify's labels; thresholds are probabilities in [0, 1] at or above which a comment is held.
+CLASSIFIER_LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
+PREMODERATION_MODES = ("none", "all", "first-comment", "links")
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "premoderation": "none",
+    "banned_words": [],  # reject
+    "suspect_words": [],  # hold
+    "edit_window_seconds": 15 * 60,
+    "max_depth": 6,
+    "report_threshold": 3,
+    "duplicate_window_seconds": 24 * 3600,
+    "repeat_window_seconds": 3600,
+    "thresholds": {label: 0.7 for label in CLASSIFIER_LABELS},
+    "reject_thresholds": {},  # auto-reject is off unless a site sets these
+    "failure_policy": "hold",  # or "publish" when the classifier is down
+    "shadow_mode": False,
+}
+
+
+def _probability(value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ma.ValidationError("Must be a probability between 0 and 1.")
+
+
+class SiteSettingsSchema(ma.Schema):
+    """The site settings a host or moderator may change; every field optional on update."""
+
+    premoderation = ma.fields.String(validate=ma.validate.OneOf(PREMODERATION_MODES))
+    banned_words = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 100)),
+                                  validate=ma.validate.Length(max=1000))
+    suspect_words = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 100)),
+                                   validate=ma.validate.Length(max=1000))
+    edit_window_seconds = ma.fields.Integer(validate=ma.validate.Range(0, 7 * 24 * 3600))
+    max_depth = ma.fields.Integer(validate=ma.validate.Range(1, 20))
+    report_threshold = ma.fields.Integer(validate=ma.validate.Range(1, 1000))
+    duplicate_window_seconds = ma.fields.Integer(validate=ma.validate.Range(0, 30 * 24 * 3600))
+    repeat_window_seconds = ma.fields.Integer(validate=ma.validate.Range(0, 30 * 24 * 3600))
+    thresholds = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.OneOf(CLASSIFIER_LABELS)),
+                                values=ma.fields.Float(validate=_probability))
+    reject_thresholds = ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.OneOf(CLASSIFIER_LABELS)),
+        values=ma.fields.Float(validate=_probability))
+    failure_policy = ma.fields.String(validate=ma.validate.OneOf(("hold", "publish")))
+    shadow_mode = ma.fields.Boolean()
+
+
+def effective_settings(site: Site) -> dict[str, Any]:
+    merged = {**DEFAULT_SETTINGS, **(site.settings or {})}
+    merged["thresholds"] = {**DEFAULT_SETTINGS["thresholds"], **(site.settings or {}).get("thresholds", {})}
+    return merged
+
+
+def validate_origin(origin: str) -> str:
+    """An origin is scheme://host[:port], nothing more; returned normalised."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"{origin!r} is not an origin like https://news.example")
+    host = parts.hostname
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def get_site(slug: str) -> Site | None:
+    return db.session.execute(select(Site).where(Site.slug == slug)).scalar_one_or_none()
+
+
+class SiteError(ValueError):
+    pass
+
+
+def create_site(slug: str, origins: list[str], name: str = "", actor: Actor = Actor("operator")) -> tuple[Site, str]:
+    """A new site and its first API key (returned once, stored only as a hash)."""
+    if not SLUG_PATTERN.match(slug):
+        raise SiteError("A site slug is 1–64 characters of a-z, 0-9 and '-'.")
+    if get_site(slug) is not None:
+        raise SiteError(f"A site '{slug}' exists already.")
+    try:
+        normalised = sorted({validate_origin(o) for o in origins})
+    except ValueError as exc:
+        raise SiteError(str(exc)) from None
+    site = Site(slug=slug, name=name or slug, allowed_origins=normalised, settings={})
+    db.session.add(site)
+    db.session.flush()
+    key = add_api_key(site, label="initial")
+    record("site_created", actor, site_id=site.id, reasons=[{"kind": "origins", "origins": normalised}])
+    return site, key
+
+
+def add_api_key(site: Site, label: str = "") -> str:
+    key, prefix, key_hash = new_api_key()
+    site.api_keys.append(ApiKey(prefix=prefix, key_hash=key_hash, label=label))
+    return key
+
+
+def rotate_api_key(site: Site, actor: Actor = Actor("operator"), revoke_old: bool = True) -> str:
+    key = add_api_key(site, label="rotated")
+    if revoke_old:
+        for old in site.api_keys:
+            if old.revoked_at is None and old.key_hash is not None and old.id is not None:
+                old.revoked_at = utcnow()
+    record("api_key_rotated", actor, site_id=site.id,
+           reasons=[{"kind": "rotation", "revoked_old": revoke_old}])
+    return key
+
+
+def set_origins(site: Site, origins: list[str], actor: Actor = Actor("operator")) -> None:
+    try:
+        normalised = sorted({validate_origin(o) for o in origins})
+    except ValueError as exc:
+        raise SiteError(str(exc)) from None
+    before = list(site.allowed_origins or [])
+    site.allowed_origins = normalised
+    record("origins_changed", actor, site_id=site.id,
+           reasons=[{"kind": "origins", "before": before, "after": normalised}])

@@ -1,0 +1,304 @@
+"""The submission pipeline: validate, render, apply the site's rules, decide, store, audit.
+
+Rules are plain functions over a ``Draft``. A rule either refuses the submission outright (raises a
+ServiceError: closed thread, duplicate) or returns a reason with an effect (hold, reject, note).
+The classifier joins as a later step: when scoring is on, the comment is stored ``pending`` with the
+rules' reasons, and the worker calls ``moderation.decide`` again with the scores.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+
+from comments.extensions import db
+from comments.models import Comment, Site, Status, Thread, utcnow
+from comments.security import hash_email, hash_ip, new_nonce
+from comments.services import moderation, rendering
+from comments.services.audit import Actor
+from comments.services.errors import Conflict, Forbidden, invalid_field
+from comments.services.sites import effective_settings
+from comments.services.validation import TextError, check_author_name, check_body, check_thread_key
+
+
+@dataclass
+class NewComment:
+    """A submission as any client sends it."""
+
+    body: str
+    author_name: str
+    author_email: str | None = None
+    parent_id: int | None = None
+    client_ip: str | None = None
+    thread_title: str | None = None
+    thread_url: str | None = None
+
+
+@dataclass
+class Draft:
+    """Everything the rules look at."""
+
+    site: Site
+    settings: dict[str, Any]
+    thread: Thread
+    parent: Comment | None
+    body: str
+    body_html: str
+    author_name: str
+    author_key: str
+    fingerprint: str
+    now: datetime
+    editing: Comment | None = None  # set when an author edits: the comment itself is not history
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+
+
+Rule = Callable[[Draft], dict[str, Any] | None]
+
+
+class Scoring(Protocol):
+    """The classifier's seam: whether new text waits for scores, and how it is handed over."""
+
+    enabled: bool
+
+    def enqueue(self, comment_ids: Iterable[int]) -> None: ...
+
+
+@dataclass
+class SubmissionResult:
+    comment: Comment
+    edit_token_nonce: str
+
+    @property
+    def published(self) -> bool:
+        return self.comment.status == Status.PUBLISHED
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+def thread_open(draft: Draft) -> None:
+    if draft.thread.closed:
+        raise Forbidden("thread_closed", "This thread is closed to new comments.")
+
+
+def _others(draft: Draft):
+    query = select(Comment.id).where(Comment.site_id == draft.site.id,
+                                     Comment.author_key == draft.author_key)
+    if draft.editing is not None:
+        query = query.where(Comment.id != draft.editing.id)
+    return query
+
+
+def not_a_duplicate(draft: Draft) -> None:
+    window = draft.settings["duplicate_window_seconds"]
+    if not window:
+        return
+    query = _others(draft).where(
+        Comment.thread_id == draft.thread.id,
+        Comment.body_fingerprint == draft.fingerprint,
+        Comment.created_at >= draft.now - timedelta(seconds=window),
+        Comment.status.not_in([Status.REJECTED.value, Status.DELETED.value]),
+    )
+    if db.session.execute(select(exists(query))).scalar():
+        raise Conflict("duplicate_comment", "You have already posted this comment in this thread.")
+
+
+def _word_pattern(words: list[str]) -> re.Pattern[str] | None:
+    cleaned = sorted({rendering.normalise(w).strip() for w in words if w.strip()}, key=len, reverse=True)
+    if not cleaned:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in cleaned) + r")(?!\w)")
+
+
+def _matches(draft: Draft, words: list[str]) -> list[str]:
+    pattern = _word_pattern(words)
+    if pattern is None:
+        return []
+    text = rendering.normalise(draft.author_name + "\n" + draft.body)
+    return sorted(set(pattern.findall(text)))
+
+
+def banned_words(draft: Draft) -> dict[str, Any] | None:
+    found = _matches(draft, draft.settings["banned_words"])
+    if found:
+        return {"kind": "rule", "code": "banned_word", "effect": moderation.REJECT, "words": found}
+    return None
+
+
+def suspect_words(draft: Draft) -> dict[str, Any] | None:
+    found = _matches(draft, draft.settings["suspect_words"])
+    if found:
+        return {"kind": "rule", "code": "suspect_word", "effect": moderation.HOLD, "words": found}
+    return None
+
+
+def premoderation(draft: Draft) -> dict[str, Any] | None:
+    mode = draft.settings["premoderation"]
+    if mode == "all":
+        return {"kind": "rule", "code": "premoderation_all", "effect": moderation.HOLD}
+    if mode == "links" and rendering.has_links(draft.body_html):
+        return {"kind": "rule", "code": "premoderation_links", "effect": moderation.HOLD}
+    if mode == "first-comment":
+        approved_before = _others(draft).where(Comment.status == Status.PUBLISHED.value)
+        if draft.editing is not None and draft.editing.status == Status.PUBLISHED:
+            return None
+        if not db.session.execute(select(exists(approved_before))).scalar():
+            return {"kind": "rule", "code": "premoderation_first_comment", "effect": moderation.HOLD}
+    return None
+
+
+def not_a_repeat(draft: Draft) -> dict[str, Any] | None:
+    """The same text posted under other articles is how spam campaigns look: hold it."""
+    window = draft.settings["repeat_window_seconds"]
+    if not window:
+        return None
+    query = _others(draft).where(
+        Comment.thread_id != draft.thread.id,
+        Comment.body_fingerprint == draft.fingerprint,
+        Comment.created_at >= draft.now - timedelta(seconds=window),
+    )
+    if db.session.execute(select(exists(query))).scalar():
+        return {"kind": "rule", "code": "repeat_post", "effect": moderation.HOLD}
+    return None
+
+
+RULES: list[Rule] = [thread_open, not_a_duplicate, banned_words, suspect_words, premoderation, not_a_repeat]
+
+
+def apply_rules(draft: Draft, rules: list[Rule] | None = None) -> list[dict[str, Any]]:
+    reasons = []
+    for rule in rules or RULES:
+        reason = rule(draft)
+        if reason is not None:
+            reasons.append(reason)
+    return reasons
+
+
+# --- the pipeline -----------------------------------------------------------------------------
+
+def checked(check: Callable[[str], str], field_name: str, value: str) -> str:
+    try:
+        return check(value)
+    except TextError as exc:
+        raise invalid_field(field_name, exc.code, exc.message) from None
+
+
+def get_or_create_thread(site: Site, key: str, title: str | None = None, url: str | None = None) -> Thread:
+    checked(check_thread_key, "key", key)
+    query = select(Thread).where(Thread.site_id == site.id, Thread.key == key)
+    thread = db.session.execute(query).scalar_one_or_none()
+    if thread is not None:
+        return thread
+    try:
+        # A savepoint, so a concurrent first comment on the same article loses nothing but the race.
+        with db.session.begin_nested():
+            thread = Thread(site_id=site.id, key=key, title=(title or "")[:500], url=(url or "")[:2000])
+            db.session.add(thread)
+    except IntegrityError:
+        thread = db.session.execute(query).scalar_one()
+    return thread
+
+
+def find_parent(thread: Thread, parent_id: int | None) -> Comment | None:
+    if parent_id is None:
+        return None
+    parent = db.session.get(Comment, parent_id)
+    if parent is None or parent.thread_id != thread.id:
+        raise invalid_field("parent_id", "invalid_parent", "parent_id is not a comment in this thread.")
+    if parent.status != Status.PUBLISHED:
+        raise invalid_field("parent_id", "invalid_parent", "Replies are possible only to published comments.")
+    return parent
+
+
+def place_reply(parent: Comment | None, max_depth: int) -> tuple[int | None, int | None, int, int | None]:
+    """(parent_id, root_id, depth, reply_to_id) for a reply under ``parent``, capped at max_depth.
+
+    Depth 0 is a root; past ``max_depth`` levels a reply attaches to the deepest allowed
+    ancestor and ``reply_to_id`` remembers whom it answers.
+    """
+    if parent is None:
+        return None, None, 0, None
+    root_id = parent.root_id or parent.id
+    attach_to = parent
+    while attach_to.depth + 1 > max_depth - 1 and attach_to.parent is not None:
+        attach_to = attach_to.parent
+    reply_to_id = parent.id if attach_to is not parent else None
+    return attach_to.id, root_id, attach_to.depth + 1, reply_to_id
+
+
+def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None = None) -> SubmissionResult:
+    """Store a new comment with its status decided (or ``pending`` when scoring is on)."""
+    body = checked(check_body, "body", new.body)
+    author_name = checked(check_author_name, "author_name", new.author_name)
+    email_hash = hash_email(new.author_email) if new.author_email else None
+    ip_hash = hash_ip(new.client_ip) if new.client_ip else None
+    author_key = email_hash or ip_hash or "anonymous"
+    settings = effective_settings(site)
+
+    thread = get_or_create_thread(site, thread_key, new.thread_title, new.thread_url)
+    parent = find_parent(thread, new.parent_id)
+    body_html = rendering.render(body)
+    draft = Draft(site=site, settings=settings, thread=thread, parent=parent, body=body,
+                  body_html=body_html, author_name=author_name, author_key=author_key,
+                  fingerprint=rendering.fingerprint(body), now=utcnow())
+    rule_reasons = apply_rules(draft)
+
+    parent_id, root_id, depth, reply_to_id = place_reply(parent, settings["max_depth"])
+    nonce = new_nonce()
+    comment = Comment(
+        site_id=site.id, thread_id=thread.id, parent_id=parent_id, root_id=root_id, depth=depth,
+        reply_to_id=reply_to_id, author_name=author_name, author_email_hash=email_hash,
+        author_key=author_key, ip_hash=ip_hash, body=body, body_html=body_html,
+        body_fingerprint=draft.fingerprint, status=Status.PENDING.value, reasons=rule_reasons,
+        edit_nonce=nonce, created_at=draft.now,
+    )
+    db.session.add(comment)
+    db.session.flush()
+    author = Actor("author", author_key[:16])
+    _settle(comment, rule_reasons, settings, scoring, author, "submitted")
+    db.session.commit()
+    if scoring is not None and scoring.enabled and comment.status == Status.PENDING:
+        scoring.enqueue([comment.id])
+    return SubmissionResult(comment=comment, edit_token_nonce=nonce)
+
+
+def _settle(comment: Comment, rule_reasons: list[dict[str, Any]], settings: dict[str, Any],
+            scoring: Scoring | None, actor: Actor, action: str) -> None:
+    """Decide now, or leave the comment pending for the classifier when a rule does not already
+    reject it (a rejected comment needs no scores)."""
+    status, reasons = moderation.decide(rule_reasons, settings, classifier=None)
+    if scoring is not None and scoring.enabled and status != Status.REJECTED:
+        status = Status.PENDING
+    moderation.change_status(comment, status, actor, action, reasons)
+
+
+def resubmit(comment: Comment, new_body: str, scoring: Scoring | None = None) -> None:
+    """An author's edit: the new text goes through the same rules and decision again."""
+    from comments.models import CommentRevision
+
+    body = checked(check_body, "body", new_body)
+    site = comment.site
+    settings = effective_settings(site)
+    body_html = rendering.render(body)
+    draft = Draft(site=site, settings=settings, thread=comment.thread, parent=comment.parent, body=body,
+                  body_html=body_html, author_name=comment.author_name, author_key=comment.author_key,
+                  fingerprint=rendering.fingerprint(body), now=utcnow(), editing=comment)
+    rule_reasons = apply_rules(draft)
+    db.session.add(CommentRevision(comment_id=comment.id, body=comment.body, body_html=comment.body_html,
+                                   written_at=comment.edited_at or comment.created_at))
+    comment.body = body
+    comment.body_html = body_html
+    comment.body_fingerprint = draft.fingerprint
+    comment.edited_at = draft.now
+    comment.scores = None
+    comment.scored_at = None
+    comment.model_name = None
+    _settle(comment, rule_reasons, settings, scoring, Actor("author", comment.author_key[:16]), "edited")
+    db.session.commit()
+    if scoring is not None and scoring.enabled and comment.status == Status.PENDING:
+        scoring.enqueue([comment.id])

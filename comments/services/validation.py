@@ -1,0 +1,50 @@
+"""Checks on text from outside, shared by the API schemas and the services."""
+
+from __future__ import annotations
+
+import re
+
+BODY_MAX = 10_000
+AUTHOR_NAME_MAX = 64
+THREAD_KEY_MAX = 255
+
+# C0 controls except tab, newline and carriage return; DEL and C1 controls; lone surrogates
+# (JSON can carry "\ud800", which no storage or encoder should be handed).
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_FORBIDDEN_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+class TextError(ValueError):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def check_text(value: str, *, minimum: int, maximum: int, multiline: bool, what: str) -> str:
+    """``value`` unchanged if acceptable; TextError otherwise. Never truncates."""
+    pattern = _FORBIDDEN if multiline else _FORBIDDEN_IN_LINE
+    if pattern.search(value):
+        raise TextError("invalid_characters", f"The {what} contains control characters or invalid Unicode.")
+    if len(value.strip()) < minimum:
+        raise TextError("too_short", f"The {what} must not be empty.")
+    if len(value) > maximum:
+        raise TextError("too_long", f"The {what} is {len(value)} characters; at most {maximum} are allowed.")
+    return value
+
+
+def check_body(body: str) -> str:
+    return check_text(body, minimum=1, maximum=BODY_MAX, multiline=True, what="comment")
+
+
+def check_author_name(name: str) -> str:
+    """Names are compared and stored without surrounding spaces."""
+    return check_text(name.strip(), minimum=1, maximum=AUTHOR_NAME_MAX, multiline=False, what="name")
+
+
+def check_thread_key(key: str) -> str:
+    if not key or len(key) > THREAD_KEY_MAX:
+        raise TextError("invalid_thread_key", f"A thread key is 1–{THREAD_KEY_MAX} characters.")
+    if _FORBIDDEN_IN_LINE.search(key):
+        raise TextError("invalid_thread_key", "A thread key must not contain control characters.")
+    return key
