@@ -23,6 +23,7 @@ class ThreadKeyConverter(PathConverter):
     """A host's article id: any characters, slashes included (sent percent-encoded)."""
 
     regex = ".+?"
+    part_isolating = False  # werkzeug would otherwise match it within one path segment
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import marshmallow as ma
 import orjson
 from flask import Response, current_app, g, request
 from flask.views import MethodView
@@ -64,7 +65,7 @@ def _json(data: Any, status: int = 200) -> Response:
 class ThreadComments(MethodView):
     decorators = [read_limit(methods=["GET"]), post_limit(methods=["POST"])]
 
-    @blp.arguments(ThreadQuerySchema, location="query")
+    @blp.arguments(ThreadQuerySchema, location="query", unknown=ma.RAISE)
     @blp.response(200, ThreadPageSchema)
     @blp.alt_response(304, description="Not modified since the ETag sent in If-None-Match")
     def get(self, query: dict[str, Any], site_slug: str, key: str):
@@ -146,7 +147,7 @@ class CommentReports(MethodView):
 class Counts(MethodView):
     decorators = [read_limit(methods=["GET"])]
 
-    @blp.arguments(CountsQuerySchema, location="query")
+    @blp.arguments(CountsQuerySchema, location="query", unknown=ma.RAISE)
     @blp.response(200, CountsSchema)
     def get(self, query: dict[str, Any], site_slug: str):
         """Published comments per thread, for many threads in one call."""

@@ -1,0 +1,610 @@
+#!/usr/bin/env python3
+"""Thread reads and posting: our service vs Isso, same data, same run, both gunicorn -w 2.
+
+Run from anywhere (needs wrk: ``apt-get install -y wrk``):
+
+    /work/venv/bin/python bench/run_read_post.py            # SQLite for both (about 4 minutes)
+    /work/venv/bin/python bench/run_read_post.py --postgres # plus ours on PostgreSQL
+
+What it does (see bench/README.md, "Thread reads and posting vs Isso"):
+
+1. makes a virtualenv for Isso under bench/.work/isso-venv (pinned isso, and the same gunicorn
+   version as ours) unless it is there already;
+2. starts Isso (``gunicorn -w 2 isso.run:application``, guard and moderation off, SQLite) and our
+   service (``gunicorn -w 2 wsgi:app``, SQLite, rate limits off) on loopback ports;
+3. seeds both, through their own HTTP APIs, with the same 1,000-comment thread: 200 roots with 4
+   direct replies each (Isso keeps one level of nesting only, so this is the shape both can
+   store), Markdown bodies of 50-800 characters (bench/seed_data.py);
+4. measures with wrk (1 thread, a few connections, 15 s each): full-thread reads (ours and Isso,
+   alternating, ``--rounds`` times), our conditional read (If-None-Match: 304), then posting new
+   root comments with distinct bodies and names to another thread (ours, then Isso);
+5. stops every server it started (always), prints the table and writes the raw results as JSON
+   under bench/.work/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import string
+import subprocess
+import sys
+import time
+import urllib.parse
+from datetime import UTC, datetime
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+import seed_data  # noqa: E402
+
+REPO = BENCH.parent
+WORK = BENCH / ".work"
+RUN = WORK / "run"
+RESULTS = WORK / "results"
+ISSO_VENV = WORK / "isso-venv"
+OUR_VENV = Path("/work/venv")
+WRK_SCRIPT = BENCH / "wrk_bench.lua"
+
+ISSO_VERSION = "0.14.0"
+SITE = "bench"
+READ_THREAD = "article-1"
+POST_THREAD = "article-2"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+# Every request loop is bounded: by count here, and by time (wrk -d, HTTP timeouts, deadlines).
+MAX_WRK_REQUESTS = 200_000  # per wrk thread and measurement
+HTTP_TIMEOUT = 30.0
+WARMUP_REQUESTS = 20
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+        timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, env=env, cwd=cwd, timeout=timeout, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+
+def http_call(port: int, method: str, path: str, payload: object | None = None,
+              headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
+    try:
+        body = None if payload is None else json.dumps(payload).encode()
+        hdrs = dict(headers or {})
+        if body is not None:
+            hdrs["Content-Type"] = "application/json"
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+class Server:
+    """A gunicorn we started, in its own session so that stopping it reaches its workers."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], cwd: Path, port: int,
+                 ready_path: str):
+        self.name, self.cmd, self.env, self.cwd, self.port = name, cmd, env, cwd, port
+        self.ready_path = ready_path
+        self.log_path = RUN / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        log(f"starting {self.name}: {' '.join(self.cmd)}")
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=self.cwd, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                status, _, _ = http_call(self.port, "GET", self.ready_path)
+                if status == 200 and len(self.worker_pids()) >= 2:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def worker_pids(self) -> list[int]:
+        if self.proc is None:
+            return []
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == self.proc.pid:
+                pids.append(int(entry))
+        return pids
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the master and its workers so far."""
+        total = 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in [self.proc.pid, *self.worker_pids()] if self.proc else []:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return total
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        log(f"stopping {self.name} (pid {self.proc.pid})")
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+
+def our_env(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMENTS_")}
+    env.update({
+        "COMMENTS_DATABASE_URL": database_url,
+        "COMMENTS_SECRET_KEY": "bench",
+        "COMMENTS_RATELIMIT_ENABLED": "false",
+        "PATH": f"{OUR_VENV / 'bin'}:{env.get('PATH', '')}",
+    })
+    return env
+
+
+def prepare_ours(database_url: str, postgres: bool) -> list[list[str]]:
+    """Create the schema and the site; returns the commands run (for the report)."""
+    env = our_env(database_url)
+    flask = str(OUR_VENV / "bin" / "flask")
+    commands = []
+    if postgres:
+        commands.append([flask, "--app", "wsgi", "db", "downgrade", "base"])
+    commands.append([flask, "--app", "wsgi", "db", "upgrade"])
+    commands.append([flask, "--app", "wsgi", "comments", "create-site", SITE, "--origin", "http://127.0.0.1:9"])
+    for cmd in commands:
+        log(f"ours: {' '.join(cmd[1:])}")
+        run(cmd, env=env, cwd=REPO, timeout=180)
+    return commands
+
+
+def ours_server(database_url: str, name: str) -> Server:
+    port = free_port()
+    cmd = [str(OUR_VENV / "bin" / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"]
+    return Server(name, cmd, our_env(database_url), REPO, port, "/healthz")
+
+
+def ensure_isso_venv() -> dict[str, str]:
+    """The Isso virtualenv, made with the same base Python as ours; returns versions."""
+    gunicorn_version = run([str(OUR_VENV / "bin" / "python"), "-c",
+                            "import importlib.metadata as m; print(m.version('gunicorn'))"]).stdout.strip()
+    py = ISSO_VENV / "bin" / "python"
+
+    def installed() -> dict[str, str]:
+        out = run([str(py), "-c", "import importlib.metadata as m, json;"
+                   "print(json.dumps({p: m.version(p) for p in ('isso', 'gunicorn')}))"], check=False)
+        return json.loads(out.stdout) if out.returncode == 0 else {}
+
+    want = {"isso": ISSO_VERSION, "gunicorn": gunicorn_version}
+    if py.exists() and installed() == want:
+        return want
+    base = run([str(OUR_VENV / "bin" / "python"), "-c", "import sys; print(sys._base_executable)"]).stdout.strip()
+    log(f"creating {ISSO_VENV} with {base}, installing isso=={ISSO_VERSION} gunicorn=={gunicorn_version}")
+    if ISSO_VENV.exists():
+        shutil.rmtree(ISSO_VENV)
+    run([base, "-m", "venv", str(ISSO_VENV)], timeout=120)
+    run([str(ISSO_VENV / "bin" / "pip"), "install", "--disable-pip-version-check", "-q",
+         f"isso=={ISSO_VERSION}", f"gunicorn=={gunicorn_version}"], timeout=600)
+    got = installed()
+    if got != want:
+        raise RuntimeError(f"Isso venv has {got}, wanted {want}")
+    return got
+
+
+def isso_server() -> Server:
+    port = free_port()
+    cfg = RUN / "isso.cfg"
+    template = string.Template((BENCH / "isso.cfg.template").read_text())
+    cfg.write_text(template.substitute(dbpath=RUN / "isso.db", host="http://127.0.0.1:9/", port=port))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMENTS_")}
+    env["ISSO_SETTINGS"] = str(cfg)
+    cmd = [str(ISSO_VENV / "bin" / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "isso.run:application"]
+    return Server("isso", cmd, env, RUN, port, "/info")
+
+
+# --- seeding ----------------------------------------------------------------------------------
+
+def thread_path_ours(key: str, query: str = "") -> str:
+    return f"/api/v1/sites/{SITE}/threads/{urllib.parse.quote(key, safe='')}/comments" + query
+
+
+def seed_ours(server: Server, items: list[dict]) -> float:
+    ids: list[int] = []
+    started = time.monotonic()
+    for item in items:  # bounded: len(items)
+        payload = {"body": item["body"], "author_name": item["author"]}
+        if item["parent"] is not None:
+            payload["parent_id"] = ids[item["parent"]]
+        status, _, data = http_call(server.port, "POST", thread_path_ours(READ_THREAD), payload)
+        if status != 201:
+            raise RuntimeError(f"ours: seeding answered {status}: {data[:500]!r}")
+        ids.append(json.loads(data)["comment"]["id"])
+    return time.monotonic() - started
+
+
+def seed_isso(server: Server, items: list[dict]) -> float:
+    ids: list[int] = []
+    started = time.monotonic()
+    for item in items:
+        payload = {"text": item["body"], "author": item["author"], "title": "Article 1"}
+        if item["parent"] is not None:
+            payload["parent"] = ids[item["parent"]]
+        status, _, data = http_call(server.port, "POST", "/new?uri=" + urllib.parse.quote("/" + READ_THREAD),
+                                    payload)
+        if status != 201:
+            raise RuntimeError(f"isso: seeding answered {status}: {data[:500]!r}")
+        ids.append(json.loads(data)["id"])
+    return time.monotonic() - started
+
+
+def our_read_path() -> str:
+    return thread_path_ours(READ_THREAD, "?limit=200")
+
+
+def isso_read_path() -> str:
+    return "/?uri=" + urllib.parse.quote("/" + READ_THREAD)
+
+
+def check_ours(server: Server, expect_roots: int, expect_total: int) -> dict:
+    status, headers, data = http_call(server.port, "GET", our_read_path())
+    page = json.loads(data)
+    roots = page["comments"]
+    total = len(roots) + sum(len(r["replies"]) for r in roots)
+    if status != 200 or len(roots) != expect_roots or total != expect_total or page["next_cursor"] is not None:
+        raise RuntimeError(f"ours: read gave {status}, {len(roots)} roots, {total} comments")
+    status304, _, _ = http_call(server.port, "GET", our_read_path(), headers={"If-None-Match": headers["etag"]})
+    if status304 != 304:
+        raise RuntimeError(f"ours: If-None-Match answered {status304}, not 304")
+    return {"status": status, "roots": len(roots), "comments": total, "bytes": len(data), "etag": headers["etag"]}
+
+
+def check_isso(server: Server, expect_roots: int, expect_total: int) -> dict:
+    status, _, data = http_call(server.port, "GET", isso_read_path())
+    page = json.loads(data)
+    roots = page["replies"]
+    total = len(roots) + sum(len(r["replies"]) for r in roots)
+    if status != 200 or len(roots) != expect_roots or total != expect_total or page["total_replies"] != expect_total:
+        raise RuntimeError(f"isso: read gave {status}, {len(roots)} roots, {total} comments")
+    return {"status": status, "roots": len(roots), "comments": total, "bytes": len(data)}
+
+
+def warm_up(server: Server, path: str, headers: dict[str, str] | None = None) -> None:
+    for _ in range(WARMUP_REQUESTS):
+        http_call(server.port, "GET", path, headers=headers)
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+def post_templates(kind: str, run_tag: str, count: int = 300) -> Path:
+    """One JSON request body per line, with @@N@@ where wrk puts a unique number."""
+    items = seed_data.thread(seed=2, roots=count, replies_per_root=0)
+    path = RUN / f"post-{kind}.jsonl"
+    with open(path, "w") as out:
+        for item in items:
+            text = f"{item['body']}\n\nComment @@N@@ of run {run_tag}."
+            name = f"{item['author'].rsplit(' ', 1)[0]} @@N@@"
+            if kind == "ours":
+                doc = {"body": text, "author_name": name}
+            else:
+                doc = {"text": text, "author": name, "title": "Article 2"}
+            out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    return path
+
+
+def wrk(server: Server, path: str, args: argparse.Namespace, *, expect: int,
+        headers: dict[str, str] | None = None, templates: Path | None = None) -> dict:
+    cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--timeout", "30s",
+           "-s", str(WRK_SCRIPT)]
+    for name, value in (headers or {}).items():
+        cmd += ["-H", f"{name}: {value}"]
+    cmd += [f"http://127.0.0.1:{server.port}{path}", "--", str(MAX_WRK_REQUESTS)]
+    if templates is not None:
+        cmd.append(str(templates))
+    cpu_before = server.cpu_seconds()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    result = run(cmd, timeout=args.duration + 60)
+    wall = time.monotonic() - started
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_after = server.cpu_seconds()
+    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"no WRK_JSON line from wrk:\n{result.stdout}\n{result.stderr}")
+    raw = json.loads(line[len("WRK_JSON "):])
+    seconds = raw["duration_us"] / 1e6
+    statuses = {int(k): v for k, v in raw["statuses"].items()}
+    ok = statuses.get(expect, 0)
+    lat = raw["latency_us"]
+    return {
+        "command": " ".join(cmd),
+        "expect_status": expect,
+        "requests": raw["requests"],
+        "ok": ok,
+        "unexpected": raw["requests"] - ok,
+        "statuses": statuses,
+        "errors": raw["errors"],
+        "seconds": seconds,
+        "ok_per_second": ok / seconds,
+        "requests_per_second": raw["requests"] / seconds,
+        "bytes_per_response": raw["bytes"] / raw["requests"] if raw["requests"] else 0,
+        "latency_ms": {k: lat[k] / 1000 for k in ("min", "mean", "max", "stdev", "p50", "p90", "p95", "p99")},
+        "server_cpu_cores": (cpu_after - cpu_before) / wall,
+        "wrk_cpu_cores": ((children_after.ru_utime - children_before.ru_utime)
+                          + (children_after.ru_stime - children_before.ru_stime)) / wall,
+        "wrk_output": result.stdout,
+    }
+
+
+def summarise(rounds: list[dict]) -> dict:
+    """Several rounds of one measurement: req/s summed over rounds, latency means of rounds."""
+    ok = sum(r["ok"] for r in rounds)
+    seconds = sum(r["seconds"] for r in rounds)
+    return {
+        "rounds": len(rounds),
+        "ok": ok,
+        "unexpected": sum(r["unexpected"] for r in rounds),
+        "ok_per_second": ok / seconds,
+        "per_round_ok_per_second": [r["ok_per_second"] for r in rounds],
+        "p50_ms": statistics.mean(r["latency_ms"]["p50"] for r in rounds),
+        "p95_ms": statistics.mean(r["latency_ms"]["p95"] for r in rounds),
+        "p99_ms": statistics.mean(r["latency_ms"]["p99"] for r in rounds),
+        "bytes_per_response": statistics.mean(r["bytes_per_response"] for r in rounds),
+        "server_cpu_cores": statistics.mean(r["server_cpu_cores"] for r in rounds),
+        "wrk_cpu_cores": statistics.mean(r["wrk_cpu_cores"] for r in rounds),
+    }
+
+
+def measure_reads(servers: list[tuple[str, Server, str]], args: argparse.Namespace,
+                  results: dict) -> None:
+    """Full-thread reads, alternating between the servers, ``args.rounds`` times."""
+    per: dict[str, list[dict]] = {label: [] for label, _, _ in servers}
+    for round_no in range(1, args.rounds + 1):
+        for label, server, path in servers:
+            log(f"read round {round_no}/{args.rounds}: {label}")
+            r = wrk(server, path, args, expect=200)
+            log(f"  {r['ok_per_second']:.1f} req/s, p50 {r['latency_ms']['p50']:.1f} ms, "
+                f"p95 {r['latency_ms']['p95']:.1f} ms, unexpected {r['unexpected']}")
+            per[label].append(r)
+    for label, rounds in per.items():
+        results["raw"][label] = rounds
+        results["summary"][label] = summarise(rounds)
+
+
+def measure_one(label: str, server: Server, path: str, args: argparse.Namespace, results: dict,
+                **kwargs) -> None:
+    log(f"measuring {label}")
+    r = wrk(server, path, args, **kwargs)
+    log(f"  {r['ok_per_second']:.1f} ok/s, p50 {r['latency_ms']['p50']:.1f} ms, "
+        f"p95 {r['latency_ms']['p95']:.1f} ms, unexpected {r['unexpected']} {r['statuses']}")
+    results["raw"][label] = [r]
+    results["summary"][label] = summarise([r])
+
+
+# --- report -----------------------------------------------------------------------------------
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal:"))
+    return {"nproc": len(os.sched_getaffinity(0)), "cpu_model": cpu,
+            "ram_gib": round(mem_kb / 1024 / 1024, 1), "kernel": platform.release()}
+
+
+def versions(isso_versions: dict[str, str]) -> dict:
+    ours = json.loads(run([str(OUR_VENV / "bin" / "python"), "-c",
+                           "import importlib.metadata as m, json, sys; print(json.dumps({"
+                           "'python': sys.version.split()[0], 'gunicorn': m.version('gunicorn'),"
+                           "'flask': m.version('flask'), 'sqlalchemy': m.version('sqlalchemy')}))"]).stdout)
+    isso_py = run([str(ISSO_VENV / "bin" / "python"), "-c", "import sys; print(sys.version.split()[0])"]).stdout.strip()
+    wrk_version = run(["wrk", "--version"], check=False).stdout.splitlines()[0].strip()
+    git = run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=False).stdout.strip()
+    dirty = run(["git", "status", "--porcelain", "--", "comments", "migrations", "wsgi.py"],
+                cwd=REPO, check=False).stdout.splitlines()
+    return {"ours": ours, "isso": {**isso_versions, "python": isso_py}, "wrk": wrk_version,
+            "git_head": git, "app_files_changed_since_head": dirty}
+
+
+ROWS = [
+    ("ours_read", "ours: full-thread read (1,000 comments)"),
+    ("isso_read", "Isso: full-thread read (1,000 comments)"),
+    ("ours_read_304", "ours: same read, If-None-Match -> 304"),
+    ("ours_post", "ours: post a root comment"),
+    ("isso_post", "Isso: post a root comment"),
+    ("ours_pg_read", "ours (PostgreSQL): full-thread read"),
+    ("ours_pg_read_304", "ours (PostgreSQL): If-None-Match -> 304"),
+    ("ours_pg_post", "ours (PostgreSQL): post a root comment"),
+]
+
+
+def table(results: dict) -> str:
+    s = results["summary"]
+    lines = ["| measurement | ok req/s | p50 ms | p95 ms | p99 ms | other statuses | bytes/resp | server CPU cores |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for key, label in ROWS:
+        if key not in s:
+            continue
+        m = s[key]
+        rounds = "" if m["rounds"] == 1 else " (" + ", ".join(f"{x:.1f}" for x in m["per_round_ok_per_second"]) + ")"
+        lines.append(f"| {label} | {m['ok_per_second']:.1f}{rounds} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} | "
+                     f"{m['p99_ms']:.1f} | {m['unexpected']} | {m['bytes_per_response']:,.0f} | "
+                     f"{m['server_cpu_cores']:.2f} |")
+    lines.append("")
+    for name, value in results["ratios"].items():
+        lines.append(f"- {name}: {value['ratio']:.2f}x (target >= {value['target']}x: "
+                     f"{'met' if value['met'] else 'MISSED'})")
+    return "\n".join(lines)
+
+
+def ratios(results: dict) -> dict:
+    s = results["summary"]
+    out = {}
+    pairs = [("reads ours/Isso", "ours_read", "isso_read", 25), ("posts ours/Isso", "ours_post", "isso_post", 1),
+             ("reads ours(PostgreSQL)/Isso", "ours_pg_read", "isso_read", 25),
+             ("posts ours(PostgreSQL)/Isso", "ours_pg_post", "isso_post", 1)]
+    for name, a, b, target in pairs:
+        if a in s and b in s and s[b]["ok_per_second"] > 0:
+            ratio = s[a]["ok_per_second"] / s[b]["ok_per_second"]
+            out[name] = {"ratio": ratio, "target": target, "met": ratio >= target}
+    return out
+
+
+# --- main -------------------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk measurement (default 15)")
+    parser.add_argument("--connections", type=int, default=4, help="wrk connections (default 4)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating read rounds per server (default 2)")
+    parser.add_argument("--postgres", action="store_true",
+                        help=f"also measure ours on {PG_URL} (DROPS its tables: db downgrade base)")
+    args = parser.parse_args()
+    if not (1 <= args.duration <= 60 and 1 <= args.connections <= 64 and 1 <= args.rounds <= 5):
+        parser.error("keep --duration 1-60, --connections 1-64, --rounds 1-5")
+    if shutil.which("wrk") is None:
+        parser.error("wrk not found: apt-get install -y wrk")
+
+    started_at = datetime.now(UTC)
+    run_tag = started_at.strftime("%Y%m%dT%H%M%SZ")
+    if RUN.exists():
+        shutil.rmtree(RUN)
+    RUN.mkdir(parents=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+
+    isso_versions = ensure_isso_venv()
+    items = seed_data.thread(seed=1, roots=200, replies_per_root=4)
+    results: dict = {
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "command": " ".join([sys.executable, *sys.argv]),
+        "settings": {"duration_s": args.duration, "connections": args.connections, "wrk_threads": 1,
+                     "rounds": args.rounds, "gunicorn_workers": 2, "thread": "200 roots x 4 direct replies",
+                     "bodies": {"count": len(items), "min_chars": min(len(i["body"]) for i in items),
+                                "max_chars": max(len(i["body"]) for i in items),
+                                "total_chars": sum(len(i["body"]) for i in items)}},
+        "machine": machine(),
+        "versions": versions(isso_versions),
+        "setup": {}, "raw": {}, "summary": {},
+    }
+
+    servers: list[Server] = []
+    try:
+        isso = isso_server()
+        servers.append(isso)
+        sqlite_url = f"sqlite:///{RUN / 'comments.db'}"
+        results["setup"]["ours_commands"] = [" ".join(c[1:]) for c in prepare_ours(sqlite_url, postgres=False)]
+        ours = ours_server(sqlite_url, "ours")
+        servers.append(ours)
+        isso.start()
+        ours.start()
+        results["setup"]["commands"] = {"ours": " ".join(ours.cmd), "isso": " ".join(isso.cmd)}
+
+        log("seeding ours (1,000 comments through the API)")
+        results["setup"]["ours_seed_seconds"] = seed_ours(ours, items)
+        log("seeding Isso (1,000 comments through the API)")
+        results["setup"]["isso_seed_seconds"] = seed_isso(isso, items)
+        results["setup"]["ours_read_check"] = check_ours(ours, 200, 1000)
+        results["setup"]["isso_read_check"] = check_isso(isso, 200, 1000)
+        log(f"seeded: ours {results['setup']['ours_seed_seconds']:.1f} s, Isso "
+            f"{results['setup']['isso_seed_seconds']:.1f} s; a full read is "
+            f"{results['setup']['ours_read_check']['bytes']:,} bytes (ours), "
+            f"{results['setup']['isso_read_check']['bytes']:,} bytes (Isso)")
+        etag = results["setup"]["ours_read_check"]["etag"]
+        warm_up(ours, our_read_path())
+        warm_up(isso, isso_read_path())
+
+        measure_reads([("ours_read", ours, our_read_path()), ("isso_read", isso, isso_read_path())], args, results)
+        measure_one("ours_read_304", ours, our_read_path(), args, results, expect=304,
+                    headers={"If-None-Match": etag})
+        measure_one("ours_post", ours, thread_path_ours(POST_THREAD), args, results, expect=201,
+                    templates=post_templates("ours", run_tag))
+        measure_one("isso_post", isso, "/new?uri=" + urllib.parse.quote("/" + POST_THREAD), args, results,
+                    expect=201, templates=post_templates("isso", run_tag))
+
+        if args.postgres:
+            ours.stop()
+            results["setup"]["ours_pg_commands"] = [" ".join(c[1:]) for c in prepare_ours(PG_URL, postgres=True)]
+            ours_pg = ours_server(PG_URL, "ours-pg")
+            servers.append(ours_pg)
+            ours_pg.start()
+            log("seeding ours on PostgreSQL")
+            results["setup"]["ours_pg_seed_seconds"] = seed_ours(ours_pg, items)
+            check = check_ours(ours_pg, 200, 1000)
+            results["setup"]["ours_pg_read_check"] = check
+            warm_up(ours_pg, our_read_path())
+            measure_reads([("ours_pg_read", ours_pg, our_read_path())], args, results)
+            measure_one("ours_pg_read_304", ours_pg, our_read_path(), args, results, expect=304,
+                        headers={"If-None-Match": check["etag"]})
+            measure_one("ours_pg_post", ours_pg, thread_path_ours(POST_THREAD), args, results, expect=201,
+                        templates=post_templates("ours", run_tag + "pg"))
+    finally:
+        for server in reversed(servers):
+            try:
+                server.stop()
+            except Exception as exc:  # keep stopping the others
+                log(f"could not stop {server.name}: {exc}")
+
+    results["ratios"] = ratios(results)
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    out = RESULTS / f"read_post-{run_tag}.json"
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    m, v = results["machine"], results["versions"]
+    print()
+    print(f"{m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM; python {v['ours']['python']}, "
+          f"gunicorn {v['ours']['gunicorn']}, isso {v['isso']['isso']}; {v['wrk']}")
+    print(f"wrk -t1 -c{args.connections} -d{args.duration}s; reads alternate ours/Isso x{args.rounds} "
+          f"(req/s over all rounds, per round in brackets; latencies: mean of the rounds' percentiles)")
+    print(table(results))
+    print(f"\nraw results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

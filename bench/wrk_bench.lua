@@ -1,0 +1,76 @@
+-- wrk script used by bench/run_read_post.py.
+--
+--   wrk -t1 -c4 -d15s -s bench/wrk_bench.lua URL -- MAX_REQUESTS [TEMPLATES_FILE]
+--
+-- Without TEMPLATES_FILE every request is wrk's own (GET, with the -H headers).
+-- With it, every request is a POST whose JSON body is a line of that file (one JSON document
+-- per line, taken in turn) with each "@@N@@" replaced by a number unique to the request, so
+-- that no two posted bodies or author names are the same.
+-- Each thread stops after MAX_REQUESTS requests (the run is bounded by -d as well).
+-- At the end one line "WRK_JSON {...}" gives the counts, status codes and latency percentiles.
+
+local threads = {}
+local thread_count = 0
+
+function setup(thread)
+   thread_count = thread_count + 1
+   thread:set("id", thread_count)
+   table.insert(threads, thread)
+end
+
+function init(args)
+   max_requests = tonumber(args[1]) or 1000000
+   templates = {}
+   if args[2] ~= nil and args[2] ~= "" then
+      local f = assert(io.open(args[2], "r"))
+      for line in f:lines() do
+         if #line > 0 then table.insert(templates, line) end
+      end
+      f:close()
+   end
+   sent = 0
+   statuses = {}
+   post_headers = {}
+   for k, v in pairs(wrk.headers) do post_headers[k] = v end
+   post_headers["Content-Type"] = "application/json"
+end
+
+function request()
+   sent = sent + 1
+   if sent > max_requests then
+      wrk.thread:stop()
+   end
+   if #templates == 0 then
+      return wrk.request()
+   end
+   local n = tostring(id) .. "x" .. tostring(sent)
+   local body = (string.gsub(templates[(sent - 1) % #templates + 1], "@@N@@", n))
+   return wrk.format("POST", nil, post_headers, body)
+end
+
+function response(status, headers, body)
+   statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+   local counts = {}
+   for _, t in ipairs(threads) do
+      local s = t:get("statuses") or {}
+      for code, n in pairs(s) do counts[code] = (counts[code] or 0) + n end
+   end
+   local parts = {}
+   for code, n in pairs(counts) do
+      table.insert(parts, string.format('"%d": %d', code, n))
+   end
+   local e = summary.errors
+   io.write(string.format(
+      'WRK_JSON {"requests": %d, "duration_us": %d, "bytes": %d, ' ..
+      '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
+      '"latency_us": {"min": %d, "mean": %.1f, "max": %d, "stdev": %.1f, ' ..
+      '"p50": %d, "p90": %d, "p95": %d, "p99": %d}, "statuses": {%s}}\n',
+      summary.requests, summary.duration, summary.bytes,
+      e.connect, e.read, e.write, e.status, e.timeout,
+      latency.min, latency.mean, latency.max, latency.stdev,
+      latency:percentile(50), latency:percentile(90), latency:percentile(95),
+      latency:percentile(99), table.concat(parts, ", ")))
+end

@@ -1,0 +1,71 @@
+"""The factory, configuration, migrations and operations endpoints."""
+
+from __future__ import annotations
+
+from flask_migrate import upgrade
+from sqlalchemy import inspect
+
+from comments import create_app
+from comments.config import from_environment
+from comments.extensions import db
+
+
+def test_configuration_comes_from_prefixed_environment():
+    found = from_environment({"COMMENTS_TRUSTED_PROXY_COUNT": "2", "COMMENTS_RATELIMIT_ENABLED": "false",
+                              "OTHER": "x", "COMMENTS_CLASSIFIER_DEVICE": "cpu"})
+    assert found == {"TRUSTED_PROXY_COUNT": 2, "RATELIMIT_ENABLED": False, "CLASSIFIER_DEVICE": "cpu"}
+
+
+def test_defaults_to_sqlite_in_the_instance_folder_with_a_kept_secret(tmp_path, monkeypatch):
+    monkeypatch.delenv("COMMENTS_DATABASE_URL", raising=False)
+    monkeypatch.delenv("COMMENTS_SECRET_KEY", raising=False)
+    app = create_app({"TESTING": True})
+    app2 = create_app({"TESTING": True})
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
+    assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("instance/comments.db")
+    assert app.config["SECRET_KEY"] == app2.config["SECRET_KEY"]  # survives restarts
+
+
+def test_postgres_urls_use_psycopg3():
+    app = create_app({"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test", "SECRET_KEY": "x"})
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+
+
+def test_migrations_build_every_table_from_empty(tmp_path):
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}", "SECRET_KEY": "x"})
+    with app.app_context():
+        upgrade()
+        tables = set(inspect(db.engine).get_table_names())
+        assert set(db.metadata.tables) <= tables
+        # The models and the migrations agree: autogenerate finds nothing left to do.
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        with db.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
+
+
+def test_healthz_and_readyz(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json["checks"]["database"] == "ok"
+
+
+def test_readyz_reports_an_unreachable_redis(tmp_path):
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}", "SECRET_KEY": "x",
+                      "REDIS_URL": "redis://127.0.0.1:1/0", "RATELIMIT_STORAGE_URI": "memory://"})
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["redis"].startswith("redis:")
+    assert response.headers["Retry-After"]
+
+
+def test_openapi_document_describes_the_public_api(client):
+    spec = client.get("/api/v1/openapi.json").json
+    paths = spec["paths"]
+    assert "/api/v1/sites/{site_slug}/threads/{key}/comments" in paths
+    assert {"get", "post"} <= set(paths["/api/v1/sites/{site_slug}/threads/{key}/comments"])
+    assert "/api/v1/comments/{comment_id}/reports" in paths
+    assert "/api/v1/sites/{site_slug}/counts" in paths
+    assert "Error" in spec["components"]["schemas"]

@@ -1,0 +1,68 @@
+"""The operator's command line."""
+
+from __future__ import annotations
+
+from comments.models import ApiKey, Moderator, Site
+from comments.security import hash_api_key
+
+
+def test_create_site_prints_a_key_stored_only_as_a_hash(app, db):
+    result = app.test_cli_runner().invoke(args=["comments", "create-site", "daily", "--origin",
+                                                "https://daily.example/", "--name", "The Daily"])
+    assert result.exit_code == 0, result.output
+    key = result.output.split("store it now, it is not shown again): ")[1].strip()
+    site = db.session.query(Site).filter_by(slug="daily").one()
+    assert site.allowed_origins == ["https://daily.example"]
+    stored = db.session.query(ApiKey).filter_by(site_id=site.id).one()
+    assert stored.key_hash == hash_api_key(key) and key not in stored.key_hash
+    assert key.startswith(stored.prefix)
+
+
+def test_create_site_refuses_bad_input(app, db):
+    runner = app.test_cli_runner()
+    for args in (["BAD_SLUG"], ["ok", "--origin", "not a url"], ["ok", "--origin", "https://x.example/path"]):
+        result = runner.invoke(args=["comments", "create-site", *args])
+        assert result.exit_code != 0
+        assert "Error" in result.output
+    runner.invoke(args=["comments", "create-site", "dup"])
+    assert "exists already" in runner.invoke(args=["comments", "create-site", "dup"]).output
+
+
+def test_list_sites_and_rotate_key(app, db, site):
+    runner = app.test_cli_runner()
+    assert "news" in runner.invoke(args=["comments", "list-sites"]).output
+    result = runner.invoke(args=["comments", "rotate-key", "news"])
+    assert result.exit_code == 0
+    db.session.expire_all()
+    keys = db.session.query(ApiKey).filter_by(site_id=site.id).all()
+    assert len(keys) == 2 and sum(k.revoked_at is None for k in keys) == 1
+    assert runner.invoke(args=["comments", "rotate-key", "nope"]).exit_code != 0
+
+
+def test_set_origins(app, db, site):
+    result = app.test_cli_runner().invoke(args=["comments", "set-origins", "news", "https://a.example",
+                                                "http://localhost:3000"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert db.session.get(Site, site.id).allowed_origins == ["http://localhost:3000", "https://a.example"]
+
+
+def test_create_moderator_with_argon2_hash(app, db, site):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["comments", "create-moderator", "Mod@News.Example", "--site", "news"],
+                           input="a long password\na long password\n")
+    assert result.exit_code == 0, result.output
+    moderator = db.session.query(Moderator).one()
+    assert moderator.email == "mod@news.example"
+    assert moderator.password_hash.startswith("$argon2")
+    assert moderator.site_slugs == ["news"]
+    assert runner.invoke(args=["comments", "create-moderator", "x@y.example", "--password", "short"]).exit_code != 0
+    assert runner.invoke(args=["comments", "create-moderator", "x@y.example", "--password", "long enough pw",
+                               "--site", "nope"]).exit_code != 0
+
+
+def test_ensure_demo_is_idempotent(app, db):
+    runner = app.test_cli_runner()
+    assert "Created demo site" in runner.invoke(args=["comments", "ensure-demo"]).output
+    assert "exists" in runner.invoke(args=["comments", "ensure-demo"]).output
+    assert db.session.query(Site).filter_by(slug="demo").count() == 1
