@@ -11,6 +11,7 @@ from comments.extensions import db
 from comments.models import Site
 from comments.services import sites as site_service
 from comments.services.accounts import AccountError, create_moderator
+from comments.services.submission import NewComment, submit
 
 comments_cli = AppGroup("comments", help="Manage sites, moderators and workers.")
 
@@ -100,4 +101,8 @@ def ensure_demo_command(slug: str) -> None:
     origins = [public_url, public_url.replace("127.0.0.1", "localhost")]
     site, key = site_service.create_site(slug, origins, name="Demo news site")
     db.session.commit()
-    click.echo(f"Created demo site '{slug}'. Its API key (shown once): {key}")
+    welcome = NewComment(body="Welcome! This is the demo thread. Comments support *Markdown*, "
+                              "`code`, > quotes and links like https://example.org.",
+                         author_name="The editors", thread_title="Welcome to the demo")
+    submit(site, "welcome", welcome)
+    click.echo(f"Created demo site '{slug}' with a 'welcome' thread. Its API key (shown once): {key}")
