@@ -52,11 +52,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         "description": "the host's article id, percent-encoded"})
 
     from comments import models  # noqa: F401  (tables known to Flask-Migrate)
+    from comments.api.moderation import blp as moderation_blp
     from comments.api.public import blp as public_blp
     from comments.ops import bp as ops_bp
+    from comments.tasks import init_scoring
 
     api.register_blueprint(public_blp)
+    api.register_blueprint(moderation_blp)
     app.register_blueprint(ops_bp)
+    init_scoring(app)
 
     from comments.cli import comments_cli
 

@@ -106,3 +106,26 @@ def ensure_demo_command(slug: str) -> None:
                          author_name="The editors", thread_title="Welcome to the demo")
     submit(site, "welcome", welcome)
     click.echo(f"Created demo site '{slug}' with a 'welcome' thread. Its API key (shown once): {key}")
+
+
+@comments_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Score what is waiting, then exit.")
+def worker_command(burst: bool) -> None:
+    """Run a classification worker (with COMMENTS_SCORING_MODE=rq and COMMENTS_REDIS_URL)."""
+    from comments.tasks.rq import run_worker
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config.get("REDIS_URL"):
+        raise click.ClickException("A worker needs COMMENTS_REDIS_URL (and the web side COMMENTS_SCORING_MODE=rq).")
+    click.echo("Loading the classifier and waiting for comments to score…")
+    run_worker(app, burst=burst)
+
+
+@comments_cli.command("build-test-model")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.pass_context
+def build_test_model_proxy(ctx: click.Context, directory: str) -> None:
+    """Build and train the small Detoxify-format test model into DIRECTORY."""
+    from comments.classifier.cli import build_test_model_command
+
+    ctx.invoke(build_test_model_command, **{build_test_model_command.params[0].name: directory})

@@ -29,6 +29,12 @@ SETTINGS: dict[str, tuple[Any, Any, str]] = {
     "MAX_PAGE_SIZE": (200, int, "largest `limit` accepted on list endpoints"),
     "DEFAULT_PAGE_SIZE": (50, int, "page size when `limit` is not given"),
     "PUBLIC_URL": ("http://127.0.0.1:8000", str, "where the service is reached; used in printed links"),
+    "RATELIMIT_LOGIN": ("10 per minute", str, "moderator logins per client IP"),
+    "MODERATOR_TOKEN_HOURS": (12, int, "lifetime of a moderator's bearer token"),
+    "SCORING_MODE": ("inprocess", str, "`inprocess` (worker thread in each web process), `rq` (workers apart, needs Redis) or `off`"),
+    "SCORING_BATCH_SIZE": (16, int, "comments scored per forward pass"),
+    "SCORING_SWEEP_SECONDS": (15, int, "how often workers look for comments whose job was lost"),
+    "SCORING_GRACE_SECONDS": (20, int, "how long a pending comment may wait before a sweep takes it"),
 }
 
 

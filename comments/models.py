@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -138,9 +139,15 @@ class Comment(db.Model):
     status: Mapped[str] = mapped_column(String(16), default=Status.PENDING.value)
     # Every reason the comment is where it is: rules that fired, classifier labels, reports.
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The reasons' codes and labels, space-separated, so the queue can filter by reason in SQL.
+    reason_codes: Mapped[str] = mapped_column(String(500), default="")
     scores: Mapped[dict[str, float] | None] = mapped_column(JSON)
-    model_name: Mapped[str | None] = mapped_column(String(100))
+    # The highest label score, so the review queue can sort by it.
+    max_score: Mapped[float | None] = mapped_column(Float)
+    model_name: Mapped[str | None] = mapped_column(String(100))  # name and version of the model
     scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set while the classifier could not score this text: the worker tries again later.
+    needs_scoring: Mapped[bool] = mapped_column(Boolean, default=False)
 
     reply_count: Mapped[int] = mapped_column(Integer, default=0)  # published direct replies
     report_count: Mapped[int] = mapped_column(Integer, default=0)  # distinct readers
@@ -175,7 +182,13 @@ class Comment(db.Model):
         # The review queues and exports.
         Index("ix_comments_site_status", "site_id", "status", "created_at"),
         Index("ix_comments_reported", "reported_at"),
+        # The worker's sweep for comments whose scoring job vanished or failed.
+        Index("ix_comments_needs_scoring", "needs_scoring", "status"),
     )
+
+    # Every ORM update checks and bumps ``version``: two writers (two moderators, two workers)
+    # cannot both apply a change to the same state; the second gets StaleDataError.
+    __mapper_args__ = {"version_id_col": version}
 
     @property
     def is_root(self) -> bool:
@@ -249,6 +262,39 @@ class Moderator(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
     def may_moderate(self, site_slug: str) -> bool:
         return not self.site_slugs or site_slug in self.site_slugs
+
+
+class ModeratorToken(db.Model):
+    """A bearer token for the moderation API; only its SHA-256 is stored."""
+
+    __tablename__ = "moderator_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    moderator_id: Mapped[int] = mapped_column(ForeignKey("moderators.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    moderator: Mapped[Moderator] = relationship()
+
+
+class Ban(db.Model):
+    """An author (by email or IP hash) whose next comments on a site are held."""
+
+    __tablename__ = "bans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    author_key: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    moderator_id: Mapped[int | None] = mapped_column(ForeignKey("moderators.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("site_id", "author_key"),)
 

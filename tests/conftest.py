@@ -47,6 +47,8 @@ def make_config(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) -> d
         "RATELIMIT_REPORT": "1000 per minute",
         "RATELIMIT_READ": "1000 per minute",
         "REDIS_URL": TEST_REDIS_URL,
+        # Most tests are about the rules; the classifier's tests switch scoring on (tests/tasks).
+        "SCORING_MODE": "off",
     }
     if TEST_DATABASE_URL:
         config["DATABASE_URL"] = TEST_DATABASE_URL
@@ -138,3 +140,69 @@ class Api:
 @pytest.fixture()
 def api(client: FlaskClient, site: Site) -> Api:
     return Api(client)
+
+
+# --- the classifier -------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def test_model(request: pytest.FixtureRequest):
+    """The project's small Detoxify-format model, trained on the shipped sample.
+
+    Training is deterministic, so the result is cached between runs (keyed by the sample and the
+    builder's source): the second CI run, on PostgreSQL, reuses the first one's model.
+    """
+    import hashlib
+    import inspect
+    from pathlib import Path
+
+    from comments.classifier import testmodel
+
+    source = inspect.getsource(testmodel).encode()
+    sample = Path(testmodel.__file__).parent.joinpath("data", "labelled_sample.tsv").read_bytes()
+    key = hashlib.sha256(source + sample).hexdigest()[:16]
+    directory = Path(request.config.cache.mkdir(f"test-model-{key}"))
+    info_file = directory / "info.json"
+    if info_file.exists():
+        import json
+
+        info = json.loads(info_file.read_text())
+        return {"checkpoint": directory / "test-model.ckpt", "config_dir": directory / "config",
+                "sha256": info["sha256"]}
+    built = testmodel.build_test_model(directory)
+    import json
+
+    info_file.write_text(json.dumps({"sha256": built.sha256}))
+    return {"checkpoint": built.checkpoint_path, "config_dir": built.config_dir, "sha256": built.sha256}
+
+
+@pytest.fixture(scope="session")
+def classifier_config(test_model) -> dict[str, Any]:
+    return {"CLASSIFIER_CHECKPOINT": str(test_model["checkpoint"]),
+            "CLASSIFIER_CHECKPOINT_SHA256": test_model["sha256"],
+            "CLASSIFIER_CONFIG_DIR": str(test_model["config_dir"]),
+            "CLASSIFIER_THREADS": 2}
+
+
+@pytest.fixture(scope="session")
+def classifier(classifier_config):
+    """The real Detoxify loading path, offline, on the test model."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from comments.classifier import load_classifier
+
+    return load_classifier(classifier_config)
+
+
+@pytest.fixture()
+def scoring(app: Flask, db: Any, classifier, classifier_config):
+    """Scoring on, as in production: the in-process worker thread with the loaded test model."""
+    from comments.tasks import ClassifierHolder
+    from comments.tasks.inprocess import InProcessScoring
+
+    holder = ClassifierHolder(classifier_config, classifier)  # loaded once per session, not per test
+    worker = InProcessScoring(app, holder)
+    previous = app.extensions.get("comments.scoring")
+    app.extensions["comments.scoring"] = worker
+    yield worker
+    worker.wait_idle()
+    worker.stop()
+    app.extensions["comments.scoring"] = previous

@@ -15,8 +15,8 @@ from comments.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
-SERVICE_ERROR_STATUS = {"invalid": 422, "not_found": 404, "forbidden": 403, "conflict": 409,
-                        "unavailable": 503}
+SERVICE_ERROR_STATUS = {"invalid": 422, "unauthorized": 401, "not_found": 404, "forbidden": 403,
+                        "conflict": 409, "rate_limited": 429, "unavailable": 503}
 
 
 class ApiError(Exception):
@@ -87,10 +87,11 @@ def _flatten_webargs_messages(messages: Any) -> dict[str, Any]:
 
 
 def error_response(status: int, code: str, message: str, fields: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None):
+                   headers: dict[str, str] | None = None, details: dict[str, Any] | None = None):
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
+    body.update(details or {})
     response = jsonify({"error": body})
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -117,8 +118,8 @@ class ContractApi(Api):
 
     def handle_service_error(self, error: ServiceError):
         status = SERVICE_ERROR_STATUS[error.kind]
-        headers = {"Retry-After": "30"} if status == 503 else None
-        return error_response(status, error.code, error.message, error.fields, headers)
+        headers = {"Retry-After": str(getattr(error, "retry_after", 30))} if status in (429, 503) else None
+        return error_response(status, error.code, error.message, error.fields, headers, error.details)
 
     def handle_http_exception(self, error: HTTPException):
         if not _wants_json():

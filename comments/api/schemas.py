@@ -6,6 +6,7 @@ import marshmallow as ma
 
 from comments.models import STATUS_VALUES
 from comments.services.reports import REASONS
+from comments.services.review import ACTIONS, QUEUE_SORTS, QUEUES
 from comments.services.threads import SORTS
 from comments.services.validation import TextError, check_author_name, check_body
 
@@ -113,3 +114,120 @@ class ThreadPageSchema(ma.Schema):
 
 class CountsSchema(ma.Schema):
     counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+
+
+# --- moderation -------------------------------------------------------------------------------
+
+class LoginSchema(StrictSchema):
+    email = ma.fields.String(required=True, validate=ma.validate.Length(1, 254))
+    password = ma.fields.String(required=True, validate=ma.validate.Length(1, 1000))
+
+
+class TokenSchema(ma.Schema):
+    token = ma.fields.String()
+    expires_at = ma.fields.String()
+
+
+class QueueQuerySchema(StrictSchema):
+    queue = ma.fields.String(load_default="held", validate=ma.validate.OneOf(QUEUES))
+    site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[a-z0-9-]{1,64}$"))
+    reason = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[a-z_]{1,40}$"),
+                              metadata={"description": "a reason code or label, e.g. toxicity, "
+                                                       "premoderation_all, reader_report"})
+    sort = ma.fields.String(load_default="oldest", validate=ma.validate.OneOf(QUEUE_SORTS))
+    limit = ma.fields.Integer(load_default=25, validate=ma.validate.Range(1, 100))
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
+
+
+class ModeratorCommentSchema(CommentSchema):
+    version = ma.fields.Integer(metadata={"description": "send back as expected_version to decide"})
+    scores = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), allow_none=True)
+    model = ma.fields.String(allow_none=True)
+    scored_at = ma.fields.String(allow_none=True)
+    report_count = ma.fields.Integer()
+    decided_at = ma.fields.String(allow_none=True)
+    author_key = ma.fields.String(metadata={"description": "a short hash that groups one author's comments"})
+
+
+class QueueThreadSchema(ma.Schema):
+    site = ma.fields.String()
+    key = ma.fields.String()
+    title = ma.fields.String()
+    url = ma.fields.String()
+
+
+class ReasonSchema(ma.Schema):
+    class Meta:
+        unknown = ma.INCLUDE
+
+    kind = ma.fields.String(metadata={"description": "rule, classifier, report, author, moderator"})
+    code = ma.fields.String()
+    effect = ma.fields.String(metadata={"description": "hold, reject or note"})
+    label = ma.fields.String()
+    score = ma.fields.Float()
+    threshold = ma.fields.Float()
+
+
+class QueueReportSchema(ma.Schema):
+    reason = ma.fields.String()
+    note = ma.fields.String()
+    created_at = ma.fields.String()
+
+
+class QueueItemSchema(ma.Schema):
+    queue = ma.fields.String()
+    comment = ma.fields.Nested(ModeratorCommentSchema)
+    thread = ma.fields.Nested(QueueThreadSchema)
+    parent = ma.fields.Nested(ModeratorCommentSchema, allow_none=True)
+    reasons = ma.fields.List(ma.fields.Dict())
+    reports = ma.fields.List(ma.fields.Nested(QueueReportSchema))
+    arrived_at = ma.fields.String()
+
+
+class QueuePageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(QueueItemSchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+class DecisionSchema(StrictSchema):
+    action = ma.fields.String(required=True, validate=ma.validate.OneOf(ACTIONS))
+    reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+    expected_version = ma.fields.Integer(load_default=None, allow_none=True, strict=True, metadata={
+        "description": "the version the moderator saw; without it only a waiting comment is decided"})
+    ban_author = ma.fields.Boolean(load_default=False)
+
+
+class BanSchema(StrictSchema):
+    reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+
+
+class DecidedSchema(ma.Schema):
+    comment = ma.fields.Nested(ModeratorCommentSchema)
+
+
+class AuditQuerySchema(StrictSchema):
+    comment_id = ma.fields.Integer(load_default=None)
+    site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[a-z0-9-]{1,64}$"))
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 200))
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=50))
+
+
+class AuditActorSchema(ma.Schema):
+    type = ma.fields.String()
+    id = ma.fields.String(allow_none=True)
+
+
+class AuditEventSchema(ma.Schema):
+    id = ma.fields.Integer()
+    comment_id = ma.fields.Integer(allow_none=True)
+    action = ma.fields.String()
+    actor = ma.fields.Nested(AuditActorSchema)
+    from_status = ma.fields.String(allow_none=True)
+    to_status = ma.fields.String(allow_none=True)
+    reasons = ma.fields.List(ma.fields.Dict())
+    at = ma.fields.String()
+
+
+class AuditPageSchema(ma.Schema):
+    events = ma.fields.List(ma.fields.Nested(AuditEventSchema))
+    next_cursor = ma.fields.String(allow_none=True)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import func, select
 
 from comments.extensions import db
-from comments.models import Moderator
+from comments.models import Moderator, ModeratorToken, utcnow
 from comments.services.audit import Actor, record
+from comments.services.errors import ServiceError
 
 MIN_PASSWORD_LENGTH = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -19,6 +25,18 @@ password_hasher = PasswordHasher()
 
 class AccountError(ValueError):
     pass
+
+
+class Unauthorized(ServiceError):
+    kind = "unauthorized"  # 401
+
+
+class TooManyAttempts(ServiceError):
+    kind = "rate_limited"  # 429
+
+    def __init__(self, retry_after: int):
+        super().__init__("too_many_attempts", "Too many failed logins; try again later.")
+        self.retry_after = retry_after
 
 
 def create_moderator(email: str, password: str, site_slugs: list[str] | None = None,
@@ -38,3 +56,75 @@ def create_moderator(email: str, password: str, site_slugs: list[str] | None = N
     record("moderator_created", actor, reasons=[{"kind": "account", "moderator_id": moderator.id,
                                                   "sites": moderator.site_slugs}])
     return moderator
+
+
+# --- logging in -------------------------------------------------------------------------------
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+TOKEN_LIFETIME = timedelta(hours=12)
+
+# Verifying against this when the email is unknown keeps both failures equally slow.
+_DUMMY_HASH = password_hasher.hash("not a real password, only for timing")
+
+
+@dataclass(frozen=True)
+class Session:
+    moderator: Moderator
+    token: str
+    expires_at: datetime
+
+
+def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME) -> Session:
+    """A new bearer token, or a uniform error that tells nothing about which part was wrong."""
+    moderator = db.session.execute(
+        select(Moderator).where(func.lower(Moderator.email) == email.strip().lower())).scalar()
+    now = utcnow()
+    if moderator is not None and moderator.locked_until is not None and moderator.locked_until > now:
+        wait = int((moderator.locked_until - now).total_seconds()) + 1
+        raise TooManyAttempts(wait)
+    try:
+        password_hasher.verify(moderator.password_hash if moderator else _DUMMY_HASH, password)
+        ok = moderator is not None and moderator.active
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        if moderator is not None:
+            moderator.failed_logins += 1
+            if moderator.failed_logins >= MAX_FAILED_LOGINS:
+                moderator.locked_until = now + LOCKOUT
+                moderator.failed_logins = 0
+                record("login_locked", Actor("system", "login"),
+                       reasons=[{"kind": "account", "moderator_id": moderator.id}])
+            db.session.commit()
+        raise Unauthorized("invalid_credentials", "The email or password is not right.")
+    moderator.failed_logins = 0
+    moderator.locked_until = None
+    if password_hasher.check_needs_rehash(moderator.password_hash):
+        moderator.password_hash = password_hasher.hash(password)
+    token = secrets.token_urlsafe(32)
+    expires_at = now + token_lifetime
+    db.session.add(ModeratorToken(moderator_id=moderator.id, token_hash=_token_hash(token), expires_at=expires_at))
+    db.session.commit()
+    return Session(moderator, token, expires_at)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def moderator_for_token(token: str) -> Moderator | None:
+    row = db.session.execute(
+        select(ModeratorToken).where(ModeratorToken.token_hash == _token_hash(token))).scalar()
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return None
+    moderator = row.moderator
+    return moderator if moderator.active else None
+
+
+def revoke_token(token: str) -> None:
+    row = db.session.execute(
+        select(ModeratorToken).where(ModeratorToken.token_hash == _token_hash(token))).scalar()
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+        db.session.commit()

@@ -8,11 +8,13 @@ from typing import Any
 class ServiceError(Exception):
     kind = "invalid"
 
-    def __init__(self, code: str, message: str, fields: dict[str, Any] | None = None):
+    def __init__(self, code: str, message: str, fields: dict[str, Any] | None = None,
+                 details: dict[str, Any] | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.fields = fields or {}
+        self.details = details or {}  # extra keys in the error object (e.g. who decided first)
 
 
 class Invalid(ServiceError):

@@ -75,22 +75,32 @@ def _classifier_reasons(result: ClassifierResult, settings: dict[str, Any]) -> l
     return reasons
 
 
+def reason_codes(reasons: list[dict[str, Any]]) -> str:
+    codes = {r.get("code") for r in reasons} | {r.get("label") for r in reasons}
+    return " ".join(sorted(c for c in codes if c))[:500]
+
+
 def change_status(
     comment: Comment,
     new_status: Status,
     actor: Actor,
     action: str,
     reasons: list[dict[str, Any]] | None = None,
+    audit_reasons: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Move a comment to ``new_status`` and record why; counters follow visibility."""
+    """Move a comment to ``new_status`` and record why; counters follow visibility.
+
+    ``reasons`` replace the comment's own (why it is where it is); ``audit_reasons`` go only to
+    the audit log (a moderator's note).
+    """
     old_status = comment.status
     was_visible = old_status == Status.PUBLISHED
     is_visible = new_status == Status.PUBLISHED
     comment.status = new_status.value
-    comment.version = Comment.version + 1
     if reasons is not None:
         comment.reasons = reasons
-    if new_status in (Status.PUBLISHED, Status.REJECTED) and actor.type == "moderator":
+        comment.reason_codes = reason_codes(reasons)
+    if actor.type == "moderator":
         comment.decided_at = utcnow()
     delta = int(is_visible) - int(was_visible)
     _bump_thread(comment.thread_id, published_delta=delta)
@@ -99,8 +109,10 @@ def change_status(
             update(Comment).where(Comment.id == comment.parent_id)
             .values(reply_count=Comment.reply_count + delta)
         )
+    if audit_reasons is None:
+        audit_reasons = reasons if reasons is not None else comment.reasons
     record(action, actor, comment=comment, from_status=old_status, to_status=new_status.value,
-           reasons=reasons if reasons is not None else comment.reasons)
+           reasons=audit_reasons)
 
 
 def bump_thread_revision(thread_id: int) -> None:

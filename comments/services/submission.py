@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from comments.extensions import db
-from comments.models import Comment, Site, Status, Thread, utcnow
+from comments.models import Ban, Comment, Site, Status, Thread, utcnow
 from comments.security import hash_email, hash_ip, new_nonce
 from comments.services import moderation, rendering
 from comments.services.audit import Actor
@@ -167,7 +167,31 @@ def not_a_repeat(draft: Draft) -> dict[str, Any] | None:
     return None
 
 
-RULES: list[Rule] = [thread_open, not_a_duplicate, banned_words, suspect_words, premoderation, not_a_repeat]
+def author_not_banned(draft: Draft) -> dict[str, Any] | None:
+    banned = select(Ban.id).where(Ban.site_id == draft.site.id, Ban.author_key == draft.author_key)
+    if db.session.execute(select(exists(banned))).scalar():
+        return {"kind": "rule", "code": "author_banned", "effect": moderation.HOLD}
+    return None
+
+
+# An author with this many rejected comments in the last 30 days is held until a moderator looks.
+REJECTIONS_BEFORE_HOLD = 2
+
+
+def author_history(draft: Draft) -> dict[str, Any] | None:
+    rejected = db.session.execute(
+        select(func.count()).select_from(_others(draft).where(
+            Comment.status == Status.REJECTED.value,
+            Comment.created_at >= draft.now - timedelta(days=30)).subquery())
+    ).scalar_one()
+    if rejected >= REJECTIONS_BEFORE_HOLD:
+        return {"kind": "rule", "code": "author_history", "effect": moderation.HOLD,
+                "rejected_recently": rejected}
+    return None
+
+
+RULES: list[Rule] = [thread_open, not_a_duplicate, banned_words, suspect_words, premoderation, not_a_repeat,
+                     author_not_banned, author_history]
 
 
 def apply_rules(draft: Draft, rules: list[Rule] | None = None) -> list[dict[str, Any]]:

@@ -77,7 +77,8 @@ def limited_app(tmp_path):
     url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'limits.db'}"
     application = create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "TESTING": True,
                               "RATELIMIT_POST": "3 per minute", "RATELIMIT_READ": "5 per minute",
-                              "RATELIMIT_REPORT": "2 per minute", "REDIS_URL": TEST_REDIS_URL})
+                              "RATELIMIT_REPORT": "2 per minute", "REDIS_URL": TEST_REDIS_URL,
+                              "SCORING_MODE": "off"})
     with application.app_context():
         upgrade()
         limiter.reset()

@@ -62,18 +62,28 @@ def test_banned_words_reject_and_suspect_words_hold(api, site, db):
     rejected = api.post("Get SCAMCOIN today")
     assert rejected.status_code == 202 and _status(rejected) == "rejected"
     assert db.session.get(Comment, rejected.json["comment"]["id"]).reasons[0]["words"] == ["scamcoin"]
-    assert _status(api.post("you can buy   followers? no: buy followers!", "B")) == "rejected"
-    assert _status(api.post("crypto is interesting", "C")) == "held"
+    assert _status(api.post("you can buy   followers? no: buy followers!", "B", ip="192.0.2.2")) == "rejected"
+    assert _status(api.post("crypto is interesting", "C", ip="192.0.2.3")) == "held"
     # Whole words only: "cryptography" is not "crypto".
-    assert _status(api.post("cryptography is maths", "D")) == "published"
+    assert _status(api.post("cryptography is maths", "D", ip="192.0.2.4")) == "published"
     # Width/case folding: full-width letters still match.
-    assert _status(api.post("ＣＲＹＰＴＯ again", "E")) == "held"
+    assert _status(api.post("ＣＲＹＰＴＯ again", "E", ip="192.0.2.5")) == "held"
 
 
 def test_banned_words_in_the_author_name_count(api, site):
     set_settings(site, banned_words=["scamcoin"])
     assert _status(api.post("hello", "scamcoin_official")) == "published"  # not a whole word
     assert _status(api.post("hello again", "scamcoin official")) == "rejected"
+
+
+def test_an_author_with_recent_rejections_is_held(api, site, db):
+    set_settings(site, banned_words=["scamcoin"])
+    api.post("scamcoin one")
+    api.post("scamcoin two")
+    response = api.post("an innocent comment now")
+    assert _status(response) == "held"
+    assert _reasons(db, response) == ["author_history"]
+    assert _status(api.post("an innocent comment", "Other", ip="192.0.2.50")) == "published"
 
 
 def test_a_rejected_comment_still_gets_its_reasons_audited(api, site, db):

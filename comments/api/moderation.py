@@ -1,0 +1,97 @@
+"""The moderation API: tokens, the review queue, decisions, the audit log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import marshmallow as ma
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from comments.api.auth import bearer_token, require_moderator
+from comments.api.schemas import (
+    AuditPageSchema,
+    AuditQuerySchema,
+    BanSchema,
+    DecidedSchema,
+    DecisionSchema,
+    LoginSchema,
+    QueuePageSchema,
+    QueueQuerySchema,
+    TokenSchema,
+)
+from comments.extensions import limiter
+from comments.services import accounts, review
+from comments.services.threads import rfc3339
+
+blp = Blueprint("moderation", __name__, url_prefix="/api/v1",
+                description="For moderators: the review queue, decisions and the audit log.")
+
+
+@blp.route("/auth/token")
+class Token(MethodView):
+    decorators = [limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"],
+                                scope="login")]
+
+    @blp.arguments(LoginSchema)
+    @blp.response(200, TokenSchema)
+    def post(self, data: dict[str, Any]):
+        """Exchange a moderator's email and password for a bearer token."""
+        lifetime = timedelta(hours=current_app.config["MODERATOR_TOKEN_HOURS"])
+        session = accounts.login(data["email"], data["password"], lifetime)
+        return {"token": session.token, "expires_at": rfc3339(session.expires_at)}
+
+    @blp.response(204)
+    def delete(self):
+        """Revoke the token sent in the Authorization header."""
+        require_moderator()
+        accounts.revoke_token(bearer_token() or "")
+        return None
+
+
+@blp.route("/moderation/queue")
+class Queue(MethodView):
+    @blp.arguments(QueueQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, QueuePageSchema)
+    def get(self, query: dict[str, Any]):
+        """One page of a review queue, with every reason each item is there."""
+        page = review.list_queue(require_moderator(), query["queue"], site_slug=query["site"],
+                                 reason=query["reason"], sort=query["sort"], limit=query["limit"],
+                                 cursor=query["cursor"])
+        return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@blp.route("/moderation/comments/<int:comment_id>/decision")
+class Decision(MethodView):
+    @blp.arguments(DecisionSchema)
+    @blp.response(200, DecidedSchema)
+    @blp.alt_response(409, description="Someone else decided first; `current` says who and what")
+    def post(self, data: dict[str, Any], comment_id: int):
+        """Approve or reject a comment (optionally banning its author)."""
+        comment = review.decide(require_moderator(), comment_id, data["action"], reason=data["reason"],
+                                expected_version=data["expected_version"], ban_author=data["ban_author"])
+        return {"comment": review.moderator_view(comment)}
+
+
+@blp.route("/moderation/comments/<int:comment_id>/ban")
+class BanAuthor(MethodView):
+    @blp.arguments(BanSchema)
+    @blp.response(204)
+    def post(self, data: dict[str, Any], comment_id: int):
+        """Ban this comment's author on its site: their next comments are held."""
+        review.ban_author(require_moderator(), comment_id, data["reason"])
+        return None
+
+
+@blp.route("/moderation/audit")
+class Audit(MethodView):
+    @blp.arguments(AuditQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, AuditPageSchema)
+    def get(self, query: dict[str, Any]):
+        """The append-only history, newest first."""
+        events, next_cursor = review.audit_events(require_moderator(), comment_id=query["comment_id"],
+                                                  site_slug=query["site"], limit=query["limit"],
+                                                  cursor=query["cursor"])
+        return {"events": events, "next_cursor": next_cursor}

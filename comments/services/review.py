@@ -1,0 +1,278 @@
+"""The review queue: what waits, why, and the decisions moderators make on it.
+
+The moderation API and the dashboard both call these functions; neither holds a rule of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, literal, or_, select, tuple_
+from sqlalchemy.orm.exc import StaleDataError
+
+from comments.extensions import db
+from comments.models import AuditEvent, Ban, Comment, Moderator, Report, Site, Status, Thread, utcnow
+from comments.services import moderation
+from comments.services.audit import Actor, record
+from comments.services.errors import Conflict, Forbidden, NotFound, invalid_field
+from comments.services.threads import comment_json, rfc3339
+
+QUEUES = ("held", "reported", "rejected", "approved")
+QUEUE_SORTS = ("oldest", "newest", "score")
+ACTIONS = ("approve", "reject")
+
+
+def _queue_condition(queue: str):
+    if queue == "held":
+        return Comment.status == Status.HELD.value
+    if queue == "reported":
+        return and_(Comment.status == Status.PUBLISHED.value, Comment.reported_at.is_not(None))
+    if queue == "rejected":
+        return Comment.status == Status.REJECTED.value
+    return and_(Comment.status == Status.PUBLISHED.value, Comment.decided_at.is_not(None))
+
+
+def _visible_sites(moderator: Moderator, site_slug: str | None) -> list[int] | None:
+    """Site ids the moderator may see (None: all)."""
+    if site_slug:
+        site = db.session.execute(select(Site).where(Site.slug == site_slug)).scalar_one_or_none()
+        if site is None:
+            raise NotFound("site_not_found", f"No site '{site_slug}'.")
+        if not moderator.may_moderate(site.slug):
+            raise Forbidden("site_not_allowed", f"You do not moderate '{site_slug}'.")
+        return [site.id]
+    if not moderator.site_slugs:
+        return None
+    return list(db.session.execute(select(Site.id).where(Site.slug.in_(moderator.site_slugs))).scalars())
+
+
+# --- cursors ----------------------------------------------------------------------------------
+
+def _score_key():
+    return func.coalesce(Comment.max_score, -1.0)
+
+
+def _encode(sort: str, comment: Comment) -> str:
+    position: list[Any] = [comment.created_at.isoformat(), comment.id]
+    if sort == "score":
+        position = [comment.max_score if comment.max_score is not None else -1.0, comment.id]
+    raw = json.dumps({"s": sort, "p": position}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(sort: str, cursor: str) -> list[Any]:
+    bad = invalid_field("cursor", "invalid_cursor", "The cursor is not one this service gave out.")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        first, comment_id = data["p"]
+        if data["s"] != sort:
+            raise bad
+        return [float(first) if sort == "score" else datetime.fromisoformat(first), int(comment_id)]
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+        raise bad from None
+
+
+@dataclass
+class QueuePage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def list_queue(moderator: Moderator, queue: str, *, site_slug: str | None = None, reason: str | None = None,
+               sort: str = "oldest", limit: int = 25, cursor: str | None = None) -> QueuePage:
+    query = select(Comment).where(_queue_condition(queue))
+    site_ids = _visible_sites(moderator, site_slug)
+    if site_ids is not None:
+        query = query.where(Comment.site_id.in_(site_ids))
+    if reason:
+        # Codes are [a-z_] only (the API checks), so no LIKE wildcard can come from a client.
+        query = query.where(literal(" ").concat(Comment.reason_codes).concat(" ").like(f"% {reason} %"))
+    position = _decode(sort, cursor) if cursor else None
+    if sort == "oldest":
+        if position:
+            query = query.where(tuple_(Comment.created_at, Comment.id) > tuple_(*position))
+        query = query.order_by(Comment.created_at, Comment.id)
+    elif sort == "newest":
+        if position:
+            query = query.where(tuple_(Comment.created_at, Comment.id) < tuple_(*position))
+        query = query.order_by(Comment.created_at.desc(), Comment.id.desc())
+    else:
+        if position:
+            query = query.where(or_(_score_key() < position[0],
+                                    and_(_score_key() == position[0], Comment.id > position[1])))
+        query = query.order_by(_score_key().desc(), Comment.id)
+    comments = list(db.session.execute(query.limit(limit + 1)).scalars())
+    next_cursor = _encode(sort, comments[limit - 1]) if len(comments) > limit else None
+    comments = comments[:limit]
+    return QueuePage([queue_item(c, queue) for c in comments], next_cursor)
+
+
+def _reports(comment: Comment) -> list[dict[str, Any]]:
+    rows = db.session.execute(
+        select(Report).where(Report.comment_id == comment.id).order_by(Report.created_at)).scalars()
+    return [{"reason": r.reason, "note": r.note, "created_at": rfc3339(r.created_at)} for r in rows]
+
+
+def moderator_view(comment: Comment) -> dict[str, Any]:
+    """A comment as moderators see it: the reader's view plus scores and the version to decide on."""
+    data = comment_json(comment)
+    data.pop("replies")
+    if comment.status == Status.DELETED:
+        data.update(author_name=comment.author_name, body=comment.body, body_html=comment.body_html)
+    data.update(version=comment.version, scores=comment.scores, model=comment.model_name,
+                scored_at=rfc3339(comment.scored_at), report_count=comment.report_count,
+                decided_at=rfc3339(comment.decided_at), author_key=comment.author_key[:16])
+    return data
+
+
+def queue_item(comment: Comment, queue: str) -> dict[str, Any]:
+    thread: Thread = comment.thread
+    parent = comment.parent
+    return {
+        "queue": queue,
+        "comment": moderator_view(comment),
+        "thread": {"site": comment.site.slug, "key": thread.key, "title": thread.title, "url": thread.url},
+        "parent": moderator_view(parent) if parent is not None else None,
+        "reasons": comment.reasons or [],
+        "reports": _reports(comment) if comment.report_count else [],
+        "arrived_at": rfc3339(comment.edited_at or comment.created_at),
+    }
+
+
+# --- decisions --------------------------------------------------------------------------------
+
+def _waiting(comment: Comment) -> bool:
+    return comment.status in (Status.HELD, Status.PENDING) or (
+        comment.status == Status.PUBLISHED and comment.reported_at is not None)
+
+
+def last_decision(comment_id: int) -> dict[str, Any] | None:
+    event = db.session.execute(
+        select(AuditEvent).where(AuditEvent.comment_id == comment_id, AuditEvent.actor_type == "moderator")
+        .order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
+    if event is None:
+        return None
+    moderator = db.session.get(Moderator, int(event.actor_id)) if event.actor_id else None
+    return {"action": event.action, "status": event.to_status, "at": rfc3339(event.created_at),
+            "by": moderator.email if moderator else event.actor_id}
+
+
+def _already_decided(comment: Comment) -> Conflict:
+    decision = last_decision(comment.id)
+    if decision:
+        message = f"Already {decision['action']} by {decision['by']} at {decision['at']}."
+    else:
+        message = f"This comment is no longer waiting (it is {comment.status})."
+    return Conflict("already_decided", message,
+                    details={"current": {"status": comment.status, "version": comment.version,
+                                         "decision": decision}})
+
+
+def decide(moderator: Moderator, comment_id: int, action: str, *, reason: str = "",
+           expected_version: int | None = None, ban_author: bool = False) -> Comment:
+    """Approve or reject. Without ``expected_version`` only a waiting comment can be decided;
+    with it, any comment whose version still matches (changing an earlier decision)."""
+    comment = db.session.get(Comment, comment_id)
+    if comment is None:
+        raise NotFound("comment_not_found", "No such comment.")
+    if not moderator.may_moderate(comment.site.slug):
+        raise Forbidden("site_not_allowed", "You do not moderate this site.")
+    if comment.status == Status.DELETED:
+        raise Conflict("not_decidable", "Its author deleted this comment.")
+    if expected_version is not None and expected_version != comment.version:
+        raise _already_decided(comment)
+    if expected_version is None and not _waiting(comment):
+        raise _already_decided(comment)
+    new_status = Status.PUBLISHED if action == "approve" else Status.REJECTED
+    actor = Actor("moderator", str(moderator.id))
+    note = [{"kind": "moderator", "code": action, "reason": reason, "moderator": moderator.email}]
+    try:
+        comment.reported_at = None
+        moderation.change_status(comment, new_status, actor, "approved" if action == "approve" else "rejected",
+                                 audit_reasons=(comment.reasons or []) + note)
+        if ban_author:
+            _ban(moderator, comment, reason)
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise _already_decided(db.session.get(Comment, comment_id)) from None
+    return comment
+
+
+def _ban(moderator: Moderator, comment: Comment, reason: str) -> None:
+    exists = db.session.execute(select(Ban).where(Ban.site_id == comment.site_id,
+                                                  Ban.author_key == comment.author_key)).scalar()
+    if exists is None:
+        db.session.add(Ban(site_id=comment.site_id, author_key=comment.author_key, reason=reason,
+                           moderator_id=moderator.id))
+    record("author_banned", Actor("moderator", str(moderator.id)), comment=comment,
+           reasons=[{"kind": "moderator", "code": "ban", "reason": reason}])
+
+
+def ban_author(moderator: Moderator, comment_id: int, reason: str = "") -> None:
+    comment = db.session.get(Comment, comment_id)
+    if comment is None:
+        raise NotFound("comment_not_found", "No such comment.")
+    if not moderator.may_moderate(comment.site.slug):
+        raise Forbidden("site_not_allowed", "You do not moderate this site.")
+    _ban(moderator, comment, reason)
+    db.session.commit()
+
+
+# --- the audit log ----------------------------------------------------------------------------
+
+def audit_events(moderator: Moderator, *, comment_id: int | None = None, site_slug: str | None = None,
+                 limit: int = 50, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    query = select(AuditEvent)
+    site_ids = _visible_sites(moderator, site_slug)
+    if site_ids is not None:
+        query = query.where(AuditEvent.site_id.in_(site_ids))
+    if comment_id is not None:
+        query = query.where(AuditEvent.comment_id == comment_id)
+    if cursor:
+        try:
+            query = query.where(AuditEvent.id < int(cursor))
+        except ValueError:
+            raise invalid_field("cursor", "invalid_cursor", "The cursor is not one this service gave out.") from None
+    events = list(db.session.execute(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).scalars())
+    next_cursor = str(events[limit - 1].id) if len(events) > limit else None
+    moderators = {str(m.id): m.email for m in db.session.execute(select(Moderator)).scalars()}
+    return [{
+        "id": e.id, "comment_id": e.comment_id, "action": e.action,
+        "actor": {"type": e.actor_type,
+                  "id": moderators.get(e.actor_id or "", e.actor_id) if e.actor_type == "moderator" else e.actor_id},
+        "from_status": e.from_status, "to_status": e.to_status, "reasons": e.reasons,
+        "at": rfc3339(e.created_at),
+    } for e in events[:limit]], next_cursor
+
+
+# --- figures for metrics and the dashboard ----------------------------------------------------
+
+@dataclass
+class QueueFigures:
+    by_status: dict[str, int]
+    queue_depth: dict[str, int]
+    oldest_held_seconds: float
+
+
+def queue_figures() -> QueueFigures:
+    by_status = dict(db.session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all())
+    depth = {}
+    for queue in ("held", "reported"):
+        depth[queue] = db.session.execute(
+            select(func.count()).select_from(Comment).where(_queue_condition(queue))).scalar_one()
+    oldest = db.session.execute(
+        select(func.min(Comment.created_at)).where(Comment.status == Status.HELD.value)).scalar()
+    if isinstance(oldest, str):  # SQLite returns aggregates of the type decorator's column as text
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        from datetime import UTC
+
+        oldest = oldest.replace(tzinfo=UTC)
+    age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+    return QueueFigures({s.value: int(by_status.get(s.value, 0)) for s in Status}, depth, age)

@@ -1,0 +1,133 @@
+"""Scoring stored comments with the classifier and letting the policy decide.
+
+The database is the truth: a comment waits as ``pending`` (or with ``needs_scoring`` after the
+classifier failed) until a worker scores it here. Whoever runs this (an in-process thread, an RQ
+worker, the rescore command) may run it twice on the same comment: only comments still waiting
+are touched, and every write checks the comment's version, so the second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm.exc import StaleDataError
+
+from comments.classifier import Classifier, ClassifierUnavailable
+from comments.extensions import db
+from comments.models import Comment, Status, utcnow
+from comments.services import moderation
+from comments.services.audit import Actor
+from comments.services.sites import effective_settings
+
+log = logging.getLogger(__name__)
+
+CLASSIFIER_ACTOR = Actor("system", "classifier")
+
+
+@dataclass
+class ScoringRun:
+    """What one call did, for logs, metrics and tests."""
+
+    scored: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+def rule_reasons(comment: Comment) -> list[dict[str, Any]]:
+    """The reasons that came from the site's rules, without any earlier classifier verdict."""
+    return [r for r in (comment.reasons or []) if r.get("kind") != "classifier"]
+
+
+def waiting_query(older_than_seconds: float = 0):
+    """Comments that wait for scores: pending, or scored while the classifier was down."""
+    query = select(Comment).where(
+        or_(Comment.status == Status.PENDING.value,
+            Comment.needs_scoring.is_(True) & Comment.status.in_([Status.HELD.value, Status.PUBLISHED.value]))
+    )
+    if older_than_seconds:
+        cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+        query = query.where(or_(Comment.edited_at.is_(None) & (Comment.created_at <= cutoff),
+                                Comment.edited_at <= cutoff))
+    return query.order_by(Comment.id)
+
+
+def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = None, *,
+                  limit: int = 64, older_than_seconds: float = 0,
+                  load_error: str | None = None) -> ScoringRun:
+    """Score up to ``limit`` waiting comments (only those in ``ids`` when given) and decide them.
+
+    ``classifier`` None means it could not be loaded (``load_error`` says why): the policy then
+    applies the site's failure policy and the comments stay marked for another try.
+    """
+    started = time.perf_counter()
+    query = waiting_query(older_than_seconds)
+    if ids is not None:
+        query = query.where(Comment.id.in_(list(ids)))
+    comments = list(db.session.execute(query.limit(limit)).scalars())
+    run = ScoringRun()
+    if not comments:
+        return run
+    scores, error, model = _classify(classifier, [c.body for c in comments], load_error)
+    for index, comment in enumerate(comments):
+        result = moderation.ClassifierResult(
+            scores=scores[index] if scores is not None else None, model=model, error=error)
+        outcome = _apply(comment, result)
+        if outcome is None:
+            run.skipped += 1
+            continue
+        run.outcomes[outcome] = run.outcomes.get(outcome, 0) + 1
+        if scores is None:
+            run.failed += 1
+        else:
+            run.scored += 1
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def _classify(classifier: Classifier | None, texts: list[str],
+              load_error: str | None) -> tuple[list[dict[str, float]] | None, str | None, str | None]:
+    if classifier is None:
+        return None, load_error or "the classifier is not loaded", None
+    model = f"{classifier.name}@{classifier.version}"
+    try:
+        return classifier.score(texts), None, model
+    except ClassifierUnavailable as exc:
+        log.warning("classifier failed on %d texts: %s", len(texts), exc)
+        return None, str(exc), model
+
+
+def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
+    """Decide one comment from its scores; None when someone else got there first."""
+    if comment.status != Status.PENDING and not comment.needs_scoring:
+        return None  # decided meanwhile (seen after an earlier conflict reloaded it)
+    settings = effective_settings(comment.site)
+    status, reasons = moderation.decide(rule_reasons(comment), settings, result)
+    was_waiting = comment.status == Status.PENDING
+    try:
+        with db.session.begin_nested():
+            if result.scores is not None:
+                comment.scores = {label: round(float(value), 6) for label, value in result.scores.items()}
+                comment.max_score = max(comment.scores.values(), default=None)
+                comment.model_name = result.model
+                comment.scored_at = utcnow()
+                comment.needs_scoring = False
+            else:
+                comment.needs_scoring = True
+            if was_waiting or status != comment.status or reasons != comment.reasons:
+                moderation.change_status(comment, status, CLASSIFIER_ACTOR,
+                                         "scored" if result.scores is not None else "scoring_failed", reasons)
+            db.session.flush()
+        db.session.commit()
+    except StaleDataError:
+        # Another worker or a moderator changed this comment meanwhile: theirs stands.
+        db.session.rollback()
+        return None
+    return status.value

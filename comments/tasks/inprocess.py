@@ -1,0 +1,103 @@
+"""The embedded worker: one thread per web process scores comments in batches."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+
+from flask import Flask
+
+from comments.extensions import db
+from comments.tasks import ClassifierHolder
+from comments.tasks.sweep import score_ids, sweep
+
+log = logging.getLogger(__name__)
+
+
+class InProcessScoring:
+    enabled = True
+
+    def __init__(self, app: Flask, holder: ClassifierHolder):
+        self.app = app
+        self.holder = holder
+        self.batch_size = app.config["SCORING_BATCH_SIZE"]
+        self.sweep_seconds = app.config["SCORING_SWEEP_SECONDS"]
+        self._queue: queue.Queue[int] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._busy = threading.Event()
+        self._stop = threading.Event()
+
+    # --- the Scoring interface used by the submission pipeline ------------------------------
+    def enqueue(self, comment_ids: Iterable[int]) -> None:
+        for comment_id in comment_ids:
+            self._queue.put(comment_id)
+        self.start()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="comments-scoring", daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wait_idle(self, timeout: float = 30) -> bool:
+        """Until everything enqueued is decided (tests, graceful shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.empty() and not self._busy.is_set():
+                return True
+            time.sleep(0.01)
+        return False
+
+    @property
+    def state(self) -> str:
+        return self.holder.state
+
+    def _run(self) -> None:
+        next_sweep = time.monotonic()  # at start: pick up whatever an earlier process left
+        while not self._stop.is_set():
+            ids = self._take_batch(timeout=0.25)
+            try:
+                if ids:
+                    with self.app.app_context():
+                        score_ids(self.holder, ids, self.batch_size)
+                if time.monotonic() >= next_sweep:
+                    with self.app.app_context():
+                        sweep(self.holder, self.batch_size, self.app.config["SCORING_GRACE_SECONDS"])
+                    next_sweep = time.monotonic() + self.sweep_seconds
+            except Exception:  # the thread must survive anything (a database outage); the sweep retries
+                log.exception("scoring batch failed; the comments stay waiting and are retried")
+                with self.app.app_context():
+                    db.session.rollback()
+                time.sleep(1)
+            finally:
+                self._busy.clear()
+
+    def _take_batch(self, timeout: float) -> list[int]:
+        try:
+            first = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        self._busy.set()
+        ids = [first]
+        # A short wait lets a burst of posts share one forward pass.
+        deadline = time.monotonic() + 0.02
+        while len(ids) < self.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                ids.append(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return ids

@@ -1,0 +1,112 @@
+"""Scale-out scoring: web processes enqueue comment ids on Redis; ``flask comments worker``
+processes (RQ SimpleWorkers, so the model stays loaded between jobs) score them.
+
+Redis only carries hints. If it is down when a comment arrives, the comment still waits in the
+database, and every worker's sweep thread finds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+import redis
+from flask import Flask
+from rq import Queue, SimpleWorker
+
+from comments.tasks import ClassifierHolder
+from comments.tasks.sweep import score_ids, sweep
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "comments-scoring"
+
+
+def _connection(app: Flask) -> redis.Redis:
+    url = app.config.get("REDIS_URL")
+    if not url:
+        raise ValueError("COMMENTS_SCORING_MODE=rq needs COMMENTS_REDIS_URL")
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+
+
+class RQScoring:
+    enabled = True
+
+    def __init__(self, app: Flask):
+        self.connection = _connection(app)
+        self.queue = Queue(QUEUE_NAME, connection=self.connection)
+
+    def enqueue(self, comment_ids: Iterable[int]) -> None:
+        ids = list(comment_ids)
+        try:
+            self.queue.enqueue("comments.tasks.rq.score_job", ids, job_timeout=600, result_ttl=0,
+                               failure_ttl=7 * 24 * 3600)
+        except redis.RedisError as exc:
+            # The comments wait in the database; a worker's sweep scores them.
+            log.warning("could not enqueue %s for scoring (%s); the sweep will take them", ids, exc)
+
+    @property
+    def state(self) -> str:
+        try:
+            workers = SimpleWorker.count(connection=self.connection, queue=self.queue)
+        except redis.RedisError as exc:
+            return f"redis unreachable ({type(exc).__name__})"
+        return f"workers: {workers}" if workers else "no workers are running"
+
+
+# The worker process's app and model, set by run_worker before any job runs.
+_worker: tuple[Flask, ClassifierHolder] | None = None
+
+
+def score_job(comment_ids: list[int]) -> int:
+    """The RQ job: score these comments (those still waiting) and decide them."""
+    if _worker is None:
+        raise RuntimeError("score_job runs inside `flask comments worker`")
+    app, holder = _worker
+    with app.app_context():
+        return score_ids(holder, comment_ids, app.config["SCORING_BATCH_SIZE"]).scored
+
+
+def _sweep_forever(app: Flask, holder: ClassifierHolder, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            with app.app_context():
+                sweep(holder, app.config["SCORING_BATCH_SIZE"], app.config["SCORING_GRACE_SECONDS"])
+        except Exception:  # a database outage must not end the sweeps
+            log.exception("sweep failed; trying again")
+        stop.wait(app.config["SCORING_SWEEP_SECONDS"])
+
+
+def run_worker(app: Flask, burst: bool = False) -> None:
+    """Load the model, then take jobs from Redis and sweep the database until stopped."""
+    global _worker
+    holder = ClassifierHolder(app.config)
+    holder.get()
+    _worker = (app, holder)
+    stop = threading.Event()
+    if burst:
+        with app.app_context():
+            sweep(holder, app.config["SCORING_BATCH_SIZE"], app.config["SCORING_GRACE_SECONDS"])
+    else:
+        threading.Thread(target=_sweep_forever, args=(app, holder, stop), name="comments-sweep",
+                         daemon=True).start()
+    connection = _connection(app)
+    try:
+        while True:
+            try:
+                worker = SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
+                worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+                if burst:
+                    return
+            except redis.RedisError as exc:
+                if burst:
+                    return
+                # Redis is down: the sweep thread goes on scoring from the database meanwhile.
+                log.warning("Redis unreachable (%s); retrying in 5 s", exc)
+                time.sleep(5)
+            else:
+                return  # the worker stopped on a signal
+    finally:
+        stop.set()
