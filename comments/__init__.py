@@ -7,7 +7,7 @@ import hmac
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -61,6 +61,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(moderation_blp)
     app.register_blueprint(ops_bp)
     init_scoring(app)
+
+    @app.before_request
+    def _forget_previous_request() -> None:
+        # What views remember in ``g`` belongs to one request; an app context that outlives a
+        # request (tests, CLI) must not carry it into the next.
+        for key in ("site", "comment", "moderator", "cors_origin"):
+            g.pop(key, None)
 
     from comments.cli import comments_cli
 

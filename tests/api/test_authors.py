@@ -51,7 +51,7 @@ def test_edit_rerenders_keeps_history_and_audits(api, db, posted):
     assert comment["status"] == "published"
     assert [r.body for r in db.session.query(CommentRevision).filter_by(comment_id=comment_id)] == [
         "original text"]
-    actions = [e.action for e in db.session.query(AuditEvent).filter_by(comment_id=comment_id)]
+    actions = [e.action for e in db.session.query(AuditEvent).filter_by(comment_id=comment_id).order_by(AuditEvent.id)]
     assert actions == ["submitted", "edited"]
     assert api.read().json["comments"][0]["body"] == "better *text*"
 

@@ -37,7 +37,7 @@ def test_three_distinct_readers_queue_it_for_review_and_it_stays_visible(api, cl
     assert comment.report_count == 3
     assert comment.status == "published"
     assert len(api.read().json["comments"]) == 1
-    actions = [e.action for e in db.session.query(AuditEvent).filter_by(comment_id=comment_id)]
+    actions = [e.action for e in db.session.query(AuditEvent).filter_by(comment_id=comment_id).order_by(AuditEvent.id)]
     assert actions.count("reported") == 3 and actions.count("queued_for_review") == 1
 
 

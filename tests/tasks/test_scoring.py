@@ -122,7 +122,7 @@ def test_classifier_down_holds_then_rescores_when_back(api, db, app, classifier,
     comment = _comment(db, response)
     assert comment.status == "published" and not comment.needs_scoring
     assert comment.reasons == []
-    actions = [e.action for e in db.session.query(AuditEvent).filter_by(comment_id=comment.id)]
+    actions = [e.action for e in db.session.query(AuditEvent).filter_by(comment_id=comment.id).order_by(AuditEvent.id)]
     assert actions == ["submitted", "scoring_failed", "scored"]
 
 

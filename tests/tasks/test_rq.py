@@ -1,0 +1,135 @@
+"""Scale-out scoring through Redis and `flask comments worker`, and what happens when parts fail."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+
+from comments import create_app
+from comments.extensions import db as database
+from comments.models import AuditEvent, Comment, Site
+from comments.services.sites import create_site
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+
+needs_redis = pytest.mark.skipif(not TEST_REDIS_URL, reason="needs COMMENTS_TEST_REDIS_URL")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def rq_app(tmp_path, classifier_config, db):
+    """An app in the scale-out shape: scoring on Redis, workers apart."""
+    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'rq.db'}"
+    config = {"DATABASE_URL": url, "SECRET_KEY": "x", "HASH_KEY": "y", "TESTING": True,
+              "SCORING_MODE": "rq", "REDIS_URL": TEST_REDIS_URL or "redis://127.0.0.1:1/0",
+              "RATELIMIT_STORAGE_URI": "memory://", "SCORING_GRACE_SECONDS": 0, **classifier_config}
+    application = create_app(config)
+    with application.app_context():
+        upgrade()
+        if database.session.query(Site).filter_by(slug="news").first() is None:
+            create_site("news", [])
+            database.session.commit()
+        scoring = application.extensions["comments.scoring"]
+        if TEST_REDIS_URL:
+            scoring.queue.empty()
+    yield application, config
+    with application.app_context():
+        database.engine.dispose()
+
+
+def _post(client, n, prefix="A perfectly civil remark"):
+    ids = []
+    for i in range(n):
+        response = client.post("/api/v1/sites/news/threads/a/comments",
+                               json={"body": f"{prefix} number {i}", "author_name": f"R{i}"},
+                               environ_base={"REMOTE_ADDR": f"192.0.2.{i + 1}"})
+        assert response.status_code == 202, response.json
+        ids.append(response.json["comment"]["id"])
+    return ids
+
+
+def _statuses(app, ids):
+    with app.app_context():
+        database.session.expire_all()
+        return {database.session.get(Comment, i).status for i in ids}
+
+
+@needs_redis
+def test_posts_are_enqueued_and_a_worker_decides_them(rq_app):
+    from comments.tasks.rq import run_worker
+
+    app, _ = rq_app
+    ids = _post(app.test_client(), 3)
+    with app.app_context():
+        assert app.extensions["comments.scoring"].queue.count == 3
+        run_worker(app, burst=True)
+    assert _statuses(app, ids) == {"published"}
+
+
+@needs_redis
+def test_duplicate_jobs_are_harmless(rq_app):
+    from comments.tasks.rq import run_worker
+
+    app, _ = rq_app
+    ids = _post(app.test_client(), 2)
+    with app.app_context():
+        app.extensions["comments.scoring"].enqueue(ids)  # the same ids again
+        run_worker(app, burst=True)
+        assert database.session.query(AuditEvent).filter_by(action="scored").count() == 2
+    assert _statuses(app, ids) == {"published"}
+
+
+def test_redis_down_loses_no_comment(rq_app, caplog):
+    from comments.tasks.rq import RQScoring
+    from comments.tasks import ClassifierHolder
+    from comments.tasks.sweep import sweep
+
+    app, config = rq_app
+    app.extensions["comments.scoring"] = RQScoring(create_app({**config, "REDIS_URL": "redis://127.0.0.1:1/0"}))
+    ids = _post(app.test_client(), 2)  # answered 202 although Redis is unreachable
+    assert "the sweep will take them" in caplog.text
+    assert _statuses(app, ids) == {"pending"}
+    with app.app_context():
+        assert sweep(ClassifierHolder(app.config), batch_size=8, grace_seconds=0) == 2
+    assert _statuses(app, ids) == {"published"}
+
+
+def test_readyz_says_whether_workers_can_be_reached(rq_app):
+    app, config = rq_app
+    down = create_app({**config, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    response = down.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["classifier"].startswith("classifier: redis unreachable")
+    with down.app_context():
+        database.engine.dispose()
+
+
+@needs_redis
+@pytest.mark.slow
+def test_a_killed_worker_process_loses_nothing(rq_app):
+    """SIGKILL a real `flask comments worker` while it works; the next worker finishes the job."""
+    app, config = rq_app
+    ids = _post(app.test_client(), 40)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FLASK_APP": "wsgi"}
+    env.update({f"COMMENTS_{k}": str(v) for k, v in config.items() if k not in ("TESTING",)})
+    flask = [sys.executable, "-m", "flask"]
+    worker = subprocess.Popen([*flask, "comments", "worker"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _statuses(app, ids) == {"pending"}:
+            time.sleep(0.05)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    assert "published" in _statuses(app, ids)  # it was working when it died
+    finisher = subprocess.run([*flask, "comments", "worker", "--burst"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert finisher.returncode == 0, finisher.stderr[-2000:]
+    assert _statuses(app, ids) == {"published"}
