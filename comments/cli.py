@@ -129,3 +129,40 @@ def build_test_model_proxy(ctx: click.Context, directory: str) -> None:
     from comments.classifier.cli import build_test_model_command
 
     ctx.invoke(build_test_model_command, **{build_test_model_command.params[0].name: directory})
+
+
+@comments_cli.command("rescore")
+@click.option("--site", "site_slug", help="Only this site's comments.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Only comments posted since this date (UTC).")
+@click.option("--all", "everything", is_flag=True, help="Every site, every date.")
+@click.option("--apply", is_flag=True, help="Make the changes (without it, only report them).")
+def rescore_command(site_slug: str | None, since, everything: bool, apply: bool) -> None:
+    """Score comments again after a model or threshold change; reports what would change first."""
+    from datetime import UTC
+
+    from comments.services.scoring import rescore
+    from comments.tasks import ClassifierHolder
+
+    if not (site_slug or since or everything):
+        raise click.ClickException("Say which comments: --site SLUG, --since DATE, or --all.")
+    site = _site_or_exit(site_slug) if site_slug else None
+    classifier, error = ClassifierHolder(current_app.config).get()
+    if classifier is None:
+        raise click.ClickException(f"The classifier could not be loaded: {error}")
+    result = rescore(classifier, site_id=site.id if site else None,
+                     since=since.replace(tzinfo=UTC) if since else None, apply=apply)
+    verb = "Changed" if apply else "Would change"
+    click.echo(f"Examined {result.examined} comments with {classifier.name}@{classifier.version}.")
+    click.echo(f"{verb} {len(result.changes)}:" if result.changes else "No status would change.")
+    for transition, count in sorted(result.summary().items()):
+        click.echo(f"  {transition}: {count}")
+    for change in result.changes[:50]:
+        click.echo(f"  comment {change['comment_id']}: {change['from']} -> {change['to']} "
+                   f"(highest score {change['max_score']})")
+    if len(result.changes) > 50:
+        click.echo(f"  … and {len(result.changes) - 50} more")
+    if result.skipped:
+        click.echo(f"Skipped {result.skipped} that changed meanwhile.")
+    if result.changes and not apply:
+        click.echo("Run again with --apply to make these changes.")

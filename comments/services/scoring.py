@@ -131,3 +131,78 @@ def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
         db.session.rollback()
         return None
     return status.value
+
+
+# --- re-scoring after a model or threshold change ---------------------------------------------
+
+@dataclass
+class Rescore:
+    """What re-scoring found (and, when applied, did)."""
+
+    examined: int = 0
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0
+
+    def summary(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for change in self.changes:
+            key = f"{change['from']} -> {change['to']}"
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+def rescore(classifier: Classifier, *, site_id: int | None = None, since: Any = None, apply: bool = False,
+            batch_size: int = 32) -> Rescore:
+    """Score published, held and rejected comments again and decide them with today's settings.
+
+    A moderator's decision stands: comments a moderator approved or rejected are not touched.
+    Without ``apply`` nothing is written; the result says what would change.
+    """
+    result = Rescore()
+    last_id = 0
+    model = f"{classifier.name}@{classifier.version}"
+    while True:
+        query = select(Comment).where(
+            Comment.id > last_id,
+            Comment.status.in_([Status.PUBLISHED.value, Status.HELD.value, Status.REJECTED.value]),
+            Comment.decided_at.is_(None),
+        )
+        if site_id is not None:
+            query = query.where(Comment.site_id == site_id)
+        if since is not None:
+            query = query.where(Comment.created_at >= since)
+        batch = list(db.session.execute(query.order_by(Comment.id).limit(batch_size)).scalars())
+        if not batch:
+            return result
+        last_id = batch[-1].id
+        scores = classifier.score([c.body for c in batch])
+        for comment, comment_scores in zip(batch, scores, strict=True):
+            result.examined += 1
+            verdict = moderation.ClassifierResult(comment_scores, model=model)
+            status, reasons = moderation.decide(rule_reasons(comment), effective_settings(comment.site), verdict)
+            if status != comment.status:
+                result.changes.append({"comment_id": comment.id, "site_id": comment.site_id,
+                                       "from": comment.status, "to": status.value,
+                                       "max_score": round(max(comment_scores.values(), default=0.0), 4)})
+            if apply and not _rescore_one(comment, comment_scores, model, status, reasons):
+                result.skipped += 1
+        if not apply:
+            db.session.rollback()  # nothing of a dry run may stick
+        db.session.expunge_all()
+
+
+def _rescore_one(comment: Comment, scores: dict[str, float], model: str, status: Status,
+                 reasons: list[dict[str, Any]]) -> bool:
+    try:
+        comment.scores = {label: round(float(v), 6) for label, v in scores.items()}
+        comment.max_score = max(comment.scores.values(), default=None)
+        comment.model_name = model
+        comment.scored_at = utcnow()
+        comment.needs_scoring = False
+        if status != comment.status or reasons != comment.reasons:
+            moderation.change_status(comment, status, CLASSIFIER_ACTOR, "rescored", reasons)
+        db.session.commit()
+        return True
+    except StaleDataError:
+        db.session.rollback()
+        return False

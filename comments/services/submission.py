@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
+from comments import metrics
 from comments.extensions import db
 from comments.models import Ban, Comment, Site, Status, Thread, utcnow
 from comments.security import hash_email, hash_ip, new_nonce
@@ -286,6 +287,7 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
     author = Actor("author", author_key[:16])
     _settle(comment, rule_reasons, settings, scoring, author, "submitted")
     db.session.commit()
+    metrics.SUBMITTED.labels(comment.status).inc()
     if scoring is not None and scoring.enabled and comment.status == Status.PENDING:
         scoring.enqueue([comment.id])
     return SubmissionResult(comment=comment, edit_token_nonce=nonce)

@@ -1,0 +1,47 @@
+"""Readiness with the classifier, and the Prometheus metrics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from comments.models import Comment, utcnow
+from tests.conftest import set_settings
+
+
+def test_readyz_includes_the_classifier(client, scoring):
+    body = client.get("/readyz").json
+    assert body["status"] == "ready"
+    assert body["checks"]["classifier"] == "loaded"
+
+
+def test_readyz_is_503_while_the_classifier_cannot_load(app, client, db):
+    from comments.tasks import ClassifierHolder
+    from comments.tasks.inprocess import InProcessScoring
+
+    broken = InProcessScoring(app, ClassifierHolder({"CLASSIFIER_CHECKPOINT": "/nonexistent.ckpt",
+                                                     "CLASSIFIER_ALLOW_UNPINNED": True}))
+    broken.holder.get()
+    app.extensions["comments.scoring"] = broken
+    try:
+        response = client.get("/readyz")
+    finally:
+        app.extensions["comments.scoring"] = None
+    assert response.status_code == 503
+    assert response.json["checks"]["classifier"].startswith("classifier: failed:")
+
+
+def test_metrics(api, client, db, site, scoring):
+    api.post("A calm remark about the budget")
+    api.post("You are a stupid idiot and I will hurt you", "Troll", ip="192.0.2.5")
+    scoring.wait_idle()
+    db.session.query(Comment).filter_by(status="held").update({"created_at": utcnow() - timedelta(minutes=5)})
+    db.session.commit()
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'comments_by_status{status="held"} 1.0' in text
+    assert 'comments_by_status{status="published"} 1.0' in text
+    assert 'moderation_queue_depth{queue="held"} 1.0' in text
+    oldest = float(next(line.split()[-1] for line in text.splitlines()
+                        if line.startswith("moderation_oldest_held_seconds")))
+    assert 290 < oldest < 400
+    assert 'comments_scored_total{outcome="held"}' in text
+    assert "comments_scoring_batch_seconds_bucket" in text
