@@ -53,7 +53,7 @@ def test_healthz_and_readyz(client):
 
 
 def test_readyz_reports_an_unreachable_redis(tmp_path):
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}", "SECRET_KEY": "x",
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}", "SECRET_KEY": "x", "SCORING_MODE": "off",
                       "REDIS_URL": "redis://127.0.0.1:1/0", "RATELIMIT_STORAGE_URI": "memory://"})
     response = app.test_client().get("/readyz")
     assert response.status_code == 503

@@ -40,6 +40,7 @@ class ClassifierHolder:
         self._classifier: Classifier | None = classifier
         self._error: str | None = None
         self._failed_at = 0.0
+        self._loading = False
 
     def get(self) -> tuple[Classifier | None, str | None]:
         with self._lock:
@@ -50,6 +51,7 @@ class ClassifierHolder:
 
     def _load(self) -> None:
         started = time.perf_counter()
+        self._loading = True
         try:
             self._classifier = load_classifier(self._config)
             self._error = None
@@ -59,11 +61,15 @@ class ClassifierHolder:
             self._error = str(exc)
             self._failed_at = time.monotonic()
             log.error("classifier could not be loaded: %s", exc)
+        finally:
+            self._loading = False
 
     @property
     def state(self) -> str:
         if self._classifier is not None:
             return "loaded"
+        if self._loading:
+            return "loading"
         return f"failed: {self._error}" if self._error else "not_loaded"
 
 
@@ -82,4 +88,13 @@ def init_scoring(app: Flask) -> None:
         return
     from comments.tasks.inprocess import InProcessScoring
 
-    app.extensions["comments.scoring"] = InProcessScoring(app, ClassifierHolder(app.config))
+    worker = InProcessScoring(app, ClassifierHolder(app.config))
+    app.extensions["comments.scoring"] = worker
+
+    # The thread starts with the first request this process serves (not at import: `flask db
+    # upgrade` must not load a model), loads the model and sweeps up what earlier processes left.
+    @app.before_request
+    def _start_scoring() -> None:
+        current = app.extensions.get("comments.scoring")
+        if current is not None and hasattr(current, "start"):
+            current.start()

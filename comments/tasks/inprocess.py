@@ -39,6 +39,8 @@ class InProcessScoring:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return  # the common case, without taking the lock
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
                 self._stop.clear()
@@ -64,6 +66,7 @@ class InProcessScoring:
         return self.holder.state
 
     def _run(self) -> None:
+        self.holder.get()  # load the model now, not when the first comment is waiting
         next_sweep = time.monotonic()  # at start: pick up whatever an earlier process left
         while not self._stop.is_set():
             ids = self._take_batch(timeout=0.25)

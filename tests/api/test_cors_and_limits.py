@@ -133,7 +133,7 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies(limited_app, db):
 def test_trusted_proxy_count_takes_the_client_ip_from_x_forwarded_for(tmp_path):
     from comments.net import client_ip
 
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}", "SECRET_KEY": "x",
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}", "SECRET_KEY": "x", "SCORING_MODE": "off",
                       "TRUSTED_PROXY_COUNT": 1})
     seen = []
     app.add_url_rule("/probe-ip", "probe", lambda: seen.append(client_ip()) or "ok")
