@@ -7,6 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from comments.classifier.cli import build_test_model_command
 from comments.extensions import db
 from comments.models import Site
 from comments.services import sites as site_service
@@ -121,14 +122,8 @@ def worker_command(burst: bool) -> None:
     run_worker(app, burst=burst)
 
 
-@comments_cli.command("build-test-model")
-@click.argument("directory", type=click.Path(file_okay=False))
-@click.pass_context
-def build_test_model_proxy(ctx: click.Context, directory: str) -> None:
-    """Build and train the small Detoxify-format test model into DIRECTORY."""
-    from comments.classifier.cli import build_test_model_command
-
-    ctx.invoke(build_test_model_command, **{build_test_model_command.params[0].name: directory})
+# The classifier package owns its command; it joins the operator's group here.
+comments_cli.add_command(build_test_model_command)
 
 
 @comments_cli.command("rescore")
