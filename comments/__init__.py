@@ -61,6 +61,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(moderation_blp)
     app.register_blueprint(ops_bp)
     init_scoring(app)
+    if app.config["READ_CACHE_MB"] > 0:
+        from comments.api.cache import PageCache
+
+        app.extensions["comments.page_cache"] = PageCache(app.config["READ_CACHE_MB"] * 1024 * 1024)
 
     @app.before_request
     def _forget_previous_request() -> None:

@@ -29,6 +29,7 @@ SETTINGS: dict[str, tuple[Any, Any, str]] = {
     "MAX_PAGE_SIZE": (200, int, "largest `limit` accepted on list endpoints"),
     "DEFAULT_PAGE_SIZE": (50, int, "page size when `limit` is not given"),
     "PUBLIC_URL": ("http://127.0.0.1:8000", str, "where the service is reached; used in printed links"),
+    "READ_CACHE_MB": (64, int, "memory per process for rendered thread pages (0 turns the cache off)"),
     "RATELIMIT_LOGIN": ("10 per minute", str, "moderator logins per client IP"),
     "MODERATOR_TOKEN_HOURS": (12, int, "lifetime of a moderator's bearer token"),
     "SCORING_MODE": ("inprocess", str, "`inprocess` (worker thread in each web process), `rq` (workers apart, needs Redis) or `off`"),

@@ -84,6 +84,7 @@ def db(app: Flask) -> Iterator[Any]:
             for table in reversed(_db.metadata.sorted_tables):
                 conn.execute(table.delete())
         limiter.reset()
+        app.extensions["comments.page_cache"].clear()
 
 
 @pytest.fixture()

@@ -77,15 +77,22 @@ class ThreadComments(MethodView):
         key = _thread_key(key)
         limit = query["limit"] or current_app.config["DEFAULT_PAGE_SIZE"]
         thread = threads.find_thread(site, key)
-        revision = "none" if thread is None else f"{thread.id}.{thread.revision}"
+        # created_at too: a thread deleted and created again (or a restored database) may reuse an id.
+        revision = "none" if thread is None else f"{thread.id}.{thread.revision}.{thread.created_at.timestamp()}"
         params = f"{query['sort']}|{limit}|{query['cursor'] or ''}"
         etag = "t" + hashlib.blake2b(f"{site.id}|{key}|{revision}|{params}".encode(),
                                      digest_size=12).hexdigest()
         if request.if_none_match.contains(etag):
             response = Response(status=304)
         else:
-            page = threads.read_page(site, key, thread, query["sort"], limit, query["cursor"])
-            response = _json(page.as_json())
+            cache = current_app.extensions.get("comments.page_cache")
+            body = cache.get(etag) if cache is not None else None
+            if body is None:
+                page = threads.read_page(site, key, thread, query["sort"], limit, query["cursor"])
+                body = orjson.dumps(page.as_json())
+                if cache is not None and thread is not None:
+                    cache.put(etag, body)
+            response = Response(body, mimetype="application/json")
         response.set_etag(etag)
         # Readers must revalidate (cheap: a 304) so new comments show at once.
         response.headers["Cache-Control"] = "no-cache"

@@ -188,3 +188,32 @@ def test_reading_an_unknown_site_is_404(client, db):
     response = client.get("/api/v1/sites/nope/threads/a/comments")
     assert response.status_code == 404
     assert response.json["error"]["code"] == "site_not_found"
+
+
+def test_rendered_pages_are_cached_until_the_thread_changes(app, api, db):
+    cache = app.extensions["comments.page_cache"]
+    cache.clear()
+    api.post("first")
+    first = api.read()
+    assert cache.get(first.headers["ETag"].strip('"')) == first.data
+    assert api.read().data == first.data  # served from the cache
+    comment_id = api.post("second", "Bob").json["comment"]["id"]
+    assert len(api.read().json["comments"]) == 2  # a new revision, a new key
+    # A change that is not a new comment (an edit) also moves the thread to a new revision.
+    token = api.post("third", "Cat").json["edit_token"]
+    third_id = api.read().json["comments"][-1]["id"]
+    api.client.patch(f"/api/v1/comments/{third_id}", json={"body": "third, edited"},
+                     headers={"X-Edit-Token": token})
+    assert api.read().json["comments"][-1]["body"] == "third, edited"
+    assert comment_id
+
+
+def test_the_page_cache_is_bounded():
+    from comments.api.cache import PageCache
+
+    cache = PageCache(max_bytes=1000)
+    for i in range(20):
+        cache.put(f"k{i}", b"x" * 200)
+    assert cache.get("k0") is None and cache.get("k19") == b"x" * 200
+    cache.put("huge", b"x" * 600)  # over a quarter of the budget: not cached
+    assert cache.get("huge") is None

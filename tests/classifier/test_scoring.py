@@ -44,7 +44,8 @@ def test_result_shape_and_types(fp32_classifier, heldout: dict[str, list[str]]):
         assert all(type(v) is float and 0.0 <= v <= 1.0 for v in r.values())
     # order is preserved although inputs are sorted by length internally
     assert results[0]["toxicity"] > 0.8 and results[1]["toxicity"] < 0.2
-    assert fp32_classifier.score(texts[:2]) == results[:2]
+    again = fp32_classifier.score(texts[:2])  # different batch: equal up to float rounding
+    assert all(abs(a[k] - b[k]) < 1e-5 for a, b in zip(again, results[:2]) for k in a)
 
 
 def test_same_scores_as_detoxify_predict(fp32_classifier, heldout: dict[str, list[str]]):
@@ -105,7 +106,10 @@ def test_windows_cover_every_short_span(fp32_classifier):
         windows = [w[1:-1] for w in clf._windows(ids)]
         assert all(len(w) <= body for w in windows)
         assert windows[0][:1] == ids[:1] and windows[-1][-1:] == ids[-1:]
-        starts = [w[0] - 1000 for w in windows if w]
+        if n == 0:
+            assert windows == [[]]
+            continue
+        starts = [w[0] - 1000 for w in windows]
         for a, b in zip(starts, starts[1:]):
             assert b - a <= body - WINDOW_OVERLAP  # consecutive windows share >= 64 tokens
         for span_start in range(0, max(0, n - WINDOW_OVERLAP) + 1, 7):

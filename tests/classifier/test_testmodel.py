@@ -89,8 +89,9 @@ def test_tokenizer_is_bert_wordpiece(detox_model: TestModelInfo):
     assert tok.model_max_length == 512
     ids = tok("Hello, IDIOTS!")["input_ids"]
     assert ids[0] == tok.cls_token_id and ids[-1] == tok.sep_token_id
-    assert tok.tokenize("You idiots") == ["you", "idiots"]
-    assert "[UNK]" not in tok.tokenize("a completely unseen zyzzyva")  # falls back to pieces
+    assert tok.tokenize("You IDIOTS") == ["you", "idiots"]
+    assert tok.tokenize("morons") == ["moron", "##s"]  # known word + common suffix
+    assert tok.tokenize("zyzzyva") == ["[UNK]"]  # unseen words are unknown to this model
 
 
 def test_cli_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
