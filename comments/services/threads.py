@@ -33,7 +33,8 @@ _COLUMNS = (
 def rfc3339(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # isoformat is several times faster than strftime, and this runs twice per comment read.
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def find_thread(site: Site, key: str) -> Thread | None:
