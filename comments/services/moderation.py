@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from comments.extensions import db
 from comments.models import Comment, Status, Thread, utcnow
@@ -105,10 +105,7 @@ def change_status(
     delta = int(is_visible) - int(was_visible)
     _bump_thread(comment.thread_id, published_delta=delta)
     if delta and comment.parent_id is not None:
-        db.session.execute(
-            update(Comment).where(Comment.id == comment.parent_id)
-            .values(reply_count=Comment.reply_count + delta)
-        )
+        db.session.execute(_REPLY_COUNT, {"comment_id": comment.parent_id, "delta": delta})
     if audit_reasons is None:
         audit_reasons = reasons if reasons is not None else comment.reasons
     record(action, actor, comment=comment, from_status=old_status, to_status=new_status.value,
@@ -120,11 +117,13 @@ def bump_thread_revision(thread_id: int) -> None:
     _bump_thread(thread_id, published_delta=0)
 
 
+# Expressions, not read-modify-write, so concurrent posts never lose a count. Built once: these
+# run on every status change, and building a statement costs more than executing it.
+_THREAD_COUNTS = update(Thread).where(Thread.id == bindparam("thread_id")).values(
+    published_count=Thread.published_count + bindparam("delta"), revision=Thread.revision + 1)
+_REPLY_COUNT = update(Comment).where(Comment.id == bindparam("comment_id")).values(
+    reply_count=Comment.reply_count + bindparam("delta"))
+
+
 def _bump_thread(thread_id: int, published_delta: int) -> None:
-    # Expressions, not read-modify-write, so concurrent posts never lose a count.
-    db.session.execute(
-        update(Thread).where(Thread.id == thread_id).values(
-            published_count=Thread.published_count + published_delta,
-            revision=Thread.revision + 1,
-        )
-    )
+    db.session.execute(_THREAD_COUNTS, {"thread_id": thread_id, "delta": published_delta})

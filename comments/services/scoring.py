@@ -88,6 +88,9 @@ def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = Non
             run.failed += 1
         else:
             run.scored += 1
+    # One commit for the batch: each comment was written in its own savepoint, so a conflict on
+    # one (another worker, a moderator) undid only that one.
+    db.session.commit()
     run.seconds = time.perf_counter() - started
     return run
 
@@ -125,10 +128,9 @@ def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
                 moderation.change_status(comment, status, CLASSIFIER_ACTOR,
                                          "scored" if result.scores is not None else "scoring_failed", reasons)
             db.session.flush()
-        db.session.commit()
     except StaleDataError:
-        # Another worker or a moderator changed this comment meanwhile: theirs stands.
-        db.session.rollback()
+        # Another worker or a moderator changed this comment meanwhile: theirs stands. The
+        # savepoint is rolled back; the rest of the batch goes on.
         return None
     return status.value
 

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from comments import metrics
 from comments.extensions import db
-from comments.models import Ban, Comment, Site, Status, Thread, utcnow
+from comments.models import Ban, Comment, Site, Status, Thread, UTCDateTime, utcnow
 from comments.security import hash_email, hash_ip, new_nonce
 from comments.services import moderation, rendering
 from comments.services.audit import Actor
 from comments.services.errors import Conflict, Forbidden, invalid_field
 from comments.services.sites import effective_settings
+from comments.services.threads import comment_json
 from comments.services.validation import TextError, check_author_name, check_body, check_thread_key
 
 
@@ -56,7 +57,7 @@ class Draft:
     fingerprint: str
     now: datetime
     editing: Comment | None = None  # set when an author edits: the comment itself is not history
-    reasons: list[dict[str, Any]] = field(default_factory=list)
+    history: AuthorHistory | None = None  # filled by author_history() on first use
 
 
 Rule = Callable[[Draft], dict[str, Any] | None]
@@ -74,10 +75,13 @@ class Scoring(Protocol):
 class SubmissionResult:
     comment: Comment
     edit_token_nonce: str
+    # The comment as the contract shows it, taken before the commit expired the object, so that
+    # answering the post costs no second read.
+    view: dict[str, Any]
 
     @property
     def published(self) -> bool:
-        return self.comment.status == Status.PUBLISHED
+        return self.view["status"] == Status.PUBLISHED
 
 
 # --- rules ------------------------------------------------------------------------------------
@@ -87,25 +91,72 @@ def thread_open(draft: Draft) -> None:
         raise Forbidden("thread_closed", "This thread is closed to new comments.")
 
 
-def _others(draft: Draft):
-    query = select(Comment.id).where(Comment.site_id == draft.site.id,
-                                     Comment.author_key == draft.author_key)
-    if draft.editing is not None:
-        query = query.where(Comment.id != draft.editing.id)
-    return query
+@dataclass(frozen=True)
+class AuthorHistory:
+    """What the rules need to know about the author's other comments on this site."""
+
+    duplicate_here: bool  # the same words in this thread, recently, not rejected or deleted
+    repeated_elsewhere: bool  # the same words under another article, recently
+    approved_before: bool  # any published comment
+    rejected_recently: int  # rejected comments in the last 30 days
+    banned: bool
+
+
+# An author with this many rejected comments in the last 30 days is held until a moderator looks.
+REJECTIONS_BEFORE_HOLD = 2
+HISTORY_DAYS = 30
+
+
+def _flag(condition):
+    return func.coalesce(func.max(case((condition, 1), else_=0)), 0)
+
+
+def _history_statement():
+    """Built once: constructing SQLAlchemy expressions costs more than running this query."""
+    same_words = Comment.body_fingerprint == bindparam("fingerprint")
+    duplicate = and_(Comment.thread_id == bindparam("thread_id"), same_words,
+                     Comment.created_at >= bindparam("duplicate_since", type_=UTCDateTime),
+                     Comment.status.not_in([Status.REJECTED.value, Status.DELETED.value]))
+    repeat = and_(Comment.thread_id != bindparam("thread_id"), same_words,
+                  Comment.created_at >= bindparam("repeat_since", type_=UTCDateTime))
+    rejected = and_(Comment.status == Status.REJECTED.value,
+                    Comment.created_at >= bindparam("rejected_since", type_=UTCDateTime))
+    banned = select(func.count()).select_from(Ban).where(
+        Ban.site_id == bindparam("site_id"), Ban.author_key == bindparam("author_key")).scalar_subquery()
+    return select(
+        _flag(duplicate), _flag(repeat), _flag(Comment.status == Status.PUBLISHED.value),
+        func.coalesce(func.sum(case((rejected, 1), else_=0)), 0), banned,
+    ).where(Comment.site_id == bindparam("site_id"), Comment.author_key == bindparam("author_key"),
+            Comment.id != bindparam("exclude_id"))
+
+
+_HISTORY = _history_statement()
+# A window switched off (0 seconds) looks back to a moment after now: nothing matches.
+_NEVER = timedelta(days=-1)
+
+
+def author_history(draft: Draft) -> AuthorHistory:
+    """One indexed read of the author's comments (ix_comments_author), computed once per draft."""
+    if draft.history is not None:
+        return draft.history
+    settings = draft.settings
+
+    def since(seconds: int) -> datetime:
+        return draft.now - (timedelta(seconds=seconds) if seconds else _NEVER)
+
+    row = db.session.execute(_HISTORY, {
+        "site_id": draft.site.id, "author_key": draft.author_key, "thread_id": draft.thread.id,
+        "fingerprint": draft.fingerprint, "exclude_id": draft.editing.id if draft.editing else -1,
+        "duplicate_since": since(settings["duplicate_window_seconds"]),
+        "repeat_since": since(settings["repeat_window_seconds"]),
+        "rejected_since": draft.now - timedelta(days=HISTORY_DAYS),
+    }).one()
+    draft.history = AuthorHistory(bool(row[0]), bool(row[1]), bool(row[2]), int(row[3]), bool(row[4]))
+    return draft.history
 
 
 def not_a_duplicate(draft: Draft) -> None:
-    window = draft.settings["duplicate_window_seconds"]
-    if not window:
-        return
-    query = _others(draft).where(
-        Comment.thread_id == draft.thread.id,
-        Comment.body_fingerprint == draft.fingerprint,
-        Comment.created_at >= draft.now - timedelta(seconds=window),
-        Comment.status.not_in([Status.REJECTED.value, Status.DELETED.value]),
-    )
-    if db.session.execute(select(exists(query))).scalar():
+    if author_history(draft).duplicate_here:
         raise Conflict("duplicate_comment", "You have already posted this comment in this thread.")
 
 
@@ -145,46 +196,28 @@ def premoderation(draft: Draft) -> dict[str, Any] | None:
     if mode == "links" and rendering.has_links(draft.body_html):
         return {"kind": "rule", "code": "premoderation_links", "effect": moderation.HOLD}
     if mode == "first-comment":
-        approved_before = _others(draft).where(Comment.status == Status.PUBLISHED.value)
         if draft.editing is not None and draft.editing.status == Status.PUBLISHED:
             return None
-        if not db.session.execute(select(exists(approved_before))).scalar():
+        if not author_history(draft).approved_before:
             return {"kind": "rule", "code": "premoderation_first_comment", "effect": moderation.HOLD}
     return None
 
 
 def not_a_repeat(draft: Draft) -> dict[str, Any] | None:
     """The same text posted under other articles is how spam campaigns look: hold it."""
-    window = draft.settings["repeat_window_seconds"]
-    if not window:
-        return None
-    query = _others(draft).where(
-        Comment.thread_id != draft.thread.id,
-        Comment.body_fingerprint == draft.fingerprint,
-        Comment.created_at >= draft.now - timedelta(seconds=window),
-    )
-    if db.session.execute(select(exists(query))).scalar():
+    if author_history(draft).repeated_elsewhere:
         return {"kind": "rule", "code": "repeat_post", "effect": moderation.HOLD}
     return None
 
 
 def author_not_banned(draft: Draft) -> dict[str, Any] | None:
-    banned = select(Ban.id).where(Ban.site_id == draft.site.id, Ban.author_key == draft.author_key)
-    if db.session.execute(select(exists(banned))).scalar():
+    if author_history(draft).banned:
         return {"kind": "rule", "code": "author_banned", "effect": moderation.HOLD}
     return None
 
 
-# An author with this many rejected comments in the last 30 days is held until a moderator looks.
-REJECTIONS_BEFORE_HOLD = 2
-
-
-def author_history(draft: Draft) -> dict[str, Any] | None:
-    rejected = db.session.execute(
-        select(func.count()).select_from(_others(draft).where(
-            Comment.status == Status.REJECTED.value,
-            Comment.created_at >= draft.now - timedelta(days=30)).subquery())
-    ).scalar_one()
+def author_record(draft: Draft) -> dict[str, Any] | None:
+    rejected = author_history(draft).rejected_recently
     if rejected >= REJECTIONS_BEFORE_HOLD:
         return {"kind": "rule", "code": "author_history", "effect": moderation.HOLD,
                 "rejected_recently": rejected}
@@ -192,7 +225,7 @@ def author_history(draft: Draft) -> dict[str, Any] | None:
 
 
 RULES: list[Rule] = [thread_open, not_a_duplicate, banned_words, suspect_words, premoderation, not_a_repeat,
-                     author_not_banned, author_history]
+                     author_not_banned, author_record]
 
 
 def apply_rules(draft: Draft, rules: list[Rule] | None = None) -> list[dict[str, Any]]:
@@ -286,11 +319,12 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
     db.session.flush()
     author = Actor("author", author_key[:16])
     _settle(comment, rule_reasons, settings, scoring, author, "submitted")
+    view = comment_json(comment)
     db.session.commit()
-    metrics.SUBMITTED.labels(comment.status).inc()
-    if scoring is not None and scoring.enabled and comment.status == Status.PENDING:
-        scoring.enqueue([comment.id])
-    return SubmissionResult(comment=comment, edit_token_nonce=nonce)
+    metrics.SUBMITTED.labels(view["status"]).inc()
+    if scoring is not None and scoring.enabled and view["status"] == Status.PENDING:
+        scoring.enqueue([view["id"]])
+    return SubmissionResult(comment=comment, edit_token_nonce=nonce, view=view)
 
 
 def _settle(comment: Comment, rule_reasons: list[dict[str, Any]], settings: dict[str, Any],
