@@ -7,7 +7,7 @@ from typing import Any
 
 import marshmallow as ma
 import orjson
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 

@@ -5,19 +5,16 @@ The moderation API and the dashboard both call these functions; neither holds a 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, tuple_
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from comments.extensions import db
 from comments.models import AuditEvent, Ban, Comment, Moderator, Report, Site, Status, Thread, utcnow
-from comments.services import moderation
+from comments.services import moderation, paging
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, Forbidden, NotFound, invalid_field
 from comments.services.threads import comment_json, rfc3339
@@ -58,23 +55,15 @@ def _score_key():
 
 
 def _encode(sort: str, comment: Comment) -> str:
-    position: list[Any] = [comment.created_at.isoformat(), comment.id]
     if sort == "score":
-        position = [comment.max_score if comment.max_score is not None else -1.0, comment.id]
-    raw = json.dumps({"s": sort, "p": position}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return paging.encode_cursor(sort, [comment.max_score if comment.max_score is not None else -1.0,
+                                           comment.id])
+    return paging.date_cursor(sort, comment)
 
 
-def _decode(sort: str, cursor: str) -> list[Any]:
-    bad = invalid_field("cursor", "invalid_cursor", "The cursor is not one this service gave out.")
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        first, comment_id = data["p"]
-        if data["s"] != sort:
-            raise bad
-        return [float(first) if sort == "score" else datetime.fromisoformat(first), int(comment_id)]
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
-        raise bad from None
+def _score_position(position: list[Any]) -> list[Any]:
+    score, comment_id = position
+    return [float(score), int(comment_id)]
 
 
 @dataclass
@@ -92,15 +81,10 @@ def list_queue(moderator: Moderator, queue: str, *, site_slug: str | None = None
     if reason:
         # Codes are [a-z_] only (the API checks), so no LIKE wildcard can come from a client.
         query = query.where(literal(" ").concat(Comment.reason_codes).concat(" ").like(f"% {reason} %"))
-    position = _decode(sort, cursor) if cursor else None
-    if sort == "oldest":
-        if position:
-            query = query.where(tuple_(Comment.created_at, Comment.id) > tuple_(*position))
-        query = query.order_by(Comment.created_at, Comment.id)
-    elif sort == "newest":
-        if position:
-            query = query.where(tuple_(Comment.created_at, Comment.id) < tuple_(*position))
-        query = query.order_by(Comment.created_at.desc(), Comment.id.desc())
+    parse = _score_position if sort == "score" else paging.date_position
+    position = paging.decode_cursor(sort, cursor, parse) if cursor else None
+    if sort in ("oldest", "newest"):
+        query = paging.order_by_date(query, sort == "newest", position)
     else:
         if position:
             query = query.where(or_(_score_key() < position[0],

@@ -6,9 +6,6 @@ indexed queries, builds the tree in one pass and never renders Markdown (the HTM
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +15,7 @@ from sqlalchemy import and_, or_, select, tuple_
 
 from comments.extensions import db
 from comments.models import Comment, Site, Status, Thread
-from comments.services.errors import invalid_field
+from comments.services import paging
 
 SORTS = ("oldest", "newest", "top")
 VISIBLE = (Status.PUBLISHED.value, Status.DELETED.value)
@@ -53,29 +50,18 @@ def thread_json(thread: Thread | None, key: str) -> dict[str, Any]:
 # --- cursors ----------------------------------------------------------------------------------
 
 def _encode_cursor(sort: str, row: Any) -> str:
-    position = [row.created_at.isoformat(), row.id]
     if sort == "top":
-        position.insert(0, row.reply_count)
-    raw = json.dumps({"s": sort, "p": position}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return paging.encode_cursor(sort, [row.reply_count, row.created_at.isoformat(), row.id])
+    return paging.date_cursor(sort, row)
+
+
+def _top_position(position: list[Any]) -> list[Any]:
+    reply_count, created_at, comment_id = position
+    return [int(reply_count), datetime.fromisoformat(created_at), int(comment_id)]
 
 
 def _decode_cursor(sort: str, cursor: str) -> list[Any]:
-    bad = invalid_field("cursor", "invalid_cursor", "The cursor is not one this service gave out.")
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        position = data["p"]
-        if data["s"] != sort:
-            raise bad
-        *rest, created_at, comment_id = position
-        position = [*rest, datetime.fromisoformat(created_at), int(comment_id)]
-        if sort == "top":
-            position[0] = int(position[0])
-        if len(position) != (3 if sort == "top" else 2):
-            raise bad
-        return position
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
-        raise bad from None
+    return paging.decode_cursor(sort, cursor, _top_position if sort == "top" else paging.date_position)
 
 
 def _roots_query(thread_id: int, sort: str, limit: int, cursor: str | None):
@@ -86,19 +72,12 @@ def _roots_query(thread_id: int, sort: str, limit: int, cursor: str | None):
             and_(Comment.status == Status.DELETED.value, Comment.reply_count > 0)),
     )
     position = _decode_cursor(sort, cursor) if cursor else None
-    if sort == "oldest":
-        if position:
-            query = query.where(tuple_(Comment.created_at, Comment.id) > tuple_(*position))
-        query = query.order_by(Comment.created_at, Comment.id)
-    elif sort == "newest":
-        if position:
-            query = query.where(tuple_(Comment.created_at, Comment.id) < tuple_(*position))
-        query = query.order_by(Comment.created_at.desc(), Comment.id.desc())
-    else:  # top: most replies first, then newest
-        if position:
-            query = query.where(
-                tuple_(Comment.reply_count, Comment.created_at, Comment.id) < tuple_(*position))
-        query = query.order_by(Comment.reply_count.desc(), Comment.created_at.desc(), Comment.id.desc())
+    if sort in ("oldest", "newest"):
+        return paging.order_by_date(query, sort == "newest", position).limit(limit + 1)
+    # top: most replies first, then newest
+    if position:
+        query = query.where(tuple_(Comment.reply_count, Comment.created_at, Comment.id) < tuple_(*position))
+    query = query.order_by(Comment.reply_count.desc(), Comment.created_at.desc(), Comment.id.desc())
     return query.limit(limit + 1)
 
 
