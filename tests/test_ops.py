@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from comments.models import Comment, utcnow
-from tests.conftest import set_settings
 
 
 def test_readyz_includes_the_classifier(client, scoring):

@@ -6,7 +6,7 @@ The moderation API and the dashboard both call these functions; neither holds a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, literal, or_, select
@@ -255,8 +255,6 @@ def queue_figures() -> QueueFigures:
     if isinstance(oldest, str):  # SQLite returns aggregates of the type decorator's column as text
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and oldest.tzinfo is None:
-        from datetime import UTC
-
         oldest = oldest.replace(tzinfo=UTC)
     age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
     return QueueFigures({s.value: int(by_status.get(s.value, 0)) for s in Status}, depth, age)

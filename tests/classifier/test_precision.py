@@ -39,11 +39,9 @@ def test_precision_close_to_fp32(classifier_settings: dict[str, Any], texts, fp3
     assert [s["toxicity"] > 0.5 for s in scores] == [s["toxicity"] > 0.5 for s in fp32_scores]
 
 
-def test_int8_is_cpu_only():
-    import torch
-
+def test_rejected_precisions_are_refused(classifier_settings: dict[str, Any]):
     from comments.classifier import ClassifierUnavailable
-    from comments.classifier.detoxify_backend import _apply_precision
 
-    with pytest.raises(ClassifierUnavailable, match="CPU-only"):
-        _apply_precision(torch.nn.Linear(2, 2), "int8", "cuda")
+    for precision in ("int8", "fp16"):
+        with pytest.raises(ClassifierUnavailable, match="unknown precision"):
+            load_classifier({**classifier_settings, "CLASSIFIER_PRECISION": precision})

@@ -101,20 +101,22 @@ def test_windows_cover_every_short_span(fp32_classifier):
     inside at least one window, wherever it falls."""
     clf = fp32_classifier
     body = clf.window - 2  # [CLS] ... [SEP]
-    for n in (0, 1, body - 1, body, body + 1, 2 * body, 2003, 5000):
+    for n in (0, 1, body - 1, body, body + 1, body + 100, 2 * body, 2003, 5000):
         ids = list(range(1000, 1000 + n))
         windows = [w[1:-1] for w in clf._windows(ids)]
-        assert all(len(w) <= body for w in windows)
-        assert windows[0][:1] == ids[:1] and windows[-1][-1:] == ids[-1:]
+        assert all(w[0] == clf.detoxify.tokenizer.cls_token_id for w in clf._windows(ids))
         if n == 0:
             assert windows == [[]]
             continue
-        starts = [w[0] - 1000 for w in windows]
-        for a, b in zip(starts, starts[1:]):
-            assert b - a <= body - WINDOW_OVERLAP  # consecutive windows share >= 64 tokens
-        for span_start in range(0, max(0, n - WINDOW_OVERLAP) + 1, 7):
-            span = range(span_start, min(n, span_start + WINDOW_OVERLAP))
-            assert any(s <= span.start and span.stop <= s + body for s in starts), (n, span)
+        assert all(0 < len(w) <= body for w in windows)
+        assert windows[0][0] == ids[0] and windows[-1][-1] == ids[-1]
+        assert len(windows) == 1 if n <= body else len(windows) == 1 + -(-(n - body) // (body - WINDOW_OVERLAP))
+        spans = [(w[0] - 1000, w[-1] - 1000 + 1) for w in windows]
+        for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+            assert a1 - b0 >= WINDOW_OVERLAP  # consecutive windows share >= 64 tokens
+        for start in range(0, max(0, n - WINDOW_OVERLAP) + 1, 7):
+            stop = min(n, start + WINDOW_OVERLAP)
+            assert any(a <= start and stop <= b for a, b in spans), (n, start)
 
 
 def test_concurrent_scoring_from_four_threads(fp32_classifier, heldout, clean_train_sentences):
