@@ -1,13 +1,30 @@
 -- wrk script used by bench/run_read_post.py.
 --
---   wrk -t1 -c4 -d15s -s bench/wrk_bench.lua URL -- MAX_REQUESTS [TEMPLATES_FILE]
+--   wrk -t1 -c4 -d15s -s bench/wrk_bench.lua URL -- MAX_REQUESTS [TEMPLATES_FILE [PREFIX]]
 --
 -- Without TEMPLATES_FILE every request is wrk's own (GET, with the -H headers).
 -- With it, every request is a POST whose JSON body is a line of that file (one JSON document
--- per line, taken in turn) with each "@@N@@" replaced by a number unique to the request, so
--- that no two posted bodies or author names are the same.
+-- per line, taken in turn) with each "@@N@@" replaced by PREFIX and a number unique to the
+-- request, so that no two posted bodies or author names are the same (give each run its own
+-- PREFIX).
 -- Each thread stops after MAX_REQUESTS requests (the run is bounded by -d as well).
--- At the end one line "WRK_JSON {...}" gives the counts, status codes and latency percentiles.
+-- At the end one line "WRK_JSON {...}" gives the counts, status codes and latency percentiles,
+-- and the monotonic times of the first and last responses (so that slow servers, whose requests
+-- still in flight at the end of -d are not counted by wrk, can be rated over the time between
+-- the first and last responses instead).
+
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+local ts = ffi.new("bench_timespec")
+
+local function now()
+   ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+   return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
+end
 
 local threads = {}
 local thread_count = 0
@@ -28,8 +45,11 @@ function init(args)
       end
       f:close()
    end
+   prefix = args[3] or ""
    sent = 0
    statuses = {}
+   first_response = -1
+   last_response = -1
    post_headers = {}
    for k, v in pairs(wrk.headers) do post_headers[k] = v end
    post_headers["Content-Type"] = "application/json"
@@ -43,20 +63,27 @@ function request()
    if #templates == 0 then
       return wrk.request()
    end
-   local n = tostring(id) .. "x" .. tostring(sent)
+   local n = prefix .. tostring(id) .. "x" .. tostring(sent)
    local body = (string.gsub(templates[(sent - 1) % #templates + 1], "@@N@@", n))
    return wrk.format("POST", nil, post_headers, body)
 end
 
 function response(status, headers, body)
    statuses[status] = (statuses[status] or 0) + 1
+   local t = now()
+   if first_response < 0 then first_response = t end
+   last_response = t
 end
 
 function done(summary, latency, requests)
    local counts = {}
+   local first, last = -1, -1
    for _, t in ipairs(threads) do
       local s = t:get("statuses") or {}
       for code, n in pairs(s) do counts[code] = (counts[code] or 0) + n end
+      local f, l = t:get("first_response"), t:get("last_response")
+      if f >= 0 and (first < 0 or f < first) then first = f end
+      if l > last then last = l end
    end
    local parts = {}
    for code, n in pairs(counts) do
@@ -67,10 +94,11 @@ function done(summary, latency, requests)
       'WRK_JSON {"requests": %d, "duration_us": %d, "bytes": %d, ' ..
       '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
       '"latency_us": {"min": %d, "mean": %.1f, "max": %d, "stdev": %.1f, ' ..
-      '"p50": %d, "p90": %d, "p95": %d, "p99": %d}, "statuses": {%s}}\n',
+      '"p50": %d, "p90": %d, "p95": %d, "p99": %d}, "statuses": {%s}, ' ..
+      '"first_response_s": %.6f, "last_response_s": %.6f}\n',
       summary.requests, summary.duration, summary.bytes,
       e.connect, e.read, e.write, e.status, e.timeout,
       latency.min, latency.mean, latency.max, latency.stdev,
       latency:percentile(50), latency:percentile(90), latency:percentile(95),
-      latency:percentile(99), table.concat(parts, ", ")))
+      latency:percentile(99), table.concat(parts, ", "), first, last))
 end
