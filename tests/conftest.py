@@ -152,8 +152,10 @@ def test_model(request: pytest.FixtureRequest):
     Training is deterministic, so the result is cached between runs (keyed by the sample and the
     builder's source): the second CI run, on PostgreSQL, reuses the first one's model.
     """
+    import dataclasses
     import hashlib
     import inspect
+    import json
     from pathlib import Path
 
     from comments.classifier import testmodel
@@ -164,23 +166,24 @@ def test_model(request: pytest.FixtureRequest):
     directory = Path(request.config.cache.mkdir(f"test-model-{key}"))
     info_file = directory / "info.json"
     if info_file.exists():
-        import json
-
-        info = json.loads(info_file.read_text())
-        return {"checkpoint": directory / "test-model.ckpt", "config_dir": directory / "config",
-                "sha256": info["sha256"]}
-    built = testmodel.build_test_model(directory)
-    import json
-
-    info_file.write_text(json.dumps({"sha256": built.sha256}))
-    return {"checkpoint": built.checkpoint_path, "config_dir": built.config_dir, "sha256": built.sha256}
+        try:
+            info = json.loads(info_file.read_text())
+            info.update(checkpoint_path=Path(info["checkpoint_path"]), config_dir=Path(info["config_dir"]),
+                        labels=tuple(info["labels"]))
+            if info["checkpoint_path"].exists():
+                return testmodel.TestModelInfo(**info)
+        except (KeyError, TypeError, ValueError):
+            pass  # a cache written by an older version of this fixture: build again
+    built = testmodel.build_test_model(directory / "model")
+    info_file.write_text(json.dumps(dataclasses.asdict(built), default=str))
+    return built
 
 
 @pytest.fixture(scope="session")
 def classifier_config(test_model) -> dict[str, Any]:
-    return {"CLASSIFIER_CHECKPOINT": str(test_model["checkpoint"]),
-            "CLASSIFIER_CHECKPOINT_SHA256": test_model["sha256"],
-            "CLASSIFIER_CONFIG_DIR": str(test_model["config_dir"]),
+    return {"CLASSIFIER_CHECKPOINT": str(test_model.checkpoint_path),
+            "CLASSIFIER_CHECKPOINT_SHA256": test_model.sha256,
+            "CLASSIFIER_CONFIG_DIR": str(test_model.config_dir),
             "CLASSIFIER_THREADS": 2}
 
 

@@ -29,12 +29,13 @@ environment variables they are prefixed ``COMMENTS_``, e.g.
 ``CLASSIFIER_THREADS`` (default: unset = number of CPUs available)
     torch intra-op threads. Process-wide setting.
 ``CLASSIFIER_BATCH_SIZE`` (default ``16``)
-    Texts (512-token windows) per forward pass.
+    Size of a forward pass, in full 512-token windows: a batch holds at most
+    that many windows' worth of tokens (shorter texts are packed more densely).
 ``CLASSIFIER_PRECISION`` (default ``"fp32"``)
-    ``fp32``; ``bf16`` (bfloat16, fastest on CPUs with AMX/AVX512-BF16 such
-    as Xeon Sapphire Rapids or newer, slow elsewhere); ``int8`` (dynamic int8
-    quantisation of the Linear layers, CPU only). Both keep every score within
-    0.02 of fp32 on the project's benchmark texts.
+    ``fp32`` or ``bf16`` (bfloat16 weights and activations: several times
+    faster on CPUs with AMX / AVX512-BF16, e.g. Xeon Sapphire Rapids or newer,
+    but slower than fp32 on CPUs without them). bf16 keeps every score within
+    0.02 of fp32 on the benchmark texts (see bench/CLASSIFIER.md).
 ``CLASSIFIER_ALLOW_UNPINNED`` (default ``false``)
     ``true``/``1``/``yes``/``on`` allows loading a checkpoint without a
     SHA-256 pin. Only for development.

@@ -17,7 +17,7 @@ from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
-from comments.classifier.testmodel import TestModelInfo, build_test_model, load_labelled_sample  # noqa: E402
+from comments.classifier.testmodel import TestModelInfo, load_labelled_sample  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -45,9 +45,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def detox_model(tmp_path_factory: pytest.TempPathFactory) -> TestModelInfo:
-    """The tiny Detoxify-format model, trained once per session into a tmp dir."""
-    return build_test_model(tmp_path_factory.mktemp("classifier-test-model"))
+def detox_model(test_model: TestModelInfo) -> TestModelInfo:
+    """The tiny Detoxify-format model (tests/conftest.py trains it once and caches it)."""
+    return test_model
 
 
 @pytest.fixture(scope="session")

@@ -119,6 +119,34 @@ def test_windows_cover_every_short_span(fp32_classifier):
             assert any(a <= start and stop <= b for a, b in spans), (n, start)
 
 
+def test_batches_pack_short_windows_and_limit_padding(fp32_classifier):
+    from comments.classifier.detoxify_backend import PASS_COST_TOKENS
+
+    clf = fp32_classifier
+    lengths = [512] * 20 + [300, 290, 250, 100, 90] + [12] * 200 + [5, 3]
+    windows = [[0] * n for n in lengths]
+    batches = clf._batches(windows)
+    assert sorted(k for b in batches for k in b) == list(range(len(windows)))  # each window once
+    budget = clf.batch_size * clf.window
+    for b in batches:
+        longest = len(windows[b[0]])
+        assert longest == max(len(windows[k]) for k in b)
+        assert len(b) * longest <= budget and len(b) <= 8 * clf.batch_size
+    biggest: dict[int, int] = {}
+    for b in batches:
+        biggest[len(windows[b[0]])] = max(biggest.get(len(windows[b[0]]), 0), len(b))
+    assert biggest[512] == clf.batch_size  # full windows: batch_size per pass
+    assert biggest[12] > clf.batch_size  # short ones are packed densely
+
+    def cost(bs: list[list[int]]) -> int:
+        return sum(PASS_COST_TOKENS["fp32"] + len(b) * len(windows[b[0]]) for b in bs)
+
+    order = sorted(range(len(windows)), key=lambda k: len(windows[k]), reverse=True)
+    naive = [order[i : i + clf.batch_size] for i in range(0, len(order), clf.batch_size)]
+    assert cost(batches) < cost(naive)
+    assert clf._batches([]) == []
+
+
 def test_concurrent_scoring_from_four_threads(fp32_classifier, heldout, clean_train_sentences):
     clf = fp32_classifier
     long_text = _filler(clf, clean_train_sentences, 700) + " " + TOXIC_TAIL
