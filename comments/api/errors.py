@@ -19,33 +19,6 @@ SERVICE_ERROR_STATUS = {"invalid": 422, "unauthorized": 401, "not_found": 404, "
                         "conflict": 409, "rate_limited": 429, "unavailable": 503}
 
 
-class ApiError(Exception):
-    """An error a client should see: raised by views and services, rendered by ContractApi."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        fields: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.fields = fields or {}
-        self.headers = headers or {}
-
-
-def not_found(what: str) -> ApiError:
-    return ApiError(404, f"{what}_not_found", f"No such {what.replace('_', ' ')}.")
-
-
-def invalid(field: str, message: str, code: str = "validation_failed") -> ApiError:
-    return ApiError(422, code, message, fields={field: [message]})
-
-
 class ErrorDetailSchema(ma.Schema):
     code = ma.fields.String(required=True, metadata={"description": "snake_case error code"})
     message = ma.fields.String(required=True)
@@ -109,12 +82,8 @@ class ContractApi(Api):
     def _register_error_handlers(self):
         app = self._app
         app.register_error_handler(HTTPException, self.handle_http_exception)
-        app.register_error_handler(ApiError, self.handle_api_error)
         app.register_error_handler(ServiceError, self.handle_service_error)
         app.register_error_handler(Exception, self.handle_unexpected)
-
-    def handle_api_error(self, error: ApiError):
-        return error_response(error.status, error.code, error.message, error.fields, error.headers)
 
     def handle_service_error(self, error: ServiceError):
         status = SERVICE_ERROR_STATUS[error.kind]
