@@ -107,6 +107,14 @@ def _classify(classifier: Classifier | None, texts: list[str],
         return None, str(exc), model
 
 
+def _record_scores(comment: Comment, scores: dict[str, float], model: str | None) -> None:
+    comment.scores = {label: round(float(value), 6) for label, value in scores.items()}
+    comment.max_score = max(comment.scores.values(), default=None)
+    comment.model_name = model
+    comment.scored_at = utcnow()
+    comment.needs_scoring = False
+
+
 def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
     """Decide one comment from its scores; None when someone else got there first."""
     if comment.status != Status.PENDING and not comment.needs_scoring:
@@ -117,11 +125,7 @@ def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
     try:
         with db.session.begin_nested():
             if result.scores is not None:
-                comment.scores = {label: round(float(value), 6) for label, value in result.scores.items()}
-                comment.max_score = max(comment.scores.values(), default=None)
-                comment.model_name = result.model
-                comment.scored_at = utcnow()
-                comment.needs_scoring = False
+                _record_scores(comment, result.scores, result.model)
             else:
                 comment.needs_scoring = True
             if was_waiting or status != comment.status or reasons != comment.reasons:
@@ -196,11 +200,7 @@ def rescore(classifier: Classifier, *, site_id: int | None = None, since: Any = 
 def _rescore_one(comment: Comment, scores: dict[str, float], model: str, status: Status,
                  reasons: list[dict[str, Any]]) -> bool:
     try:
-        comment.scores = {label: round(float(v), 6) for label, v in scores.items()}
-        comment.max_score = max(comment.scores.values(), default=None)
-        comment.model_name = model
-        comment.scored_at = utcnow()
-        comment.needs_scoring = False
+        _record_scores(comment, scores, model)
         if status != comment.status or reasons != comment.reasons:
             moderation.change_status(comment, status, CLASSIFIER_ACTOR, "rescored", reasons)
         db.session.commit()
