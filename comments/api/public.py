@@ -25,7 +25,7 @@ from comments.api.schemas import (
     ThreadQuerySchema,
 )
 from comments.api.sites import comment_site, require_site
-from comments.models import Comment, Status
+from comments.models import Comment
 from comments.net import client_ip
 from comments.security import make_edit_token
 from comments.services import authors, reports, submission, threads
@@ -107,7 +107,7 @@ class ThreadComments(MethodView):
         site = require_site(site_slug)
         new = submission.NewComment(client_ip=client_ip(), **data)
         result = submission.submit(site, _thread_key(key), new, scoring())
-        view = {**result.view, "moderation_note": authors.AUTHOR_NOTES.get(Status(result.view["status"]))}
+        view = {**result.view, "moderation_note": authors.author_note(result.view["status"])}
         body = {"comment": view, "edit_token": make_edit_token(view["id"], result.edit_token_nonce)}
         return _json(body, 201 if result.published else 202)
 

@@ -51,8 +51,8 @@ def view(comment: Comment, token: str | None) -> tuple[Comment, bool]:
     return comment, is_author
 
 
-def author_note(comment: Comment) -> str | None:
-    return AUTHOR_NOTES.get(Status(comment.status))
+def author_note(status: str) -> str | None:
+    return AUTHOR_NOTES.get(Status(status))
 
 
 def has_replies(comment: Comment) -> bool:
@@ -96,4 +96,4 @@ def remove(comment: Comment, token: str | None) -> None:
 def author_fields(comment: Comment, is_author: bool) -> dict[str, Any]:
     if not is_author:
         return {}
-    return {"moderation_note": author_note(comment)}
+    return {"moderation_note": author_note(comment.status)}
