@@ -133,3 +133,51 @@ def set_origins(site: Site, origins: list[str], actor: Actor = Actor("operator")
     site.allowed_origins = normalised
     record("origins_changed", actor, site_id=site.id,
            reasons=[{"kind": "origins", "before": before, "after": normalised}])
+
+
+def update_settings(site: Site, changes: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    """Validate and apply a partial settings change; the one writer of ``Site.settings``.
+
+    ``changes`` may hold any field of ``SiteSettingsSchema`` plus ``allowed_origins``. Threshold
+    dicts merge label by label (a label set to ``None`` in ``reject_thresholds`` removes it).
+    Raises ``marshmallow.ValidationError`` (field → messages) or ``SiteError``. Every change is
+    written to the audit log with the values before and after. Returns the effective settings.
+    """
+    changes = dict(changes)
+    origins = changes.pop("allowed_origins", None)
+    if origins is not None:
+        if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+            raise ma.ValidationError({"allowed_origins": ["Must be a list of origins."]})
+        for origin in origins:
+            try:
+                validate_origin(origin)
+            except ValueError as exc:
+                raise ma.ValidationError({"allowed_origins": [str(exc)]}) from None
+    reject_removals = [label for label, value in (changes.get("reject_thresholds") or {}).items()
+                       if value is None]
+    if reject_removals:
+        changes["reject_thresholds"] = {k: v for k, v in changes["reject_thresholds"].items() if v is not None}
+    loaded = SiteSettingsSchema().load(changes)  # raises ValidationError, unknown fields included
+    before = effective_settings(site)
+    stored = dict(site.settings or {})
+    for field, value in loaded.items():
+        if field in ("thresholds", "reject_thresholds"):
+            merged = {**stored.get(field, {}), **value}
+            if field == "reject_thresholds":
+                for label in reject_removals:
+                    merged.pop(label, None)
+            stored[field] = merged
+        elif field in ("banned_words", "suspect_words"):
+            # Matching is case-insensitive; keep each word once, in the order given.
+            stored[field] = list(dict.fromkeys(word.strip().lower() for word in value if word.strip()))
+        else:
+            stored[field] = value
+    site.settings = stored  # a new dict, so SQLAlchemy sees the JSON column change
+    after = effective_settings(site)
+    changed = {key: {"before": before.get(key), "after": after.get(key)}
+               for key in after if before.get(key) != after.get(key)}
+    if changed:
+        record("settings_changed", actor, site_id=site.id, reasons=[{"kind": "settings", "changes": changed}])
+    if origins is not None and sorted(set(origins)) != sorted(site.allowed_origins or []):
+        set_origins(site, origins, actor)
+    return after
