@@ -57,9 +57,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from comments.ops import bp as ops_bp
     from comments.tasks import init_scoring
 
+    from comments import moderator_session
+    from comments.dashboard import bp as dashboard_bp
+
     api.register_blueprint(public_blp)
     api.register_blueprint(moderation_blp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(dashboard_bp)
+    moderator_session.init_app(app)
     init_scoring(app)
     if app.config["READ_CACHE_MB"] > 0:
         from comments.api.cache import PageCache
@@ -70,7 +75,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def _forget_previous_request() -> None:
         # What views remember in ``g`` belongs to one request; an app context that outlives a
         # request (tests, CLI) must not carry it into the next.
-        for key in ("site", "comment", "moderator", "cors_origin"):
+        for key in ("site", "comment", "moderator", "cors_origin", "session_moderator", "dashboard_moderator"):
             g.pop(key, None)
 
     from comments.cli import comments_cli

@@ -22,6 +22,10 @@ from comments.services.threads import comment_json, rfc3339
 QUEUES = ("held", "reported", "rejected", "approved")
 QUEUE_SORTS = ("oldest", "newest", "score")
 ACTIONS = ("approve", "reject")
+# The short list of reasons a moderator can give for a rejection (code, words); free text stays
+# possible through the API.
+REJECT_REASONS = (("spam", "Spam"), ("abuse", "Abuse or harassment"), ("hate", "Hate speech"),
+                  ("off_topic", "Off topic"), ("personal_data", "Personal data"), ("other", "Other"))
 
 
 def _queue_condition(queue: str):
@@ -46,6 +50,11 @@ def _visible_sites(moderator: Moderator, site_slug: str | None) -> list[int] | N
     if not moderator.site_slugs:
         return None
     return list(db.session.execute(select(Site.id).where(Site.slug.in_(moderator.site_slugs))).scalars())
+
+
+def _reason_condition(reason: str):
+    # Codes are [a-z_] only (the API and the dashboard check), so no LIKE wildcard comes from a client.
+    return literal(" ").concat(Comment.reason_codes).concat(" ").like(f"% {reason} %")
 
 
 # --- cursors ----------------------------------------------------------------------------------
@@ -79,8 +88,7 @@ def list_queue(moderator: Moderator, queue: str, *, site_slug: str | None = None
     if site_ids is not None:
         query = query.where(Comment.site_id.in_(site_ids))
     if reason:
-        # Codes are [a-z_] only (the API checks), so no LIKE wildcard can come from a client.
-        query = query.where(literal(" ").concat(Comment.reason_codes).concat(" ").like(f"% {reason} %"))
+        query = query.where(_reason_condition(reason))
     parse = _score_position if sort == "score" else paging.date_position
     position = paging.decode_cursor(sort, cursor, parse) if cursor else None
     if sort in ("oldest", "newest"):
@@ -161,11 +169,7 @@ def decide(moderator: Moderator, comment_id: int, action: str, *, reason: str = 
            expected_version: int | None = None, ban_author: bool = False) -> Comment:
     """Approve or reject. Without ``expected_version`` only a waiting comment can be decided;
     with it, any comment whose version still matches (changing an earlier decision)."""
-    comment = db.session.get(Comment, comment_id)
-    if comment is None:
-        raise NotFound("comment_not_found", "No such comment.")
-    if not moderator.may_moderate(comment.site.slug):
-        raise Forbidden("site_not_allowed", "You do not moderate this site.")
+    comment = get_comment(moderator, comment_id)
     if comment.status == Status.DELETED:
         raise Conflict("not_decidable", "Its author deleted this comment.")
     if expected_version is not None and expected_version != comment.version:
@@ -174,7 +178,10 @@ def decide(moderator: Moderator, comment_id: int, action: str, *, reason: str = 
         raise _already_decided(comment)
     new_status = Status.PUBLISHED if action == "approve" else Status.REJECTED
     actor = Actor("moderator", str(moderator.id))
-    note = [{"kind": "moderator", "code": action, "reason": reason, "moderator": moderator.email}]
+    # What the decision overwrites, so that ``undo_decision`` can put it back exactly.
+    note = [{"kind": "moderator", "code": action, "reason": reason, "moderator": moderator.email,
+             "was_reported_at": rfc3339(comment.reported_at), "was_decided_at": rfc3339(comment.decided_at),
+             "ban_created": bool(ban_author and not _is_banned(comment))}]
     try:
         comment.reported_at = None
         moderation.change_status(comment, new_status, actor, "approved" if action == "approve" else "rejected",
@@ -188,9 +195,17 @@ def decide(moderator: Moderator, comment_id: int, action: str, *, reason: str = 
     return comment
 
 
+def _find_ban(comment: Comment) -> Ban | None:
+    return db.session.execute(select(Ban).where(Ban.site_id == comment.site_id,
+                                                Ban.author_key == comment.author_key)).scalar()
+
+
+def _is_banned(comment: Comment) -> bool:
+    return _find_ban(comment) is not None
+
+
 def _ban(moderator: Moderator, comment: Comment, reason: str) -> None:
-    exists = db.session.execute(select(Ban).where(Ban.site_id == comment.site_id,
-                                                  Ban.author_key == comment.author_key)).scalar()
+    exists = _find_ban(comment)
     if exists is None:
         db.session.add(Ban(site_id=comment.site_id, author_key=comment.author_key, reason=reason,
                            moderator_id=moderator.id))
@@ -199,13 +214,153 @@ def _ban(moderator: Moderator, comment: Comment, reason: str) -> None:
 
 
 def ban_author(moderator: Moderator, comment_id: int, reason: str = "") -> None:
+    comment = get_comment(moderator, comment_id)
+    _ban(moderator, comment, reason)
+    db.session.commit()
+
+
+# --- undo -------------------------------------------------------------------------------------
+
+UNDO_SECONDS = 60  # the dashboard offers undo for a few seconds; the server allows some slack
+DECISION_ACTIONS = ("approved", "rejected")
+
+
+def undo_decision(moderator: Moderator, comment_id: int, *, window_seconds: int = UNDO_SECONDS) -> Comment:
+    """Put a comment back where it was before this moderator's last decision on it.
+
+    Only the moderator who decided may undo, only within ``window_seconds``, and only while
+    nothing else changed the comment since; the undo goes through ``change_status`` and is
+    recorded in the audit log like any other change (a ban the decision created is lifted too).
+    """
+    comment = get_comment(moderator, comment_id)
+    event = db.session.execute(
+        select(AuditEvent).where(AuditEvent.comment_id == comment_id)
+        .order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
+    if event is not None and event.action == "author_banned":
+        # The ban that came with the decision is written after it; look one further back.
+        event = db.session.execute(
+            select(AuditEvent).where(AuditEvent.comment_id == comment_id, AuditEvent.id < event.id)
+            .order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
+    if (event is None or event.action not in DECISION_ACTIONS or event.actor_type != "moderator"
+            or event.to_status != comment.status or not event.from_status):
+        raise Conflict("nothing_to_undo", "This comment has changed since the decision; there is nothing to undo.")
+    if event.actor_id != str(moderator.id):
+        raise Conflict("nothing_to_undo", "Only the moderator who decided can undo the decision.")
+    if (utcnow() - event.created_at).total_seconds() > window_seconds:
+        raise Conflict("undo_expired", "It is too late to undo this decision; decide again instead.")
+    note = next((r for r in reversed(event.reasons or []) if r.get("kind") == "moderator"), {})
+    actor = Actor("moderator", str(moderator.id))
+    try:
+        moderation.change_status(comment, Status(event.from_status), actor, "decision_undone",
+                                 audit_reasons=[{"kind": "moderator", "code": "undo", "undid": event.action,
+                                                 "event_id": event.id, "moderator": moderator.email}])
+        comment.reported_at = _parse_time(note.get("was_reported_at"))
+        comment.decided_at = _parse_time(note.get("was_decided_at"))
+        if note.get("ban_created"):
+            ban = _find_ban(comment)
+            if ban is not None:
+                db.session.delete(ban)
+                record("author_unbanned", actor, comment=comment,
+                       reasons=[{"kind": "moderator", "code": "undo", "event_id": event.id}])
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise _already_decided(db.session.get(Comment, comment_id)) from None
+    return comment
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+# --- what a moderator may see -------------------------------------------------------------------
+
+def get_comment(moderator: Moderator, comment_id: int) -> Comment:
+    """A comment on one of the moderator's sites (404 otherwise, 403 for another site's)."""
     comment = db.session.get(Comment, comment_id)
     if comment is None:
         raise NotFound("comment_not_found", "No such comment.")
     if not moderator.may_moderate(comment.site.slug):
         raise Forbidden("site_not_allowed", "You do not moderate this site.")
-    _ban(moderator, comment, reason)
-    db.session.commit()
+    return comment
+
+
+def visible_sites(moderator: Moderator) -> list[Site]:
+    query = select(Site).order_by(Site.slug)
+    if moderator.site_slugs:
+        query = query.where(Site.slug.in_(moderator.site_slugs))
+    return list(db.session.execute(query).scalars())
+
+
+def site_for(moderator: Moderator, site_slug: str) -> Site:
+    ids = _visible_sites(moderator, site_slug)
+    assert ids is not None
+    return db.session.get(Site, ids[0])
+
+
+def queue_counts(moderator: Moderator, *, site_slug: str | None = None,
+                 reason: str | None = None) -> dict[str, int]:
+    """How many items each queue holds, with the same filters as ``list_queue``."""
+    site_ids = _visible_sites(moderator, site_slug)
+    counts = {}
+    for queue in QUEUES:
+        query = select(func.count()).select_from(Comment).where(_queue_condition(queue))
+        if site_ids is not None:
+            query = query.where(Comment.site_id.in_(site_ids))
+        if reason:
+            query = query.where(_reason_condition(reason))
+        counts[queue] = db.session.execute(query).scalar_one()
+    return counts
+
+
+def queue_of(comment: Comment) -> str | None:
+    """The review queue a comment is in now (None: pending or deleted)."""
+    if comment.status == Status.HELD:
+        return "held"
+    if comment.status == Status.REJECTED:
+        return "rejected"
+    if comment.status == Status.PUBLISHED:
+        if comment.reported_at is not None:
+            return "reported"
+        if comment.decided_at is not None:
+            return "approved"
+    return None
+
+
+def author_comments(moderator: Moderator, comment: Comment, limit: int = 50) -> list[dict[str, Any]]:
+    """The author's other comments on the same site (by email hash, else IP hash), newest first."""
+    get_comment(moderator, comment.id)
+    rows = db.session.execute(
+        select(Comment).where(Comment.site_id == comment.site_id, Comment.author_key == comment.author_key,
+                              Comment.id != comment.id)
+        .order_by(Comment.created_at.desc(), Comment.id.desc()).limit(limit)).scalars()
+    return [{"comment": moderator_view(c), "thread": {"key": c.thread.key, "title": c.thread.title},
+             "queue": queue_of(c)} for c in rows]
+
+
+def thread_comments(moderator: Moderator, site_slug: str, key: str) -> tuple[Thread, list[dict[str, Any]]]:
+    """A whole thread as moderators see it: every comment, whatever its status, in reading order."""
+    site = site_for(moderator, site_slug)
+    thread = db.session.execute(
+        select(Thread).where(Thread.site_id == site.id, Thread.key == key)).scalar_one_or_none()
+    if thread is None:
+        raise NotFound("thread_not_found", "No such thread.")
+    rows = list(db.session.execute(
+        select(Comment).where(Comment.thread_id == thread.id).order_by(Comment.created_at, Comment.id)).scalars())
+    children: dict[int | None, list[Comment]] = {}
+    for row in rows:
+        children.setdefault(row.parent_id, []).append(row)
+    ordered: list[dict[str, Any]] = []
+
+    def walk(parent_id: int | None, depth: int) -> None:
+        for row in children.get(parent_id, []):
+            ordered.append({"comment": moderator_view(row), "depth": depth, "queue": queue_of(row)})
+            walk(row.id, depth + 1)
+
+    walk(None, 0)
+    return thread, ordered
 
 
 # --- the audit log ----------------------------------------------------------------------------
