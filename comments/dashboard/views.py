@@ -239,11 +239,15 @@ def _decided(moderator: Moderator, comment_id: int, outcome: str, message: str, 
                            undo=undo, oob=oob, undo_seconds=UNDO_OFFER_SECONDS)
 
 
-def _after_change(moderator: Moderator, fragment: str) -> Response:
+def _form_filters() -> dict[str, Any]:
+    """The queue's filters sent with a decision (checked before anything changes)."""
+    return _queue_filters(request.form, "filter_")
+
+
+def _after_change(moderator: Moderator, fragment: str, filters: dict[str, Any]) -> Response:
     """An htmx answer: the fragment, and the tabs with fresh counts (out of band)."""
     if not is_htmx():
-        return redirect(url_for("dashboard.queue", **_filter_args(_queue_filters(request.form, "filter_"))), 303)
-    filters = _queue_filters(request.form, "filter_")
+        return redirect(url_for("dashboard.queue", **_filter_args(filters)), 303)
     tabs = render_template("dashboard/_tabs.html", filters=filters, counts=_counts(moderator, filters), oob=True)
     return make_response(fragment + tabs)
 
@@ -260,6 +264,7 @@ DONE = {"approve": ("approved", "Approved"), "reject": ("rejected", "Rejected"),
 @bp.post("/comments/<int:comment_id>/decision")
 @login_required
 def decision(moderator: Moderator, comment_id: int) -> Response:
+    filters = _form_filters()
     action = request.form.get("action", "")
     if action not in DONE:
         abort(400, "The action is approve, reject or ban.")
@@ -271,27 +276,30 @@ def decision(moderator: Moderator, comment_id: int) -> Response:
     except Conflict as conflict:
         if conflict.code != "already_decided":
             raise
-        return _after_change(moderator, _decided(moderator, comment_id, "conflict", conflict.message, undo=False))
+        return _after_change(moderator, _decided(moderator, comment_id, "conflict", conflict.message, undo=False),
+                             filters)
     outcome, label = DONE[action]
     if reason:
         label += f" ({dict(review.REJECT_REASONS)[reason].lower()})"
-    return _after_change(moderator, _decided(moderator, comment_id, outcome, label, undo=True))
+    return _after_change(moderator, _decided(moderator, comment_id, outcome, label, undo=True), filters)
 
 
 @bp.post("/comments/<int:comment_id>/undo")
 @login_required
 def undo(moderator: Moderator, comment_id: int) -> Response:
+    filters = _form_filters()
     comment = review.undo_decision(moderator, comment_id)
     where = review.queue_of(comment)
     item = review.queue_item(comment, where or "held")
     fragment = render_template("dashboard/_card.html", item=item, reject_reasons=review.REJECT_REASONS,
                                restored=True)
-    return _after_change(moderator, fragment)
+    return _after_change(moderator, fragment, filters)
 
 
 @bp.post("/bulk")
 @login_required
 def bulk(moderator: Moderator) -> Response:
+    filters = _form_filters()
     action = request.form.get("action", "")
     if action not in ("approve", "reject"):
         abort(400, "Bulk decisions are approve or reject.")
@@ -319,7 +327,7 @@ def bulk(moderator: Moderator) -> Response:
             done += 1
             fragments.append(_decided(moderator, comment_id, outcome, label, undo=True, oob=True))
     summary = render_template("dashboard/_bulk_result.html", done=done, conflicts=conflicts, label=label)
-    return _after_change(moderator, summary + "".join(fragments))
+    return _after_change(moderator, summary + "".join(fragments), filters)
 
 
 # --- context ------------------------------------------------------------------------------------
