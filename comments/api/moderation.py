@@ -75,6 +75,17 @@ class Decision(MethodView):
         return {"comment": review.moderator_view(comment)}
 
 
+@blp.route("/moderation/comments/<int:comment_id>/undo")
+class Undo(MethodView):
+    @blp.response(200, DecidedSchema)
+    @blp.alt_response(409, description="Nothing to undo: another change came after the decision, another "
+                                       "moderator decided, or the undo window has passed")
+    def post(self, comment_id: int):
+        """Undo your own last decision on a comment within a short window: it goes back where it was."""
+        comment = review.undo_decision(require_moderator(), comment_id)
+        return {"comment": review.moderator_view(comment)}
+
+
 @blp.route("/moderation/comments/<int:comment_id>/ban")
 class BanAuthor(MethodView):
     @blp.arguments(BanSchema)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from comments.extensions import db
 from comments.models import AuditEvent, Comment, Moderator, Site, Status, utcnow
@@ -51,47 +51,61 @@ def moderation_stats(moderator: Moderator, *, site_slug: str | None = None, days
         query = query.where(AuditEvent.site_id.in_(site_ids))
     events = db.session.execute(query.order_by(AuditEvent.id)).all()
     per_day = {today - timedelta(days=i): DayFigures(today - timedelta(days=i)) for i in range(days)}
+    held_seen: set[tuple[date, int]] = set()  # a comment held, scored again and still held counts once
+    last_decision: dict[int, tuple[DayFigures, str]] = {}
     for event in events:
         figures = per_day.get(event.created_at.date())
         if figures is None:
             continue
         if event.to_status == Status.HELD.value and event.actor_type != "moderator":
-            figures.held += 1
-        elif event.action == "approved":
-            figures.approved += 1
-        elif event.action == "rejected" or (event.to_status == Status.REJECTED.value
-                                            and event.actor_type == "system"):
-            figures.rejected += 1
+            if (figures.day, event.comment_id) not in held_seen:
+                held_seen.add((figures.day, event.comment_id))
+                figures.held += 1
+        elif event.action in ("approved", "rejected"):
+            setattr(figures, event.action, getattr(figures, event.action) + 1)
+            last_decision[event.comment_id] = (figures, event.action)
+        elif event.action == "decision_undone" and event.comment_id in last_decision:
+            # An undone decision did not happen, as far as the figures go.
+            decided_on, action = last_decision.pop(event.comment_id)
+            setattr(decided_on, action, getattr(decided_on, action) - 1)
+        elif event.to_status == Status.REJECTED.value and event.actor_type == "system":
+            figures.rejected += 1  # rejected automatically (banned words, reject thresholds)
 
-    waiting_query = select(Comment.id, Comment.created_at, Comment.edited_at, Comment.reported_at).where(
-        (Comment.status == Status.HELD.value)
-        | ((Comment.status == Status.PUBLISHED.value) & Comment.reported_at.is_not(None)))
-    if site_ids is not None:
-        waiting_query = waiting_query.where(Comment.site_id.in_(site_ids))
-    count_query = select(func.count()).select_from(waiting_query.subquery())
-    waiting = db.session.execute(count_query).scalar_one()
-    oldest, oldest_id = None, None
-    for row in db.session.execute(waiting_query.order_by(Comment.created_at, Comment.id).limit(200)):
-        arrived = row.reported_at or row.edited_at or row.created_at
-        if oldest is None or arrived < oldest:
-            oldest, oldest_id = arrived, row.id
+    held = Comment.status == Status.HELD.value
+    reported = (Comment.status == Status.PUBLISHED.value) & Comment.reported_at.is_not(None)
+    scope = Comment.site_id.in_(site_ids) if site_ids is not None else true()
+    waiting = db.session.execute(select(func.count()).select_from(Comment).where(held | reported, scope)).scalar_one()
+    # When each waiting comment arrived in the queue: held ones when written, reported ones when
+    # enough readers reported them; the oldest of both kinds.
+    candidates = [
+        db.session.execute(select(Comment.id, Comment.created_at).where(held, scope)
+                           .order_by(Comment.created_at, Comment.id).limit(1)).first(),
+        db.session.execute(select(Comment.id, Comment.reported_at).where(reported, scope)
+                           .order_by(Comment.reported_at, Comment.id).limit(1)).first(),
+    ]
+    found = [row for row in candidates if row is not None]
+    oldest_id, oldest = min(found, key=lambda row: row[1]) if found else (None, None)
 
     return Stats(sorted(per_day.values(), key=lambda d: d.day, reverse=True), oldest, oldest_id, waiting,
                  *_decision_times(events))
 
 
 def _decision_times(events: list[Any]) -> tuple[float | None, int]:
-    """Median seconds from entering the queue (held, or queued by reports) to a moderator's decision."""
+    """Median seconds from entering the queue (held, or queued by reports) to a moderator's decision
+    (an undone decision does not count; the comment waits on from when it first arrived)."""
     entered: dict[int, datetime] = {}
-    durations = []
+    decided: dict[int, tuple[datetime, float]] = {}
     for event in events:
         if event.actor_type != "moderator" and (event.to_status == Status.HELD.value
                                                 or event.action in _QUEUED_ACTIONS):
-            entered[event.comment_id] = event.created_at
-        elif event.actor_type == "moderator" and event.action in ("approved", "rejected"):
+            entered.setdefault(event.comment_id, event.created_at)
+        elif event.action in ("approved", "rejected") and event.actor_type == "moderator":
             since = entered.pop(event.comment_id, None)
             if since is not None:
-                durations.append((event.created_at - since).total_seconds())
+                decided[event.comment_id] = (since, (event.created_at - since).total_seconds())
+        elif event.action == "decision_undone" and event.comment_id in decided:
+            entered[event.comment_id] = decided.pop(event.comment_id)[0]
+    durations = [seconds for _, seconds in decided.values()]
     return (statistics.median(durations) if durations else None), len(durations)
 
 

@@ -1,0 +1,129 @@
+"""The service functions the dashboard added: undo, queue counts, stats, threshold previews."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from comments.models import Comment, utcnow
+from comments.services import review, stats
+from comments.services.accounts import create_moderator
+from comments.services.errors import Conflict, Forbidden, NotFound
+from comments.services.sites import create_site
+from tests.conftest import set_settings
+from tests.dashboard.conftest import make_comment
+
+
+@pytest.fixture()
+def waiting(db, site):
+    set_settings(site, premoderation="all")
+    return [make_comment(site, f"waiting {i}", ip=f"192.0.2.{i}") for i in range(3)]
+
+
+def test_undo_puts_the_comment_back_and_only_once(db, moderator, waiting):
+    comment = waiting[0]
+    review.decide(moderator, comment.id, "reject", reason="spam")
+    restored = review.undo_decision(moderator, comment.id)
+    assert restored.status == "held" and restored.decided_at is None
+    with pytest.raises(Conflict) as nothing:
+        review.undo_decision(moderator, comment.id)
+    assert nothing.value.code == "nothing_to_undo"
+
+
+def test_undo_refuses_when_someone_changed_the_comment_since(db, moderator, waiting):
+    other = create_moderator("other@news.example", "correct horse battery")
+    db.session.commit()
+    comment = waiting[0]
+    decided = review.decide(moderator, comment.id, "approve")
+    review.decide(other, comment.id, "reject", expected_version=decided.version)
+    with pytest.raises(Conflict):
+        review.undo_decision(moderator, comment.id)  # the last decision is not theirs
+    assert db.session.get(Comment, comment.id).status == "rejected"
+
+
+def test_undo_window(db, moderator, waiting):
+    comment = waiting[0]
+    review.decide(moderator, comment.id, "approve")
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET created_at = :t WHERE comment_id = :c AND action = 'approved'"),
+                     {"t": (utcnow() - timedelta(seconds=review.UNDO_SECONDS + 5)).replace(tzinfo=None),
+                      "c": comment.id})
+    db.session.expire_all()
+    with pytest.raises(Conflict) as late:
+        review.undo_decision(moderator, comment.id)
+    assert late.value.code == "undo_expired"
+
+
+def test_undo_checks_the_comment_and_the_site(db, moderator, waiting):
+    with pytest.raises(NotFound):
+        review.undo_decision(moderator, 999999)
+    create_site("elsewhere", ["https://elsewhere.example"])
+    limited = create_moderator("limited@news.example", "correct horse battery", ["elsewhere"])
+    db.session.commit()
+    with pytest.raises(Forbidden):
+        review.undo_decision(limited, waiting[0].id)
+
+
+def test_queue_counts_follow_the_filters(db, moderator, site, waiting):
+    set_settings(site, premoderation="all", suspect_words=["crypto"])
+    make_comment(site, "crypto again", ip="192.0.2.50")
+    review.decide(moderator, waiting[0].id, "approve")
+    review.decide(moderator, waiting[1].id, "reject")
+    assert review.queue_counts(moderator) == {"held": 2, "reported": 0, "rejected": 1, "approved": 1}
+    assert review.queue_counts(moderator, reason="suspect_word")["held"] == 1
+    assert review.queue_counts(moderator, site_slug="news")["held"] == 2
+
+
+def test_stats_count_per_day_and_forget_undone_decisions(db, moderator, waiting):
+    review.decide(moderator, waiting[0].id, "approve")
+    review.decide(moderator, waiting[1].id, "reject")
+    review.decide(moderator, waiting[2].id, "reject")
+    review.undo_decision(moderator, waiting[2].id)
+    figures = stats.moderation_stats(moderator)
+    today = figures.days[0]
+    assert (today.held, today.approved, today.rejected) == (3, 1, 1)
+    assert len(figures.days) == 14 and all(d.held == 0 for d in figures.days[1:])
+    assert figures.waiting == 1 and figures.oldest_waiting_id == waiting[2].id
+    assert figures.decisions == 2 and figures.median_decision_seconds is not None
+    assert 0 <= figures.median_decision_seconds < 60
+
+
+def test_stats_oldest_waiting_counts_reported_comments_from_when_they_were_reported(db, moderator, site, api):
+    set_settings(site, report_threshold=1)
+    old_id = api.post("published long ago").json["comment"]["id"]
+    set_settings(site, premoderation="all", report_threshold=1)
+    held = make_comment(site, "held now", ip="192.0.2.99")
+    api.client.post(f"/api/v1/comments/{old_id}/reports", json={"reason": "spam"})
+    figures = stats.moderation_stats(moderator)
+    assert figures.waiting == 2
+    assert figures.oldest_waiting_id == held.id  # held before the other was reported
+
+
+def test_threshold_preview_uses_the_stored_scores(db, site):
+    for i, score in enumerate((0.95, 0.75, 0.55, 0.2)):
+        make_comment(site, f"scored {i}", scores={"toxicity": score, "insult": 0.9 if i == 3 else 0.1},
+                     ip=f"192.0.2.{20 + i}")
+    make_comment(site, "never scored", ip="192.0.2.30")
+    preview = stats.threshold_preview(site)
+    assert preview.sample == 4
+    assert preview.held_by_label["toxicity"] == 2 and preview.held_by_label["insult"] == 1
+    assert preview.held_total == 3
+    lower = stats.threshold_preview(site, {"toxicity": 0.5, "insult": 0.95})
+    assert lower.held_by_label["toxicity"] == 3 and lower.held_by_label["insult"] == 0 and lower.held_total == 3
+    assert stats.threshold_preview(site, sample=2).sample == 2
+
+
+def test_the_moderation_api_can_undo(client, db, moderator, waiting):
+    token = client.post("/api/v1/auth/token", json={"email": "mod@news.example",
+                                                     "password": "correct horse battery"}).json["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    comment_id = waiting[0].id
+    assert client.post(f"/api/v1/moderation/comments/{comment_id}/decision", json={"action": "approve"},
+                       headers=auth).status_code == 200
+    undone = client.post(f"/api/v1/moderation/comments/{comment_id}/undo", headers=auth)
+    assert undone.status_code == 200 and undone.json["comment"]["status"] == "held"
+    again = client.post(f"/api/v1/moderation/comments/{comment_id}/undo", headers=auth)
+    assert again.status_code == 409 and again.json["error"]["code"] == "nothing_to_undo"
+    assert client.post("/api/v1/moderation/comments/999999/undo", headers=auth).status_code == 404
