@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from flask import (
     request,
     url_for,
 )
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from comments import moderator_session
@@ -32,6 +34,8 @@ from comments.services import accounts, review, stats
 from comments.services.audit import Actor
 from comments.services.errors import Conflict, ServiceError
 from comments.services.sites import CLASSIFIER_LABELS, PREMODERATION_MODES, SLUG_PATTERN, update_settings
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("dashboard", __name__, url_prefix="/mod", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -98,6 +102,17 @@ def _error_page(status: int, message: str, title: str | None = None) -> Response
 @bp.errorhandler(ServiceError)
 def _service_error(error: ServiceError) -> Response:
     return _error_page(SERVICE_ERROR_STATUS.get(error.kind, 400), error.message)
+
+
+@bp.errorhandler(OperationalError)
+@bp.errorhandler(InterfaceError)
+def _database_down(error: Exception) -> Response:
+    db.session.rollback()
+    log.error("database unavailable: %s", error)
+    response = _error_page(503, "The database is not reachable; nothing was changed. Try again in a moment.",
+                           title="Database unavailable")
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 @bp.errorhandler(HTTPException)
@@ -350,7 +365,7 @@ def thread(moderator: Moderator, site_slug: str, key: str) -> str:
         abort(404, "No such thread.")
     found, rows = review.thread_comments(moderator, site_slug, key)
     return render_template("dashboard/thread.html", moderator=moderator, site_slug=site_slug, thread=found,
-                           rows=rows)
+                           rows=rows, limit=review.THREAD_VIEW_LIMIT)
 
 
 # --- settings -----------------------------------------------------------------------------------

@@ -340,15 +340,21 @@ def author_comments(moderator: Moderator, comment: Comment, limit: int = 50) -> 
              "queue": queue_of(c)} for c in rows]
 
 
-def thread_comments(moderator: Moderator, site_slug: str, key: str) -> tuple[Thread, list[dict[str, Any]]]:
-    """A whole thread as moderators see it: every comment, whatever its status, in reading order."""
+THREAD_VIEW_LIMIT = 2000
+
+
+def thread_comments(moderator: Moderator, site_slug: str, key: str,
+                    limit: int = THREAD_VIEW_LIMIT) -> tuple[Thread, list[dict[str, Any]]]:
+    """A thread as moderators see it: its first ``limit`` comments, whatever their status, in
+    reading order (replies under their parents)."""
     site = site_for(moderator, site_slug)
     thread = db.session.execute(
         select(Thread).where(Thread.site_id == site.id, Thread.key == key)).scalar_one_or_none()
     if thread is None:
         raise NotFound("thread_not_found", "No such thread.")
     rows = list(db.session.execute(
-        select(Comment).where(Comment.thread_id == thread.id).order_by(Comment.created_at, Comment.id)).scalars())
+        select(Comment).where(Comment.thread_id == thread.id).order_by(Comment.created_at, Comment.id)
+        .limit(limit)).scalars())
     children: dict[int | None, list[Comment]] = {}
     for row in rows:
         children.setdefault(row.parent_id, []).append(row)

@@ -395,3 +395,15 @@ def test_payloads_never_reach_the_page_as_markup(dashboard, site, db):
         assert "<script>alert" not in page_html
         assert _unsafe(page_html) == []
     assert "&lt;img src=x onerror=alert(0)&gt;" in pages[1]  # the author name, shown as text
+
+
+def test_a_database_failure_gets_a_clear_page(dashboard, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def down(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr("comments.services.review.list_queue", down)
+    response = dashboard.get("/mod/")
+    assert response.status_code == 503
+    assert "Database unavailable" in response.text and response.headers["Retry-After"] == "5"
