@@ -249,9 +249,10 @@ def _reject_reason() -> str:
 
 
 def _decided(moderator: Moderator, comment_id: int, outcome: str, message: str, *,
-             undo: bool, oob: bool = False) -> str:
+             undo: bool, oob: bool = False, conflict: Conflict | None = None) -> str:
+    decision = (conflict.details.get("current") or {}).get("decision") if conflict else None
     return render_template("dashboard/_decided.html", comment_id=comment_id, outcome=outcome, message=message,
-                           undo=undo, oob=oob, undo_seconds=UNDO_OFFER_SECONDS)
+                           undo=undo, oob=oob, undo_seconds=UNDO_OFFER_SECONDS, decision=decision)
 
 
 def _form_filters() -> dict[str, Any]:
@@ -291,7 +292,8 @@ def decision(moderator: Moderator, comment_id: int) -> Response:
     except Conflict as conflict:
         if conflict.code != "already_decided":
             raise
-        return _after_change(moderator, _decided(moderator, comment_id, "conflict", conflict.message, undo=False),
+        return _after_change(moderator, _decided(moderator, comment_id, "conflict", conflict.message, undo=False,
+                                                      conflict=conflict),
                              filters)
     outcome, label = DONE[action]
     if reason:
@@ -330,6 +332,8 @@ def bulk(moderator: Moderator) -> Response:
         if not comment_id.isdigit() or not version.isdigit() or len(value) > 30:
             abort(400, "The selection is not valid; reload the page.")
         parsed.append((int(comment_id), int(version)))
+    for comment_id, _ in parsed:
+        review.get_comment(moderator, comment_id)  # 404/403 for any of them before anything changes
     fragments, done, conflicts = [], 0, 0
     outcome, label = DONE[action]
     for comment_id, version in parsed:
@@ -337,7 +341,8 @@ def bulk(moderator: Moderator) -> Response:
             review.decide(moderator, comment_id, action, reason=reason, expected_version=version)
         except Conflict as conflict:
             conflicts += 1
-            fragments.append(_decided(moderator, comment_id, "conflict", conflict.message, undo=False, oob=True))
+            fragments.append(_decided(moderator, comment_id, "conflict", conflict.message, undo=False, oob=True,
+                                      conflict=conflict))
         else:
             done += 1
             fragments.append(_decided(moderator, comment_id, outcome, label, undo=True, oob=True))

@@ -126,7 +126,7 @@ def test_the_second_moderator_sees_who_decided_first(client, app, dashboard, db,
     assert "Approved" in dashboard.decide(comment.id, "approve", version=seen_version).text
     late = other.decide(comment.id, "reject", version=seen_version)
     assert late.status_code == 200
-    assert "Already decided." in late.text and "approved by mod@news.example" in late.text
+    assert "Already decided." in late.text and "Approved by <strong>mod@news.example</strong>" in late.text
     assert db.session.get(Comment, comment.id).status == "published"
 
 
