@@ -10,6 +10,7 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from comments import moderator_session
 from comments.api.auth import bearer_token, require_moderator
 from comments.api.schemas import (
     AuditPageSchema,
@@ -45,9 +46,13 @@ class Token(MethodView):
 
     @blp.response(204)
     def delete(self):
-        """Revoke the token sent in the Authorization header."""
+        """Revoke the token sent in the Authorization header (or end the dashboard session)."""
         require_moderator()
-        accounts.revoke_token(bearer_token() or "")
+        token = bearer_token()
+        if token:
+            accounts.revoke_token(token)
+        else:
+            moderator_session.end()
         return None
 
 

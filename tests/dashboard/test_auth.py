@@ -179,3 +179,11 @@ def test_the_moderation_api_accepts_the_dashboard_session(dashboard, held_commen
 def test_a_bad_bearer_token_is_not_rescued_by_the_session(dashboard):
     response = dashboard.client.get("/api/v1/moderation/queue", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
+
+
+def test_deleting_the_token_through_the_api_ends_the_dashboard_session(dashboard, db):
+    client = dashboard.client
+    assert client.delete("/api/v1/auth/token").status_code == 403  # no CSRF header
+    assert client.delete("/api/v1/auth/token", headers={"X-CSRF-Token": dashboard.csrf}).status_code == 204
+    assert db.session.query(ModeratorToken).one().revoked_at is not None
+    assert client.get("/mod/").status_code == 302

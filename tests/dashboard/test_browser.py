@@ -15,7 +15,10 @@ from tests.conftest import set_settings
 from tests.dashboard.conftest import browser_login, make_comment
 
 pytestmark = pytest.mark.browser
+expect = pytest.importorskip("playwright.sync_api").expect
 
+# Waits use locators, never wait_for_function: its string predicates need eval, which the page's
+# Content-Security-Policy forbids once the first check fails.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
@@ -51,7 +54,7 @@ def test_log_in_see_reasons_approve_by_keyboard_reject_and_count(page, live_serv
     decided = page.locator(f"#card-{first.id}.decided")
     decided.wait_for()
     assert "Approved" in decided.inner_text()
-    page.wait_for_function("document.querySelector('#queue-tabs [data-count=held]').textContent === '2'")
+    expect(page.locator('#queue-tabs [data-count="held"]')).to_have_text("2")
     assert _count(page, "approved") == "1"
     # Focus moved on to the next card by itself; the approved comment is public now.
     assert page.evaluate("document.activeElement.id") == f"card-{second.id}"
@@ -62,7 +65,7 @@ def test_log_in_see_reasons_approve_by_keyboard_reject_and_count(page, live_serv
     page.keyboard.press("r")
     page.locator(f"#card-{second.id}.decided").wait_for()
     assert "Rejected (abuse or harassment)" in page.locator(f"#card-{second.id}").inner_text()
-    page.wait_for_function("document.querySelector('#queue-tabs [data-count=held]').textContent === '1'")
+    expect(page.locator('#queue-tabs [data-count="held"]')).to_have_text("1")
     assert (_count(page, "held"), _count(page, "approved"), _count(page, "rejected")) == ("1", "1", "1")
     # The decided notices leave the queue after a few seconds.
     page.locator(f"#card-{first.id}").wait_for(state="detached", timeout=15000)
@@ -87,7 +90,7 @@ def test_undo_and_shortcut_help(page, live_server, db, moderator, held_comments)
     page.locator(f"#card-{first.id}.decided").wait_for()
     page.keyboard.press("u")
     page.locator(f"#card-{first.id}[data-card]").wait_for()
-    page.wait_for_function("document.querySelector('#queue-tabs [data-count=held]').textContent === '3'")
+    expect(page.locator('#queue-tabs [data-count="held"]')).to_have_text("3")
     assert _status(db, first.id) == "held"
     assert _public_thread(live_server) == []
     assert page.problems == []
@@ -103,7 +106,7 @@ def test_bulk_select_with_x(page, db, moderator, held_comments):
     assert page.locator("[data-selected-count]").inner_text() == "2 selected"
     page.get_by_role("button", name="Approve selected").click()
     page.locator("#bulk-result").get_by_text("Approved: 2.").wait_for()
-    page.wait_for_function("document.querySelector('#queue-tabs [data-count=held]').textContent === '1'")
+    expect(page.locator('#queue-tabs [data-count="held"]')).to_have_text("1")
     assert [_status(db, c.id) for c in (first, second)] == ["published", "published"]
     assert page.problems == []
 
@@ -137,7 +140,7 @@ def test_comment_html_from_the_xss_payloads_stays_inert(page, db, site, moderato
     browser_login(page)
     page.locator("[data-card]").first.wait_for()
     page.get_by_role("link", name="Load more").click()
-    page.wait_for_function(f"document.querySelectorAll('[data-card]').length === {len(PAYLOADS)}")
+    expect(page.locator("[data-card]")).to_have_count(len(PAYLOADS))
     # Hover and focus everything a payload might have hooked.
     for body in page.locator(".comment-body").all()[:10]:
         body.hover()

@@ -130,13 +130,28 @@
         el.remove();
         if (hadFocus) { focusItem(next || document.getElementById("main")); }
         updateSelectedCount();
+        showEmptyQueue();
       }, seconds * 1000);
     });
   }
 
+  function showEmptyQueue() {
+    var cards = document.getElementById("cards");
+    if (!cards || cards.querySelector(ITEMS + ", .empty, #load-more")) { return; }
+    var empty = document.createElement("p");
+    empty.className = "empty";
+    empty.textContent = "Nothing left on this page. ";
+    var reload = document.createElement("a");
+    reload.href = window.location.pathname + window.location.search;
+    reload.textContent = "Look again";
+    empty.appendChild(reload);
+    cards.appendChild(empty);
+  }
+
   document.addEventListener("htmx:beforeRequest", function (event) {
+    // Only a decision moves the focus; the counts' polling must not cancel one under way.
     var card = event.target.closest && event.target.closest("[data-card]");
-    pendingFocus = card ? card.id : null;
+    if (card) { pendingFocus = card.id; }
   });
 
   document.addEventListener("htmx:afterSettle", function () {
