@@ -1,5 +1,5 @@
 """The dashboard in a real browser: headless Chromium (Debian's) driven by Playwright, against the
-app served on localhost. Also writes the README's screenshots under docs/screenshots/."""
+app served on localhost. With COMMENTS_WRITE_SCREENSHOTS=1 it also refreshes docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -19,7 +19,18 @@ expect = pytest.importorskip("playwright.sync_api").expect
 
 # Waits use locators, never wait_for_function: its string predicates need eval, which the page's
 # Content-Security-Policy forbids once the first check fails.
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture()
+def screenshots(tmp_path: Path) -> Path:
+    """Where screenshots go: docs/screenshots/ with COMMENTS_WRITE_SCREENSHOTS=1 (to refresh the
+    README's), else a temporary folder, so that a test run leaves the checkout as it was."""
+    import os
+
+    folder = DOCS_SCREENSHOTS if os.environ.get("COMMENTS_WRITE_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _public_thread(live_server: str, key: str = "article-1") -> list[dict]:
@@ -185,7 +196,8 @@ def _realistic_queue(site, db) -> None:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width,height,name", [(1280, 900, "desktop"), (390, 844, "phone")])
-def test_queue_screenshots(browser, live_server, db, site, moderator, scheme, width, height, name):
+def test_queue_screenshots(browser, live_server, db, site, moderator, screenshots, scheme, width, height,
+                           name):
     _realistic_queue(site, db)
     context = browser.new_context(base_url=live_server, viewport={"width": width, "height": height},
                                   color_scheme=scheme, device_scale_factor=1)
@@ -195,8 +207,7 @@ def test_queue_screenshots(browser, live_server, db, site, moderator, scheme, wi
         tab.locator("[data-card]").first.wait_for()
         tab.keyboard.press("j")  # show the focus ring on the first card
         tab.evaluate("window.scrollTo(0, 0)")
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        tab.screenshot(path=str(SCREENSHOTS / f"queue-{scheme}-{name}.png"), full_page=name == "desktop")
+        tab.screenshot(path=str(screenshots / f"queue-{scheme}-{name}.png"), full_page=name == "desktop")
         # The colours really follow the scheme.
         background = tab.evaluate("getComputedStyle(document.body).backgroundColor")
         channels = [int(x) for x in re.findall(r"\d+", background)[:3]]
@@ -206,7 +217,7 @@ def test_queue_screenshots(browser, live_server, db, site, moderator, scheme, wi
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_other_page_screenshots(browser, live_server, db, site, moderator, scheme):
+def test_other_page_screenshots(browser, live_server, db, site, moderator, screenshots, scheme):
     _realistic_queue(site, db)
     first = db.session.query(Comment).order_by(Comment.id).first()
     context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900},
@@ -218,12 +229,11 @@ def test_other_page_screenshots(browser, live_server, db, site, moderator, schem
         browser_login(tab)
         tab.locator(f"#card-{first.id}").get_by_role("button", name="Reject").click()
         tab.locator(f"#card-{first.id}.decided").wait_for()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        tab.screenshot(path=str(SCREENSHOTS / f"decided-{scheme}.png"))
+        tab.screenshot(path=str(screenshots / f"decided-{scheme}.png"))
         for name, path in (("comment", f"/mod/comments/{first.id}"), ("settings", "/mod/sites/news/settings"),
                            ("stats", "/mod/stats"), ("thread", "/mod/sites/news/threads/budget-2026")):
             tab.goto(path)
-            tab.screenshot(path=str(SCREENSHOTS / f"{name}-{scheme}.png"), full_page=True)
+            tab.screenshot(path=str(screenshots / f"{name}-{scheme}.png"), full_page=True)
         tab.goto("/mod/sites/news/settings")
         tab.get_by_label("Toxicity", exact=True).fill("0.5")
         tab.locator('[data-held="toxicity"]').get_by_text("3").wait_for()  # the live preview (2 at 0.7)
