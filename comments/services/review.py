@@ -277,8 +277,14 @@ def _parse_time(value: str | None) -> datetime | None:
 
 # --- what a moderator may see -------------------------------------------------------------------
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
+
+
 def get_comment(moderator: Moderator, comment_id: int) -> Comment:
     """A comment on one of the moderator's sites (404 otherwise, 403 for another site's)."""
+    if not 0 < comment_id <= MAX_ID:
+        # PostgreSQL refuses to compare an integer column with a larger number (a 500, not a 404).
+        raise NotFound("comment_not_found", "No such comment.")
     comment = db.session.get(Comment, comment_id)
     if comment is None:
         raise NotFound("comment_not_found", "No such comment.")

@@ -216,10 +216,12 @@ def test_bad_decisions_are_400(dashboard, held_comments, data):
     assert response.headers["HX-Retarget"] == "#toasts"
 
 
-def test_deciding_an_unknown_comment_is_404(dashboard, db):
-    response = dashboard.decide(999999, "approve")
+@pytest.mark.parametrize("comment_id", [999999, 2**31, 10**20])
+def test_deciding_an_unknown_comment_is_404(dashboard, db, comment_id):
+    response = dashboard.decide(comment_id, "approve")
     assert response.status_code == 404
     assert "No such comment." in response.text
+    assert dashboard.post(f"/mod/comments/{comment_id}/undo").status_code == 404
 
 
 # --- moderators limited to some sites -----------------------------------------------------------
@@ -282,7 +284,7 @@ def test_the_thread_view_lists_every_comment_with_its_status(dashboard, site, db
 
 
 @pytest.mark.parametrize("path,status", [
-    ("/mod/comments/999999", 404), ("/mod/comments/abc", 404),
+    ("/mod/comments/999999", 404), ("/mod/comments/abc", 404), ("/mod/comments/99999999999999999999", 404),
     ("/mod/sites/news/threads/nope", 404), ("/mod/sites/nope/threads/a", 404),
     ("/mod/sites/Bad%20Slug/threads/a", 404), ("/mod/sites/nope/settings", 404),
     ("/mod/?queue=everything", 400), ("/mod/?sort=random", 400), ("/mod/?reason=a%25", 400),
