@@ -145,7 +145,8 @@ def _waiting(comment: Comment) -> bool:
 
 def last_decision(comment_id: int) -> dict[str, Any] | None:
     event = db.session.execute(
-        select(AuditEvent).where(AuditEvent.comment_id == comment_id, AuditEvent.actor_type == "moderator")
+        select(AuditEvent).where(AuditEvent.comment_id == comment_id, AuditEvent.actor_type == "moderator",
+                                 AuditEvent.action.in_(("approved", "rejected", "decision_undone")))
         .order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
     if event is None:
         return None
