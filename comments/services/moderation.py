@@ -80,6 +80,9 @@ def reason_codes(reasons: list[dict[str, Any]]) -> str:
     return " ".join(sorted(c for c in codes if c))[:500]
 
 
+_SEEN_BY_READERS = frozenset({Status.PUBLISHED, Status.DELETED})
+
+
 def change_status(
     comment: Comment,
     new_status: Status,
@@ -103,7 +106,10 @@ def change_status(
     if actor.type == "moderator":
         comment.decided_at = utcnow()
     delta = int(is_visible) - int(was_visible)
-    _bump_thread(comment.thread_id, published_delta=delta)
+    # Readers see published comments and tombstones; moves between states they never see (a new
+    # comment going pending, pending to held) leave the thread's ETag and counts alone.
+    if old_status in _SEEN_BY_READERS or new_status in _SEEN_BY_READERS:
+        _bump_thread(comment.thread_id, published_delta=delta)
     if delta and comment.parent_id is not None:
         db.session.execute(_REPLY_COUNT, {"comment_id": comment.parent_id, "delta": delta})
     if audit_reasons is None:
