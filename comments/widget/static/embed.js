@@ -188,7 +188,8 @@
 
     // --- the frame: a shadow root, so the host's styles and ours never meet -----------------
     var shadow = host.shadowRoot || host.attachShadow({ mode: "open" });
-    var root = h("div", { class: "root", lang: lang, hidden: true });
+    // data-state (loading, ready, error) lets the host and tests know where the widget is.
+    var root = h("div", { class: "root", lang: lang, hidden: true, "data-state": "loading" });
     var live = h("div", { class: "sr", role: "status", "aria-live": "polite" });
     var heading = h("h2", { class: "title", id: id("title"), text: t("comments") });
     var sortSelect = h("select", { id: id("sort"), onchange: function () { state.sort = sortSelect.value; store("sort", state.sort); load(); } });
@@ -497,7 +498,7 @@
 
     function load(more) {
       var query = "?sort=" + state.sort + "&limit=" + PAGE + (more && state.cursor ? "&cursor=" + encodeURIComponent(state.cursor) : "");
-      if (!more) showMessage(t("loading"));
+      if (!more) { showMessage(t("loading")); root.setAttribute("data-state", "loading"); }
       moreButton.disabled = true;
       return call("GET", threadPath() + "comments" + query).then(function (page) {
         if (!more) { list.replaceChildren(); entries = {}; }
@@ -509,11 +510,19 @@
         if (!more) setClosed(!!page.thread.closed);
         showMessage(list.children.length ? "" : t("empty"));
         if (!more) restoreMine();
+        root.setAttribute("data-state", "ready");
         if (more && page.comments.length) focusOn(entries[page.comments[0].id].li);
       }, function (e) {
         moreButton.disabled = false;
-        if (e.code === "origin_not_allowed") { formSlot.replaceChildren(); showMessage(t("eOrigin")); return; }
-        showMessage(t("loadFailed") + " " + describe(e) + " ", true);
+        // A refused origin gets a 403 without CORS headers, which the browser reports as a network
+        // failure; if the service answers a request that needs no CORS, that is what happened.
+        var reachable = e.status === 0 ? fetch(BASE + "healthz", { mode: "no-cors", credentials: "omit" })
+          .then(function () { return true; }, function () { return false; }) : Promise.resolve(false);
+        return reachable.then(function (refused) {
+          if (refused || e.code === "origin_not_allowed") { formSlot.replaceChildren(); showMessage(t("eOrigin")); }
+          else showMessage(t("loadFailed") + " " + describe(e) + " ", true);
+          root.setAttribute("data-state", "error");
+        });
       });
     }
 
