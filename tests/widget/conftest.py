@@ -25,6 +25,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
 SITE = "paper"
+ARTICLE_TEXT = ("After nine hours of debate the council passed the budget by a narrow margin. The libraries "
+                "keep their weekend opening hours; the tram extension waits another year.")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -140,15 +142,15 @@ class Browsing:
         dialog.dismiss()
 
     def article(self, key: str = "article-1", *, origin: str | None = None, lang: str = "en",
-                style: str = "", attrs: str = "", title: str = "An article") -> Any:
+                style: str = "", attrs: str = "", title: str = "City council agrees next year's budget") -> Any:
         """Open a host article page with the widget under it; wait until the thread is shown."""
         path = f"/{quote(key, safe='')}.html"
         self.host_pages.pages[path] = f"""<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
-<style>body {{ font-family: Georgia, serif; max-width: 760px; margin: 24px auto; padding: 0 16px; }}
- p, li, button, textarea {{ color: rgb(255, 0, 0) !important; background: yellow !important; }} {style}</style></head>
-<body><h1>{html.escape(title)}</h1><p>The article text.</p>
+<style>body {{ font: 18px/1.6 Georgia, serif; max-width: 760px; margin: 24px auto; padding: 0 16px; }}
+ h1 {{ line-height: 1.2; }} {style}</style></head>
+<body><h1>{html.escape(title)}</h1><p>{ARTICLE_TEXT}</p>
 <div id="comments" data-site="{SITE}" data-thread="{html.escape(key)}" data-title="{html.escape(title)}" {attrs}></div>
 <script src="{self.service_url}/widget/embed.js" async></script></body></html>"""
         self.page.goto((origin or self.host_origin) + path)

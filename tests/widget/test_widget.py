@@ -100,10 +100,12 @@ def test_reads_a_thread_with_nesting_flattening_tombstones_and_more(reader, api,
 
 def test_host_styles_do_not_reach_the_widget(reader, api):
     api.post("Styled?", "Ann")
-    page = reader.article()
+    page = reader.article(style="p, li, button, textarea, div { color: rgb(255, 0, 0) !important; "
+                                "background: yellow !important; font-family: Georgia !important; }")
     body = comment(page, "Styled?").locator(".body p")
-    assert body.evaluate("el => getComputedStyle(el).color") != "rgb(255, 0, 0)"
-    assert page.locator("h1").evaluate("el => getComputedStyle(el).fontFamily").startswith("Georgia")
+    assert body.evaluate("el => getComputedStyle(el).color") == "rgb(31, 35, 40)"
+    assert not body.evaluate("el => getComputedStyle(el).fontFamily").startswith("Georgia")
+    assert page.locator("body > p").evaluate("el => getComputedStyle(el).color") == "rgb(255, 0, 0)"
 
 
 def test_empty_thread_and_strings_in_french(reader, db):
@@ -117,7 +119,7 @@ def test_empty_thread_and_strings_in_french(reader, db):
     expect(status_text(page)).to_have_text("Votre commentaire est publié.")
     db.session.expire_all()
     thread = db.session.query(Thread).one()  # the first comment created it, with the page's title and address
-    assert thread.title == "An article" and thread.url == f"{reader.host_origin}/nouvel-article.html"
+    assert thread.title == "City council agrees next year's budget" and thread.url == f"{reader.host_origin}/nouvel-article.html"
 
 
 # --- writing ----------------------------------------------------------------------------------

@@ -196,7 +196,8 @@
     ["oldest", "newest", "top"].forEach(function (s) {
       sortSelect.appendChild(h("option", { value: s, text: t(s), selected: s === state.sort }));
     });
-    var toolbar = h("div", { class: "toolbar" }, [heading, h("label", { class: "sort", for: sortSelect.id, text: t("sort") }), sortSelect]);
+    var toolbar = h("div", { class: "toolbar" }, [heading, h("span", { class: "sorting" }, [
+      h("label", { class: "sort", for: sortSelect.id, text: t("sort") }), sortSelect])]);
     var formSlot = h("div", { class: "new" });
     var list = h("ul", { class: "list", "aria-labelledby": heading.id });
     var message = h("p", { class: "message" });
