@@ -145,6 +145,7 @@ def test_post_reply_and_the_name_is_remembered(reader, api, db):
     page.keyboard.type("Yes, here.")
     reply_form.get_by_role("button", name="Post reply").click()
     expect(comment(page, "Yes, here.")).to_be_visible()
+    expect(comment(page, "Yes, here.")).to_be_focused()
     assert nesting(comment(page, "Yes, here.")) == ["nested"]
     expect(target.locator(".slot form")).to_have_count(0)
 
@@ -208,6 +209,11 @@ def test_edit_and_delete_within_the_window(reader, api, db):
     expect(comment(page, "Someone else's comment").get_by_role("button", name="Edit")).to_have_count(0)
     mine.get_by_role("button", name="Edit").click()
     editor = mine.locator(".slot form")
+    expect(editor.locator("textarea")).to_be_focused()
+    page.keyboard.press("Escape")  # cancels, and focus goes back to the Edit button
+    expect(editor).to_have_count(0)
+    expect(mine.get_by_role("button", name="Edit")).to_be_focused()
+    page.keyboard.press("Enter")
     expect(editor.locator("textarea")).to_have_value("Frist!")
     editor.locator("textarea").fill("First!")
     editor.get_by_role("button", name="Save").click()
@@ -305,7 +311,9 @@ def test_invalid_fields_too_large_and_the_text_is_kept(reader):
                                            "at most 10000 are allowed.")
     huge = "y" * 70_000
     form.locator("textarea").fill(huge)
-    form.get_by_role("button", name="Post comment").click()
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        form.get_by_role("button", name="Post comment").click()
+    assert answer.value.status == 413  # the service's answer reached the widget, not a dropped connection
     expect(_form_error(page)).to_have_text(
         "Your comment is too large to send (the service accepts at most 64 KiB). Please shorten it.")
     assert form.locator("textarea").input_value() == huge
@@ -360,3 +368,11 @@ def test_an_origin_not_on_the_allow_list_is_refused(reader, api, foreign_origin,
     assert result == "blocked"  # refused by the service (403, without CORS headers the page cannot read)
     db.session.expire_all()
     assert db.session.query(Comment).filter_by(author_name="Eve").count() == 0
+
+
+def test_a_bad_page_address_does_not_cost_the_comment(reader, db):
+    page = reader.article(attrs='data-url="http://not a valid address/"')
+    post_from_widget(page, "Posted all the same", "Ann")
+    expect(comment(page, "Posted all the same")).to_be_visible()
+    db.session.expire_all()
+    assert db.session.query(Thread).one().url == ""

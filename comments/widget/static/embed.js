@@ -16,6 +16,7 @@
   var PAGE = 20; // root comments per page
   var POLL_FIRST = 1000, POLL_MAX = 30000, POLL_FOR = 10 * 60 * 1000;
   var REASONS = ["spam", "abuse", "offensive", "other"];
+  var TOKEN_DAYS = 7;
 
   var STRINGS = {
     en: {
@@ -174,7 +175,10 @@
     var exact = new Intl.DateTimeFormat(lang, { dateStyle: "full", timeStyle: "short" });
     var uid = 0;
     var entries = {}; // comment id -> {data, li, depth, flat (the list its replies go to)}
-    var mine = store("mine") || {}; // comment id -> {t: edit token, u: editable until, s: site, k: thread}
+    var mine = store("mine") || {}; // comment id -> {t: edit token, u: editable until, s: site, k: thread, a: saved at}
+    Object.keys(mine).forEach(function (k) { // a token lets its author read for a week: forget older ones
+      if (!(mine[k].a > Date.now() - TOKEN_DAYS * 86400000)) delete mine[k];
+    });
     var state = { sort: store("sort") || "oldest", cursor: null, closed: false, count: 0 };
     if (["oldest", "newest", "top"].indexOf(state.sort) < 0) state.sort = "oldest";
 
@@ -344,6 +348,7 @@
       var buttons = h("div", { class: "buttons" }, [submit, previewButton]);
       if (opts.onCancel) buttons.appendChild(h("button", { type: "button", text: t("cancel"), onclick: opts.onCancel }));
       var form = h("form", { class: "form", novalidate: true }, fields.concat([error, buttons]));
+      if (opts.onCancel) form.addEventListener("keydown", function (ev) { if (ev.key === "Escape") opts.onCancel(); });
       function showError(text) { error.textContent = text; error.hidden = !text; }
       function showPreview(on) {
         previewButton.setAttribute("aria-pressed", String(on));
@@ -409,9 +414,9 @@
       main.appendChild(body);
       if (c.status !== "published") main.appendChild(h("p", { class: "note", text: t("note_" + c.status) }));
       var actions = h("div", { class: "actions" });
-      if (c.status === "published" && !state.closed) actions.appendChild(h("button", { type: "button", class: "link", text: t("reply"), onclick: function () { openReply(entry); } }));
+      if (c.status === "published" && !state.closed) actions.appendChild(h("button", { type: "button", class: "link", text: t("reply"), onclick: function () { openReply(entry, this); } }));
       if (canChange(c)) {
-        actions.appendChild(h("button", { type: "button", class: "link", text: t("edit"), onclick: function () { openEdit(entry); } }));
+        actions.appendChild(h("button", { type: "button", class: "link", text: t("edit"), onclick: function () { openEdit(entry, this); } }));
         actions.appendChild(h("button", { type: "button", class: "link", text: t("del"), onclick: function () { confirmDelete(entry, this); } }));
       }
       if (c.status === "published" && !isMine(c)) actions.appendChild(reportMenu(entry));
@@ -561,7 +566,7 @@
     // --- actions ----------------------------------------------------------------------------
     function remember(posted) {
       var c = posted.comment;
-      mine[c.id] = { t: posted.edit_token, u: c.editable_until, s: site, k: thread };
+      mine[c.id] = { t: posted.edit_token, u: c.editable_until, s: site, k: thread, a: Date.now() };
       store("mine", mine);
     }
 
@@ -571,12 +576,19 @@
         if (/^https?:\/\//.test(pageUrl)) body.thread_url = pageUrl.slice(0, 2000);
         if (email) body.author_email = email;
         if (parentEntry) body.parent_id = parentEntry.data.id;
-        return call("POST", threadPath() + "comments", body).then(function (posted) {
+        return call("POST", threadPath() + "comments", body).catch(function (e) {
+          // The page's title or address is only a hint for the thread: a bad one must not cost the comment.
+          var fields = Object.keys(e.fields || {});
+          if (e.status !== 422 || !fields.length || fields.some(function (f) { return f.indexOf("thread_") !== 0; })) throw e;
+          delete body.thread_title; delete body.thread_url;
+          return call("POST", threadPath() + "comments", body);
+        }).then(function (posted) {
           remember(posted);
           var c = posted.comment;
           if (parentEntry) closeSlot(parentEntry);
           var li = insertOwn(c, parentEntry);
           li.querySelector("article").setAttribute("tabindex", "-1");
+          if (parentEntry) focusOn(li); // the reply form is gone: keyboard focus goes to the new reply
           if (posted.httpStatus === 201) { setCount(state.count + 1); announce(t("published")); }
           else { announce(t("note_" + c.status) || t("waiting")); poll(c.id); }
           li.scrollIntoView({ block: "nearest" });
@@ -588,8 +600,16 @@
 
     function closeSlot(entry) { entry.slot.replaceChildren(); }
 
-    function openReply(entry) {
-      var form = commentForm({ parent: entry.data, send: send(entry), onCancel: function () { closeSlot(entry); } });
+    // Cancel (or Escape) closes the form and gives focus back to the button that opened it.
+    function cancel(entry, trigger) {
+      return function () {
+        closeSlot(entry);
+        if (trigger && trigger.isConnected) trigger.focus(); else focusOn(entry.li);
+      };
+    }
+
+    function openReply(entry, trigger) {
+      var form = commentForm({ parent: entry.data, send: send(entry), onCancel: cancel(entry, trigger) });
       entry.slot.replaceChildren(form);
       form.focusFirst();
     }
@@ -605,10 +625,10 @@
       if (wasPublished && c.status !== "published") setCount(Math.max(0, state.count - 1));
     }
 
-    function openEdit(entry) {
+    function openEdit(entry, trigger) {
       var form = commentForm({
         comment: entry.data,
-        onCancel: function () { closeSlot(entry); },
+        onCancel: cancel(entry, trigger),
         send: function (text) {
           return call("PATCH", "comments/" + entry.data.id, { body: text }, mine[entry.data.id].t).then(function (data) {
             closeSlot(entry);
