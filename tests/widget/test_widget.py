@@ -376,3 +376,21 @@ def test_a_bad_page_address_does_not_cost_the_comment(reader, db):
     expect(comment(page, "Posted all the same")).to_be_visible()
     db.session.expire_all()
     assert db.session.query(Thread).one().url == ""
+
+
+def test_replies_below_the_indentation_cap_join_the_flat_list(reader, api):
+    parent = api.post("Level 0", "Maria").json["comment"]["id"]
+    for depth, name in enumerate(["Tom", "Priya", "Li", "Sam"], start=1):
+        parent = api.post(f"Level {depth}", name, parent_id=parent).json["comment"]["id"]
+    page = reader.article()
+    for target, author in (("Level 3", "Li"), ("Level 4", "Sam")):
+        comment(page, target).get_by_role("button", name="Reply").click()
+        form = comment(page, target).locator(".slot form")
+        form.locator("input[name=name]").fill("Ann")
+        form.locator("textarea").fill(f"Answering {target}")
+        form.get_by_role("button", name="Post reply").click()
+        mine = comment(page, f"Answering {target}")
+        expect(mine.locator(".replying")).to_have_text(f"↳ replying to {author}")
+        assert nesting(mine) == ["flat"] + ["nested"] * 3
+    order = page.locator("#comments ul.flat > li > article .body").all_inner_texts()
+    assert order == ["Level 4", "Answering Level 3", "Answering Level 4"]

@@ -442,7 +442,7 @@
         var flat = [];
         (function walk(parent) {
           (parent.replies || []).forEach(function (r) {
-            flat.push([Object.assign({}, r, { replies: [] }), depth, nameOf(parent)]);
+            flat.push([Object.assign({}, r, { replies: [] }), depth, nameOf(parent), true]);
             walk(r);
           });
         })(c);
@@ -460,7 +460,7 @@
           var el = render(item[0], item[1], item[2]);
           ul.appendChild(el);
           first = first || el;
-          if (item[1] >= MAX_INDENT) entries[item[0].id].flat = ul; // flattened: replies join this list
+          if (item[3]) entries[item[0].id].flat = ul; // flattened: its replies join this list too
         });
         shown = Math.min(items.length, shown + count);
         if (button) button.remove();
