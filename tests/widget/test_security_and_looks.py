@@ -148,7 +148,7 @@ def test_light_dark_and_phone(new_reader, app, paper, tmp_path):
     expect(page.locator("#comments .root")).not_to_have_class("root dark")
     page.evaluate("document.body.style.background = ''")
     expect(page.locator("#comments .root")).to_have_class("root dark")
-    page.locator("#comments article.main").first.get_by_role("button", name="Report ▾").click()
+    page.locator("#comments article.main").first.get_by_role("button", name="Report", exact=True).click()
     saved.append(_shot(page, tmp_path, "widget-dark.png"))
 
     # No background on the host: the system's preference decides; data-theme overrides both.

@@ -253,7 +253,7 @@ def test_report_menu_from_the_keyboard(reader, api, db):
     api.post("Buy cheap watches", "Spammer")
     page = reader.article()
     target = comment(page, "Buy cheap watches")
-    menu_button = target.get_by_role("button", name="Report ▾")
+    menu_button = target.get_by_role("button", name="Report", exact=True)
     expect(menu_button).to_have_attribute("aria-expanded", "false")
     menu_button.focus()
     page.keyboard.press("ArrowDown")

@@ -403,7 +403,8 @@
       var head = h("header", { class: "meta" }, [h("span", { class: "author", text: c.author_name })]);
       if (isMine(c)) head.appendChild(h("span", { class: "you", text: "(" + t("yours") + ")" }));
       var replyingTo = entry.replyingTo || (c.reply_to && c.reply_to.author_name);
-      if (replyingTo) head.appendChild(h("span", { class: "replying", text: "↳ " + t("replyingTo", { name: replyingTo }) }));
+      if (replyingTo) head.appendChild(h("span", { class: "replying" }, [h("span", { "aria-hidden": "true", text: "↳ " }),
+        document.createTextNode(t("replyingTo", { name: replyingTo }))]));
       head.appendChild(timeEl(c.created_at));
       if (c.edited_at) head.appendChild(h("span", { class: "edited", title: exact.format(new Date(c.edited_at)), text: "(" + t("edited") + ")" }));
       if (c.status === "pending" || c.status === "held") head.appendChild(h("span", { class: "badge", text: t("waiting") }));
@@ -683,7 +684,8 @@
     function reportMenu(entry) {
       var wrap = h("span", { class: "menu-wrap" });
       var menuId = id("menu");
-      var button = h("button", { type: "button", class: "link", "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": menuId, text: t("report") + " ▾" });
+      var button = h("button", { type: "button", class: "link", "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": menuId, text: t("report") },
+        [h("span", { "aria-hidden": "true", text: " ▾" })]); // the arrow is decoration, not part of the name
       var menu = h("div", { class: "menu", role: "menu", id: menuId, hidden: true, "aria-label": t("reportWhy") });
       menu.appendChild(h("p", { class: "menu-title", "aria-hidden": "true", text: t("reportWhy") }));
       var items = REASONS.map(function (reason) {
