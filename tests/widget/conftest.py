@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,13 @@ class HostPages:
         return Handler
 
 
-def _serve(pages: HostPages) -> tuple[ThreadingHTTPServer, str]:
+@contextmanager
+def _served(pages: HostPages) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), pages.handler())
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}"
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="session")
@@ -88,19 +92,15 @@ def host_pages() -> Iterator[HostPages]:
 
 @pytest.fixture(scope="session")
 def host_origin(host_pages: HostPages) -> Iterator[str]:
-    server, origin = _serve(host_pages)
-    yield origin
-    server.shutdown()
-    server.server_close()
+    with _served(host_pages) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="session")
 def foreign_origin(host_pages: HostPages) -> Iterator[str]:
     """The same pages from an origin the site did not register."""
-    server, origin = _serve(host_pages)
-    yield origin
-    server.shutdown()
-    server.server_close()
+    with _served(host_pages) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="session")
