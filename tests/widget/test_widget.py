@@ -241,7 +241,8 @@ def test_no_edit_after_the_window(reader, api, paper, db):
     post_from_widget(page, "Quick one", "Ann")
     mine = comment(page, "Quick one")
     expect(mine.get_by_role("button", name="Edit")).to_be_visible()
-    page.wait_for_timeout(3200)
+    expect(mine.get_by_role("button", name="Edit")).to_have_count(0, timeout=5_000)  # gone when the window closes
+    expect(mine.get_by_role("button", name="Delete")).to_have_count(0)
     page.reload()
     page.locator("#comments .root[data-state=ready]").wait_for()
     expect(comment(page, "Quick one").get_by_role("button", name="Edit")).to_have_count(0)

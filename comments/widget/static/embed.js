@@ -417,6 +417,9 @@
       var actions = h("div", { class: "actions" });
       if (c.status === "published" && !state.closed) actions.appendChild(h("button", { type: "button", class: "link", text: t("reply"), onclick: function () { openReply(entry, this); } }));
       if (canChange(c)) {
+        // The buttons go when the window closes, without a reload.
+        clearTimeout(entry.timer);
+        if (mine[c.id].u) entry.timer = setTimeout(function () { fillMain(entry); }, Math.min(new Date(mine[c.id].u) - Date.now() + 500, 864e5));
         actions.appendChild(h("button", { type: "button", class: "link", text: t("edit"), onclick: function () { openEdit(entry, this); } }));
         actions.appendChild(h("button", { type: "button", class: "link", text: t("del"), onclick: function () { confirmDelete(entry, this); } }));
       }
