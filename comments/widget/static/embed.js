@@ -1,7 +1,5 @@
-/* Comments widget. Embed: <div id="comments" data-site="SLUG" data-thread="KEY"></div>
- * <script src="https://comments.example/widget/embed.js" async></script>
- * Plain JavaScript, no build step. Only textContent and the service's sanitised body_html reach
- * the DOM; nothing read from the host page is ever parsed as HTML. */
+/* The comments widget (README: "Put comments on your site"). Plain JavaScript, no build step.
+ * Only textContent and the service's sanitised body_html reach the DOM. */
 (function () {
   "use strict";
   var script = document.currentScript || document.querySelector('script[src*="/widget/embed.js"]');
@@ -190,7 +188,7 @@
     function plural(one, many, n) { return n === 1 ? t(one) : t(many, { n: n }); }
     function id(prefix) { uid += 1; return "c" + uid + "-" + prefix; }
 
-    // --- the frame: a shadow root, so the host's styles and ours never meet -----------------
+    // --- the frame: a shadow root, so the host's styles and ours never meet
     var shadow = host.shadowRoot || host.attachShadow({ mode: "open" });
     // data-state (loading, ready, error) lets the host and tests know where the widget is.
     var root = h("div", { class: "root", lang: lang, hidden: true, "data-state": "loading" });
@@ -220,7 +218,7 @@
       setTimeout(function () { live.textContent = text; }, 50);
     }
 
-    // --- light or dark: the host's choice, else the host's background, else the system's ----
+    // --- light or dark: the host's choice, else the host's background, else the system's
     var media = window.matchMedia ? matchMedia("(prefers-color-scheme: dark)") : null;
     function background(el) {
       for (; el && el.nodeType === 1; el = el.parentElement || (el.getRootNode && el.getRootNode().host)) {
@@ -246,7 +244,7 @@
       if (el) observer.observe(el, { attributes: true, attributeFilter: ["class", "style", "data-theme"] });
     });
 
-    // --- talking to the public API ---------------------------------------------------------
+    // --- talking to the public API
     function call(method, path, body, token) {
       var headers = {};
       if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -302,7 +300,7 @@
       return t("eOther", { code: e.code || e.status });
     }
 
-    // --- times ----------------------------------------------------------------------------
+    // --- times
     function relative(date) {
       var s = (date.getTime() - Date.now()) / 1000;
       if (!rtf) return exact.format(date);
@@ -322,7 +320,7 @@
       root.querySelectorAll("time[datetime]").forEach(function (el) { el.textContent = relative(new Date(el.getAttribute("datetime"))); });
     }, 30000);
 
-    // --- the comment form: new comment, reply or edit ----------------------------------------
+    // --- the comment form: new comment, reply or edit
     function commentForm(opts) {
       var editing = !!opts.comment;
       var textId = id("text");
@@ -383,7 +381,7 @@
       return form;
     }
 
-    // --- rendering --------------------------------------------------------------------------
+    // --- rendering
     function isMine(c) { return !!mine[c.id]; }
     function canChange(c) {
       var m = mine[c.id];
@@ -567,7 +565,7 @@
       return li;
     }
 
-    // --- actions ----------------------------------------------------------------------------
+    // --- actions
     function remember(posted) {
       var c = posted.comment;
       mine[c.id] = { t: posted.edit_token, u: c.editable_until, s: site, k: thread, a: Date.now() };
