@@ -395,3 +395,22 @@ def test_replies_below_the_indentation_cap_join_the_flat_list(reader, api):
         assert nesting(mine) == ["flat"] + ["nested"] * 3
     order = page.locator("#comments ul.flat > li > article .body").all_inner_texts()
     assert order == ["Level 4", "Answering Level 3", "Answering Level 4"]
+
+
+def test_two_threads_on_one_page(reader, api):
+    api.post("On the first", key="one")
+    api.post("On the second", key="two")
+    reader.host_pages.pages["/two.html"] = f"""<!doctype html><html lang="en"><body>
+<div data-comments-embed data-site="{SITE}" data-thread="one"></div>
+<div data-comments-embed data-site="{SITE}" data-thread="two"></div>
+<script src="{reader.service_url}/widget/embed.js" async></script></body></html>"""
+    page = reader.page
+    page.goto(reader.host_origin + "/two.html")
+    first, second = page.locator("[data-comments-embed]").all()
+    expect(first.locator("article .body")).to_have_text(["On the first"])
+    expect(second.locator("article .body")).to_have_text(["On the second"])
+    second.locator("input[name=name]").fill("Ann")
+    second.locator("textarea").fill("Only on the second")
+    second.locator("button[type=submit]").click()
+    expect(second.locator("article .body")).to_have_text(["On the second", "Only on the second"])
+    expect(first.locator("article .body")).to_have_text(["On the first"])
