@@ -56,10 +56,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from comments.api.public import blp as public_blp
     from comments.ops import bp as ops_bp
     from comments.tasks import init_scoring
+    from comments.widget import bp as widget_bp
 
     api.register_blueprint(public_blp)
     api.register_blueprint(moderation_blp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(widget_bp)
     init_scoring(app)
     if app.config["READ_CACHE_MB"] > 0:
         from comments.api.cache import PageCache

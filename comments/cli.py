@@ -95,11 +95,18 @@ def create_moderator_command(email: str, password: str, sites: tuple[str, ...]) 
 def ensure_demo_command(slug: str) -> None:
     """Create the demo site if it does not exist (used by the README's quick start)."""
     public_url = current_app.config["PUBLIC_URL"].rstrip("/")
+    origins = [public_url, public_url.replace("127.0.0.1", "localhost")]
     site = site_service.get_site(slug)
     if site is not None:
-        click.echo(f"Demo site '{slug}' exists.")
+        # The demo page is served from COMMENTS_PUBLIC_URL: a run on another port must still be allowed.
+        missing = [o for o in origins if o not in (site.allowed_origins or [])]
+        if missing:
+            site_service.set_origins(site, [*(site.allowed_origins or []), *missing])
+            db.session.commit()
+            click.echo(f"Demo site '{slug}' exists; allowed origins now: {', '.join(site.allowed_origins)}.")
+        else:
+            click.echo(f"Demo site '{slug}' exists.")
         return
-    origins = [public_url, public_url.replace("127.0.0.1", "localhost")]
     site, key = site_service.create_site(slug, origins, name="Demo news site")
     db.session.commit()
     welcome = NewComment(body="Welcome! This is the demo thread. Comments support *Markdown*, "

@@ -46,6 +46,7 @@ def make_config(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) -> d
         "RATELIMIT_POST": "1000 per minute",
         "RATELIMIT_REPORT": "1000 per minute",
         "RATELIMIT_READ": "1000 per minute",
+        "RATELIMIT_PREVIEW": "1000 per minute",
         "REDIS_URL": TEST_REDIS_URL,
         # Most tests are about the rules; the classifier's tests switch scoring on (tests/tasks).
         "SCORING_MODE": "off",
