@@ -52,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         "description": "the host's article id, percent-encoded"})
 
     from comments import models  # noqa: F401  (tables known to Flask-Migrate)
+    from comments.api.host import blp as host_blp
     from comments.api.moderation import blp as moderation_blp
     from comments.api.public import blp as public_blp
     from comments.ops import bp as ops_bp
@@ -59,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     api.register_blueprint(public_blp)
     api.register_blueprint(moderation_blp)
+    api.register_blueprint(host_blp)
     app.register_blueprint(ops_bp)
     init_scoring(app)
     if app.config["READ_CACHE_MB"] > 0:
@@ -70,7 +72,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def _forget_previous_request() -> None:
         # What views remember in ``g`` belongs to one request; an app context that outlives a
         # request (tests, CLI) must not carry it into the next.
-        for key in ("site", "comment", "moderator", "cors_origin"):
+        for key in ("site", "comment", "moderator", "cors_origin", "api_key"):
             g.pop(key, None)
 
     from comments.cli import comments_cli

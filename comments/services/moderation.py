@@ -100,7 +100,7 @@ def change_status(
     if reasons is not None:
         comment.reasons = reasons
         comment.reason_codes = reason_codes(reasons)
-    if actor.type == "moderator":
+    if actor.type in ("moderator", "host"):  # a person's decision (a host's, with a moderate-scoped key)
         comment.decided_at = utcnow()
     delta = int(is_visible) - int(was_visible)
     _bump_thread(comment.thread_id, published_delta=delta)

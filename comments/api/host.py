@@ -1,0 +1,188 @@
+"""The host-site API: the host's own servers, with one of the site's API keys.
+
+``Authorization: Bearer <key>``; a key works only for its own site (another site's → 403).
+No CORS here: these calls come from servers, never from readers' browsers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+import orjson
+from flask import Response, current_app, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from comments.api.host_schemas import (
+    ExportPageSchema,
+    ExportQuerySchema,
+    KeyCreateSchema,
+    KeyListSchema,
+    NewKeySchema,
+    SettingsChangeSchema,
+    SettingsEnvelopeSchema,
+    StreamQuerySchema,
+    ThreadEnvelopeSchema,
+    ThreadListQuerySchema,
+    ThreadListSchema,
+    ThreadPutSchema,
+)
+from comments.api.hostauth import host_actor, require_host
+from comments.extensions import db
+from comments.models import Site
+from comments.services import apikeys, hostapi
+from comments.services.errors import Invalid, NotFound
+from comments.services.sites import SiteError, effective_settings, update_settings
+
+blp = Blueprint("host", __name__, url_prefix="/api/v1",
+                description="For host sites' servers, with a site API key: threads, exports, settings, "
+                            "keys, webhooks and privacy requests.")
+
+
+def _filter(query: dict[str, Any]) -> hostapi.ExportFilter:
+    return hostapi.ExportFilter(
+        statuses=tuple(query["status"].split(",")) if query["status"] else (),
+        since=query["since"], until=query["until"],
+        thread_key=hostapi.checked_key(query["thread"]) if query["thread"] else None)
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+@blp.route("/sites/<site_slug>/keys")
+class Keys(MethodView):
+    @blp.response(200, KeyListSchema)
+    def get(self, site_slug: str):
+        """The site's API keys (prefixes only; the keys themselves are never shown again)."""
+        site = require_host(site_slug)
+        return {"keys": [apikeys.key_json(k) for k in apikeys.list_keys(site)]}
+
+    @blp.arguments(KeyCreateSchema)
+    @blp.response(201, NewKeySchema)
+    def post(self, data: dict[str, Any], site_slug: str):
+        """A new key, shown once: roll it out, then revoke the old one."""
+        site = require_host(site_slug)
+        row, key = apikeys.issue_key(site, data["label"], data["scopes"], host_actor())
+        db.session.commit()
+        return {"key": apikeys.key_json(row), "api_key": key}
+
+
+@blp.route("/sites/<site_slug>/keys/<int:key_id>")
+class KeyResource(MethodView):
+    @blp.response(204)
+    def delete(self, site_slug: str, key_id: int):
+        """Revoke a key at once (not the site's last key with the host scope: 409)."""
+        site = require_host(site_slug)
+        apikeys.revoke_key(site, key_id, host_actor())
+        db.session.commit()
+        return None
+
+
+# --- threads ----------------------------------------------------------------------------------
+
+@blp.route("/sites/<site_slug>/threads")
+class Threads(MethodView):
+    @blp.arguments(ThreadListQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, ThreadListSchema)
+    def get(self, query: dict[str, Any], site_slug: str):
+        """The site's threads, newest first, with comment counts per status."""
+        site = require_host(site_slug)
+        page = hostapi.list_threads(site, limit=query["limit"], cursor=query["cursor"], closed=query["closed"])
+        return {"threads": page.items, "next_cursor": page.next_cursor}
+
+
+@blp.route("/sites/<site_slug>/threads/<threadkey:key>")
+class ThreadResource(MethodView):
+    @blp.response(200, ThreadEnvelopeSchema)
+    def get(self, site_slug: str, key: str):
+        """One thread with its counts."""
+        site = require_host(site_slug)
+        thread = hostapi.get_thread(site, key)
+        if thread is None:
+            raise NotFound("thread_not_found", "No such thread.")
+        return {"thread": hostapi.thread_json(thread)}
+
+    @blp.arguments(ThreadPutSchema)
+    @blp.response(200, ThreadEnvelopeSchema, description="Updated")
+    @blp.alt_response(201, schema=ThreadEnvelopeSchema, description="Created")
+    def put(self, data: dict[str, Any], site_slug: str, key: str):
+        """Create the thread, or change its title, url or closed flag (fields left out keep their value).
+
+        Closing a thread refuses new comments (403 `thread_closed`); it stays readable.
+        """
+        site = require_host(site_slug)
+        thread, created = hostapi.put_thread(site, key, data, host_actor())
+        return {"thread": hostapi.thread_json(thread)}, 201 if created else 200
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+@blp.route("/sites/<site_slug>/comments")
+class Export(MethodView):
+    @blp.arguments(ExportQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, ExportPageSchema)
+    def get(self, query: dict[str, Any], site_slug: str):
+        """One page of the site's comments, oldest first, with status, scores and reasons."""
+        site = require_host(site_slug)
+        page = hostapi.export_page(site, _filter(query), limit=query["limit"], cursor=query["cursor"])
+        return {"comments": page.items, "next_cursor": page.next_cursor}
+
+
+@blp.route("/sites/<site_slug>/comments/export")
+class ExportStream(MethodView):
+    @blp.arguments(StreamQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, description="`application/x-ndjson`: one comment (as in the JSON export) per line")
+    def get(self, query: dict[str, Any], site_slug: str):
+        """Every matching comment as NDJSON, streamed: read in batches, never all in memory."""
+        site = require_host(site_slug)
+        where = _filter(query)
+        if query["cursor"]:
+            hostapi.export_page(site, where, limit=1, cursor=query["cursor"])  # a bad cursor: 422 now
+        batch = current_app.config.get("EXPORT_BATCH_SIZE", 500)
+
+        def lines():
+            cursor = query["cursor"]
+            while True:
+                page = hostapi.export_page(site, where, limit=batch, cursor=cursor)
+                yield b"".join(orjson.dumps(item) + b"\n" for item in page.items)
+                db.session.expire_all()
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            db.session.remove()
+
+        response = Response(stream_with_context(lines()), mimetype="application/x-ndjson")
+        response.headers["Content-Disposition"] = f'attachment; filename="{site.slug}-comments.ndjson"'
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+def _settings_json(site: Site) -> dict[str, Any]:
+    return {**effective_settings(site), "allowed_origins": list(site.allowed_origins or [])}
+
+
+@blp.route("/sites/<site_slug>/settings")
+class Settings(MethodView):
+    @blp.response(200, SettingsEnvelopeSchema)
+    def get(self, site_slug: str):
+        """The site's moderation settings (defaults filled in) and allowed origins."""
+        return {"settings": _settings_json(require_host(site_slug))}
+
+    @blp.arguments(SettingsChangeSchema)
+    @blp.response(200, SettingsEnvelopeSchema)
+    def patch(self, data: dict[str, Any], site_slug: str):
+        """Change some settings; thresholds merge label by label. Every change is audited."""
+        site = require_host(site_slug)
+        try:
+            update_settings(site, data, host_actor())
+        except ma.ValidationError as exc:
+            db.session.rollback()
+            messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+            raise Invalid("validation_failed", "Some fields are not valid.", messages) from None
+        except SiteError as exc:
+            db.session.rollback()
+            raise Invalid("validation_failed", str(exc), {"allowed_origins": [str(exc)]}) from None
+        db.session.commit()
+        return {"settings": _settings_json(site)}
