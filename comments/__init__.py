@@ -26,6 +26,13 @@ class ThreadKeyConverter(PathConverter):
     part_isolating = False  # werkzeug would otherwise match it within one path segment
 
 
+class HostThreadKeyConverter(ThreadKeyConverter):
+    """A thread key on the host API's thread resource. A key ending in "/comments" would make
+    ``/threads/<key>/comments`` (the public thread) ambiguous, so such paths stay the public one's."""
+
+    regex = ".+?(?<!/comments)"
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(settings.defaults())
@@ -38,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
     app.url_map.converters["threadkey"] = ThreadKeyConverter
+    app.url_map.converters["hostthreadkey"] = HostThreadKeyConverter
     # Thread keys may contain "//"; merging slashes would redirect instead of answering.
     app.url_map.merge_slashes = False
 
@@ -47,9 +55,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     limiter.init_app(app)
     api.init_app(app)
-    api.register_converter(ThreadKeyConverter, lambda converter: {
-        "type": "string", "minLength": 1, "maxLength": 255,
-        "description": "the host's article id, percent-encoded"})
+    for converter_class in (ThreadKeyConverter, HostThreadKeyConverter):
+        api.register_converter(converter_class, lambda converter: {
+            "type": "string", "minLength": 1, "maxLength": 255,
+            "description": "the host's article id, percent-encoded"})
 
     from comments import models  # noqa: F401  (tables known to Flask-Migrate)
     from comments.api.host import blp as host_blp

@@ -91,7 +91,7 @@ class Threads(MethodView):
         return {"threads": page.items, "next_cursor": page.next_cursor}
 
 
-@blp.route("/sites/<site_slug>/threads/<threadkey:key>")
+@blp.route("/sites/<site_slug>/threads/<hostthreadkey:key>")
 class ThreadResource(MethodView):
     @blp.response(200, ThreadEnvelopeSchema)
     def get(self, site_slug: str, key: str):
