@@ -72,6 +72,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(host_blp)
     app.register_blueprint(ops_bp)
     init_scoring(app)
+    from comments.tasks.outbox import init_webhooks
+
+    init_webhooks(app)
     if app.config["READ_CACHE_MB"] > 0:
         from comments.api.cache import PageCache
 

@@ -49,6 +49,8 @@ def make_config(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) -> d
         "REDIS_URL": TEST_REDIS_URL,
         # Most tests are about the rules; the classifier's tests switch scoring on (tests/tasks).
         "SCORING_MODE": "off",
+        # Webhook tests deliver explicitly (tasks.outbox.drain) instead of from a background thread.
+        "WEBHOOK_DELIVERY": "worker",
     }
     if TEST_DATABASE_URL:
         config["DATABASE_URL"] = TEST_DATABASE_URL

@@ -15,6 +15,14 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from comments.api.host_schemas import (
+    DeliveryPageSchema,
+    DeliveryQuerySchema,
+    DeliverySchema,
+    NewWebhookSchema,
+    WebhookChangeSchema,
+    WebhookCreateSchema,
+    WebhookEnvelopeSchema,
+    WebhookListSchema,
     ExportPageSchema,
     ExportQuerySchema,
     KeyCreateSchema,
@@ -31,7 +39,7 @@ from comments.api.host_schemas import (
 from comments.api.hostauth import host_actor, require_host
 from comments.extensions import db
 from comments.models import Site
-from comments.services import apikeys, hostapi
+from comments.services import apikeys, hostapi, webhooks
 from comments.services.errors import Invalid, NotFound
 from comments.services.sites import SiteError, effective_settings, update_settings
 
@@ -186,3 +194,75 @@ class Settings(MethodView):
             raise Invalid("validation_failed", str(exc), {"allowed_origins": [str(exc)]}) from None
         db.session.commit()
         return {"settings": _settings_json(site)}
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+@blp.route("/sites/<site_slug>/webhooks")
+class Webhooks(MethodView):
+    @blp.response(200, WebhookListSchema)
+    def get(self, site_slug: str):
+        """The site's webhooks (secrets are shown only when created)."""
+        site = require_host(site_slug)
+        return {"webhooks": [webhooks.webhook_json(w) for w in webhooks.list_webhooks(site)]}
+
+    @blp.arguments(WebhookCreateSchema)
+    @blp.response(201, NewWebhookSchema)
+    def post(self, data: dict[str, Any], site_slug: str):
+        """Register a URL for events. Deliveries are signed with the secret returned here, once.
+
+        URLs that resolve to loopback, private or link-local addresses are refused (422
+        `webhook_url_not_allowed`), here and again at every delivery.
+        """
+        site = require_host(site_slug)
+        webhook, secret = webhooks.create_webhook(site, data["url"], data["events"], data["description"],
+                                                  host_actor())
+        return {"webhook": webhooks.webhook_json(webhook), "secret": secret}
+
+
+@blp.route("/sites/<site_slug>/webhooks/<int:webhook_id>")
+class WebhookResource(MethodView):
+    @blp.response(200, WebhookEnvelopeSchema)
+    def get(self, site_slug: str, webhook_id: int):
+        """One webhook."""
+        return {"webhook": webhooks.webhook_json(webhooks.get_webhook(require_host(site_slug), webhook_id))}
+
+    @blp.arguments(WebhookChangeSchema)
+    @blp.response(200, WebhookEnvelopeSchema)
+    def patch(self, data: dict[str, Any], site_slug: str, webhook_id: int):
+        """Change the URL, events or description, or pause it (`"active": false`)."""
+        site = require_host(site_slug)
+        return {"webhook": webhooks.webhook_json(webhooks.change_webhook(site, webhook_id, data, host_actor()))}
+
+    @blp.response(204)
+    def delete(self, site_slug: str, webhook_id: int):
+        """Remove the webhook and its delivery log."""
+        webhooks.delete_webhook(require_host(site_slug), webhook_id, host_actor())
+        return None
+
+
+@blp.route("/sites/<site_slug>/webhooks/<int:webhook_id>/deliveries")
+class Deliveries(MethodView):
+    @blp.arguments(DeliveryQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, DeliveryPageSchema)
+    def get(self, query: dict[str, Any], site_slug: str, webhook_id: int):
+        """The delivery log, newest first: every attempt's answer or error."""
+        items, next_cursor = webhooks.deliveries_page(require_host(site_slug), webhook_id, status=query["status"],
+                                                      limit=query["limit"], cursor=query["cursor"])
+        return {"deliveries": items, "next_cursor": next_cursor}
+
+
+@blp.route("/sites/<site_slug>/webhooks/<int:webhook_id>/ping")
+class Ping(MethodView):
+    @blp.response(202, DeliverySchema)
+    def post(self, site_slug: str, webhook_id: int):
+        """Queue a `ping` delivery to this webhook, to check the receiver."""
+        return webhooks.delivery_json(webhooks.ping(require_host(site_slug), webhook_id))
+
+
+@blp.route("/sites/<site_slug>/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/retry")
+class Retry(MethodView):
+    @blp.response(202, DeliverySchema)
+    def post(self, site_slug: str, webhook_id: int, delivery_id: int):
+        """Try a failed delivery again now, with a fresh set of attempts."""
+        return webhooks.delivery_json(webhooks.retry(require_host(site_slug), webhook_id, delivery_id))

@@ -126,10 +126,11 @@ _EXPORT_COLUMNS = (
 )
 
 
-def export_json(row: Any) -> dict[str, Any]:
-    """A comment as the host sees it: everything moderators see, with its thread key."""
+def export_json(row: Any, thread_key: str | None = None) -> dict[str, Any]:
+    """A comment (an export row, or a Comment with ``thread_key`` given) as the host sees it:
+    everything moderators see, with its thread key."""
     return {
-        "id": row.id, "thread_key": row.thread_key, "parent_id": row.parent_id,
+        "id": row.id, "thread_key": thread_key if thread_key is not None else row.thread_key, "parent_id": row.parent_id,
         "reply_to_id": row.reply_to_id, "author_name": row.author_name,
         "author_key": (row.author_key or "")[:16], "body": row.body, "body_html": row.body_html,
         "status": row.status, "reasons": row.reasons or [], "scores": row.scores,

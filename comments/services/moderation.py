@@ -110,6 +110,10 @@ def change_status(
         audit_reasons = reasons if reasons is not None else comment.reasons
     record(action, actor, comment=comment, from_status=old_status, to_status=new_status.value,
            reasons=audit_reasons)
+    # In the same transaction: the event is stored (for webhooks) exactly when the change is.
+    from comments.services.webhooks import emit_status
+
+    emit_status(comment, old_status, new_status.value, action)
 
 
 def bump_thread_revision(thread_id: int) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from comments.extensions import db
 from comments.models import AuditEvent, Ban, Comment, Moderator, Report, Site, Status, Thread, utcnow
-from comments.services import moderation, paging
+from comments.services import moderation, paging, webhooks
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, Forbidden, NotFound, invalid_field
 from comments.services.threads import comment_json, rfc3339
@@ -214,6 +214,9 @@ def decide(moderator: Reviewer, comment_id: int, action: str, *, reason: str = "
                                  audit_reasons=(comment.reasons or []) + note)
         if ban_author:
             _ban(moderator, comment, reason)
+        webhooks.emit(comment.site_id, "comment.decided", lambda: webhooks.comment_data(
+            comment, decision={"action": action, "reason": reason, "by": {"type": actor.type, "id": (
+                moderator.email if actor.type == "moderator" else actor.id)}}))
         db.session.commit()
     except StaleDataError:
         db.session.rollback()
