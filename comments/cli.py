@@ -58,6 +58,65 @@ def rotate_key_command(slug: str, keep_old: bool) -> None:
     click.echo(f"New API key for '{slug}' (store it now): {key}")
 
 
+@comments_cli.command("add-key")
+@click.argument("slug")
+@click.option("--label", default="", help="What the key is for, e.g. 'cms production'.")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(["host", "moderate"]),
+              help="host (the host-site API, default) and/or moderate (the moderation API, this site only).")
+def add_key_command(slug: str, label: str, scopes: tuple[str, ...]) -> None:
+    """Issue one more API key for a site (the others keep working)."""
+    from comments.services.apikeys import issue_key
+
+    site = _site_or_exit(slug)
+    row, key = issue_key(site, label, list(scopes) or None)
+    db.session.commit()
+    click.echo(f"New API key {row.prefix}… for '{slug}' (scopes: {', '.join(row.scope_list)}; store it now): {key}")
+
+
+@comments_cli.command("list-keys")
+@click.argument("slug")
+def list_keys_command(slug: str) -> None:
+    """A site's API keys: id, prefix, scopes, label, state."""
+    from comments.services.apikeys import list_keys
+
+    for row in list_keys(_site_or_exit(slug)):
+        state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+        used = f"last used {row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
+        click.echo(f"{row.id}\t{row.prefix}…\t{' '.join(row.scope_list)}\t{row.label or '-'}\t{state}\t{used}")
+
+
+@comments_cli.command("revoke-key")
+@click.argument("slug")
+@click.argument("key")
+def revoke_key_command(slug: str, key: str) -> None:
+    """Revoke a site's key, given by its id or its prefix (see list-keys)."""
+    from comments.services.apikeys import list_keys, revoke_key
+    from comments.services.errors import ServiceError
+
+    site = _site_or_exit(slug)
+    matches = [k for k in list_keys(site) if str(k.id) == key or k.prefix == key.rstrip("…")]
+    if len(matches) != 1:
+        raise click.ClickException(f"No single key '{key}' for '{slug}'. See: flask comments list-keys {slug}")
+    try:
+        revoke_key(site, matches[0].id)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"Revoked {matches[0].prefix}… of '{slug}'.")
+
+
+@comments_cli.command("purge")
+@click.option("--ip-older-than", "days", type=click.IntRange(min=0), default=None,
+              help="Days; default COMMENTS_IP_RETENTION_DAYS.")
+def purge_command(days: int | None) -> None:
+    """Drop IP hashes (comments and reports) older than the retention period."""
+    from comments.services.privacy import purge_ip_hashes
+
+    days = current_app.config["IP_RETENTION_DAYS"] if days is None else days
+    result = purge_ip_hashes(days)
+    click.echo(f"Dropped IP hashes older than {days} days: {result.comments} comments, {result.reports} reports.")
+
+
 @comments_cli.command("set-origins")
 @click.argument("slug")
 @click.argument("origins", nargs=-1, required=True)

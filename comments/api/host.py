@@ -15,6 +15,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from comments.api.host_schemas import (
+    ErasedSchema,
+    PrivacyExportQuerySchema,
+    PrivacyRequestSchema,
     DeliveryPageSchema,
     DeliveryQuerySchema,
     DeliverySchema,
@@ -39,7 +42,7 @@ from comments.api.host_schemas import (
 from comments.api.hostauth import host_actor, require_host
 from comments.extensions import db
 from comments.models import Site
-from comments.services import apikeys, hostapi, webhooks
+from comments.services import apikeys, hostapi, privacy, webhooks
 from comments.services.errors import Invalid, NotFound
 from comments.services.sites import SiteError, effective_settings, update_settings
 
@@ -266,3 +269,32 @@ class Retry(MethodView):
     def post(self, site_slug: str, webhook_id: int, delivery_id: int):
         """Try a failed delivery again now, with a fresh set of attempts."""
         return webhooks.delivery_json(webhooks.retry(require_host(site_slug), webhook_id, delivery_id))
+
+
+# --- privacy ----------------------------------------------------------------------------------
+
+@blp.route("/sites/<site_slug>/privacy/export")
+class PrivacyExport(MethodView):
+    @blp.arguments(PrivacyRequestSchema)
+    @blp.arguments(PrivacyExportQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, ExportPageSchema)
+    def post(self, data: dict[str, Any], query: dict[str, Any], site_slug: str):
+        """Every comment an author (by email) wrote on this site, for an access request.
+
+        POST, so the address stays out of URLs and logs. Paged like the export.
+        """
+        site = require_host(site_slug)
+        page = privacy.export_author(site, data["email"], limit=query["limit"], cursor=query["cursor"],
+                                     actor=host_actor())
+        return {"comments": page.items, "next_cursor": page.next_cursor}
+
+
+@blp.route("/sites/<site_slug>/privacy/erase")
+class PrivacyErase(MethodView):
+    @blp.arguments(PrivacyRequestSchema)
+    @blp.response(200, ErasedSchema)
+    def post(self, data: dict[str, Any], site_slug: str):
+        """Erase an author (by email): name, text and edit history go; a comment with replies
+        stays as a tombstone, the others are deleted. Audited; cannot be undone."""
+        result = privacy.erase_author(require_host(site_slug), data["email"], host_actor())
+        return {"erased": result.erased, "removed": result.removed, "tombstoned": result.tombstoned}
