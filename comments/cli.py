@@ -117,6 +117,28 @@ def purge_command(days: int | None) -> None:
     click.echo(f"Dropped IP hashes older than {days} days: {result.comments} comments, {result.reports} reports.")
 
 
+@comments_cli.command("import")
+@click.argument("slug")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=__import__("pathlib").Path))
+@click.option("--format", "fmt", type=click.Choice(["auto", "disqus", "wxr"]), default="auto", show_default=True)
+@click.option("--key-from", type=click.Choice(["id", "url"]), default="id", show_default=True,
+              help="Thread keys from the source's article id (Disqus identifier, WordPress post id) or its URL.")
+@click.option("--dry-run", is_flag=True, help="Read and check everything, change nothing.")
+def import_command(slug: str, path, fmt: str, key_from: str, dry_run: bool) -> None:
+    """Import comments from a Disqus XML export or a WordPress WXR file (safe to run twice)."""
+    from comments.services.importers import ImportFailed, import_file
+
+    site = _site_or_exit(slug)
+    try:
+        summary = import_file(site, path, fmt, key_from, dry_run=dry_run)
+    except ImportFailed as exc:
+        raise click.ClickException(f"Nothing was imported. {exc}") from None
+    for line in summary.lines():
+        click.echo(line)
+    if dry_run:
+        click.echo("Dry run: nothing was changed.")
+
+
 @comments_cli.command("set-origins")
 @click.argument("slug")
 @click.argument("origins", nargs=-1, required=True)

@@ -193,6 +193,8 @@ def emit_status(comment: Comment, old_status: str, new_status: str, action: str)
     event = STATUS_EVENTS.get(new_status)
     if event is None or (old_status == new_status and action != "edited"):
         return
+    if action == "imported":
+        return  # a bulk backfill of old comments, not news for the host
     emit(comment.site_id, event, lambda: comment_data(comment, action=action, from_status=old_status))
 
 
