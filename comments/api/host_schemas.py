@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from comments.api.schemas import StrictSchema
+from comments.api.schemas import StrictSchema, ThreadSchema
 from comments.models import STATUS_VALUES, WEBHOOK_EVENTS
 from comments.services.apikeys import SCOPES
 from comments.services.sites import CLASSIFIER_LABELS, SiteSettingsSchema
@@ -66,12 +66,7 @@ class StatusCountsSchema(ma.Schema):
     deleted = ma.fields.Integer()
 
 
-class HostThreadSchema(ma.Schema):
-    key = ma.fields.String()
-    title = ma.fields.String()
-    url = ma.fields.String()
-    closed = ma.fields.Boolean()
-    comment_count = ma.fields.Integer(metadata={"description": "published comments"})
+class HostThreadSchema(ThreadSchema):
     created_at = ma.fields.String()
     counts = ma.fields.Nested(StatusCountsSchema)
 
