@@ -21,6 +21,10 @@ from comments.extensions import db as _db
 from comments.extensions import limiter
 from comments.models import Site
 
+# Apps that tests create for themselves must not start webhook delivery threads polling their
+# (often empty) databases; webhook tests deliver explicitly with tasks.outbox.drain.
+os.environ.setdefault("COMMENTS_WEBHOOK_DELIVERY", "worker")
+
 TEST_DATABASE_URL = os.environ.get("COMMENTS_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("COMMENTS_TEST_REDIS_URL")
 

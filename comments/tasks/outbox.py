@@ -59,12 +59,19 @@ class OutboxWorker:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             try:
                 drain(self.app)
+                failures = 0
             except Exception:  # a database outage must not end deliveries; the rows wait
-                log.exception("webhook delivery round failed; retrying")
-            self._stop.wait(self.poll_seconds)
+                failures += 1
+                if failures == 1:
+                    log.exception("webhook delivery round failed; retrying")
+                else:
+                    log.warning("webhook delivery still failing (%d rounds)", failures)
+            # After failures (database down, not migrated yet), wait longer, up to a minute.
+            self._stop.wait(min(self.poll_seconds * 2 ** min(failures, 10), 60.0) if failures else self.poll_seconds)
 
 
 def init_webhooks(app: Flask) -> None:
