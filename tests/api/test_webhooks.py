@@ -205,7 +205,11 @@ def test_a_delivery_survives_a_restart(app, client, db, api, site, host, receive
     restarted = create_app({**{k: app.config[k] for k in ("DATABASE_URL", "SECRET_KEY", "HASH_KEY")},
                             "SCORING_MODE": "off", "WEBHOOK_DELIVERY": "worker", "WEBHOOK_ALLOW_PRIVATE": True,
                             "REDIS_URL": app.config["REDIS_URL"]})
-    assert drain(restarted).delivered == 1
+    try:
+        assert drain(restarted).delivered == 1
+    finally:
+        with restarted.app_context():
+            db.engine.dispose()
     assert len(receiver.requests) == 2
 
 
@@ -327,7 +331,8 @@ def test_webhooks_are_managed_and_audited(app, client, db, site, host, receiver,
     assert client.get(f"{HOOKS}/{webhook_id}", headers=host).status_code == 200
     assert client.delete(f"{HOOKS}/{webhook_id}", headers=host).status_code == 204
     assert client.get(f"{HOOKS}/{webhook_id}", headers=host).status_code == 404
-    actions = [e.action for e in db.session.query(AuditEvent).filter(AuditEvent.action.like("webhook_%"))]
+    actions = [e.action for e in db.session.query(AuditEvent).filter(AuditEvent.action.like("webhook_%"))
+               .order_by(AuditEvent.id)]
     assert actions[0] == "webhook_created" and "webhook_changed" in actions and actions[-1] == "webhook_deleted"
 
 
