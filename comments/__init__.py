@@ -70,6 +70,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(public_blp)
     api.register_blueprint(moderation_blp)
     api.register_blueprint(host_blp)
+    from comments.api.host import register_security_scheme
+
+    register_security_scheme(api)
     app.register_blueprint(ops_bp)
     init_scoring(app)
     from comments.tasks.outbox import init_webhooks

@@ -108,13 +108,18 @@ def revoke_key_command(slug: str, key: str) -> None:
 @comments_cli.command("purge")
 @click.option("--ip-older-than", "days", type=click.IntRange(min=0), default=None,
               help="Days; default COMMENTS_IP_RETENTION_DAYS.")
-def purge_command(days: int | None) -> None:
-    """Drop IP hashes (comments and reports) older than the retention period."""
+@click.option("--deliveries-older-than", "delivery_days", type=click.IntRange(min=0), default=None,
+              help="Days; finished webhook deliveries to forget. Default COMMENTS_WEBHOOK_LOG_DAYS.")
+def purge_command(days: int | None, delivery_days: int | None) -> None:
+    """Drop IP hashes (comments and reports) older than the retention period, and old webhook
+    deliveries (they carry comment texts). Run it daily, from cron."""
     from comments.services.privacy import purge_ip_hashes
 
     days = current_app.config["IP_RETENTION_DAYS"] if days is None else days
-    result = purge_ip_hashes(days)
+    delivery_days = current_app.config["WEBHOOK_LOG_DAYS"] if delivery_days is None else delivery_days
+    result = purge_ip_hashes(days, deliveries_older_than_days=delivery_days)
     click.echo(f"Dropped IP hashes older than {days} days: {result.comments} comments, {result.reports} reports.")
+    click.echo(f"Dropped {result.deliveries} finished webhook deliveries older than {delivery_days} days.")
 
 
 @comments_cli.command("import")

@@ -44,6 +44,7 @@ SETTINGS: dict[str, tuple[Any, Any, str]] = {
     "WEBHOOK_TIMEOUT_SECONDS": (10, int, "connect and read timeout of one delivery attempt"),
     "WEBHOOK_POLL_SECONDS": (2, float, "how often delivery threads look at the outbox"),
     "IP_RETENTION_DAYS": (90, int, "`flask comments purge` drops IP hashes older than this"),
+    "WEBHOOK_LOG_DAYS": (30, int, "`flask comments purge` drops finished webhook deliveries older than this"),
 }
 
 

@@ -51,6 +51,20 @@ blp = Blueprint("host", __name__, url_prefix="/api/v1",
                             "keys, webhooks and privacy requests.")
 
 
+SECURITY_SCHEME = "siteApiKey"
+
+
+def route(rule: str):
+    """``blp.route``, with every method documented as taking a site API key."""
+    def decorator(view: type[MethodView]) -> type[MethodView]:
+        for method in ("get", "post", "put", "patch", "delete"):
+            func = view.__dict__.get(method)
+            if func is not None:
+                setattr(view, method, blp.doc(security=[{SECURITY_SCHEME: []}])(func))
+        return blp.route(rule)(view)
+    return decorator
+
+
 def _filter(query: dict[str, Any]) -> hostapi.ExportFilter:
     return hostapi.ExportFilter(
         statuses=tuple(query["status"].split(",")) if query["status"] else (),
@@ -60,7 +74,7 @@ def _filter(query: dict[str, Any]) -> hostapi.ExportFilter:
 
 # --- keys -------------------------------------------------------------------------------------
 
-@blp.route("/sites/<site_slug>/keys")
+@route("/sites/<site_slug>/keys")
 class Keys(MethodView):
     @blp.response(200, KeyListSchema)
     def get(self, site_slug: str):
@@ -78,7 +92,7 @@ class Keys(MethodView):
         return {"key": apikeys.key_json(row), "api_key": key}
 
 
-@blp.route("/sites/<site_slug>/keys/<int:key_id>")
+@route("/sites/<site_slug>/keys/<int:key_id>")
 class KeyResource(MethodView):
     @blp.response(204)
     def delete(self, site_slug: str, key_id: int):
@@ -91,7 +105,7 @@ class KeyResource(MethodView):
 
 # --- threads ----------------------------------------------------------------------------------
 
-@blp.route("/sites/<site_slug>/threads")
+@route("/sites/<site_slug>/threads")
 class Threads(MethodView):
     @blp.arguments(ThreadListQuerySchema, location="query", unknown=ma.RAISE)
     @blp.response(200, ThreadListSchema)
@@ -102,7 +116,7 @@ class Threads(MethodView):
         return {"threads": page.items, "next_cursor": page.next_cursor}
 
 
-@blp.route("/sites/<site_slug>/threads/<hostthreadkey:key>")
+@route("/sites/<site_slug>/threads/<hostthreadkey:key>")
 class ThreadResource(MethodView):
     @blp.response(200, ThreadEnvelopeSchema)
     def get(self, site_slug: str, key: str):
@@ -128,7 +142,7 @@ class ThreadResource(MethodView):
 
 # --- exports ----------------------------------------------------------------------------------
 
-@blp.route("/sites/<site_slug>/comments")
+@route("/sites/<site_slug>/comments")
 class Export(MethodView):
     @blp.arguments(ExportQuerySchema, location="query", unknown=ma.RAISE)
     @blp.response(200, ExportPageSchema)
@@ -139,7 +153,7 @@ class Export(MethodView):
         return {"comments": page.items, "next_cursor": page.next_cursor}
 
 
-@blp.route("/sites/<site_slug>/comments/export")
+@route("/sites/<site_slug>/comments/export")
 class ExportStream(MethodView):
     @blp.arguments(StreamQuerySchema, location="query", unknown=ma.RAISE)
     @blp.response(200, description="`application/x-ndjson`: one comment (as in the JSON export) per line")
@@ -174,7 +188,7 @@ def _settings_json(site: Site) -> dict[str, Any]:
     return {**effective_settings(site), "allowed_origins": list(site.allowed_origins or [])}
 
 
-@blp.route("/sites/<site_slug>/settings")
+@route("/sites/<site_slug>/settings")
 class Settings(MethodView):
     @blp.response(200, SettingsEnvelopeSchema)
     def get(self, site_slug: str):
@@ -201,7 +215,7 @@ class Settings(MethodView):
 
 # --- webhooks ---------------------------------------------------------------------------------
 
-@blp.route("/sites/<site_slug>/webhooks")
+@route("/sites/<site_slug>/webhooks")
 class Webhooks(MethodView):
     @blp.response(200, WebhookListSchema)
     def get(self, site_slug: str):
@@ -223,7 +237,7 @@ class Webhooks(MethodView):
         return {"webhook": webhooks.webhook_json(webhook), "secret": secret}
 
 
-@blp.route("/sites/<site_slug>/webhooks/<int:webhook_id>")
+@route("/sites/<site_slug>/webhooks/<int:webhook_id>")
 class WebhookResource(MethodView):
     @blp.response(200, WebhookEnvelopeSchema)
     def get(self, site_slug: str, webhook_id: int):
@@ -244,7 +258,7 @@ class WebhookResource(MethodView):
         return None
 
 
-@blp.route("/sites/<site_slug>/webhooks/<int:webhook_id>/deliveries")
+@route("/sites/<site_slug>/webhooks/<int:webhook_id>/deliveries")
 class Deliveries(MethodView):
     @blp.arguments(DeliveryQuerySchema, location="query", unknown=ma.RAISE)
     @blp.response(200, DeliveryPageSchema)
@@ -255,7 +269,7 @@ class Deliveries(MethodView):
         return {"deliveries": items, "next_cursor": next_cursor}
 
 
-@blp.route("/sites/<site_slug>/webhooks/<int:webhook_id>/ping")
+@route("/sites/<site_slug>/webhooks/<int:webhook_id>/ping")
 class Ping(MethodView):
     @blp.response(202, DeliverySchema)
     def post(self, site_slug: str, webhook_id: int):
@@ -263,7 +277,7 @@ class Ping(MethodView):
         return webhooks.delivery_json(webhooks.ping(require_host(site_slug), webhook_id))
 
 
-@blp.route("/sites/<site_slug>/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/retry")
+@route("/sites/<site_slug>/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/retry")
 class Retry(MethodView):
     @blp.response(202, DeliverySchema)
     def post(self, site_slug: str, webhook_id: int, delivery_id: int):
@@ -273,7 +287,7 @@ class Retry(MethodView):
 
 # --- privacy ----------------------------------------------------------------------------------
 
-@blp.route("/sites/<site_slug>/privacy/export")
+@route("/sites/<site_slug>/privacy/export")
 class PrivacyExport(MethodView):
     @blp.arguments(PrivacyRequestSchema)
     @blp.arguments(PrivacyExportQuerySchema, location="query", unknown=ma.RAISE)
@@ -289,7 +303,7 @@ class PrivacyExport(MethodView):
         return {"comments": page.items, "next_cursor": page.next_cursor}
 
 
-@blp.route("/sites/<site_slug>/privacy/erase")
+@route("/sites/<site_slug>/privacy/erase")
 class PrivacyErase(MethodView):
     @blp.arguments(PrivacyRequestSchema)
     @blp.response(200, ErasedSchema)
@@ -298,3 +312,12 @@ class PrivacyErase(MethodView):
         stays as a tombstone, the others are deleted. Audited; cannot be undone."""
         result = privacy.erase_author(require_host(site_slug), data["email"], host_actor())
         return {"erased": result.erased, "removed": result.removed, "tombstoned": result.tombstoned}
+
+
+# --- the OpenAPI document -----------------------------------------------------------------------
+
+def register_security_scheme(api) -> None:
+    api.spec.components.security_scheme(SECURITY_SCHEME, {
+        "type": "http", "scheme": "bearer",
+        "description": "One of the site's API keys (`cmk_…`); scope `host`, or `moderate` for the "
+                       "moderation API."})

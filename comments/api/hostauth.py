@@ -7,6 +7,7 @@ guessed at speed. Successful requests cost nothing against that budget.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import current_app, g
@@ -22,6 +23,8 @@ from comments.services.audit import Actor
 from comments.services.errors import Forbidden
 from comments.services.review import HostReviewer
 
+log = logging.getLogger(__name__)
+
 _SCOPE = "api-key-failures"
 
 
@@ -33,16 +36,24 @@ def _check_not_blocked(ip: str) -> None:
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return
     for item in _limits():
-        if not limiter.limiter.test(item, _SCOPE, ip):
-            reset_at, _remaining = limiter.limiter.get_window_stats(item, _SCOPE, ip)
+        try:
+            allowed = limiter.limiter.test(item, _SCOPE, ip)
+            reset_at = limiter.limiter.get_window_stats(item, _SCOPE, ip)[0] if not allowed else 0
+        except Exception as exc:  # the limit store (Redis) is down: keys are still checked
+            log.warning("API key failure limit not checked (%s)", exc)
+            return
+        if not allowed:
             raise TooManyAttempts(max(1, int(reset_at - time.time())))
 
 
 def _count_failure(ip: str) -> None:
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return
-    for item in _limits():
-        limiter.limiter.hit(item, _SCOPE, ip)
+    try:
+        for item in _limits():
+            limiter.limiter.hit(item, _SCOPE, ip)
+    except Exception as exc:
+        log.warning("API key failure not counted (%s)", exc)
 
 
 def authenticate(raw_key: str | None) -> ApiKey:

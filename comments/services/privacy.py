@@ -14,7 +14,7 @@ from sqlalchemy import String, cast, delete, exists, literal, select, update
 from sqlalchemy.orm import aliased
 
 from comments.extensions import db
-from comments.models import Comment, CommentRevision, Report, Site, Status, utcnow
+from comments.models import Comment, CommentRevision, Report, Site, Status, WebhookDelivery, utcnow
 from comments.security import hash_email
 from comments.services import hostapi, moderation
 from comments.services.audit import Actor, record
@@ -93,9 +93,11 @@ def erase_author(site: Site, email: str, actor: Actor) -> Erasure:
 class Purge:
     comments: int = 0
     reports: int = 0
+    deliveries: int = 0
 
 
-def purge_ip_hashes(older_than_days: int, actor: Actor = Actor("operator", "purge")) -> Purge:
+def purge_ip_hashes(older_than_days: int, actor: Actor = Actor("operator", "purge"),
+                    deliveries_older_than_days: int | None = None) -> Purge:
     """Drop IP hashes older than the retention period: on comments (and the author key of
     authors known only by IP), and on reports (where the hash only kept one report per reader)."""
     if older_than_days < 0:
@@ -112,7 +114,16 @@ def purge_ip_hashes(older_than_days: int, actor: Actor = Actor("operator", "purg
         update(Report).where(Report.created_at < cutoff, ~Report.reporter_hash.startswith("purged:"))
         .values(reporter_hash=literal("purged:") + cast(Report.id, String))
         .execution_options(synchronize_session=False)).rowcount
+    deliveries = 0
+    if deliveries_older_than_days is not None:
+        # The webhook delivery log holds comment texts: finished deliveries do not stay forever.
+        deliveries = db.session.execute(
+            delete(WebhookDelivery).where(
+                WebhookDelivery.status.in_(("delivered", "failed")),
+                WebhookDelivery.created_at < utcnow() - timedelta(days=deliveries_older_than_days))
+            .execution_options(synchronize_session=False)).rowcount
     record("ip_hashes_purged", actor, reasons=[{"kind": "privacy", "older_than_days": older_than_days,
-                                                "comments": comments, "reports": reports}])
+                                                "comments": comments, "reports": reports,
+                                                "webhook_deliveries": deliveries}])
     db.session.commit()
-    return Purge(comments=comments, reports=reports)
+    return Purge(comments=comments, reports=reports, deliveries=deliveries)

@@ -310,10 +310,13 @@ def test_malformed_settings_are_422_and_change_nothing(client, db, site, host, b
 
 
 def test_openapi_documents_the_host_api(client):
-    paths = client.get("/api/v1/openapi.json").json["paths"]
+    spec = client.get("/api/v1/openapi.json").json
+    assert spec["components"]["securitySchemes"]["siteApiKey"]["scheme"] == "bearer"
+    paths = spec["paths"]
     for path in ["/api/v1/sites/{site_slug}/threads/{key}", "/api/v1/sites/{site_slug}/comments",
                  "/api/v1/sites/{site_slug}/comments/export", "/api/v1/sites/{site_slug}/settings",
                  "/api/v1/sites/{site_slug}/keys", "/api/v1/sites/{site_slug}/threads"]:
         assert path in paths, path
     assert "put" in paths["/api/v1/sites/{site_slug}/threads/{key}"]
     assert "patch" in paths["/api/v1/sites/{site_slug}/settings"]
+    assert paths["/api/v1/sites/{site_slug}/settings"]["patch"]["security"] == [{"siteApiKey": []}]

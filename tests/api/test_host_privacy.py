@@ -188,3 +188,20 @@ def test_cli_adds_lists_and_revokes_keys(app, client, db, site):
     last = runner.invoke(args=["comments", "revoke-key", "news", site.api_keys[0].prefix])
     assert last.exit_code != 0 and "last key" in last.output
     assert runner.invoke(args=["comments", "revoke-key", "news", "nope"]).exit_code != 0
+
+
+def test_purge_forgets_old_finished_webhook_deliveries(app, db, site):
+    from comments.models import Webhook, WebhookDelivery
+
+    hook = Webhook(site_id=site.id, url="https://hooks.example.com/", events=["comment.held"], secret="whsec_x")
+    db.session.add(hook)
+    db.session.flush()
+    old = utcnow() - timedelta(days=40)
+    for status, created in [("delivered", old), ("failed", old), ("pending", old), ("delivered", utcnow())]:
+        db.session.add(WebhookDelivery(webhook_id=hook.id, event="comment.held", body="{}", status=status,
+                                       attempt_log=[], created_at=created))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["comments", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "Dropped 2 finished webhook deliveries older than 30 days." in result.output
+    assert sorted(d.status for d in db.session.query(WebhookDelivery)) == ["delivered", "pending"]

@@ -141,3 +141,13 @@ def test_html_conversion_escapes_markdown_and_drops_unsafe_links():
     assert to_markdown('<a href="javascript:alert(1)">x</a>') == "x"
     assert to_markdown("<blockquote>q</blockquote><p>answer</p>") == "> q\n\nanswer"
     assert to_markdown("<ul><li>one</li><li>two</li></ul>") == "- one\n- two"
+
+
+def test_replies_past_the_sites_depth_cap_attach_to_the_deepest_allowed_ancestor(app, db, site):
+    from tests.conftest import set_settings
+
+    set_settings(site, max_depth=2)
+    assert _import(app, "news", DATA / "disqus_sample.xml").exit_code == 0
+    comments = _by_ref(db)
+    ann, bo, cara = comments["disqus:3001"], comments["disqus:3002"], comments["disqus:3004"]
+    assert cara.parent_id == ann.id and cara.depth == 1 and cara.reply_to_id == bo.id
