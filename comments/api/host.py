@@ -80,7 +80,8 @@ class Keys(MethodView):
     def get(self, site_slug: str):
         """The site's API keys (prefixes only; the keys themselves are never shown again)."""
         site = require_host(site_slug)
-        return {"keys": [apikeys.key_json(k) for k in apikeys.list_keys(site)]}
+        # Every list has next_cursor (the contract); a site's keys always fit one page.
+        return {"keys": [apikeys.key_json(k) for k in apikeys.list_keys(site)], "next_cursor": None}
 
     @blp.arguments(KeyCreateSchema)
     @blp.response(201, NewKeySchema)
@@ -221,7 +222,7 @@ class Webhooks(MethodView):
     def get(self, site_slug: str):
         """The site's webhooks (secrets are shown only when created)."""
         site = require_host(site_slug)
-        return {"webhooks": [webhooks.webhook_json(w) for w in webhooks.list_webhooks(site)]}
+        return {"webhooks": [webhooks.webhook_json(w) for w in webhooks.list_webhooks(site)], "next_cursor": None}
 
     @blp.arguments(WebhookCreateSchema)
     @blp.response(201, NewWebhookSchema)

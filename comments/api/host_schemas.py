@@ -37,6 +37,7 @@ class KeySchema(ma.Schema):
 
 class KeyListSchema(ma.Schema):
     keys = ma.fields.List(ma.fields.Nested(KeySchema))
+    next_cursor = ma.fields.String(allow_none=True, metadata={"description": "always null: one page"})
 
 
 class NewKeySchema(ma.Schema):
@@ -207,6 +208,7 @@ class NewWebhookSchema(WebhookEnvelopeSchema):
 
 class WebhookListSchema(ma.Schema):
     webhooks = ma.fields.List(ma.fields.Nested(WebhookSchema))
+    next_cursor = ma.fields.String(allow_none=True, metadata={"description": "always null: at most 20"})
 
 
 class DeliveryQuerySchema(PageQuerySchema):

@@ -82,7 +82,9 @@ def test_failed_key_attempts_are_rate_limited_per_ip(app, client, site, host):
 # --- keys -------------------------------------------------------------------------------------
 
 def test_keys_rotate_without_downtime(client, db, site, host):
-    listed = client.get(_url("/keys"), headers=host).json["keys"]
+    page = client.get(_url("/keys"), headers=host).json
+    assert page["next_cursor"] is None
+    listed = page["keys"]
     assert len(listed) == 1 and listed[0]["scopes"] == ["host"]
     assert site.test_api_key.startswith(listed[0]["prefix"])
     assert "key_hash" not in listed[0] and site.test_api_key not in json.dumps(listed)
