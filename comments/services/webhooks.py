@@ -331,6 +331,9 @@ def _attempt(delivery: WebhookDelivery, timeout: float, max_attempts: int, base_
             error = str(exc)
         except (OSError, http.client.HTTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
+        except Exception as exc:  # anything else about this one URL must not stop the others
+            log.exception("webhook delivery %s failed unexpectedly", delivery.id)
+            error = f"{type(exc).__name__}: {exc}"[:300]
     elapsed_ms = int((time.perf_counter() - started) * 1000)
     delivery.response_status = status_code
     delivery.last_error = error

@@ -346,3 +346,34 @@ def test_another_sites_webhooks_are_out_of_reach(client, db, site, host, receive
     assert client.get(f"{HOOKS}/{theirs}", headers=host).status_code == 404
     assert client.delete(f"{HOOKS}/{theirs}", headers=host).status_code == 404
     assert client.get(f"/api/v1/sites/other/webhooks/{theirs}", headers=host).status_code == 403
+
+
+def test_a_receiver_that_is_down_is_retried_and_logged(app, client, db, api, site, host, monkeypatch):
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE", True)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _register(client, host, f"http://127.0.0.1:{port}/hook", ["comment.published"])
+    api.post("Hello")
+    assert drain(app).retrying == 1
+    delivery = db.session.query(WebhookDelivery).one()
+    assert delivery.status == "pending" and delivery.response_status is None
+    assert delivery.last_error.startswith("ConnectionRefusedError")
+
+
+def test_one_broken_delivery_does_not_stop_the_others(app, client, db, api, site, host, receiver, monkeypatch):
+    _register(client, host, receiver.url, ["comment.published"])
+    api.post("First")
+    api.post("Second", author="Bo", ip="192.0.2.2")
+    calls = []
+    real_post = safehttp.post
+
+    def flaky(url, body, headers, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise UnicodeEncodeError("ascii", "é", 0, 1, "test")
+        return real_post(url, body, headers, **kwargs)
+
+    monkeypatch.setattr(safehttp, "post", flaky)
+    run = drain(app)
+    assert run.retrying == 1 and run.delivered == 1 and len(receiver.requests) == 1
