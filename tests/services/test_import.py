@@ -151,3 +151,20 @@ def test_replies_past_the_sites_depth_cap_attach_to_the_deepest_allowed_ancestor
     comments = _by_ref(db)
     ann, bo, cara = comments["disqus:3001"], comments["disqus:3002"], comments["disqus:3004"]
     assert cara.parent_id == ann.id and cara.depth == 1 and cara.reply_to_id == bo.id
+
+
+def test_files_are_streamed_element_by_element(tmp_path):
+    """Each handled element leaves the tree: a large export is never held whole (only what the
+    parser has read ahead of the reader, a chunk of the file, is in memory at once)."""
+    from comments.services.importers.safexml import Document
+
+    path = tmp_path / "many.xml"
+    posts = "".join(f'<post dsq:id="{i}"><message>m{i}</message></post>' for i in range(20000))
+    path.write_text(f'<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
+                    f"{posts}</disqus>")
+    document = Document(path)
+    sizes = []
+    for count, _element in enumerate(document.elements(depth=1)):
+        if count % 1000 == 0:
+            sizes.append(len(document.root))
+    assert max(sizes) < 2000 and len(document.root) == 0

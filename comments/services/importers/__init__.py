@@ -22,7 +22,7 @@ from comments.models import Comment, Site, Status, Thread
 from comments.security import hash_email, hash_ip, new_nonce
 from comments.services import moderation, rendering
 from comments.services.audit import Actor, record
-from comments.services.importers.safexml import ImportFailed, local, parse
+from comments.services.importers.safexml import Document, ImportFailed, local
 from comments.services.sites import effective_settings
 from comments.services.submission import place_reply
 from comments.services.validation import TextError, check_thread_key
@@ -89,38 +89,28 @@ class Summary:
         return out
 
 
-def detect(root: Any) -> str:
-    name = local(root.tag)
+def detect(document: Document) -> str:
+    name = local(document.root.tag)
     if name == "disqus":
         return "disqus"
-    if name == "rss" and any("wordpress.org/export" in (v or "") for v in _namespaces(root)):
+    if name == "rss" and any("wordpress.org/export" in uri for uri in document.namespaces):
         return "wxr"
     raise ImportFailed(f"The file's root element is <{name}>: neither a Disqus export (<disqus>) "
                        "nor a WordPress WXR file (<rss> with the wp: namespace).")
 
 
-def _namespaces(root: Any) -> set[str]:
-    found = set()
-    for element in root.iter():
-        if element.tag.startswith("{"):
-            found.add(element.tag[1:].split("}", 1)[0])
-        if len(found) > 20:
-            break
-    return found
-
-
 def read(path: Path, fmt: str = "auto", key_from: str = "id") -> Source:
-    root = parse(path)
-    detected = detect(root)
+    document = Document(path)
+    detected = detect(document)
     if fmt != "auto" and fmt != detected:
         raise ImportFailed(f"This looks like a {detected} file, not {fmt}.")
     if detected == "disqus":
         from comments.services.importers.disqus import read_disqus
 
-        return read_disqus(root, key_from)
+        return read_disqus(document.elements(depth=1), key_from)
     from comments.services.importers.wxr import read_wxr
 
-    return read_wxr(root, key_from)
+    return read_wxr(document.elements(depth=2), key_from)
 
 
 def clean_name(name: str) -> str:

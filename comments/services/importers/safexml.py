@@ -43,15 +43,49 @@ def _check_no_dtd(path: Path) -> None:
                            f"at line {exc.lineno}, column {exc.offset + 1}.") from None
 
 
-def parse(path: Path) -> ET.Element:
-    if not path.is_file():
-        raise ImportFailed(f"{path} is not a file.")
-    _check_no_dtd(path)
-    try:
-        return ET.parse(path).getroot()
-    except ET.ParseError as exc:  # the first pass should have caught it; say it the same way
-        line, column = exc.position
-        raise ImportFailed(f"{path.name} is not well-formed XML at line {line}, column {column + 1}.") from None
+class Document:
+    """A checked file read as a stream: its root element and namespaces, then the elements at
+    one depth (Disqus: children of the root; WXR: items of the channel), each dropped from the
+    tree once handled, so a large export never sits in memory whole."""
+
+    def __init__(self, path: Path):
+        if not path.is_file():
+            raise ImportFailed(f"{path} is not a file.")
+        _check_no_dtd(path)
+        self.path = path
+        self.namespaces: set[str] = set()
+        self._events = ET.iterparse(path, events=("start-ns", "start", "end"))
+        self._stack: list[ET.Element] = []
+        self.root = self._first_element()
+
+    def _first_element(self) -> ET.Element:
+        for event, item in self._next_events():
+            if event == "start-ns":
+                self.namespaces.add(item[1])
+            elif event == "start":
+                self._stack.append(item)
+                return item
+        raise ImportFailed(f"{self.path.name} has no root element.")
+
+    def _next_events(self):
+        try:
+            yield from self._events
+        except ET.ParseError as exc:  # the first pass catches these; say it the same way
+            line, column = exc.position
+            raise ImportFailed(f"{self.path.name} is not well-formed XML at line {line}, column {column + 1}.") from None
+
+    def elements(self, depth: int):
+        """Every element that closes ``depth`` levels below the root (1: the root's children)."""
+        for event, item in self._next_events():
+            if event == "start-ns":
+                self.namespaces.add(item[1])
+            elif event == "start":
+                self._stack.append(item)
+            else:
+                self._stack.pop()
+                if len(self._stack) == depth:
+                    yield item
+                    self._stack[-1].remove(item)  # handled: let it go
 
 
 def local(tag: str) -> str:

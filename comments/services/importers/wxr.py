@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from comments.models import Status
 from comments.services.importers import Source, SourceComment, SourceThread
 from comments.services.importers.html import to_markdown
-from comments.services.importers.safexml import ImportFailed, child, children, text
+from comments.services.importers.safexml import ImportFailed, children, local, text
 
 STATUSES = {"1": Status.PUBLISHED, "approve": Status.PUBLISHED, "0": Status.HELD, "hold": Status.HELD,
             "spam": Status.REJECTED, "trash": Status.DELETED, "post-trashed": Status.DELETED}
@@ -20,12 +20,12 @@ def _date(value: str, where: str) -> datetime:
         raise ImportFailed(f"{where}: {value!r} is not a WordPress date (YYYY-MM-DD HH:MM:SS).") from None
 
 
-def read_wxr(root, key_from: str = "id") -> Source:
+def read_wxr(elements, key_from: str = "id") -> Source:
+    """From the channel's children, streamed: each <item> (a post or page) with its comments."""
     source = Source(format="wxr")
-    channel = child(root, "channel")
-    if channel is None:
-        raise ImportFailed("The WXR file has no <channel>.")
-    for item in children(channel, "item"):
+    for item in elements:
+        if local(item.tag) != "item":
+            continue
         comments = children(item, "comment")
         if not comments:
             continue
