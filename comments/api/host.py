@@ -10,7 +10,7 @@ from typing import Any
 
 import marshmallow as ma
 import orjson
-from flask import Response, current_app, stream_with_context
+from flask import Response, current_app, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -52,6 +52,15 @@ blp = Blueprint("host", __name__, url_prefix="/api/v1",
 
 
 SECURITY_SCHEME = "siteApiKey"
+
+
+@blp.before_request
+def _authenticate_first() -> None:
+    """The key is checked before anything else, so a caller without one learns nothing (not even
+    whether its body would have been valid)."""
+    site_slug = (request.view_args or {}).get("site_slug")
+    if site_slug is not None:
+        require_host(site_slug)
 
 
 def route(rule: str):

@@ -31,14 +31,31 @@ def _url(path: str, site: str = "news") -> str:
 
 # --- authentication ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/threads", "/comments", "/comments/export", "/settings", "/keys",
-                                  "/threads/a"])
-def test_every_endpoint_needs_a_key(client, site, path):
-    response = client.get(_url(path))
+ENDPOINTS = [
+    ("get", "/threads"), ("get", "/threads/a"), ("put", "/threads/a"), ("get", "/comments"),
+    ("get", "/comments/export"), ("get", "/settings"), ("patch", "/settings"), ("get", "/keys"),
+    ("post", "/keys"), ("delete", "/keys/1"), ("get", "/webhooks"), ("post", "/webhooks"),
+    ("get", "/webhooks/1"), ("patch", "/webhooks/1"), ("delete", "/webhooks/1"),
+    ("get", "/webhooks/1/deliveries"), ("post", "/webhooks/1/ping"), ("post", "/webhooks/1/deliveries/1/retry"),
+    ("post", "/privacy/export"), ("post", "/privacy/erase"),
+]
+
+
+@pytest.mark.parametrize("method, path", ENDPOINTS)
+def test_every_endpoint_needs_the_sites_own_key(client, db, site, method, path):
+    send = getattr(client, method)
+    body = {} if method in ("post", "put", "patch") else None
+    response = send(_url(path), json=body)
     assert response.status_code == 401
     assert response.json["error"]["code"] == "api_key_missing"
-    bad = client.get(_url(path), headers={"Authorization": "Bearer cmk_not-a-real-key"})
+    bad = send(_url(path), json=body, headers={"Authorization": "Bearer cmk_not-a-real-key"})
     assert bad.status_code == 401 and bad.json["error"]["code"] == "api_key_invalid"
+    not_bearer = send(_url(path), json=body, headers={"Authorization": f"Basic {site.test_api_key}"})
+    assert not_bearer.status_code == 401
+    other, key = create_site("elsewhere", [])
+    db.session.commit()
+    foreign = send(_url(path), json=body, headers={"Authorization": f"Bearer {key}"})
+    assert foreign.status_code == 403 and foreign.json["error"]["code"] == "site_not_allowed"
 
 
 def test_another_sites_key_is_refused(client, site, other_site):

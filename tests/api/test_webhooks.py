@@ -377,3 +377,20 @@ def test_one_broken_delivery_does_not_stop_the_others(app, client, db, api, site
     monkeypatch.setattr(safehttp, "post", flaky)
     run = drain(app)
     assert run.retrying == 1 and run.delivered == 1 and len(receiver.requests) == 1
+
+
+@pytest.mark.parametrize("path, params", [
+    ("/deliveries", {"status": "lost"}), ("/deliveries", {"limit": 0}), ("/deliveries", {"cursor": "nope"}),
+    ("/deliveries", {"extra": 1}),
+])
+def test_delivery_log_refuses_bad_queries(client, site, host, receiver, path, params):
+    webhook_id = _register(client, host, receiver.url, ["comment.held"])["webhook"]["id"]
+    assert client.get(f"{HOOKS}/{webhook_id}{path}", headers=host, query_string=params).status_code == 422
+
+
+def test_unknown_webhooks_and_deliveries_are_404(client, site, host, receiver):
+    webhook_id = _register(client, host, receiver.url, ["comment.held"])["webhook"]["id"]
+    assert client.get(f"{HOOKS}/999999/deliveries", headers=host).status_code == 404
+    assert client.post(f"{HOOKS}/999999/ping", headers=host).status_code == 404
+    assert client.post(f"{HOOKS}/{webhook_id}/deliveries/999999/retry", headers=host).status_code == 404
+    assert client.patch(f"{HOOKS}/999999", headers=host, json={"active": False}).status_code == 404
