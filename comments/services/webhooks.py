@@ -25,8 +25,9 @@ from typing import Any
 
 import orjson
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from comments import metrics
 from comments.extensions import db
 from comments.models import WEBHOOK_EVENTS, Comment, Site, Webhook, WebhookDelivery, utcnow
 from comments.services import paging, safehttp
@@ -273,6 +274,19 @@ def _claim(delivery_id: int, lease_seconds: float) -> bool:
     return result.rowcount == 1
 
 
+def outbox_figures() -> tuple[int, float]:
+    """Deliveries waiting, and the age in seconds of the oldest (for /metrics)."""
+    from datetime import UTC, datetime
+
+    count, oldest = db.session.execute(
+        select(func.count(), func.min(WebhookDelivery.created_at)).where(WebhookDelivery.status == PENDING)).one()
+    if isinstance(oldest, str):  # SQLite returns aggregates of the type decorator's column as text
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(count), (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+
+
 def deliver_due(limit: int = 20) -> DeliveryRun:
     """Attempt up to ``limit`` due deliveries; each outcome is committed on its own."""
     config = current_app.config
@@ -299,6 +313,7 @@ def deliver_due(limit: int = 20) -> DeliveryRun:
             run.failed += 1
         else:
             run.retrying += 1
+        metrics.WEBHOOK_ATTEMPTS.labels("retrying" if delivery.status == PENDING else delivery.status).inc()
     return run
 
 

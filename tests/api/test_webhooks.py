@@ -148,6 +148,7 @@ def test_a_failed_delivery_is_retried_with_backoff(app, client, db, api, site, h
     created = _register(client, host, receiver.url, ["comment.published"])
     receiver.statuses = [500, 503]
     api.post("Hello")
+    assert "webhook_outbox_pending 1.0" in client.get("/metrics").get_data(as_text=True)
     first = drain(app)
     assert first.retrying == 1 and len(receiver.requests) == 1
     delivery = db.session.query(WebhookDelivery).one()
@@ -164,6 +165,8 @@ def test_a_failed_delivery_is_retried_with_backoff(app, client, db, api, site, h
         delivery = db.session.query(WebhookDelivery).one()
         assert delivery.attempts == expected_attempts
     assert delivery.status == "delivered" and len(receiver.requests) == 3
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "webhook_outbox_pending 0.0" in text and 'comments_webhook_attempts_total{outcome="retrying"}' in text
     # the same signed body every time, so receivers can deduplicate on X-Comments-Delivery
     assert len({r["body"] for r in receiver.requests}) == 1
     assert {r["headers"]["X-Comments-Delivery"] for r in receiver.requests} == {str(delivery.id)}
