@@ -261,6 +261,8 @@ def test_ping(app, client, db, site, host, receiver):
     "http://127.0.0.1:8080/hook", "http://localhost/hook", "http://[::1]/hook", "http://10.1.2.3/hook",
     "http://192.168.0.10/hook", "http://172.16.5.4/hook", "http://169.254.169.254/latest/meta-data",
     "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/", "http://100.64.0.1/", "http://[fe80::1]/",
+    "http://[64:ff9b::7f00:1]/", "http://[::7f00:1]/", "http://[2002:7f00:1::]/", "http://[fc00::1]/",
+    "http://224.0.0.1/", "http://[::]/",
 ])
 def test_private_addresses_are_refused(client, site, host, url):
     response = client.post(HOOKS, headers=host, json={"url": url, "events": ["comment.held"]})
@@ -397,3 +399,8 @@ def test_unknown_webhooks_and_deliveries_are_404(client, site, host, receiver):
     assert client.post(f"{HOOKS}/999999/ping", headers=host).status_code == 404
     assert client.post(f"{HOOKS}/{webhook_id}/deliveries/999999/retry", headers=host).status_code == 404
     assert client.patch(f"{HOOKS}/999999", headers=host, json={"active": False}).status_code == 404
+
+
+def test_public_addresses_pass_the_check():
+    assert safehttp._is_public("93.184.215.14") and safehttp._is_public("2606:4700::1111")
+    assert safehttp._is_public("64:ff9b::5db8:d70e")  # NAT64 of a public address
