@@ -170,6 +170,8 @@ class Comment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Any change to the row (status, text, counters): hosts export "what changed since".
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Where an imported comment came from ("disqus:123", "wxr:45"): importing twice adds nothing.
     import_ref: Mapped[str | None] = mapped_column(String(100))
 
@@ -198,6 +200,7 @@ class Comment(db.Model):
         # Privacy requests find an author's comments by email hash; purges find old IP hashes.
         Index("ix_comments_email", "site_id", "author_email_hash"),
         Index("ix_comments_site_created", "site_id", "created_at", "id"),
+        Index("ix_comments_site_updated", "site_id", "updated_at", "id"),
         UniqueConstraint("site_id", "import_ref"),
     )
 

@@ -77,7 +77,7 @@ def route(rule: str):
 def _filter(query: dict[str, Any]) -> hostapi.ExportFilter:
     return hostapi.ExportFilter(
         statuses=tuple(query["status"].split(",")) if query["status"] else (),
-        since=query["since"], until=query["until"],
+        since=query["since"], until=query["until"], changed_since=query["changed_since"],
         thread_key=hostapi.checked_key(query["thread"]) if query["thread"] else None)
 
 
@@ -176,14 +176,8 @@ class ExportStream(MethodView):
         batch = current_app.config.get("EXPORT_BATCH_SIZE", 500)
 
         def lines():
-            cursor = query["cursor"]
-            while True:
-                page = hostapi.export_page(site, where, limit=batch, cursor=cursor)
-                yield b"".join(orjson.dumps(item) + b"\n" for item in page.items)
-                db.session.expire_all()
-                if page.next_cursor is None:
-                    break
-                cursor = page.next_cursor
+            for items in hostapi.export_batches(site, where, batch_size=batch, cursor=query["cursor"]):
+                yield b"".join(orjson.dumps(item) + b"\n" for item in items)
             db.session.remove()
 
         response = Response(stream_with_context(lines()), mimetype="application/x-ndjson")

@@ -102,6 +102,9 @@ class ExportFilterSchema(StrictSchema):
                                     metadata={"description": "RFC 3339; comments created before"})
     thread = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 255),
                               metadata={"description": "only this thread key"})
+    changed_since = ma.fields.AwareDateTime(load_default=None, format="iso", metadata={
+        "description": "RFC 3339; comments changed (status, text, counts) at or after this, in the "
+                       "order they changed: keep the last `updated_at` to sync incrementally"})
 
 
 class ExportQuerySchema(ExportFilterSchema):
@@ -132,6 +135,7 @@ class ExportCommentSchema(ma.Schema):
     created_at = ma.fields.String()
     edited_at = ma.fields.String(allow_none=True)
     decided_at = ma.fields.String(allow_none=True)
+    updated_at = ma.fields.String(metadata={"description": "when anything about the comment last changed"})
     imported_from = ma.fields.String(allow_none=True)
 
 

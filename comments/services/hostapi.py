@@ -122,7 +122,7 @@ _EXPORT_COLUMNS = (
     Comment.id, Thread.key.label("thread_key"), Comment.parent_id, Comment.reply_to_id,
     Comment.author_name, Comment.author_key, Comment.body, Comment.body_html, Comment.status,
     Comment.reasons, Comment.scores, Comment.max_score, Comment.model_name, Comment.report_count,
-    Comment.created_at, Comment.edited_at, Comment.decided_at, Comment.import_ref,
+    Comment.created_at, Comment.edited_at, Comment.decided_at, Comment.updated_at, Comment.import_ref,
 )
 
 
@@ -136,7 +136,8 @@ def export_json(row: Any, thread_key: str | None = None) -> dict[str, Any]:
         "status": row.status, "reasons": row.reasons or [], "scores": row.scores,
         "max_score": row.max_score, "model": row.model_name, "report_count": row.report_count,
         "created_at": rfc3339(row.created_at), "edited_at": rfc3339(row.edited_at),
-        "decided_at": rfc3339(row.decided_at), "imported_from": row.import_ref,
+        "decided_at": rfc3339(row.decided_at), "updated_at": rfc3339(row.updated_at),
+        "imported_from": row.import_ref,
     }
 
 
@@ -147,6 +148,9 @@ class ExportFilter:
     until: datetime | None = None
     thread_key: str | None = None
     author_email_hash: str | None = None
+    # Comments changed (any status, text or counter change) at or after this; pages then run in
+    # the order of change, so a host can sync incrementally.
+    changed_since: datetime | None = None
 
 
 def _export_query(site: Site, where: ExportFilter):
@@ -162,27 +166,37 @@ def _export_query(site: Site, where: ExportFilter):
         query = query.where(Thread.key == where.thread_key)
     if where.author_email_hash is not None:
         query = query.where(Comment.author_email_hash == where.author_email_hash)
+    if where.changed_since is not None:
+        query = query.where(Comment.updated_at >= where.changed_since)
     return query
 
 
 def export_page(site: Site, where: ExportFilter, *, limit: int, cursor: str | None = None) -> Page:
-    """One page of the site's comments, oldest first (keyset on created_at, id)."""
-    position = paging.decode_cursor("export", cursor, paging.date_position) if cursor else None
+    """One page of the site's comments: oldest first (keyset on created_at, id), or in the order
+    they changed (updated_at, id) with ``changed_since``."""
+    by_change = where.changed_since is not None
+    column = Comment.updated_at if by_change else Comment.created_at
+    sort = "export-changed" if by_change else "export"
+    position = paging.decode_cursor(sort, cursor, paging.date_position) if cursor else None
     query = _export_query(site, where)
     if position:
-        query = query.where(tuple_(Comment.created_at, Comment.id) > tuple_(*position))
-    rows = db.session.execute(query.order_by(Comment.created_at, Comment.id).limit(limit + 1)).all()
-    next_cursor = paging.date_cursor("export", rows[limit - 1]) if len(rows) > limit else None
+        query = query.where(tuple_(column, Comment.id) > tuple_(*position))
+    rows = db.session.execute(query.order_by(column, Comment.id).limit(limit + 1)).all()
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = paging.encode_cursor(sort, [(last.updated_at if by_change else last.created_at).isoformat(),
+                                                  last.id])
     return Page([export_json(r) for r in rows[:limit]], next_cursor)
 
 
-def export_all(site: Site, where: ExportFilter, batch_size: int = 500) -> Iterator[dict[str, Any]]:
-    """Every matching comment, read in keyset batches: memory stays flat however big the site."""
-    cursor = None
+def export_batches(site: Site, where: ExportFilter, *, batch_size: int = 500,
+                   cursor: str | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Every matching comment, in keyset batches: memory stays flat however big the site."""
     while True:
         page = export_page(site, where, limit=batch_size, cursor=cursor)
         db.session.expire_all()
-        yield from page.items
+        yield page.items
         if page.next_cursor is None:
             return
         cursor = page.next_cursor

@@ -106,10 +106,12 @@ def purge_ip_hashes(older_than_days: int, actor: Actor = Actor("operator", "purg
     db.session.execute(
         update(Comment).where(Comment.created_at < cutoff, Comment.ip_hash.is_not(None),
                               Comment.author_key == Comment.ip_hash)
-        .values(author_key=PURGED_AUTHOR_KEY).execution_options(synchronize_session=False))
+        # updated_at kept: nothing a host sees changes.
+        .values(author_key=PURGED_AUTHOR_KEY, updated_at=Comment.updated_at)
+        .execution_options(synchronize_session=False))
     comments = db.session.execute(
         update(Comment).where(Comment.created_at < cutoff, Comment.ip_hash.is_not(None))
-        .values(ip_hash=None).execution_options(synchronize_session=False)).rowcount
+        .values(ip_hash=None, updated_at=Comment.updated_at).execution_options(synchronize_session=False)).rowcount
     reports = db.session.execute(
         update(Report).where(Report.created_at < cutoff, ~Report.reporter_hash.startswith("purged:"))
         .values(reporter_hash=literal("purged:") + cast(Report.id, String))

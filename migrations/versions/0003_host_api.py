@@ -1,4 +1,4 @@
-"""host api: key scopes, webhooks and their outbox, import refs
+"""host api: key scopes, webhooks and their outbox, import refs, comments.updated_at
 
 Revision ID: 0003
 Revises: 0002
@@ -59,6 +59,12 @@ def upgrade():
         batch_op.add_column(sa.Column('scopes', sa.String(length=100), nullable=False, server_default='host'))
 
     with op.batch_alter_table('comments', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('updated_at', sa.DateTime(), nullable=True))
+    # Existing comments last changed, as far as anyone knows, when they were edited or written.
+    op.execute("UPDATE comments SET updated_at = COALESCE(edited_at, created_at)")
+    with op.batch_alter_table('comments', schema=None) as batch_op:
+        batch_op.alter_column('updated_at', existing_type=sa.DateTime(), nullable=False)
+        batch_op.create_index('ix_comments_site_updated', ['site_id', 'updated_at', 'id'], unique=False)
         batch_op.add_column(sa.Column('import_ref', sa.String(length=100), nullable=True))
         batch_op.create_index('ix_comments_email', ['site_id', 'author_email_hash'], unique=False)
         batch_op.create_index('ix_comments_site_created', ['site_id', 'created_at', 'id'], unique=False)
@@ -72,6 +78,8 @@ def downgrade():
         batch_op.drop_index('ix_comments_site_created')
         batch_op.drop_index('ix_comments_email')
         batch_op.drop_column('import_ref')
+        batch_op.drop_index('ix_comments_site_updated')
+        batch_op.drop_column('updated_at')
 
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.drop_column('scopes')

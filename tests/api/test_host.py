@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import quote
 
 import pytest
@@ -339,3 +340,32 @@ def test_openapi_documents_the_host_api(client):
     assert "put" in paths["/api/v1/sites/{site_slug}/threads/{key}"]
     assert "patch" in paths["/api/v1/sites/{site_slug}/settings"]
     assert paths["/api/v1/sites/{site_slug}/settings"]["patch"]["security"] == [{"siteApiKey": []}]
+
+
+def test_changed_since_exports_what_changed_in_the_order_it_changed(client, db, api, site, host, moderator):
+    from comments.services import review
+
+    set_settings(site, premoderation="all")
+    first = api.post("first").json["comment"]["id"]
+    second = api.post("second", author="Bo", ip="192.0.2.2").json["comment"]["id"]
+    third = api.post("third", author="Cy", ip="192.0.2.3").json["comment"]["id"]
+    everything = client.get(_url("/comments"), headers=host).json["comments"]
+    mark = max(c["updated_at"] for c in everything)
+    time.sleep(0.01)
+    review.decide(moderator, first, "approve")
+    review.decide(moderator, third, "reject")
+    changed = client.get(_url("/comments"), headers=host, query_string={"changed_since": mark}).json
+    ids = [c["id"] for c in changed["comments"] if c["updated_at"] > mark]
+    assert ids == [first, third]  # in the order they changed
+    assert second not in ids
+    page = client.get(_url("/comments"), headers=host, query_string={"changed_since": mark, "limit": 1}).json
+    rest = client.get(_url("/comments"), headers=host,
+                      query_string={"changed_since": mark, "limit": 10, "cursor": page["next_cursor"]}).json
+    assert [c["id"] for c in page["comments"] + rest["comments"]] == [c["id"] for c in changed["comments"]]
+    # a cursor of one order is refused by the other
+    created_order = client.get(_url("/comments"), headers=host, query_string={"limit": 1}).json["next_cursor"]
+    assert client.get(_url("/comments"), headers=host,
+                      query_string={"changed_since": mark, "cursor": created_order}).status_code == 422
+    stream = client.get(_url("/comments/export"), headers=host, query_string={"changed_since": mark})
+    assert [json.loads(line)["id"] for line in stream.get_data(as_text=True).splitlines()] == \
+        [c["id"] for c in changed["comments"]]
