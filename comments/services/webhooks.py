@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from comments import metrics
 from comments.extensions import db
@@ -156,26 +156,31 @@ def _payload(site_slug: str, event: str, data: dict[str, Any]) -> str:
                          "created_at": rfc3339(utcnow()), "data": data}).decode()
 
 
-def _enqueue(webhook: Webhook, event: str, body: str) -> WebhookDelivery:
-    delivery = WebhookDelivery(webhook_id=webhook.id, event=event, body=body, status=PENDING,
+def _enqueue(webhook_id: int, event: str, body: str) -> WebhookDelivery:
+    delivery = WebhookDelivery(webhook_id=webhook_id, event=event, body=body, status=PENDING,
                                attempts=0, next_attempt_at=utcnow(), attempt_log=[])
     db.session.add(delivery)
     return delivery
 
 
+# Built once and reading two columns: this runs on every status change, posting included.
+_LISTENERS = select(Webhook.id, Webhook.events).where(Webhook.site_id == bindparam("site_id"),
+                                                      Webhook.active.is_(True))
+_SITE_SLUG = select(Site.slug).where(Site.id == bindparam("site_id"))
+
+
 def emit(site_id: int, event: str, data_factory) -> int:
     """Store ``event`` for every active webhook of the site subscribed to it; in the caller's
     transaction. ``data_factory`` builds the payload only when someone listens."""
-    webhooks = [w for w in db.session.execute(
-        select(Webhook).where(Webhook.site_id == site_id, Webhook.active.is_(True))).scalars()
-        if event in (w.events or [])]
-    if not webhooks:
+    listeners = [row.id for row in db.session.execute(_LISTENERS, {"site_id": site_id})
+                 if event in (row.events or [])]
+    if not listeners:
         return 0
-    data = data_factory()
-    body = _payload(webhooks[0].site.slug, event, data)
-    for webhook in webhooks:
-        _enqueue(webhook, event, body)
-    return len(webhooks)
+    slug = db.session.execute(_SITE_SLUG, {"site_id": site_id}).scalar_one()
+    body = _payload(slug, event, data_factory())
+    for webhook_id in listeners:
+        _enqueue(webhook_id, event, body)
+    return len(listeners)
 
 
 def comment_data(comment: Comment, **extra: Any) -> dict[str, Any]:
@@ -202,7 +207,7 @@ def emit_status(comment: Comment, old_status: str, new_status: str, action: str)
 def ping(site: Site, webhook_id: int) -> WebhookDelivery:
     """A test delivery to one webhook, whatever it subscribes to."""
     webhook = get_webhook(site, webhook_id)
-    delivery = _enqueue(webhook, "ping", _payload(site.slug, "ping", {"webhook_id": webhook.id}))
+    delivery = _enqueue(webhook.id, "ping", _payload(site.slug, "ping", {"webhook_id": webhook.id}))
     db.session.commit()
     return delivery
 
