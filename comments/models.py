@@ -349,6 +349,8 @@ class WebhookDelivery(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
     event: Mapped[str] = mapped_column(String(40))
+    # The comment the event is about, so that erasing an author also drops what was queued about them.
+    comment_id: Mapped[int | None] = mapped_column(Integer, index=True)
     body: Mapped[str] = mapped_column(Text)  # the exact JSON sent (and signed) on every attempt
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)

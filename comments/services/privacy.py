@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased
 from comments.extensions import db
 from comments.models import Comment, CommentRevision, Report, Site, Status, WebhookDelivery, utcnow
 from comments.security import hash_email
-from comments.services import hostapi, moderation
+from comments.services import hostapi, moderation, webhooks
 from comments.services.audit import Actor, record
 
 ERASED_AUTHOR_KEY = "erased"
@@ -70,6 +70,9 @@ def erase_author(site: Site, email: str, actor: Actor) -> Erasure:
         comment.reasons = [{"kind": "privacy", "code": "erased_on_request"}]
         comment.reason_codes = "erased_on_request"
     db.session.execute(delete(CommentRevision).where(CommentRevision.comment_id.in_(ids)))
+    # Webhook deliveries carry the comment's text and author: queued ones must not go out, logged
+    # ones must not stay.
+    forgotten = webhooks.forget_comments(ids)
     db.session.flush()
     # Deepest first, so an erased reply under an erased comment lets that one go too.
     child = aliased(Comment)
@@ -84,7 +87,8 @@ def erase_author(site: Site, email: str, actor: Actor) -> Erasure:
         result.removed += 1
     record("privacy_erased", actor, site_id=site.id,
            reasons=[{"kind": "privacy", "author": email_hash[:16], "comment_ids": ids,
-                     "removed": result.removed, "tombstoned": result.tombstoned}])
+                     "removed": result.removed, "tombstoned": result.tombstoned,
+                     "webhook_deliveries_dropped": forgotten}])
     db.session.commit()
     return result
 

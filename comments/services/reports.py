@@ -46,5 +46,6 @@ def report(comment: Comment, reason: str, note: str, client_ip: str) -> None:
                      reasons=[{"kind": "rule", "code": "report_threshold", "reports": distinct,
                                "threshold": threshold}])
     webhooks.emit(comment.site_id, "comment.reported", lambda: webhooks.comment_data(
-        comment, report={"reason": reason, "note": note}, queued_for_review=comment.reported_at is not None))
+        comment, report={"reason": reason, "note": note}, queued_for_review=comment.reported_at is not None),
+        comment_id=comment.id)
     db.session.commit()

@@ -216,7 +216,7 @@ def decide(moderator: Reviewer, comment_id: int, action: str, *, reason: str = "
             _ban(moderator, comment, reason)
         webhooks.emit(comment.site_id, "comment.decided", lambda: webhooks.comment_data(
             comment, decision={"action": action, "reason": reason, "by": {"type": actor.type, "id": (
-                moderator.email if actor.type == "moderator" else actor.id)}}))
+                moderator.email if actor.type == "moderator" else actor.id)}}), comment_id=comment.id)
         db.session.commit()
     except StaleDataError:
         db.session.rollback()

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 from flask import current_app
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from comments import metrics
 from comments.extensions import db
@@ -156,8 +156,8 @@ def _payload(site_slug: str, event: str, data: dict[str, Any]) -> str:
                          "created_at": rfc3339(utcnow()), "data": data}).decode()
 
 
-def _enqueue(webhook_id: int, event: str, body: str) -> WebhookDelivery:
-    delivery = WebhookDelivery(webhook_id=webhook_id, event=event, body=body, status=PENDING,
+def _enqueue(webhook_id: int, event: str, body: str, comment_id: int | None = None) -> WebhookDelivery:
+    delivery = WebhookDelivery(webhook_id=webhook_id, event=event, body=body, status=PENDING, comment_id=comment_id,
                                attempts=0, next_attempt_at=utcnow(), attempt_log=[])
     db.session.add(delivery)
     return delivery
@@ -169,7 +169,7 @@ _LISTENERS = select(Webhook.id, Webhook.events).where(Webhook.site_id == bindpar
 _SITE_SLUG = select(Site.slug).where(Site.id == bindparam("site_id"))
 
 
-def emit(site_id: int, event: str, data_factory) -> int:
+def emit(site_id: int, event: str, data_factory, comment_id: int | None = None) -> int:
     """Store ``event`` for every active webhook of the site subscribed to it; in the caller's
     transaction. ``data_factory`` builds the payload only when someone listens."""
     listeners = [row.id for row in db.session.execute(_LISTENERS, {"site_id": site_id})
@@ -179,8 +179,16 @@ def emit(site_id: int, event: str, data_factory) -> int:
     slug = db.session.execute(_SITE_SLUG, {"site_id": site_id}).scalar_one()
     body = _payload(slug, event, data_factory())
     for webhook_id in listeners:
-        _enqueue(webhook_id, event, body)
+        _enqueue(webhook_id, event, body, comment_id)
     return len(listeners)
+
+
+def forget_comments(comment_ids: list[int]) -> int:
+    """Drop every delivery about these comments, queued or logged (an author's erasure)."""
+    if not comment_ids:
+        return 0
+    return db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.comment_id.in_(comment_ids))
+                              .execution_options(synchronize_session=False)).rowcount
 
 
 def comment_data(comment: Comment, **extra: Any) -> dict[str, Any]:
@@ -201,7 +209,8 @@ def emit_status(comment: Comment, old_status: str, new_status: str, action: str)
         return
     if action == "imported":
         return  # a bulk backfill of old comments, not news for the host
-    emit(comment.site_id, event, lambda: comment_data(comment, action=action, from_status=old_status))
+    emit(comment.site_id, event, lambda: comment_data(comment, action=action, from_status=old_status),
+         comment_id=comment.id)
 
 
 def ping(site: Site, webhook_id: int) -> WebhookDelivery:

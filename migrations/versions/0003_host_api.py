@@ -36,6 +36,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('webhook_id', sa.Integer(), nullable=False),
     sa.Column('event', sa.String(length=40), nullable=False),
+    sa.Column('comment_id', sa.Integer(), nullable=True),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -51,6 +52,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
     )
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhook_deliveries_comment_id'), ['comment_id'], unique=False)
         batch_op.create_index('ix_webhook_deliveries_due', ['status', 'next_attempt_at'], unique=False)
         batch_op.create_index('ix_webhook_deliveries_webhook', ['webhook_id', 'id'], unique=False)
 
@@ -87,6 +89,7 @@ def downgrade():
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_webhook_deliveries_webhook')
         batch_op.drop_index('ix_webhook_deliveries_due')
+        batch_op.drop_index(batch_op.f('ix_webhook_deliveries_comment_id'))
 
     op.drop_table('webhook_deliveries')
     with op.batch_alter_table('webhooks', schema=None) as batch_op:

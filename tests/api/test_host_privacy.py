@@ -205,3 +205,17 @@ def test_purge_forgets_old_finished_webhook_deliveries(app, db, site):
     assert result.exit_code == 0, result.output
     assert "Dropped 2 finished webhook deliveries older than 30 days." in result.output
     assert sorted(d.status for d in db.session.query(WebhookDelivery)) == ["delivered", "pending"]
+
+
+def test_erase_drops_webhook_deliveries_about_the_author(app, client, db, api, site, host, monkeypatch):
+    from comments.models import WebhookDelivery
+
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE", True)
+    client.post("/api/v1/sites/news/webhooks", headers=host,
+                json={"url": "http://127.0.0.1:9/hook", "events": ["comment.published"]})
+    api.post("Ann's words", author="Ann", author_email="ann@example.org")
+    api.post("Bo's words", author="Bo", ip="192.0.2.9")
+    assert db.session.query(WebhookDelivery).count() == 2
+    client.post(f"{PRIVACY}/erase", headers=host, json={"email": "ann@example.org"})
+    remaining = db.session.query(WebhookDelivery).all()
+    assert len(remaining) == 1 and "Ann" not in remaining[0].body and "Bo's words" in remaining[0].body
