@@ -333,6 +333,10 @@ class Webhook(db.Model):
     events: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Kept as is: signing needs it. Shown to the host once, when the webhook is created.
     secret: Mapped[str] = mapped_column(String(100))
+    # After a rotation, deliveries are signed with both secrets until this moment, so a receiver
+    # can switch to the new secret without refusing anything meanwhile.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     description: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -273,6 +273,16 @@ class Deliveries(MethodView):
         return {"deliveries": items, "next_cursor": next_cursor}
 
 
+@route("/sites/<site_slug>/webhooks/<int:webhook_id>/secret")
+class WebhookSecret(MethodView):
+    @blp.response(200, NewWebhookSchema)
+    def post(self, site_slug: str, webhook_id: int):
+        """A new signing secret, shown once. For 24 hours deliveries carry both signatures
+        (`v1=<new>,v1=<old>`), so the receiver can switch without refusing anything."""
+        webhook, secret = webhooks.rotate_secret(require_host(site_slug), webhook_id, host_actor())
+        return {"webhook": webhooks.webhook_json(webhook), "secret": secret}
+
+
 @route("/sites/<site_slug>/webhooks/<int:webhook_id>/ping")
 class Ping(MethodView):
     @blp.response(202, DeliverySchema)

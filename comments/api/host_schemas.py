@@ -200,6 +200,8 @@ class WebhookSchema(ma.Schema):
     active = ma.fields.Boolean()
     created_at = ma.fields.String()
     secret_prefix = ma.fields.String()
+    previous_secret_valid_until = ma.fields.String(allow_none=True, metadata={
+        "description": "after a rotation: until when deliveries are also signed with the old secret"})
 
 
 class WebhookEnvelopeSchema(ma.Schema):

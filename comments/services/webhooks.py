@@ -6,7 +6,8 @@ process's delivery thread, ``flask comments worker``) claim due rows, POST them 
 retry failures with exponential backoff and jitter until ``WEBHOOK_MAX_ATTEMPTS``.
 
 Signature: ``X-Comments-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`` with
-``X-Comments-Timestamp: <unix seconds>``; receivers recompute it and refuse old timestamps.
+``X-Comments-Timestamp: <unix seconds>``; receivers recompute it and refuse old timestamps. For a
+day after a secret is rotated the header carries two signatures, comma-separated (new, old).
 """
 
 from __future__ import annotations
@@ -53,15 +54,28 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 def verify(secret: str, timestamp_header: str, signature_header: str, body: bytes,
            tolerance_seconds: int = 300, now: float | None = None) -> bool:
-    """What a receiver does (and the README shows): recompute, compare in constant time, and
-    refuse timestamps too far from now so a captured delivery cannot be replayed later."""
+    """What a receiver does (and the README shows): recompute, compare in constant time with each
+    signature sent, and refuse timestamps too far from now so a captured delivery cannot be
+    replayed later."""
     try:
         timestamp = int(timestamp_header)
     except (TypeError, ValueError):
         return False
     if abs((now if now is not None else time.time()) - timestamp) > tolerance_seconds:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature_header or "")
+    expected = sign(secret, timestamp, body)
+    return any(hmac.compare_digest(expected, candidate.strip())
+               for candidate in (signature_header or "").split(","))
+
+
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+def signature_header(webhook: Webhook, timestamp: int, body: bytes) -> str:
+    signatures = [sign(webhook.secret, timestamp, body)]
+    if webhook.previous_secret and webhook.previous_secret_until and webhook.previous_secret_until > utcnow():
+        signatures.append(sign(webhook.previous_secret, timestamp, body))
+    return ",".join(signatures)
 
 
 # --- registration -----------------------------------------------------------------------------
@@ -100,11 +114,28 @@ def get_webhook(site: Site, webhook_id: int) -> Webhook:
     return webhook
 
 
+def _new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def rotate_secret(site: Site, webhook_id: int, actor: Actor) -> tuple[Webhook, str]:
+    """A new signing secret; the old one keeps signing too for ``ROTATION_OVERLAP``."""
+    webhook = get_webhook(site, webhook_id)
+    webhook.previous_secret = webhook.secret
+    webhook.previous_secret_until = utcnow() + ROTATION_OVERLAP
+    secret = _new_secret()
+    webhook.secret = secret
+    record("webhook_secret_rotated", actor, site_id=site.id,
+           reasons=[{"kind": "webhook", "webhook_id": webhook.id, "old_valid_until": rfc3339(webhook.previous_secret_until)}])
+    db.session.commit()
+    return webhook, secret
+
+
 def create_webhook(site: Site, url: str, events: list[str], description: str, actor: Actor) -> tuple[Webhook, str]:
     """A new webhook and its signing secret (shown to the host once)."""
     if len(list_webhooks(site)) >= MAX_WEBHOOKS_PER_SITE:
         raise invalid_field("url", "too_many_webhooks", f"A site has at most {MAX_WEBHOOKS_PER_SITE} webhooks.")
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    secret = _new_secret()
     webhook = Webhook(site_id=site.id, url=vet_url(url), events=_events(events), secret=secret,
                       description=description, active=True)
     db.session.add(webhook)
@@ -146,7 +177,10 @@ def delete_webhook(site: Site, webhook_id: int, actor: Actor) -> None:
 def webhook_json(webhook: Webhook) -> dict[str, Any]:
     return {"id": webhook.id, "url": webhook.url, "events": list(webhook.events or []),
             "description": webhook.description, "active": webhook.active,
-            "created_at": rfc3339(webhook.created_at), "secret_prefix": webhook.secret[:10]}
+            "created_at": rfc3339(webhook.created_at), "secret_prefix": webhook.secret[:10],
+            "previous_secret_valid_until": (rfc3339(webhook.previous_secret_until)
+                                            if webhook.previous_secret_until and webhook.previous_secret_until > utcnow()
+                                            else None)}
 
 
 # --- the outbox -------------------------------------------------------------------------------
@@ -347,7 +381,7 @@ def _attempt(delivery: WebhookDelivery, timeout: float, max_attempts: int, base_
         headers = {
             "Content-Type": "application/json", "User-Agent": "comments-webhooks/1",
             "X-Comments-Event": delivery.event, "X-Comments-Delivery": str(delivery.id),
-            TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(webhook.secret, timestamp, body),
+            TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: signature_header(webhook, timestamp, body),
         }
         try:
             answer = safehttp.post(webhook.url, body, headers, timeout=timeout, allow_private=_allow_private())

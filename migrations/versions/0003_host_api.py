@@ -23,6 +23,8 @@ def upgrade():
     sa.Column('url', sa.String(length=2000), nullable=False),
     sa.Column('events', sa.JSON(), nullable=False),
     sa.Column('secret', sa.String(length=100), nullable=False),
+    sa.Column('previous_secret', sa.String(length=100), nullable=True),
+    sa.Column('previous_secret_until', sa.DateTime(), nullable=True),
     sa.Column('description', sa.String(length=200), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),

@@ -37,7 +37,7 @@ ENDPOINTS = [
     ("get", "/comments/export"), ("get", "/settings"), ("patch", "/settings"), ("get", "/keys"),
     ("post", "/keys"), ("delete", "/keys/1"), ("get", "/webhooks"), ("post", "/webhooks"),
     ("get", "/webhooks/1"), ("patch", "/webhooks/1"), ("delete", "/webhooks/1"),
-    ("get", "/webhooks/1/deliveries"), ("post", "/webhooks/1/ping"), ("post", "/webhooks/1/deliveries/1/retry"),
+    ("get", "/webhooks/1/deliveries"), ("post", "/webhooks/1/ping"), ("post", "/webhooks/1/secret"), ("post", "/webhooks/1/deliveries/1/retry"),
     ("post", "/privacy/export"), ("post", "/privacy/erase"),
 ]
 

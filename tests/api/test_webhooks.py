@@ -404,3 +404,39 @@ def test_unknown_webhooks_and_deliveries_are_404(client, site, host, receiver):
 def test_public_addresses_pass_the_check():
     assert safehttp._is_public("93.184.215.14") and safehttp._is_public("2606:4700::1111")
     assert safehttp._is_public("64:ff9b::5db8:d70e")  # NAT64 of a public address
+
+
+def test_a_secret_rotation_signs_with_both_secrets_for_a_while(app, client, db, site, host, receiver):
+    from comments.models import Webhook
+    from comments.services.webhooks import verify
+
+    created = _register(client, host, receiver.url, ["comment.held"])
+    old_secret, webhook_id = created["secret"], created["webhook"]["id"]
+    rotated = client.post(f"{HOOKS}/{webhook_id}/secret", headers=host)
+    assert rotated.status_code == 200
+    new_secret = rotated.json["secret"]
+    assert new_secret != old_secret and rotated.json["webhook"]["previous_secret_valid_until"]
+    client.post(f"{HOOKS}/{webhook_id}/ping", headers=host)
+    drain(app)
+    request = receiver.requests[-1]
+    assert request["headers"]["X-Comments-Signature"].count("v1=") == 2
+    for secret in (old_secret, new_secret):  # a receiver with either secret accepts it
+        assert receiver_verifies_any(secret, request["headers"], request["body"])
+        assert verify(secret, request["headers"]["X-Comments-Timestamp"],
+                      request["headers"]["X-Comments-Signature"], request["body"])
+    # once the overlap is over, only the new secret signs
+    db.session.query(Webhook).update({"previous_secret_until": utcnow() - timedelta(seconds=1)})
+    db.session.commit()
+    client.post(f"{HOOKS}/{webhook_id}/ping", headers=host)
+    drain(app)
+    request = receiver.requests[-1]
+    assert receiver_verifies_any(new_secret, request["headers"], request["body"])
+    assert not receiver_verifies_any(old_secret, request["headers"], request["body"])
+    assert client.post(f"{HOOKS}/999999/secret", headers=host).status_code == 404
+
+
+def receiver_verifies_any(secret: str, headers: dict, body: bytes) -> bool:
+    """The README's receiver: any of the comma-separated signatures may match."""
+    timestamp = headers["X-Comments-Timestamp"]
+    expected = "v1=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, s.strip()) for s in headers["X-Comments-Signature"].split(","))
