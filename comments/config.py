@@ -38,6 +38,15 @@ SETTINGS: dict[str, tuple[Any, Any, str]] = {
     "SCORING_BATCH_SIZE": (16, int, "comments scored per forward pass"),
     "SCORING_SWEEP_SECONDS": (15, int, "how often workers look for comments whose job was lost"),
     "SCORING_GRACE_SECONDS": (20, int, "how long a pending comment may wait before a sweep takes it"),
+    "RATELIMIT_API_KEY_FAILURES": ("10 per minute;100 per hour", str, "failed host API key attempts per client IP before 429"),
+    "WEBHOOK_DELIVERY": ("inprocess", str, "`inprocess` (a delivery thread in each web process) or `worker` (only `flask comments worker` delivers)"),
+    "WEBHOOK_ALLOW_PRIVATE": (False, "bool", "let webhooks reach loopback, private and link-local addresses (local testing only)"),
+    "WEBHOOK_MAX_ATTEMPTS": (8, int, "attempts before a webhook delivery is given up"),
+    "WEBHOOK_RETRY_BASE_SECONDS": (30, int, "first retry delay; doubled on every failure (with jitter), at most 6 hours"),
+    "WEBHOOK_TIMEOUT_SECONDS": (10, int, "connect and read timeout of one delivery attempt"),
+    "WEBHOOK_POLL_SECONDS": (2, float, "how often delivery threads look at the outbox"),
+    "IP_RETENTION_DAYS": (90, int, "`flask comments purge` drops IP hashes older than this"),
+    "WEBHOOK_LOG_DAYS": (30, int, "`flask comments purge` drops finished webhook deliveries older than this"),
 }
 
 

@@ -103,7 +103,7 @@ def change_status(
     if reasons is not None:
         comment.reasons = reasons
         comment.reason_codes = reason_codes(reasons)
-    if actor.type == "moderator":
+    if actor.type in ("moderator", "host"):  # a person's decision (a host's, with a moderate-scoped key)
         comment.decided_at = utcnow()
     delta = int(is_visible) - int(was_visible)
     # Readers see published comments and tombstones; moves between states they never see (a new
@@ -116,6 +116,10 @@ def change_status(
         audit_reasons = reasons if reasons is not None else comment.reasons
     record(action, actor, comment=comment, from_status=old_status, to_status=new_status.value,
            reasons=audit_reasons)
+    # In the same transaction: the event is stored (for webhooks) exactly when the change is.
+    from comments.services.webhooks import emit_status
+
+    emit_status(comment, old_status, new_status.value, action)
 
 
 def bump_thread_revision(thread_id: int) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from comments.extensions import db
 from comments.models import AuditEvent, Ban, Comment, Moderator, Report, Site, Status, Thread, utcnow
-from comments.services import moderation, paging
+from comments.services import moderation, paging, webhooks
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, Forbidden, NotFound, invalid_field
 from comments.services.threads import comment_json, rfc3339
@@ -22,6 +22,38 @@ from comments.services.threads import comment_json, rfc3339
 QUEUES = ("held", "reported", "rejected", "approved")
 QUEUE_SORTS = ("oldest", "newest", "score")
 ACTIONS = ("approve", "reject")
+
+
+@dataclass(frozen=True)
+class HostReviewer:
+    """A host site deciding on its own comments with an API key that has the ``moderate`` scope."""
+
+    site_slug: str
+    key_prefix: str
+    id: None = None
+
+    @property
+    def site_slugs(self) -> list[str]:
+        return [self.site_slug]
+
+    @property
+    def email(self) -> str:
+        return f"host key {self.key_prefix}…"
+
+    def may_moderate(self, site_slug: str) -> bool:
+        return site_slug == self.site_slug
+
+
+Reviewer = Moderator | HostReviewer
+
+
+def reviewer_actor(reviewer: Reviewer) -> Actor:
+    if isinstance(reviewer, HostReviewer):
+        return Actor("host", f"key:{reviewer.key_prefix}")
+    return Actor("moderator", str(reviewer.id))
+
+
+DECIDERS = ("moderator", "host")
 
 
 def _queue_condition(queue: str):
@@ -34,7 +66,7 @@ def _queue_condition(queue: str):
     return and_(Comment.status == Status.PUBLISHED.value, Comment.decided_at.is_not(None))
 
 
-def _visible_sites(moderator: Moderator, site_slug: str | None) -> list[int] | None:
+def _visible_sites(moderator: Reviewer, site_slug: str | None) -> list[int] | None:
     """Site ids the moderator may see (None: all)."""
     if site_slug:
         site = db.session.execute(select(Site).where(Site.slug == site_slug)).scalar_one_or_none()
@@ -72,7 +104,7 @@ class QueuePage:
     next_cursor: str | None
 
 
-def list_queue(moderator: Moderator, queue: str, *, site_slug: str | None = None, reason: str | None = None,
+def list_queue(moderator: Reviewer, queue: str, *, site_slug: str | None = None, reason: str | None = None,
                sort: str = "oldest", limit: int = 25, cursor: str | None = None) -> QueuePage:
     query = select(Comment).where(_queue_condition(queue))
     site_ids = _visible_sites(moderator, site_slug)
@@ -137,11 +169,12 @@ def _waiting(comment: Comment) -> bool:
 
 def last_decision(comment_id: int) -> dict[str, Any] | None:
     event = db.session.execute(
-        select(AuditEvent).where(AuditEvent.comment_id == comment_id, AuditEvent.actor_type == "moderator")
+        select(AuditEvent).where(AuditEvent.comment_id == comment_id, AuditEvent.actor_type.in_(DECIDERS))
         .order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
     if event is None:
         return None
-    moderator = db.session.get(Moderator, int(event.actor_id)) if event.actor_id else None
+    moderator = (db.session.get(Moderator, int(event.actor_id))
+                 if event.actor_id and event.actor_type == "moderator" else None)
     return {"action": event.action, "status": event.to_status, "at": rfc3339(event.created_at),
             "by": moderator.email if moderator else event.actor_id}
 
@@ -157,7 +190,7 @@ def _already_decided(comment: Comment) -> Conflict:
                                          "decision": decision}})
 
 
-def decide(moderator: Moderator, comment_id: int, action: str, *, reason: str = "",
+def decide(moderator: Reviewer, comment_id: int, action: str, *, reason: str = "",
            expected_version: int | None = None, ban_author: bool = False) -> Comment:
     """Approve or reject. Without ``expected_version`` only a waiting comment can be decided;
     with it, any comment whose version still matches (changing an earlier decision)."""
@@ -173,14 +206,17 @@ def decide(moderator: Moderator, comment_id: int, action: str, *, reason: str = 
     if expected_version is None and not _waiting(comment):
         raise _already_decided(comment)
     new_status = Status.PUBLISHED if action == "approve" else Status.REJECTED
-    actor = Actor("moderator", str(moderator.id))
-    note = [{"kind": "moderator", "code": action, "reason": reason, "moderator": moderator.email}]
+    actor = reviewer_actor(moderator)
+    note = [{"kind": actor.type, "code": action, "reason": reason, "moderator": moderator.email}]
     try:
         comment.reported_at = None
         moderation.change_status(comment, new_status, actor, "approved" if action == "approve" else "rejected",
                                  audit_reasons=(comment.reasons or []) + note)
         if ban_author:
             _ban(moderator, comment, reason)
+        webhooks.emit(comment.site_id, "comment.decided", lambda: webhooks.comment_data(
+            comment, decision={"action": action, "reason": reason, "by": {"type": actor.type, "id": (
+                moderator.email if actor.type == "moderator" else actor.id)}}), comment_id=comment.id)
         db.session.commit()
     except StaleDataError:
         db.session.rollback()
@@ -188,17 +224,17 @@ def decide(moderator: Moderator, comment_id: int, action: str, *, reason: str = 
     return comment
 
 
-def _ban(moderator: Moderator, comment: Comment, reason: str) -> None:
+def _ban(moderator: Reviewer, comment: Comment, reason: str) -> None:
     exists = db.session.execute(select(Ban).where(Ban.site_id == comment.site_id,
                                                   Ban.author_key == comment.author_key)).scalar()
     if exists is None:
         db.session.add(Ban(site_id=comment.site_id, author_key=comment.author_key, reason=reason,
                            moderator_id=moderator.id))
-    record("author_banned", Actor("moderator", str(moderator.id)), comment=comment,
-           reasons=[{"kind": "moderator", "code": "ban", "reason": reason}])
+    actor = reviewer_actor(moderator)
+    record("author_banned", actor, comment=comment, reasons=[{"kind": actor.type, "code": "ban", "reason": reason}])
 
 
-def ban_author(moderator: Moderator, comment_id: int, reason: str = "") -> None:
+def ban_author(moderator: Reviewer, comment_id: int, reason: str = "") -> None:
     comment = db.session.get(Comment, comment_id)
     if comment is None:
         raise NotFound("comment_not_found", "No such comment.")
@@ -210,7 +246,7 @@ def ban_author(moderator: Moderator, comment_id: int, reason: str = "") -> None:
 
 # --- the audit log ----------------------------------------------------------------------------
 
-def audit_events(moderator: Moderator, *, comment_id: int | None = None, site_slug: str | None = None,
+def audit_events(moderator: Reviewer, *, comment_id: int | None = None, site_slug: str | None = None,
                  limit: int = 50, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     query = select(AuditEvent)
     site_ids = _visible_sites(moderator, site_slug)
