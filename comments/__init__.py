@@ -26,6 +26,13 @@ class ThreadKeyConverter(PathConverter):
     part_isolating = False  # werkzeug would otherwise match it within one path segment
 
 
+class HostThreadKeyConverter(ThreadKeyConverter):
+    """A thread key on the host API's thread resource. A key ending in "/comments" would make
+    ``/threads/<key>/comments`` (the public thread) ambiguous, so such paths stay the public one's."""
+
+    regex = ".+?(?<!/comments)"
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(settings.defaults())
@@ -38,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
     app.url_map.converters["threadkey"] = ThreadKeyConverter
+    app.url_map.converters["hostthreadkey"] = HostThreadKeyConverter
     # Thread keys may contain "//"; merging slashes would redirect instead of answering.
     app.url_map.merge_slashes = False
 
@@ -47,25 +55,36 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     limiter.init_app(app)
     api.init_app(app)
-    api.register_converter(ThreadKeyConverter, lambda converter: {
-        "type": "string", "minLength": 1, "maxLength": 255,
-        "description": "the host's article id, percent-encoded"})
+    for converter_class in (ThreadKeyConverter, HostThreadKeyConverter):
+        api.register_converter(converter_class, lambda converter: {
+            "type": "string", "minLength": 1, "maxLength": 255,
+            "description": "the host's article id, percent-encoded"})
 
     from comments import models  # noqa: F401  (tables known to Flask-Migrate)
+    from comments.api.host import blp as host_blp
     from comments.api.moderation import blp as moderation_blp
     from comments.api.public import blp as public_blp
     from comments.ops import bp as ops_bp
     from comments.tasks import init_scoring
+    from comments.widget import bp as widget_bp
 
     from comments import moderator_session
     from comments.dashboard import bp as dashboard_bp
 
     api.register_blueprint(public_blp)
     api.register_blueprint(moderation_blp)
+    api.register_blueprint(host_blp)
+    from comments.api.host import register_security_scheme
+
+    register_security_scheme(api)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(widget_bp)
     app.register_blueprint(dashboard_bp)
     moderator_session.init_app(app)
     init_scoring(app)
+    from comments.tasks.outbox import init_webhooks
+
+    init_webhooks(app)
     if app.config["READ_CACHE_MB"] > 0:
         from comments.api.cache import PageCache
 
@@ -75,7 +94,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def _forget_previous_request() -> None:
         # What views remember in ``g`` belongs to one request; an app context that outlives a
         # request (tests, CLI) must not carry it into the next.
-        for key in ("site", "comment", "moderator", "cors_origin", "session_moderator", "dashboard_moderator"):
+        for key in ("site", "comment", "moderator", "cors_origin", "api_key", "session_moderator",
+                    "dashboard_moderator"):
             g.pop(key, None)
 
     from comments.cli import comments_cli

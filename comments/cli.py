@@ -58,6 +58,92 @@ def rotate_key_command(slug: str, keep_old: bool) -> None:
     click.echo(f"New API key for '{slug}' (store it now): {key}")
 
 
+@comments_cli.command("add-key")
+@click.argument("slug")
+@click.option("--label", default="", help="What the key is for, e.g. 'cms production'.")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(["host", "moderate"]),
+              help="host (the host-site API, default) and/or moderate (the moderation API, this site only).")
+def add_key_command(slug: str, label: str, scopes: tuple[str, ...]) -> None:
+    """Issue one more API key for a site (the others keep working)."""
+    from comments.services.apikeys import issue_key
+
+    site = _site_or_exit(slug)
+    row, key = issue_key(site, label, list(scopes) or None)
+    db.session.commit()
+    click.echo(f"New API key {row.prefix}… for '{slug}' (scopes: {', '.join(row.scope_list)}; store it now): {key}")
+
+
+@comments_cli.command("list-keys")
+@click.argument("slug")
+def list_keys_command(slug: str) -> None:
+    """A site's API keys: id, prefix, scopes, label, state."""
+    from comments.services.apikeys import list_keys
+
+    for row in list_keys(_site_or_exit(slug)):
+        state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+        used = f"last used {row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
+        click.echo(f"{row.id}\t{row.prefix}…\t{' '.join(row.scope_list)}\t{row.label or '-'}\t{state}\t{used}")
+
+
+@comments_cli.command("revoke-key")
+@click.argument("slug")
+@click.argument("key")
+def revoke_key_command(slug: str, key: str) -> None:
+    """Revoke a site's key, given by its id or its prefix (see list-keys)."""
+    from comments.services.apikeys import list_keys, revoke_key
+    from comments.services.errors import ServiceError
+
+    site = _site_or_exit(slug)
+    matches = [k for k in list_keys(site) if str(k.id) == key or k.prefix == key.rstrip("…")]
+    if len(matches) != 1:
+        raise click.ClickException(f"No single key '{key}' for '{slug}'. See: flask comments list-keys {slug}")
+    try:
+        revoke_key(site, matches[0].id)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"Revoked {matches[0].prefix}… of '{slug}'.")
+
+
+@comments_cli.command("purge")
+@click.option("--ip-older-than", "days", type=click.IntRange(min=0), default=None,
+              help="Days; default COMMENTS_IP_RETENTION_DAYS.")
+@click.option("--deliveries-older-than", "delivery_days", type=click.IntRange(min=0), default=None,
+              help="Days; finished webhook deliveries to forget. Default COMMENTS_WEBHOOK_LOG_DAYS.")
+def purge_command(days: int | None, delivery_days: int | None) -> None:
+    """Drop IP hashes (comments and reports) older than the retention period, and old webhook
+    deliveries (they carry comment texts). Run it daily, from cron."""
+    from comments.services.privacy import purge_ip_hashes
+
+    days = current_app.config["IP_RETENTION_DAYS"] if days is None else days
+    delivery_days = current_app.config["WEBHOOK_LOG_DAYS"] if delivery_days is None else delivery_days
+    result = purge_ip_hashes(days, deliveries_older_than_days=delivery_days)
+    click.echo(f"Dropped IP hashes older than {days} days: {result.comments} comments, {result.reports} reports.")
+    click.echo(f"Dropped {result.deliveries} finished webhook deliveries older than {delivery_days} days.")
+
+
+@comments_cli.command("import")
+@click.argument("slug")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=__import__("pathlib").Path))
+@click.option("--format", "fmt", type=click.Choice(["auto", "disqus", "wxr"]), default="auto", show_default=True)
+@click.option("--key-from", type=click.Choice(["id", "url"]), default="id", show_default=True,
+              help="Thread keys from the source's article id (Disqus identifier, WordPress post id) or its URL.")
+@click.option("--dry-run", is_flag=True, help="Read and check everything, change nothing.")
+def import_command(slug: str, path, fmt: str, key_from: str, dry_run: bool) -> None:
+    """Import comments from a Disqus XML export or a WordPress WXR file (safe to run twice)."""
+    from comments.services.importers import ImportFailed, import_file
+
+    site = _site_or_exit(slug)
+    try:
+        summary = import_file(site, path, fmt, key_from, dry_run=dry_run)
+    except ImportFailed as exc:
+        raise click.ClickException(f"Nothing was imported. {exc}") from None
+    for line in summary.lines():
+        click.echo(line)
+    if dry_run:
+        click.echo("Dry run: nothing was changed.")
+
+
 @comments_cli.command("set-origins")
 @click.argument("slug")
 @click.argument("origins", nargs=-1, required=True)
@@ -95,11 +181,18 @@ def create_moderator_command(email: str, password: str, sites: tuple[str, ...]) 
 def ensure_demo_command(slug: str) -> None:
     """Create the demo site if it does not exist (used by the README's quick start)."""
     public_url = current_app.config["PUBLIC_URL"].rstrip("/")
+    origins = [public_url, public_url.replace("127.0.0.1", "localhost")]
     site = site_service.get_site(slug)
     if site is not None:
-        click.echo(f"Demo site '{slug}' exists.")
+        # The demo page is served from COMMENTS_PUBLIC_URL: a run on another port must still be allowed.
+        missing = [o for o in origins if o not in (site.allowed_origins or [])]
+        if missing:
+            site_service.set_origins(site, [*(site.allowed_origins or []), *missing])
+            db.session.commit()
+            click.echo(f"Demo site '{slug}' exists; allowed origins now: {', '.join(site.allowed_origins)}.")
+        else:
+            click.echo(f"Demo site '{slug}' exists.")
         return
-    origins = [public_url, public_url.replace("127.0.0.1", "localhost")]
     site, key = site_service.create_site(slug, origins, name="Demo news site")
     db.session.commit()
     welcome = NewComment(body="Welcome! This is the demo thread. Comments support *Markdown*, "

@@ -25,6 +25,9 @@ SCORING_FAILURES = Counter("comments_scoring_failures_total",
                            "Comments the classifier could not score", registry=registry)
 SCORING_SECONDS = Histogram("comments_scoring_batch_seconds", "Time to score and decide one batch",
                             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30), registry=registry)
+WEBHOOK_ATTEMPTS = Counter("comments_webhook_attempts_total",
+                           "Webhook delivery attempts by this process, by outcome (delivered, retrying, failed)",
+                           ["outcome"], registry=registry)
 SUBMITTED = Counter("comments_submitted_total", "Comments submitted through the API, by first status",
                     ["status"], registry=registry)
 
@@ -57,6 +60,13 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily("moderation_oldest_held_seconds",
                                 "Age of the oldest comment waiting for review",
                                 value=figures.oldest_held_seconds)
+        from comments.services.webhooks import outbox_figures
+
+        pending, oldest = outbox_figures()
+        yield GaugeMetricFamily("webhook_outbox_pending", "Webhook deliveries waiting to be delivered",
+                                value=pending)
+        yield GaugeMetricFamily("webhook_outbox_oldest_pending_seconds",
+                                "Age of the oldest webhook delivery still waiting", value=oldest)
 
 
 registry.register(DatabaseCollector())

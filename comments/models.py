@@ -86,11 +86,20 @@ class ApiKey(db.Model):
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(100), default="")
+    # Space-separated: "host" (the host-site API) and/or "moderate" (the moderation API, this site only).
+    scopes: Mapped[str] = mapped_column(String(100), default="host")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     site: Mapped[Site] = relationship(back_populates="api_keys")
+
+    @property
+    def scope_list(self) -> list[str]:
+        return sorted(set(self.scopes.split()))
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes.split()
 
 
 class Thread(db.Model):
@@ -161,6 +170,10 @@ class Comment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Any change to the row (status, text, counters): hosts export "what changed since".
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Where an imported comment came from ("disqus:123", "wxr:45"): importing twice adds nothing.
+    import_ref: Mapped[str | None] = mapped_column(String(100))
 
     thread: Mapped[Thread] = relationship()
     site: Mapped[Site] = relationship()
@@ -184,6 +197,11 @@ class Comment(db.Model):
         Index("ix_comments_reported", "reported_at"),
         # The worker's sweep for comments whose scoring job vanished or failed.
         Index("ix_comments_needs_scoring", "needs_scoring", "status"),
+        # Privacy requests find an author's comments by email hash; purges find old IP hashes.
+        Index("ix_comments_email", "site_id", "author_email_hash"),
+        Index("ix_comments_site_created", "site_id", "created_at", "id"),
+        Index("ix_comments_site_updated", "site_id", "updated_at", "id"),
+        UniqueConstraint("site_id", "import_ref"),
     )
 
     # Every ORM update checks and bumps ``version``: two writers (two moderators, two workers)
@@ -298,3 +316,63 @@ class Ban(db.Model):
 
     __table_args__ = (UniqueConstraint("site_id", "author_key"),)
 
+
+
+WEBHOOK_EVENTS = ("comment.published", "comment.held", "comment.rejected", "comment.reported",
+                  "comment.decided")
+
+
+class Webhook(db.Model):
+    """A host's URL that receives signed event deliveries."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Kept as is: signing needs it. Shown to the host once, when the webhook is created.
+    secret: Mapped[str] = mapped_column(String(100))
+    # After a rotation, deliveries are signed with both secrets until this moment, so a receiver
+    # can switch to the new secret without refusing anything meanwhile.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    site: Mapped[Site] = relationship()
+
+
+class WebhookDelivery(db.Model):
+    """The outbox and the delivery log: one row per event per webhook, written in the same
+    transaction as the change it reports, so a delivery survives any restart."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(40))
+    # The comment the event is about, so that erasing an author also drops what was queued about them.
+    comment_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    body: Mapped[str] = mapped_column(Text)  # the exact JSON sent (and signed) on every attempt
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When a worker may try next; a worker that claims the row moves it ahead (a lease), so a
+    # process that dies mid-attempt only delays the delivery.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    # Every attempt: when, the answer's status or the error, how long it took.
+    attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    webhook: Mapped[Webhook] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("status in ('pending', 'delivered', 'failed')", name="status_known"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+    )

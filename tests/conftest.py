@@ -21,6 +21,10 @@ from comments.extensions import db as _db
 from comments.extensions import limiter
 from comments.models import Site
 
+# Apps that tests create for themselves must not start webhook delivery threads polling their
+# (often empty) databases; webhook tests deliver explicitly with tasks.outbox.drain.
+os.environ.setdefault("COMMENTS_WEBHOOK_DELIVERY", "worker")
+
 TEST_DATABASE_URL = os.environ.get("COMMENTS_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("COMMENTS_TEST_REDIS_URL")
 
@@ -46,9 +50,12 @@ def make_config(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) -> d
         "RATELIMIT_POST": "1000 per minute",
         "RATELIMIT_REPORT": "1000 per minute",
         "RATELIMIT_READ": "1000 per minute",
+        "RATELIMIT_PREVIEW": "1000 per minute",
         "REDIS_URL": TEST_REDIS_URL,
         # Most tests are about the rules; the classifier's tests switch scoring on (tests/tasks).
         "SCORING_MODE": "off",
+        # Webhook tests deliver explicitly (tasks.outbox.drain) instead of from a background thread.
+        "WEBHOOK_DELIVERY": "worker",
     }
     if TEST_DATABASE_URL:
         config["DATABASE_URL"] = TEST_DATABASE_URL

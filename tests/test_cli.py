@@ -66,3 +66,18 @@ def test_ensure_demo_is_idempotent(app, db):
     assert "Created demo site" in runner.invoke(args=["comments", "ensure-demo"]).output
     assert "exists" in runner.invoke(args=["comments", "ensure-demo"]).output
     assert db.session.query(Site).filter_by(slug="demo").count() == 1
+
+
+def test_ensure_demo_allows_the_current_public_url(app, db):
+    runner = app.test_cli_runner()
+    first = app.config["PUBLIC_URL"]
+    runner.invoke(args=["comments", "ensure-demo"])
+    app.config["PUBLIC_URL"] = "http://127.0.0.1:9000"  # ./manage serve with PORT=9000
+    try:
+        output = runner.invoke(args=["comments", "ensure-demo"]).output
+    finally:
+        app.config["PUBLIC_URL"] = first
+    assert "allowed origins now" in output
+    db.session.expire_all()
+    origins = db.session.query(Site).filter_by(slug="demo").one().allowed_origins
+    assert {first, "http://127.0.0.1:9000", "http://localhost:9000"} <= set(origins)

@@ -11,8 +11,10 @@ from flask import g, request
 
 from comments import moderator_session
 from comments.models import Moderator
+from comments.security import API_KEY_PREFIX
 from comments.services.accounts import Unauthorized, moderator_for_token
 from comments.services.errors import Forbidden
+from comments.services.review import HostReviewer
 
 
 def bearer_token() -> str | None:
@@ -23,11 +25,17 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
-def require_moderator() -> Moderator:
+def require_moderator() -> Moderator | HostReviewer:
     moderator = g.get("moderator")
     if moderator is not None:
         return moderator
     token = bearer_token()
+    if token and token.startswith(API_KEY_PREFIX):
+        # A site API key with the "moderate" scope decides on that site's comments only.
+        from comments.api.hostauth import host_reviewer
+
+        g.moderator = host_reviewer(token)
+        return g.moderator
     if token:
         moderator = moderator_for_token(token)
     elif request.headers.get("Authorization") is None:

@@ -22,3 +22,8 @@ def report_limit(methods: list[str]):
 
 def read_limit(methods: list[str]):
     return limiter.shared_limit(_configured("RATELIMIT_READ"), scope="read", methods=methods)
+
+
+def preview_limit(methods: list[str]):
+    # Apart from posting: a reader previews several times before sending once.
+    return limiter.shared_limit(_configured("RATELIMIT_PREVIEW"), scope="preview", methods=methods)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -12,7 +13,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from comments.api import cors
-from comments.api.limits import post_limit, read_limit, report_limit
+from comments.api.limits import post_limit, preview_limit, read_limit, report_limit
 from comments.api.schemas import (
     CommentCreateSchema,
     CommentEditSchema,
@@ -20,6 +21,8 @@ from comments.api.schemas import (
     CountsQuerySchema,
     CountsSchema,
     PostedCommentSchema,
+    PreviewCreateSchema,
+    PreviewSchema,
     ReportCreateSchema,
     ThreadPageSchema,
     ThreadQuerySchema,
@@ -28,7 +31,7 @@ from comments.api.sites import comment_site, require_site
 from comments.models import Comment
 from comments.net import client_ip
 from comments.security import make_edit_token
-from comments.services import authors, reports, submission, threads
+from comments.services import authors, rendering, reports, submission, threads
 from comments.services.errors import invalid_field
 from comments.services.validation import TextError, check_thread_key
 
@@ -107,7 +110,9 @@ class ThreadComments(MethodView):
         site = require_site(site_slug)
         new = submission.NewComment(client_ip=client_ip(), **data)
         result = submission.submit(site, _thread_key(key), new, scoring())
-        view = {**result.view, "moderation_note": authors.author_note(result.view["status"])}
+        created_at = datetime.fromisoformat(result.view["created_at"])
+        view = {**result.view, "moderation_note": authors.author_note(result.view["status"]),
+                "editable_until": threads.rfc3339(authors.editable_until(site, created_at))}
         body = {"comment": view, "edit_token": make_edit_token(view["id"], result.edit_token_nonce)}
         return _json(body, 201 if result.published else 202)
 
@@ -164,3 +169,18 @@ class Counts(MethodView):
         for key in keys:
             _thread_key(key)
         return {"counts": threads.counts(site, keys)}
+
+
+@blp.route("/sites/<site_slug>/preview")
+class Preview(MethodView):
+    decorators = [preview_limit(methods=["POST"])]
+
+    @blp.arguments(PreviewCreateSchema)
+    @blp.response(200, PreviewSchema)
+    def post(self, data: dict[str, Any], site_slug: str):
+        """Extension: the sanitised HTML a body would get, for the widget's preview.
+
+        The same validation as a post and the same renderer as stored comments; nothing is stored.
+        """
+        require_site(site_slug)
+        return {"body_html": rendering.render(data["body"])}

@@ -49,6 +49,11 @@ class CommentEditSchema(StrictSchema):
     body = ma.fields.String(required=True, validate=_checked(check_body))
 
 
+class PreviewCreateSchema(StrictSchema):
+    body = ma.fields.String(required=True, validate=_checked(check_body),
+                            metadata={"description": "Markdown, 1–10,000 characters, as for a post"})
+
+
 class ReportCreateSchema(StrictSchema):
     reason = ma.fields.String(required=True, validate=ma.validate.OneOf(REASONS))
     note = ma.fields.String(load_default="", validate=ma.validate.Length(max=1000))
@@ -87,6 +92,9 @@ class CommentSchema(ma.Schema):
         "description": "present on replies attached above their parent by the depth cap"})
     moderation_note = ma.fields.String(allow_none=True, metadata={
         "description": "the author's own read only: why the comment is not (yet) shown"})
+    editable_until = ma.fields.String(metadata={
+        "description": "extension, the author's own read and the post's answer only: when the edit "
+                       "window closes (RFC 3339, UTC)"})
     replies = ma.fields.List(ma.fields.Nested(lambda: CommentSchema()))
 
 
@@ -110,6 +118,10 @@ class ThreadPageSchema(ma.Schema):
     thread = ma.fields.Nested(ThreadSchema)
     comments = ma.fields.List(ma.fields.Nested(CommentSchema))
     next_cursor = ma.fields.String(allow_none=True)
+
+
+class PreviewSchema(ma.Schema):
+    body_html = ma.fields.String(metadata={"description": "sanitised HTML, exactly as a post would store it"})
 
 
 class CountsSchema(ma.Schema):

@@ -110,6 +110,12 @@ def _words(texts: list[str]) -> Counter[str]:
     return words
 
 
+# Only real inflections become "##" pieces. Arbitrary word endings let unseen words be spelt out of
+# known ones ("hello" as "hell ##o", "important" as "i ##m ##port ##ant"), and a clean greeting
+# then scored as toxic.
+INFLECTIONS = frozenset({"s", "es", "ed", "ing", "er", "ers", "est", "ly", "y", "ies"})
+
+
 def train_wordpiece_tokenizer(
     texts: list[str], *, min_word_count: int = 1, min_suffix_words: int = 3, model_max_length: int = 512
 ):
@@ -118,7 +124,8 @@ def train_wordpiece_tokenizer(
     Vocabulary: the special tokens, every word seen at least
     ``min_word_count`` times (split by the ``tokenizers`` library's own BERT
     normaliser and pre-tokeniser), and the ``##`` suffixes of 1-4 characters
-    shared by at least ``min_suffix_words`` distinct words, so that e.g.
+    that are English inflections (``INFLECTIONS``) shared by at least
+    ``min_suffix_words`` distinct words, so that e.g.
     "morons" is ``moron ##s``. Other unseen words become ``[UNK]``, which the
     model learns to ignore (see ``word_dropout`` in :func:`build_test_model`).
 
@@ -136,7 +143,7 @@ def train_wordpiece_tokenizer(
     words = _words(texts)
     suffix_words: Counter[str] = Counter()
     for w in words:
-        suffix_words.update({w[-n:] for n in (1, 2, 3, 4) if len(w) > n})
+        suffix_words.update({w[-n:] for n in (1, 2, 3, 4) if len(w) > n and w[-n:] in INFLECTIONS})
     tokens = list(SPECIAL_TOKENS)
     tokens += sorted((w for w, n in words.items() if n >= min_word_count), key=lambda w: (-words[w], w))
     tokens += ["##" + s for s, n in sorted(suffix_words.items()) if n >= min_suffix_words]

@@ -80,6 +80,9 @@ def reason_codes(reasons: list[dict[str, Any]]) -> str:
     return " ".join(sorted(c for c in codes if c))[:500]
 
 
+_SEEN_BY_READERS = frozenset({Status.PUBLISHED, Status.DELETED})
+
+
 def change_status(
     comment: Comment,
     new_status: Status,
@@ -100,16 +103,23 @@ def change_status(
     if reasons is not None:
         comment.reasons = reasons
         comment.reason_codes = reason_codes(reasons)
-    if actor.type == "moderator":
+    if actor.type in ("moderator", "host"):  # a person's decision (a host's, with a moderate-scoped key)
         comment.decided_at = utcnow()
     delta = int(is_visible) - int(was_visible)
-    _bump_thread(comment.thread_id, published_delta=delta)
+    # Readers see published comments and tombstones; moves between states they never see (a new
+    # comment going pending, pending to held) leave the thread's ETag and counts alone.
+    if old_status in _SEEN_BY_READERS or new_status in _SEEN_BY_READERS:
+        _bump_thread(comment.thread_id, published_delta=delta)
     if delta and comment.parent_id is not None:
         db.session.execute(_REPLY_COUNT, {"comment_id": comment.parent_id, "delta": delta})
     if audit_reasons is None:
         audit_reasons = reasons if reasons is not None else comment.reasons
     record(action, actor, comment=comment, from_status=old_status, to_status=new_status.value,
            reasons=audit_reasons)
+    # In the same transaction: the event is stored (for webhooks) exactly when the change is.
+    from comments.services.webhooks import emit_status
+
+    emit_status(comment, old_status, new_status.value, action)
 
 
 def bump_thread_revision(thread_id: int) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from comments.extensions import db
 from comments.models import AuditEvent, Ban, Comment, Moderator, Report, Site, Status, Thread, utcnow
-from comments.services import moderation, paging
+from comments.services import moderation, paging, webhooks
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, Forbidden, NotFound, invalid_field
 from comments.services.threads import comment_json, rfc3339
@@ -28,6 +28,38 @@ REJECT_REASONS = (("spam", "Spam"), ("abuse", "Abuse or harassment"), ("hate", "
                   ("off_topic", "Off topic"), ("personal_data", "Personal data"), ("other", "Other"))
 
 
+@dataclass(frozen=True)
+class HostReviewer:
+    """A host site deciding on its own comments with an API key that has the ``moderate`` scope."""
+
+    site_slug: str
+    key_prefix: str
+    id: None = None
+
+    @property
+    def site_slugs(self) -> list[str]:
+        return [self.site_slug]
+
+    @property
+    def email(self) -> str:
+        return f"host key {self.key_prefix}…"
+
+    def may_moderate(self, site_slug: str) -> bool:
+        return site_slug == self.site_slug
+
+
+Reviewer = Moderator | HostReviewer
+
+
+def reviewer_actor(reviewer: Reviewer) -> Actor:
+    if isinstance(reviewer, HostReviewer):
+        return Actor("host", f"key:{reviewer.key_prefix}")
+    return Actor("moderator", str(reviewer.id))
+
+
+DECIDERS = ("moderator", "host")
+
+
 def _queue_condition(queue: str):
     if queue == "held":
         return Comment.status == Status.HELD.value
@@ -38,7 +70,7 @@ def _queue_condition(queue: str):
     return and_(Comment.status == Status.PUBLISHED.value, Comment.decided_at.is_not(None))
 
 
-def _visible_sites(moderator: Moderator, site_slug: str | None) -> list[int] | None:
+def _visible_sites(moderator: Reviewer, site_slug: str | None) -> list[int] | None:
     """Site ids the moderator may see (None: all)."""
     if site_slug:
         site = db.session.execute(select(Site).where(Site.slug == site_slug)).scalar_one_or_none()
@@ -81,7 +113,7 @@ class QueuePage:
     next_cursor: str | None
 
 
-def list_queue(moderator: Moderator, queue: str, *, site_slug: str | None = None, reason: str | None = None,
+def list_queue(moderator: Reviewer, queue: str, *, site_slug: str | None = None, reason: str | None = None,
                sort: str = "oldest", limit: int = 25, cursor: str | None = None) -> QueuePage:
     query = select(Comment).where(_queue_condition(queue))
     site_ids = _visible_sites(moderator, site_slug)
@@ -145,12 +177,13 @@ def _waiting(comment: Comment) -> bool:
 
 def last_decision(comment_id: int) -> dict[str, Any] | None:
     event = db.session.execute(
-        select(AuditEvent).where(AuditEvent.comment_id == comment_id, AuditEvent.actor_type == "moderator",
+        select(AuditEvent).where(AuditEvent.comment_id == comment_id, AuditEvent.actor_type.in_(DECIDERS),
                                  AuditEvent.action.in_(("approved", "rejected", "decision_undone")))
         .order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
     if event is None:
         return None
-    moderator = db.session.get(Moderator, int(event.actor_id)) if event.actor_id else None
+    moderator = (db.session.get(Moderator, int(event.actor_id))
+                 if event.actor_id and event.actor_type == "moderator" else None)
     return {"action": event.action, "status": event.to_status, "at": rfc3339(event.created_at),
             "by": moderator.email if moderator else event.actor_id}
 
@@ -166,7 +199,7 @@ def _already_decided(comment: Comment) -> Conflict:
                                          "decision": decision}})
 
 
-def decide(moderator: Moderator, comment_id: int, action: str, *, reason: str = "",
+def decide(moderator: Reviewer, comment_id: int, action: str, *, reason: str = "",
            expected_version: int | None = None, ban_author: bool = False) -> Comment:
     """Approve or reject. Without ``expected_version`` only a waiting comment can be decided;
     with it, any comment whose version still matches (changing an earlier decision)."""
@@ -178,9 +211,9 @@ def decide(moderator: Moderator, comment_id: int, action: str, *, reason: str = 
     if expected_version is None and not _waiting(comment):
         raise _already_decided(comment)
     new_status = Status.PUBLISHED if action == "approve" else Status.REJECTED
-    actor = Actor("moderator", str(moderator.id))
+    actor = reviewer_actor(moderator)
     # What the decision overwrites, so that ``undo_decision`` can put it back exactly.
-    note = [{"kind": "moderator", "code": action, "reason": reason, "moderator": moderator.email,
+    note = [{"kind": actor.type, "code": action, "reason": reason, "moderator": moderator.email,
              "was_reported_at": rfc3339(comment.reported_at), "was_decided_at": rfc3339(comment.decided_at),
              "ban_created": bool(ban_author and not _is_banned(comment))}]
     try:
@@ -189,6 +222,9 @@ def decide(moderator: Moderator, comment_id: int, action: str, *, reason: str = 
                                  audit_reasons=(comment.reasons or []) + note)
         if ban_author:
             _ban(moderator, comment, reason)
+        webhooks.emit(comment.site_id, "comment.decided", lambda: webhooks.comment_data(
+            comment, decision={"action": action, "reason": reason, "by": {"type": actor.type, "id": (
+                moderator.email if actor.type == "moderator" else actor.id)}}), comment_id=comment.id)
         db.session.commit()
     except StaleDataError:
         db.session.rollback()
@@ -205,16 +241,16 @@ def _is_banned(comment: Comment) -> bool:
     return _find_ban(comment) is not None
 
 
-def _ban(moderator: Moderator, comment: Comment, reason: str) -> None:
+def _ban(moderator: Reviewer, comment: Comment, reason: str) -> None:
     exists = _find_ban(comment)
     if exists is None:
         db.session.add(Ban(site_id=comment.site_id, author_key=comment.author_key, reason=reason,
                            moderator_id=moderator.id))
-    record("author_banned", Actor("moderator", str(moderator.id)), comment=comment,
-           reasons=[{"kind": "moderator", "code": "ban", "reason": reason}])
+    actor = reviewer_actor(moderator)
+    record("author_banned", actor, comment=comment, reasons=[{"kind": actor.type, "code": "ban", "reason": reason}])
 
 
-def ban_author(moderator: Moderator, comment_id: int, reason: str = "") -> None:
+def ban_author(moderator: Reviewer, comment_id: int, reason: str = "") -> None:
     comment = get_comment(moderator, comment_id)
     _ban(moderator, comment, reason)
     db.session.commit()
@@ -226,7 +262,7 @@ UNDO_SECONDS = 60  # the dashboard offers undo for a few seconds; the server all
 DECISION_ACTIONS = ("approved", "rejected")
 
 
-def undo_decision(moderator: Moderator, comment_id: int, *, window_seconds: int = UNDO_SECONDS) -> Comment:
+def undo_decision(moderator: Reviewer, comment_id: int, *, window_seconds: int = UNDO_SECONDS) -> Comment:
     """Put a comment back where it was before this moderator's last decision on it.
 
     Only the moderator who decided may undo, only within ``window_seconds``, and only while
@@ -242,18 +278,18 @@ def undo_decision(moderator: Moderator, comment_id: int, *, window_seconds: int 
         event = db.session.execute(
             select(AuditEvent).where(AuditEvent.comment_id == comment_id, AuditEvent.id < event.id)
             .order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
-    if (event is None or event.action not in DECISION_ACTIONS or event.actor_type != "moderator"
+    actor = reviewer_actor(moderator)
+    if (event is None or event.action not in DECISION_ACTIONS or event.actor_type not in DECIDERS
             or event.to_status != comment.status or not event.from_status):
         raise Conflict("nothing_to_undo", "This comment has changed since the decision; there is nothing to undo.")
-    if event.actor_id != str(moderator.id):
+    if (event.actor_type, event.actor_id) != (actor.type, actor.id):
         raise Conflict("nothing_to_undo", "Only the moderator who decided can undo the decision.")
     if (utcnow() - event.created_at).total_seconds() > window_seconds:
         raise Conflict("undo_expired", "It is too late to undo this decision; decide again instead.")
-    note = next((r for r in reversed(event.reasons or []) if r.get("kind") == "moderator"), {})
-    actor = Actor("moderator", str(moderator.id))
+    note = next((r for r in reversed(event.reasons or []) if r.get("kind") == actor.type), {})
     try:
         moderation.change_status(comment, Status(event.from_status), actor, "decision_undone",
-                                 audit_reasons=[{"kind": "moderator", "code": "undo", "undid": event.action,
+                                 audit_reasons=[{"kind": actor.type, "code": "undo", "undid": event.action,
                                                  "event_id": event.id, "moderator": moderator.email}])
         comment.reported_at = _parse_time(note.get("was_reported_at"))
         comment.decided_at = _parse_time(note.get("was_decided_at"))
@@ -262,7 +298,7 @@ def undo_decision(moderator: Moderator, comment_id: int, *, window_seconds: int 
             if ban is not None:
                 db.session.delete(ban)
                 record("author_unbanned", actor, comment=comment,
-                       reasons=[{"kind": "moderator", "code": "undo", "event_id": event.id}])
+                       reasons=[{"kind": actor.type, "code": "undo", "event_id": event.id}])
         db.session.commit()
     except StaleDataError:
         db.session.rollback()
@@ -281,7 +317,7 @@ def _parse_time(value: str | None) -> datetime | None:
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
 
 
-def get_comment(moderator: Moderator, comment_id: int) -> Comment:
+def get_comment(moderator: Reviewer, comment_id: int) -> Comment:
     """A comment on one of the moderator's sites (404 otherwise, 403 for another site's)."""
     if not 0 < comment_id <= MAX_ID:
         # PostgreSQL refuses to compare an integer column with a larger number (a 500, not a 404).
@@ -378,7 +414,7 @@ def thread_comments(moderator: Moderator, site_slug: str, key: str,
 
 # --- the audit log ----------------------------------------------------------------------------
 
-def audit_events(moderator: Moderator, *, comment_id: int | None = None, site_slug: str | None = None,
+def audit_events(moderator: Reviewer, *, comment_id: int | None = None, site_slug: str | None = None,
                  limit: int = 50, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     query = select(AuditEvent)
     site_ids = _visible_sites(moderator, site_slug)

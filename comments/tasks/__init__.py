@@ -34,8 +34,10 @@ class ClassifierHolder:
 
     RETRY_SECONDS = 30.0
 
-    def __init__(self, config: Any, classifier: Classifier | None = None):
+    def __init__(self, config: Any, classifier: Classifier | None = None, *, default_threads: int | None = None):
         self._config = config
+        # Torch's intra-op thread count when the operator did not set COMMENTS_CLASSIFIER_THREADS.
+        self._default_threads = default_threads
         self._lock = threading.Lock()
         self._classifier: Classifier | None = classifier
         self._error: str | None = None
@@ -53,7 +55,10 @@ class ClassifierHolder:
         started = time.perf_counter()
         self._loading = True
         try:
-            self._classifier = load_classifier(self._config)
+            config = self._config
+            if self._default_threads is not None and not config.get("CLASSIFIER_THREADS"):
+                config = {**config, "CLASSIFIER_THREADS": self._default_threads}
+            self._classifier = load_classifier(config)
             self._error = None
             log.info("classifier %s@%s loaded in %.1fs", self._classifier.name, self._classifier.version,
                      time.perf_counter() - started)
@@ -88,7 +93,11 @@ def init_scoring(app: Flask) -> None:
         return
     from comments.tasks.inprocess import InProcessScoring
 
-    worker = InProcessScoring(app, ClassifierHolder(app.config))
+    # In a web process the model shares the cores with the request threads (and with the other
+    # web processes). Torch's OpenMP threads spin-wait between operations and fight them: on 2
+    # busy cores, scoring one comment took 57 ms of CPU with 2 torch threads and 3.4 ms with 1
+    # (bench/README.md). So one torch thread per web process unless the operator says otherwise.
+    worker = InProcessScoring(app, ClassifierHolder(app.config, default_threads=1))
     app.extensions["comments.scoring"] = worker
 
     # The thread starts with the first request this process serves (not at import: `flask db

@@ -17,6 +17,7 @@ from flask import Flask
 from rq import Queue, SimpleWorker
 
 from comments.tasks import ClassifierHolder
+from comments.tasks.outbox import OutboxWorker, drain
 from comments.tasks.sweep import score_ids, sweep
 
 log = logging.getLogger(__name__)
@@ -89,9 +90,12 @@ def run_worker(app: Flask, burst: bool = False) -> None:
     if burst:
         with app.app_context():
             sweep(holder, app.config["SCORING_BATCH_SIZE"], app.config["SCORING_GRACE_SECONDS"])
+        drain(app)
     else:
         threading.Thread(target=_sweep_forever, args=(app, holder, stop), name="comments-sweep",
                          daemon=True).start()
+        outbox = OutboxWorker(app)  # webhooks: workers deliver whatever the web side stored
+        outbox.start()
     connection = _connection(app)
     try:
         while True:

@@ -152,6 +152,24 @@ def test_etag_answers_304_until_the_thread_changes(api):
     assert api.read(sort="newest").headers["ETag"] != changed.headers["ETag"]
 
 
+def test_a_held_comment_leaves_the_etag_alone_until_it_is_published(api, site, moderator):
+    from comments.services import review
+
+    api.post("first")
+    etag = api.read().headers["ETag"]
+    set_settings(site, premoderation="all")
+    held = api.post("waits for a moderator", "Bob")
+    assert held.status_code == 202
+    assert api.client.get(api.thread_url(), headers={"If-None-Match": etag}).status_code == 304
+    review.decide(moderator, held.json["comment"]["id"], "approve")
+    from comments.extensions import db
+
+    db.session.commit()
+    changed = api.client.get(api.thread_url(), headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert [c["body"] for c in changed.json["comments"]] == ["first", "waits for a moderator"]
+
+
 def test_deleted_comments_with_replies_are_tombstones(api):
     root = api.post("to be deleted", "Ann")
     token = root.json["edit_token"]

@@ -133,3 +133,27 @@ def test_a_killed_worker_process_loses_nothing(rq_app):
                               capture_output=True, text=True, timeout=120)
     assert finisher.returncode == 0, finisher.stderr[-2000:]
     assert _statuses(app, ids) == {"published"}
+
+
+@needs_redis
+def test_a_worker_delivers_the_webhooks_of_what_it_decided(rq_app):
+    """The web side stores the event with the change; `flask comments worker` delivers it."""
+    from comments.services.audit import Actor
+    from comments.services.webhooks import create_webhook
+    from comments.tasks.rq import run_worker
+    from tests.api.test_webhooks import Receiver
+
+    app, _ = rq_app
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    receiver = Receiver()
+    try:
+        with app.app_context():
+            site = database.session.query(Site).filter_by(slug="news").one()
+            create_webhook(site, receiver.url, ["comment.published"], "", Actor("host", "test"))
+        ids = _post(app.test_client(), 1)
+        with app.app_context():
+            run_worker(app, burst=True)
+        assert _statuses(app, ids) == {"published"}
+        assert [r["headers"]["X-Comments-Event"] for r in receiver.requests] == ["comment.published"]
+    finally:
+        receiver.close()

@@ -215,3 +215,30 @@ def test_long_comments_are_scored_whole(api, db, scoring):
     response = api.post(filler + " " + TOXIC)
     scoring.wait_idle()
     assert _comment(db, response).status == "held"
+
+
+@pytest.mark.parametrize("configured, expected", [(None, 1), ("2", "2")])
+def test_web_process_scoring_uses_one_torch_thread_unless_configured(monkeypatch, configured, expected):
+    """In a web process the model shares the cores with requests: one torch thread by default."""
+    from flask import Flask
+
+    import comments.tasks as tasks
+
+    seen = {}
+
+    def fake_load(config):
+        seen["threads"] = config.get("CLASSIFIER_THREADS")
+        return Broken()
+
+    monkeypatch.setattr(tasks, "load_classifier", fake_load)
+    web = Flask("web")
+    web.config.update(SCORING_MODE="inprocess", SCORING_BATCH_SIZE=16, SCORING_SWEEP_SECONDS=60)
+    if configured is not None:
+        web.config["CLASSIFIER_THREADS"] = configured
+    tasks.init_scoring(web)
+    assert web.extensions["comments.scoring"].holder.get()[0] is not None
+    assert seen["threads"] == expected
+    # A worker process of its own (rq) keeps the classifier's default: every core.
+    seen.clear()
+    ClassifierHolder(web.config).get()
+    assert seen["threads"] == configured

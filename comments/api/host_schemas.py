@@ -1,0 +1,257 @@
+"""marshmallow schemas of the host-site API (requests and answers; the OpenAPI document)."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from comments.api.schemas import StrictSchema, ThreadSchema
+from comments.models import STATUS_VALUES, WEBHOOK_EVENTS
+from comments.services.apikeys import SCOPES
+from comments.services.sites import CLASSIFIER_LABELS, SiteSettingsSchema
+
+
+class PageQuerySchema(StrictSchema):
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 500))
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+class KeyCreateSchema(StrictSchema):
+    label = ma.fields.String(load_default="", validate=ma.validate.Length(max=100))
+    scopes = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(SCOPES)), load_default=["host"],
+                            validate=ma.validate.Length(min=1, max=len(SCOPES)),
+                            metadata={"description": "`host` (this API) and/or `moderate` "
+                                                     "(the moderation API, for this site only)"})
+
+
+class KeySchema(ma.Schema):
+    id = ma.fields.Integer()
+    prefix = ma.fields.String(metadata={"description": "the key's first characters, to tell keys apart"})
+    label = ma.fields.String()
+    scopes = ma.fields.List(ma.fields.String())
+    created_at = ma.fields.String()
+    last_used_at = ma.fields.String(allow_none=True)
+    revoked_at = ma.fields.String(allow_none=True)
+
+
+class KeyListSchema(ma.Schema):
+    keys = ma.fields.List(ma.fields.Nested(KeySchema))
+    next_cursor = ma.fields.String(allow_none=True, metadata={"description": "always null: one page"})
+
+
+class NewKeySchema(ma.Schema):
+    key = ma.fields.Nested(KeySchema)
+    api_key = ma.fields.String(metadata={"description": "the key itself: shown only in this answer"})
+
+
+# --- threads ----------------------------------------------------------------------------------
+
+class ThreadPutSchema(StrictSchema):
+    title = ma.fields.String(validate=ma.validate.Length(max=500))
+    url = ma.fields.String(validate=[ma.validate.Length(max=2000), lambda v: _http_url_or_empty(v)],
+                           metadata={"description": "the article's http(s) URL, or empty"})
+    closed = ma.fields.Boolean(metadata={"description": "closing stops new comments; reading goes on"})
+
+
+def _http_url_or_empty(value: str) -> None:
+    if value:
+        ma.validate.URL(schemes={"http", "https"}, require_tld=False)(value)
+
+
+class StatusCountsSchema(ma.Schema):
+    pending = ma.fields.Integer()
+    published = ma.fields.Integer()
+    held = ma.fields.Integer()
+    rejected = ma.fields.Integer()
+    deleted = ma.fields.Integer()
+
+
+class HostThreadSchema(ThreadSchema):
+    created_at = ma.fields.String()
+    counts = ma.fields.Nested(StatusCountsSchema)
+
+
+class ThreadEnvelopeSchema(ma.Schema):
+    thread = ma.fields.Nested(HostThreadSchema)
+
+
+class ThreadListQuerySchema(PageQuerySchema):
+    closed = ma.fields.Boolean(load_default=None, allow_none=True)
+
+
+class ThreadListSchema(ma.Schema):
+    threads = ma.fields.List(ma.fields.Nested(HostThreadSchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+def _statuses(value: str) -> None:
+    unknown = [s for s in value.split(",") if s not in STATUS_VALUES]
+    if unknown:
+        raise ma.ValidationError(f"Statuses are some of: {', '.join(STATUS_VALUES)} (comma-separated).")
+
+
+class ExportFilterSchema(StrictSchema):
+    status = ma.fields.String(load_default=None, validate=_statuses,
+                              metadata={"description": "one status or several, comma-separated"})
+    since = ma.fields.AwareDateTime(load_default=None, format="iso",
+                                    metadata={"description": "RFC 3339; comments created at or after"})
+    until = ma.fields.AwareDateTime(load_default=None, format="iso",
+                                    metadata={"description": "RFC 3339; comments created before"})
+    thread = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 255),
+                              metadata={"description": "only this thread key"})
+    changed_since = ma.fields.AwareDateTime(load_default=None, format="iso", metadata={
+        "description": "RFC 3339; comments changed (status, text, counts) at or after this, in the "
+                       "order they changed: keep the last `updated_at` to sync incrementally"})
+
+
+class ExportQuerySchema(ExportFilterSchema):
+    limit = ma.fields.Integer(load_default=100, validate=ma.validate.Range(1, 500))
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
+
+
+class StreamQuerySchema(ExportFilterSchema):
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500),
+                              metadata={"description": "resume after the comment a JSON page ended on"})
+
+
+class ExportCommentSchema(ma.Schema):
+    id = ma.fields.Integer()
+    thread_key = ma.fields.String()
+    parent_id = ma.fields.Integer(allow_none=True)
+    reply_to_id = ma.fields.Integer(allow_none=True)
+    author_name = ma.fields.String()
+    author_key = ma.fields.String(metadata={"description": "a short hash grouping one author's comments"})
+    body = ma.fields.String()
+    body_html = ma.fields.String()
+    status = ma.fields.String(validate=ma.validate.OneOf(STATUS_VALUES))
+    reasons = ma.fields.List(ma.fields.Dict())
+    scores = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), allow_none=True)
+    max_score = ma.fields.Float(allow_none=True)
+    model = ma.fields.String(allow_none=True)
+    report_count = ma.fields.Integer()
+    created_at = ma.fields.String()
+    edited_at = ma.fields.String(allow_none=True)
+    decided_at = ma.fields.String(allow_none=True)
+    updated_at = ma.fields.String(metadata={"description": "when anything about the comment last changed"})
+    imported_from = ma.fields.String(allow_none=True)
+
+
+class ExportPageSchema(ma.Schema):
+    comments = ma.fields.List(ma.fields.Nested(ExportCommentSchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+class SettingsChangeSchema(SiteSettingsSchema, StrictSchema):
+    """Any subset of the settings. A label set to null in reject_thresholds removes it."""
+
+    reject_thresholds = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.OneOf(CLASSIFIER_LABELS)),
+                                       values=ma.fields.Float(allow_none=True))
+    allowed_origins = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 300)),
+                                     validate=ma.validate.Length(max=100))
+
+
+class SettingsSchema(ma.Schema):
+    premoderation = ma.fields.String()
+    banned_words = ma.fields.List(ma.fields.String())
+    suspect_words = ma.fields.List(ma.fields.String())
+    edit_window_seconds = ma.fields.Integer()
+    max_depth = ma.fields.Integer()
+    report_threshold = ma.fields.Integer()
+    duplicate_window_seconds = ma.fields.Integer()
+    repeat_window_seconds = ma.fields.Integer()
+    thresholds = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float())
+    reject_thresholds = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float())
+    failure_policy = ma.fields.String()
+    shadow_mode = ma.fields.Boolean()
+    allowed_origins = ma.fields.List(ma.fields.String())
+
+
+class SettingsEnvelopeSchema(ma.Schema):
+    settings = ma.fields.Nested(SettingsSchema)
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+class WebhookCreateSchema(StrictSchema):
+    url = ma.fields.String(required=True, validate=ma.validate.Length(1, 2000))
+    events = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(WEBHOOK_EVENTS)), required=True,
+                            validate=ma.validate.Length(min=1, max=len(WEBHOOK_EVENTS)))
+    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=200))
+
+
+class WebhookChangeSchema(StrictSchema):
+    url = ma.fields.String(validate=ma.validate.Length(1, 2000))
+    events = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(WEBHOOK_EVENTS)),
+                            validate=ma.validate.Length(min=1, max=len(WEBHOOK_EVENTS)))
+    description = ma.fields.String(validate=ma.validate.Length(max=200))
+    active = ma.fields.Boolean()
+
+
+class WebhookSchema(ma.Schema):
+    id = ma.fields.Integer()
+    url = ma.fields.String()
+    events = ma.fields.List(ma.fields.String())
+    description = ma.fields.String()
+    active = ma.fields.Boolean()
+    created_at = ma.fields.String()
+    secret_prefix = ma.fields.String()
+    previous_secret_valid_until = ma.fields.String(allow_none=True, metadata={
+        "description": "after a rotation: until when deliveries are also signed with the old secret"})
+
+
+class WebhookEnvelopeSchema(ma.Schema):
+    webhook = ma.fields.Nested(WebhookSchema)
+
+
+class NewWebhookSchema(WebhookEnvelopeSchema):
+    secret = ma.fields.String(metadata={"description": "the signing secret: shown only in this answer"})
+
+
+class WebhookListSchema(ma.Schema):
+    webhooks = ma.fields.List(ma.fields.Nested(WebhookSchema))
+    next_cursor = ma.fields.String(allow_none=True, metadata={"description": "always null: at most 20"})
+
+
+class DeliveryQuerySchema(PageQuerySchema):
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(("pending", "delivered", "failed")))
+
+
+class DeliverySchema(ma.Schema):
+    id = ma.fields.Integer()
+    event = ma.fields.String()
+    status = ma.fields.String()
+    attempts = ma.fields.Integer()
+    next_attempt_at = ma.fields.String(allow_none=True)
+    last_attempt_at = ma.fields.String(allow_none=True)
+    response_status = ma.fields.Integer(allow_none=True)
+    last_error = ma.fields.String(allow_none=True)
+    attempt_log = ma.fields.List(ma.fields.Dict())
+    created_at = ma.fields.String()
+    delivered_at = ma.fields.String(allow_none=True)
+    payload = ma.fields.Dict()
+
+
+class DeliveryPageSchema(ma.Schema):
+    deliveries = ma.fields.List(ma.fields.Nested(DeliverySchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+# --- privacy ----------------------------------------------------------------------------------
+
+class PrivacyRequestSchema(StrictSchema):
+    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
+
+
+class PrivacyExportQuerySchema(PageQuerySchema):
+    pass
+
+
+class ErasedSchema(ma.Schema):
+    erased = ma.fields.Integer(metadata={"description": "comments whose author and text were removed"})
+    removed = ma.fields.Integer(metadata={"description": "of those, comments deleted outright (no replies)"})
+    tombstoned = ma.fields.Integer(metadata={"description": "of those, kept as tombstones under replies"})

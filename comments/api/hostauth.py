@@ -1,0 +1,105 @@
+"""Who the host is: a site API key in ``Authorization: Bearer <key>``, valid for its own site only.
+
+Failed attempts are counted per client IP (``COMMENTS_RATELIMIT_API_KEY_FAILURES``): past the
+limit, every key attempt from that address gets 429 until the window passes, so keys cannot be
+guessed at speed. Successful requests cost nothing against that budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import current_app, g
+from limits import parse_many
+
+from comments.api.auth import bearer_token
+from comments.extensions import limiter
+from comments.models import ApiKey, Site
+from comments.net import client_ip
+from comments.services import apikeys
+from comments.services.accounts import TooManyAttempts, Unauthorized
+from comments.services.audit import Actor
+from comments.services.errors import Forbidden
+from comments.services.review import HostReviewer
+
+log = logging.getLogger(__name__)
+
+_SCOPE = "api-key-failures"
+
+
+def _limits():
+    return parse_many(current_app.config["RATELIMIT_API_KEY_FAILURES"])
+
+
+def _check_not_blocked(ip: str) -> None:
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    for item in _limits():
+        try:
+            allowed = limiter.limiter.test(item, _SCOPE, ip)
+            reset_at = limiter.limiter.get_window_stats(item, _SCOPE, ip)[0] if not allowed else 0
+        except Exception as exc:  # the limit store (Redis) is down: keys are still checked
+            log.warning("API key failure limit not checked (%s)", exc)
+            return
+        if not allowed:
+            raise TooManyAttempts(max(1, int(reset_at - time.time())))
+
+
+def _count_failure(ip: str) -> None:
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    try:
+        for item in _limits():
+            limiter.limiter.hit(item, _SCOPE, ip)
+    except Exception as exc:
+        log.warning("API key failure not counted (%s)", exc)
+
+
+def authenticate(raw_key: str | None) -> ApiKey:
+    """The active key sent, or 401 (counted against the client's failure budget)."""
+    ip = client_ip()
+    _check_not_blocked(ip)
+    if not raw_key:
+        _count_failure(ip)
+        raise Unauthorized("api_key_missing", "This needs the site's API key: Authorization: Bearer <key>.")
+    key = apikeys.find_key(raw_key)
+    if key is None:
+        _count_failure(ip)
+        raise Unauthorized("api_key_invalid", "The API key is not valid (unknown or revoked).")
+    return key
+
+
+def require_key_for(key: ApiKey, site_slug: str, scope: str) -> Site:
+    if key.site.slug != site_slug:
+        raise Forbidden("site_not_allowed", "This API key belongs to another site.")
+    if not key.has_scope(scope):
+        raise Forbidden("scope_missing", f"This API key does not have the '{scope}' scope.")
+    return key.site
+
+
+def require_host(site_slug: str, scope: str = "host") -> Site:
+    """The site of the request, when the key sent is one of its active keys with ``scope``."""
+    key = g.get("api_key")
+    if key is None:
+        key = authenticate(bearer_token())
+        g.api_key = key
+    site = require_key_for(key, site_slug, scope)
+    g.site = site
+    apikeys.touch(key)
+    return site
+
+
+def host_actor() -> Actor:
+    key: ApiKey = g.api_key
+    return Actor("host", f"key:{key.prefix}")
+
+
+def host_reviewer(raw_key: str) -> HostReviewer:
+    """The moderation API's caller when it sends a site API key: needs the ``moderate`` scope."""
+    key = authenticate(raw_key)
+    if not key.has_scope("moderate"):
+        raise Forbidden("scope_missing", "This API key does not have the 'moderate' scope.")
+    g.api_key = key
+    apikeys.touch(key)
+    return HostReviewer(site_slug=key.site.slug, key_prefix=key.prefix)

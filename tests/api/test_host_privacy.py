@@ -1,0 +1,221 @@
+"""Privacy requests through the host API, IP purges, and host decisions with a moderate-scoped key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from comments.models import AuditEvent, Comment, CommentRevision, Report, Thread, utcnow
+from comments.security import hash_email, hash_ip
+from tests.conftest import set_settings
+
+PRIVACY = "/api/v1/sites/news/privacy"
+
+
+@pytest.fixture()
+def host(site):
+    return {"Authorization": f"Bearer {site.test_api_key}"}
+
+
+@pytest.fixture()
+def authored(api, site):
+    """Ann (by email) wrote a root with a reply from Bo, a lone comment and a reply to Bo."""
+    root = api.post("Ann's root", author="Ann", author_email="Ann@Example.org").json["comment"]["id"]
+    bo = api.post("Bo replies", author="Bo", ip="192.0.2.9", parent_id=root).json["comment"]["id"]
+    lone = api.post("Ann alone", author="Ann", author_email="ann@example.org", key="other").json["comment"]["id"]
+    reply = api.post("Ann answers Bo", author="Ann", author_email="ann@example.org",
+                     parent_id=bo).json["comment"]["id"]
+    return {"root": root, "bo": bo, "lone": lone, "reply": reply}
+
+
+def test_export_by_email_finds_only_that_authors_comments(client, db, site, host, authored):
+    response = client.post(f"{PRIVACY}/export", headers=host, json={"email": "ANN@example.org"})
+    assert response.status_code == 200
+    ids = [c["id"] for c in response.json["comments"]]
+    assert ids == [authored["root"], authored["lone"], authored["reply"]]
+    assert all(c["author_name"] == "Ann" for c in response.json["comments"])
+    paged = client.post(f"{PRIVACY}/export?limit=2", headers=host, json={"email": "ann@example.org"}).json
+    assert len(paged["comments"]) == 2 and paged["next_cursor"]
+    assert db.session.query(AuditEvent).filter_by(action="privacy_export").count() == 2
+
+
+def test_erase_removes_identity_and_text_and_keeps_tombstones_for_replies(client, db, api, site, host, authored):
+    db.session.add(CommentRevision(comment_id=authored["lone"], body="old words", body_html="<p>old words</p>",
+                                   written_at=utcnow()))
+    db.session.commit()
+    response = client.post(f"{PRIVACY}/erase", headers=host, json={"email": "ann@example.org"})
+    assert response.status_code == 200
+    assert response.json == {"erased": 3, "removed": 2, "tombstoned": 1}
+    db.session.expire_all()
+    assert db.session.get(Comment, authored["lone"]) is None
+    assert db.session.get(Comment, authored["reply"]) is None
+    tomb = db.session.get(Comment, authored["root"])
+    assert tomb.status == "deleted" and tomb.body == "" and tomb.author_name == ""
+    assert tomb.author_email_hash is None and tomb.ip_hash is None
+    assert db.session.query(CommentRevision).count() == 0
+    assert db.session.query(Comment).filter_by(author_email_hash=hash_email("ann@example.org")).count() == 0
+    # readers see a tombstone with Bo's reply under it, nothing of Ann
+    thread = api.read().json
+    assert thread["comments"][0]["author_name"] is None and thread["comments"][0]["body"] is None
+    assert [r["author_name"] for r in thread["comments"][0]["replies"]] == ["Bo"]
+    assert thread["comments"][0]["replies"][0]["replies"] == []
+    assert thread["thread"]["comment_count"] == 1
+    assert db.session.query(Thread).filter_by(key="other").one().published_count == 0
+    event = db.session.query(AuditEvent).filter_by(action="privacy_erased").one()
+    assert event.actor_type == "host" and event.reasons[0]["removed"] == 2
+    again = client.post(f"{PRIVACY}/erase", headers=host, json={"email": "ann@example.org"})
+    assert again.json == {"erased": 0, "removed": 0, "tombstoned": 0}
+
+
+@pytest.mark.parametrize("body", [{}, {"email": "not-an-email"}, {"email": "a@b.example", "extra": 1},
+                                  {"email": ["a@b.example"]}])
+def test_privacy_requests_are_validated(client, site, host, body):
+    for action in ("export", "erase"):
+        assert client.post(f"{PRIVACY}/{action}", headers=host, json=body).status_code == 422
+
+
+def test_privacy_requests_need_the_sites_key(client, db, site, authored):
+    from comments.services.sites import create_site
+
+    _other, key = create_site("other", [])
+    db.session.commit()
+    assert client.post(f"{PRIVACY}/erase", json={"email": "ann@example.org"}).status_code == 401
+    response = client.post(f"{PRIVACY}/erase", headers={"Authorization": f"Bearer {key}"},
+                           json={"email": "ann@example.org"})
+    assert response.status_code == 403
+    assert db.session.query(Comment).count() == 4
+
+
+# --- purge ------------------------------------------------------------------------------------
+
+def test_purge_drops_old_ip_hashes_only(app, db, api, site):
+    old = api.post("Old words", author="Old", ip="192.0.2.50").json["comment"]["id"]
+    with_email = api.post("Old with email", author="Em", ip="192.0.2.51",
+                          author_email="em@example.org").json["comment"]["id"]
+    new = api.post("New words", author="New", ip="192.0.2.52").json["comment"]["id"]
+    api.client.post(f"/api/v1/comments/{new}/reports", json={"reason": "spam"},
+                    environ_base={"REMOTE_ADDR": "192.0.2.60"})
+    long_ago = utcnow() - timedelta(days=100)
+    db.session.query(Comment).filter(Comment.id.in_([old, with_email])).update({"created_at": long_ago})
+    db.session.query(Report).update({"created_at": long_ago})
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["comments", "purge", "--ip-older-than", "90"])
+    assert result.exit_code == 0, result.output
+    assert "2 comments, 1 reports" in result.output
+    db.session.expire_all()
+    purged = db.session.get(Comment, old)
+    assert purged.ip_hash is None and purged.author_key == "ip-purged"
+    emailed = db.session.get(Comment, with_email)
+    assert emailed.ip_hash is None and emailed.author_key == hash_email("em@example.org")
+    assert db.session.get(Comment, new).ip_hash == hash_ip("192.0.2.52")
+    assert db.session.query(Report).one().reporter_hash.startswith("purged:")
+    assert db.session.query(AuditEvent).filter_by(action="ip_hashes_purged").count() == 1
+    # the default comes from the setting
+    again = app.test_cli_runner().invoke(args=["comments", "purge"])
+    assert "older than 90 days: 0 comments, 0 reports" in again.output
+    assert app.test_cli_runner().invoke(args=["comments", "purge", "--ip-older-than", "-1"]).exit_code != 0
+
+
+# --- host decisions ---------------------------------------------------------------------------
+
+@pytest.fixture()
+def moderate_key(client, site, host):
+    response = client.post("/api/v1/sites/news/keys", headers=host,
+                           json={"label": "cms moderation", "scopes": ["moderate"]})
+    return {"Authorization": f"Bearer {response.json['api_key']}"}
+
+
+def test_a_moderate_key_decides_on_its_own_site(client, db, api, site, moderate_key):
+    set_settings(site, premoderation="all")
+    held = api.post("Waiting").json["comment"]["id"]
+    queue = client.get("/api/v1/moderation/queue", headers=moderate_key)
+    assert queue.status_code == 200 and [i["comment"]["id"] for i in queue.json["items"]] == [held]
+    decided = client.post(f"/api/v1/moderation/comments/{held}/decision", headers=moderate_key,
+                          json={"action": "approve", "reason": "fine"})
+    assert decided.status_code == 200 and decided.json["comment"]["status"] == "published"
+    assert decided.json["comment"]["decided_at"]
+    event = db.session.query(AuditEvent).filter_by(action="approved").one()
+    assert event.actor_type == "host" and event.actor_id.startswith("key:cmk_")
+    again = client.post(f"/api/v1/moderation/comments/{held}/decision", headers=moderate_key,
+                        json={"action": "reject"})
+    assert again.status_code == 409
+    assert again.json["error"]["current"]["decision"]["by"].startswith("key:cmk_")
+    audit = client.get("/api/v1/moderation/audit", headers=moderate_key, query_string={"comment_id": held})
+    assert audit.status_code == 200 and audit.json["events"][0]["actor"]["type"] == "host"
+
+
+def test_a_moderate_key_cannot_touch_another_site(client, db, api, site, moderate_key):
+    from comments.services.sites import create_site
+    from comments.services.submission import NewComment, submit
+
+    other, _ = create_site("other", [])
+    db.session.commit()
+    set_settings(other, premoderation="all")
+    theirs = submit(other, "x", NewComment(body="elsewhere", author_name="Eve")).view["id"]
+    response = client.post(f"/api/v1/moderation/comments/{theirs}/decision", headers=moderate_key,
+                           json={"action": "approve"})
+    assert response.status_code == 403
+    assert client.get("/api/v1/moderation/queue", headers=moderate_key,
+                      query_string={"site": "other"}).status_code == 403
+    assert client.get("/api/v1/moderation/queue", headers=moderate_key).json["items"] == []
+
+
+def test_a_host_only_key_cannot_moderate(client, api, site, host):
+    set_settings(site, premoderation="all")
+    held = api.post("Waiting").json["comment"]["id"]
+    response = client.post(f"/api/v1/moderation/comments/{held}/decision", headers=host, json={"action": "approve"})
+    assert response.status_code == 403 and response.json["error"]["code"] == "scope_missing"
+    bad = client.get("/api/v1/moderation/queue", headers={"Authorization": "Bearer cmk_wrong"})
+    assert bad.status_code == 401
+
+
+# --- the command line -------------------------------------------------------------------------
+
+def test_cli_adds_lists_and_revokes_keys(app, client, db, site):
+    runner = app.test_cli_runner()
+    added = runner.invoke(args=["comments", "add-key", "news", "--label", "cms", "--scope", "host",
+                                "--scope", "moderate"])
+    assert added.exit_code == 0, added.output
+    key = added.output.rsplit(": ", 1)[1].strip()
+    assert "scopes: host, moderate" in added.output
+    listed = runner.invoke(args=["comments", "list-keys", "news"]).output
+    assert "cms" in listed and key[:12] in listed
+    assert client.get("/api/v1/sites/news/threads", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    revoked = runner.invoke(args=["comments", "revoke-key", "news", key[:12]])
+    assert revoked.exit_code == 0, revoked.output
+    assert client.get("/api/v1/sites/news/threads", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    last = runner.invoke(args=["comments", "revoke-key", "news", site.api_keys[0].prefix])
+    assert last.exit_code != 0 and "last key" in last.output
+    assert runner.invoke(args=["comments", "revoke-key", "news", "nope"]).exit_code != 0
+
+
+def test_purge_forgets_old_finished_webhook_deliveries(app, db, site):
+    from comments.models import Webhook, WebhookDelivery
+
+    hook = Webhook(site_id=site.id, url="https://hooks.example.com/", events=["comment.held"], secret="whsec_x")
+    db.session.add(hook)
+    db.session.flush()
+    old = utcnow() - timedelta(days=40)
+    for status, created in [("delivered", old), ("failed", old), ("pending", old), ("delivered", utcnow())]:
+        db.session.add(WebhookDelivery(webhook_id=hook.id, event="comment.held", body="{}", status=status,
+                                       attempt_log=[], created_at=created))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["comments", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "Dropped 2 finished webhook deliveries older than 30 days." in result.output
+    assert sorted(d.status for d in db.session.query(WebhookDelivery)) == ["delivered", "pending"]
+
+
+def test_erase_drops_webhook_deliveries_about_the_author(app, client, db, api, site, host, monkeypatch):
+    from comments.models import WebhookDelivery
+
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE", True)
+    client.post("/api/v1/sites/news/webhooks", headers=host,
+                json={"url": "http://127.0.0.1:9/hook", "events": ["comment.published"]})
+    api.post("Ann's words", author="Ann", author_email="ann@example.org")
+    api.post("Bo's words", author="Bo", ip="192.0.2.9")
+    assert db.session.query(WebhookDelivery).count() == 2
+    client.post(f"{PRIVACY}/erase", headers=host, json={"email": "ann@example.org"})
+    remaining = db.session.query(WebhookDelivery).all()
+    assert len(remaining) == 1 and "Ann" not in remaining[0].body and "Bo's words" in remaining[0].body

@@ -1,0 +1,170 @@
+"""Importing Disqus and WordPress exports: threading, authors, dates, statuses, twice, broken files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from comments.models import AuditEvent, Comment, Thread
+from comments.security import hash_email, hash_ip
+from comments.services.importers.html import to_markdown
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def _import(app, *args):
+    return app.test_cli_runner().invoke(args=["comments", "import", *map(str, args)])
+
+
+def _by_ref(db):
+    return {c.import_ref: c for c in db.session.query(Comment).all()}
+
+
+def test_disqus_import_keeps_threading_authors_dates_and_statuses(app, db, api, site):
+    result = _import(app, "news", DATA / "disqus_sample.xml")
+    assert result.exit_code == 0, result.output
+    assert "Format: disqus." in result.output
+    assert "Imported 6 comments (1 deleted, 4 published, 1 rejected) into 2 threads (2 new)." in result.output
+    assert "disqus thread 2003: deleted in Disqus" in result.output
+    comments = _by_ref(db)
+    ann, bo, cara = comments["disqus:3001"], comments["disqus:3002"], comments["disqus:3004"]
+    assert ann.parent_id is None and bo.parent_id == ann.id and cara.parent_id == bo.id
+    assert cara.root_id == ann.id and cara.depth == 2
+    assert ann.author_name == "Ann" and ann.author_email_hash == hash_email("ann@example.org")
+    assert ann.ip_hash == hash_ip("203.0.113.10")
+    assert ann.created_at == datetime(2024, 3, 1, 9, 15, tzinfo=UTC)
+    assert ann.body == "The **deficit** numbers look *off*.\n\nSee [the figures](https://stats.example/deficit)."
+    assert '<a href="https://stats.example/deficit"' in ann.body_html and "<strong>deficit</strong>" in ann.body_html
+    assert comments["disqus:3003"].status == "rejected"
+    tomb = comments["disqus:3005"]
+    assert tomb.status == "deleted" and tomb.body == "" and tomb.author_name == ""
+    assert comments["disqus:3006"].parent_id == tomb.id
+    budget = db.session.query(Thread).filter_by(key="politics/2024/budget").one()
+    assert budget.title == "The 2024 budget" and budget.published_count == 3 and not budget.closed
+    final = db.session.query(Thread).filter_by(key="https://daily.example/sport/final").one()  # no identifier
+    assert final.closed and final.published_count == 1
+    assert ann.reply_count == 1 and bo.reply_count == 1
+    # readers see the imported tree, the deleted one as a tombstone
+    page = api.read("politics/2024/budget").json
+    assert [c["author_name"] for c in page["comments"]] == ["Ann"]
+    assert page["comments"][0]["replies"][0]["replies"][0]["author_name"] == "Cara"
+    assert page["comments"][0]["created_at"] == "2024-03-01T09:15:00.000Z"
+    events = db.session.query(AuditEvent).filter_by(action="imported").count()
+    assert events == 6
+
+
+def test_importing_twice_adds_nothing(app, db, site):
+    assert _import(app, "news", DATA / "disqus_sample.xml").exit_code == 0
+    before = db.session.query(Comment).count()
+    again = _import(app, "news", DATA / "disqus_sample.xml")
+    assert again.exit_code == 0, again.output
+    assert "Imported 0 comments" in again.output and "Already imported before (left as they are): 6." in again.output
+    assert db.session.query(Comment).count() == before
+    assert db.session.query(Thread).filter_by(key="politics/2024/budget").one().published_count == 3
+
+
+def test_wxr_import(app, db, site):
+    result = _import(app, "news", DATA / "wxr_sample.xml")
+    assert result.exit_code == 0, result.output
+    assert "Format: wxr." in result.output
+    assert "Imported 5 comments (1 held, 3 published, 1 rejected) into 2 threads (2 new)." in result.output
+    assert "wxr:14: a pingback, not a comment" in result.output
+    comments = _by_ref(db)
+    first, bo, reply = comments["wxr:11"], comments["wxr:12"], comments["wxr:13"]
+    assert bo.parent_id == first.id and reply.parent_id == bo.id and reply.depth == 2
+    assert first.created_at == datetime(2023, 5, 1, 9, 0, tzinfo=UTC)  # the GMT date, not the local one
+    assert first.body == "First!\n\nA second paragraph  \nwith a line break and **bold** words."
+    assert "<br" in first.body_html
+    assert comments["wxr:15"].status == "rejected" and comments["wxr:21"].status == "held"
+    hello = db.session.query(Thread).filter_by(key="1").one()
+    assert hello.url == "https://blog.example/2023/hello-world/" and hello.published_count == 3
+    assert db.session.query(Thread).filter_by(key="2").one().closed
+    assert "Already imported before (left as they are): 5." in _import(app, "news", DATA / "wxr_sample.xml").output
+
+
+def test_thread_keys_from_urls(app, db, site):
+    result = _import(app, "news", DATA / "wxr_sample.xml", "--key-from", "url")
+    assert result.exit_code == 0
+    assert db.session.query(Thread).filter_by(key="https://blog.example/2023/hello-world/").count() == 1
+
+
+def test_dry_run_changes_nothing(app, db, site):
+    result = _import(app, "news", DATA / "disqus_sample.xml", "--dry-run")
+    assert result.exit_code == 0 and "Imported 6 comments" in result.output and "Dry run" in result.output
+    assert db.session.query(Comment).count() == 0
+
+
+def test_an_existing_threads_host_values_win(app, db, site):
+    db.session.add(Thread(site_id=site.id, key="politics/2024/budget", title="Our own title", url=""))
+    db.session.commit()
+    _import(app, "news", DATA / "disqus_sample.xml")
+    thread = db.session.query(Thread).filter_by(key="politics/2024/budget").one()
+    assert thread.title == "Our own title" and thread.url == "https://daily.example/politics/2024/budget"
+
+
+@pytest.mark.parametrize("name, message", [
+    ("broken_truncated.xml", "is not well-formed XML"),
+    ("billion_laughs.xml", "contains a DOCTYPE declaration"),
+    ("external_entity.xml", "contains a DOCTYPE declaration"),
+    ("not_comments.xml", "neither a Disqus export"),
+    ("disqus_bad_date.xml", "'last tuesday' is not a date"),
+    ("missing.xml", "is not a file"),
+])
+def test_broken_files_give_a_clear_error_and_import_nothing(app, db, site, name, message):
+    result = _import(app, "news", DATA / name)
+    assert result.exit_code != 0
+    assert "Nothing was imported." in result.output and message in result.output, result.output
+    assert "Traceback" not in result.output
+    assert db.session.query(Comment).count() == 0
+
+
+def test_format_mismatch_and_unknown_site(app, db, site):
+    wrong = _import(app, "news", DATA / "wxr_sample.xml", "--format", "disqus")
+    assert wrong.exit_code != 0 and "looks like a wxr file" in wrong.output
+    assert _import(app, "nope", DATA / "wxr_sample.xml").exit_code != 0
+
+
+def test_overlong_comments_are_skipped_not_truncated(app, db, site, tmp_path):
+    big = "x" * 10_001
+    path = tmp_path / "big.xml"
+    path.write_text((DATA / "disqus_bad_date.xml").read_text()
+                    .replace("last tuesday", "2024-01-01T00:00:00Z").replace(">hi<", f">{big}<"))
+    result = _import(app, "news", path)
+    assert result.exit_code == 0
+    assert "over the 10000 limit" in result.output and db.session.query(Comment).count() == 0
+
+
+def test_html_conversion_escapes_markdown_and_drops_unsafe_links():
+    assert to_markdown("<p>a *b* [c]</p>") == r"a \*b\* \[c\]"
+    assert to_markdown('<a href="javascript:alert(1)">x</a>') == "x"
+    assert to_markdown("<blockquote>q</blockquote><p>answer</p>") == "> q\n\nanswer"
+    assert to_markdown("<ul><li>one</li><li>two</li></ul>") == "- one\n- two"
+
+
+def test_replies_past_the_sites_depth_cap_attach_to_the_deepest_allowed_ancestor(app, db, site):
+    from tests.conftest import set_settings
+
+    set_settings(site, max_depth=2)
+    assert _import(app, "news", DATA / "disqus_sample.xml").exit_code == 0
+    comments = _by_ref(db)
+    ann, bo, cara = comments["disqus:3001"], comments["disqus:3002"], comments["disqus:3004"]
+    assert cara.parent_id == ann.id and cara.depth == 1 and cara.reply_to_id == bo.id
+
+
+def test_files_are_streamed_element_by_element(tmp_path):
+    """Each handled element leaves the tree: a large export is never held whole (only what the
+    parser has read ahead of the reader, a chunk of the file, is in memory at once)."""
+    from comments.services.importers.safexml import Document
+
+    path = tmp_path / "many.xml"
+    posts = "".join(f'<post dsq:id="{i}"><message>m{i}</message></post>' for i in range(20000))
+    path.write_text(f'<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
+                    f"{posts}</disqus>")
+    document = Document(path)
+    sizes = []
+    for count, _element in enumerate(document.elements(depth=1)):
+        if count % 1000 == 0:
+            sizes.append(len(document.root))
+    assert max(sizes) < 2000 and len(document.root) == 0
