@@ -14,7 +14,7 @@ from sqlalchemy import func, select, true
 
 from comments.extensions import db
 from comments.models import AuditEvent, Comment, Moderator, Site, Status, utcnow
-from comments.services.review import _visible_sites
+from comments.services.review import DECIDERS, _visible_sites
 from comments.services.sites import CLASSIFIER_LABELS, effective_settings
 
 # Audit actions that put a comment in front of moderators.
@@ -57,7 +57,7 @@ def moderation_stats(moderator: Moderator, *, site_slug: str | None = None, days
         figures = per_day.get(event.created_at.date())
         if figures is None:
             continue
-        if event.to_status == Status.HELD.value and event.actor_type != "moderator":
+        if event.to_status == Status.HELD.value and event.actor_type not in DECIDERS:
             if (figures.day, event.comment_id) not in held_seen:
                 held_seen.add((figures.day, event.comment_id))
                 figures.held += 1
@@ -96,10 +96,10 @@ def _decision_times(events: list[Any]) -> tuple[float | None, int]:
     entered: dict[int, datetime] = {}
     decided: dict[int, tuple[datetime, float]] = {}
     for event in events:
-        if event.actor_type != "moderator" and (event.to_status == Status.HELD.value
+        if event.actor_type not in DECIDERS and (event.to_status == Status.HELD.value
                                                 or event.action in _QUEUED_ACTIONS):
             entered.setdefault(event.comment_id, event.created_at)
-        elif event.action in ("approved", "rejected") and event.actor_type == "moderator":
+        elif event.action in ("approved", "rejected") and event.actor_type in DECIDERS:
             since = entered.pop(event.comment_id, None)
             if since is not None:
                 decided[event.comment_id] = (since, (event.created_at - since).total_seconds())
