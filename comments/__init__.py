@@ -11,7 +11,7 @@ from flask import Flask, g
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import PathConverter
+from werkzeug.routing import IntegerConverter, PathConverter
 
 from comments import config as settings
 
@@ -33,6 +33,17 @@ class HostThreadKeyConverter(ThreadKeyConverter):
     regex = ".+?(?<!/comments)"
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route is an id: past the 32-bit id columns it matches nothing (404),
+    rather than reaching the database, which would refuse to compare it."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        from comments.models import MAX_ID
+
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(settings.defaults())
@@ -45,6 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
     app.url_map.converters["threadkey"] = ThreadKeyConverter
+    app.url_map.converters["int"] = IdConverter
     app.url_map.converters["hostthreadkey"] = HostThreadKeyConverter
     # Thread keys may contain "//"; merging slashes would redirect instead of answering.
     app.url_map.merge_slashes = False
@@ -59,6 +71,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         api.register_converter(converter_class, lambda converter: {
             "type": "string", "minLength": 1, "maxLength": 255,
             "description": "the host's article id, percent-encoded"})
+    api.register_converter(IdConverter, lambda converter: {
+        "type": "integer", "minimum": 0, "maximum": converter.max})
 
     from comments import models  # noqa: F401  (tables known to Flask-Migrate)
     from comments.api.host import blp as host_blp

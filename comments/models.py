@@ -26,6 +26,11 @@ from sqlalchemy.types import TypeDecorator
 from comments.extensions import db
 
 
+# Primary keys are 32-bit INTEGER columns: a larger id from a client names nothing (and PostgreSQL
+# would refuse to compare it), so every id that comes from outside is checked against this.
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -92,7 +92,12 @@ class ContractApi(Api):
 
     def handle_http_exception(self, error: HTTPException):
         if not _wants_json():
-            return error  # the dashboard and pages keep Werkzeug's HTML errors
+            # Pages answer with their own HTML error page (an unknown address under /mod/ is the
+            # dashboard's 404 too); elsewhere Werkzeug's.
+            for prefix, page in current_app.extensions.get("comments.error_pages", []):
+                if request.path.startswith(prefix):
+                    return page(error)
+            return error
         status = error.code or 500
         code = DEFAULT_CODES.get(status, "error")
         message = error.description or ""

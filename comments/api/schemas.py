@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from comments.models import STATUS_VALUES
+from comments.models import MAX_ID, STATUS_VALUES
 from comments.services.reports import REASONS
 from comments.services.review import ACTIONS, QUEUE_SORTS, QUEUES
 from comments.services.threads import SORTS
@@ -36,7 +36,7 @@ class CommentCreateSchema(StrictSchema):
                                    validate=ma.validate.Length(max=254),
                                    metadata={"description": "optional; stored only as a keyed hash"})
     parent_id = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
-                                  validate=ma.validate.Range(min=1))
+                                  validate=ma.validate.Range(min=1, max=MAX_ID))
     thread_title = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=500),
                                     metadata={"description": "extension: the article title, used when the "
                                                              "first comment creates the thread"})
@@ -218,7 +218,7 @@ class DecidedSchema(ma.Schema):
 
 
 class AuditQuerySchema(StrictSchema):
-    comment_id = ma.fields.Integer(load_default=None)
+    comment_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID))
     site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[a-z0-9-]{1,64}$"))
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 200))
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=50))

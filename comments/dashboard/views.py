@@ -115,10 +115,19 @@ def _database_down(error: Exception) -> Response:
     return response
 
 
+@bp.record_once
+def _error_pages_for_unrouted_addresses(state: Any) -> None:
+    # An address under /mod/ that matches no view (an unknown page, an id past the id columns)
+    # never reaches this blueprint's handlers: the app's HTTP error handler asks for this page.
+    state.app.extensions.setdefault("comments.error_pages", []).append(((state.url_prefix or "/mod") + "/", _http_error))
+
+
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException) -> Response:
     if error.code == 429 and request.endpoint == "dashboard.login":
         return _login_page("Too many attempts. Wait a minute and try again.", 429)
+    if request.url_rule is None and error.code == 404:
+        return _error_page(404, "Nothing is found at this address.")
     return _error_page(error.code or 400, error.description or "")
 
 

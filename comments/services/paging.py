@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Select, tuple_
 
-from comments.models import Comment
+from comments.models import MAX_ID, Comment
 from comments.services.errors import invalid_field
 
 
@@ -28,9 +28,13 @@ def decode_cursor(sort: str, cursor: str, parse: Callable[[list[Any]], list[Any]
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(data, dict) or data.get("s") != sort or not isinstance(data.get("p"), list):
             raise bad
-        return parse(data["p"])
+        position = parse(data["p"])
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
         raise bad from None
+    # Numbers in a position are compared with id (and counter) columns: past them is not a position.
+    if any(isinstance(v, int) and not -MAX_ID - 1 <= v <= MAX_ID for v in position):
+        raise bad
+    return position
 
 
 def date_position(position: list[Any]) -> list[Any]:

@@ -216,11 +216,17 @@ def test_bad_decisions_are_400(dashboard, held_comments, data):
     assert response.headers["HX-Retarget"] == "#toasts"
 
 
-@pytest.mark.parametrize("comment_id", [999999, 2**31, 10**20])
-def test_deciding_an_unknown_comment_is_404(dashboard, db, comment_id):
+@pytest.mark.parametrize("comment_id, message", [
+    (999999, "No such comment."),
+    # Past the 32-bit id columns no address matches: still the dashboard's own 404.
+    (2**31, "Nothing is found at this address."),
+    (10**20, "Nothing is found at this address."),
+])
+def test_deciding_an_unknown_comment_is_404(dashboard, db, comment_id, message):
     response = dashboard.decide(comment_id, "approve")
     assert response.status_code == 404
-    assert "No such comment." in response.text
+    assert message in response.text
+    assert 'class="toast error"' in response.text
     assert dashboard.post(f"/mod/comments/{comment_id}/undo").status_code == 404
 
 
@@ -296,6 +302,7 @@ def test_bad_addresses_get_a_clean_error_page(dashboard, site, path, status):
     response = dashboard.get(path)
     assert response.status_code == status, response.text[:500]
     assert "<html" in response.text.lower()
+    assert "/mod/static/dashboard.css" in response.text  # the dashboard's own page, not Werkzeug's
 
 
 # --- settings -------------------------------------------------------------------------------------
