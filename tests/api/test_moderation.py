@@ -264,3 +264,11 @@ def test_the_audit_log_is_append_only(db, held):
     with pytest.raises(RuntimeError, match="append-only"):
         db.session.commit()
     db.session.rollback()
+
+
+@pytest.mark.parametrize("body", [{"action": "maybe"}, {"nonsense": 1}, None])
+def test_without_credentials_the_answer_is_401_whatever_the_body(client, body):
+    response = client.post("/api/v1/moderation/comments/1/decision", json=body)
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "unauthorized"
+    assert client.get("/api/v1/moderation/queue?queue=nonsense").status_code == 401
