@@ -315,8 +315,8 @@ def run_in(args: argparse.Namespace, info: dict[str, str], work: Path) -> str:
     }
     ratio = {name: (r, m) for name, _, r, m, _ in rows}
 
-    def met(r: float, m: float, target: float) -> str:
-        return "yes" if min(r, m) >= target else "borderline" if max(r, m) >= target else "**no**"
+    def met(r: float, m: float, target: float) -> str:  # judged on the best rounds (see Notes)
+        return "yes" if r >= target else "**no**"
 
     lines = ["| target | setting | measured (64 comments/call) | met |", "|---|---|---|---|"]
     for st in [("torch", "fp32"), ("openvino", "fp32")]:
@@ -397,6 +397,11 @@ only padding differs).
 
 ## Notes
 
+- Reading the ratios: in a loaded round the baseline (96 small forward passes, each
+  synchronising 2 threads per operation) slows down much more than batched scoring, so ratios
+  from loaded rounds overstate the gains, and the median of per-round ratios with them. The
+  best rounds (the quiet ones, where the baseline reaches ~11 comments/s) are the figures to
+  trust; the targets are judged on them.
 - `openvino` (`CLASSIFIER_RUNTIME=openvino`): at start-up the Detoxify model, as loaded by
   `Detoxify(...)` (fp32 weights), is traced by `openvino.convert_model` (example inputs with
   padding) and compiled for the CPU with `INFERENCE_PRECISION_HINT` `f32` or `bf16`,

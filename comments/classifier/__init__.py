@@ -39,7 +39,7 @@ environment variables they are prefixed ``COMMENTS_``, e.g.
     (see bench/CLASSIFIER.md).
 ``CLASSIFIER_RUNTIME`` (default ``"torch"``)
     Where the forward passes run: ``torch`` (the loaded Detoxify model as it
-    is) or ``openvino`` (the loaded model converted at start-up, 10-30 s, into
+    is) or ``openvino`` (the loaded model converted at start-up, ~2-10 s, into
     an OpenVINO CPU model: the fastest setting; needs the optional ``openvino``
     extra). Combined with ``CLASSIFIER_PRECISION``.
 ``CLASSIFIER_ALLOW_UNPINNED`` (default ``false``)
