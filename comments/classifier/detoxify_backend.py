@@ -299,7 +299,7 @@ class _OpenVINOForward:
         try:
             tf_logger.setLevel(logging.ERROR)  # tracing touches config attributes that log noise
             with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")  # tracer warnings: the graph is checked by the warm-up
+                warnings.simplefilter("ignore")  # tracer warnings: the graph is checked below
                 converted = ov.convert_model(model, example_input=example)
         finally:
             tf_logger.setLevel(level)
@@ -318,6 +318,33 @@ class _OpenVINOForward:
             raise ClassifierUnavailable(f"OpenVINO model has unexpected inputs {missing}")
         self.request = self.compiled.create_infer_request()
         self.output = self.compiled.outputs[0]
+        self._check_against(model, input_names, precision)
+
+    def _check_against(self, model: Any, input_names: Sequence[str], precision: str) -> None:
+        """Refuse a converted model whose scores differ from the torch model's.
+
+        Checked on another shape than the traced one, with padding, so that a
+        graph specialised to the example's shape or mask would be caught.
+        """
+        import torch
+
+        generator = torch.Generator().manual_seed(0)
+        high = max(int(model.config.vocab_size), 2)
+        inputs = {name: torch.zeros((3, 23), dtype=torch.long) for name in input_names}
+        inputs["input_ids"] = torch.randint(1, high, (3, 23), generator=generator)
+        inputs["attention_mask"] = torch.ones((3, 23), dtype=torch.long)
+        inputs["attention_mask"][1, 7:] = 0
+        inputs["attention_mask"][2, 15:] = 0
+        with torch.inference_mode():
+            expected = torch.sigmoid(model(**inputs)[0].float())
+        actual = torch.sigmoid(self(**inputs))
+        worst = float((expected - actual).abs().max())
+        limit = 1e-4 if precision == "fp32" else 0.02
+        if not worst <= limit:
+            raise ClassifierUnavailable(
+                f"the OpenVINO model's scores differ from the torch model's by {worst:.4g} (limit {limit})"
+            )
+        log.info("OpenVINO %s model checked against torch: max score difference %.2g", precision, worst)
 
     def __call__(self, **inputs: Any) -> Any:
         import torch
