@@ -278,6 +278,17 @@ def run_in(args: argparse.Namespace, info: dict[str, str], work: Path) -> str:
         for st in SETTINGS
     }
     tm_scores = sorted(v for r in tm_ref for v in r.values())
+
+    # The same differences on other random initialisations of the bert-base shape.
+    diffs_seeds: dict[int, dict[str, float]] = {}
+    for seed in args.extra_seeds:
+        log(f"building the bert-base-shaped model with seed {seed} ...")
+        s_ckpt, s_cfg, s_sha = build_bert_base(work / f"seed-{seed}", seed=seed)
+        s_ref = load("torch", "fp32", s_ckpt, s_cfg, s_sha).score(comments)
+        diffs_seeds[seed] = {
+            label(*st): max_diff(load(*st, s_ckpt, s_cfg, s_sha).score(comments), s_ref) for st in SETTINGS
+        }
+        gc.collect()
     info["load_end"] = loadavg()
     info["round_loads"] = ", ".join(round_loads)
 
@@ -290,16 +301,19 @@ def run_in(args: argparse.Namespace, info: dict[str, str], work: Path) -> str:
         table.append(
             f"| {name} | {best:.2f} | **{ratio:.2f}×** | {median_ratio:.2f}× | {', '.join(f'{t:.1f}' for t in per_round)} |"
         )
+    seed_heads = "".join(f" | bert-base-shaped, seed {seed}" for seed in diffs_seeds)
     diff_table = [
-        "| setting (`CLASSIFIER_RUNTIME` precision) | max diff vs torch fp32, bert-base-shaped model "
-        "| max diff vs torch fp32, trained test model | within 0.02 | start-up (load + convert), bert-base-shaped |",
-        "|---|---:|---:|---|---:|",
-        f"| {label('torch', 'fp32')} | reference | reference | | {load_times[label('torch', 'fp32')]:.1f} s |",
+        "| setting (`CLASSIFIER_RUNTIME` precision) | max diff vs torch fp32, bert-base-shaped model (seed 0) "
+        f"| trained test model{seed_heads} | within 0.02 | start-up (load + convert), bert-base-shaped |",
+        "|---|---:|---:|" + "---:|" * len(diffs_seeds) + "---|---:|",
+        f"| {label('torch', 'fp32')} | reference | reference |" + " reference |" * len(diffs_seeds)
+        + f" | {load_times[label('torch', 'fp32')]:.1f} s |",
     ]
     for p in diffs_base:
-        ok = "yes" if max(diffs_base[p], diffs_test[p]) <= 0.02 else "**no**"
+        all_diffs = [diffs_base[p], diffs_test[p], *(d[p] for d in diffs_seeds.values())]
+        ok = "yes" if max(all_diffs) <= 0.02 else "**no**"
         diff_table.append(
-            f"| {p} | {diffs_base[p]:.2g} | {diffs_test[p]:.2g} | {ok} | {load_times[p]:.1f} s |"
+            f"| {p} | " + " | ".join(f"{d:.2g}" for d in all_diffs) + f" | {ok} | {load_times[p]:.1f} s |"
         )
     summary = {
         "comments": len(comments),
@@ -328,7 +342,7 @@ def run_in(args: argparse.Namespace, info: dict[str, str], work: Path) -> str:
         lines.append(f"| fastest setting ≥ 5× baseline | {label(*st)} | {r:.2f}× (best rounds), {m:.2f}× "
                      f"(median ratio) | {met(r, m, 5)} |")
     for st in SETTINGS:
-        worst = max(diffs_base[label(*st)], diffs_test[label(*st)])
+        worst = max(diffs_base[label(*st)], diffs_test[label(*st)], *(d[label(*st)] for d in diffs_seeds.values()))
         lines.append(f"| max score difference vs fp32 ≤ 0.02 | {label(*st)} | {worst:.2g} | "
                      f"{'yes' if worst <= 0.02 else '**no**'} |")
     targets = "\n".join(lines)
@@ -409,9 +423,17 @@ only padding differs).
   windows and batches. Its gains come from OpenVINO's fused kernels (attention, layer norm,
   GELU; prepacked weights) and, in bf16, from running every matrix multiplication on AMX. OpenVINO
   fp32 is true float32 (differences of ~1e-6, summation order only). OpenVINO's bf16 keeps less
-  in float32 than the torch `bf16` setting, hence its larger (still ≤ 0.02) difference; marking
-  the head, softmax or the residual adds as precision-sensitive (`disable_fp16_compression`
-  rt_info) changed nothing.
+  in float32 than the torch `bf16` setting (its residual stream and layer norms run in
+  bfloat16 too), hence its larger difference.
+- How robust the differences are: the bert-base-shaped model is a random initialisation
+  (seed 0). Built with seeds 1 and 2 as well (same comments, measured by hand at 19:51 UTC),
+  the largest differences vs torch fp32 were: `openvino` bf16 0.018 / **0.028** / **0.020**
+  (seeds 0 / 1 / 2), torch `bf16` 0.0098 / 0.014 / 0.0082. So `openvino` bf16 sits right at
+  the 0.02 limit and exceeds it on other models of the same shape, while torch `bf16` stays
+  within it with room to spare. Marking the head, softmax, the residual adds or everything but
+  the encoder's matrix multiplications as precision-sensitive (`precise_0` /
+  `disable_fp16_compression_0` rt_info) changed nothing: OpenVINO's CPU bf16 mode gives no
+  per-operation control here.
 - openvino's converter would send usage events to Google Analytics (`openvino-telemetry`,
   on by default without a consent file); the classifier imports openvino with that package
   blocked, so the converter uses its no-op stub (checked by a test).
@@ -447,6 +469,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved measurement rounds")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--extra-seeds", type=lambda v: [int(x) for x in v.split(",") if x], default=[1, 2],
+        help="score differences also on bert-base-shaped models with these random seeds (comma-separated)",
+    )
     parser.add_argument(
         "--calls", type=lambda v: [int(x) for x in v.split(",")], default=[64, 16, 1],
         help="comments per score() call to measure, comma-separated (64 is always needed)",
