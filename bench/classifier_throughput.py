@@ -426,9 +426,9 @@ only padding differs).
   in float32 than the torch `bf16` setting (its residual stream and layer norms run in
   bfloat16 too), hence its larger difference.
 - How robust the differences are: the bert-base-shaped model is a random initialisation
-  (seed 0). Built with seeds 1 and 2 as well (same comments, measured by hand at 19:51 UTC),
-  the largest differences vs torch fp32 were: `openvino` bf16 0.018 / **0.028** / **0.020**
-  (seeds 0 / 1 / 2), torch `bf16` 0.0098 / 0.014 / 0.0082. So `openvino` bf16 sits right at
+  (seed 0). Built with seeds 1 and 2 as well (`--extra-seeds`; same comments), the largest
+  differences vs torch fp32 were, in the runs of 2026-11-26: `openvino` bf16 0.018 / **0.028** /
+  **0.020** (seeds 0 / 1 / 2), torch `bf16` 0.0098 / 0.014 / 0.0082. So `openvino` bf16 sits right at
   the 0.02 limit and exceeds it on other models of the same shape, while torch `bf16` stays
   within it with room to spare. Marking the head, softmax, the residual adds or everything but
   the encoder's matrix multiplications as precision-sensitive (`precise_0` /
