@@ -32,10 +32,17 @@ environment variables they are prefixed ``COMMENTS_``, e.g.
     Size of a forward pass, in full 512-token windows: a batch holds at most
     that many windows' worth of tokens (shorter texts are packed more densely).
 ``CLASSIFIER_PRECISION`` (default ``"fp32"``)
-    ``fp32`` or ``bf16`` (bfloat16 weights and activations: several times
-    faster on CPUs with AMX / AVX512-BF16, e.g. Xeon Sapphire Rapids or newer,
-    but slower than fp32 on CPUs without them). bf16 keeps every score within
-    0.02 of fp32 on the benchmark texts (see bench/CLASSIFIER.md).
+    ``fp32`` (full precision) or ``bf16`` (bfloat16 matrix multiplications:
+    several times faster on CPUs with AMX / AVX512-BF16, e.g. Xeon Sapphire
+    Rapids or newer, but slower than fp32 on CPUs without them). With the
+    torch runtime bf16 stayed within 0.014 of fp32 on the benchmark models;
+    with openvino it is faster but moved scores by up to 0.028 (see
+    bench/CLASSIFIER.md).
+``CLASSIFIER_RUNTIME`` (default ``"torch"``)
+    Where the forward passes run: ``torch`` (the loaded Detoxify model as it
+    is) or ``openvino`` (the loaded model converted at start-up, ~2-10 s, into
+    an OpenVINO CPU model: the fastest setting; needs the optional ``openvino``
+    extra). Combined with ``CLASSIFIER_PRECISION``.
 ``CLASSIFIER_ALLOW_UNPINNED`` (default ``false``)
     ``true``/``1``/``yes``/``on`` allows loading a checkpoint without a
     SHA-256 pin. Only for development.
@@ -69,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "CLASSIFIER_THREADS": None,
     "CLASSIFIER_BATCH_SIZE": 16,
     "CLASSIFIER_PRECISION": "fp32",
+    "CLASSIFIER_RUNTIME": "torch",
     "CLASSIFIER_ALLOW_UNPINNED": False,
 }
 
@@ -126,5 +134,6 @@ def load_classifier(settings: Mapping[str, Any]) -> Classifier:
         threads=_int(settings, "CLASSIFIER_THREADS"),
         batch_size=_int(settings, "CLASSIFIER_BATCH_SIZE"),
         precision=str(_get(settings, "CLASSIFIER_PRECISION")).lower(),
+        runtime=str(_get(settings, "CLASSIFIER_RUNTIME")).lower(),
         allow_unpinned=_bool(settings, "CLASSIFIER_ALLOW_UNPINNED"),
     )

@@ -141,6 +141,7 @@ def test_model_type_must_match_the_checkpoint(classifier_settings: dict[str, Any
     [
         ("CLASSIFIER_MODEL_TYPE", "gpt", "unknown model_type"),
         ("CLASSIFIER_PRECISION", "fp8", "unknown precision"),
+        ("CLASSIFIER_RUNTIME", "tensorrt", "unknown runtime"),
         ("CLASSIFIER_BATCH_SIZE", "lots", "must be an integer"),
         ("CLASSIFIER_BATCH_SIZE", "0", "batch_size must be a positive integer"),
         ("CLASSIFIER_THREADS", "-1", "threads must be a positive integer"),
@@ -160,6 +161,7 @@ def test_string_settings_are_parsed(classifier_settings: dict[str, Any]):
             "CLASSIFIER_THREADS": " 2 ",
             "CLASSIFIER_PRECISION": "FP32",
             "CLASSIFIER_DEVICE": "cpu",
+            "CLASSIFIER_RUNTIME": " Torch ",
         }
     )
-    assert (clf.batch_size, clf.threads, clf.precision) == (4, 2, "fp32")
+    assert (clf.batch_size, clf.threads, clf.precision, clf.runtime) == (4, 2, "fp32", "torch")
