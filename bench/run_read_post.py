@@ -3,9 +3,9 @@
 
 Run from anywhere (needs wrk: ``apt-get install -y wrk``):
 
-    /work/venv/bin/python bench/run_read_post.py            # SQLite for both (4-9 minutes)
-    /work/venv/bin/python bench/run_read_post.py --postgres # plus ours on PostgreSQL
-    /work/venv/bin/python bench/run_read_post.py --only posts   # or --only reads
+    .venv/bin/python bench/run_read_post.py            # SQLite for both (4-9 minutes)
+    .venv/bin/python bench/run_read_post.py --postgres # plus ours on PostgreSQL
+    .venv/bin/python bench/run_read_post.py --only posts   # or --only reads
 
 What it does (see bench/README.md, "Thread reads and posting vs Isso"):
 
@@ -55,7 +55,7 @@ WORK = BENCH / ".work"
 RUN = WORK / "run"
 RESULTS = WORK / "results"
 ISSO_VENV = WORK / "isso-venv"
-OUR_VENV = Path("/work/venv")
+OUR_VENV = REPO / ".venv"  # made by ./manage setup
 WRK_SCRIPT = BENCH / "wrk_bench.lua"
 
 ISSO_VERSION = "0.14.0"
@@ -194,7 +194,7 @@ OUR_POST_STATUS = 201
 
 def our_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("COMMENTS_") or (SCORING_MODE != "off" and k.startswith("COMMENTS_CLASSIFIER_"))}
+           if not k.startswith("COMMENTS_") or (SCORING_MODE != "off" and k.startswith(("COMMENTS_CLASSIFIER_", "COMMENTS_SCORING_")))}
     env.update({
         "COMMENTS_DATABASE_URL": database_url,
         "COMMENTS_SECRET_KEY": "bench",

@@ -196,7 +196,11 @@ class Comment(db.Model):
         Index("ix_comments_parent", "parent_id"),
         # Author history (first-comment mode, duplicates, repeat posts).
         Index("ix_comments_author", "site_id", "author_key", "created_at"),
-        Index("ix_comments_fingerprint", "body_fingerprint", "created_at"),
+        # "Approved before?" and "rejected lately?" as seeks, however many comments the author
+        # (or the many readers behind one address) has posted.
+        Index("ix_comments_author_status", "site_id", "author_key", "status", "created_at"),
+        # The same words from the same author (duplicates here, repeats elsewhere).
+        Index("ix_comments_author_words", "site_id", "author_key", "body_fingerprint", "created_at"),
         # The review queues and exports.
         Index("ix_comments_site_status", "site_id", "status", "created_at"),
         Index("ix_comments_reported", "reported_at"),

@@ -52,7 +52,7 @@ class SiteSettingsSchema(ma.Schema):
     edit_window_seconds = ma.fields.Integer(validate=ma.validate.Range(0, 7 * 24 * 3600))
     max_depth = ma.fields.Integer(validate=ma.validate.Range(1, 20))
     report_threshold = ma.fields.Integer(validate=ma.validate.Range(1, 1000))
-    # At most 30 days: the author-history query reads that far back (submission.HISTORY_DAYS).
+    # At most 30 days, like the rejections the author-history rule counts (submission.HISTORY_DAYS).
     duplicate_window_seconds = ma.fields.Integer(validate=ma.validate.Range(0, 30 * 24 * 3600))
     repeat_window_seconds = ma.fields.Integer(validate=ma.validate.Range(0, 30 * 24 * 3600))
     thresholds = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.OneOf(CLASSIFIER_LABELS)),

@@ -24,6 +24,7 @@ class InProcessScoring:
         self.app = app
         self.holder = holder
         self.batch_size = app.config["SCORING_BATCH_SIZE"]
+        self.linger_seconds = app.config.get("SCORING_LINGER_MS", 20) / 1000
         self.sweep_seconds = app.config["SCORING_SWEEP_SECONDS"]
         self._queue: queue.Queue[int] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -94,7 +95,7 @@ class InProcessScoring:
         self._busy.set()
         ids = [first]
         # A short wait lets a burst of posts share one forward pass.
-        deadline = time.monotonic() + 0.02
+        deadline = time.monotonic() + self.linger_seconds
         while len(ids) < self.batch_size:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
