@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Classifier throughput benchmark (run by hand; not a test).
 
-    /work/venv/bin/python bench/classifier_throughput.py            # writes bench/CLASSIFIER.md
-    /work/venv/bin/python bench/classifier_throughput.py --no-write --comments 60 --rounds 1
+    .venv/bin/python bench/classifier_throughput.py            # writes bench/CLASSIFIER.md
+    .venv/bin/python bench/classifier_throughput.py --no-write --comments 60 --rounds 1
 
 What it does, fully offline (HF_HUB_OFFLINE=1):
 

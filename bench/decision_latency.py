@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Time from POST to decision while comments arrive at a steady rate (run by hand; not a test).
 
-    /work/venv/bin/python bench/decision_latency.py                      # test model, in-process
-    /work/venv/bin/python bench/decision_latency.py --model bert-base    # bert-base-shaped model
-    /work/venv/bin/python bench/decision_latency.py --mode rq --model bert-base
+    .venv/bin/python bench/decision_latency.py                      # test model, in-process
+    .venv/bin/python bench/decision_latency.py --model bert-base    # bert-base-shaped model
+    .venv/bin/python bench/decision_latency.py --mode rq --model bert-base
 
 It starts the service under gunicorn on 127.0.0.1 (embedded mode: one process with the in-process
 scoring thread, SQLite; or ``--mode rq``: two web workers, one ``flask comments worker``,

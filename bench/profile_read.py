@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where our read and post paths spend their time: one process, ``create_app()`` + test client.
 
-    /work/venv/bin/python bench/profile_read.py [--reads 50] [--posts 300] [--top 30]
+    .venv/bin/python bench/profile_read.py [--reads 50] [--posts 300] [--top 30]
 
 Seeds a fresh SQLite database under bench/.work/profile/ with the same 1,000-comment thread as
 bench/run_read_post.py (through the API, with the test client; no classifier, rate limits off),
