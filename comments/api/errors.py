@@ -133,6 +133,9 @@ class ContractApi(Api):
             return error_response(503, "database_unavailable",
                                   "The database is not reachable; nothing was changed. Try again.",
                                   headers={"Retry-After": "5"})
+        if isinstance(error, RecursionError) and request.is_json:
+            # JSON nested thousands deep (a few KiB) exhausts the decoder's recursion.
+            return error_response(400, "invalid_json", "The request body is not valid JSON (nested too deeply).")
         log.exception("unexpected error on %s %s", request.method, request.path)
         if not _wants_json():
             raise error

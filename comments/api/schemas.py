@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from comments.models import MAX_ID, STATUS_VALUES
 from comments.services.reports import REASONS
 from comments.services.review import ACTIONS, QUEUE_SORTS, QUEUES
 from comments.services.threads import SORTS
-from comments.services.validation import TextError, check_author_name, check_body
+from comments.services.validation import TextError, check_author_name, check_body, unstorable_strings
 
 
 def _checked(check):
@@ -23,6 +25,15 @@ def _checked(check):
 class StrictSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE  # unknown fields are a client error (422), never silently dropped
+
+    @ma.pre_load
+    def _refuse_unstorable_strings(self, data: Any, **kwargs: Any) -> Any:
+        # Any field, titles and reasons as much as bodies: NUL or a lone surrogate would reach the
+        # database or an encoder and fail there (a 500) instead of being refused here (a 422).
+        found = unstorable_strings(data)
+        if found:
+            raise ma.ValidationError(found)
+        return data
 
 
 # --- requests ---------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from comments import moderator_session
 from comments.api.errors import SERVICE_ERROR_STATUS
 from comments.extensions import db, limiter
 from comments.models import Moderator, utcnow
+from comments.services.validation import TextError, check_thread_key
 from comments.services import accounts, review, stats
 from comments.services.audit import Actor
 from comments.services.errors import Conflict, ServiceError
@@ -375,7 +376,11 @@ def comment(moderator: Moderator, comment_id: int) -> str:
 @bp.get("/sites/<site_slug>/threads/<threadkey:key>")
 @login_required
 def thread(moderator: Moderator, site_slug: str, key: str) -> str:
-    if not SLUG_PATTERN.match(site_slug) or len(key) > 255:
+    try:
+        check_thread_key(key)
+    except TextError:
+        abort(404, "No such thread.")
+    if not SLUG_PATTERN.fullmatch(site_slug):
         abort(404, "No such thread.")
     found, rows = review.thread_comments(moderator, site_slug, key)
     return render_template("dashboard/thread.html", moderator=moderator, site_slug=site_slug, thread=found,

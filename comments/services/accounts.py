@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from comments.extensions import db
 from comments.models import Moderator, ModeratorToken, utcnow
+from comments.services.validation import unstorable_strings
 from comments.services.audit import Actor, record
 from comments.services.errors import ServiceError
 
@@ -77,12 +78,16 @@ class Session:
 
 def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME) -> Session:
     """A new bearer token, or a uniform error that tells nothing about which part was wrong."""
+    refused = Unauthorized("invalid_credentials", "The email or password is not right.")
+    if unstorable_strings([email, password]):
+        raise refused  # NUL or a lone surrogate: no account has it (and the database would choke)
     moderator = db.session.execute(
         select(Moderator).where(func.lower(Moderator.email) == email.strip().lower())).scalar()
     now = utcnow()
     if moderator is not None and moderator.locked_until is not None and moderator.locked_until > now:
-        wait = int((moderator.locked_until - now).total_seconds()) + 1
-        raise TooManyAttempts(wait)
+        # The same answer as a wrong password: a distinct one would tell who has an account.
+        # (Guessing is also limited per address, COMMENTS_RATELIMIT_LOGIN.)
+        raise refused
     try:
         password_hasher.verify(moderator.password_hash if moderator else _DUMMY_HASH, password)
         ok = moderator is not None and moderator.active
@@ -97,7 +102,7 @@ def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME)
                 record("login_locked", Actor("system", "login"),
                        reasons=[{"kind": "account", "moderator_id": moderator.id}])
             db.session.commit()
-        raise Unauthorized("invalid_credentials", "The email or password is not right.")
+        raise refused
     moderator.failed_logins = 0
     moderator.locked_until = None
     if password_hasher.check_needs_rehash(moderator.password_hash):

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import logging
 import socket
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
 
 
 class AddressNotAllowed(Exception):
@@ -46,7 +49,11 @@ def check_url(url: str) -> tuple[str, str, int, str]:
 
 # IPv6 ranges that carry an IPv4 address in their last 32 bits: NAT64 (well-known prefix) and the
 # deprecated IPv4-compatible form. The embedded address is the one that must be public.
-_EMBEDS_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+_EMBEDS_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"),
+                # local-use NAT64 (RFC 8215) and the IPv4-translated form (RFC 2765)
+                ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("::ffff:0:0:0/96"))
+# Not public whatever Python's (version-dependent) is_global table says: deprecated site-local.
+_NEVER_PUBLIC = (ipaddress.ip_network("fec0::/10"),)
 
 
 def _is_public(address: str) -> bool:
@@ -57,6 +64,8 @@ def _is_public(address: str) -> bool:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             ip = embedded
+        elif any(ip in network for network in _NEVER_PUBLIC):
+            return False
     return ip.is_global and not ip.is_multicast
 
 
@@ -65,14 +74,17 @@ def resolve(host: str, port: int, allow_private: bool) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise Unresolvable(f"{host} does not resolve ({exc})") from None
+        # The resolver's own words stay in the server log: they would map the internal network.
+        log.info("webhook host %s does not resolve: %s", host, exc)
+        raise Unresolvable(f"{host} does not resolve") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise Unresolvable(f"{host} does not resolve")
     if not allow_private:
         refused = [a for a in addresses if not _is_public(a)]
         if refused:
-            raise AddressNotAllowed(f"{host} resolves to a non-public address ({refused[0]})")
+            log.info("webhook host %s resolves to non-public %s", host, refused[0])
+            raise AddressNotAllowed(f"{host} resolves to a non-public address")
     return addresses
 
 

@@ -13,6 +13,7 @@ from comments.extensions import db
 from comments.models import ApiKey, Site, utcnow
 from comments.security import new_api_key
 from comments.services.audit import Actor, record
+from comments.services.validation import unstorable_strings
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9-]{1,64}$")
 
@@ -44,17 +45,24 @@ def _probability(value: float) -> None:
 class SiteSettingsSchema(ma.Schema):
     """The site settings a host or moderator may change; every field optional on update."""
 
+    @ma.pre_load
+    def _refuse_unstorable_strings(self, data: Any, **kwargs: Any) -> Any:
+        found = unstorable_strings(data)
+        if found:
+            raise ma.ValidationError(found)
+        return data
+
     premoderation = ma.fields.String(validate=ma.validate.OneOf(PREMODERATION_MODES))
     banned_words = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 100)),
                                   validate=ma.validate.Length(max=1000))
     suspect_words = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 100)),
                                    validate=ma.validate.Length(max=1000))
-    edit_window_seconds = ma.fields.Integer(validate=ma.validate.Range(0, 7 * 24 * 3600))
-    max_depth = ma.fields.Integer(validate=ma.validate.Range(1, 20))
-    report_threshold = ma.fields.Integer(validate=ma.validate.Range(1, 1000))
+    edit_window_seconds = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, 7 * 24 * 3600))
+    max_depth = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 20))
+    report_threshold = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 1000))
     # At most 30 days, like the rejections the author-history rule counts (submission.HISTORY_DAYS).
-    duplicate_window_seconds = ma.fields.Integer(validate=ma.validate.Range(0, 30 * 24 * 3600))
-    repeat_window_seconds = ma.fields.Integer(validate=ma.validate.Range(0, 30 * 24 * 3600))
+    duplicate_window_seconds = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, 30 * 24 * 3600))
+    repeat_window_seconds = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, 30 * 24 * 3600))
     thresholds = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.OneOf(CLASSIFIER_LABELS)),
                                 values=ma.fields.Float(validate=_probability))
     reject_thresholds = ma.fields.Dict(
@@ -72,6 +80,8 @@ def effective_settings(site: Site) -> dict[str, Any]:
 
 def validate_origin(origin: str) -> str:
     """An origin is scheme://host[:port], nothing more; returned normalised."""
+    if unstorable_strings(origin) or any(ord(c) < 32 or ord(c) == 127 for c in origin):
+        raise ValueError(f"{origin!r} is not an origin like https://news.example")
     parts = urlsplit(origin.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
             or parts.query or parts.fragment or parts.username:
@@ -82,6 +92,8 @@ def validate_origin(origin: str) -> str:
 
 
 def get_site(slug: str) -> Site | None:
+    if not SLUG_PATTERN.fullmatch(slug):
+        return None  # not a slug (NUL would even make PostgreSQL fail): no such site
     return db.session.execute(select(Site).where(Site.slug == slug)).scalar_one_or_none()
 
 
@@ -91,7 +103,7 @@ class SiteError(ValueError):
 
 def create_site(slug: str, origins: list[str], name: str = "", actor: Actor = Actor("operator")) -> tuple[Site, str]:
     """A new site and its first API key (returned once, stored only as a hash)."""
-    if not SLUG_PATTERN.match(slug):
+    if not SLUG_PATTERN.fullmatch(slug):
         raise SiteError("A site slug is 1–64 characters of a-z, 0-9 and '-'.")
     if get_site(slug) is not None:
         raise SiteError(f"A site '{slug}' exists already.")

@@ -14,6 +14,31 @@ _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _FORBIDDEN_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+# What no stored string may hold, whatever the field: PostgreSQL refuses NUL in text, and no
+# encoder can write a lone surrogate (JSON can carry "\ud800").
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def unstorable_strings(data: object, path: str = "") -> dict[str, list[str]]:
+    """Field paths (``a.b.0``) of strings, keys included, that hold NUL or lone surrogates."""
+    found: dict[str, list[str]] = {}
+    message = ["Contains a NUL character or invalid Unicode (a lone surrogate)."]
+    if isinstance(data, str):
+        if _UNSTORABLE.search(data):
+            found[path or "_schema"] = message
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _UNSTORABLE.search(key):
+                found[(path + "." if path else "") + key.encode("utf-8", "replace").decode()] = message
+                continue
+            found.update(unstorable_strings(value, name))
+    elif isinstance(data, list | tuple):
+        for index, value in enumerate(data):
+            found.update(unstorable_strings(value, f"{path}.{index}" if path else str(index)))
+    return found
+
+
 class TextError(ValueError):
     def __init__(self, code: str, message: str):
         super().__init__(message)

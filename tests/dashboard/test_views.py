@@ -296,7 +296,7 @@ def test_the_thread_view_lists_every_comment_with_its_status(dashboard, site, db
     ("/mod/?queue=everything", 400), ("/mod/?sort=random", 400), ("/mod/?reason=a%25", 400),
     ("/mod/?site=Bad%20Slug", 400), ("/mod/?site=nope", 404), ("/mod/?cursor=zzz", 422),
     ("/mod/?cursor=" + "a" * 300, 400), ("/mod/stats?site=%00", 400), ("/mod/counts?queue=x", 400),
-    ("/mod/nothing-here", 404),
+    ("/mod/nothing-here", 404), ("/mod/sites/news/threads/a%00b", 404),
 ])
 def test_bad_addresses_get_a_clean_error_page(dashboard, site, path, status):
     response = dashboard.get(path)
