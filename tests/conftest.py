@@ -217,3 +217,19 @@ def scoring(app: Flask, db: Any, classifier, classifier_config):
     worker.wait_idle()
     worker.stop()
     app.extensions["comments.scoring"] = previous
+
+
+# --- the browser ----------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's own download cannot work offline
+
+
+def chromium_or_skip() -> str:
+    """Debian's Chromium for the browser tests: skipped where it is missing (``./manage test``
+    installs it when it can), a failure where CI says the browser tests must run."""
+    if os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    message = f"browser tests need {CHROMIUM} (apt-get install -y chromium)"
+    if os.environ.get("COMMENTS_REQUIRE_BROWSER"):
+        pytest.fail(message)
+    pytest.skip(message)

@@ -134,10 +134,13 @@ def live_server(app: Flask) -> Iterator[str]:
 def browser() -> Iterator[Any]:
     # Package scope: Playwright's sync API allows one running instance per thread, so this one
     # stops before other packages' browser tests (the widget's) start their own.
+    from tests.conftest import chromium_or_skip
+
+    executable = chromium_or_skip()
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True,
+            executable_path=executable, headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update"])
         yield chromium

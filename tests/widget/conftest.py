@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -22,20 +21,11 @@ from werkzeug.serving import make_server
 
 from comments.models import Site
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
 SITE = "paper"
 ARTICLE_TEXT = ("After nine hours of debate the council passed the budget by a narrow margin. The libraries "
                 "keep their weekend opening hours; the tram extension waits another year.")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if not Path(CHROMIUM).exists():
-        skip = pytest.mark.skip(reason=f"{CHROMIUM} is not installed")
-        for item in items:
-            if "browser" in item.keywords:
-                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -107,8 +97,10 @@ def foreign_origin(host_pages: HostPages) -> Iterator[str]:
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    from tests.conftest import chromium_or_skip
+
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=chromium_or_skip(), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
