@@ -91,19 +91,13 @@ def init_scoring(app: Flask) -> None:
 
         app.extensions["comments.scoring"] = RQScoring(app)
         return
+    from comments.tasks.background import start_with_first_request
     from comments.tasks.inprocess import InProcessScoring
 
     # In a web process the model shares the cores with the request threads (and with the other
     # web processes). Torch's OpenMP threads spin-wait between operations and fight them: on 2
     # busy cores, scoring one comment took 57 ms of CPU with 2 torch threads and 3.4 ms with 1
     # (bench/README.md). So one torch thread per web process unless the operator says otherwise.
-    worker = InProcessScoring(app, ClassifierHolder(app.config, default_threads=1))
-    app.extensions["comments.scoring"] = worker
-
-    # The thread starts with the first request this process serves (not at import: `flask db
-    # upgrade` must not load a model), loads the model and sweeps up what earlier processes left.
-    @app.before_request
-    def _start_scoring() -> None:
-        current = app.extensions.get("comments.scoring")
-        if current is not None and hasattr(current, "start"):
-            current.start()
+    app.extensions["comments.scoring"] = InProcessScoring(app, ClassifierHolder(app.config, default_threads=1))
+    # It loads the model and sweeps up what earlier processes left.
+    start_with_first_request(app, "comments.scoring")

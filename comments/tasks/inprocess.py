@@ -12,25 +12,25 @@ from flask import Flask
 
 from comments.extensions import db
 from comments.tasks import ClassifierHolder
+from comments.tasks.background import BackgroundThread
 from comments.tasks.sweep import score_ids, sweep
 
 log = logging.getLogger(__name__)
 
 
-class InProcessScoring:
+class InProcessScoring(BackgroundThread):
     enabled = True
+    thread_name = "comments-scoring"
 
     def __init__(self, app: Flask, holder: ClassifierHolder):
+        super().__init__()
         self.app = app
         self.holder = holder
         self.batch_size = app.config["SCORING_BATCH_SIZE"]
         self.linger_seconds = app.config.get("SCORING_LINGER_MS", 20) / 1000
         self.sweep_seconds = app.config["SCORING_SWEEP_SECONDS"]
         self._queue: queue.Queue[int] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
         self._busy = threading.Event()
-        self._stop = threading.Event()
 
     # --- the Scoring interface used by the submission pipeline ------------------------------
     def enqueue(self, comment_ids: Iterable[int]) -> None:
@@ -38,21 +38,7 @@ class InProcessScoring:
             self._queue.put(comment_id)
         self.start()
 
-    # --- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return  # the common case, without taking the lock
-        with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(target=self._run, name="comments-scoring", daemon=True)
-                self._thread.start()
-
-    def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
+    # --- lifecycle (start and stop: BackgroundThread) -------------------------------------------
     def wait_idle(self, timeout: float = 30) -> bool:
         """Until everything enqueued is decided (tests, graceful shutdown)."""
         deadline = time.monotonic() + timeout

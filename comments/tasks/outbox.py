@@ -5,11 +5,11 @@ database, so any of them may deliver any delivery, and a restart loses nothing."
 from __future__ import annotations
 
 import logging
-import threading
 
 from flask import Flask
 
 from comments.extensions import db
+from comments.tasks.background import BackgroundThread, start_with_first_request
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +36,13 @@ def drain(app: Flask, max_rounds: int = 50):
     return total
 
 
-class OutboxWorker:
+class OutboxWorker(BackgroundThread):
+    thread_name = "comments-webhooks"
+
     def __init__(self, app: Flask):
+        super().__init__()
         self.app = app
         self.poll_seconds = float(app.config["WEBHOOK_POLL_SECONDS"])
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(target=self._run, name="comments-webhooks", daemon=True)
-                self._thread.start()
-
-    def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _run(self) -> None:
         failures = 0
@@ -81,11 +67,5 @@ def init_webhooks(app: Flask) -> None:
                          f"not {mode!r}")
     if mode != "inprocess":
         return
-    worker = OutboxWorker(app)
-    app.extensions["comments.outbox"] = worker
-
-    @app.before_request
-    def _start_outbox() -> None:
-        current = app.extensions.get("comments.outbox")
-        if current is not None:
-            current.start()
+    app.extensions["comments.outbox"] = OutboxWorker(app)
+    start_with_first_request(app, "comments.outbox")
