@@ -222,6 +222,8 @@ def scoring(app: Flask, db: Any, classifier, classifier_config):
 # --- the browser ----------------------------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's own download cannot work offline
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
 
 
 def chromium_or_skip() -> str:
@@ -233,3 +235,31 @@ def chromium_or_skip() -> str:
     if os.environ.get("COMMENTS_REQUIRE_BROWSER"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def live_server(app: Flask) -> Iterator[str]:
+    """The session's app on 127.0.0.1, a free port, in a thread (tests share its database)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="test-live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Any]:
+    """Headless Chromium, one per test package: Playwright's sync API allows one running instance
+    per thread, so each package's browser stops before the next package starts its own."""
+    executable = chromium_or_skip()
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -4,12 +4,10 @@ and, for the browser tests, the session's app served on localhost with headless 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from comments.classifier.base import DETOXIFY_LABELS
@@ -116,36 +114,6 @@ def dashboard(client, moderator) -> Dashboard:
 
 
 # --- the browser ------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def live_server(app: Flask) -> Iterator[str]:
-    """The session's app on 127.0.0.1, a free port, in a thread (tests share its database)."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
-
-@pytest.fixture(scope="package")
-def browser() -> Iterator[Any]:
-    # Package scope: Playwright's sync API allows one running instance per thread, so this one
-    # stops before other packages' browser tests (the widget's) start their own.
-    from tests.conftest import chromium_or_skip
-
-    executable = chromium_or_skip()
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=executable, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update"])
-        yield chromium
-        chromium.close()
-
 
 @pytest.fixture()
 def page(browser, live_server) -> Iterator[Any]:

@@ -17,25 +17,18 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from werkzeug.serving import make_server
 
 from comments.models import Site
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 SITE = "paper"
 ARTICLE_TEXT = ("After nine hours of debate the council passed the budget by a narrow margin. The libraries "
                 "keep their weekend opening hours; the tram extension waits another year.")
 
 
 @pytest.fixture(scope="session")
-def service_url(app) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="widget-test-service", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+def service_url(live_server: str) -> str:
+    """The comment service, as the host pages reach it (another origin than theirs)."""
+    return live_server
 
 
 class HostPages:
@@ -91,18 +84,6 @@ def foreign_origin(host_pages: HostPages) -> Iterator[str]:
     """The same pages from an origin the site did not register."""
     with _served(host_pages) as origin:
         yield origin
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    from tests.conftest import chromium_or_skip
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_or_skip(), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture()
