@@ -74,30 +74,27 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_converter(IdConverter, lambda converter: {
         "type": "integer", "minimum": 0, "maximum": converter.max})
 
+    from comments import moderator_session
     from comments import models  # noqa: F401  (tables known to Flask-Migrate)
     from comments.api.host import blp as host_blp
+    from comments.api.host import register_security_scheme
     from comments.api.moderation import blp as moderation_blp
     from comments.api.public import blp as public_blp
+    from comments.dashboard import bp as dashboard_bp
     from comments.ops import bp as ops_bp
     from comments.tasks import init_scoring
+    from comments.tasks.outbox import init_webhooks
     from comments.widget import bp as widget_bp
-
-    from comments import moderator_session
-    from comments.dashboard import bp as dashboard_bp
 
     api.register_blueprint(public_blp)
     api.register_blueprint(moderation_blp)
     api.register_blueprint(host_blp)
-    from comments.api.host import register_security_scheme
-
     register_security_scheme(api)
     app.register_blueprint(ops_bp)
     app.register_blueprint(widget_bp)
     app.register_blueprint(dashboard_bp)
     moderator_session.init_app(app)
     init_scoring(app)
-    from comments.tasks.outbox import init_webhooks
-
     init_webhooks(app)
     if app.config["READ_CACHE_MB"] > 0:
         from comments.api.cache import PageCache

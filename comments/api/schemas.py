@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import marshmallow as ma
 
 from comments.models import MAX_ID, STATUS_VALUES
 from comments.services.reports import REASONS
 from comments.services.review import ACTIONS, QUEUE_SORTS, QUEUES
 from comments.services.threads import SORTS
-from comments.services.validation import TextError, check_author_name, check_body, unstorable_strings
+from comments.services.validation import StorableSchema, TextError, check_author_name, check_body
 
 
 def _checked(check):
@@ -22,18 +20,9 @@ def _checked(check):
     return validate
 
 
-class StrictSchema(ma.Schema):
+class StrictSchema(StorableSchema):
     class Meta:
         unknown = ma.RAISE  # unknown fields are a client error (422), never silently dropped
-
-    @ma.pre_load
-    def _refuse_unstorable_strings(self, data: Any, **kwargs: Any) -> Any:
-        # Any field, titles and reasons as much as bodies: NUL or a lone surrogate would reach the
-        # database or an encoder and fail there (a 500) instead of being refused here (a 422).
-        found = unstorable_strings(data)
-        if found:
-            raise ma.ValidationError(found)
-        return data
 
 
 # --- requests ---------------------------------------------------------------------------------

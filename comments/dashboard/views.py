@@ -178,8 +178,6 @@ def login() -> Response:
     try:
         lifetime = timedelta(hours=current_app.config["MODERATOR_TOKEN_HOURS"])
         issued = accounts.login(email, password, lifetime)
-    except accounts.TooManyAttempts:
-        return _login_page("Too many failed logins. Wait a while and try again.", 429, email)
     except accounts.Unauthorized:
         return _login_page("The email or password is not right.", 401, email)
     moderator_session.start(issued)

@@ -17,6 +17,7 @@ from comments.models import AuditEvent, Ban, Comment, Moderator, Report, Site, S
 from comments.services import moderation, paging, webhooks
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, Forbidden, NotFound, invalid_field
+from comments.services.sites import get_site
 from comments.services.threads import comment_json, rfc3339
 
 QUEUES = ("held", "reported", "rejected", "approved")
@@ -73,7 +74,7 @@ def _queue_condition(queue: str):
 def _visible_sites(moderator: Reviewer, site_slug: str | None) -> list[int] | None:
     """Site ids the moderator may see (None: all)."""
     if site_slug:
-        site = db.session.execute(select(Site).where(Site.slug == site_slug)).scalar_one_or_none()
+        site = get_site(site_slug)
         if site is None:
             raise NotFound("site_not_found", f"No site '{site_slug}'.")
         if not moderator.may_moderate(site.slug):

@@ -13,7 +13,7 @@ from comments.extensions import db
 from comments.models import ApiKey, Site, utcnow
 from comments.security import new_api_key
 from comments.services.audit import Actor, record
-from comments.services.validation import unstorable_strings
+from comments.services.validation import StorableSchema, is_one_clean_line
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9-]{1,64}$")
 
@@ -42,15 +42,8 @@ def _probability(value: float) -> None:
         raise ma.ValidationError("Must be a probability between 0 and 1.")
 
 
-class SiteSettingsSchema(ma.Schema):
+class SiteSettingsSchema(StorableSchema):
     """The site settings a host or moderator may change; every field optional on update."""
-
-    @ma.pre_load
-    def _refuse_unstorable_strings(self, data: Any, **kwargs: Any) -> Any:
-        found = unstorable_strings(data)
-        if found:
-            raise ma.ValidationError(found)
-        return data
 
     premoderation = ma.fields.String(validate=ma.validate.OneOf(PREMODERATION_MODES))
     banned_words = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 100)),
@@ -80,7 +73,7 @@ def effective_settings(site: Site) -> dict[str, Any]:
 
 def validate_origin(origin: str) -> str:
     """An origin is scheme://host[:port], nothing more; returned normalised."""
-    if unstorable_strings(origin) or any(ord(c) < 32 or ord(c) == 127 for c in origin):
+    if not is_one_clean_line(origin):
         raise ValueError(f"{origin!r} is not an origin like https://news.example")
     parts = urlsplit(origin.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \

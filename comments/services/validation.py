@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+
+import marshmallow as ma
 
 BODY_MAX = 10_000
 AUTHOR_NAME_MAX = 64
@@ -39,6 +42,19 @@ def unstorable_strings(data: object, path: str = "") -> dict[str, list[str]]:
     return found
 
 
+class StorableSchema(ma.Schema):
+    """A schema for input from outside: a string no database or encoder can take, in any field
+    (titles and reasons as much as bodies, keys of nested dicts included), is refused here (a 422)
+    instead of failing where it is stored or rendered (a 500)."""
+
+    @ma.pre_load
+    def _refuse_unstorable_strings(self, data: Any, **kwargs: Any) -> Any:
+        found = unstorable_strings(data)
+        if found:
+            raise ma.ValidationError(found)
+        return data
+
+
 class TextError(ValueError):
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -67,9 +83,14 @@ def check_author_name(name: str) -> str:
     return check_text(name.strip(), minimum=1, maximum=AUTHOR_NAME_MAX, multiline=False, what="name")
 
 
+def is_one_clean_line(value: str) -> bool:
+    """No control characters (tab and newline included), no lone surrogates."""
+    return not _FORBIDDEN_IN_LINE.search(value)
+
+
 def check_thread_key(key: str) -> str:
     if not key or len(key) > THREAD_KEY_MAX:
         raise TextError("invalid_thread_key", f"A thread key is 1–{THREAD_KEY_MAX} characters.")
-    if _FORBIDDEN_IN_LINE.search(key):
+    if not is_one_clean_line(key):
         raise TextError("invalid_thread_key", "A thread key must not contain control characters.")
     return key

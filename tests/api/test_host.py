@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from comments.models import ApiKey, AuditEvent, Comment, Thread
+from comments.models import ApiKey, AuditEvent
 from comments.services.sites import create_site
 from tests.conftest import set_settings
 
