@@ -115,6 +115,8 @@ class Server:
                  ready_path: str):
         self.name, self.cmd, self.env, self.cwd, self.port = name, cmd, env, cwd, port
         self.ready_path = ready_path
+        # Ours with scoring on (--with-classifier), on SQLite: where to count comments still waiting.
+        self.scoring_db: Path | None = None
         self.log_path = RUN / f"{name}.log"
         self.proc: subprocess.Popen | None = None
 
@@ -449,6 +451,7 @@ def wrk_once(server: Server, path: str, args: argparse.Namespace, *, expect: int
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy_after = system_busy_seconds()
     cpu_after = server.cpu_seconds()
+    backlog = scoring_backlog(server) if server.scoring_db is not None else None
     wrk_cpu = ((children_after.ru_utime - children_before.ru_utime)
                + (children_after.ru_stime - children_before.ru_stime))
     line = next((ln for ln in result.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
@@ -486,10 +489,37 @@ def wrk_once(server: Server, path: str, args: argparse.Namespace, *, expect: int
         # machine, unlike req/s (but blind to time spent waiting on the disk).
         "server_cpu_ms_per_ok": (cpu_after - cpu_before) * 1000 / ok if ok else None,
         "wrk_cpu_cores": wrk_cpu / wall,
+        # With the classifier on: how many of this run's comments were still waiting for their
+        # scores when wrk stopped, how long the rest took, and the CPU per post with that included.
+        "scoring_backlog": backlog,
+        "server_cpu_ms_per_ok_with_drain": (
+            (cpu_after - cpu_before + backlog["drain_cpu_seconds"]) * 1000 / ok if backlog and ok else None),
         "other_cpu_cores": other_cpu,
         "other_cpu_cores_before": background_before,
         "wrk_output": result.stdout,
     }
+
+
+def scoring_backlog(server: Server, timeout: float = 120) -> dict:
+    """Comments still ``pending`` right after a posting run, and the time and server CPU it took
+    the in-process scorers to decide them all."""
+    import sqlite3
+
+    def waiting() -> int:
+        with sqlite3.connect(f"file:{server.scoring_db}?mode=ro", uri=True, timeout=30) as conn:
+            return conn.execute("SELECT count(*) FROM comments WHERE status = 'pending'").fetchone()[0]
+
+    cpu_before, started = server.cpu_seconds(), time.monotonic()
+    at_end = waiting()
+    left = at_end
+    while left and time.monotonic() - started < timeout:
+        time.sleep(0.1)
+        left = waiting()
+    drain = time.monotonic() - started
+    if at_end:
+        log(f"  scoring: {at_end} comments waiting when wrk stopped, {left} after {drain:.1f} s")
+    return {"waiting_at_end": at_end, "waiting_after_drain": left, "drain_seconds": drain if at_end else 0.0,
+            "drain_cpu_seconds": server.cpu_seconds() - cpu_before}
 
 
 def summarise(rounds: list[dict]) -> dict:
@@ -513,6 +543,13 @@ def summarise(rounds: list[dict]) -> dict:
         "wrk_cpu_cores": statistics.mean(r["wrk_cpu_cores"] for r in rounds),
         "other_cpu_cores": max(r["other_cpu_cores"] for r in rounds),
         "attempts": sum(r["attempts"] for r in rounds),
+        **({"scoring_waiting_at_end": [r["scoring_backlog"]["waiting_at_end"] for r in rounds],
+            "scoring_drain_seconds": [r["scoring_backlog"]["drain_seconds"] for r in rounds],
+            "scoring_waiting_after_drain": sum(r["scoring_backlog"]["waiting_after_drain"] for r in rounds),
+            "server_cpu_ms_per_ok_with_drain": (
+                sum(r["server_cpu_seconds"] + r["scoring_backlog"]["drain_cpu_seconds"] for r in rounds) * 1000 / ok
+                if ok else None)}
+           if all(r.get("scoring_backlog") for r in rounds) else {}),
     }
 
 
@@ -620,6 +657,17 @@ def table(results: dict) -> str:
                      f"{m['server_cpu_cores']:.2f} | {m['server_cpu_ms_per_ok'] or 0:.1f} | "
                      f"{m['wrk_cpu_cores']:.2f} | {m['other_cpu_cores']:.2f} |")
     lines.append("")
+    for key, label in ROWS:
+        m = s.get(key, {})
+        if "scoring_waiting_at_end" in m:
+            posted = [r["ok"] for r in results["raw"][key]]
+            lines.append(
+                f"- {label}, scoring: waiting for the classifier when wrk stopped "
+                + ", ".join(f"{w} of {p}" for w, p in zip(m["scoring_waiting_at_end"], posted))
+                + " (per round); all decided "
+                + ", ".join(f"{d:.1f} s" for d in m["scoring_drain_seconds"]) + " later"
+                + (f", {m['scoring_waiting_after_drain']} STILL WAITING" if m["scoring_waiting_after_drain"] else "")
+                + f"; server CPU per post with that scoring included {m['server_cpu_ms_per_ok_with_drain']:.1f} ms")
     for name, value in results["ratios"].items():
         cost = "" if value["cpu_cost_ratio"] is None else (
             f"; server CPU per answer, Isso/ours: {value['cpu_cost_ratio']:.2f}x")
@@ -717,6 +765,8 @@ def main() -> int:
         sqlite_url = f"sqlite:///{RUN / 'comments.db'}"
         results["setup"]["ours_commands"] = [" ".join(c[1:]) for c in prepare_ours(sqlite_url, postgres=False)]
         ours = ours_server(sqlite_url, "ours")
+        if SCORING_MODE != "off":
+            ours.scoring_db = RUN / "comments.db"
         servers.append(ours)
         isso.start()
         ours.start()

@@ -36,7 +36,10 @@ SETTINGS: dict[str, tuple[Any, Any, str]] = {
     "MODERATOR_TOKEN_HOURS": (12, int, "lifetime of a moderator's bearer token"),
     "SCORING_MODE": ("inprocess", str, "`inprocess` (worker thread in each web process), `rq` (workers apart, needs Redis) or `off`"),
     "SCORING_BATCH_SIZE": (16, int, "comments scored per forward pass"),
-    "SCORING_LINGER_MS": (20, int, "how long the in-process worker waits for more comments to share a forward pass"),
+    "SCORING_LINGER_MS": (20, int, "how long the in-process worker waits for one more comment to join a batch "
+                          "(again after each that joins)"),
+    "SCORING_MAX_LINGER_MS": (200, int, "the longest the in-process worker waits for a batch to fill while "
+                              "comments keep coming"),
     "SCORING_SWEEP_SECONDS": (15, int, "how often workers look for comments whose job was lost"),
     "SCORING_GRACE_SECONDS": (20, int, "how long a pending comment may wait before a sweep takes it"),
     "RATELIMIT_API_KEY_FAILURES": ("10 per minute;100 per hour", str, "failed host API key attempts per client IP before 429"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -110,9 +109,8 @@ class ThreadComments(MethodView):
         site = require_site(site_slug)
         new = submission.NewComment(client_ip=client_ip(), **data)
         result = submission.submit(site, _thread_key(key), new, scoring())
-        created_at = datetime.fromisoformat(result.view["created_at"])
         view = {**result.view, "moderation_note": authors.author_note(result.view["status"]),
-                "editable_until": threads.rfc3339(authors.editable_until(site, created_at))}
+                "editable_until": threads.rfc3339(result.editable_until)}
         body = {"comment": view, "edit_token": make_edit_token(view["id"], result.edit_token_nonce)}
         return _json(body, 201 if result.published else 202)
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, select
 
 from comments.extensions import db
-from comments.models import Comment, CommentRevision, Site, Status, utcnow
+from comments.models import Comment, CommentRevision, Status, utcnow
 from comments.security import TokenError, check_edit_token
 from comments.services import moderation
 from comments.services.audit import Actor
 from comments.services.errors import Conflict, Forbidden, NotFound
 from comments.services.sites import effective_settings
-from comments.services.submission import Scoring, resubmit
+from comments.services.submission import Scoring, editable_until, resubmit
 from comments.services.threads import rfc3339
 
 # What an author is told about their own comment, in plain words and without scores.
@@ -60,9 +60,6 @@ def has_replies(comment: Comment) -> bool:
     return bool(db.session.execute(select(exists().where(Comment.parent_id == comment.id))).scalar())
 
 
-def editable_until(site: Site, created_at: datetime) -> datetime:
-    """When the author's edit window closes: clients hide their edit and delete buttons then."""
-    return created_at + timedelta(seconds=effective_settings(site)["edit_window_seconds"])
 
 
 def _within_window(comment: Comment) -> None:
@@ -103,4 +100,4 @@ def author_fields(comment: Comment, is_author: bool) -> dict[str, Any]:
     if not is_author:
         return {}
     return {"moderation_note": author_note(comment.status),
-            "editable_until": rfc3339(editable_until(comment.site, comment.created_at))}
+            "editable_until": rfc3339(editable_until(effective_settings(comment.site), comment.created_at))}

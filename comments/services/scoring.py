@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from comments.classifier import Classifier, ClassifierUnavailable
@@ -59,6 +59,10 @@ def waiting_query(older_than_seconds: float = 0):
     return query.order_by(Comment.id)
 
 
+_WAITING_BY_ID = (waiting_query().where(Comment.id.in_(bindparam("ids", expanding=True)))
+                  .limit(bindparam("limit")))
+
+
 def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = None, *,
                   limit: int = 64, older_than_seconds: float = 0,
                   load_error: str | None = None) -> ScoringRun:
@@ -68,18 +72,29 @@ def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = Non
     applies the site's failure policy and the comments stay marked for another try.
     """
     started = time.perf_counter()
-    query = waiting_query(older_than_seconds)
-    if ids is not None:
-        query = query.where(Comment.id.in_(list(ids)))
-    comments = list(db.session.execute(query.limit(limit)).scalars())
+    if ids is not None and not older_than_seconds:
+        # The worker's hot path: a statement built once, with the ids bound.
+        comments = list(db.session.execute(_WAITING_BY_ID, {"ids": list(ids), "limit": limit}).scalars())
+    else:
+        query = waiting_query(older_than_seconds)
+        if ids is not None:
+            query = query.where(Comment.id.in_(list(ids)))
+        comments = list(db.session.execute(query.limit(limit)).scalars())
     run = ScoringRun()
     if not comments:
         return run
     scores, error, model = _classify(classifier, [c.body for c in comments], load_error)
-    for index, comment in enumerate(comments):
-        result = moderation.ClassifierResult(
-            scores=scores[index] if scores is not None else None, model=model, error=error)
-        outcome = _apply(comment, result)
+    results = [moderation.ClassifierResult(scores=scores[i] if scores is not None else None, model=model, error=error)
+               for i in range(len(comments))]
+    try:
+        outcomes = _apply_batch(comments, results)
+    except StaleDataError:
+        # Another worker or a moderator changed one of them meanwhile: theirs stands. Nothing but
+        # this batch is in the transaction: it is rolled back and the comments are decided again
+        # one at a time, each in its own savepoint, so only the changed ones are left alone.
+        db.session.rollback()
+        outcomes = [_apply(comment, result) for comment, result in zip(comments, results, strict=True)]
+    for outcome in outcomes:
         if outcome is None:
             run.skipped += 1
             continue
@@ -88,8 +103,6 @@ def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = Non
             run.failed += 1
         else:
             run.scored += 1
-    # One commit for the batch: each comment was written in its own savepoint, so a conflict on
-    # one (another worker, a moderator) undid only that one.
     db.session.commit()
     run.seconds = time.perf_counter() - started
     return run
@@ -115,26 +128,49 @@ def _record_scores(comment: Comment, scores: dict[str, float], model: str | None
     comment.needs_scoring = False
 
 
-def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
-    """Decide one comment from its scores; None when someone else got there first."""
+def _decision(comment: Comment, result: moderation.ClassifierResult) -> tuple[Status, moderation.Move | None] | None:
+    """Record the scores and say the comment's status, with the move to make (None when status
+    and reasons stay as they are); None when the comment no longer waits."""
     if comment.status != Status.PENDING and not comment.needs_scoring:
         return None  # decided meanwhile (seen after an earlier conflict reloaded it)
-    settings = effective_settings(comment.site)
-    status, reasons = moderation.decide(rule_reasons(comment), settings, result)
-    was_waiting = comment.status == Status.PENDING
+    status, reasons = moderation.decide(rule_reasons(comment), effective_settings(comment.site), result)
+    if result.scores is not None:
+        _record_scores(comment, result.scores, result.model)
+    else:
+        comment.needs_scoring = True
+    if comment.status == Status.PENDING or status != comment.status or reasons != comment.reasons:
+        return status, moderation.Move(comment, status, reasons)
+    return status, None
+
+
+def _action(result: moderation.ClassifierResult) -> str:
+    return "scored" if result.scores is not None else "scoring_failed"
+
+
+def _apply_batch(comments: list[Comment], results: list[moderation.ClassifierResult]) -> list[str | None]:
+    """Decide a batch with grouped writes: one flush for the comments (each UPDATE checks the
+    comment's version: StaleDataError if any changed meanwhile), one audit insert."""
+    decisions = [_decision(comment, result) for comment, result in zip(comments, results, strict=True)]
+    moves = [move for decision in decisions if decision is not None and (move := decision[1]) is not None]
+    if moves:  # one classifier call: every result scored, or none
+        moderation.change_statuses(moves, CLASSIFIER_ACTOR, _action(results[0]))
+    db.session.flush()
+    return [decision[0].value if decision is not None else None for decision in decisions]
+
+
+def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
+    """Decide one comment from its scores; None when someone else got there first."""
     try:
         with db.session.begin_nested():
-            if result.scores is not None:
-                _record_scores(comment, result.scores, result.model)
-            else:
-                comment.needs_scoring = True
-            if was_waiting or status != comment.status or reasons != comment.reasons:
-                moderation.change_status(comment, status, CLASSIFIER_ACTOR,
-                                         "scored" if result.scores is not None else "scoring_failed", reasons)
+            decision = _decision(comment, result)
+            if decision is None:
+                return None
+            status, move = decision
+            if move is not None:
+                moderation.change_statuses([move], CLASSIFIER_ACTOR, _action(result))
             db.session.flush()
     except StaleDataError:
-        # Another worker or a moderator changed this comment meanwhile: theirs stands. The
-        # savepoint is rolled back; the rest of the batch goes on.
+        # Theirs stands: this comment's savepoint is rolled back; the rest of the batch goes on.
         return None
     return status.value
 

@@ -78,6 +78,7 @@ class SubmissionResult:
     # The comment as the contract shows it, taken before the commit expired the object, so that
     # answering the post costs no second read.
     view: dict[str, Any]
+    editable_until: datetime  # when the author's edit window closes
 
     @property
     def published(self) -> bool:
@@ -317,28 +318,36 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
         site_id=site.id, thread_id=thread.id, parent_id=parent_id, root_id=root_id, depth=depth,
         reply_to_id=reply_to_id, author_name=author_name, author_email_hash=email_hash,
         author_key=author_key, ip_hash=ip_hash, body=body, body_html=body_html,
-        body_fingerprint=draft.fingerprint, status=Status.PENDING.value, reasons=rule_reasons,
-        edit_nonce=nonce, created_at=draft.now,
+        body_fingerprint=draft.fingerprint, edit_nonce=nonce, created_at=draft.now,
     )
-    db.session.add(comment)
-    db.session.flush()
-    author = Actor("author", author_key[:16])
-    _settle(comment, rule_reasons, settings, scoring, author, "submitted")
+    status, reasons = _status_for(rule_reasons, settings, scoring)
+    moderation.store_new(comment, status, Actor("author", author_key[:16]), "submitted", reasons)
     view = comment_json(comment)
     db.session.commit()
     metrics.SUBMITTED.labels(view["status"]).inc()
     if scoring is not None and scoring.enabled and view["status"] == Status.PENDING:
         scoring.enqueue([view["id"]])
-    return SubmissionResult(comment=comment, edit_token_nonce=nonce, view=view)
+    return SubmissionResult(comment=comment, edit_token_nonce=nonce, view=view, editable_until=editable_until(settings, draft.now))
 
 
-def _settle(comment: Comment, rule_reasons: list[dict[str, Any]], settings: dict[str, Any],
-            scoring: Scoring | None, actor: Actor, action: str) -> None:
+def editable_until(settings: dict[str, Any], created_at: datetime) -> datetime:
+    """When the author's edit window closes: clients hide their edit and delete buttons then."""
+    return created_at + timedelta(seconds=settings["edit_window_seconds"])
+
+
+def _status_for(rule_reasons: list[dict[str, Any]], settings: dict[str, Any],
+                scoring: Scoring | None) -> tuple[Status, list[dict[str, Any]]]:
     """Decide now, or leave the comment pending for the classifier when a rule does not already
     reject it (a rejected comment needs no scores)."""
     status, reasons = moderation.decide(rule_reasons, settings, classifier=None)
     if scoring is not None and scoring.enabled and status != Status.REJECTED:
         status = Status.PENDING
+    return status, reasons
+
+
+def _settle(comment: Comment, rule_reasons: list[dict[str, Any]], settings: dict[str, Any],
+            scoring: Scoring | None, actor: Actor, action: str) -> None:
+    status, reasons = _status_for(rule_reasons, settings, scoring)
     moderation.change_status(comment, status, actor, action, reasons)
 
 

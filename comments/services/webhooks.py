@@ -200,14 +200,19 @@ def _enqueue(webhook_id: int, event: str, body: str, comment_id: int | None = No
 # Built once and reading two columns: this runs on every status change, posting included.
 _LISTENERS = select(Webhook.id, Webhook.events).where(Webhook.site_id == bindparam("site_id"),
                                                       Webhook.active.is_(True))
+_ALL_LISTENERS = select(Webhook.site_id, Webhook.id, Webhook.events).where(
+    Webhook.site_id.in_(bindparam("site_ids", expanding=True)), Webhook.active.is_(True))
 _SITE_SLUG = select(Site.slug).where(Site.id == bindparam("site_id"))
 
 
-def emit(site_id: int, event: str, data_factory, comment_id: int | None = None) -> int:
+def emit(site_id: int, event: str, data_factory, comment_id: int | None = None,
+         subscriptions: list[tuple[int, list[str]]] | None = None) -> int:
     """Store ``event`` for every active webhook of the site subscribed to it; in the caller's
-    transaction. ``data_factory`` builds the payload only when someone listens."""
-    listeners = [row.id for row in db.session.execute(_LISTENERS, {"site_id": site_id})
-                 if event in (row.events or [])]
+    transaction. ``data_factory`` builds the payload only when someone listens.
+    ``subscriptions`` are the site's active webhooks when the caller has read them already."""
+    if subscriptions is None:
+        subscriptions = [(row.id, row.events) for row in db.session.execute(_LISTENERS, {"site_id": site_id})]
+    listeners = [webhook_id for webhook_id, events in subscriptions if event in (events or [])]
     if not listeners:
         return 0
     slug = db.session.execute(_SITE_SLUG, {"site_id": site_id}).scalar_one()
@@ -236,15 +241,39 @@ def comment_data(comment: Comment, **extra: Any) -> dict[str, Any]:
 STATUS_EVENTS = {"published": "comment.published", "held": "comment.held", "rejected": "comment.rejected"}
 
 
-def emit_status(comment: Comment, old_status: str, new_status: str, action: str) -> None:
-    """Called by ``moderation.change_status``, the one place statuses move."""
+def _status_event(old_status: str, new_status: str, action: str) -> str | None:
+    """The event a status move is, if it is news for the host."""
     event = STATUS_EVENTS.get(new_status)
     if event is None or (old_status == new_status and action != "edited"):
-        return
+        return None
     if action == "imported":
-        return  # a bulk backfill of old comments, not news for the host
-    emit(comment.site_id, event, lambda: comment_data(comment, action=action, from_status=old_status),
-         comment_id=comment.id)
+        return None  # a bulk backfill of old comments, not news for the host
+    return event
+
+
+def emit_status(comment: Comment, old_status: str, new_status: str, action: str) -> None:
+    """Called by ``services.moderation``, the one place statuses move."""
+    event = _status_event(old_status, new_status, action)
+    if event is not None:
+        emit(comment.site_id, event, lambda: comment_data(comment, action=action, from_status=old_status),
+             comment_id=comment.id)
+
+
+def emit_statuses(moved: list[tuple[Comment, str, str]], action: str) -> None:
+    """``emit_status`` for a batch of (comment, old status, new status): each site's webhooks
+    are read once, and only for sites with something to tell."""
+    events = [(comment, old, _status_event(old, new, action)) for comment, old, new in moved]
+    site_ids = sorted({comment.site_id for comment, _, event in events if event is not None})
+    if not site_ids:
+        return
+    subscriptions: dict[int, list[tuple[int, list[str]]]] = {site_id: [] for site_id in site_ids}
+    for row in db.session.execute(_ALL_LISTENERS, {"site_ids": site_ids}):
+        subscriptions[row.site_id].append((row.id, row.events))
+    for comment, old, event in events:
+        if event is not None:
+            emit(comment.site_id, event,
+                 lambda comment=comment, old=old: comment_data(comment, action=action, from_status=old),
+                 comment_id=comment.id, subscriptions=subscriptions[comment.site_id])
 
 
 def ping(site: Site, webhook_id: int) -> WebhookDelivery:

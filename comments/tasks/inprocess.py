@@ -28,6 +28,7 @@ class InProcessScoring(BackgroundThread):
         self.holder = holder
         self.batch_size = app.config["SCORING_BATCH_SIZE"]
         self.linger_seconds = app.config.get("SCORING_LINGER_MS", 20) / 1000
+        self.max_linger_seconds = max(self.linger_seconds, app.config.get("SCORING_MAX_LINGER_MS", 200) / 1000)
         self.sweep_seconds = app.config["SCORING_SWEEP_SECONDS"]
         self._queue: queue.Queue[int] = queue.Queue()
         self._busy = threading.Event()
@@ -80,10 +81,13 @@ class InProcessScoring(BackgroundThread):
             return []
         self._busy.set()
         ids = [first]
-        # A short wait lets a burst of posts share one forward pass.
-        deadline = time.monotonic() + self.linger_seconds
+        # Wait a little for the next comment, and again after each one that came, up to a limit:
+        # a lone post is scored at once, while under a stream of posts a batch fills up. Every
+        # batch costs a forward pass and a few statements whatever its size, so under load bigger
+        # batches leave more of the CPU to answering posts.
+        started = time.monotonic()
         while len(ids) < self.batch_size:
-            remaining = deadline - time.monotonic()
+            remaining = min(self.linger_seconds, started + self.max_linger_seconds - time.monotonic())
             if remaining <= 0:
                 break
             try:

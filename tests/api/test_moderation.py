@@ -179,12 +179,13 @@ def test_concurrent_decisions_only_one_wins(app, client, db, auth, held):
 
     barrier = threading.Barrier(2)
     results = []
+    version = _queue(client, auth)["items"][0]["comment"]["version"]
 
     def decide(action):
         barrier.wait()
         with app.app_context():
             results.append(app.test_client().post(f"/api/v1/moderation/comments/{held[0]}/decision",
-                                                  json={"action": action, "expected_version": 2},
+                                                  json={"action": action, "expected_version": version},
                                                   headers=auth).status_code)
 
     threads = [threading.Thread(target=decide, args=(a,)) for a in ("approve", "reject")]

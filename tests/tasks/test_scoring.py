@@ -242,3 +242,121 @@ def test_web_process_scoring_uses_one_torch_thread_unless_configured(monkeypatch
     seen.clear()
     ClassifierHolder(web.config).get()
     assert seen["threads"] == configured
+
+
+class _HeldBack:
+    """Scoring on, but nothing scores: posts stay pending until the test scores them."""
+
+    enabled = True
+
+    def __init__(self):
+        self.ids: list[int] = []
+
+    def enqueue(self, ids):
+        self.ids.extend(ids)
+
+
+@pytest.fixture()
+def held_back(app):
+    previous = app.extensions.get("comments.scoring")
+    app.extensions["comments.scoring"] = queue = _HeldBack()
+    yield queue
+    app.extensions["comments.scoring"] = previous
+
+
+def test_one_batch_keeps_counters_audit_and_webhooks_right(api, db, classifier, held_back, site):
+    from comments.models import Thread, Webhook, WebhookDelivery
+
+    db.session.add(Webhook(site_id=site.id, url="https://hooks.example/c", secret="s" * 32,
+                           events=["comment.published", "comment.held"], active=True))
+    db.session.commit()
+    root = api.post(CLEAN, "Root").json["comment"]["id"]
+    score_waiting(classifier, [root])
+    thread = db.session.execute(db.select(Thread)).scalar_one()
+    revision = thread.revision
+    replies = [api.post(f"{CLEAN} Reply {i}.", f"R{i}", ip=f"192.0.2.{20 + i}", parent_id=root).json["comment"]["id"]
+               for i in range(3)]
+    toxic = api.post(TOXIC, "Troll", ip="192.0.2.66", parent_id=root).json["comment"]["id"]
+    run = score_waiting(classifier, replies + [toxic])
+    assert run.scored == 4 and run.outcomes == {"published": 3, "held": 1}
+    db.session.expire_all()
+    thread = db.session.get(Thread, thread.id)
+    assert thread.published_count == 4 and thread.revision > revision
+    assert db.session.get(Comment, root).reply_count == 3
+    scored = db.session.execute(db.select(AuditEvent).where(AuditEvent.action == "scored")).scalars().all()
+    assert sorted((e.comment_id, e.from_status, e.to_status) for e in scored) == sorted(
+        [(root, "pending", "published")] + [(i, "pending", "published") for i in replies]
+        + [(toxic, "pending", "held")])
+    assert all(e.actor_type == "system" and e.actor_id == "classifier" for e in scored)
+    held_event = next(e for e in scored if e.comment_id == toxic)
+    assert {r["label"] for r in held_event.reasons if r["kind"] == "classifier"} >= {"toxicity"}
+    deliveries = db.session.execute(db.select(WebhookDelivery)).scalars().all()
+    assert sorted((d.comment_id, d.event) for d in deliveries) == sorted(
+        [(root, "comment.published")] + [(i, "comment.published") for i in replies] + [(toxic, "comment.held")])
+
+
+def test_a_comment_decided_while_its_batch_was_scored_keeps_that_decision(app, api, db, classifier, held_back):
+    from sqlalchemy import update
+
+    ids = [api.post(f"{CLEAN} number {i}", f"A{i}", ip=f"192.0.2.{i + 1}").json["comment"]["id"] for i in range(3)]
+
+    class ModeratorMeanwhile:
+        """Another writer (a moderator) rejects the middle comment while the model runs."""
+
+        name, version = classifier.name, classifier.version
+
+        def score(self, texts):
+            with db.engine.begin() as connection:
+                connection.execute(update(Comment).where(Comment.id == ids[1])
+                                   .values(status="rejected", version=Comment.version + 1))
+            return classifier.score(texts)
+
+    run = score_waiting(ModeratorMeanwhile(), ids)
+    assert (run.scored, run.skipped) == (2, 1)
+    db.session.expire_all()
+    assert [db.session.get(Comment, i).status for i in ids] == ["published", "rejected", "published"]
+    assert db.session.get(Comment, ids[1]).scores is None
+    scored = db.session.execute(db.select(AuditEvent.comment_id).where(AuditEvent.action == "scored")).scalars()
+    assert sorted(scored) == [ids[0], ids[2]]
+
+
+def _feeder(worker, count, every_seconds, stop):
+    def feed():
+        for i in range(count):
+            if stop.is_set():
+                return
+            worker._queue.put(i + 1)
+            stop.wait(every_seconds)
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_batch_fills_while_comments_keep_coming_and_a_lone_one_goes_at_once(app):
+    from comments.tasks.inprocess import InProcessScoring
+
+    worker = InProcessScoring(app, ClassifierHolder(app.config))
+    worker.batch_size, worker.linger_seconds, worker.max_linger_seconds = 5, 1, 60
+    stop = threading.Event()
+    _feeder(worker, 12, 0.01, stop)
+    # Each comment arrives well within the 1 s gap: the batch waits for them, up to its size.
+    assert worker._take_batch(timeout=5) == [1, 2, 3, 4, 5]
+    assert worker._take_batch(timeout=5) == [6, 7, 8, 9, 10]
+    assert worker._take_batch(timeout=5) == [11, 12]  # then no 13th within the gap: it goes
+    stop.set()
+    assert worker._take_batch(timeout=0.01) == []
+
+
+def test_a_stream_of_comments_cannot_hold_a_batch_back_past_the_longest_linger(app):
+    from comments.tasks.inprocess import InProcessScoring
+
+    worker = InProcessScoring(app, ClassifierHolder(app.config))
+    worker.batch_size, worker.linger_seconds, worker.max_linger_seconds = 10_000, 5, 0.3
+    stop = threading.Event()
+    _feeder(worker, 100_000, 0.005, stop)
+    try:
+        batch = worker._take_batch(timeout=5)
+    finally:
+        stop.set()
+    assert 2 <= len(batch) < 10_000
+    assert batch == list(range(1, len(batch) + 1))
