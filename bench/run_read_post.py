@@ -322,11 +322,27 @@ def open_post_threads(ours: Server, isso: Server | None) -> None:
                                 {"body": "First!", "author_name": "Opener"})
     if status != OUR_POST_STATUS:
         raise RuntimeError(f"ours: opening the posting thread answered {status}: {data[:300]!r}")
+    if SCORING_MODE != "off":
+        wait_classifier_loaded(ours)
     if isso is not None:
         status, _, data = http_call(isso.port, "POST", "/new?uri=" + urllib.parse.quote("/" + POST_THREAD),
                                     {"text": "First!", "author": "Opener", "title": "Article 2"})
         if status != 201:
             raise RuntimeError(f"isso: opening the posting thread answered {status}: {data[:300]!r}")
+
+
+def wait_classifier_loaded(ours: Server, timeout: float = 180) -> None:
+    """With scoring on, each web process loads its model in the background after its first
+    request: wait until every worker answers /readyz with the classifier loaded, so that no
+    measurement includes loading torch and the model."""
+    deadline, ready_in_a_row = time.monotonic() + timeout, 0
+    while ready_in_a_row < 20:  # gunicorn spreads requests over the workers: 20 in a row is both
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"ours: the classifier was not loaded in every worker after {timeout:.0f} s")
+        status, _, data = http_call(ours.port, "GET", "/readyz")
+        ready_in_a_row = ready_in_a_row + 1 if status == 200 else 0
+        time.sleep(0.05 if status == 200 else 0.5)
+    log("ours: classifier loaded in every worker")
 
 
 def our_read_path() -> str:

@@ -119,8 +119,9 @@ def store_new(comment: Comment, status: Status, actor: Actor, action: str, reaso
     db.session.add(comment)
     db.session.flush()  # its id, for the audit row and the event
     _follow_visibility([(comment, Status.PENDING.value)])
-    record(action, actor, comment=comment, from_status=Status.PENDING.value, to_status=status.value,
-           reasons=reasons)
+    # As a plain insert: the commit then has no second object to flush (every post pays this).
+    record_many([{"action": action, "actor": actor, "comment": comment, "from_status": Status.PENDING.value,
+                  "to_status": status.value, "reasons": reasons}])
     from comments.services.webhooks import emit_status
 
     emit_status(comment, Status.PENDING.value, status.value, action)
