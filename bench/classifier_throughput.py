@@ -414,52 +414,29 @@ only padding differs).
 - Reading the ratios: in a loaded round the baseline (96 small forward passes, each
   synchronising 2 threads per operation) slows down much more than batched scoring, so ratios
   from loaded rounds overstate the gains, and the median of per-round ratios with them. The
-  best rounds (the quiet ones, where the baseline reaches ~11 comments/s) are the figures to
-  trust; the targets are judged on them.
+  best rounds (the quiet ones) are the figures to trust; the targets are judged on them.
 - `openvino` (`CLASSIFIER_RUNTIME=openvino`): at start-up the Detoxify model, as loaded by
   `Detoxify(...)` (fp32 weights), is traced by `openvino.convert_model` (example inputs with
   padding) and compiled for the CPU with `INFERENCE_PRECISION_HINT` `f32` or `bf16`,
   `PERFORMANCE_HINT=LATENCY` and the configured threads; `score()` then feeds it the same
-  windows and batches. Its gains come from OpenVINO's fused kernels (attention, layer norm,
-  GELU; prepacked weights) and, in bf16, from running every matrix multiplication on AMX. OpenVINO
-  fp32 is true float32 (differences of ~1e-6, summation order only). OpenVINO's bf16 keeps less
-  in float32 than the torch `bf16` setting (its residual stream and layer norms run in
-  bfloat16 too), hence its larger difference.
-- How robust the differences are: the bert-base-shaped model is a random initialisation
-  (seed 0). Built with seeds 1 and 2 as well (`--extra-seeds`; same comments), the largest
-  differences vs torch fp32 were, in the runs of 2026-11-26: `openvino` bf16 0.018 / **0.028** /
-  **0.020** (seeds 0 / 1 / 2), torch `bf16` 0.0098 / 0.014 / 0.0082. So `openvino` bf16 sits right at
-  the 0.02 limit and exceeds it on other models of the same shape, while torch `bf16` stays
-  within it with room to spare. Marking the head, softmax, the residual adds or everything but
-  the encoder's matrix multiplications as precision-sensitive (`precise_0` /
-  `disable_fp16_compression_0` rt_info) changed nothing: OpenVINO's CPU bf16 mode gives no
-  per-operation control here.
+  windows and batches. Its fp32 gains come from OpenVINO's fused kernels (attention, layer norm,
+  GELU; prepacked weights); OpenVINO fp32 is true float32 (differences of ~1e-6, summation order
+  only). In bf16 the matrix multiplications run on AMX where the CPU has it, else on AVX512-BF16
+  (`vdpbf16ps`; about half AMX's gain). OpenVINO's bf16 keeps less in float32 than the torch
+  `bf16` setting (its residual stream, layer norms and head run in bfloat16 too: every
+  FullyConnected, MVN and Eltwise of the compiled model reports `bf16`), hence its larger
+  difference; marking operations precision-sensitive (`disable_fp16_compression_0` /
+  `precise_0` rt_info) does not change that in the CPU plugin.
+- torch `bf16` is mixed precision limited to the encoder: its Linear weights are stored in
+  bfloat16 and it runs under `torch.autocast(bfloat16)`, the residual stream and LayerNorm stay
+  float32. On CPUs without AMX / AVX512-BF16, bfloat16 is emulated and slower than fp32: use `fp32`.
 - openvino's converter would send usage events to Google Analytics (`openvino-telemetry`,
   on by default without a consent file); the classifier imports openvino with that package
   blocked, so the converter uses its no-op stub (checked by a test).
-- torch `bf16` is mixed precision limited to the encoder: its Linear weights are stored in
-  bfloat16 and it runs under `torch.autocast(bfloat16)`, the residual stream and LayerNorm stay
-  float32. Converting the whole model to bfloat16 was as fast but moved scores by up to 0.022.
-  On CPUs without AMX / AVX512-BF16, bfloat16 is emulated and slower than fp32: use `fp32`.
-- Rejected (measured by hand on the same bert-base-shaped model and comments, same day; the
-  machine's load average was 5-9 during these, so only differences and CPU-time ratios are
-  given):
-  - Dynamic int8, all too far from fp32: torch `quantize_dynamic` 0.060 (bench run of
-    2026-11-26 18:07); ONNX Runtime 1.32 `quantize_dynamic` (per-channel int8 weights, uint8
-    activations), unfused graph 0.041, fused graph (Attention, SkipLayerNorm, BiasGelu) 0.044,
-    fused with only the FFN / attention-output MatMuls quantised 0.039, and even with a single
-    group of MatMuls quantised (FFN-in only 0.020, FFN-out only 0.021, attention output 0.011,
-    QKV only 0.010); ONNX Runtime `MatMulNBits` 8-bit block-wise weights with int8 compute
-    (`accuracy_level=4`): 0.025 (block 32) / 0.026 (block 128), and slower than per-channel int8.
-    The ONNX Runtime int8 model needed about 3× less CPU time than torch fp32 — less than
-    OpenVINO bf16 (about 6×).
-  - ONNX Runtime fp32 (fused BERT graph, graph optimisation level all): about 1.3-1.7× less CPU
-    time than torch fp32, less than OpenVINO fp32 (about 2×); it would also need `onnx`,
-    `onnxruntime` and a 10 s export at start-up.
-  - `torch.compile` (inductor, freezing) of the torch bf16 model: about 55 s of compilation for
-    no measurable gain; eager attention instead of SDPA: slower.
-- The fp32 gains of the torch runtime come from batching short comments only (a pass costs
-  ~30 ms + ~0.7 ms per token on these cores): long comments cost the same as in the baseline.
+- The fp32 gains of the torch runtime come from batching short comments only: long comments
+  cost the same as in the baseline.
+- Settings measured by hand and not offered (int8 and others) are listed below the generated
+  part, with the machine and date they were measured on.
 """
 
 

@@ -33,11 +33,11 @@ environment variables they are prefixed ``COMMENTS_``, e.g.
     that many windows' worth of tokens (shorter texts are packed more densely).
 ``CLASSIFIER_PRECISION`` (default ``"fp32"``)
     ``fp32`` (full precision) or ``bf16`` (bfloat16 matrix multiplications:
-    several times faster on CPUs with AMX / AVX512-BF16, e.g. Xeon Sapphire
-    Rapids or newer, but slower than fp32 on CPUs without them). With the
-    torch runtime bf16 stayed within 0.014 of fp32 on the benchmark models;
-    with openvino it is faster but moved scores by up to 0.028 (see
-    bench/CLASSIFIER.md).
+    several times faster on CPUs with AMX, e.g. Xeon Sapphire Rapids or
+    newer, about twice as fast with AVX512-BF16 only, e.g. AMD Zen 4, and
+    slower than fp32 on CPUs with neither). With the torch runtime bf16
+    stayed within 0.014 of fp32 on the benchmark models; with openvino it is
+    faster but moved scores by up to 0.03 (see bench/CLASSIFIER.md).
 ``CLASSIFIER_RUNTIME`` (default ``"torch"``)
     Where the forward passes run: ``torch`` (the loaded Detoxify model as it
     is) or ``openvino`` (the loaded model converted at start-up, ~2-10 s, into

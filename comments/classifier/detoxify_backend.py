@@ -26,7 +26,7 @@ for long texts (per-label maximum over the windows), length-sorted batching,
 
 With ``runtime="openvino"`` the loaded Detoxify model is converted once, at
 start-up, into an OpenVINO model (same weights, same graph; fused kernels,
-AMX bfloat16 on CPUs that have it) and the forward passes run there; the
+bfloat16 on AMX or AVX512-BF16 where the CPU has them) and the forward passes run there; the
 tokenisation, windows and batching are the same.
 """
 
@@ -73,12 +73,16 @@ MODEL_TYPES: dict[str, str] = {
 #:
 #: * ``fp32``: full precision (reference).
 #: * ``bf16``: the encoder's matrix multiplications in bfloat16 (mixed
-#:   precision, see :func:`_apply_precision`). Fast on CPUs with AMX /
-#:   AVX512-BF16 (Xeon Sapphire Rapids and later); slow on older CPUs.
+#:   precision, see :func:`_apply_precision`). Fast on CPUs with AMX (Xeon
+#:   Sapphire Rapids and later) and, less so, with AVX512-BF16 only (AMD Zen 4);
+#:   slower than fp32 on CPUs with neither.
 #:
-#: Dynamic int8 quantisation (``torch.ao.quantization.quantize_dynamic``) was
-#: measured and rejected: it moves scores by up to ~0.05 vs fp32 on a
-#: bert-base-shaped model, over the 0.02 budget (see bench/CLASSIFIER.md).
+#: int8 was measured and is not offered: torch / ONNX Runtime dynamic int8 and
+#: OpenVINO static int8 (NNCF post-training quantisation, even with the head
+#: and 5/12 of the encoder's matrix multiplications kept in fp32) moved scores
+#: by 0.021-0.06 vs fp32 on bert-base-shaped models, over the 0.02 budget;
+#: the variants that stayed within it were slower than bf16 (see
+#: bench/CLASSIFIER.md).
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 
 #: Supported ``runtime`` settings: where the forward passes run.
@@ -88,7 +92,9 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 #:   ``openvino.convert_model`` and compiled for the CPU (needs the optional
 #:   ``openvino`` extra). ``fp32`` is full float32 inference
 #:   (``INFERENCE_PRECISION_HINT=f32``); ``bf16`` is OpenVINO's bfloat16
-#:   inference (``INFERENCE_PRECISION_HINT=bf16``, AMX / AVX512-BF16).
+#:   inference (``INFERENCE_PRECISION_HINT=bf16``, AMX / AVX512-BF16), which
+#:   also runs the layer norms, residual stream and head in bfloat16: faster
+#:   than torch ``bf16`` but not reliably within 0.02 of fp32.
 RUNTIMES: tuple[str, ...] = ("torch", "openvino")
 
 #: Number of tokens shared by consecutive windows of a long text.
@@ -99,7 +105,9 @@ MAX_WINDOW = 512
 #: batches. Measured with a bert-base-shaped model on 2 Xeon cores (AMX): about
 #: 30 ms per pass + 0.7 ms per token in fp32, 22 ms + 0.19 ms per token in bf16
 #: (torch runtime); in the openvino runtime about 16 ms + 0.59 ms per token in
-#: fp32, 10 ms + 0.125 ms per token in bf16.
+#: fp32, 10 ms + 0.125 ms per token in bf16. (Not re-measured on CPUs without
+#: AMX, where bf16 costs more per token: there these favour slightly too-large
+#: batches; only throughput, never the scores, depends on them.)
 PASS_COST_TOKENS: dict[str, int] = {"fp32": 48, "bf16": 112, "openvino-fp32": 27, "openvino-bf16": 80}
 
 _PATCH_LOCK = threading.Lock()
