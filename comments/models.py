@@ -296,6 +296,26 @@ class Moderator(db.Model):
         return not self.site_slugs or site_slug in self.site_slugs
 
 
+class LoginFailure(db.Model):
+    """Wrong passwords for one account from one client address, and that address's lock.
+
+    Keyed by address so that someone who knows a moderator's email cannot lock the moderator out
+    from everywhere: only their own address gets locked (the account-wide counter on
+    ``Moderator`` has a much higher limit, against guessing spread over many addresses).
+    """
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    moderator_id: Mapped[int] = mapped_column(ForeignKey("moderators.id", ondelete="CASCADE"))
+    address_key: Mapped[str] = mapped_column(String(64))  # keyed hash of the client IP
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("moderator_id", "address_key"),)
+
+
 class ModeratorToken(db.Model):
     """A bearer token for the moderation API; only its SHA-256 is stored."""
 

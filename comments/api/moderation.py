@@ -24,6 +24,7 @@ from comments.api.schemas import (
     TokenSchema,
 )
 from comments.extensions import limiter
+from comments.net import client_ip
 from comments.services import accounts, review
 from comments.services.threads import rfc3339
 
@@ -49,7 +50,7 @@ class Token(MethodView):
     def post(self, data: dict[str, Any]):
         """Exchange a moderator's email and password for a bearer token."""
         lifetime = timedelta(hours=current_app.config["MODERATOR_TOKEN_HOURS"])
-        session = accounts.login(data["email"], data["password"], lifetime)
+        session = accounts.login(data["email"], data["password"], lifetime, client_ip=client_ip())
         return {"token": session.token, "expires_at": rfc3339(session.expires_at)}
 
     @blp.response(204)

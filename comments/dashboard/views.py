@@ -30,6 +30,7 @@ from comments import moderator_session
 from comments.api.errors import SERVICE_ERROR_STATUS
 from comments.extensions import db, limiter
 from comments.models import Moderator, utcnow
+from comments.net import client_ip
 from comments.services.validation import TextError, check_thread_key
 from comments.services import accounts, review, stats
 from comments.services.audit import Actor
@@ -177,7 +178,7 @@ def login() -> Response:
     password = request.form.get("password", "")[:1024]
     try:
         lifetime = timedelta(hours=current_app.config["MODERATOR_TOKEN_HOURS"])
-        issued = accounts.login(email, password, lifetime)
+        issued = accounts.login(email, password, lifetime, client_ip=client_ip())
     except accounts.Unauthorized:
         return _login_page("The email or password is not right.", 401, email)
     moderator_session.start(issued)

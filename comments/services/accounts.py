@@ -11,9 +11,11 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from comments.extensions import db
-from comments.models import Moderator, ModeratorToken, utcnow
+from comments.models import LoginFailure, Moderator, ModeratorToken, utcnow
+from comments.security import hash_ip
 from comments.services.validation import unstorable_strings
 from comments.services.audit import Actor, record
 from comments.services.errors import ServiceError
@@ -61,7 +63,11 @@ def create_moderator(email: str, password: str, site_slugs: list[str] | None = N
 
 # --- logging in -------------------------------------------------------------------------------
 
+# Wrong passwords for one account from one client address before that address is locked out of
+# it; an account-wide limit, much higher, stops guessing spread over many addresses. A lock per
+# address alone means whoever knows a moderator's email can lock out only themselves.
 MAX_FAILED_LOGINS = 5
+MAX_FAILED_LOGINS_ACCOUNT = 50
 LOCKOUT = timedelta(minutes=15)
 TOKEN_LIFETIME = timedelta(hours=12)
 
@@ -76,7 +82,8 @@ class Session:
     expires_at: datetime
 
 
-def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME) -> Session:
+def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME, *,
+          client_ip: str | None = None) -> Session:
     """A new bearer token, or a uniform error that tells nothing about which part was wrong."""
     refused = Unauthorized("invalid_credentials", "The email or password is not right.")
     if unstorable_strings([email, password]):
@@ -84,10 +91,17 @@ def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME)
     moderator = db.session.execute(
         select(Moderator).where(func.lower(Moderator.email) == email.strip().lower())).scalar()
     now = utcnow()
-    if moderator is not None and moderator.locked_until is not None and moderator.locked_until > now:
-        # The same answer as a wrong password: a distinct one would tell who has an account.
-        # (Guessing is also limited per address, COMMENTS_RATELIMIT_LOGIN.)
-        raise refused
+    failures = None
+    if moderator is not None:
+        address_key = hash_ip(client_ip or "unknown")
+        failures = db.session.execute(select(LoginFailure).where(
+            LoginFailure.moderator_id == moderator.id, LoginFailure.address_key == address_key)).scalar()
+        if failures is None:
+            failures = LoginFailure(moderator_id=moderator.id, address_key=address_key, failures=0)
+        if any(until is not None and until > now for until in (moderator.locked_until, failures.locked_until)):
+            # The same answer as a wrong password: a distinct one would tell who has an account.
+            # (Guessing is also limited per address, COMMENTS_RATELIMIT_LOGIN.)
+            raise refused
     try:
         password_hasher.verify(moderator.password_hash if moderator else _DUMMY_HASH, password)
         ok = moderator is not None and moderator.active
@@ -95,16 +109,18 @@ def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME)
         ok = False
     if not ok:
         if moderator is not None:
-            moderator.failed_logins += 1
-            if moderator.failed_logins >= MAX_FAILED_LOGINS:
-                moderator.locked_until = now + LOCKOUT
-                moderator.failed_logins = 0
-                record("login_locked", Actor("system", "login"),
-                       reasons=[{"kind": "account", "moderator_id": moderator.id}])
-            db.session.commit()
+            _count_failure(moderator, failures, now)
+            try:
+                db.session.commit()
+            except IntegrityError:
+                # Two wrong passwords from one address at once, both the first: the other one
+                # stored the count. This one's answer is the same.
+                db.session.rollback()
         raise refused
     moderator.failed_logins = 0
     moderator.locked_until = None
+    if failures.id is not None:
+        db.session.delete(failures)
     if password_hasher.check_needs_rehash(moderator.password_hash):
         moderator.password_hash = password_hasher.hash(password)
     token = secrets.token_urlsafe(32)
@@ -112,6 +128,24 @@ def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME)
     db.session.add(ModeratorToken(moderator_id=moderator.id, token_hash=_token_hash(token), expires_at=expires_at))
     db.session.commit()
     return Session(moderator, token, expires_at)
+
+
+def _count_failure(moderator: Moderator, failures: LoginFailure, now: datetime) -> None:
+    failures.failures += 1
+    failures.last_failure_at = now
+    db.session.add(failures)
+    if failures.failures >= MAX_FAILED_LOGINS:
+        failures.locked_until = now + LOCKOUT
+        failures.failures = 0
+        record("login_locked", Actor("system", "login"),
+               reasons=[{"kind": "account", "moderator_id": moderator.id, "scope": "address",
+                         "address": failures.address_key[:16]}])
+    moderator.failed_logins += 1
+    if moderator.failed_logins >= MAX_FAILED_LOGINS_ACCOUNT:
+        moderator.locked_until = now + LOCKOUT
+        moderator.failed_logins = 0
+        record("login_locked", Actor("system", "login"),
+               reasons=[{"kind": "account", "moderator_id": moderator.id, "scope": "account"}])
 
 
 def _token_hash(token: str) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import String, cast, delete, exists, literal, select, update
 from sqlalchemy.orm import aliased
 
 from comments.extensions import db
-from comments.models import Comment, CommentRevision, Report, Site, Status, WebhookDelivery, utcnow
+from comments.models import Comment, CommentRevision, LoginFailure, Report, Site, Status, WebhookDelivery, utcnow
 from comments.security import hash_email
 from comments.services import hostapi, moderation, webhooks
 from comments.services.audit import Actor, record
@@ -120,6 +120,10 @@ def purge_ip_hashes(older_than_days: int, actor: Actor = Actor("operator", "purg
         update(Report).where(Report.created_at < cutoff, ~Report.reporter_hash.startswith("purged:"))
         .values(reporter_hash=literal("purged:") + cast(Report.id, String))
         .execution_options(synchronize_session=False)).rowcount
+    # Wrong-password counts per moderator and address: a lock lasts minutes, the hash no longer.
+    login_failures = db.session.execute(
+        delete(LoginFailure).where(LoginFailure.last_failure_at < cutoff)
+        .execution_options(synchronize_session=False)).rowcount
     deliveries = 0
     if deliveries_older_than_days is not None:
         # The webhook delivery log holds comment texts: finished deliveries do not stay forever.
@@ -130,6 +134,7 @@ def purge_ip_hashes(older_than_days: int, actor: Actor = Actor("operator", "purg
             .execution_options(synchronize_session=False)).rowcount
     record("ip_hashes_purged", actor, reasons=[{"kind": "privacy", "older_than_days": older_than_days,
                                                 "comments": comments, "reports": reports,
+                                                "login_failures": login_failures,
                                                 "webhook_deliveries": deliveries}])
     db.session.commit()
     return Purge(comments=comments, reports=reports, deliveries=deliveries)

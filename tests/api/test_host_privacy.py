@@ -219,3 +219,15 @@ def test_erase_drops_webhook_deliveries_about_the_author(app, client, db, api, s
     client.post(f"{PRIVACY}/erase", headers=host, json={"email": "ann@example.org"})
     remaining = db.session.query(WebhookDelivery).all()
     assert len(remaining) == 1 and "Ann" not in remaining[0].body and "Bo's words" in remaining[0].body
+
+
+def test_purge_forgets_old_login_failures(app, db, moderator):
+    from comments.models import LoginFailure
+
+    for address, days in (("old", 100), ("recent", 1)):
+        db.session.add(LoginFailure(moderator_id=moderator.id, address_key=hash_ip(address), failures=2,
+                                    last_failure_at=utcnow() - timedelta(days=days)))
+    db.session.commit()
+    assert app.test_cli_runner().invoke(args=["comments", "purge", "--ip-older-than", "90"]).exit_code == 0
+    db.session.expire_all()
+    assert [f.address_key for f in db.session.query(LoginFailure)] == [hash_ip("recent")]

@@ -6,15 +6,16 @@ from datetime import timedelta
 
 import pytest
 
-from comments.models import Comment, Moderator, utcnow
+from comments.models import AuditEvent, Comment, LoginFailure, Moderator, utcnow
 from comments.services.accounts import create_moderator
 from tests.conftest import set_settings
 
 PASSWORD = "correct horse battery"
 
 
-def _login(client, email="mod@news.example", password=PASSWORD):
-    return client.post("/api/v1/auth/token", json={"email": email, "password": password})
+def _login(client, email="mod@news.example", password=PASSWORD, ip="127.0.0.1"):
+    return client.post("/api/v1/auth/token", json={"email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": ip})
 
 
 @pytest.fixture()
@@ -61,15 +62,32 @@ def test_failed_logins_get_one_uniform_error(client, moderator, email, password)
                                       "message": "The email or password is not right."}
 
 
-def test_repeated_failures_lock_the_account_for_a_while(client, db, moderator):
+def test_repeated_failures_lock_that_address_out_of_the_account_for_a_while(client, db, moderator):
     for _ in range(5):
-        assert _login(client, password="wrong").status_code == 401
-    locked = _login(client)  # even the right password is refused now, with the same answer
+        assert _login(client, password="wrong", ip="198.51.100.7").status_code == 401
+    locked = _login(client, ip="198.51.100.7")  # even the right password is refused now, same answer
     assert locked.status_code == 401
     assert locked.json["error"]["code"] == "invalid_credentials"  # nothing tells the account exists
+    # Whoever knows the email locks out only their own address: the moderator still gets in.
+    assert _login(client, ip="192.0.2.44").status_code == 200
+    events = db.session.query(AuditEvent).filter(AuditEvent.action == "login_locked").all()
+    assert [e.reasons[0]["scope"] for e in events] == ["address"]
+    db.session.query(LoginFailure).update({"locked_until": utcnow() - timedelta(seconds=1)})
+    db.session.commit()
+    assert _login(client, ip="198.51.100.7").status_code == 200
+    assert db.session.query(LoginFailure).count() == 0  # a success forgets that address's failures
+
+
+def test_guessing_from_many_addresses_locks_the_whole_account(client, db, moderator, monkeypatch):
+    from comments.services import accounts
+
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_ACCOUNT", 8)
+    for i in range(8):  # two wrong passwords from each of four addresses: no address reaches 5
+        assert _login(client, password="wrong", ip=f"203.0.113.{i // 2}").status_code == 401
+    assert _login(client, ip="192.0.2.44").status_code == 401  # locked for every address now
     db.session.query(Moderator).update({"locked_until": utcnow() - timedelta(seconds=1)})
     db.session.commit()
-    assert _login(client).status_code == 200
+    assert _login(client, ip="192.0.2.44").status_code == 200
 
 
 def test_bad_login_bodies(client, moderator):
@@ -273,3 +291,24 @@ def test_without_credentials_the_answer_is_401_whatever_the_body(client, body):
     assert response.status_code == 401
     assert response.json["error"]["code"] == "unauthorized"
     assert client.get("/api/v1/moderation/queue?queue=nonsense").status_code == 401
+
+
+def test_two_first_failures_at_once_from_one_address_answer_alike(client, db, moderator, monkeypatch):
+    """The other request stored this address's first failure while the password was checked."""
+    from argon2.exceptions import VerifyMismatchError
+
+    from comments.security import hash_ip
+    from comments.services import accounts
+
+    class RacedHasher:
+        def verify(self, stored, password):
+            with db.engine.begin() as connection:
+                connection.execute(LoginFailure.__table__.insert().values(
+                    moderator_id=moderator.id, address_key=hash_ip("198.51.100.9"), failures=1,
+                    last_failure_at=utcnow()))
+            raise VerifyMismatchError()
+
+    monkeypatch.setattr(accounts, "password_hasher", RacedHasher())
+    response = _login(client, password="wrong", ip="198.51.100.9")
+    assert response.status_code == 401 and response.json["error"]["code"] == "invalid_credentials"
+    assert db.session.query(LoginFailure).one().failures == 1

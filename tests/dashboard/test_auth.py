@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from comments.models import Moderator, ModeratorToken, utcnow
+from comments.models import LoginFailure, ModeratorToken, utcnow
 from tests.dashboard.conftest import CSRF_FIELD, PASSWORD, Dashboard
 
 
@@ -68,14 +68,14 @@ def test_failed_logins_get_one_uniform_error(client, moderator, email, password)
     assert client.get("/mod/").status_code == 302  # still logged out
 
 
-def test_repeated_failures_lock_the_account(client, db, moderator):
+def test_repeated_failures_lock_the_account_for_that_address(client, db, moderator):
     board = Dashboard(client)
     for _ in range(5):
         assert board.login(password="wrong").status_code == 401
     locked = board.login()  # the right password, refused with the answer a stranger gets
     assert locked.status_code == 401
     assert "The email or password is not right." in locked.text
-    db.session.query(Moderator).update({"locked_until": utcnow() - timedelta(seconds=1)})
+    db.session.query(LoginFailure).update({"locked_until": utcnow() - timedelta(seconds=1)})
     db.session.commit()
     assert board.login().status_code == 303
 
