@@ -14,7 +14,9 @@ from collections.abc import Iterable
 
 import redis
 from flask import Flask
-from rq import Queue, SimpleWorker
+from rq import Queue, SimpleWorker, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 from comments.tasks import ClassifierHolder
 from comments.tasks.outbox import OutboxWorker, drain
@@ -66,8 +68,41 @@ def score_job(comment_ids: list[int]) -> int:
     if _worker is None:
         raise RuntimeError("score_job runs inside `flask comments worker`")
     app, holder = _worker
+    batch_size = app.config["SCORING_BATCH_SIZE"]
+    ids = list(comment_ids)
+    ids += _take_waiting_jobs(batch_size - len(ids))
     with app.app_context():
-        return score_ids(holder, comment_ids, app.config["SCORING_BATCH_SIZE"]).scored
+        return score_ids(holder, ids, batch_size).scored
+
+
+def _take_waiting_jobs(room: int) -> list[int]:
+    """Comment ids of jobs still queued behind this one, taken off the queue so that they share
+    this job's forward pass and transaction (web processes enqueue one job per post; scored one
+    by one, each would pay a pass and a commit of its own).
+
+    Taking them loses nothing if this worker dies before deciding them: the comments wait in the
+    database and a sweep scores them.
+    """
+    job = get_current_job()
+    if job is None or room <= 0:
+        return []
+    queue = Queue(job.origin, connection=job.connection)
+    taken: list[int] = []
+    while len(taken) < room:
+        raw = job.connection.lpop(queue.key)  # (rq 3.0's pop_job_id raises on an empty queue)
+        if raw is None:
+            break
+        job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+        try:
+            waiting = Job.fetch(job_id, connection=job.connection)
+        except NoSuchJobError:
+            continue  # deleted meanwhile
+        if waiting.func_name != f"{__name__}.score_job":
+            queue.push_job_id(job_id, at_front=True)  # not ours to take
+            break
+        taken.extend(int(i) for i in waiting.args[0])
+        waiting.delete()
+    return taken
 
 
 def _sweep_forever(app: Flask, holder: ClassifierHolder, stop: threading.Event) -> None:

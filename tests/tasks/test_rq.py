@@ -73,6 +73,25 @@ def test_posts_are_enqueued_and_a_worker_decides_them(rq_app):
 
 
 @needs_redis
+def test_a_job_takes_the_jobs_queued_behind_it_into_its_batch(rq_app, monkeypatch):
+    import comments.tasks.rq as rq_tasks
+
+    app, _ = rq_app
+    ids = _post(app.test_client(), 5)  # one job per post
+    batches = []
+    real_score_ids = rq_tasks.score_ids
+    monkeypatch.setattr(rq_tasks, "score_ids", lambda holder, batch, size: (
+        batches.append(list(batch)) or real_score_ids(holder, batch, size)))
+    app.config["SCORING_BATCH_SIZE"] = 4
+    app.config["SCORING_GRACE_SECONDS"] = 3600  # the burst's sweep leaves them to their jobs
+    with app.app_context():
+        rq_tasks.run_worker(app, burst=True)
+        assert app.extensions["comments.scoring"].queue.count == 0
+    assert batches == [ids[:4], ids[4:]]  # two forward passes, not five
+    assert _statuses(app, ids) == {"published"}
+
+
+@needs_redis
 def test_duplicate_jobs_are_harmless(rq_app):
     from comments.tasks.rq import run_worker
 
