@@ -20,6 +20,21 @@ class Actor:
 SYSTEM = Actor("system", "pipeline")
 
 
+def _fields(action: str, actor: Actor, comment: Comment | None = None, site_id: int | None = None,
+            from_status: str | None = None, to_status: str | None = None,
+            reasons: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "site_id": comment.site_id if comment is not None else site_id,
+        "comment_id": comment.id if comment is not None else None,
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "action": action,
+        "from_status": from_status,
+        "to_status": to_status,
+        "reasons": list(reasons or []),
+    }
+
+
 def record(
     action: str,
     actor: Actor,
@@ -30,16 +45,7 @@ def record(
     to_status: str | None = None,
     reasons: list[dict[str, Any]] | None = None,
 ) -> AuditEvent:
-    event = AuditEvent(
-        site_id=comment.site_id if comment is not None else site_id,
-        comment_id=comment.id if comment is not None else None,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        action=action,
-        from_status=from_status,
-        to_status=to_status,
-        reasons=list(reasons or []),
-    )
+    event = AuditEvent(**_fields(action, actor, comment, site_id, from_status, to_status, reasons))
     db.session.add(event)
     return event
 
@@ -48,15 +54,6 @@ def record_many(events: list[dict[str, Any]]) -> None:
     """``record`` for a batch (each item holds ``record``'s arguments): one multi-row insert."""
     if not events:
         return
-    rows = []
-    for item in events:
-        comment, actor = item.get("comment"), item["actor"]
-        rows.append({
-            "site_id": comment.site_id if comment is not None else item.get("site_id"),
-            "comment_id": comment.id if comment is not None else None,
-            "actor_type": actor.type, "actor_id": actor.id, "action": item["action"],
-            "from_status": item.get("from_status"), "to_status": item.get("to_status"),
-            "reasons": list(item.get("reasons") or []), "created_at": utcnow(),
-        })
+    rows = [{**_fields(**item), "created_at": utcnow()} for item in events]
     # The table's insert, not the ORM's bulk insert: nothing here needs the mapped objects back.
     db.session.execute(AuditEvent.__table__.insert(), rows)

@@ -118,13 +118,7 @@ def store_new(comment: Comment, status: Status, actor: Actor, action: str, reaso
     _set_status(comment, status, actor, reasons)
     db.session.add(comment)
     db.session.flush()  # its id, for the audit row and the event
-    _follow_visibility([(comment, Status.PENDING.value)])
-    # As a plain insert: the commit then has no second object to flush (every post pays this).
-    record_many([{"action": action, "actor": actor, "comment": comment, "from_status": Status.PENDING.value,
-                  "to_status": status.value, "reasons": reasons}])
-    from comments.services.webhooks import emit_status
-
-    emit_status(comment, Status.PENDING.value, status.value, action)
+    _after_moves([(comment, Status.PENDING.value)], actor, action)
 
 
 @dataclass(frozen=True)
@@ -143,15 +137,21 @@ def change_statuses(moves: list[Move], actor: Actor, action: str) -> None:
     sites' webhook subscriptions are read once, so deciding N comments costs a few statements,
     not a few per comment. The comments' own rows are written by the caller's flush.
     """
-    from comments.services.webhooks import emit_statuses
-
     olds = [(move.comment, move.comment.status) for move in moves]
     for move in moves:
         _set_status(move.comment, move.status, actor, move.reasons)
-    _follow_visibility(olds)
+    _after_moves(olds, actor, action)
+
+
+def _after_moves(moved: list[tuple[Comment, str]], actor: Actor, action: str) -> None:
+    """What follows comments' moves from the given old statuses to their current ones: counters,
+    one audit insert (a plain insert: the commit has no more objects to flush) and the events."""
+    from comments.services.webhooks import emit_statuses
+
+    _follow_visibility(moved)
     record_many([{"action": action, "actor": actor, "comment": comment, "from_status": old,
-                  "to_status": comment.status, "reasons": comment.reasons} for comment, old in olds])
-    emit_statuses([(comment, old, comment.status) for comment, old in olds], action)
+                  "to_status": comment.status, "reasons": comment.reasons} for comment, old in moved])
+    emit_statuses([(comment, old, comment.status) for comment, old in moved], action)
 
 
 def _set_status(comment: Comment, new_status: Status, actor: Actor, reasons: list[dict[str, Any]] | None) -> None:

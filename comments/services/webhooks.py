@@ -253,10 +253,7 @@ def _status_event(old_status: str, new_status: str, action: str) -> str | None:
 
 def emit_status(comment: Comment, old_status: str, new_status: str, action: str) -> None:
     """Called by ``services.moderation``, the one place statuses move."""
-    event = _status_event(old_status, new_status, action)
-    if event is not None:
-        emit(comment.site_id, event, lambda: comment_data(comment, action=action, from_status=old_status),
-             comment_id=comment.id)
+    emit_statuses([(comment, old_status, new_status)], action)
 
 
 def emit_statuses(moved: list[tuple[Comment, str, str]], action: str) -> None:
