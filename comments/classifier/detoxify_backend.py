@@ -40,6 +40,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -101,14 +102,10 @@ RUNTIMES: tuple[str, ...] = ("torch", "openvino")
 WINDOW_OVERLAP = 64
 #: Upper bound on tokens per window (all Detoxify models are 512-token models).
 MAX_WINDOW = 512
-#: Fixed cost of one forward pass, in tokens' worth of compute, used to choose
-#: batches. Measured with a bert-base-shaped model on 2 Xeon cores (AMX): about
-#: 30 ms per pass + 0.7 ms per token in fp32, 22 ms + 0.19 ms per token in bf16
-#: (torch runtime); in the openvino runtime about 16 ms + 0.59 ms per token in
-#: fp32, 10 ms + 0.125 ms per token in bf16. (Not re-measured on CPUs without
-#: AMX, where bf16 costs more per token: there these favour slightly too-large
-#: batches; only throughput, never the scores, depends on them.)
-PASS_COST_TOKENS: dict[str, int] = {"fp32": 48, "bf16": 112, "openvino-fp32": 27, "openvino-bf16": 80}
+#: Bounds on the measured fixed cost of a forward pass, in tokens' worth of compute (see
+#: :meth:`DetoxifyClassifier._measure_pass_cost`): a measurement disturbed by other work on the
+#: machine cannot make batching degenerate (one pass per window, or one huge padded pass).
+PASS_COST_BOUNDS = (8, 4096)
 
 _PATCH_LOCK = threading.Lock()
 
@@ -440,6 +437,12 @@ class DetoxifyClassifier:
         except Exception as exc:  # pragma: no cover - torch missing / broken
             raise ClassifierUnavailable(f"cannot initialise torch: {exc}") from exc
 
+        if self.threads == 1:
+            # The fast tokenizer has a thread pool of its own (Rust), which on a busy machine costs
+            # more CPU than it saves (~20% more per comment measured on 2 cores): one thread
+            # means one thread. An operator's own setting stands.
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
         pin = _normalise_sha256(checkpoint_sha256) if checkpoint_sha256 else None
         if config_dir is not None and not Path(config_dir).is_dir():
             raise ClassifierUnavailable(f"classifier config directory {str(config_dir)!r} does not exist")
@@ -476,14 +479,18 @@ class DetoxifyClassifier:
             else:
                 _apply_precision(model, precision, device)
                 self._forward = model
+            self.pass_cost_tokens = PASS_COST_BOUNDS[0]  # until measured: small passes
             self._score_locked(["warm-up"])  # fail fast, and initialise kernels
+            self.pass_cost_tokens = self._measure_pass_cost()
         except ClassifierUnavailable:
             raise
         except Exception as exc:
             raise ClassifierUnavailable(f"cannot prepare classifier ({runtime}, {precision}): {exc}") from exc
         log.info(
-            "loaded classifier %s %s from %s (runtime=%s, precision=%s, threads=%d, batch_size=%d, window=%d)",
+            "loaded classifier %s %s from %s (runtime=%s, precision=%s, threads=%d, batch_size=%d, window=%d,"
+            " pass cost %d tokens)",
             self.name, self.version, path, runtime, precision, self.threads, batch_size, self.window,
+            self.pass_cost_tokens,
         )
 
     # -- loading ------------------------------------------------------------
@@ -569,6 +576,42 @@ class DetoxifyClassifier:
     def _input_names(self) -> list[str]:
         return ["input_ids", "attention_mask"] + (["token_type_ids"] if self._token_types else [])
 
+    def _measure_pass_cost(self) -> int:
+        """The fixed cost of one forward pass, in tokens' worth of compute, on this machine.
+
+        What a pass costs beyond its tokens depends on everything at once: the model's size (a
+        tiny model is mostly the Python of transformers' modules, a bert-base mostly reading its
+        weights), the runtime, the precision and the CPU. So it is measured once, at start-up,
+        from the best of a few timings of a one-row pass and a many-row pass (a fraction of a
+        second for a bert-base model): cost = fixed + per_token * padded tokens. Only how texts
+        are grouped into passes depends on it, never the scores.
+        """
+        import torch
+
+        width = min(64, self.window)
+        rows = 4
+
+        def best_seconds(n_rows: int, n_tokens: int) -> float:
+            ids = torch.full((n_rows, n_tokens), self._prefix[0] if self._prefix else 1, dtype=torch.long)
+            inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+            if self._token_types:
+                inputs["token_type_ids"] = torch.zeros_like(ids)
+            timings = []
+            with torch.inference_mode():
+                for _ in range(3):
+                    started = time.perf_counter()
+                    self._forward(**inputs)
+                    timings.append(time.perf_counter() - started)
+            return min(timings)
+
+        one = best_seconds(1, 8)
+        many = best_seconds(rows, width)
+        per_token = (many - one) / (rows * width - 8)
+        low, high = PASS_COST_BOUNDS
+        if per_token <= 0:  # disturbed: the larger pass was not slower
+            return high
+        return int(min(high, max(low, round(one / per_token - 8))))
+
     # -- scoring --------------------------------------------------------------
 
     def _windows(self, ids: list[int]) -> list[list[int]]:
@@ -590,7 +633,8 @@ class DetoxifyClassifier:
 
         Windows are sorted by length and cut into consecutive batches so as to
         minimise the estimated cost: per batch, a fixed cost (every pass reads
-        all the weights; see :data:`PASS_COST_TOKENS`) plus its padded tokens
+        all the weights and runs the model's Python code once; ``pass_cost_tokens``, measured at
+        start-up) plus its padded tokens
         (rows x longest). Dynamic programming over the sorted lengths finds the
         cheapest cut. A batch holds at most ``batch_size`` full windows' worth
         of padded tokens and at most ``8 * batch_size`` rows.
@@ -600,8 +644,7 @@ class DetoxifyClassifier:
         n = len(lengths)
         budget = self.batch_size * self.window
         max_rows = 8 * self.batch_size
-        key = self.precision if self.runtime == "torch" else f"{self.runtime}-{self.precision}"
-        fixed = PASS_COST_TOKENS.get(key, 64)
+        fixed = self.pass_cost_tokens
         cost = [0.0] + [float("inf")] * n
         cut = [0] * (n + 1)
         for end in range(1, n + 1):

@@ -128,7 +128,7 @@ def _record_scores(comment: Comment, scores: dict[str, float], model: str | None
     comment.needs_scoring = False
 
 
-def _decision(comment: Comment, result: moderation.ClassifierResult) -> tuple[Status, moderation.Move | None] | None:
+def _decision(comment: Comment, result: moderation.ClassifierResult) -> tuple[Status, moderation.Move | None, Comment] | None:
     """Record the scores and say the comment's status, with the move to make (None when status
     and reasons stay as they are); None when the comment no longer waits."""
     if comment.status != Status.PENDING and not comment.needs_scoring:
@@ -139,8 +139,8 @@ def _decision(comment: Comment, result: moderation.ClassifierResult) -> tuple[St
     else:
         comment.needs_scoring = True
     if comment.status == Status.PENDING or status != comment.status or reasons != comment.reasons:
-        return status, moderation.Move(comment, status, reasons)
-    return status, None
+        return status, moderation.Move(comment, status, reasons), comment
+    return status, None, comment
 
 
 def _action(result: moderation.ClassifierResult) -> str:
@@ -148,31 +148,39 @@ def _action(result: moderation.ClassifierResult) -> str:
 
 
 def _apply_batch(comments: list[Comment], results: list[moderation.ClassifierResult]) -> list[str | None]:
-    """Decide a batch with grouped writes: one flush for the comments (each UPDATE checks the
+    """Decide a batch with grouped writes: one statement for the comments (each row checks the
     comment's version: StaleDataError if any changed meanwhile), one audit insert."""
-    decisions = [_decision(comment, result) for comment, result in zip(comments, results, strict=True)]
-    moves = [move for decision in decisions if decision is not None and (move := decision[1]) is not None]
-    if moves:  # one classifier call: every result scored, or none
-        moderation.change_statuses(moves, CLASSIFIER_ACTOR, _action(results[0]))
-    db.session.flush()
+    with db.session.no_autoflush:  # the comments' rows are written once, by write_decisions
+        decisions = [_decision(comment, result) for comment, result in zip(comments, results, strict=True)]
+        _write(decisions, results)
     return [decision[0].value if decision is not None else None for decision in decisions]
+
+
+def _write(decisions: list[tuple[Status, moderation.Move | None, Comment] | None],
+           results: list[moderation.ClassifierResult]) -> None:
+    moves = [decision[1] for decision in decisions if decision is not None and decision[1] is not None]
+    rescored = [decision[2] for decision in decisions if decision is not None and decision[1] is None]
+    # one classifier call: every result scored, or none
+    moderation.change_statuses(moves, CLASSIFIER_ACTOR, _action(results[0]), also_write=rescored)
+    # Their rows are written: out of the session, or the commit's unit of work would go through
+    # every one of them again (~0.2 ms a comment) only to find nothing left to write.
+    for decision in decisions:
+        if decision is not None:
+            db.session.expunge(decision[2])
 
 
 def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
     """Decide one comment from its scores; None when someone else got there first."""
     try:
-        with db.session.begin_nested():
+        with db.session.begin_nested(), db.session.no_autoflush:
             decision = _decision(comment, result)
             if decision is None:
                 return None
-            status, move = decision
-            if move is not None:
-                moderation.change_statuses([move], CLASSIFIER_ACTOR, _action(result))
-            db.session.flush()
+            _write([decision], [result])
     except StaleDataError:
         # Theirs stands: this comment's savepoint is rolled back; the rest of the batch goes on.
         return None
-    return status.value
+    return decision[0].value
 
 
 # --- re-scoring after a model or threshold change ---------------------------------------------

@@ -81,17 +81,31 @@ class InProcessScoring(BackgroundThread):
             return []
         self._busy.set()
         ids = [first]
-        # Wait a little for the next comment, and again after each one that came, up to a limit:
-        # a lone post is scored at once, while under a stream of posts a batch fills up. Every
+        # Wait a little for the next comment, and again while more keep coming, up to a limit: a
+        # lone post is scored at once, while under a stream of posts a batch fills up. Every
         # batch costs a forward pass and a few statements whatever its size, so under load bigger
-        # batches leave more of the CPU to answering posts.
+        # batches leave more of the CPU to answering posts. The thread sleeps rather than waking
+        # for each comment that joins: every wake-up takes the GIL from the request threads.
         started = time.monotonic()
+        self._drain_into(ids)
         while len(ids) < self.batch_size:
-            remaining = min(self.linger_seconds, started + self.max_linger_seconds - time.monotonic())
+            waited = time.monotonic() - started
+            remaining = self.max_linger_seconds - waited
             if remaining <= 0:
                 break
-            try:
-                ids.append(self._queue.get(timeout=remaining))
-            except queue.Empty:
-                break
+            pause = self.linger_seconds
+            if len(ids) > 1 and waited > 0:  # a stream: sleep about until the batch is full
+                pause = max(pause, (self.batch_size - len(ids)) * waited / (len(ids) - 1))
+            before = len(ids)
+            time.sleep(min(pause, remaining))
+            self._drain_into(ids)
+            if len(ids) == before:
+                break  # none came within the pause: what is here goes now
         return ids
+
+    def _drain_into(self, ids: list[int]) -> None:
+        while len(ids) < self.batch_size:
+            try:
+                ids.append(self._queue.get_nowait())
+            except queue.Empty:
+                return

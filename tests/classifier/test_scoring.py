@@ -120,8 +120,6 @@ def test_windows_cover_every_short_span(fp32_classifier):
 
 
 def test_batches_pack_short_windows_and_limit_padding(fp32_classifier):
-    from comments.classifier.detoxify_backend import PASS_COST_TOKENS
-
     clf = fp32_classifier
     lengths = [512] * 20 + [300, 290, 250, 100, 90] + [12] * 200 + [5, 3]
     windows = [[0] * n for n in lengths]
@@ -139,7 +137,7 @@ def test_batches_pack_short_windows_and_limit_padding(fp32_classifier):
     assert biggest[12] > clf.batch_size  # short ones are packed densely
 
     def cost(bs: list[list[int]]) -> int:
-        return sum(PASS_COST_TOKENS["fp32"] + len(b) * len(windows[b[0]]) for b in bs)
+        return sum(clf.pass_cost_tokens + len(b) * len(windows[b[0]]) for b in bs)
 
     order = sorted(range(len(windows)), key=lambda k: len(windows[k]), reverse=True)
     naive = [order[i : i + clf.batch_size] for i in range(0, len(order), clf.batch_size)]
