@@ -15,7 +15,7 @@ from comments.models import Comment, Site, Status, Thread
 from comments.services import moderation, paging
 from comments.services.audit import Actor, record
 from comments.services.errors import invalid_field
-from comments.services.threads import rfc3339
+from comments.services.threads import find_thread, rfc3339
 from comments.services.validation import TextError, check_thread_key
 
 THREAD_FIELDS = ("title", "url", "closed")
@@ -54,8 +54,7 @@ def status_counts(thread_ids: list[int]) -> dict[int, dict[str, int]]:
 
 
 def get_thread(site: Site, key: str) -> Thread | None:
-    return db.session.execute(
-        select(Thread).where(Thread.site_id == site.id, Thread.key == checked_key(key))).scalar_one_or_none()
+    return find_thread(site, checked_key(key))
 
 
 def put_thread(site: Site, key: str, changes: dict[str, Any], actor: Actor) -> tuple[Thread, bool]:

@@ -18,7 +18,7 @@ from comments.services import moderation, paging, webhooks
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, Forbidden, NotFound, invalid_field
 from comments.services.sites import get_site
-from comments.services.threads import comment_json, rfc3339
+from comments.services.threads import comment_json, find_thread, rfc3339
 
 QUEUES = ("held", "reported", "rejected", "approved")
 QUEUE_SORTS = ("oldest", "newest", "score")
@@ -392,8 +392,7 @@ def thread_comments(moderator: Moderator, site_slug: str, key: str,
     """A thread as moderators see it: its first ``limit`` comments, whatever their status, in
     reading order (replies under their parents)."""
     site = site_for(moderator, site_slug)
-    thread = db.session.execute(
-        select(Thread).where(Thread.site_id == site.id, Thread.key == key)).scalar_one_or_none()
+    thread = find_thread(site, key)
     if thread is None:
         raise NotFound("thread_not_found", "No such thread.")
     rows = list(db.session.execute(

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import marshmallow as ma
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from comments.extensions import db
 from comments.models import ApiKey, Site, utcnow
@@ -84,10 +84,15 @@ def validate_origin(origin: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
+# Built once: every public request looks its site up, and building a statement (and its cache
+# key) costs more than running it.
+_SITE_BY_SLUG = select(Site).where(Site.slug == bindparam("slug"))
+
+
 def get_site(slug: str) -> Site | None:
     if not SLUG_PATTERN.fullmatch(slug):
         return None  # not a slug (NUL would even make PostgreSQL fail): no such site
-    return db.session.execute(select(Site).where(Site.slug == slug)).scalar_one_or_none()
+    return db.session.execute(_SITE_BY_SLUG, {"slug": slug}).scalar_one_or_none()
 
 
 class SiteError(ValueError):

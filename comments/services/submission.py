@@ -25,7 +25,7 @@ from comments.services import moderation, rendering
 from comments.services.audit import Actor
 from comments.services.errors import Conflict, Forbidden, invalid_field
 from comments.services.sites import effective_settings
-from comments.services.threads import comment_json
+from comments.services.threads import comment_json, find_thread
 from comments.services.validation import TextError, check_author_name, check_body, check_thread_key
 
 
@@ -254,8 +254,7 @@ def checked(check: Callable[[str], str], field_name: str, value: str) -> str:
 
 def get_or_create_thread(site: Site, key: str, title: str | None = None, url: str | None = None) -> Thread:
     checked(check_thread_key, "key", key)
-    query = select(Thread).where(Thread.site_id == site.id, Thread.key == key)
-    thread = db.session.execute(query).scalar_one_or_none()
+    thread = find_thread(site, key)
     if thread is not None:
         return thread
     try:
@@ -264,7 +263,9 @@ def get_or_create_thread(site: Site, key: str, title: str | None = None, url: st
             thread = Thread(site_id=site.id, key=key, title=(title or "")[:500], url=(url or "")[:2000])
             db.session.add(thread)
     except IntegrityError:
-        thread = db.session.execute(query).scalar_one()
+        thread = find_thread(site, key)  # the other first comment's
+        if thread is None:
+            raise
     return thread
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import and_, bindparam, or_, select, tuple_
 
 from comments.extensions import db
 from comments.models import Comment, Site, Status, Thread
@@ -34,10 +34,12 @@ def rfc3339(value: datetime | None) -> str | None:
     return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
+# Built once: every read and every post looks its thread up.
+_THREAD_BY_KEY = select(Thread).where(Thread.site_id == bindparam("site_id"), Thread.key == bindparam("key"))
+
+
 def find_thread(site: Site, key: str) -> Thread | None:
-    return db.session.execute(
-        select(Thread).where(Thread.site_id == site.id, Thread.key == key)
-    ).scalar_one_or_none()
+    return db.session.execute(_THREAD_BY_KEY, {"site_id": site.id, "key": key}).scalar_one_or_none()
 
 
 def thread_json(thread: Thread | None, key: str) -> dict[str, Any]:

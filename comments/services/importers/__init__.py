@@ -24,6 +24,7 @@ from comments.services.audit import Actor, record
 from comments.services.importers.safexml import Document, ImportFailed, local
 from comments.services.sites import effective_settings
 from comments.services.submission import place_reply
+from comments.services.threads import find_thread
 from comments.services.validation import TextError, check_thread_key
 
 __all__ = ["ImportFailed", "import_file", "Summary"]
@@ -138,8 +139,7 @@ def _ordered(comments: list[SourceComment]) -> list[SourceComment]:
 def _thread_for(site: Site, source: SourceThread, summary: Summary, cache: dict[str, Thread]) -> Thread:
     if source.ref in cache:
         return cache[source.ref]
-    thread = db.session.execute(
-        select(Thread).where(Thread.site_id == site.id, Thread.key == source.key)).scalar_one_or_none()
+    thread = find_thread(site, source.key)
     if thread is None:
         thread = Thread(site_id=site.id, key=source.key, title=source.title[:500], url=source.url[:2000],
                         closed=source.closed)
