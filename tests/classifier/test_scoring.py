@@ -145,6 +145,23 @@ def test_batches_pack_short_windows_and_limit_padding(fp32_classifier):
     assert clf._batches([]) == []
 
 
+def test_the_pass_cost_is_measured_for_the_loaded_model_and_shapes_the_batches(fp32_classifier):
+    from comments.classifier.detoxify_backend import PASS_COST_BOUNDS
+
+    clf = fp32_classifier
+    assert PASS_COST_BOUNDS[0] <= clf.pass_cost_tokens <= PASS_COST_BOUNDS[1]
+    windows = [[0] * n for n in [40, 38, 35, 30, 22, 20, 15, 12, 9, 5] * 3]
+    measured = clf.pass_cost_tokens
+    try:
+        clf.pass_cost_tokens = PASS_COST_BOUNDS[1]  # passes dear: as few as the budget allows
+        few = clf._batches(windows)
+        clf.pass_cost_tokens = PASS_COST_BOUNDS[0]  # passes cheap: padding avoided
+        many = clf._batches(windows)
+    finally:
+        clf.pass_cost_tokens = measured
+    assert len(few) == 1 < len(many)
+
+
 def test_concurrent_scoring_from_four_threads(fp32_classifier, heldout, clean_train_sentences):
     clf = fp32_classifier
     long_text = _filler(clf, clean_train_sentences, 700) + " " + TOXIC_TAIL

@@ -151,3 +151,25 @@ def test_concurrent_first_comments_share_one_thread(app, site, db):
     db.session.expire_all()
     assert db.session.query(Thread).filter_by(key="race").count() == 1
     assert db.session.query(Comment).count() == 2
+
+
+def test_a_new_comment_is_stored_with_its_defaults_and_stays_in_the_session(app, site, db):
+    """store_new writes the row with one plain INSERT: the object it hands back must be the stored
+    row (defaults and id), in the session as if loaded, and a later change to it must still be
+    written by the unit of work, version checked."""
+    from comments.services import submission
+
+    result = submission.submit(site, "defaults", submission.NewComment(body="Hello *there*", author_name="Ann",
+                                                                        client_ip="198.51.100.7"))
+    comment = result.comment
+    assert db.session.get(Comment, comment.id) is comment
+    assert (comment.version, comment.reply_count, comment.report_count, comment.needs_scoring,
+            comment.scores, comment.reported_at, comment.edited_at) == (1, 0, 0, False, None, None, None)
+    assert comment.updated_at >= comment.created_at
+    assert comment.body_html == "<p>Hello <em>there</em></p>" and comment.thread.key == "defaults"
+
+    comment.author_name = "Ann B."
+    db.session.commit()
+    db.session.expire_all()
+    again = db.session.get(Comment, result.view["id"])
+    assert (again.author_name, again.version, again.status) == ("Ann B.", 2, "published")
