@@ -194,8 +194,9 @@ def write_decisions(comments: Sequence[Comment]) -> None:
 
     The unit of work would write them one statement per row (it reads back ``updated_at`` for
     each); a scoring batch is the hot path of a busy site, and a short write transaction keeps
-    SQLite's single write lock free for the posts. The objects are left as stored, not dirty.
-    Callers hold ``no_autoflush`` while they change the objects, so nothing is written twice.
+    SQLite's single write lock free for the posts. The objects' attributes are left as stored,
+    with no changes pending. Callers hold ``no_autoflush`` while they change the objects, so that
+    nothing is written twice.
     """
     if not comments:
         return

@@ -163,7 +163,8 @@ def _write(decisions: list[tuple[Status, moderation.Move | None, Comment] | None
     # one classifier call: every result scored, or none
     moderation.change_statuses(moves, CLASSIFIER_ACTOR, _action(results[0]), also_write=rescored)
     # Their rows are written: out of the session, or the commit's unit of work would go through
-    # every one of them again (~0.2 ms a comment) only to find nothing left to write.
+    # every one of them again (~0.2 ms a comment) only to find nothing left to write. Nothing
+    # after this reads them.
     for decision in decisions:
         if decision is not None:
             db.session.expunge(decision[2])
