@@ -582,8 +582,8 @@ class DetoxifyClassifier:
         What a pass costs beyond its tokens depends on everything at once: the model's size (a
         tiny model is mostly the Python of transformers' modules, a bert-base mostly reading its
         weights), the runtime, the precision and the CPU. So it is measured once, at start-up,
-        from the best of a few timings of a one-row pass and a many-row pass (a fraction of a
-        second for a bert-base model): cost = fixed + per_token * padded tokens. Only how texts
+        from the best of a few timings of a one-row pass and a many-row pass (under a second
+        for a bert-base model on 2 cores): cost = fixed + per_token * padded tokens. Only how texts
         are grouped into passes depends on it, never the scores.
         """
         import torch
@@ -591,8 +591,11 @@ class DetoxifyClassifier:
         width = min(64, self.window)
         rows = 4
 
+        device = self.detoxify.model.device
+
         def best_seconds(n_rows: int, n_tokens: int) -> float:
-            ids = torch.full((n_rows, n_tokens), self._prefix[0] if self._prefix else 1, dtype=torch.long)
+            ids = torch.full((n_rows, n_tokens), self._prefix[0] if self._prefix else 1, dtype=torch.long,
+                             device=device)
             inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
             if self._token_types:
                 inputs["token_type_ids"] = torch.zeros_like(ids)
@@ -601,6 +604,8 @@ class DetoxifyClassifier:
                 for _ in range(3):
                     started = time.perf_counter()
                     self._forward(**inputs)
+                    if device.type == "cuda":  # kernels run asynchronously: wait for them
+                        torch.cuda.synchronize(device)
                     timings.append(time.perf_counter() - started)
             return min(timings)
 
