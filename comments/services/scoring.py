@@ -128,7 +128,7 @@ def _record_scores(comment: Comment, scores: dict[str, float], model: str | None
     comment.needs_scoring = False
 
 
-def _decision(comment: Comment, result: moderation.ClassifierResult) -> tuple[Status, moderation.Move | None, Comment] | None:
+def _decision(comment: Comment, result: moderation.ClassifierResult) -> tuple[Status, moderation.Move | None] | None:
     """Record the scores and say the comment's status, with the move to make (None when status
     and reasons stay as they are); None when the comment no longer waits."""
     if comment.status != Status.PENDING and not comment.needs_scoring:
@@ -139,8 +139,8 @@ def _decision(comment: Comment, result: moderation.ClassifierResult) -> tuple[St
     else:
         comment.needs_scoring = True
     if comment.status == Status.PENDING or status != comment.status or reasons != comment.reasons:
-        return status, moderation.Move(comment, status, reasons), comment
-    return status, None, comment
+        return status, moderation.Move(comment, status, reasons)
+    return status, None
 
 
 def _action(result: moderation.ClassifierResult) -> str:
@@ -152,22 +152,24 @@ def _apply_batch(comments: list[Comment], results: list[moderation.ClassifierRes
     comment's version: StaleDataError if any changed meanwhile), one audit insert."""
     with db.session.no_autoflush:  # the comments' rows are written once, by write_decisions
         decisions = [_decision(comment, result) for comment, result in zip(comments, results, strict=True)]
-        _write(decisions, results)
+        _write(comments, decisions, results)
     return [decision[0].value if decision is not None else None for decision in decisions]
 
 
-def _write(decisions: list[tuple[Status, moderation.Move | None, Comment] | None],
+def _write(comments: list[Comment], decisions: list[tuple[Status, moderation.Move | None] | None],
            results: list[moderation.ClassifierResult]) -> None:
-    moves = [decision[1] for decision in decisions if decision is not None and decision[1] is not None]
-    rescored = [decision[2] for decision in decisions if decision is not None and decision[1] is None]
+    """Store the comments' decisions (those still waiting: a decision, not None)."""
+    decided = [(comment, decision[1]) for comment, decision in zip(comments, decisions, strict=True)
+               if decision is not None]
+    moves = [move for _, move in decided if move is not None]
+    rescored = [comment for comment, move in decided if move is None]
     # one classifier call: every result scored, or none
     moderation.change_statuses(moves, CLASSIFIER_ACTOR, _action(results[0]), also_write=rescored)
     # Their rows are written: out of the session, or the commit's unit of work would go through
     # every one of them again (~0.2 ms a comment) only to find nothing left to write. Nothing
     # after this reads them.
-    for decision in decisions:
-        if decision is not None:
-            db.session.expunge(decision[2])
+    for comment, _ in decided:
+        db.session.expunge(comment)
 
 
 def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
@@ -177,7 +179,7 @@ def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
             decision = _decision(comment, result)
             if decision is None:
                 return None
-            _write([decision], [result])
+            _write([comment], [decision], [result])
     except StaleDataError:
         # Theirs stands: this comment's savepoint is rolled back; the rest of the batch goes on.
         return None
