@@ -219,6 +219,26 @@ def scoring(app: Flask, db: Any, classifier, classifier_config):
     app.extensions["comments.scoring"] = previous
 
 
+class _HeldBack:
+    """Scoring on, but nothing scores: posts stay pending until the test scores them."""
+
+    enabled = True
+
+    def __init__(self):
+        self.ids: list[int] = []
+
+    def enqueue(self, ids):
+        self.ids.extend(ids)
+
+
+@pytest.fixture()
+def held_back(app):
+    previous = app.extensions.get("comments.scoring")
+    app.extensions["comments.scoring"] = queue = _HeldBack()
+    yield queue
+    app.extensions["comments.scoring"] = previous
+
+
 # --- the browser ----------------------------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's own download cannot work offline

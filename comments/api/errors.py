@@ -9,6 +9,7 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app, jsonify, request
 from flask_smorest import Api
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from comments.services.errors import ServiceError
@@ -128,6 +129,14 @@ class ContractApi(Api):
             return self.handle_http_exception(error)
         from sqlalchemy.exc import OperationalError, InterfaceError
 
+        if isinstance(error, StaleDataError):
+            # Another writer changed the row between this request's read and its write; theirs
+            # stands, and the client is told to look again (views that can retry do so first).
+            from comments.extensions import db  # extensions imports this module: not at the top
+
+            db.session.rollback()
+            return error_response(409, "changed_meanwhile",
+                                  "Someone else changed this meanwhile; nothing was changed. Load it again.")
         if isinstance(error, (OperationalError, InterfaceError)):
             log.error("database unavailable: %s", error)
             return error_response(503, "database_unavailable",

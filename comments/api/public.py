@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import marshmallow as ma
 import orjson
 from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy.orm.exc import StaleDataError
 
 from comments.api import cors
 from comments.api.limits import post_limit, preview_limit, read_limit, report_limit
@@ -27,11 +29,12 @@ from comments.api.schemas import (
     ThreadQuerySchema,
 )
 from comments.api.sites import comment_site, require_site
+from comments.extensions import db
 from comments.models import Comment
 from comments.net import client_ip
 from comments.security import make_edit_token
 from comments.services import authors, rendering, reports, submission, threads
-from comments.services.errors import invalid_field
+from comments.services.errors import Conflict, invalid_field
 from comments.services.validation import TextError, check_thread_key
 
 blp = Blueprint("public", __name__, url_prefix="/api/v1",
@@ -115,6 +118,26 @@ class ThreadComments(MethodView):
         return _json(body, 201 if result.published else 202)
 
 
+Done = TypeVar("Done")
+
+
+def _again_if_changed_meanwhile(change: Callable[[], Done]) -> Done:
+    """Run a reader's change to a comment; when another writer (the scorer deciding it, a
+    moderator) changed the comment between this request's read and its write, read it again and
+    run the change once more on what is stored now: the reader's request is not lost to a race
+    they cannot see, and it is checked again against the new state (a rejection refuses an edit).
+    """
+    try:
+        return change()
+    except StaleDataError:
+        db.session.rollback()
+    try:
+        return change()
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict("comment_changed", "The comment changed meanwhile; load it again and retry.") from None
+
+
 @blp.route("/comments/<int:comment_id>")
 class CommentResource(MethodView):
     decorators = [read_limit(methods=["GET"]), post_limit(methods=["PATCH", "DELETE"])]
@@ -129,14 +152,17 @@ class CommentResource(MethodView):
     @blp.response(200, CommentEnvelopeSchema)
     def patch(self, data: dict[str, Any], comment_id: int):
         """Edit within the site's edit window (X-Edit-Token). The new text is scored again."""
-        comment = comment_site(comment_id)
-        authors.edit(comment, request.headers.get("X-Edit-Token"), data["body"], scoring())
-        return {"comment": comment_payload(comment, is_author=True)}
+        def edit() -> Comment:
+            comment = comment_site(comment_id)
+            authors.edit(comment, request.headers.get("X-Edit-Token"), data["body"], scoring())
+            return comment
+
+        return {"comment": comment_payload(_again_if_changed_meanwhile(edit), is_author=True)}
 
     @blp.response(204)
     def delete(self, comment_id: int):
         """Delete (X-Edit-Token) within the edit window; with replies it stays as a tombstone."""
-        authors.remove(comment_site(comment_id), request.headers.get("X-Edit-Token"))
+        _again_if_changed_meanwhile(lambda: authors.remove(comment_site(comment_id), request.headers.get("X-Edit-Token")))
         return None
 
 
@@ -148,7 +174,8 @@ class CommentReports(MethodView):
     @blp.response(202, description="Received")
     def post(self, data: dict[str, Any], comment_id: int):
         """Report a comment. Enough distinct readers send it to the review queue."""
-        reports.report(comment_site(comment_id), data["reason"], data["note"], client_ip())
+        _again_if_changed_meanwhile(
+            lambda: reports.report(comment_site(comment_id), data["reason"], data["note"], client_ip()))
         return _json({"report": {"comment_id": comment_id, "reason": data["reason"]}}, 202)
 
 

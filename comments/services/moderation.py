@@ -29,11 +29,16 @@ NOTE = "note"  # recorded, changes nothing (shadow mode, reports under the thres
 
 @dataclass(frozen=True)
 class ClassifierResult:
-    """What the classifier said about a text, or why it could not say."""
+    """What the classifier said about a text, or why it could not say.
+
+    ``text`` is the exact text the scores were computed on: they decide a comment only while
+    the comment still holds that text (an edit while the model ran makes them another text's).
+    """
 
     scores: dict[str, float] | None
     model: str | None = None
     error: str | None = None
+    text: str | None = None
 
 
 def decide(
@@ -180,7 +185,10 @@ def _write_decisions_statement():
     values = {name: bindparam(f"w_{name}", type_=table.c[name].type) for name in _DECISION_COLUMNS}
     values["version"] = bindparam("w_new_version")
     values["updated_at"] = bindparam("w_updated_at", type_=table.c.updated_at.type)
-    return (update(table).where(table.c.id == bindparam("w_id"), table.c.version == bindparam("w_version"))
+    # The row must still be at the version it was read at AND still hold the text that was
+    # scored: a version check alone does not prove that the scores belong to the stored text.
+    return (update(table).where(table.c.id == bindparam("w_id"), table.c.version == bindparam("w_version"),
+                                table.c.body == bindparam("w_scored_body"))
             .values(values))
 
 
@@ -189,8 +197,9 @@ _WRITE_DECISIONS = _write_decisions_statement()
 
 def write_decisions(comments: Sequence[Comment]) -> None:
     """Write the comments' decision columns with one statement, each row only while it is still
-    at the version it was read at: StaleDataError when any changed meanwhile (another worker's or
-    a moderator's decision stands; the caller rolls back).
+    at the version it was read at and still holds the text in hand (``comment.body``, the text the
+    caller scored): StaleDataError when any changed meanwhile (another worker's or a moderator's
+    decision stands, an author's new text waits for its own scores; the caller rolls back).
 
     The unit of work would write them one statement per row (it reads back ``updated_at`` for
     each); a scoring batch is the hot path of a busy site, and a short write transaction keeps
@@ -202,7 +211,7 @@ def write_decisions(comments: Sequence[Comment]) -> None:
         return
     now = utcnow()
     rows = [{"w_id": comment.id, "w_version": comment.version, "w_new_version": comment.version + 1,
-             "w_updated_at": now, **{f"w_{name}": getattr(comment, name) for name in _DECISION_COLUMNS}}
+             "w_scored_body": comment.body, "w_updated_at": now, **{f"w_{name}": getattr(comment, name) for name in _DECISION_COLUMNS}}
             for comment in comments]
     written = db.session.execute(_WRITE_DECISIONS, rows).rowcount
     if written != len(rows):

@@ -46,11 +46,16 @@ def rule_reasons(comment: Comment) -> list[dict[str, Any]]:
     return [r for r in (comment.reasons or []) if r.get("kind") != "classifier"]
 
 
+# Where a comment decided while the classifier was down can be (rejected only by a person: the
+# scores are still recorded for it, as for the others).
+_DECIDED_UNSCORED = (Status.HELD.value, Status.PUBLISHED.value, Status.REJECTED.value)
+
+
 def waiting_query(older_than_seconds: float = 0):
-    """Comments that wait for scores: pending, or scored while the classifier was down."""
+    """Comments that wait for scores: pending, or decided while the classifier was down."""
     query = select(Comment).where(
         or_(Comment.status == Status.PENDING.value,
-            Comment.needs_scoring.is_(True) & Comment.status.in_([Status.HELD.value, Status.PUBLISHED.value]))
+            Comment.needs_scoring.is_(True) & Comment.status.in_(_DECIDED_UNSCORED))
     )
     if older_than_seconds:
         cutoff = utcnow() - timedelta(seconds=older_than_seconds)
@@ -83,9 +88,11 @@ def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = Non
     run = ScoringRun()
     if not comments:
         return run
-    scores, error, model = _classify(classifier, [c.body for c in comments], load_error)
-    results = [moderation.ClassifierResult(scores=scores[i] if scores is not None else None, model=model, error=error)
-               for i in range(len(comments))]
+    texts = [c.body for c in comments]
+    scores, error, model = _classify(classifier, texts, load_error)
+    results = [moderation.ClassifierResult(scores=scores[i] if scores is not None else None, model=model, error=error,
+                                           text=text)
+               for i, text in enumerate(texts)]
     try:
         outcomes = _apply_batch(comments, results)
     except StaleDataError:
@@ -93,6 +100,7 @@ def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = Non
         # this batch is in the transaction: it is rolled back and the comments are decided again
         # one at a time, each in its own savepoint, so only the changed ones are left alone.
         db.session.rollback()
+        _lock_for_writing()
         outcomes = [_apply(comment, result) for comment, result in zip(comments, results, strict=True)]
     for outcome in outcomes:
         if outcome is None:
@@ -106,6 +114,20 @@ def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = Non
     db.session.commit()
     run.seconds = time.perf_counter() - started
     return run
+
+
+def _lock_for_writing() -> None:
+    """Begin a transaction that holds SQLite's write lock from its first read.
+
+    The one-at-a-time decisions read each comment again inside a savepoint, then write it. A
+    savepoint opens a deferred transaction on SQLite, whose read snapshot cannot become a write
+    once another connection (a post, an edit) has committed: SQLite answers "database is locked"
+    at once, without waiting. Taken first, the lock makes the others wait instead; nothing slow
+    runs while it is held (the scores are already computed). PostgreSQL needs nothing of this.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _classify(classifier: Classifier | None, texts: list[str],
@@ -130,9 +152,20 @@ def _record_scores(comment: Comment, scores: dict[str, float], model: str | None
 
 def _decision(comment: Comment, result: moderation.ClassifierResult) -> tuple[Status, moderation.Move | None] | None:
     """Record the scores and say the comment's status, with the move to make (None when status
-    and reasons stay as they are); None when the comment no longer waits."""
+    and reasons stay as they are); None when the comment no longer waits for these scores."""
     if comment.status != Status.PENDING and not comment.needs_scoring:
         return None  # decided meanwhile (seen after an earlier conflict reloaded it)
+    if result.text is not None and comment.body != result.text:
+        # Edited while the model ran: these scores are another text's. The new text is pending
+        # and its own scoring (its job, or the sweep) decides it.
+        return None
+    if comment.decided_at is not None and comment.status != Status.PENDING:
+        # A person decided this text (approved it while the classifier was down, say): the
+        # scores are recorded for the record, the status and its reasons stay theirs.
+        if result.scores is None:
+            return None
+        _record_scores(comment, result.scores, result.model)
+        return Status(comment.status), None
     status, reasons = moderation.decide(rule_reasons(comment), effective_settings(comment.site), result)
     if result.scores is not None:
         _record_scores(comment, result.scores, result.model)
@@ -228,9 +261,15 @@ def rescore(classifier: Classifier, *, site_id: int | None = None, since: Any = 
         if not batch:
             return result
         last_id = batch[-1].id
-        scores = classifier.score([c.body for c in batch])
-        for comment, comment_scores in zip(batch, scores, strict=True):
+        texts = [c.body for c in batch]
+        scores = classifier.score(texts)
+        for comment, text, comment_scores in zip(batch, texts, scores, strict=True):
             result.examined += 1
+            if apply and comment.body != text:
+                # Edited while the model ran (seen after an earlier comment's conflict reloaded
+                # it): the edit's own scoring decides the new text.
+                result.skipped += 1
+                continue
             verdict = moderation.ClassifierResult(comment_scores, model=model)
             status, reasons = moderation.decide(rule_reasons(comment), effective_settings(comment.site), verdict)
             if status != comment.status:
@@ -246,10 +285,15 @@ def rescore(classifier: Classifier, *, site_id: int | None = None, since: Any = 
 
 def _rescore_one(comment: Comment, scores: dict[str, float], model: str, status: Status,
                  reasons: list[dict[str, Any]]) -> bool:
+    """Write one comment's new scores (and status), through the same version- and text-checked
+    statement as the scoring worker's; False when it changed since it was read (theirs stands)."""
     try:
-        _record_scores(comment, scores, model)
-        if status != comment.status or reasons != comment.reasons:
-            moderation.change_status(comment, status, CLASSIFIER_ACTOR, "rescored", reasons)
+        with db.session.no_autoflush:
+            _record_scores(comment, scores, model)
+            if status != comment.status or reasons != comment.reasons:
+                moderation.change_statuses([moderation.Move(comment, status, reasons)], CLASSIFIER_ACTOR, "rescored")
+            else:
+                moderation.write_decisions([comment])
         db.session.commit()
         return True
     except StaleDataError:

@@ -373,6 +373,11 @@ def resubmit(comment: Comment, new_body: str, scoring: Scoring | None = None) ->
     comment.scores = None
     comment.scored_at = None
     comment.model_name = None
+    comment.max_score = None
+    comment.needs_scoring = False
+    # A moderator's decision was about the old text: the new one is decided afresh (scored,
+    # and held if it must be), or an approved comment could be edited into anything.
+    comment.decided_at = None
     _settle(comment, rule_reasons, settings, scoring, Actor("author", comment.author_key[:16]), "edited")
     db.session.commit()
     if scoring is not None and scoring.enabled and comment.status == Status.PENDING:

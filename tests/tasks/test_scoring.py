@@ -244,26 +244,6 @@ def test_web_process_scoring_uses_one_torch_thread_unless_configured(monkeypatch
     assert seen["threads"] == configured
 
 
-class _HeldBack:
-    """Scoring on, but nothing scores: posts stay pending until the test scores them."""
-
-    enabled = True
-
-    def __init__(self):
-        self.ids: list[int] = []
-
-    def enqueue(self, ids):
-        self.ids.extend(ids)
-
-
-@pytest.fixture()
-def held_back(app):
-    previous = app.extensions.get("comments.scoring")
-    app.extensions["comments.scoring"] = queue = _HeldBack()
-    yield queue
-    app.extensions["comments.scoring"] = previous
-
-
 def test_one_batch_keeps_counters_audit_and_webhooks_right(api, db, classifier, held_back, site):
     from comments.models import Thread, Webhook, WebhookDelivery
 
