@@ -3,16 +3,22 @@ under load, and the rescore command."""
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
+from comments.extensions import db as database
 from comments.models import AuditEvent, Comment, Status
 from comments.services import moderation
 from comments.services.scoring import rescore, score_waiting
 from comments.services.sites import effective_settings
+from tests.conftest import TEST_REDIS_URL
+from tests.tasks.test_rq import ROOT, _statuses, rq_app  # noqa: F401 (rq_app is a fixture)
 
 CLEAN = ("Thanks for the thoughtful article about the city budget. The council should publish the "
          "figures for the library and the parks as well, so that everyone can follow the debate.")
@@ -168,3 +174,46 @@ def test_edits_during_scoring_under_load_never_publish_another_texts_scores(app,
             assert comment.status == Status.HELD
     assert edited >= 5
     assert not [c for c in api.read("load-0").json["comments"] if c["body"].startswith(TOXIC)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TEST_REDIS_URL, reason="needs COMMENTS_TEST_REDIS_URL")
+def test_edits_while_a_real_rq_worker_scores_never_publish_another_texts_scores(rq_app, classifier):
+    """The scale-out shape: web requests enqueue on Redis, a `flask comments worker` process
+    batches the jobs; half the comments are edited into insults 0-50 ms after posting."""
+    app, config = rq_app
+    app.config["RATELIMIT_POST"] = "1000 per minute"  # one test client posts and edits them all
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FLASK_APP": "wsgi"}
+    env.update({f"COMMENTS_{k}": str(v) for k, v in config.items() if k != "TESTING"})
+    flask = [sys.executable, "-m", "flask"]
+    worker = subprocess.Popen([*flask, "comments", "worker"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rng = random.Random(7)
+    client = app.test_client()
+    ids = []
+    try:
+        for i in range(48):
+            response = client.post("/api/v1/sites/news/threads/rq-load/comments",
+                                   json={"body": f"{CLEAN} Comment {i}.", "author_name": f"R{i}"},
+                                   environ_base={"REMOTE_ADDR": f"192.0.2.{i + 1}"})
+            assert response.status_code == 202, response.json
+            ids.append(response.json["comment"]["id"])
+            if i % 2:
+                time.sleep(rng.random() * 0.05)
+                edit = client.patch(f"/api/v1/comments/{ids[-1]}", json={"body": f"{TOXIC} ({i})"},
+                                    headers={"X-Edit-Token": response.json["edit_token"]})
+                assert edit.status_code == 200, edit.json
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and "pending" in _statuses(app, ids):
+            time.sleep(0.1)
+    finally:
+        worker.terminate()
+        worker.wait(20)
+    with app.app_context():
+        database.session.expire_all()
+        for comment_id in ids:
+            comment = database.session.get(Comment, comment_id)
+            expected, scores = _expected_status(database, classifier, comment)
+            assert comment.status == expected, (comment.id, comment.body, comment.scores)
+            assert comment.scores["toxicity"] == pytest.approx(scores["toxicity"], abs=1e-3)
+            assert comment.status == (Status.HELD if comment.body.startswith(TOXIC) else Status.PUBLISHED)
