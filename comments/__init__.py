@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, PathConverter
 
 from comments import config as settings
+from comments import redis_health
 
 MAX_REQUEST_BYTES = 64 * 1024
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -63,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from comments.extensions import api, db, limiter, migrate
 
+    app.extensions["comments.redis"] = redis_health.RedisHealth()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     limiter.init_app(app)
@@ -129,6 +131,13 @@ def _derive_settings(app: Flask) -> None:
         cfg["HASH_KEY"] = hmac.new(cfg["SECRET_KEY"].encode(), b"comments.hash-key", hashlib.sha256).hexdigest()
     cfg["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     cfg["RATELIMIT_STORAGE_URI"] = cfg.get("RATELIMIT_STORAGE_URI") or cfg["REDIS_URL"] or "memory://"
+    # Redis only carries hints: when it fails, limits count in this process's memory (the
+    # fallback) rather than failing the request; a request caught mid-switch goes unlimited
+    # (swallow) rather than answering 500. Short timeouts: a hung Redis must not hang requests.
+    cfg.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    cfg.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    if cfg["RATELIMIT_STORAGE_URI"].startswith("redis"):
+        cfg["RATELIMIT_STORAGE_OPTIONS"] = {**redis_health.CLIENT_OPTIONS, **cfg.get("RATELIMIT_STORAGE_OPTIONS", {})}
     # Off: Flask-Limiter would send Retry-After on every answer; 429s get their own (api.errors).
     cfg["RATELIMIT_HEADERS_ENABLED"] = False
     cfg["RATELIMIT_KEY_PREFIX"] = "comments"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -30,6 +30,12 @@ WEBHOOK_ATTEMPTS = Counter("comments_webhook_attempts_total",
                            ["outcome"], registry=registry)
 SUBMITTED = Counter("comments_submitted_total", "Comments submitted through the API, by first status",
                     ["status"], registry=registry)
+REDIS_ERRORS = Counter("comments_redis_errors_total",
+                       "Redis calls by this process that failed, by use (rate_limits, scoring_queue)",
+                       ["use"], registry=registry)
+REDIS_DEGRADED = Gauge("comments_redis_degraded",
+                       "1 while this process runs a use of Redis on its fallback (Redis unreachable)",
+                       ["use"], registry=registry)
 
 
 def observe_scoring(run: ScoringRun) -> None:

@@ -27,16 +27,23 @@ def _check_database() -> str | None:
 
 
 def _check_redis() -> str | None:
+    """None when Redis answers and every use of it is back from its fallback."""
     url = current_app.config.get("REDIS_URL")
     if not url:
         return None
     import redis
 
+    from comments.redis_health import CLIENT_OPTIONS
+
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
-        return None
-    except redis.RedisError as exc:
-        return f"redis: {type(exc).__name__}"
+        with redis.Redis.from_url(url, **CLIENT_OPTIONS) as client:
+            client.ping()
+    except (redis.RedisError, OSError) as exc:
+        return f"down ({type(exc).__name__})"
+    on_fallback = current_app.extensions["comments.redis"].degraded
+    if on_fallback:  # it answers, but these uses have not gone back to it yet
+        return f"recovering ({', '.join(on_fallback)} still on the fallback)"
+    return None
 
 
 def _check_classifier() -> str | None:
@@ -44,7 +51,10 @@ def _check_classifier() -> str | None:
     if scoring is None:
         return None
     state = scoring.state
-    return None if state in ("loaded", "workers") or state.startswith("workers:") else f"classifier: {state}"
+    # "unknown": in rq mode with Redis down the workers cannot be counted; they still score
+    # (their sweeps read the database), and Redis is reported as degraded.
+    ready = state in ("loaded", "workers") or state.startswith(("workers:", "unknown"))
+    return None if ready else f"classifier: {state}"
 
 
 @bp.get("/metrics")
@@ -56,20 +66,29 @@ def metrics():
 
 @bp.get("/readyz")
 def readyz():
-    checks: dict[str, Any] = {"database": _check_database(), "redis": _check_redis(),
-                              "classifier": _check_classifier()}
-    problems = [problem for problem in checks.values() if problem]
-    body = {"status": "ready" if not problems else "not_ready",
-            "checks": {name: problem or "ok" for name, problem in checks.items()}}
+    """200 while this process can serve, 503 (with the reason) while it cannot.
+
+    The database and the classifier are needed. Redis only carries hints (the database is the
+    truth): with Redis down, limits count per process and new comments wait for the sweep, so the
+    answer stays 200 with ``"status": "degraded"`` and ``"degraded": ["redis"]``: a 503 would
+    have every web process taken out of rotation, turning a degraded service into an outage.
+    """
+    problems = {"database": _check_database(), "classifier": _check_classifier()}
+    redis_problem = _check_redis()
+    degraded = ["redis"] if redis_problem else []
+    failed = [problem for problem in problems.values() if problem]
+    status = "not_ready" if failed else "degraded" if degraded else "ready"
+    checks: dict[str, Any] = {"database": problems["database"] or "ok", "redis": redis_problem or "ok",
+                              "classifier": problems["classifier"] or "ok"}
     if current_app.config.get("REDIS_URL") is None:
-        body["checks"]["redis"] = "not_configured"
+        checks["redis"] = "not_configured"
     scoring = current_app.extensions.get("comments.scoring")
     if scoring is None:
-        body["checks"]["classifier"] = "off"
-    elif not checks["classifier"]:
-        body["checks"]["classifier"] = scoring.state
-    response = jsonify(body)
-    if problems:
+        checks["classifier"] = "off"
+    elif not problems["classifier"]:
+        checks["classifier"] = scoring.state
+    response = jsonify({"status": status, "checks": checks, "degraded": degraded})
+    if failed:
         response.status_code = 503
         response.headers["Retry-After"] = "5"
     return response

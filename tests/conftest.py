@@ -283,3 +283,89 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+# --- Redis faults -----------------------------------------------------------------------------
+
+class RedisServer:
+    """A real ``redis-server`` of the test's own (127.0.0.1, a free port, nothing persisted) that
+    the test can kill, hang (SIGSTOP) and start again on the same port."""
+
+    def __init__(self, directory: Any):
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.directory = directory
+        self.process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        import redis
+
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with redis.Redis.from_url(self.url, socket_connect_timeout=0.2, socket_timeout=0.2) as probe:
+                    probe.ping()
+                return
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()  # SIGKILL: no goodbye to the clients, as in a crash
+            self.process.wait(10)
+            self.process = None
+
+    def hang(self) -> None:
+        """Stopped, not dead: connections are still accepted (by the kernel) but nothing answers."""
+        import signal
+
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        import signal
+
+        self.process.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture()
+def redis_server(tmp_path: Any) -> Iterator[RedisServer]:
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server (apt-get install -y redis-server)")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture()
+def own_limiter_storage() -> Iterator[None]:
+    """For tests that build an app of their own: the limiter is one object shared by every app,
+    and ``init_app`` points it at the newest app's storage. Afterwards it points back at the
+    session app's (a killed test Redis would otherwise fail every later test's ``limiter.reset``)."""
+    saved = dict(vars(limiter))
+    yield
+    storage = limiter._storage
+    vars(limiter).clear()
+    vars(limiter).update(saved)
+    if storage is not None and storage is not saved.get("_storage"):
+        client = getattr(storage, "storage", None)
+        if client is not None and hasattr(client, "close"):
+            client.close()  # the redis client's connection pool: no unclosed sockets left behind

@@ -52,12 +52,24 @@ def test_healthz_and_readyz(client):
     assert ready.json["checks"]["database"] == "ok"
 
 
-def test_readyz_reports_an_unreachable_redis(tmp_path):
+def test_readyz_reports_an_unreachable_redis_as_degraded(tmp_path):
+    """Redis only carries hints: the process still serves, so 200, saying what is degraded."""
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}", "SECRET_KEY": "x", "SCORING_MODE": "off",
                       "REDIS_URL": "redis://127.0.0.1:1/0", "RATELIMIT_STORAGE_URI": "memory://"})
     response = app.test_client().get("/readyz")
+    assert response.status_code == 200
+    assert response.json["status"] == "degraded"
+    assert response.json["degraded"] == ["redis"]
+    assert response.json["checks"]["redis"] == "down (ConnectionError)"
+
+
+def test_readyz_is_503_while_the_database_is_unreachable(tmp_path):
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'r.db'}", "SECRET_KEY": "x",
+                      "SCORING_MODE": "off", "RATELIMIT_STORAGE_URI": "memory://"})
+    response = app.test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.json["checks"]["redis"].startswith("redis:")
+    assert response.json["status"] == "not_ready"
+    assert response.json["checks"]["database"].startswith("database:")
     assert response.headers["Retry-After"]
 
 

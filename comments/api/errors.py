@@ -157,5 +157,8 @@ def _retry_after_seconds() -> int:
     current = limiter.current_limit
     if current is None:
         return 60
-    return max(1, int(current.reset_at - time.time()))
+    try:
+        return max(1, int(current.reset_at - time.time()))
+    except Exception:  # the limit store (Redis) failed since the limit was checked: still a 429
+        return 60
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask import current_app, g
-from limits import parse_many
+from limits import RateLimitItem, parse_many
+from limits.strategies import RateLimiter
 
 from comments.api.auth import bearer_token
 from comments.extensions import limiter
@@ -27,6 +30,8 @@ log = logging.getLogger(__name__)
 
 _SCOPE = "api-key-failures"
 
+T = TypeVar("T")
+
 
 def _limits():
     return parse_many(current_app.config["RATELIMIT_API_KEY_FAILURES"])
@@ -37,13 +42,19 @@ def _check_not_blocked(ip: str) -> None:
         return
     for item in _limits():
         try:
-            allowed = limiter.limiter.test(item, _SCOPE, ip)
-            reset_at = limiter.limiter.get_window_stats(item, _SCOPE, ip)[0] if not allowed else 0
-        except Exception as exc:  # the limit store (Redis) is down: keys are still checked
+            allowed, reset_at = _on_limit_store(lambda store: _window(store, item, ip))
+        except Exception as exc:  # no store answers: keys are still checked
             log.warning("API key failure limit not checked (%s)", exc)
             return
         if not allowed:
             raise TooManyAttempts(max(1, int(reset_at - time.time())))
+
+
+def _window(store: RateLimiter, item: RateLimitItem, ip: str) -> tuple[bool, float]:
+    """Whether the client may try a key now, and when not, when the window resets."""
+    if store.test(item, _SCOPE, ip):
+        return True, 0
+    return False, store.get_window_stats(item, _SCOPE, ip)[0]
 
 
 def _count_failure(ip: str) -> None:
@@ -51,9 +62,20 @@ def _count_failure(ip: str) -> None:
         return
     try:
         for item in _limits():
-            limiter.limiter.hit(item, _SCOPE, ip)
+            _on_limit_store(lambda store: store.hit(item, _SCOPE, ip))
     except Exception as exc:
         log.warning("API key failure not counted (%s)", exc)
+
+
+def _on_limit_store(operation: Callable[[RateLimiter], T]) -> T:
+    """``operation`` on the limiter's store; when that is Redis and it fails, on the in-memory
+    fallback the decorated limits also move to (the limiter reports the outage)."""
+    try:
+        return operation(limiter.limiter)
+    except Exception as exc:
+        if not limiter.storage_failed(exc):
+            raise
+        return operation(limiter.limiter)
 
 
 def authenticate(raw_key: str | None) -> ApiKey:

@@ -1,8 +1,9 @@
 """Scale-out scoring: web processes enqueue comment ids on Redis; ``flask comments worker``
 processes (RQ SimpleWorkers, so the model stays loaded between jobs) score them.
 
-Redis only carries hints. If it is down when a comment arrives, the comment still waits in the
-database, and every worker's sweep thread finds it.
+Redis only carries hints. The comment is committed, `pending`, before its id is enqueued; if Redis
+is down then, the post still succeeds, the comment waits in the database, and every worker's sweep
+thread (which needs only the database) finds it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rq import Queue, SimpleWorker, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
+from comments.redis_health import CLIENT_OPTIONS, RedisHealth
 from comments.tasks import ClassifierHolder
 from comments.tasks.outbox import OutboxWorker, drain
 from comments.tasks.sweep import score_ids, sweep
@@ -25,13 +27,15 @@ from comments.tasks.sweep import score_ids, sweep
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "comments-scoring"
+REDIS_USE = "scoring_queue"
 
 
 def _connection(app: Flask) -> redis.Redis:
     url = app.config.get("REDIS_URL")
     if not url:
         raise ValueError("COMMENTS_SCORING_MODE=rq needs COMMENTS_REDIS_URL")
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    # Short timeouts for the web side's enqueue; a worker lengthens its own for the blocking pop.
+    return redis.Redis.from_url(url, **CLIENT_OPTIONS)
 
 
 class RQScoring:
@@ -40,22 +44,32 @@ class RQScoring:
     def __init__(self, app: Flask):
         self.connection = _connection(app)
         self.queue = Queue(QUEUE_NAME, connection=self.connection)
+        self.redis: RedisHealth = app.extensions["comments.redis"]
 
     def enqueue(self, comment_ids: Iterable[int]) -> None:
+        """Never raises: the comments are already committed, and wait for the sweep if this fails."""
         ids = list(comment_ids)
+        if not self.redis.may_try(REDIS_USE):
+            return  # Redis failed a moment ago: not waited for again on every post
         try:
             self.queue.enqueue("comments.tasks.rq.score_job", ids, job_timeout=600, result_ttl=0,
                                failure_ttl=7 * 24 * 3600)
-        except redis.RedisError as exc:
-            # The comments wait in the database; a worker's sweep scores them.
-            log.warning("could not enqueue %s for scoring (%s); the sweep will take them", ids, exc)
+        except (redis.RedisError, OSError) as exc:
+            self.redis.failed(REDIS_USE, exc)
+        else:
+            self.redis.worked(REDIS_USE)
 
     @property
     def state(self) -> str:
+        unknown = "unknown: Redis is down (workers' sweeps still score from the database)"
+        if not self.redis.may_try(REDIS_USE):
+            return unknown
         try:
             workers = SimpleWorker.count(connection=self.connection, queue=self.queue)
-        except redis.RedisError as exc:
-            return f"redis unreachable ({type(exc).__name__})"
+        except (redis.RedisError, OSError) as exc:
+            self.redis.failed(REDIS_USE, exc)
+            return unknown
+        self.redis.worked(REDIS_USE)
         return f"workers: {workers}" if workers else "no workers are running"
 
 
@@ -88,20 +102,25 @@ def _take_waiting_jobs(room: int) -> list[int]:
         return []
     queue = Queue(job.origin, connection=job.connection)
     taken: list[int] = []
-    while len(taken) < room:
-        raw = job.connection.lpop(queue.key)  # (rq 3.0's pop_job_id raises on an empty queue)
-        if raw is None:
-            break
-        job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
-        try:
-            waiting = Job.fetch(job_id, connection=job.connection)
-        except NoSuchJobError:
-            continue  # deleted meanwhile
-        if waiting.func_name != f"{__name__}.score_job":
-            queue.push_job_id(job_id, at_front=True)  # not ours to take
-            break
-        taken.extend(int(i) for i in waiting.args[0])
-        waiting.delete()
+    try:
+        while len(taken) < room:
+            raw = job.connection.lpop(queue.key)  # (rq 3.0's pop_job_id raises on an empty queue)
+            if raw is None:
+                break
+            job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+            try:
+                waiting = Job.fetch(job_id, connection=job.connection)
+            except NoSuchJobError:
+                continue  # deleted meanwhile
+            if waiting.func_name != f"{__name__}.score_job":
+                queue.push_job_id(job_id, at_front=True)  # not ours to take
+                break
+            taken.extend(int(i) for i in waiting.args[0])
+            waiting.delete()
+    except redis.RedisError as exc:
+        # Redis went away mid-way: this job still scores its own comments and those taken so far;
+        # a job popped but not read stays pending in the database, for the sweep.
+        log.warning("Redis failed while taking queued jobs (%s); scoring what was taken", exc)
     return taken
 
 

@@ -123,8 +123,10 @@ def test_readyz_says_whether_workers_can_be_reached(rq_app):
     app, config = rq_app
     down = create_app({**config, "REDIS_URL": "redis://127.0.0.1:1/0"})
     response = down.test_client().get("/readyz")
-    assert response.status_code == 503
-    assert response.json["checks"]["classifier"].startswith("classifier: redis unreachable")
+    # Degraded, not unready: posts are stored and workers' sweeps score them without Redis.
+    assert response.status_code == 200
+    assert response.json["status"] == "degraded" and response.json["degraded"] == ["redis"]
+    assert response.json["checks"]["classifier"].startswith("unknown: Redis is down")
     with down.app_context():
         database.engine.dispose()
 
@@ -176,3 +178,83 @@ def test_a_worker_delivers_the_webhooks_of_what_it_decided(rq_app):
         assert [r["headers"]["X-Comments-Event"] for r in receiver.requests] == ["comment.published"]
     finally:
         receiver.close()
+
+
+@pytest.fixture()
+def rq_redis_app(tmp_path, redis_server, db, own_limiter_storage, classifier_config):
+    """The scale-out shape with limits and queue on a real Redis of the test's own."""
+    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'rq-down.db'}"
+    application = create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "HASH_KEY": "y", "TESTING": True,
+                              "SCORING_MODE": "rq", "REDIS_URL": redis_server.url, "SCORING_GRACE_SECONDS": 0,
+                              "WEBHOOK_DELIVERY": "worker", **classifier_config})
+    with application.app_context():
+        upgrade()
+        if database.session.query(Site).filter_by(slug="news").first() is None:
+            create_site("news", [])
+            database.session.commit()
+    yield application
+    with application.app_context():
+        database.engine.dispose()
+    application.extensions["comments.scoring"].connection.close()
+
+
+def test_redis_killed_mid_test_posts_are_stored_and_the_worker_sweep_scores_them(rq_redis_app, redis_server, caplog):
+    """Redis killed between two posts: the posts after it are stored, the outage is logged once
+    and counted, and a worker's sweep scores them; once Redis is back, posts are enqueued again."""
+    import logging
+
+    from comments.tasks.rq import run_worker
+
+    app = rq_redis_app
+    client = app.test_client()
+    before = _post(client, 1, prefix="Posted while Redis is up")
+    assert app.extensions["comments.scoring"].queue.count == 1
+
+    redis_server.kill()  # the queued job dies with it (nothing persisted)
+    caplog.set_level(logging.INFO)
+    during = _post(client, 3, prefix="Posted while Redis is down")  # 202 each, not 500
+    assert client.get("/api/v1/sites/news/threads/a/comments").status_code == 200
+    assert client.get("/api/v1/sites/news/counts?keys=a").status_code == 200
+    assert _statuses(app, before + during) == {"pending"}  # stored, and not published unscored
+    queue_warnings = [r for r in caplog.records if r.levelno == logging.WARNING
+                      and "scoring_queue" in r.getMessage()]
+    assert len(queue_warnings) == 1  # once for the outage, not once per post
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'comments_redis_errors_total{use="scoring_queue"}' in metrics
+    assert 'comments_redis_degraded{use="scoring_queue"} 1.0' in metrics
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json["degraded"] == ["redis"]
+    assert ready.json["checks"]["classifier"].startswith("unknown")
+
+    # A worker's sweep needs only the database: it scores them with Redis still down.
+    with app.app_context():
+        run_worker(app, burst=True)
+    assert _statuses(app, before + during) == {"published"}
+
+    redis_server.start()
+    app.extensions["comments.redis"].retry_seconds = 0  # not wait out the pause between tries
+    after = _post(client, 1, prefix="Posted after Redis came back")
+    assert app.extensions["comments.scoring"].queue.count == 1  # enqueued again
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'comments_redis_degraded{use="scoring_queue"} 0.0' in metrics
+    with app.app_context():
+        run_worker(app, burst=True)
+    assert _statuses(app, after) == {"published"}
+
+
+def test_a_job_still_scores_its_own_comments_when_redis_fails_while_it_takes_more(monkeypatch):
+    import redis
+
+    import comments.tasks.rq as rq_tasks
+
+    class DeadRedis:
+        def lpop(self, key):
+            raise redis.ConnectionError("Connection refused")
+
+    class RunningJob:
+        origin = rq_tasks.QUEUE_NAME
+        connection = DeadRedis()
+
+    monkeypatch.setattr(rq_tasks, "get_current_job", lambda: RunningJob())
+    assert rq_tasks._take_waiting_jobs(room=5) == []  # not an exception that fails the job unscored
