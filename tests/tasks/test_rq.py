@@ -143,7 +143,7 @@ def test_a_killed_worker_process_loses_nothing(rq_app):
     worker = subprocess.Popen([*flask, "comments", "worker"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded machine takes a while to load torch and the model
         while time.monotonic() < deadline and _statuses(app, ids) == {"pending"}:
             time.sleep(0.05)
     finally:
