@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from comments.api.schemas import Moment, QueryInteger, StrictSchema, ThreadSchema
+from comments.api.schemas import EmailAddress, Moment, QueryInteger, StrictSchema, ThreadSchema
 from comments.models import STATUS_VALUES, WEBHOOK_EVENTS
 from comments.services.apikeys import SCOPES
 from comments.services.sites import CLASSIFIER_LABELS, SiteSettingsSchema
@@ -242,7 +242,7 @@ class DeliveryPageSchema(ma.Schema):
 # --- privacy ----------------------------------------------------------------------------------
 
 class PrivacyRequestSchema(StrictSchema):
-    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
+    email = EmailAddress(required=True, validate=ma.validate.Length(max=254))
 
 
 class PrivacyExportQuerySchema(PageQuerySchema):

@@ -41,6 +41,14 @@ class QueryInteger(ma.fields.Integer):
             raise ma.ValidationError(exc.message) from None
 
 
+class EmailAddress(ma.fields.Email):
+    """An email address, without the spaces or newlines around it that forms and copied text bring
+    (``security.hash_email`` normalises it again for hashing)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value.strip() if isinstance(value, str) else value, attr, data, **kwargs)
+
+
 class Moment(ma.fields.DateTime):
     """An RFC 3339 date-time with its offset, read by ``parsing.moment``: as aware UTC, and refused when
     it has no UTC equivalent the database can hold (``0001-01-01T00:00:00+01:00``)."""
@@ -59,7 +67,7 @@ class CommentCreateSchema(StrictSchema):
                             metadata={"description": "Markdown, 1–10,000 characters"})
     author_name = ma.fields.String(required=True, validate=_checked(check_author_name),
                                    metadata={"description": "1–64 characters"})
-    author_email = ma.fields.Email(load_default=None, allow_none=True,
+    author_email = EmailAddress(load_default=None, allow_none=True,
                                    validate=ma.validate.Length(max=254),
                                    metadata={"description": "optional; stored only as a keyed hash"})
     parent_id = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
