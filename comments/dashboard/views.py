@@ -201,9 +201,9 @@ def _queue_filters(source: Any, prefix: str = "") -> dict[str, Any]:
     sort = source.get(prefix + "sort") or "oldest"
     if queue not in review.QUEUES:
         abort(400, f"There is no queue '{queue}'.")
-    if site is not None and not SLUG_PATTERN.match(site):
+    if site is not None and not SLUG_PATTERN.fullmatch(site):
         abort(400, "That is not a site name.")
-    if reason is not None and not REASON_PATTERN.match(reason):
+    if reason is not None and not REASON_PATTERN.fullmatch(reason):
         abort(400, "That is not a reason code.")
     if sort not in SORTS:
         abort(400, f"Sorting by '{sort}' is not offered.")
@@ -402,7 +402,7 @@ def settings_index(moderator: Moderator) -> Response | str:
 
 
 def _site(moderator: Moderator, site_slug: str):
-    if not SLUG_PATTERN.match(site_slug):
+    if not SLUG_PATTERN.fullmatch(site_slug):
         abort(404, "No such site.")
     return review.site_for(moderator, site_slug)
 
@@ -503,7 +503,7 @@ def settings_preview(moderator: Moderator, site_slug: str) -> str:
 @login_required
 def stats_page(moderator: Moderator) -> str:
     site = request.args.get("site") or None
-    if site is not None and not SLUG_PATTERN.match(site):
+    if site is not None and not SLUG_PATTERN.fullmatch(site):
         abort(400, "That is not a site name.")
     figures = stats.moderation_stats(moderator, site_slug=site)
     return render_template("dashboard/stats.html", moderator=moderator, figures=figures, site=site,

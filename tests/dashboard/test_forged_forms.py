@@ -97,3 +97,11 @@ def test_forms_and_queries_that_are_not_utf8_are_refused(dashboard, db, site):
                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert _is_clean_page(posted, 422)
     assert db.session.get(Site, site.id).settings == {}
+
+
+@pytest.mark.parametrize("path", ["/mod/?site=news%0A", "/mod/?reason=toxicity%0A", "/mod/stats?site=news%0A",
+                                  "/mod/sites/news%0A/settings"])
+def test_a_trailing_newline_is_not_part_of_a_name(dashboard, site, path):
+    """``$`` matches before a final newline: the dashboard's names are matched whole."""
+    response = dashboard.get(path)
+    assert _is_clean_page(response, (400, 404)) and "news\n" not in response.text
