@@ -239,3 +239,28 @@ def test_export_dates_at_the_ends_of_the_calendar_in_utc_are_taken(api, client, 
             assert len(response.get_data().splitlines()) == count, query
         else:
             assert len(response.json["comments"]) == count, query
+
+
+# --- numbers in JSON bodies -------------------------------------------------------------------
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e309", str(2**64), "1.5"])
+def test_json_bodies_with_special_or_huge_numbers_are_refused(api, client, host, mod_auth, number):
+    """Python's JSON reader takes NaN and Infinity; no number field may."""
+    comment_id = api.post("A root").json["comment"]["id"]
+    asks = [
+        ("POST", api.thread_url(), {}, f'{{"body": "x", "author_name": "A", "parent_id": {number}}}', "parent_id"),
+        ("PATCH", "/api/v1/sites/news/settings", host, f'{{"thresholds": {{"toxicity": {number}}}}}', "thresholds"),
+        ("PATCH", "/api/v1/sites/news/settings", host, f'{{"reject_thresholds": {{"toxicity": {number}}}}}',
+         "reject_thresholds"),
+        ("PATCH", "/api/v1/sites/news/settings", host, f'{{"max_depth": {number}}}', "max_depth"),
+        ("POST", f"/api/v1/moderation/comments/{comment_id}/decision", mod_auth,
+         f'{{"action": "reject", "expected_version": {number}}}', "expected_version"),
+    ]
+    for method, path, headers, body, field in asks:
+        response = client.open(path, method=method, headers=headers, data=body, content_type="application/json")
+        if number == str(2**64) and field == "expected_version":
+            # any integer is a version the moderator may have seen; a wrong one is a conflict
+            assert response.status_code == 409, (path, body, response.status_code)
+            continue
+        assert response.status_code == 422, (path, body, response.status_code)
+        assert field in response.json["error"]["fields"], (path, response.json)
