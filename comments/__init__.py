@@ -36,13 +36,16 @@ class HostThreadKeyConverter(ThreadKeyConverter):
 
 class IdConverter(IntegerConverter):
     """``<int:...>`` in every route is an id: past the 32-bit id columns it matches nothing (404),
-    rather than reaching the database, which would refuse to compare it."""
+    rather than reaching the database, which would refuse to compare it. Written in ASCII digits
+    only: Werkzeug's ``\\d+`` would let "/comments/١" (an Arabic-Indic one) name comment 1 too."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         from comments.models import MAX_ID
+        from comments.services.parsing import INTEGER_PATTERN
 
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
+        self.regex = INTEGER_PATTERN
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -110,6 +113,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         for key in ("site", "comment", "moderator", "cors_origin", "api_key", "session_moderator",
                     "dashboard_moderator"):
             g.pop(key, None)
+
+    from comments.encoding import refuse_undecodable_input
+
+    app.before_request(refuse_undecodable_input)
 
     from comments.cli import comments_cli
 

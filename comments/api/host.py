@@ -170,13 +170,12 @@ class ExportStream(MethodView):
     def get(self, query: dict[str, Any], site_slug: str):
         """Every matching comment as NDJSON, streamed: read in batches, never all in memory."""
         site = require_host(site_slug)
-        where = _filter(query)
-        if query["cursor"]:
-            hostapi.export_page(site, where, limit=1, cursor=query["cursor"])  # a bad cursor: 422 now
-        batch = current_app.config.get("EXPORT_BATCH_SIZE", 500)
+        # Everything is checked here, before the first line: once streaming, only a broken stream is left.
+        batches = hostapi.export_batches(site, _filter(query), cursor=query["cursor"],
+                                         batch_size=current_app.config.get("EXPORT_BATCH_SIZE", 500))
 
         def lines():
-            for items in hostapi.export_batches(site, where, batch_size=batch, cursor=query["cursor"]):
+            for items in batches:
                 yield b"".join(orjson.dumps(item) + b"\n" for item in items)
             db.session.remove()
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from comments.api.schemas import StrictSchema, ThreadSchema
+from comments.api.schemas import EmailAddress, Moment, QueryInteger, StrictSchema, ThreadSchema
 from comments.models import STATUS_VALUES, WEBHOOK_EVENTS
 from comments.services.apikeys import SCOPES
 from comments.services.sites import CLASSIFIER_LABELS, SiteSettingsSchema
 
 
 class PageQuerySchema(StrictSchema):
-    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 500))
+    limit = QueryInteger(minimum=1, maximum=500, load_default=50)
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
 
 
@@ -96,19 +96,17 @@ def _statuses(value: str) -> None:
 class ExportFilterSchema(StrictSchema):
     status = ma.fields.String(load_default=None, validate=_statuses,
                               metadata={"description": "one status or several, comma-separated"})
-    since = ma.fields.AwareDateTime(load_default=None, format="iso",
-                                    metadata={"description": "RFC 3339; comments created at or after"})
-    until = ma.fields.AwareDateTime(load_default=None, format="iso",
-                                    metadata={"description": "RFC 3339; comments created before"})
+    since = Moment(load_default=None, metadata={"description": "RFC 3339; comments created at or after"})
+    until = Moment(load_default=None, metadata={"description": "RFC 3339; comments created before"})
     thread = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 255),
                               metadata={"description": "only this thread key"})
-    changed_since = ma.fields.AwareDateTime(load_default=None, format="iso", metadata={
+    changed_since = Moment(load_default=None, metadata={
         "description": "RFC 3339; comments changed (status, text, counts) at or after this, in the "
                        "order they changed: keep the last `updated_at` to sync incrementally"})
 
 
 class ExportQuerySchema(ExportFilterSchema):
-    limit = ma.fields.Integer(load_default=100, validate=ma.validate.Range(1, 500))
+    limit = QueryInteger(minimum=1, maximum=500, load_default=100)
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
 
 
@@ -244,7 +242,7 @@ class DeliveryPageSchema(ma.Schema):
 # --- privacy ----------------------------------------------------------------------------------
 
 class PrivacyRequestSchema(StrictSchema):
-    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
+    email = EmailAddress(required=True, validate=ma.validate.Length(max=254))
 
 
 class PrivacyExportQuerySchema(PageQuerySchema):

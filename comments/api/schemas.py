@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from comments.models import MAX_ID, STATUS_VALUES
+from comments.services import parsing
 from comments.services.reports import REASONS
 from comments.services.review import ACTIONS, QUEUE_SORTS, QUEUES
 from comments.services.threads import SORTS
@@ -25,6 +26,40 @@ class StrictSchema(StorableSchema):
         unknown = ma.RAISE  # unknown fields are a client error (422), never silently dropped
 
 
+class QueryInteger(ma.fields.Integer):
+    """A whole number from a query string, read by ``parsing.integer``: ASCII digits only (marshmallow's
+    ``int()`` would take "١٢", "1_0" or " 5 "), within the bounds (also stated in the OpenAPI document)."""
+
+    def __init__(self, *, minimum: int, maximum: int, **kwargs):
+        super().__init__(validate=ma.validate.Range(minimum, maximum), **kwargs)
+        self.minimum, self.maximum = minimum, maximum
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return parsing.integer(value, minimum=self.minimum, maximum=self.maximum)
+        except parsing.ParseError as exc:
+            raise ma.ValidationError(exc.message) from None
+
+
+class EmailAddress(ma.fields.Email):
+    """An email address, without the spaces or newlines around it that forms and copied text bring
+    (``security.hash_email`` normalises it again for hashing)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value.strip() if isinstance(value, str) else value, attr, data, **kwargs)
+
+
+class Moment(ma.fields.DateTime):
+    """An RFC 3339 date-time with its offset, read by ``parsing.moment``: as aware UTC, and refused when
+    it has no UTC equivalent the database can hold (``0001-01-01T00:00:00+01:00``)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return parsing.moment(value)
+        except parsing.ParseError as exc:
+            raise ma.ValidationError(exc.message) from None
+
+
 # --- requests ---------------------------------------------------------------------------------
 
 class CommentCreateSchema(StrictSchema):
@@ -32,7 +67,7 @@ class CommentCreateSchema(StrictSchema):
                             metadata={"description": "Markdown, 1–10,000 characters"})
     author_name = ma.fields.String(required=True, validate=_checked(check_author_name),
                                    metadata={"description": "1–64 characters"})
-    author_email = ma.fields.Email(load_default=None, allow_none=True,
+    author_email = EmailAddress(load_default=None, allow_none=True,
                                    validate=ma.validate.Length(max=254),
                                    metadata={"description": "optional; stored only as a keyed hash"})
     parent_id = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
@@ -61,8 +96,8 @@ class ReportCreateSchema(StrictSchema):
 
 class ThreadQuerySchema(StrictSchema):
     sort = ma.fields.String(load_default="oldest", validate=ma.validate.OneOf(SORTS))
-    limit = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=200),
-                              metadata={"description": "roots per page; default 50, at most 200"})
+    limit = QueryInteger(minimum=1, maximum=200, load_default=None,
+                         metadata={"description": "roots per page; default 50, at most 200"})
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
 
 
@@ -147,7 +182,7 @@ class QueueQuerySchema(StrictSchema):
                               metadata={"description": "a reason code or label, e.g. toxicity, "
                                                        "premoderation_all, reader_report"})
     sort = ma.fields.String(load_default="oldest", validate=ma.validate.OneOf(QUEUE_SORTS))
-    limit = ma.fields.Integer(load_default=25, validate=ma.validate.Range(1, 100))
+    limit = QueryInteger(minimum=1, maximum=100, load_default=25)
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
 
 
@@ -218,9 +253,9 @@ class DecidedSchema(ma.Schema):
 
 
 class AuditQuerySchema(StrictSchema):
-    comment_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID))
+    comment_id = QueryInteger(minimum=1, maximum=MAX_ID, load_default=None)
     site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[a-z0-9-]{1,64}$"))
-    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 200))
+    limit = QueryInteger(minimum=1, maximum=200, load_default=50)
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=50))
 
 

@@ -29,10 +29,10 @@ from werkzeug.exceptions import HTTPException
 from comments import moderator_session
 from comments.api.errors import SERVICE_ERROR_STATUS
 from comments.extensions import db, limiter
-from comments.models import Moderator, utcnow
+from comments.models import MAX_ID, Moderator, utcnow
 from comments.net import client_ip
 from comments.services.validation import TextError, check_thread_key
-from comments.services import accounts, review, stats
+from comments.services import accounts, parsing, review, stats
 from comments.services.audit import Actor
 from comments.services.errors import Conflict, ServiceError
 from comments.services.sites import CLASSIFIER_LABELS, PREMODERATION_MODES, SLUG_PATTERN, update_settings
@@ -201,9 +201,9 @@ def _queue_filters(source: Any, prefix: str = "") -> dict[str, Any]:
     sort = source.get(prefix + "sort") or "oldest"
     if queue not in review.QUEUES:
         abort(400, f"There is no queue '{queue}'.")
-    if site is not None and not SLUG_PATTERN.match(site):
+    if site is not None and not SLUG_PATTERN.fullmatch(site):
         abort(400, "That is not a site name.")
-    if reason is not None and not REASON_PATTERN.match(reason):
+    if reason is not None and not REASON_PATTERN.fullmatch(reason):
         abort(400, "That is not a reason code.")
     if sort not in SORTS:
         abort(400, f"Sorting by '{sort}' is not offered.")
@@ -241,13 +241,19 @@ def counts(moderator: Moderator) -> str:
     return render_template("dashboard/_tabs.html", filters=filters, counts=_counts(moderator, filters))
 
 
+def _form_integer(raw: str, what: str, minimum: int = 0) -> int:
+    """A number the dashboard put in a form (an id, a version), read by ``parsing.integer``."""
+    try:
+        return parsing.integer(raw, minimum=minimum, maximum=MAX_ID)
+    except parsing.ParseError:
+        abort(400, f"The form's {what} is missing or not a number; reload the page.")
+
+
 def _int_field(name: str, *, required: bool = True) -> int | None:
     raw = request.form.get(name, "")
     if not raw and not required:
         return None
-    if not raw.isdigit() or len(raw) > 12:
-        abort(400, f"The form's {name} is missing or not a number.")
-    return int(raw)
+    return _form_integer(raw, name)
 
 
 def _reject_reason() -> str:
@@ -338,9 +344,7 @@ def bulk(moderator: Moderator) -> Response:
     parsed = []
     for value in selected:
         comment_id, _, version = value.partition(":")
-        if not comment_id.isdigit() or not version.isdigit() or len(value) > 30:
-            abort(400, "The selection is not valid; reload the page.")
-        parsed.append((int(comment_id), int(version)))
+        parsed.append((_form_integer(comment_id, "selection", minimum=1), _form_integer(version, "selection")))
     for comment_id, _ in parsed:
         review.get_comment(moderator, comment_id)  # 404/403 for any of them before anything changes
     fragments, done, conflicts = [], 0, 0
@@ -398,7 +402,7 @@ def settings_index(moderator: Moderator) -> Response | str:
 
 
 def _site(moderator: Moderator, site_slug: str):
-    if not SLUG_PATTERN.match(site_slug):
+    if not SLUG_PATTERN.fullmatch(site_slug):
         abort(404, "No such site.")
     return review.site_for(moderator, site_slug)
 
@@ -413,8 +417,8 @@ def _settings_from_form(form: Any) -> tuple[dict[str, Any], dict[str, list[str]]
         if raw == "":
             continue
         try:
-            thresholds[label] = float(raw)
-        except ValueError:
+            thresholds[label] = parsing.decimal(raw)  # the range is update_settings' rule
+        except parsing.ParseError:
             errors[f"threshold_{label}"] = ["Enter a number between 0 and 1."]
     if thresholds:
         changes["thresholds"] = thresholds
@@ -486,11 +490,9 @@ def settings_preview(moderator: Moderator, site_slug: str) -> str:
     for label in CLASSIFIER_LABELS:
         raw = request.args.get(f"threshold_{label}", "").strip()
         try:
-            value = float(raw)
-        except ValueError:
-            continue
-        if 0.0 <= value <= 1.0:
-            thresholds[label] = value
+            thresholds[label] = parsing.decimal(raw, minimum=0.0, maximum=1.0)
+        except parsing.ParseError:
+            continue  # a half-typed value: the preview shows the others
     preview = stats.threshold_preview(site, thresholds)
     return render_template("dashboard/_preview.html", preview=preview, labels=CLASSIFIER_LABELS)
 
@@ -501,7 +503,7 @@ def settings_preview(moderator: Moderator, site_slug: str) -> str:
 @login_required
 def stats_page(moderator: Moderator) -> str:
     site = request.args.get("site") or None
-    if site is not None and not SLUG_PATTERN.match(site):
+    if site is not None and not SLUG_PATTERN.fullmatch(site):
         abort(400, "That is not a site name.")
     figures = stats.moderation_stats(moderator, site_slug=site)
     return render_template("dashboard/stats.html", moderator=moderator, figures=figures, site=site,

@@ -106,7 +106,7 @@ def list_threads(site: Site, *, limit: int, cursor: str | None = None, closed: b
     if closed is not None:
         query = query.where(Thread.closed.is_(closed))
     if cursor:
-        (last_id,) = paging.decode_cursor("threads", cursor, lambda p: [int(p[0])])
+        (last_id,) = paging.decode_cursor("threads", cursor, (paging.ID,))
         query = query.where(Thread.id < last_id)
     rows = list(db.session.execute(query.order_by(Thread.id.desc()).limit(limit + 1)).scalars())
     next_cursor = paging.encode_cursor("threads", [rows[limit - 1].id]) if len(rows) > limit else None
@@ -170,13 +170,17 @@ def _export_query(site: Site, where: ExportFilter):
     return query
 
 
+def _export_sort(where: ExportFilter) -> str:
+    return "export-changed" if where.changed_since is not None else "export"
+
+
 def export_page(site: Site, where: ExportFilter, *, limit: int, cursor: str | None = None) -> Page:
     """One page of the site's comments: oldest first (keyset on created_at, id), or in the order
     they changed (updated_at, id) with ``changed_since``."""
     by_change = where.changed_since is not None
     column = Comment.updated_at if by_change else Comment.created_at
-    sort = "export-changed" if by_change else "export"
-    position = paging.decode_cursor(sort, cursor, paging.date_position) if cursor else None
+    sort = _export_sort(where)
+    position = paging.decode_cursor(sort, cursor, paging.DATE_POSITION) if cursor else None
     query = _export_query(site, where)
     if position:
         query = query.where(tuple_(column, Comment.id) > tuple_(*position))
@@ -191,7 +195,16 @@ def export_page(site: Site, where: ExportFilter, *, limit: int, cursor: str | No
 
 def export_batches(site: Site, where: ExportFilter, *, batch_size: int = 500,
                    cursor: str | None = None) -> Iterator[list[dict[str, Any]]]:
-    """Every matching comment, in keyset batches: memory stays flat however big the site."""
+    """Every matching comment, in keyset batches: memory stays flat however big the site.
+
+    The cursor is checked here, when called, not when the first batch is read: a stream has
+    already started answering by then, too late for a clean 422."""
+    if cursor:
+        paging.decode_cursor(_export_sort(where), cursor, paging.DATE_POSITION)
+    return _batches(site, where, batch_size, cursor)
+
+
+def _batches(site: Site, where: ExportFilter, batch_size: int, cursor: str | None) -> Iterator[list[dict[str, Any]]]:
     while True:
         page = export_page(site, where, limit=batch_size, cursor=cursor)
         db.session.expire_all()

@@ -1,18 +1,32 @@
-"""Keyset pagination shared by every list: opaque cursors and date-ordered pages."""
+"""Keyset pagination shared by every list: opaque cursors and date-ordered pages.
+
+A cursor comes back from clients, so ``decode_cursor`` is the one place that reads it: it checks
+the encoding, the JSON (no NaN or Infinity), the sort it belongs to and each value of the position
+against the shape the list declares, before anything reaches a query.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+import math
+import re
+from typing import Any, NoReturn
 
 from sqlalchemy import Select, tuple_
 
 from comments.models import MAX_ID, Comment
+from comments.services import parsing
 from comments.services.errors import invalid_field
+
+# What a value of a position may be. Ids name 32-bit integer rows; counts are counters of such
+# rows; scores are probabilities, or -1 for a comment not scored; moments are RFC 3339 with offset.
+ID, COUNT, SCORE, MOMENT = "id", "count", "score", "moment"
+DATE_POSITION = (MOMENT, ID)
+
+MAX_CURSOR_CHARS = 500
+_CURSOR = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def encode_cursor(sort: str, position: list[Any]) -> str:
@@ -21,25 +35,49 @@ def encode_cursor(sort: str, position: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(sort: str, cursor: str, parse: Callable[[list[Any]], list[Any]]) -> list[Any]:
-    """The position in ``cursor``, read by ``parse``; a 422 for anything this service did not make."""
-    bad = invalid_field("cursor", "invalid_cursor", "The cursor is not one this service gave out.")
+def _refuse() -> NoReturn:
+    raise invalid_field("cursor", "invalid_cursor", "The cursor is not one this service gave out.")
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a position")  # json's NaN, Infinity and -Infinity
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)  # not bool, a subclass of int
+
+
+def _position_value(kind: str, value: Any) -> Any:
+    if kind == ID and type(value) is int and 1 <= value <= MAX_ID:
+        return value
+    if kind == COUNT and type(value) is int and 0 <= value <= MAX_ID:
+        return value
+    if kind == SCORE and _is_number(value) and math.isfinite(value) and (value == -1 or 0 <= value <= 1):
+        return float(value)
+    if kind == MOMENT and isinstance(value, str):
+        try:
+            return parsing.moment(value)
+        except parsing.ParseError:
+            pass
+    _refuse()
+
+
+def decode_cursor(sort: str, cursor: str, shape: tuple[str, ...]) -> list[Any]:
+    """The position in ``cursor``, one value per kind in ``shape``; a 422 for anything this service
+    did not make (another sort's cursor included)."""
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS or not _CURSOR.fullmatch(cursor):
+        _refuse()
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(data, dict) or data.get("s") != sort or not isinstance(data.get("p"), list):
-            raise bad
-        position = parse(data["p"])
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise bad from None
-    # Numbers in a position are compared with id (and counter) columns: past them is not a position.
-    if any(isinstance(v, int) and not -MAX_ID - 1 <= v <= MAX_ID for v in position):
-        raise bad
-    return position
-
-
-def date_position(position: list[Any]) -> list[Any]:
-    created_at, comment_id = position
-    return [datetime.fromisoformat(created_at), int(comment_id)]
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, binascii.Error, RecursionError):  # UnicodeDecodeError is a ValueError
+        _refuse()
+    if not isinstance(data, dict) or data.keys() != {"s", "p"} or data["s"] != sort:
+        _refuse()
+    position = data["p"]
+    if not isinstance(position, list) or len(position) != len(shape):
+        _refuse()
+    return [_position_value(kind, value) for kind, value in zip(shape, position, strict=True)]
 
 
 def date_cursor(sort: str, comment: Any) -> str:

@@ -16,7 +16,7 @@ from comments.extensions import db
 from comments.models import AuditEvent, Ban, Comment, Moderator, Report, Site, Status, Thread, utcnow
 from comments.services import moderation, paging, webhooks
 from comments.services.audit import Actor, record
-from comments.services.errors import Conflict, Forbidden, NotFound, invalid_field
+from comments.services.errors import Conflict, Forbidden, NotFound
 from comments.services.sites import get_site
 from comments.services.threads import comment_json, find_thread, rfc3339
 
@@ -103,9 +103,7 @@ def _encode(sort: str, comment: Comment) -> str:
     return paging.date_cursor(sort, comment)
 
 
-def _score_position(position: list[Any]) -> list[Any]:
-    score, comment_id = position
-    return [float(score), int(comment_id)]
+_SCORE_POSITION = (paging.SCORE, paging.ID)
 
 
 @dataclass
@@ -122,8 +120,8 @@ def list_queue(moderator: Reviewer, queue: str, *, site_slug: str | None = None,
         query = query.where(Comment.site_id.in_(site_ids))
     if reason:
         query = query.where(_reason_condition(reason))
-    parse = _score_position if sort == "score" else paging.date_position
-    position = paging.decode_cursor(sort, cursor, parse) if cursor else None
+    shape = _SCORE_POSITION if sort == "score" else paging.DATE_POSITION
+    position = paging.decode_cursor(sort, cursor, shape) if cursor else None
     if sort in ("oldest", "newest"):
         query = paging.order_by_date(query, sort == "newest", position)
     else:
@@ -423,12 +421,10 @@ def audit_events(moderator: Reviewer, *, comment_id: int | None = None, site_slu
     if comment_id is not None:
         query = query.where(AuditEvent.comment_id == comment_id)
     if cursor:
-        try:
-            query = query.where(AuditEvent.id < int(cursor))
-        except ValueError:
-            raise invalid_field("cursor", "invalid_cursor", "The cursor is not one this service gave out.") from None
+        (before_id,) = paging.decode_cursor("audit", cursor, (paging.ID,))
+        query = query.where(AuditEvent.id < before_id)
     events = list(db.session.execute(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).scalars())
-    next_cursor = str(events[limit - 1].id) if len(events) > limit else None
+    next_cursor = paging.encode_cursor("audit", [events[limit - 1].id]) if len(events) > limit else None
     moderators = {str(m.id): m.email for m in db.session.execute(select(Moderator)).scalars()}
     return [{
         "id": e.id, "comment_id": e.comment_id, "action": e.action,

@@ -57,13 +57,11 @@ def _encode_cursor(sort: str, row: Any) -> str:
     return paging.date_cursor(sort, row)
 
 
-def _top_position(position: list[Any]) -> list[Any]:
-    reply_count, created_at, comment_id = position
-    return [int(reply_count), datetime.fromisoformat(created_at), int(comment_id)]
+_TOP_POSITION = (paging.COUNT, paging.MOMENT, paging.ID)
 
 
 def _decode_cursor(sort: str, cursor: str) -> list[Any]:
-    return paging.decode_cursor(sort, cursor, _top_position if sort == "top" else paging.date_position)
+    return paging.decode_cursor(sort, cursor, _TOP_POSITION if sort == "top" else paging.DATE_POSITION)
 
 
 def _roots_query(thread_id: int, sort: str, limit: int, cursor: str | None):

@@ -313,7 +313,7 @@ def deliveries_page(site: Site, webhook_id: int, *, status: str | None, limit: i
     if status:
         query = query.where(WebhookDelivery.status == status)
     if cursor:
-        (before_id,) = paging.decode_cursor("deliveries", cursor, lambda p: [int(p[0])])
+        (before_id,) = paging.decode_cursor("deliveries", cursor, (paging.ID,))
         query = query.where(WebhookDelivery.id < before_id)
     rows = list(db.session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1)).scalars())
     next_cursor = paging.encode_cursor("deliveries", [rows[limit - 1].id]) if len(rows) > limit else None

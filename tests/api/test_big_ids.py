@@ -65,3 +65,13 @@ def test_the_openapi_document_states_the_bound(client):
     parameters = spec["paths"]["/api/v1/comments/{comment_id}"]["parameters"]
     (comment_id,) = [p for p in parameters if p["name"] == "comment_id"]
     assert comment_id["schema"]["maximum"] == 2**31 - 1
+
+
+@pytest.mark.parametrize("zero", [0x0660, 0xFF10, 0x09E6])  # Arabic-Indic, fullwidth, Bengali digits
+def test_ids_in_paths_are_ascii_digits(api, client, zero):
+    """Werkzeug's <int:> matches any script's digits: "/comments/١" would name comment 1."""
+    comment_id = str(api.post("a root").json["comment"]["id"])
+    other_digits = comment_id.translate({ord("0") + d: zero + d for d in range(10)})
+    assert client.get(f"/api/v1/comments/{comment_id}").status_code == 200
+    assert client.get(f"/api/v1/comments/{other_digits}").status_code == 404
+    assert client.post(f"/api/v1/comments/{other_digits}/reports", json={"reason": "spam"}).status_code == 404

@@ -231,3 +231,14 @@ def test_purge_forgets_old_login_failures(app, db, moderator):
     assert app.test_cli_runner().invoke(args=["comments", "purge", "--ip-older-than", "90"]).exit_code == 0
     db.session.expire_all()
     assert [f.address_key for f in db.session.query(LoginFailure)] == [hash_ip("recent")]
+
+
+def test_emails_with_spaces_or_newlines_around_them_are_trimmed(api, client, db, host):
+    posted = api.post("Ann's comment", author_email=" Ann@Example.org\n")
+    assert posted.status_code == 201, posted.json
+    comment = db.session.get(Comment, posted.json["comment"]["id"])
+    assert comment.author_email_hash == hash_email("ann@example.org")
+    found = client.post(f"{PRIVACY}/export", headers=host, json={"email": "\tann@example.org \r\n"})
+    assert found.status_code == 200 and [c["id"] for c in found.json["comments"]] == [comment.id]
+    assert client.post(f"{PRIVACY}/erase", headers=host, json={"email": "\nann@example.org"}).json["erased"] == 1
+    assert api.post("Not an address", author_email="ann @example.org").status_code == 422

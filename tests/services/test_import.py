@@ -109,7 +109,6 @@ def test_an_existing_threads_host_values_win(app, db, site):
     ("billion_laughs.xml", "contains a DOCTYPE declaration"),
     ("external_entity.xml", "contains a DOCTYPE declaration"),
     ("not_comments.xml", "neither a Disqus export"),
-    ("disqus_bad_date.xml", "'last tuesday' is not a date"),
     ("missing.xml", "is not a file"),
 ])
 def test_broken_files_give_a_clear_error_and_import_nothing(app, db, site, name, message):
@@ -168,3 +167,109 @@ def test_files_are_streamed_element_by_element(tmp_path):
         if count % 1000 == 0:
             sizes.append(len(document.root))
     assert max(sizes) < 2000 and len(document.root) == 0
+
+
+# --- one bad item never refuses the whole file ----------------------------------------------------
+
+WXR_HEAD = """<?xml version="1.0" encoding="UTF-8" ?>
+<rss version="2.0" xmlns:wp="http://wordpress.org/export/1.2/"><channel><title>Old blog</title>"""
+
+
+def _wxr_comment(comment_id: str, date: str = "2020-01-01 10:00:00", email: str = "ann@example.org") -> str:
+    ident = f"<wp:comment_id>{comment_id}</wp:comment_id>" if comment_id else ""
+    return (f"<wp:comment>{ident}<wp:comment_author>Ann</wp:comment_author>"
+            f"<wp:comment_author_email><![CDATA[{email}]]></wp:comment_author_email>"
+            f"<wp:comment_date_gmt>{date}</wp:comment_date_gmt><wp:comment_content>Hi {comment_id}</wp:comment_content>"
+            f"<wp:comment_approved>1</wp:comment_approved><wp:comment_parent>0</wp:comment_parent></wp:comment>")
+
+
+def _wxr_item(link: str, *comments: str, post_id: str | None = None) -> str:
+    ident = f"<wp:post_id>{post_id}</wp:post_id>" if post_id else ""
+    return f"<item><title>Post at {link}</title><link>{link}</link>{ident}{''.join(comments)}</item>"
+
+
+def _write(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture()
+def wxr_without_post_ids(tmp_path):
+    return _write(tmp_path, "old.xml", WXR_HEAD
+                  + _wxr_item("https://old.example/a/", _wxr_comment("1"), _wxr_comment("2"))
+                  + _wxr_item("https://old.example/b/", _wxr_comment("3"), post_id="7")
+                  + "</channel></rss>")
+
+
+def test_wxr_items_without_post_ids_are_keyed_by_their_link_with_key_from_url(app, db, site, wxr_without_post_ids):
+    result = _import(app, "news", wxr_without_post_ids, "--key-from", "url")
+    assert result.exit_code == 0, result.output
+    assert "Imported 3 comments (3 published) into 2 threads (2 new)." in result.output
+    keys = {t.key: t.url for t in db.session.query(Thread)}
+    assert keys == {"https://old.example/a/": "https://old.example/a/", "https://old.example/b/": "https://old.example/b/"}
+    assert "Already imported before (left as they are): 3." in _import(
+        app, "news", wxr_without_post_ids, "--key-from", "url").output
+
+
+def test_wxr_items_without_post_ids_are_skipped_and_listed_otherwise(app, db, site, wxr_without_post_ids):
+    result = _import(app, "news", wxr_without_post_ids)
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 comments (1 published) into 1 threads (1 new)." in result.output
+    assert "has no wp:post_id" in result.output and "its 2 comments are left out" in result.output
+    assert [t.key for t in db.session.query(Thread)] == ["7"]
+
+
+def test_wxr_comments_without_ids_or_dates_are_skipped_and_listed(app, db, site, tmp_path):
+    path = _write(tmp_path, "bad.xml", WXR_HEAD + _wxr_item(
+        "https://old.example/a/", _wxr_comment("1"), _wxr_comment(""), _wxr_comment("3", date="yesterday"),
+        _wxr_comment("4", date="0000-00-00 00:00:00"), post_id="5") + "</channel></rss>")
+    result = _import(app, "news", path)
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 comments" in result.output and "Skipped: 3." in result.output
+    assert "has no wp:comment_id" in result.output and "wxr:3: 'yesterday' is not a WordPress date" in result.output
+    assert set(_by_ref(db)) == {"wxr:1"}
+
+
+DISQUS_HEAD = '<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
+
+
+def _disqus_post(ref: str | None, date: str = "2024-01-01T00:00:00Z", thread: str | None = "1",
+                 email: str = "ann@example.org") -> str:
+    ident = f' dsq:id="{ref}"' if ref else ""
+    names = f'<thread dsq:id="{thread}"/>' if thread else ""
+    return (f"<post{ident}><message>post {ref}</message><createdAt>{date}</createdAt>{names}"
+            f"<author><name>Ann</name><email>{email}</email></author></post>")
+
+
+def test_disqus_items_that_cannot_be_read_are_skipped_and_listed(app, db, site, tmp_path):
+    path = _write(tmp_path, "bad.xml", DISQUS_HEAD
+                  + '<thread dsq:id="1"><id>a</id><link>https://x.example/a</link></thread>'
+                  + "<thread><id>b</id><link>https://x.example/b</link></thread>"
+                  + _disqus_post("10") + _disqus_post(None) + _disqus_post("12", thread=None)
+                  + _disqus_post("13", date="last tuesday") + _disqus_post("14", date="0001-01-01T00:00:00+01:00")
+                  + "</disqus>")
+    result = _import(app, "news", path)
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 comments" in result.output and "Skipped: 5." in result.output
+    for line in ("disqus thread 'b': has no dsq:id", "has no dsq:id attribute", "disqus:12: names no thread",
+                 "disqus:13: 'last tuesday' is not a date", "disqus:14: '0001-01-01T00:00:00+01:00' is not a date"):
+        assert line in result.output, line
+    assert set(_by_ref(db)) == {"disqus:10"}
+
+
+def test_the_bad_date_sample_imports_nothing_but_says_why(app, db, site):
+    result = _import(app, "news", DATA / "disqus_bad_date.xml")
+    assert result.exit_code == 0, result.output
+    assert "Imported 0 comments" in result.output and "'last tuesday' is not a date" in result.output
+
+
+@pytest.mark.parametrize("email", [" ann@example.org", "ann@example.org\n", "\n  Ann@Example.org \n\t"])
+def test_imported_emails_are_trimmed_before_hashing(app, db, site, tmp_path, email):
+    wxr = _write(tmp_path, "e.xml", WXR_HEAD + _wxr_item("https://old.example/a/", _wxr_comment("1", email=email),
+                                                         post_id="5") + "</channel></rss>")
+    disqus = _write(tmp_path, "e2.xml", DISQUS_HEAD + '<thread dsq:id="1"><id>a</id></thread>'
+                    + _disqus_post("10", email=email) + "</disqus>")
+    assert _import(app, "news", wxr).exit_code == 0 and _import(app, "news", disqus).exit_code == 0
+    hashes = {ref: c.author_email_hash for ref, c in _by_ref(db).items()}
+    assert hashes == {"wxr:1": hash_email("ann@example.org"), "disqus:10": hash_email("ann@example.org")}

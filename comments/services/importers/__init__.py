@@ -56,6 +56,11 @@ class SourceComment:
     status: Status
 
 
+class SkippedItem(Exception):
+    """One element of a file that cannot be imported: it is left out and listed in the summary,
+    never a reason to refuse the whole file (``ImportFailed`` is for the file itself)."""
+
+
 @dataclass
 class Source:
     format: str

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from comments.models import Status
-from comments.services.importers import Source, SourceComment, SourceThread
+from comments.services import parsing
+from comments.services.importers import SkippedItem, Source, SourceComment, SourceThread
 from comments.services.importers.html import to_markdown
-from comments.services.importers.safexml import ImportFailed, attribute, child, local, text
+from comments.services.importers.safexml import attribute, child, local, text
 
 
 def _bool(value: str) -> bool:
@@ -17,22 +18,28 @@ def _bool(value: str) -> bool:
 def parse_date(value: str, where: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ImportFailed(f"{where}: {value!r} is not a date.") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsing.in_utc(parsed)
+    except ValueError:  # parsing.ParseError too: a moment with no UTC equivalent
+        raise SkippedItem(f"{where}: {value!r} is not a date") from None
 
 
 def read_disqus(elements, key_from: str = "id") -> Source:
-    """From the root's children, streamed: <thread>s and <post>s (other elements are ignored)."""
+    """From the root's children, streamed: <thread>s and <post>s (other elements are ignored).
+
+    A thread or post that cannot be read is skipped and listed; the rest of the file is imported.
+    """
     source = Source(format="disqus")
     deleted: set[str] = set()
     posts: list[SourceComment] = []
     for element in elements:
         kind = local(element.tag)
-        if kind == "thread":
-            _thread(element, key_from, source, deleted)
-        elif kind == "post":
-            posts.append(_post(element))
+        try:
+            if kind == "thread":
+                _thread(element, key_from, source, deleted)
+            elif kind == "post":
+                posts.append(_post(element))
+        except SkippedItem as exc:
+            source.skipped.append(str(exc))
     # Posts of a thread left out (deleted in Disqus, or without a key) are left out with it.
     source.comments = [p for p in posts if p.thread_ref in source.threads]
     for post in posts:
@@ -43,10 +50,11 @@ def read_disqus(elements, key_from: str = "id") -> Source:
 
 def _thread(element, key_from: str, source: Source, deleted: set[str]) -> None:
     ref = attribute(element, "id")
-    if not ref:
-        raise ImportFailed("A <thread> has no dsq:id attribute.")
     identifier = text(element, "id")
     link = text(element, "link")
+    if not ref:
+        raise SkippedItem(f"disqus thread {(identifier or link)[:80]!r}: has no dsq:id attribute "
+                          "(no post can name it)")
     key = (identifier if key_from == "id" else link) or link or identifier
     if _bool(text(element, "isDeleted", "false")):
         deleted.add(ref)
@@ -62,10 +70,10 @@ def _thread(element, key_from: str, source: Source, deleted: set[str]) -> None:
 def _post(element) -> SourceComment:
     ref = attribute(element, "id")
     if not ref:
-        raise ImportFailed("A <post> has no dsq:id attribute.")
+        raise SkippedItem(f"disqus post created {text(element, 'createdAt')[:40]!r}: has no dsq:id attribute")
     thread_ref = attribute(child(element, "thread"), "id")
     if not thread_ref:
-        raise ImportFailed(f"Post {ref} names no thread.")
+        raise SkippedItem(f"disqus:{ref}: names no thread")
     author = child(element, "author")
     email = text(author, "email") if author is not None else ""
     name = (text(author, "name") or text(author, "username")) if author is not None else ""
@@ -82,5 +90,5 @@ def _post(element) -> SourceComment:
     return SourceComment(
         ref=f"disqus:{ref}", thread_ref=thread_ref, parent_ref=f"disqus:{parent_ref}" if parent_ref else None,
         author_name=name, author_email=email or None, ip=text(element, "ipAddress") or None,
-        created_at=parse_date(text(element, "createdAt"), f"post {ref}"),
+        created_at=parse_date(text(element, "createdAt"), f"disqus:{ref}"),
         body=to_markdown((message.text or "") if message is not None else ""), status=status)
