@@ -135,7 +135,8 @@ def import_command(slug: str, path, fmt: str, key_from: str, dry_run: bool) -> N
 
     site = _site_or_exit(slug)
     try:
-        summary = import_file(site, path, fmt, key_from, dry_run=dry_run)
+        summary = import_file(site, path, fmt, key_from, dry_run=dry_run,
+                              score=current_app.config["SCORING_MODE"] != "off")
     except ImportFailed as exc:
         raise click.ClickException(f"Nothing was imported. {exc}") from None
     for line in summary.lines():

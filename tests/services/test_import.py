@@ -273,3 +273,38 @@ def test_imported_emails_are_trimmed_before_hashing(app, db, site, tmp_path, ema
     assert _import(app, "news", wxr).exit_code == 0 and _import(app, "news", disqus).exit_code == 0
     hashes = {ref: c.author_email_hash for ref, c in _by_ref(db).items()}
     assert hashes == {"wxr:1": hash_email("ann@example.org"), "disqus:10": hash_email("ann@example.org")}
+
+
+def test_with_the_classifier_on_imported_published_comments_get_scores_of_their_own(app, db, api, site, tmp_path,
+                                                                                     classifier):
+    """Imported comments stay as readers knew them, but none stays published unscored: the sweep
+    scores them and the policy holds what the site's thresholds hold."""
+    from comments.services.scoring import score_waiting
+
+    toxic = ("<wp:comment><wp:comment_id>9</wp:comment_id><wp:comment_author>Troll</wp:comment_author>"
+             "<wp:comment_date_gmt>2020-01-02 10:00:00</wp:comment_date_gmt><wp:comment_content>You are a "
+             "stupid idiot and I will hurt you</wp:comment_content><wp:comment_approved>1</wp:comment_approved>"
+             "<wp:comment_parent>0</wp:comment_parent></wp:comment>")
+    path = _write(tmp_path, "blog.xml", WXR_HEAD + _wxr_item("https://old.example/a/", _wxr_comment("1"), toxic,
+                                                             post_id="5") + "</channel></rss>")
+    app.config["SCORING_MODE"] = "inprocess"
+    try:
+        result = _import(app, "news", path)
+    finally:
+        app.config["SCORING_MODE"] = "off"
+    assert result.exit_code == 0, result.output
+    assert "Waiting for the classifier: 2 published comments" in result.output
+    comments = _by_ref(db)
+    assert {c.status for c in comments.values()} == {"published"}
+    assert all(c.needs_scoring and c.scores is None for c in comments.values())
+    run = score_waiting(classifier, older_than_seconds=30)  # the sweep: they are years old
+    assert run.scored == 2 and run.outcomes == {"published": 1, "held": 1}
+    db.session.expire_all()
+    statuses = {c.import_ref: (c.status, c.scores is not None) for c in _by_ref(db).values()}
+    assert statuses == {"wxr:1": ("published", True), "wxr:9": ("held", True)}
+    assert [c["author_name"] for c in api.read("5").json["comments"]] == ["Ann"]
+
+
+def test_with_the_classifier_off_imports_are_not_marked_for_scoring(app, db, site):
+    assert _import(app, "news", DATA / "wxr_sample.xml").exit_code == 0
+    assert not any(c.needs_scoring for c in _by_ref(db).values())

@@ -79,6 +79,7 @@ class Summary:
     by_status: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    to_score: int = 0  # published comments left for the classifier's sweep
 
     def lines(self) -> list[str]:
         statuses = ", ".join(f"{count} {status}" for status, count in sorted(self.by_status.items())) or "none"
@@ -87,6 +88,9 @@ class Summary:
                f"({self.threads_new} new).",
                f"Already imported before (left as they are): {self.already}.",
                f"Skipped: {len(self.skipped)}."]
+        if self.to_score:
+            out.append(f"Waiting for the classifier: {self.to_score} published comments (the workers' sweep "
+                       "scores them; any the site's thresholds hold leave their thread for the review queue).")
         out += [f"  skipped {line}" for line in self.skipped[:50]]
         if len(self.skipped) > 50:
             out.append(f"  … and {len(self.skipped) - 50} more")
@@ -159,8 +163,14 @@ def _thread_for(site: Site, source: SourceThread, summary: Summary, cache: dict[
     return thread
 
 
-def run_import(site: Site, source: Source) -> Summary:
-    """Store ``source`` in ``site``, in one transaction (the caller commits or rolls back)."""
+def run_import(site: Site, source: Source, *, score: bool = False) -> Summary:
+    """Store ``source`` in ``site``, in one transaction (the caller commits or rolls back).
+
+    With ``score`` (the classifier is on), published comments are marked for scoring: they stay
+    as readers knew them on the old platform while the workers' sweep scores them, and the
+    policy holds any that the site's thresholds would have held. No text stays published
+    without scores of its own.
+    """
     summary = Summary(format=source.format, skipped=list(source.skipped))
     settings = effective_settings(site)
     refs = [c.ref for c in source.comments]
@@ -218,7 +228,7 @@ def run_import(site: Site, source: Source) -> Summary:
             body=body, body_html=rendering.render(body) if body else "",
             body_fingerprint=rendering.fingerprint(body) if body else "",
             status=Status.PENDING.value, reasons=[], edit_nonce=new_nonce(), created_at=item.created_at,
-            import_ref=item.ref[:100])
+            import_ref=item.ref[:100], needs_scoring=score and item.status == Status.PUBLISHED)
         db.session.add(comment)
         db.session.flush()
         moderation.change_status(comment, item.status, IMPORT_ACTOR, "imported",
@@ -227,6 +237,7 @@ def run_import(site: Site, source: Source) -> Summary:
         stored[item.ref] = comment
         summary.imported += 1
         summary.by_status[item.status.value] = summary.by_status.get(item.status.value, 0) + 1
+        summary.to_score += int(comment.needs_scoring)
     summary.threads_used = len(threads)
     record("comments_imported", IMPORT_ACTOR, site_id=site.id,
            reasons=[{"kind": "import", "format": source.format, "imported": summary.imported,
@@ -234,10 +245,11 @@ def run_import(site: Site, source: Source) -> Summary:
     return summary
 
 
-def import_file(site: Site, path: Path, fmt: str = "auto", key_from: str = "id", dry_run: bool = False) -> Summary:
+def import_file(site: Site, path: Path, fmt: str = "auto", key_from: str = "id", dry_run: bool = False,
+                score: bool = False) -> Summary:
     source = read(path, fmt, key_from)
     try:
-        summary = run_import(site, source)
+        summary = run_import(site, source, score=score)
     except Exception:
         db.session.rollback()
         raise
