@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import hmac
 import json
 import math
 import os
@@ -110,6 +111,11 @@ FINAL_STATUS = {Outcome.PUBLISHED: "published", Outcome.HELD: "held", Outcome.HE
                 Outcome.HELD_REJECTED: "rejected", Outcome.AUTO_REJECTED: "rejected"}
 SCORED_STATUS = {Outcome.PUBLISHED: "published", Outcome.HELD: "held", Outcome.HELD_APPROVED: "held",
                  Outcome.HELD_REJECTED: "held", Outcome.AUTO_REJECTED: "rejected"}
+
+
+def author_email(slug: str, author: int) -> str:
+    """The email of the author numbered ``author`` (the number ends their name) on a site."""
+    return f"reader{author}@{slug}.example.org"
 
 
 def sha(text: str) -> str:
@@ -239,8 +245,10 @@ class Rows:
     """The rows of every table, in insert order, as dicts keyed by column name."""
 
     def __init__(self, threads: list[dict], drafts: list[Draft], site_ids: list[int], rng: random.Random,
-                 first_thread_id: int, first_comment_id: int):
+                 first_thread_id: int, first_comment_id: int, hash_key: bytes):
         self.threads, self.drafts, self.site_ids = threads, drafts, site_ids
+        self.hash_key = hash_key
+        self.authors: dict[tuple[int, int], tuple[str, str | None, str, str]] = {}
         self.rng = rng
         self.pool = body_pool(rng)
         for offset, thread in enumerate(threads):
@@ -265,12 +273,21 @@ class Rows:
                 self.revision[draft.thread] += 1
 
     def author(self, draft: Draft) -> tuple[str, str | None, str, str]:
-        """(name, email hash, author key, ip hash)."""
-        site = self.site_ids[draft.site]
-        ip_hash = sha(f"ip {site} {draft.author}")
-        email_hash = sha(f"email {site} {draft.author}") if draft.author % 3 else None
-        return f"{seed_data._FIRST[draft.author % 26]} {seed_data._LAST[draft.author % 24]} {draft.author}", \
-            email_hash, email_hash or ip_hash, ip_hash
+        """(name, email hash, author key, ip hash), hashed as ``comments.security`` hashes them, so
+        that a privacy request for ``author_email(slug, n)`` finds the author's comments."""
+        key = (draft.site, draft.author)
+        found = self.authors.get(key)
+        if found is None:
+            slug = SITES[draft.site][0]
+            ip_hash = self.keyed_hash("ip", f"10.{draft.site}.{draft.author // 256 % 256}.{draft.author % 256}")
+            email_hash = self.keyed_hash("email", author_email(slug, draft.author)) if draft.author % 3 else None
+            found = self.authors[key] = (
+                f"{seed_data._FIRST[draft.author % 26]} {seed_data._LAST[draft.author % 24]} {draft.author}",
+                email_hash, email_hash or ip_hash, ip_hash)
+        return found
+
+    def keyed_hash(self, kind: str, value: str) -> str:
+        return hmac.new(self.hash_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
     def thread_rows(self) -> list[dict]:
         return [{"id": t["id"], "site_id": self.site_ids[t["site"]], "key": t["key"],
@@ -495,6 +512,7 @@ def load(url: str, total: int, seed: int, replace: bool) -> None:
         if not db.session.execute(select(func.count()).select_from(accounts.Moderator)).scalar_one():
             accounts.create_moderator("mod@example.org", "bench-password-123", [])
         db.session.commit()
+        hash_key = app.config["HASH_KEY"].encode()
         db.session.remove()
         db.engine.dispose()
     log(f"schema and sites ready ({time.monotonic() - started:.1f}s)")
@@ -503,7 +521,8 @@ def load(url: str, total: int, seed: int, replace: bool) -> None:
     now = datetime.now(UTC)
     threads, drafts = build_drafts(total, rng, now)
     decide_histories(drafts, rng, now)
-    rows = Rows(threads, drafts, site_ids, rng, first_thread_id=1, first_comment_id=1)
+    rows = Rows(threads, drafts, site_ids, rng, first_thread_id=1, first_comment_id=1,
+                hash_key=hash_key)
     log(f"{len(drafts)} comments in {len(threads)} threads drawn ({time.monotonic() - started:.1f}s)")
 
     writer = Writer(url)
