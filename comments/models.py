@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    literal_column,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -127,6 +129,11 @@ class Thread(db.Model):
     __table_args__ = (UniqueConstraint("site_id", "key"),)
 
 
+# How the review queue sorts by score: unscored comments last. A literal, not a bound parameter,
+# so that queries match the expression indexes built on it.
+SCORE_KEY = literal_column("coalesce(max_score, -1.0)")
+
+
 class Comment(db.Model):
     __tablename__ = "comments"
 
@@ -210,6 +217,16 @@ class Comment(db.Model):
         Index("ix_comments_email", "site_id", "author_email_hash"),
         Index("ix_comments_site_created", "site_id", "created_at", "id"),
         Index("ix_comments_site_updated", "site_id", "updated_at", "id"),
+        # The review queues across sites, oldest first (and their bounded counts): a seek on the status.
+        Index("ix_comments_status_created", "status", "created_at", "id"),
+        # The queues by score, highest first: the same expression as ``review.score_key``, so
+        # ORDER BY ... LIMIT reads the index in order instead of sorting every held comment.
+        Index("ix_comments_status_score", "status", SCORE_KEY.desc(), "id"),
+        Index("ix_comments_site_status_score", "site_id", "status", SCORE_KEY.desc(), "id"),
+        # The "approved" queue (published with a moderator's decision) without a scan of every comment.
+        Index("ix_comments_decided", "decided_at"),
+        # The moderators' thread view, a page at a time in date order.
+        Index("ix_comments_thread_created", "thread_id", "created_at", "id"),
         UniqueConstraint("site_id", "import_ref"),
     )
 
@@ -270,6 +287,40 @@ class AuditEvent(db.Model):
     to_status: Mapped[str | None] = mapped_column(String(16))
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ModerationDay(db.Model):
+    """Per site and UTC day: comments held, approved and rejected. Written by ``services.figures``
+    with every audit event that changes them, so the stats page reads a few rows, not the log."""
+
+    __tablename__ = "moderation_days"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    approved: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_moderation_days_day", "day"),)
+
+
+class QueueWait(db.Model):
+    """A comment's last moderator decision and how long it waited for it (``services.figures``):
+    the median time to a decision reads the latest of these, not the audit log."""
+
+    __tablename__ = "queue_waits"
+
+    comment_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # kept after a purge, like the log's
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seconds: Mapped[float] = mapped_column(Float)
+    undone: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_queue_waits_decided", "decided_at"),
+        Index("ix_queue_waits_site_decided", "site_id", "decided_at"),
+    )
 
 
 @event.listens_for(AuditEvent, "before_update")
