@@ -174,11 +174,13 @@ def rebuild(connection: Connection, batch: int = 20_000) -> tuple[int, int]:
     """Fill the (empty) tables from the whole audit log: the migration's backfill, the loader's.
     Returns (day rows, wait rows). Reads the log once, in comment order, without holding it all."""
     audit = AuditEvent.__table__
-    rows = connection.execution_options(yield_per=batch).execute(
+    # yield_per on the statement, not the connection: the migration's later statements must not
+    # inherit a server-side cursor.
+    rows = connection.execute(
         select(audit.c.comment_id, audit.c.site_id, audit.c.action, audit.c.actor_type, audit.c.to_status,
                audit.c.created_at)
         .where(audit.c.comment_id.is_not(None), audit.c.site_id.is_not(None))
-        .order_by(audit.c.comment_id, audit.c.id))
+        .order_by(audit.c.comment_id, audit.c.id).execution_options(yield_per=batch))
     days: dict[tuple[int, date], dict[str, int]] = {}
     waits: list[dict[str, Any]] = []
 
