@@ -55,6 +55,9 @@ from scale_data import author_email  # noqa: E402
 MODERATOR = ("mod@example.org", "bench-password-123")
 SECRET_KEY = "bench"  # the loader hashed emails with the key derived from it
 HTTP_TIMEOUT = 600.0
+# Whose code serves and runs the commands: this checkout, or (--code) an export of another commit,
+# e.g. ``git archive <commit> | tar -x -C DIR`` to measure "before" against the same databases.
+CODE = REPO
 SIZES = (("10k", 10_000), ("1m", 1_000_000))
 
 
@@ -72,7 +75,7 @@ def service_env(url: str, extra: dict[str, str] | None = None) -> dict[str, str]
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMMENTS_")}
     env.update({"COMMENTS_DATABASE_URL": url, "COMMENTS_SECRET_KEY": SECRET_KEY, "COMMENTS_RATELIMIT_ENABLED": "false",
                 "COMMENTS_SCORING_MODE": "off", "COMMENTS_READ_CACHE_MB": "0", "COMMENTS_WEBHOOK_DELIVERY": "worker",
-                "FLASK_APP": "wsgi", "PATH": f"{VENV_BIN}:{env.get('PATH', '')}"})
+                "FLASK_APP": "wsgi", "PATH": f"{VENV_BIN}:{env.get('PATH', '')}", "PYTHONPATH": str(CODE)})
     env.update(extra or {})
     return env
 
@@ -91,7 +94,7 @@ class Server:
         RUN.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.port}",
-                                          "--timeout", "900", "wsgi:app"], env=self.env, cwd=REPO, stdout=out,
+                                          "--timeout", "900", "wsgi:app"], env=self.env, cwd=CODE, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -196,7 +199,7 @@ def facts(url: str) -> dict:
 def host_key(url: str) -> str:
     """A new host-scoped API key for 'news' (the loader's first key was never shown)."""
     result = subprocess.run([str(VENV_BIN / "flask"), "comments", "add-key", "news", "--label", "scale bench",
-                             "--scope", "host"], env=service_env(url), cwd=REPO, capture_output=True, text=True,
+                             "--scope", "host"], env=service_env(url), cwd=CODE, capture_output=True, text=True,
                             timeout=120, check=True)
     return result.stdout.strip().rsplit(" ", 1)[1]
 
@@ -324,7 +327,7 @@ def classifier_env() -> dict[str, str]:
     if not settings.exists():
         model.mkdir(parents=True, exist_ok=True)
         out = subprocess.run([str(VENV_BIN / "flask"), "comments", "build-test-model", str(model / "model")],
-                             env=service_env("sqlite://"), cwd=REPO, capture_output=True, text=True, timeout=900,
+                             env=service_env("sqlite://"), cwd=CODE, capture_output=True, text=True, timeout=900,
                              check=True).stdout
         settings.write_text("\n".join(line for line in out.splitlines() if line.startswith("COMMENTS_")) + "\n")
     env = dict(line.split("=", 1) for line in settings.read_text().splitlines() if "=" in line)
@@ -334,7 +337,7 @@ def classifier_env() -> dict[str, str]:
 def run_command(url: str, args: list[str], limit: float, extra: dict[str, str] | None = None) -> dict:
     started = time.perf_counter()
     try:
-        result = subprocess.run([str(VENV_BIN / "flask"), "comments", *args], env=service_env(url, extra), cwd=REPO,
+        result = subprocess.run([str(VENV_BIN / "flask"), "comments", *args], env=service_env(url, extra), cwd=CODE,
                                 capture_output=True, text=True, timeout=limit)
     except subprocess.TimeoutExpired:
         return {"timeout_s": limit}
@@ -416,8 +419,12 @@ def main() -> None:
     parser.add_argument("--skip-requests", action="store_true")
     parser.add_argument("--skip-maintenance", action="store_true")
     parser.add_argument("--command-limit", type=float, default=900, help="seconds per maintenance command")
+    parser.add_argument("--code", help="a directory holding another commit's code to run (default: this checkout)")
     parser.add_argument("--table", nargs="*", help="print the table of earlier results (JSON files) and stop")
     args = parser.parse_args()
+    global CODE
+    if args.code:
+        CODE = Path(args.code).resolve()
     if args.table is not None:
         runs = [json.loads(Path(p).read_text()) for pattern in args.table for p in sorted(glob.glob(pattern))]
         print(table(runs))
