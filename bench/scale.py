@@ -13,7 +13,8 @@
 
 For each backend and size it starts the service as the README says (``gunicorn -w 2 wsgi:app``,
 scoring off, rate limits off; the page cache off so that every read reaches the database),
-sends each request ``--repeat`` times one after the other and keeps the median latency; then it
+serves both sizes at once and sends each request to one and then the other, ``--repeat`` times
+(so that whatever else the machine does falls on both alike), keeping the median latency; then it
 runs the maintenance commands on a copy of the database (the loaded one stays as it was): a
 privacy erase through the host API (time per erased comment), ``flask comments purge`` at 90
 days (first run) and ``flask comments rescore --site blog`` as a dry run with the project's test
@@ -204,19 +205,6 @@ def host_key(url: str) -> str:
     return result.stdout.strip().rsplit(" ", 1)[1]
 
 
-def timed(call, repeat: int) -> dict:
-    call()  # warm: the worker's first use of each statement
-    times, sizes = [], []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        status, size = call()
-        times.append(time.perf_counter() - started)
-        sizes.append(size)
-        if status >= 400:
-            raise RuntimeError(f"answered {status}")
-    return {"median_ms": statistics.median(times) * 1000, "bytes": statistics.median(sizes)}
-
-
 REQUESTS = (
     "dashboard stats /mod/stats",
     "dashboard queue /mod/",
@@ -239,57 +227,72 @@ MAINTENANCE = (
 )
 
 
-def measure_requests(url: str, name: str, repeat: int) -> dict:
-    info = facts(url)
-    key = host_key(url)
-    results: dict[str, dict] = {}
-    with Server(url, name) as server:
-        client = Client(server.port, key)
-        big, mid = info["biggest"], info["middle"]
-        day_ago = urllib.parse.quote((datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds"))
-        posted = iter(range(10_000))
-        calls = {
-            REQUESTS[0]: lambda: client.dashboard("/mod/stats"),
-            REQUESTS[1]: lambda: client.dashboard("/mod/"),
-            REQUESTS[2]: lambda: client.dashboard(f"/mod/sites/{big['site']}/threads/{big['key']}"),
-            REQUESTS[3]: lambda: client.api("GET", "/api/v1/moderation/queue?queue=held&sort=oldest"),
-            REQUESTS[4]: lambda: client.api("GET", "/api/v1/moderation/queue?queue=held&sort=score"),
-            REQUESTS[5]: lambda: client.api("GET", "/api/v1/moderation/queue?queue=held&sort=score&site=blog"),
-            REQUESTS[6]: lambda: client.api("GET", f"/api/v1/sites/{big['site']}/threads/{big['key']}/comments?sort=oldest"),
-            REQUESTS[7]: lambda: client.api("GET", f"/api/v1/sites/{big['site']}/threads/{big['key']}/comments?sort=top"),
-            REQUESTS[8]: lambda: client.api("GET", f"/api/v1/sites/news/comments?changed_since={day_ago}", auth=key),
-            REQUESTS[9]: lambda: client.api("GET", f"/api/v1/sites/news/threads/{mid['key']}/comments"),
-            REQUESTS[10]: lambda: client.api("GET", "/api/v1/sites/news/counts?keys=" + ",".join(info["keys"])),
-            REQUESTS[11]: lambda: client.api("POST", f"/api/v1/sites/news/threads/{mid['key']}/comments", {
-                "body": f"Benchmark comment number {next(posted)} on {name}, at {time.time_ns()}.",
-                "author_name": "Scale Bench"}),
-            REQUESTS[12]: lambda: client.api("GET", "/api/v1/sites/news/comments?limit=100", auth=key),
-        }
-        for label, call in calls.items():
+def request_calls(client: Client, info: dict, key: str, name: str) -> dict:
+    big, mid = info["biggest"], info["middle"]
+    day_ago = urllib.parse.quote((datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds"))
+    posted = iter(range(100_000))
+    return {
+        REQUESTS[0]: lambda: client.dashboard("/mod/stats"),
+        REQUESTS[1]: lambda: client.dashboard("/mod/"),
+        REQUESTS[2]: lambda: client.dashboard(f"/mod/sites/{big['site']}/threads/{big['key']}"),
+        REQUESTS[3]: lambda: client.api("GET", "/api/v1/moderation/queue?queue=held&sort=oldest"),
+        REQUESTS[4]: lambda: client.api("GET", "/api/v1/moderation/queue?queue=held&sort=score"),
+        REQUESTS[5]: lambda: client.api("GET", "/api/v1/moderation/queue?queue=held&sort=score&site=blog"),
+        REQUESTS[6]: lambda: client.api("GET", f"/api/v1/sites/{big['site']}/threads/{big['key']}/comments?sort=oldest"),
+        REQUESTS[7]: lambda: client.api("GET", f"/api/v1/sites/{big['site']}/threads/{big['key']}/comments?sort=top"),
+        REQUESTS[8]: lambda: client.api("GET", f"/api/v1/sites/news/comments?changed_since={day_ago}", auth=key),
+        REQUESTS[9]: lambda: client.api("GET", f"/api/v1/sites/news/threads/{mid['key']}/comments"),
+        REQUESTS[10]: lambda: client.api("GET", "/api/v1/sites/news/counts?keys=" + ",".join(info["keys"])),
+        REQUESTS[11]: lambda: client.api("POST", f"/api/v1/sites/news/threads/{mid['key']}/comments", {
+            "body": f"Benchmark comment number {next(posted)} on {name}, at {time.time_ns()}.",
+            "author_name": "Scale Bench"}),
+        REQUESTS[12]: lambda: client.api("GET", "/api/v1/sites/news/comments?limit=100", auth=key),
+    }
+
+
+def measure_requests(urls: dict[str, str], backend: str, repeat: int) -> dict[str, dict]:
+    """Both sizes served at once, each request sent to one and then the other, ``repeat`` times:
+    whatever else the machine does falls on both alike, and the ratio is of the same moments."""
+    results: dict[str, dict] = {size: {} for size in urls}
+    servers = {size: Server(url, f"{backend}-{size}") for size, url in urls.items()}
+    try:
+        for server in servers.values():
+            server.__enter__()
+        infos, calls, clients = {}, {}, {}
+        for size, url in urls.items():
+            infos[size] = facts(url)
+            key = host_key(url)
+            clients[size] = Client(servers[size].port, key)
+            calls[size] = request_calls(clients[size], infos[size], key, f"{backend}-{size}")
+            results[size]["_facts"] = infos[size]
+        for label in REQUESTS:
+            times: dict[str, list[float]] = {size: [] for size in urls}
+            sizes_bytes: dict[str, list[int]] = {size: [] for size in urls}
             try:
-                results[label] = timed(call, repeat)
+                for size in urls:
+                    calls[size][label]()  # warm: the worker's first use of each statement
+                for _ in range(repeat):
+                    for size in urls:
+                        started = time.perf_counter()
+                        status, length = calls[size][label]()
+                        times[size].append(time.perf_counter() - started)
+                        sizes_bytes[size].append(length)
+                        if status >= 400:
+                            raise RuntimeError(f"{size} answered {status}")
+                for size in urls:
+                    results[size][label] = {"median_ms": statistics.median(times[size]) * 1000,
+                                            "bytes": statistics.median(sizes_bytes[size])}
             except Exception as exc:  # a failing request is a result too; the rest still run
-                results[label] = {"error": str(exc)[:300]}
-            log(f"{name}: {label}: {results[label]}")
-        results["_facts"] = info
-        results["_erase"] = measure_erase(client, info)
+                for size in urls:
+                    results[size][label] = {"error": str(exc)[:300]}
+            log(f"{backend}: {label}: " + ", ".join(f"{size} {cell(results[size][label])}" for size in urls))
+        for size in urls:
+            results[size][MAINTENANCE[0]] = measure_erase(clients[size], infos[size])
+            log(f"{backend}-{size}: erase {results[size][MAINTENANCE[0]]}")
+    finally:
+        for server in servers.values():
+            server.__exit__(None, None, None)
     return results
-
-
-def measure_erase(client: Client, info: dict) -> dict:
-    """Median time per erased comment over a few authors with 3-8 comments (each erased once)."""
-    per_comment = []
-    for author, count in info["erasable"][:5]:
-        started = time.perf_counter()
-        status, _ = client.api("POST", "/api/v1/sites/news/privacy/erase", {"email": author_email("news", author)},
-                               auth=client.host_key)
-        elapsed = time.perf_counter() - started
-        if status != 200:
-            return {"error": f"erase answered {status}"}
-        per_comment.append(elapsed / count * 1000)
-    if not per_comment:
-        return {"error": "no author to erase"}
-    return {"median_ms": statistics.median(per_comment), "authors": len(per_comment)}
 
 
 # --- maintenance commands, on a copy -----------------------------------------------------------------
@@ -438,18 +441,16 @@ def main() -> None:
     for backend, url_of in backends.items():
         if args.only and backend != args.only:
             continue
-        sizes = {}
-        for size in args.sizes.split(","):
-            url = url_of(size)
-            figures: dict = {}
-            if not args.skip_requests:
-                figures = measure_requests(url, f"{backend}-{size}", args.repeat)
-                figures[MAINTENANCE[0]] = figures.pop("_erase")
-            if not args.skip_maintenance:
-                figures.update(measure_maintenance(url, args.command_limit))
-            sizes[size] = figures
-            run["backends"][backend] = sizes
-            out.write_text(json.dumps(run, indent=1, default=str))
+        urls = {size: url_of(size) for size in args.sizes.split(",")}
+        sizes: dict[str, dict] = {size: {} for size in urls}
+        if not args.skip_requests:
+            sizes = measure_requests(urls, backend, args.repeat)
+        run["backends"][backend] = sizes
+        out.write_text(json.dumps(run, indent=1, default=str))
+        if not args.skip_maintenance:
+            for size, url in urls.items():
+                sizes[size].update(measure_maintenance(url, args.command_limit))
+                out.write_text(json.dumps(run, indent=1, default=str))
     print(f"\n{run['machine']}, {run['date']}\n")
     print(table([run]))
     log(f"written {out}")
