@@ -295,6 +295,22 @@ def measure_requests(urls: dict[str, str], backend: str, repeat: int) -> dict[st
     return results
 
 
+def measure_erase(client: Client, info: dict) -> dict:
+    """Median time per erased comment over a few authors with 3-8 comments (each erased once)."""
+    per_comment = []
+    for author, count in info["erasable"][:5]:
+        started = time.perf_counter()
+        status, _ = client.api("POST", "/api/v1/sites/news/privacy/erase", {"email": author_email("news", author)},
+                               auth=client.host_key)
+        elapsed = time.perf_counter() - started
+        if status != 200:
+            return {"error": f"erase answered {status}"}
+        per_comment.append(elapsed / count * 1000)
+    if not per_comment:
+        return {"error": "no author to erase"}
+    return {"median_ms": statistics.median(per_comment), "authors": len(per_comment)}
+
+
 # --- maintenance commands, on a copy -----------------------------------------------------------------
 
 def copy_database(url: str) -> str:
