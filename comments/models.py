@@ -223,8 +223,10 @@ class Comment(db.Model):
         # ORDER BY ... LIMIT reads the index in order instead of sorting every held comment.
         Index("ix_comments_status_score", "status", SCORE_KEY.desc(), "id"),
         Index("ix_comments_site_status_score", "site_id", "status", SCORE_KEY.desc(), "id"),
-        # The "approved" queue (published with a moderator's decision) without a scan of every comment.
-        Index("ix_comments_decided", "decided_at"),
+        # The "reported" and "approved" queues (published, and reported or decided by a moderator):
+        # a range of the published comments' index entries that have the date, not all published ones.
+        Index("ix_comments_status_reported", "status", "reported_at", "id"),
+        Index("ix_comments_status_decided", "status", "decided_at", "id"),
         # The moderators' thread view, a page at a time in date order.
         Index("ix_comments_thread_created", "thread_id", "created_at", "id"),
         UniqueConstraint("site_id", "import_ref"),

@@ -54,7 +54,8 @@ def upgrade():
     op.create_index('ix_comments_status_created', 'comments', ['status', 'created_at', 'id'])
     op.create_index('ix_comments_status_score', 'comments', ['status', SCORE_KEY.desc(), 'id'])
     op.create_index('ix_comments_site_status_score', 'comments', ['site_id', 'status', SCORE_KEY.desc(), 'id'])
-    op.create_index('ix_comments_decided', 'comments', ['decided_at'])
+    op.create_index('ix_comments_status_reported', 'comments', ['status', 'reported_at', 'id'])
+    op.create_index('ix_comments_status_decided', 'comments', ['status', 'decided_at', 'id'])
     op.create_index('ix_comments_thread_created', 'comments', ['thread_id', 'created_at', 'id'])
 
     # The figures from the whole audit log, with the same rules the service applies as it writes
@@ -65,7 +66,8 @@ def upgrade():
 
 
 def downgrade():
-    for name in ('ix_comments_thread_created', 'ix_comments_decided', 'ix_comments_site_status_score',
+    for name in ('ix_comments_thread_created', 'ix_comments_status_decided', 'ix_comments_status_reported',
+                 'ix_comments_site_status_score',
                  'ix_comments_status_score', 'ix_comments_status_created'):
         op.drop_index(name, table_name='comments')
     op.drop_table('queue_waits')
