@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     literal_column,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -132,6 +133,15 @@ class Thread(db.Model):
 # How the review queue sorts by score: unscored comments last. A literal, not a bound parameter,
 # so that queries match the expression indexes built on it.
 SCORE_KEY = literal_column("coalesce(max_score, -1.0)")
+# Which comments each review queue holds, as SQL with literal values: the partial indexes below
+# are defined by these, and ``review._queue_condition`` uses the same text so that SQLite and
+# PostgreSQL can match a query to them (a bound parameter would not prove the index applies).
+QUEUES_WHERE = {
+    "held": text("status = 'held'"),
+    "rejected": text("status = 'rejected'"),
+    "reported": text("status = 'published' AND reported_at IS NOT NULL"),
+    "approved": text("status = 'published' AND decided_at IS NOT NULL"),
+}
 
 
 class Comment(db.Model):
@@ -217,16 +227,23 @@ class Comment(db.Model):
         Index("ix_comments_email", "site_id", "author_email_hash"),
         Index("ix_comments_site_created", "site_id", "created_at", "id"),
         Index("ix_comments_site_updated", "site_id", "updated_at", "id"),
-        # The review queues across sites, oldest first (and their bounded counts): a seek on the status.
-        Index("ix_comments_status_created", "status", "created_at", "id"),
-        # The queues by score, highest first: the same expression as ``review.score_key``, so
-        # ORDER BY ... LIMIT reads the index in order instead of sorting every held comment.
-        Index("ix_comments_status_score", "status", SCORE_KEY.desc(), "id"),
-        Index("ix_comments_site_status_score", "site_id", "status", SCORE_KEY.desc(), "id"),
-        # The "reported" and "approved" queues (published, and reported or decided by a moderator):
-        # a range of the published comments' index entries that have the date, not all published ones.
-        Index("ix_comments_status_reported", "status", "reported_at", "id"),
-        Index("ix_comments_status_decided", "status", "decided_at", "id"),
+        # The review queues (their pages and bounded counts) read only their own comments. Partial
+        # indexes, and ``review`` names the statuses as literals to use them: an index leading
+        # with the status would also be taken, on SQLite without statistics, for the readers'
+        # ``status IN (...)`` (and read every published comment instead of one thread's replies).
+        Index("ix_comments_held_created", "created_at", "id", sqlite_where=QUEUES_WHERE["held"],
+              postgresql_where=QUEUES_WHERE["held"]),
+        # By score, highest first: the same expression as ``review``'s sort (``SCORE_KEY``).
+        Index("ix_comments_held_score", SCORE_KEY.desc(), "id", sqlite_where=QUEUES_WHERE["held"],
+              postgresql_where=QUEUES_WHERE["held"]),
+        Index("ix_comments_site_held_score", "site_id", SCORE_KEY.desc(), "id",
+              sqlite_where=QUEUES_WHERE["held"], postgresql_where=QUEUES_WHERE["held"]),
+        Index("ix_comments_rejected_created", "created_at", "id", sqlite_where=QUEUES_WHERE["rejected"],
+              postgresql_where=QUEUES_WHERE["rejected"]),
+        Index("ix_comments_reported_queue", "reported_at", "id", sqlite_where=QUEUES_WHERE["reported"],
+              postgresql_where=QUEUES_WHERE["reported"]),
+        Index("ix_comments_approved_queue", "decided_at", "id", sqlite_where=QUEUES_WHERE["approved"],
+              postgresql_where=QUEUES_WHERE["approved"]),
         # The moderators' thread view, a page at a time in date order.
         Index("ix_comments_thread_created", "thread_id", "created_at", "id"),
         UniqueConstraint("site_id", "import_ref"),

@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from comments.extensions import db
-from comments.models import SCORE_KEY, AuditEvent, Ban, Comment, Moderator, Report, Site, Status, Thread, utcnow
+from comments.models import QUEUES_WHERE, SCORE_KEY, AuditEvent, Ban, Comment, Moderator, Report, Site, Status, Thread, utcnow
 from comments.services import figures, moderation, paging, webhooks
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, Forbidden, NotFound, invalid_field
@@ -62,13 +62,9 @@ DECIDERS = figures.DECIDERS
 
 
 def _queue_condition(queue: str):
-    if queue == "held":
-        return Comment.status == Status.HELD.value
-    if queue == "reported":
-        return and_(Comment.status == Status.PUBLISHED.value, Comment.reported_at.is_not(None))
-    if queue == "rejected":
-        return Comment.status == Status.REJECTED.value
-    return and_(Comment.status == Status.PUBLISHED.value, Comment.decided_at.is_not(None))
+    """Which comments ``queue`` holds: the text of ``models.QUEUES_WHERE`` (literal statuses), so
+    that the queue's partial index is used."""
+    return QUEUES_WHERE[queue]
 
 
 def _visible_sites(moderator: Reviewer, site_slug: str | None) -> list[int] | None:

@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select, true
 
 from comments.extensions import db
-from comments.models import Comment, ModerationDay, Moderator, QueueWait, Site, Status, utcnow
-from comments.services.review import COUNT_LIMIT, _visible_sites, bounded_count
+from comments.models import Comment, ModerationDay, Moderator, QueueWait, Site, utcnow
+from comments.services.review import COUNT_LIMIT, _queue_condition as queue_condition, _visible_sites, bounded_count
 from comments.services.sites import CLASSIFIER_LABELS, effective_settings
 
 @dataclass
@@ -61,8 +61,7 @@ def moderation_stats(moderator: Moderator, *, site_slug: str | None = None, days
             figures.held, figures.approved, figures.rejected = int(held_count), int(approved), int(rejected)
 
     waiting = min(bounded_count("held", site_ids) + bounded_count("reported", site_ids), COUNT_LIMIT + 1)
-    held = Comment.status == Status.HELD.value
-    reported = (Comment.status == Status.PUBLISHED.value) & Comment.reported_at.is_not(None)
+    held, reported = queue_condition("held"), queue_condition("reported")
     scope = Comment.site_id.in_(site_ids) if site_ids is not None else true()
     # When each waiting comment arrived in the queue: held ones when written, reported ones when
     # enough readers reported them; the oldest of both kinds.

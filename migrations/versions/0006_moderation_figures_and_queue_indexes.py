@@ -51,11 +51,20 @@ def upgrade():
     op.create_index('ix_queue_waits_decided', 'queue_waits', ['decided_at'])
     op.create_index('ix_queue_waits_site_decided', 'queue_waits', ['site_id', 'decided_at'])
 
-    op.create_index('ix_comments_status_created', 'comments', ['status', 'created_at', 'id'])
-    op.create_index('ix_comments_status_score', 'comments', ['status', SCORE_KEY.desc(), 'id'])
-    op.create_index('ix_comments_site_status_score', 'comments', ['site_id', 'status', SCORE_KEY.desc(), 'id'])
-    op.create_index('ix_comments_status_reported', 'comments', ['status', 'reported_at', 'id'])
-    op.create_index('ix_comments_status_decided', 'comments', ['status', 'decided_at', 'id'])
+    # Partial indexes, one per review queue (the WHERE texts are models.QUEUES_WHERE's).
+    held = sa.text("status = 'held'")
+    queues = (
+        ('ix_comments_held_created', ['created_at', 'id'], held),
+        ('ix_comments_held_score', [SCORE_KEY.desc(), 'id'], held),
+        ('ix_comments_site_held_score', ['site_id', SCORE_KEY.desc(), 'id'], held),
+        ('ix_comments_rejected_created', ['created_at', 'id'], sa.text("status = 'rejected'")),
+        ('ix_comments_reported_queue', ['reported_at', 'id'],
+         sa.text("status = 'published' AND reported_at IS NOT NULL")),
+        ('ix_comments_approved_queue', ['decided_at', 'id'],
+         sa.text("status = 'published' AND decided_at IS NOT NULL")),
+    )
+    for name, columns, where in queues:
+        op.create_index(name, 'comments', columns, sqlite_where=where, postgresql_where=where)
     op.create_index('ix_comments_thread_created', 'comments', ['thread_id', 'created_at', 'id'])
 
     # The figures from the whole audit log, with the same rules the service applies as it writes
@@ -66,9 +75,9 @@ def upgrade():
 
 
 def downgrade():
-    for name in ('ix_comments_thread_created', 'ix_comments_status_decided', 'ix_comments_status_reported',
-                 'ix_comments_site_status_score',
-                 'ix_comments_status_score', 'ix_comments_status_created'):
+    for name in ('ix_comments_thread_created', 'ix_comments_approved_queue', 'ix_comments_reported_queue',
+                 'ix_comments_rejected_created', 'ix_comments_site_held_score', 'ix_comments_held_score',
+                 'ix_comments_held_created'):
         op.drop_index(name, table_name='comments')
     op.drop_table('queue_waits')
     op.drop_table('moderation_days')
