@@ -346,6 +346,10 @@ def site_for(moderator: Moderator, site_slug: str) -> Site:
 COUNT_LIMIT = 1000
 
 
+_QUEUE_DATES = {"held": Comment.created_at, "rejected": Comment.created_at, "reported": Comment.reported_at,
+                "approved": Comment.decided_at}
+
+
 def bounded_count(queue: str, site_ids: list[int] | None, reason: str | None = None) -> int:
     """How many items ``queue`` holds, counted up to ``COUNT_LIMIT + 1`` (more than the limit:
     ``COUNT_LIMIT + 1``); a bounded read of the queue's index, whatever the history."""
@@ -354,7 +358,9 @@ def bounded_count(queue: str, site_ids: list[int] | None, reason: str | None = N
         query = query.where(Comment.site_id.in_(site_ids))
     if reason:
         query = query.where(_reason_condition(reason))
-    limited = query.limit(COUNT_LIMIT + 1).subquery()
+    # In the order of the queue's partial index: without it SQLite scans ix_comments_site_status
+    # from its first entry, through every published comment before the first rejected one.
+    limited = query.order_by(_QUEUE_DATES[queue], Comment.id).limit(COUNT_LIMIT + 1).subquery()
     return db.session.execute(select(func.count()).select_from(limited)).scalar_one()
 
 
