@@ -13,7 +13,8 @@ from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from comments.extensions import db
-from comments.models import QUEUES_WHERE, SCORE_KEY, AuditEvent, Ban, Comment, Moderator, Report, Site, Status, Thread, utcnow
+from comments.models import (QUEUES_WHERE, SCORE_KEY, AuditEvent, Ban, Comment, Moderator, Report, Site, Status,
+                             Thread, utcnow)
 from comments.services import figures, moderation, paging, webhooks
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, Forbidden, NotFound, invalid_field
