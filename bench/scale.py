@@ -336,8 +336,9 @@ def drop_copy(url: str) -> None:
             Path(url[len("sqlite:///"):] + suffix).unlink(missing_ok=True)
         return
     name = url.rsplit("/", 1)[1]
+    # A command stopped at the time limit may still hold its connection for a moment.
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc",
-                    f"DROP DATABASE IF EXISTS {name}"], check=False, capture_output=True)
+                    f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False, capture_output=True)
 
 
 def classifier_env() -> dict[str, str]:
