@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -19,6 +20,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    literal_column,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -127,6 +130,20 @@ class Thread(db.Model):
     __table_args__ = (UniqueConstraint("site_id", "key"),)
 
 
+# How the review queue sorts by score: unscored comments last. A literal, not a bound parameter,
+# so that queries match the expression indexes built on it.
+SCORE_KEY = literal_column("coalesce(max_score, -1.0)")
+# Which comments each review queue holds, as SQL with literal values: the partial indexes below
+# are defined by these, and ``review._queue_condition`` uses the same text so that SQLite and
+# PostgreSQL can match a query to them (a bound parameter would not prove the index applies).
+QUEUES_WHERE = {
+    "held": text("status = 'held'"),
+    "rejected": text("status = 'rejected'"),
+    "reported": text("status = 'published' AND reported_at IS NOT NULL"),
+    "approved": text("status = 'published' AND decided_at IS NOT NULL"),
+}
+
+
 class Comment(db.Model):
     __tablename__ = "comments"
 
@@ -210,6 +227,25 @@ class Comment(db.Model):
         Index("ix_comments_email", "site_id", "author_email_hash"),
         Index("ix_comments_site_created", "site_id", "created_at", "id"),
         Index("ix_comments_site_updated", "site_id", "updated_at", "id"),
+        # The review queues (their pages and bounded counts) read only their own comments. Partial
+        # indexes, and ``review`` names the statuses as literals to use them: an index leading
+        # with the status would also be taken, on SQLite without statistics, for the readers'
+        # ``status IN (...)`` (and read every published comment instead of one thread's replies).
+        Index("ix_comments_held_created", "created_at", "id", sqlite_where=QUEUES_WHERE["held"],
+              postgresql_where=QUEUES_WHERE["held"]),
+        # By score, highest first: the same expression as ``review``'s sort (``SCORE_KEY``).
+        Index("ix_comments_held_score", SCORE_KEY.desc(), "id", sqlite_where=QUEUES_WHERE["held"],
+              postgresql_where=QUEUES_WHERE["held"]),
+        Index("ix_comments_site_held_score", "site_id", SCORE_KEY.desc(), "id",
+              sqlite_where=QUEUES_WHERE["held"], postgresql_where=QUEUES_WHERE["held"]),
+        Index("ix_comments_rejected_created", "created_at", "id", sqlite_where=QUEUES_WHERE["rejected"],
+              postgresql_where=QUEUES_WHERE["rejected"]),
+        Index("ix_comments_reported_queue", "reported_at", "id", sqlite_where=QUEUES_WHERE["reported"],
+              postgresql_where=QUEUES_WHERE["reported"]),
+        Index("ix_comments_approved_queue", "decided_at", "id", sqlite_where=QUEUES_WHERE["approved"],
+              postgresql_where=QUEUES_WHERE["approved"]),
+        # The moderators' thread view, a page at a time in date order.
+        Index("ix_comments_thread_created", "thread_id", "created_at", "id"),
         UniqueConstraint("site_id", "import_ref"),
     )
 
@@ -270,6 +306,40 @@ class AuditEvent(db.Model):
     to_status: Mapped[str | None] = mapped_column(String(16))
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ModerationDay(db.Model):
+    """Per site and UTC day: comments held, approved and rejected. Written by ``services.figures``
+    with every audit event that changes them, so the stats page reads a few rows, not the log."""
+
+    __tablename__ = "moderation_days"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    approved: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_moderation_days_day", "day"),)
+
+
+class QueueWait(db.Model):
+    """A comment's last moderator decision and how long it waited for it (``services.figures``):
+    the median time to a decision reads the latest of these, not the audit log."""
+
+    __tablename__ = "queue_waits"
+
+    comment_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # kept after a purge, like the log's
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seconds: Mapped[float] = mapped_column(Float)
+    undone: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_queue_waits_decided", "decided_at"),
+        Index("ix_queue_waits_site_decided", "site_id", "decided_at"),
+    )
 
 
 @event.listens_for(AuditEvent, "before_update")

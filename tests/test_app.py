@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from flask_migrate import upgrade
 from sqlalchemy import inspect
 
@@ -41,7 +43,11 @@ def test_migrations_build_every_table_from_empty(tmp_path):
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
 
-        with db.engine.connect() as conn:
+        with db.engine.connect() as conn, warnings.catch_warnings():
+            # SQLite's reflection cannot read expression indexes (the review queue's score
+            # indexes, on coalesce(max_score, -1.0)): alembic leaves them out on both sides.
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
+            warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index")
             assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
 
 

@@ -385,9 +385,12 @@ def thread(moderator: Moderator, site_slug: str, key: str) -> str:
         abort(404, "No such thread.")
     if not SLUG_PATTERN.fullmatch(site_slug):
         abort(404, "No such thread.")
-    found, rows = review.thread_comments(moderator, site_slug, key)
-    return render_template("dashboard/thread.html", moderator=moderator, site_slug=site_slug, thread=found,
-                           rows=rows, limit=review.THREAD_VIEW_LIMIT)
+    cursor = request.args.get("cursor") or None
+    if cursor is not None and len(cursor) > 200:
+        abort(400, "That is not a cursor this dashboard made.")
+    view = review.thread_comments(moderator, site_slug, key, cursor=cursor)
+    return render_template("dashboard/thread.html", moderator=moderator, site_slug=site_slug, thread=view.thread,
+                           rows=view.rows, next_cursor=view.next_cursor, first_page=cursor is None)
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -588,3 +591,9 @@ def ago(value: Any) -> str:
     if seconds < 7 * 86400:
         return f"{duration(seconds)} ago"
     return moment.strftime("%d %b %Y")
+
+
+@bp.app_template_filter("queue_count")
+def queue_count(value: int) -> str:
+    """A bounded queue count (``review.bounded_count``): past the limit, "1000+"."""
+    return f"{review.COUNT_LIMIT}+" if value > review.COUNT_LIMIT else str(value)

@@ -1,4 +1,4 @@
-"""The one place that writes the audit log."""
+"""The one place that writes the audit log (and, in the same transaction, the figures kept from it)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from comments.extensions import db
 from comments.models import AuditEvent, Comment, utcnow
+from comments.services import figures
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ def record(
     to_status: str | None = None,
     reasons: list[dict[str, Any]] | None = None,
 ) -> AuditEvent:
-    event = AuditEvent(**_fields(action, actor, comment, site_id, from_status, to_status, reasons))
+    fields = {**_fields(action, actor, comment, site_id, from_status, to_status, reasons), "created_at": utcnow()}
+    figures.follow([fields])  # before the add: the figures read the comment's earlier events
+    event = AuditEvent(**fields)
     db.session.add(event)
     return event
 
@@ -55,5 +58,6 @@ def record_many(events: list[dict[str, Any]]) -> None:
     if not events:
         return
     rows = [{**_fields(**item), "created_at": utcnow()} for item in events]
+    figures.follow(rows)
     # The table's insert, not the ORM's bulk insert: nothing here needs the mapped objects back.
     db.session.execute(AuditEvent.__table__.insert(), rows)

@@ -13,8 +13,9 @@ from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from comments.extensions import db
-from comments.models import AuditEvent, Ban, Comment, Moderator, Report, Site, Status, Thread, utcnow
-from comments.services import moderation, paging, webhooks
+from comments.models import (QUEUES_WHERE, SCORE_KEY, AuditEvent, Ban, Comment, Moderator, Report, Site, Status,
+                             Thread, utcnow)
+from comments.services import figures, moderation, paging, webhooks
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, Forbidden, NotFound
 from comments.services.sites import get_site
@@ -58,17 +59,13 @@ def reviewer_actor(reviewer: Reviewer) -> Actor:
     return Actor("moderator", str(reviewer.id))
 
 
-DECIDERS = ("moderator", "host")
+DECIDERS = figures.DECIDERS
 
 
 def _queue_condition(queue: str):
-    if queue == "held":
-        return Comment.status == Status.HELD.value
-    if queue == "reported":
-        return and_(Comment.status == Status.PUBLISHED.value, Comment.reported_at.is_not(None))
-    if queue == "rejected":
-        return Comment.status == Status.REJECTED.value
-    return and_(Comment.status == Status.PUBLISHED.value, Comment.decided_at.is_not(None))
+    """Which comments ``queue`` holds: the text of ``models.QUEUES_WHERE`` (literal statuses), so
+    that the queue's partial index is used."""
+    return QUEUES_WHERE[queue]
 
 
 def _visible_sites(moderator: Reviewer, site_slug: str | None) -> list[int] | None:
@@ -93,7 +90,8 @@ def _reason_condition(reason: str):
 # --- cursors ----------------------------------------------------------------------------------
 
 def _score_key():
-    return func.coalesce(Comment.max_score, -1.0)
+    # The indexed expression itself (models.SCORE_KEY), so that the sort reads ix_comments_*_score.
+    return SCORE_KEY
 
 
 def _encode(sort: str, comment: Comment) -> str:
@@ -342,19 +340,34 @@ def site_for(moderator: Moderator, site_slug: str) -> Site:
     return db.session.get(Site, ids[0])
 
 
+# Queue counts stop here: "1000+" tells a moderator as much as 51,234 does, and counting every
+# held comment of a large history cost a scan per queue on every dashboard page.
+COUNT_LIMIT = 1000
+
+
+_QUEUE_DATES = {"held": Comment.created_at, "rejected": Comment.created_at, "reported": Comment.reported_at,
+                "approved": Comment.decided_at}
+
+
+def bounded_count(queue: str, site_ids: list[int] | None, reason: str | None = None) -> int:
+    """How many items ``queue`` holds, counted up to ``COUNT_LIMIT + 1`` (more than the limit:
+    ``COUNT_LIMIT + 1``); a bounded read of the queue's index, whatever the history."""
+    query = select(Comment.id).where(_queue_condition(queue))
+    if site_ids is not None:
+        query = query.where(Comment.site_id.in_(site_ids))
+    if reason:
+        query = query.where(_reason_condition(reason))
+    # In the order of the queue's partial index: without it SQLite scans ix_comments_site_status
+    # from its first entry, through every published comment before the first rejected one.
+    limited = query.order_by(_QUEUE_DATES[queue], Comment.id).limit(COUNT_LIMIT + 1).subquery()
+    return db.session.execute(select(func.count()).select_from(limited)).scalar_one()
+
+
 def queue_counts(moderator: Moderator, *, site_slug: str | None = None,
                  reason: str | None = None) -> dict[str, int]:
-    """How many items each queue holds, with the same filters as ``list_queue``."""
+    """How many items each queue holds (up to ``COUNT_LIMIT + 1``), with ``list_queue``'s filters."""
     site_ids = _visible_sites(moderator, site_slug)
-    counts = {}
-    for queue in QUEUES:
-        query = select(func.count()).select_from(Comment).where(_queue_condition(queue))
-        if site_ids is not None:
-            query = query.where(Comment.site_id.in_(site_ids))
-        if reason:
-            query = query.where(_reason_condition(reason))
-        counts[queue] = db.session.execute(query).scalar_one()
-    return counts
+    return {queue: bounded_count(queue, site_ids, reason) for queue in QUEUES}
 
 
 def queue_of(comment: Comment) -> str | None:
@@ -382,32 +395,44 @@ def author_comments(moderator: Moderator, comment: Comment, limit: int = 50) -> 
              "queue": queue_of(c)} for c in rows]
 
 
-THREAD_VIEW_LIMIT = 2000
+THREAD_VIEW_PAGE = 100
 
 
-def thread_comments(moderator: Moderator, site_slug: str, key: str,
-                    limit: int = THREAD_VIEW_LIMIT) -> tuple[Thread, list[dict[str, Any]]]:
-    """A thread as moderators see it: its first ``limit`` comments, whatever their status, in
-    reading order (replies under their parents)."""
+@dataclass
+class ThreadView:
+    thread: Thread
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def thread_comments(moderator: Moderator, site_slug: str, key: str, *, limit: int = THREAD_VIEW_PAGE,
+                    cursor: str | None = None) -> ThreadView:
+    """A thread as moderators see it, a page at a time: ``limit`` comments whatever their status,
+    in date order across pages (an index range, however big the thread) and in reading order
+    within the page (replies under their parents; a reply whose parent is on an earlier page
+    starts its own branch at its depth)."""
     site = site_for(moderator, site_slug)
     thread = find_thread(site, key)
     if thread is None:
         raise NotFound("thread_not_found", "No such thread.")
-    rows = list(db.session.execute(
-        select(Comment).where(Comment.thread_id == thread.id).order_by(Comment.created_at, Comment.id)
-        .limit(limit)).scalars())
+    position = paging.decode_cursor("thread", cursor, paging.date_position) if cursor else None
+    query = paging.order_by_date(select(Comment).where(Comment.thread_id == thread.id), False, position)
+    rows = list(db.session.execute(query.limit(limit + 1)).scalars())
+    next_cursor = paging.date_cursor("thread", rows[limit - 1]) if len(rows) > limit else None
+    rows = rows[:limit]
+    on_page = {row.id for row in rows}
     children: dict[int | None, list[Comment]] = {}
     for row in rows:
-        children.setdefault(row.parent_id, []).append(row)
+        children.setdefault(row.parent_id if row.parent_id in on_page else None, []).append(row)
     ordered: list[dict[str, Any]] = []
 
-    def walk(parent_id: int | None, depth: int) -> None:
+    def walk(parent_id: int | None) -> None:
         for row in children.get(parent_id, []):
-            ordered.append({"comment": moderator_view(row), "depth": depth, "queue": queue_of(row)})
-            walk(row.id, depth + 1)
+            ordered.append({"comment": moderator_view(row), "depth": row.depth, "queue": queue_of(row)})
+            walk(row.id)
 
-    walk(None, 0)
-    return thread, ordered
+    walk(None)
+    return ThreadView(thread, ordered, next_cursor)
 
 
 # --- the audit log ----------------------------------------------------------------------------

@@ -8,18 +8,12 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
-
 from sqlalchemy import func, select, true
 
 from comments.extensions import db
-from comments.models import AuditEvent, Comment, Moderator, Site, Status, utcnow
-from comments.services.review import DECIDERS, _visible_sites
+from comments.models import Comment, ModerationDay, Moderator, QueueWait, Site, utcnow
+from comments.services.review import COUNT_LIMIT, _queue_condition as queue_condition, _visible_sites, bounded_count
 from comments.services.sites import CLASSIFIER_LABELS, effective_settings
-
-# Audit actions that put a comment in front of moderators.
-_QUEUED_ACTIONS = ("queued_for_review",)
-
 
 @dataclass
 class DayFigures:
@@ -39,42 +33,36 @@ class Stats:
     decisions: int
 
 
+# The median time to a decision is taken over at most this many of the period's latest decisions:
+# a bounded read of queue_waits' index, however busy the sites are.
+MEDIAN_SAMPLE = 1000
+
+
 def moderation_stats(moderator: Moderator, *, site_slug: str | None = None, days: int = 14) -> Stats:
     """Held, approved and rejected per day for the last ``days`` days; the oldest waiting item;
-    the median time from a comment entering the queue to a moderator's decision."""
+    the median time from a comment entering the queue to a moderator's decision.
+
+    The figures are kept as decisions happen (``services.figures``); this reads a few rows per day
+    and site, and bounded index ranges for the rest.
+    """
     site_ids = _visible_sites(moderator, site_slug)
     today = utcnow().date()
-    start = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), tzinfo=UTC)
-    query = select(AuditEvent.comment_id, AuditEvent.action, AuditEvent.actor_type, AuditEvent.to_status,
-                   AuditEvent.created_at).where(AuditEvent.created_at >= start, AuditEvent.comment_id.is_not(None))
-    if site_ids is not None:
-        query = query.where(AuditEvent.site_id.in_(site_ids))
-    events = db.session.execute(query.order_by(AuditEvent.id)).all()
+    first_day = today - timedelta(days=days - 1)
+    start = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
     per_day = {today - timedelta(days=i): DayFigures(today - timedelta(days=i)) for i in range(days)}
-    held_seen: set[tuple[date, int]] = set()  # a comment held, scored again and still held counts once
-    last_decision: dict[int, tuple[DayFigures, str]] = {}
-    for event in events:
-        figures = per_day.get(event.created_at.date())
-        if figures is None:
-            continue
-        if event.to_status == Status.HELD.value and event.actor_type not in DECIDERS:
-            if (figures.day, event.comment_id) not in held_seen:
-                held_seen.add((figures.day, event.comment_id))
-                figures.held += 1
-        elif event.action in ("approved", "rejected"):
-            setattr(figures, event.action, getattr(figures, event.action) + 1)
-            last_decision[event.comment_id] = (figures, event.action)
-        elif event.action == "decision_undone" and event.comment_id in last_decision:
-            # An undone decision did not happen, as far as the figures go.
-            decided_on, action = last_decision.pop(event.comment_id)
-            setattr(decided_on, action, getattr(decided_on, action) - 1)
-        elif event.to_status == Status.REJECTED.value and event.actor_type == "system":
-            figures.rejected += 1  # rejected automatically (banned words, reject thresholds)
+    query = (select(ModerationDay.day, func.sum(ModerationDay.held), func.sum(ModerationDay.approved),
+                    func.sum(ModerationDay.rejected))
+             .where(ModerationDay.day >= first_day).group_by(ModerationDay.day))
+    if site_ids is not None:
+        query = query.where(ModerationDay.site_id.in_(site_ids))
+    for day, held_count, approved, rejected in db.session.execute(query):
+        figures = per_day.get(day)
+        if figures is not None:
+            figures.held, figures.approved, figures.rejected = int(held_count), int(approved), int(rejected)
 
-    held = Comment.status == Status.HELD.value
-    reported = (Comment.status == Status.PUBLISHED.value) & Comment.reported_at.is_not(None)
+    waiting = min(bounded_count("held", site_ids) + bounded_count("reported", site_ids), COUNT_LIMIT + 1)
+    held, reported = queue_condition("held"), queue_condition("reported")
     scope = Comment.site_id.in_(site_ids) if site_ids is not None else true()
-    waiting = db.session.execute(select(func.count()).select_from(Comment).where(held | reported, scope)).scalar_one()
     # When each waiting comment arrived in the queue: held ones when written, reported ones when
     # enough readers reported them; the oldest of both kinds.
     candidates = [
@@ -87,25 +75,19 @@ def moderation_stats(moderator: Moderator, *, site_slug: str | None = None, days
     oldest_id, oldest = min(found, key=lambda row: row[1]) if found else (None, None)
 
     return Stats(sorted(per_day.values(), key=lambda d: d.day, reverse=True), oldest, oldest_id, waiting,
-                 *_decision_times(events))
+                 *_decision_times(site_ids, start))
 
 
-def _decision_times(events: list[Any]) -> tuple[float | None, int]:
-    """Median seconds from entering the queue (held, or queued by reports) to a moderator's decision
-    (an undone decision does not count; the comment waits on from when it first arrived)."""
-    entered: dict[int, datetime] = {}
-    decided: dict[int, tuple[datetime, float]] = {}
-    for event in events:
-        if event.actor_type not in DECIDERS and (event.to_status == Status.HELD.value
-                                                or event.action in _QUEUED_ACTIONS):
-            entered.setdefault(event.comment_id, event.created_at)
-        elif event.action in ("approved", "rejected") and event.actor_type in DECIDERS:
-            since = entered.pop(event.comment_id, None)
-            if since is not None:
-                decided[event.comment_id] = (since, (event.created_at - since).total_seconds())
-        elif event.action == "decision_undone" and event.comment_id in decided:
-            entered[event.comment_id] = decided.pop(event.comment_id)[0]
-    durations = [seconds for _, seconds in decided.values()]
+def _decision_times(site_ids: list[int] | None, start: datetime) -> tuple[float | None, int]:
+    """Median seconds from entering the queue (held, or queued by reports) to a moderator's decision,
+    over the period's latest ``MEDIAN_SAMPLE`` decisions (each comment's last; an undone decision
+    does not count) of comments that entered the queue within the period."""
+    query = (select(QueueWait.seconds)
+             .where(QueueWait.decided_at >= start, QueueWait.entered_at >= start, QueueWait.undone.is_(False))
+             .order_by(QueueWait.decided_at.desc()).limit(MEDIAN_SAMPLE))
+    if site_ids is not None:
+        query = query.where(QueueWait.site_id.in_(site_ids))
+    durations = list(db.session.execute(query).scalars())
     return (statistics.median(durations) if durations else None), len(durations)
 
 

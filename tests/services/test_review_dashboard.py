@@ -143,3 +143,29 @@ def test_a_host_key_with_the_moderate_scope_can_undo_its_own_decision(client, db
     assert undone.status_code == 200 and undone.json["comment"]["status"] == "held"
     event = db.session.query(AuditEvent).filter_by(comment_id=comment_id, action="decision_undone").one()
     assert event.actor_type == "host"
+
+
+def test_the_thread_view_pages_through_every_comment_once(db, site, moderator):
+    root = make_comment(site, "first root", ip="192.0.2.40")
+    reply = make_comment(site, "a reply", parent_id=root.id, ip="192.0.2.41")
+    set_settings(site, premoderation="all")
+    others = [make_comment(site, f"later {i}", ip=f"192.0.2.{50 + i}") for i in range(3)]
+    deep = make_comment(site, "a late reply", parent_id=reply.id, ip="192.0.2.60")
+    seen, cursor = [], None
+    for _ in range(5):  # bounded: at most 5 pages of 2
+        view = review.thread_comments(moderator, "news", "article-1", limit=2, cursor=cursor)
+        seen.extend((row["comment"]["id"], row["depth"]) for row in view.rows)
+        cursor = view.next_cursor
+        if cursor is None:
+            break
+    assert seen == [(root.id, 0), (reply.id, 1), *((c.id, 0) for c in others), (deep.id, 2)]
+
+
+def test_the_queues_by_score_keep_unscored_comments_last(db, site, moderator):
+    set_settings(site, premoderation="all")
+    unscored = make_comment(site, "never scored", ip="192.0.2.70")
+    low = make_comment(site, "scored low", scores={"toxicity": 0.8}, ip="192.0.2.71")
+    high = make_comment(site, "scored high", scores={"toxicity": 0.95}, ip="192.0.2.72")
+    first = review.list_queue(moderator, "held", sort="score", limit=2)
+    rest = review.list_queue(moderator, "held", sort="score", limit=2, cursor=first.next_cursor)
+    assert [i["comment"]["id"] for i in first.items + rest.items] == [high.id, low.id, unscored.id]
