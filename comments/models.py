@@ -210,7 +210,7 @@ class Comment(db.Model):
         # The worker's sweep for comments whose scoring job vanished or failed.
         Index("ix_comments_needs_scoring", "needs_scoring", "status"),
         # Privacy requests find an author's comments by email hash, exports in date order (without
-        # the dates SQLite read the whole site in date order instead); purges find old IP hashes.
+        # the dates SQLite read the whole site in date order instead).
         Index("ix_comments_email", "site_id", "author_email_hash", "created_at", "id"),
         Index("ix_comments_site_created", "site_id", "created_at", "id"),
         Index("ix_comments_site_updated", "site_id", "updated_at", "id"),
