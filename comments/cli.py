@@ -110,14 +110,25 @@ def revoke_key_command(slug: str, key: str) -> None:
               help="Days; default COMMENTS_IP_RETENTION_DAYS.")
 @click.option("--deliveries-older-than", "delivery_days", type=click.IntRange(min=0), default=None,
               help="Days; finished webhook deliveries to forget. Default COMMENTS_WEBHOOK_LOG_DAYS.")
-def purge_command(days: int | None, delivery_days: int | None) -> None:
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Rows of each kind per transaction (default 200).")
+def purge_command(days: int | None, delivery_days: int | None, batch_size: int | None) -> None:
     """Drop IP hashes (comments and reports) older than the retention period, and old webhook
-    deliveries (they carry comment texts). Run it daily, from cron."""
-    from comments.services.privacy import purge_ip_hashes
+    deliveries (they carry comment texts). Run it daily, from cron.
+
+    In small transactions, one per batch: posts wait for each batch, not for the whole purge,
+    and an interrupted purge keeps what it did (the next run goes on from there)."""
+    from comments.services.privacy import PURGE_BATCH_SIZE, Purge, Retention, purge_batch, record_purge
 
     days = current_app.config["IP_RETENTION_DAYS"] if days is None else days
     delivery_days = current_app.config["WEBHOOK_LOG_DAYS"] if delivery_days is None else delivery_days
-    result = purge_ip_hashes(days, deliveries_older_than_days=delivery_days)
+    retention = Retention.days(days, delivery_days)
+    result = Purge()
+    while (batch := purge_batch(retention, batch_size or PURGE_BATCH_SIZE)).total:
+        result.add(batch)
+        db.session.commit()
+    record_purge(retention, result)
+    db.session.commit()
     click.echo(f"Dropped IP hashes older than {days} days: {result.comments} comments, {result.reports} reports.")
     click.echo(f"Dropped {result.deliveries} finished webhook deliveries older than {delivery_days} days.")
 

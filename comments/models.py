@@ -211,6 +211,8 @@ class Comment(db.Model):
         # Every comment under a page of roots, in one read.
         Index("ix_comments_root", "root_id"),
         Index("ix_comments_parent", "parent_id"),
+        # Deleting a comment sets its replies' reply_to_id to NULL: without this, a scan of every comment.
+        Index("ix_comments_reply_to", "reply_to_id"),
         # Author history (first-comment mode, duplicates, repeat posts).
         Index("ix_comments_author", "site_id", "author_key", "created_at"),
         # "Approved before?" and "rejected lately?" as seeks, however many comments the author
@@ -223,8 +225,9 @@ class Comment(db.Model):
         Index("ix_comments_reported", "reported_at"),
         # The worker's sweep for comments whose scoring job vanished or failed.
         Index("ix_comments_needs_scoring", "needs_scoring", "status"),
-        # Privacy requests find an author's comments by email hash; purges find old IP hashes.
-        Index("ix_comments_email", "site_id", "author_email_hash"),
+        # Privacy requests find an author's comments by email hash, exports in date order (without
+        # the dates SQLite read the whole site in date order instead).
+        Index("ix_comments_email", "site_id", "author_email_hash", "created_at", "id"),
         Index("ix_comments_site_created", "site_id", "created_at", "id"),
         Index("ix_comments_site_updated", "site_id", "updated_at", "id"),
         # The review queues (their pages and bounded counts) read only their own comments. Partial
@@ -246,6 +249,11 @@ class Comment(db.Model):
               postgresql_where=QUEUES_WHERE["approved"]),
         # The moderators' thread view, a page at a time in date order.
         Index("ix_comments_thread_created", "thread_id", "created_at", "id"),
+        # Rescoring a site pages by id: a range seek, not a sort of the site's comments per page.
+        Index("ix_comments_site_ids", "site_id", "id"),
+        # The purge's oldest IP hashes still kept; purged rows leave the index.
+        Index("ix_comments_ip_hash_created", "created_at", sqlite_where=text("ip_hash IS NOT NULL"),
+              postgresql_where=text("ip_hash IS NOT NULL")),
         UniqueConstraint("site_id", "import_ref"),
     )
 
@@ -474,4 +482,6 @@ class WebhookDelivery(db.Model):
         CheckConstraint("status in ('pending', 'delivered', 'failed')", name="status_known"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+        # The purge's finished deliveries past the log's age, read without the rest of the log.
+        Index("ix_webhook_deliveries_finished", "status", "created_at"),
     )

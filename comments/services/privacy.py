@@ -8,9 +8,9 @@ author's comments by hashing the address it is given.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, delete, exists, literal, select, update
+from sqlalchemy import String, case, cast, delete, exists, literal, select, update
 from sqlalchemy.orm import aliased
 
 from comments.extensions import db
@@ -97,44 +97,89 @@ def erase_author(site: Site, email: str, actor: Actor) -> Erasure:
 class Purge:
     comments: int = 0
     reports: int = 0
+    login_failures: int = 0
     deliveries: int = 0
 
+    def add(self, other: Purge) -> None:
+        self.comments += other.comments
+        self.reports += other.reports
+        self.login_failures += other.login_failures
+        self.deliveries += other.deliveries
 
-def purge_ip_hashes(older_than_days: int, actor: Actor = Actor("operator", "purge"),
-                    deliveries_older_than_days: int | None = None) -> Purge:
-    """Drop IP hashes older than the retention period: on comments (and the author key of
-    authors known only by IP), and on reports (where the hash only kept one report per reader)."""
-    if older_than_days < 0:
-        raise ValueError("the retention period cannot be negative")
-    cutoff = utcnow() - timedelta(days=older_than_days)
-    db.session.execute(
-        update(Comment).where(Comment.created_at < cutoff, Comment.ip_hash.is_not(None),
-                              Comment.author_key == Comment.ip_hash)
-        # updated_at kept: nothing a host sees changes.
-        .values(author_key=PURGED_AUTHOR_KEY, updated_at=Comment.updated_at)
-        .execution_options(synchronize_session=False))
+    @property
+    def total(self) -> int:
+        return self.comments + self.reports + self.login_failures + self.deliveries
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What a purge drops: IP hashes from before ``ip_cutoff``, finished webhook deliveries from
+    before ``deliveries_cutoff`` (None: keep them)."""
+
+    older_than_days: int
+    ip_cutoff: datetime
+    deliveries_cutoff: datetime | None
+
+    @classmethod
+    def days(cls, older_than_days: int, deliveries_older_than_days: int | None = None) -> Retention:
+        if older_than_days < 0 or (deliveries_older_than_days or 0) < 0:
+            raise ValueError("the retention period cannot be negative")
+        now = utcnow()
+        return cls(older_than_days, now - timedelta(days=older_than_days),
+                   None if deliveries_older_than_days is None else now - timedelta(days=deliveries_older_than_days))
+
+
+# Rows per kind per batch: a batch's transaction holds SQLite's write lock for milliseconds, so
+# posts are not kept waiting by a first purge of a large database.
+PURGE_BATCH_SIZE = 200
+
+
+def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
+    """Drop up to ``limit`` of each kind of expired data, oldest first; the caller commits and
+    calls again until a batch changes nothing (``total`` 0).
+
+    IP hashes go from comments (and the author key of authors known only by IP) and from
+    reports (where the hash only kept one report per reader); wrong-password counts per
+    moderator and address go (a lock lasts minutes, the hash no longer); finished webhook
+    deliveries go (the log holds comment texts).
+    """
+    cutoff = retention.ip_cutoff
+    # The partial index on created_at holds only comments that still have an IP hash: each batch
+    # reads what it changes, however many comments were purged before.
+    expired = (select(Comment.id).where(Comment.created_at < cutoff, Comment.ip_hash.is_not(None))
+               .order_by(Comment.created_at).limit(limit))
     comments = db.session.execute(
-        update(Comment).where(Comment.created_at < cutoff, Comment.ip_hash.is_not(None))
-        .values(ip_hash=None, updated_at=Comment.updated_at).execution_options(synchronize_session=False)).rowcount
+        update(Comment).where(Comment.id.in_(expired.scalar_subquery()))
+        # SET reads the row as it was: the author key goes where it was the IP hash.
+        # updated_at kept: nothing a host sees changes.
+        .values(author_key=case((Comment.author_key == Comment.ip_hash, PURGED_AUTHOR_KEY),
+                                else_=Comment.author_key),
+                ip_hash=None, updated_at=Comment.updated_at)
+        .execution_options(synchronize_session=False)).rowcount
+    expired_reports = (select(Report.id).where(Report.created_at < cutoff,
+                                               ~Report.reporter_hash.startswith("purged:")).limit(limit))
     reports = db.session.execute(
-        update(Report).where(Report.created_at < cutoff, ~Report.reporter_hash.startswith("purged:"))
+        update(Report).where(Report.id.in_(expired_reports.scalar_subquery()))
         .values(reporter_hash=literal("purged:") + cast(Report.id, String))
         .execution_options(synchronize_session=False)).rowcount
-    # Wrong-password counts per moderator and address: a lock lasts minutes, the hash no longer.
+    expired_failures = select(LoginFailure.id).where(LoginFailure.last_failure_at < cutoff).limit(limit)
     login_failures = db.session.execute(
-        delete(LoginFailure).where(LoginFailure.last_failure_at < cutoff)
+        delete(LoginFailure).where(LoginFailure.id.in_(expired_failures.scalar_subquery()))
         .execution_options(synchronize_session=False)).rowcount
     deliveries = 0
-    if deliveries_older_than_days is not None:
-        # The webhook delivery log holds comment texts: finished deliveries do not stay forever.
+    if retention.deliveries_cutoff is not None:
+        expired_deliveries = (select(WebhookDelivery.id).where(
+            WebhookDelivery.created_at < retention.deliveries_cutoff,
+            WebhookDelivery.status.in_(("delivered", "failed"))).limit(limit))
         deliveries = db.session.execute(
-            delete(WebhookDelivery).where(
-                WebhookDelivery.status.in_(("delivered", "failed")),
-                WebhookDelivery.created_at < utcnow() - timedelta(days=deliveries_older_than_days))
+            delete(WebhookDelivery).where(WebhookDelivery.id.in_(expired_deliveries.scalar_subquery()))
             .execution_options(synchronize_session=False)).rowcount
-    record("ip_hashes_purged", actor, reasons=[{"kind": "privacy", "older_than_days": older_than_days,
-                                                "comments": comments, "reports": reports,
-                                                "login_failures": login_failures,
-                                                "webhook_deliveries": deliveries}])
-    db.session.commit()
-    return Purge(comments=comments, reports=reports, deliveries=deliveries)
+    return Purge(comments=comments, reports=reports, login_failures=login_failures, deliveries=deliveries)
+
+
+def record_purge(retention: Retention, purged: Purge, actor: Actor = Actor("operator", "purge")) -> None:
+    """The audit row for a whole purge (all its batches)."""
+    record("ip_hashes_purged", actor, reasons=[{"kind": "privacy", "older_than_days": retention.older_than_days,
+                                                "comments": purged.comments, "reports": purged.reports,
+                                                "login_failures": purged.login_failures,
+                                                "webhook_deliveries": purged.deliveries}])
