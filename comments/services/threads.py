@@ -1,7 +1,11 @@
-"""Reading threads: one page of root comments with their published replies nested, and counts.
+"""Reading threads: one page of root comments with their first replies nested, the rest of a
+comment's replies a page at a time, and counts.
 
-This is the hottest path of the service (every article view), so it reads plain rows with two
-indexed queries, builds the tree in one pass and never renders Markdown (the HTML is stored).
+This is the hottest path of the service (every article view), so it reads plain rows with indexed
+queries (one for the roots, one per level of replies), builds the tree as it goes and never
+renders Markdown (the HTML is stored). What one read carries is bounded by its limit and the
+constants below, never by how many replies a comment has: a comment whose replies were cut says
+so with a cursor for ``read_replies``.
 """
 
 from __future__ import annotations
@@ -11,14 +15,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, tuple_
+from sqlalchemy import and_, bindparam, or_, select, tuple_, union_all
+from sqlalchemy.orm import aliased
 
 from comments.extensions import db
 from comments.models import Comment, Site, Status, Thread
 from comments.services import paging
+from comments.services.errors import NotFound
 
 SORTS = ("oldest", "newest", "top")
 VISIBLE = (Status.PUBLISHED.value, Status.DELETED.value)
+
+# How much of a conversation one read carries. Each comment shows its first REPLIES_SHOWN replies
+# in reading order (the widget shows three before "Show N more replies"), and everything under one
+# root of a thread page, or under one reply of a replies page, stays within REPLIES_PER_TOP. So a
+# thread page holds at most limit * (1 + REPLIES_PER_TOP) comments, whatever the thread's size.
+REPLIES_SHOWN = 3
+REPLIES_PER_TOP = 10
+REPLY_PAGE_DEFAULT = 10  # direct replies per replies page when `limit` is not given
+REPLY_PAGE_MAX = 50
+# Members of one UNION ALL (SQLite allows 500 per compound statement).
+_PARENTS_PER_STATEMENT = 100
+_REPLIES_CURSOR = "replies"  # the "sort" a replies cursor belongs to: thread cursors are refused
 
 _COLUMNS = (
     Comment.id, Comment.parent_id, Comment.root_id, Comment.reply_to_id, Comment.author_name,
@@ -66,12 +84,31 @@ def _decode_cursor(sort: str, cursor: str) -> list[Any]:
     return paging.decode_cursor(sort, cursor, _top_position if sort == "top" else paging.date_position)
 
 
+def replies_cursor(after: Any | None) -> str:
+    """Where a comment's replies go on: after the reply ``after``, or from the first when None
+    (a comment carried without any of its replies because its root's share was spent)."""
+    return paging.encode_cursor(_REPLIES_CURSOR, [] if after is None else [after.created_at.isoformat(), after.id])
+
+
+def _replies_position(position: list[Any]) -> list[Any]:
+    return position if position == [] else paging.date_position(position)
+
+
+def _decode_replies_cursor(cursor: str) -> list[Any] | None:
+    return paging.decode_cursor(_REPLIES_CURSOR, cursor, _replies_position) or None
+
+
+def _shown_to_readers(table: Any = Comment):
+    """Published comments, and deleted ones still answered by a published reply (tombstones)."""
+    return or_(table.status == Status.PUBLISHED.value,
+               and_(table.status == Status.DELETED.value, table.reply_count > 0))
+
+
 def _roots_query(thread_id: int, sort: str, limit: int, cursor: str | None):
     query = select(*_COLUMNS).where(
         Comment.thread_id == thread_id,
         Comment.root_id.is_(None),
-        or_(Comment.status == Status.PUBLISHED.value,
-            and_(Comment.status == Status.DELETED.value, Comment.reply_count > 0)),
+        _shown_to_readers(),
     )
     position = _decode_cursor(sort, cursor) if cursor else None
     if sort in ("oldest", "newest"):
@@ -102,17 +139,76 @@ def comment_json(row: Any) -> dict[str, Any]:
     }
 
 
-def _build(node: dict[str, Any], children: dict[int, list[Any]], names: dict[int, str | None]) -> bool:
-    """Fill ``node``'s replies; False when it is a tombstone with nothing visible under it."""
-    replies = node["replies"]
-    for row in children.get(node["id"], ()):
-        child = comment_json(row)
-        if row.reply_to_id is not None:
-            child["reply_to"] = {"id": row.reply_to_id, "author_name": names.get(row.reply_to_id)}
-        if _build(child, children, names):
-            replies.append(child)
-    node["reply_count"] = len(replies)
-    return node["status"] != Status.DELETED.value or bool(replies)
+def _tree_node(row: Any) -> dict[str, Any]:
+    node = comment_json(row)
+    node["replies_next_cursor"] = None
+    if row.reply_to_id is not None:
+        node["reply_to"] = {"id": row.reply_to_id, "author_name": None}  # named by _name_replied_to
+    return node
+
+
+def _first_replies(parent_ids: list[int], count: int) -> dict[int, list[Any]]:
+    """The first ``count`` replies shown to readers of each parent, in reading order.
+
+    One index seek per parent (ix_comments_parent_order), in UNION ALL statements: reading all of
+    a parent's replies to keep a few would make a page cost what its biggest comment holds.
+    """
+    found: dict[int, list[Any]] = defaultdict(list)
+    for start in range(0, len(parent_ids), _PARENTS_PER_STATEMENT):
+        members = [
+            select(*_COLUMNS).where(Comment.parent_id == parent_id, _shown_to_readers())
+            .order_by(Comment.created_at, Comment.id).limit(count).subquery().select()
+            for parent_id in parent_ids[start:start + _PARENTS_PER_STATEMENT]
+        ]
+        statement = members[0] if len(members) == 1 else union_all(*members)
+        for row in db.session.execute(statement):
+            found[row.parent_id].append(row)
+    for rows in found.values():
+        rows.sort(key=lambda row: (row.created_at, row.id))  # UNION ALL promises no order
+    return found
+
+
+def _fill_replies(tops: list[dict[str, Any]]) -> None:
+    """Nest the first replies under each top comment, one level per query.
+
+    Every comment carried gets up to REPLIES_SHOWN of its replies while its top's share of
+    REPLIES_PER_TOP lasts (breadth first: the replies nearest the top come first); a comment
+    with more replies than it carries gets ``replies_next_cursor``.
+    """
+    share = {top["id"]: REPLIES_PER_TOP for top in tops}
+    level = [(node, node["id"]) for node in tops]
+    carried = list(tops)
+    while level:
+        # One more than shown: whether a comment has more replies is known without counting them.
+        rows_by_parent = _first_replies([node["id"] for node, _ in level], REPLIES_SHOWN + 1)
+        next_level = []
+        for node, top in level:
+            rows = rows_by_parent.get(node["id"], [])
+            shown = rows[:min(REPLIES_SHOWN, share[top])]
+            share[top] -= len(shown)
+            for row in shown:
+                child = _tree_node(row)
+                node["replies"].append(child)
+                next_level.append((child, top))
+            if len(rows) > len(shown):
+                node["replies_next_cursor"] = replies_cursor(shown[-1] if shown else None)
+        carried += [node for node, _ in next_level]
+        level = next_level
+    _name_replied_to(carried)
+
+
+def _name_replied_to(nodes: list[dict[str, Any]]) -> None:
+    """Fill ``reply_to.author_name`` (replies past the depth cap name whom they answer): from the
+    page when the answered comment is on it, else in one read; None unless it is published."""
+    names = {node["id"]: node["author_name"] for node in nodes if node["status"] == Status.PUBLISHED.value}
+    answering = [node for node in nodes if "reply_to" in node]
+    missing = {node["reply_to"]["id"] for node in answering} - names.keys()
+    if missing:
+        names.update(db.session.execute(
+            select(Comment.id, Comment.author_name)
+            .where(Comment.id.in_(missing), Comment.status == Status.PUBLISHED.value)).all())
+    for node in answering:
+        node["reply_to"]["author_name"] = names.get(node["reply_to"]["id"])
 
 
 @dataclass
@@ -136,23 +232,48 @@ def read_page(site: Site, key: str, thread: Thread | None, sort: str, limit: int
     if len(root_rows) > limit:
         root_rows = root_rows[:limit]
         next_cursor = _encode_cursor(sort, root_rows[-1])
-    children: dict[int, list[Any]] = defaultdict(list)
-    names: dict[int, str | None] = {}
-    if root_rows:
-        replies = db.session.execute(
-            select(*_COLUMNS)
-            .where(Comment.root_id.in_([r.id for r in root_rows]), Comment.status.in_(VISIBLE))
-            .order_by(Comment.created_at, Comment.id)
-        ).all()
-        for row in replies:
-            children[row.parent_id].append(row)
-            names[row.id] = row.author_name if row.status == Status.PUBLISHED.value else None
-    comments = []
-    for row in root_rows:
-        node = comment_json(row)
-        if _build(node, children, names):
-            comments.append(node)
+    comments = [_tree_node(row) for row in root_rows]
+    _fill_replies(comments)
     return ThreadPage(thread_json(thread, key), comments, next_cursor)
+
+
+# --- the replies of one comment ---------------------------------------------------------------
+
+@dataclass
+class RepliesPage:
+    comments: list[dict[str, Any]]
+    next_cursor: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"comments": self.comments, "next_cursor": self.next_cursor}
+
+
+def check_shown_to_readers(comment: Comment) -> None:
+    """Refuse (404, as for an unknown id) a comment readers cannot see in its thread: its own
+    status or any ancestor's (a reply under a held comment is hidden with it)."""
+    above = aliased(Comment)
+    chain = (select(Comment.id, Comment.parent_id, Comment.status, Comment.reply_count)
+             .where(Comment.id == comment.id).cte("chain", recursive=True))
+    chain = chain.union_all(select(above.id, above.parent_id, above.status, above.reply_count)
+                            .where(above.id == chain.c.parent_id))
+    shown = db.session.execute(select(_shown_to_readers(chain.c).label("shown"))).scalars().all()
+    if not shown or not all(shown):
+        raise NotFound("comment_not_found", "No such comment.")
+
+
+def read_replies(comment: Comment, limit: int, cursor: str | None) -> RepliesPage:
+    """One page of a comment's direct replies in reading order, each with its first replies nested,
+    for a comment ``check_shown_to_readers`` let through (the API checks before answering 304s)."""
+    position = _decode_replies_cursor(cursor) if cursor else None
+    query = select(*_COLUMNS).where(Comment.parent_id == comment.id, _shown_to_readers())
+    rows = db.session.execute(paging.order_by_date(query, False, position).limit(limit + 1)).all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = replies_cursor(rows[-1])
+    comments = [_tree_node(row) for row in rows]
+    _fill_replies(comments)
+    return RepliesPage(comments, next_cursor)
 
 
 def counts(site: Site, keys: list[str]) -> dict[str, int]:
