@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, tuple_, union_all
+from sqlalchemy import Integer, and_, bindparam, or_, select, tuple_, union_all
 from sqlalchemy.orm import aliased
 
 from comments.extensions import db
@@ -34,8 +35,8 @@ REPLIES_SHOWN = 3
 REPLIES_PER_TOP = 10
 REPLY_PAGE_DEFAULT = 10  # direct replies per replies page when `limit` is not given
 REPLY_PAGE_MAX = 50
-# Members of one UNION ALL (SQLite allows 500 per compound statement).
-_PARENTS_PER_STATEMENT = 100
+# Parents per UNION ALL statement (SQLite allows 500 members in one compound statement).
+_PARENTS_PER_STATEMENT = 128
 _REPLIES_CURSOR = "replies"  # the "sort" a replies cursor belongs to: thread cursors are refused
 
 _COLUMNS = (
@@ -147,6 +148,20 @@ def _tree_node(row: Any) -> dict[str, Any]:
     return node
 
 
+@lru_cache(maxsize=None)
+def _first_replies_statement(parents: int):
+    """UNION ALL of ``parents`` seeks, parent ids bound as p0, p1, ... and the count as ``n``.
+
+    Built once per size: constructing a select costs more than running one of these seeks.
+    """
+    members = [
+        select(*_COLUMNS).where(Comment.parent_id == bindparam(f"p{i}"), _shown_to_readers())
+        .order_by(Comment.created_at, Comment.id).limit(bindparam("n", type_=Integer)).subquery().select()
+        for i in range(parents)
+    ]
+    return members[0] if parents == 1 else union_all(*members)
+
+
 def _first_replies(parent_ids: list[int], count: int) -> dict[int, list[Any]]:
     """The first ``count`` replies shown to readers of each parent, in reading order.
 
@@ -155,13 +170,12 @@ def _first_replies(parent_ids: list[int], count: int) -> dict[int, list[Any]]:
     """
     found: dict[int, list[Any]] = defaultdict(list)
     for start in range(0, len(parent_ids), _PARENTS_PER_STATEMENT):
-        members = [
-            select(*_COLUMNS).where(Comment.parent_id == parent_id, _shown_to_readers())
-            .order_by(Comment.created_at, Comment.id).limit(count).subquery().select()
-            for parent_id in parent_ids[start:start + _PARENTS_PER_STATEMENT]
-        ]
-        statement = members[0] if len(members) == 1 else union_all(*members)
-        for row in db.session.execute(statement):
+        chunk = parent_ids[start:start + _PARENTS_PER_STATEMENT]
+        # A few statement sizes (powers of two), padded with id 0, which no comment has.
+        size = 1 << (len(chunk) - 1).bit_length()
+        params: dict[str, int] = {f"p{i}": parent_id for i, parent_id in enumerate(chunk + [0] * (size - len(chunk)))}
+        params["n"] = count
+        for row in db.session.execute(_first_replies_statement(size), params):
             found[row.parent_id].append(row)
     for rows in found.values():
         rows.sort(key=lambda row: (row.created_at, row.id))  # UNION ALL promises no order
