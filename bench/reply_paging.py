@@ -16,8 +16,9 @@ are seed_data's Markdown (50-800 characters), the HTML a paragraph of the same t
 
 Then, in one process with the test client, times the first page (limit 50) of each thread, sorts
 oldest and top, with the page cache emptied before every read (the page built from the database,
-as after every change to the thread): the median and 90th percentile of ``--reads`` reads, and
-the page's bytes and comments. With reply paging also the first replies page of the big root.
+as after every change to the thread): the median and 90th percentile of ``--reads`` reads, the
+median CPU time of this process (the whole read on SQLite; on PostgreSQL the server's share is
+not in it), and the page's bytes and comments. With reply paging also the first replies page of the big root.
 
 ``--repo`` runs another checkout of the code (e.g. ``git archive <commit> | tar -x -C DIR``) on
 the same data: that is how the "before" numbers in bench/README.md were taken.
@@ -141,26 +142,28 @@ def seed(app) -> dict[str, int]:
         return big_roots
 
 
-def measure(app, reads: int, big_root: int) -> list[tuple[str, float, float, int, int]]:
+def measure(app, reads: int, big_root: int) -> list[tuple[str, float, float, float, int, int]]:
     client = app.test_client()
     cache = app.extensions["comments.page_cache"]
     results = []
 
     def run(label: str, url: str) -> None:
-        times = []
+        times, cpu = [], []
         for _ in range(reads + 3):
             cache.clear()
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
             response = client.get(url)
             times.append(time.perf_counter() - began)
+            cpu.append(time.process_time() - began_cpu)
         assert response.status_code == 200, (url, response.status_code, response.data[:300])
         times = sorted(times[3:])  # the first reads warm SQLAlchemy's statement cache
+        cpu = sorted(cpu[3:])
 
         def count(nodes):
             return sum(1 + count(n.get("replies", [])) for n in nodes)
 
         results.append((label, statistics.median(times) * 1000, times[int(len(times) * 0.9) - 1] * 1000,
-                        len(response.data), count(response.json["comments"])))
+                        statistics.median(cpu) * 1000, len(response.data), count(response.json["comments"])))
 
     for key in ("big", "small"):
         for sort in ("oldest", "top"):
@@ -176,9 +179,9 @@ def main() -> None:
     big_roots = seed(app)
     engine = "PostgreSQL" if args.database_url else "SQLite"
     print(f"{engine}, code at {args.repo}, {args.reads} uncached reads each")
-    print(f"{'first page (limit 50)':<32} {'median ms':>10} {'p90 ms':>8} {'bytes':>10} {'comments':>9}")
-    for label, median, p90, size, comments in measure(app, args.reads, big_roots["big"]):
-        print(f"{label:<32} {median:>10.1f} {p90:>8.1f} {size:>10,} {comments:>9,}")
+    print(f"{'first page (limit 50)':<32} {'median ms':>10} {'p90 ms':>8} {'CPU ms':>7} {'bytes':>10} {'comments':>9}")
+    for label, median, p90, cpu, size, comments in measure(app, args.reads, big_roots["big"]):
+        print(f"{label:<32} {median:>10.1f} {p90:>8.1f} {cpu:>7.1f} {size:>10,} {comments:>9,}")
 
 
 if __name__ == "__main__":

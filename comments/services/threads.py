@@ -262,25 +262,44 @@ class RepliesPage:
         return {"comments": self.comments, "next_cursor": self.next_cursor}
 
 
+def _chain_statement():
+    above = aliased(Comment)
+    chain = (select(Comment.id, Comment.parent_id, Comment.status, Comment.reply_count)
+             .where(Comment.id == bindparam("comment_id")).cte("chain", recursive=True))
+    chain = chain.union_all(select(above.id, above.parent_id, above.status, above.reply_count)
+                            .where(above.id == chain.c.parent_id))
+    return select(_shown_to_readers(chain.c).label("shown"))
+
+
+# Built once, as _THREAD_BY_KEY: whether a comment and each of its ancestors are shown to readers.
+_SHOWN_CHAIN = _chain_statement()
+
+
 def check_shown_to_readers(comment: Comment) -> None:
     """Refuse (404, as for an unknown id) a comment readers cannot see in its thread: its own
     status or any ancestor's (a reply under a held comment is hidden with it)."""
-    above = aliased(Comment)
-    chain = (select(Comment.id, Comment.parent_id, Comment.status, Comment.reply_count)
-             .where(Comment.id == comment.id).cte("chain", recursive=True))
-    chain = chain.union_all(select(above.id, above.parent_id, above.status, above.reply_count)
-                            .where(above.id == chain.c.parent_id))
-    shown = db.session.execute(select(_shown_to_readers(chain.c).label("shown"))).scalars().all()
+    shown = db.session.execute(_SHOWN_CHAIN, {"comment_id": comment.id}).scalars().all()
     if not shown or not all(shown):
         raise NotFound("comment_not_found", "No such comment.")
+
+
+def _direct_replies_statement(after: bool):
+    query = select(*_COLUMNS).where(Comment.parent_id == bindparam("parent_id"), _shown_to_readers())
+    position = [bindparam("after_at", type_=Comment.created_at.type), bindparam("after_id", type_=Integer)]
+    return paging.order_by_date(query, False, position if after else None).limit(bindparam("n", type_=Integer))
+
+
+_DIRECT_REPLIES = {after: _direct_replies_statement(after) for after in (False, True)}
 
 
 def read_replies(comment: Comment, limit: int, cursor: str | None) -> RepliesPage:
     """One page of a comment's direct replies in reading order, each with its first replies nested,
     for a comment ``check_shown_to_readers`` let through (the API checks before answering 304s)."""
     position = _decode_replies_cursor(cursor) if cursor else None
-    query = select(*_COLUMNS).where(Comment.parent_id == comment.id, _shown_to_readers())
-    rows = db.session.execute(paging.order_by_date(query, False, position).limit(limit + 1)).all()
+    params = {"parent_id": comment.id, "n": limit + 1}
+    if position:
+        params.update(after_at=position[0], after_id=position[1])
+    rows = db.session.execute(_DIRECT_REPLIES[bool(position)], params).all()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
