@@ -35,8 +35,10 @@ REPLIES_SHOWN = 3
 REPLIES_PER_TOP = 10
 REPLY_PAGE_DEFAULT = 10  # direct replies per replies page when `limit` is not given
 REPLY_PAGE_MAX = 50
-# Parents per UNION ALL statement (SQLite allows 500 members in one compound statement).
+# Parents per UNION ALL statement (SQLite allows 500 members in one compound statement), and ids
+# per IN list (SQLite allows 32,766 bound parameters).
 _PARENTS_PER_STATEMENT = 128
+_IDS_PER_STATEMENT = 1000
 _REPLIES_CURSOR = "replies"  # the "sort" a replies cursor belongs to: thread cursors are refused
 
 _COLUMNS = (
@@ -162,15 +164,28 @@ def _first_replies_statement(parents: int):
     return members[0] if parents == 1 else union_all(*members)
 
 
-def _first_replies(parent_ids: list[int], count: int) -> dict[int, list[Any]]:
+# Every reply shown to readers of the given parents, for parents with few of them.
+_ALL_REPLIES = select(*_COLUMNS).where(Comment.parent_id.in_(bindparam("parent_ids", expanding=True)),
+                                       _shown_to_readers())
+
+
+def _first_replies(parents: list[dict[str, Any]], count: int) -> dict[int, list[Any]]:
     """The first ``count`` replies shown to readers of each parent, in reading order.
 
-    One index seek per parent (ix_comments_parent_order), in UNION ALL statements: reading all of
-    a parent's replies to keep a few would make a page cost what its biggest comment holds.
+    A parent with fewer published replies than ``count`` has only those and its tombstones to
+    read: all of them, for all such parents, in one IN over ix_comments_parent_order (most
+    parents on a page are these, most with no reply at all). Any other gets its own seek with a
+    LIMIT, in UNION ALL statements: reading all of a parent's replies to keep a few would make a
+    page cost what its biggest comment holds.
     """
+    few = [parent["id"] for parent in parents if parent["reply_count"] < count]
+    many = [parent["id"] for parent in parents if parent["reply_count"] >= count]
     found: dict[int, list[Any]] = defaultdict(list)
-    for start in range(0, len(parent_ids), _PARENTS_PER_STATEMENT):
-        chunk = parent_ids[start:start + _PARENTS_PER_STATEMENT]
+    for start in range(0, len(few), _IDS_PER_STATEMENT):
+        for row in db.session.execute(_ALL_REPLIES, {"parent_ids": few[start:start + _IDS_PER_STATEMENT]}):
+            found[row.parent_id].append(row)
+    for start in range(0, len(many), _PARENTS_PER_STATEMENT):
+        chunk = many[start:start + _PARENTS_PER_STATEMENT]
         # A few statement sizes (powers of two), padded with id 0, which no comment has.
         size = 1 << (len(chunk) - 1).bit_length()
         params: dict[str, int] = {f"p{i}": parent_id for i, parent_id in enumerate(chunk + [0] * (size - len(chunk)))}
@@ -178,7 +193,8 @@ def _first_replies(parent_ids: list[int], count: int) -> dict[int, list[Any]]:
         for row in db.session.execute(_first_replies_statement(size), params):
             found[row.parent_id].append(row)
     for rows in found.values():
-        rows.sort(key=lambda row: (row.created_at, row.id))  # UNION ALL promises no order
+        rows.sort(key=lambda row: (row.created_at, row.id))  # neither IN nor UNION ALL promise an order
+        del rows[count:]
     return found
 
 
@@ -194,7 +210,7 @@ def _fill_replies(tops: list[dict[str, Any]]) -> None:
     carried = list(tops)
     while level:
         # One more than shown: whether a comment has more replies is known without counting them.
-        rows_by_parent = _first_replies([node["id"] for node, _ in level], REPLIES_SHOWN + 1)
+        rows_by_parent = _first_replies([node for node, _ in level], REPLIES_SHOWN + 1)
         next_level = []
         for node, top in level:
             rows = rows_by_parent.get(node["id"], [])

@@ -139,6 +139,15 @@ def test_reply_pages_show_what_readers_see_tombstones_included(api, site, db):
     assert tombstones[0]["replies"][0]["body"] == "answer under the gone one"
     direct = [n["id"] for n in walked if n["parent_id"] == root]
     assert direct == [kept, gone["comment"]["id"], *after]
+    # A comment whose only reply was deleted still shows that tombstone when it was answered.
+    kept_reply = api.post("reply to kept, then deleted", "Kim", parent_id=kept).json
+    _post(api, "answer under the deleted reply to kept", kept_reply["comment"]["id"])
+    api.client.delete(f"/api/v1/comments/{kept_reply['comment']['id']}",
+                      headers={"X-Edit-Token": kept_reply["edit_token"]})
+    under_kept = _replies(api, root).json["comments"][0]
+    assert under_kept["id"] == kept and under_kept["reply_count"] == 0
+    assert [n["status"] for n in under_kept["replies"]] == ["deleted"]
+    assert under_kept["replies"][0]["replies"][0]["body"] == "answer under the deleted reply to kept"
     # The replies of a tombstone are readable; those of a deleted comment without any are not.
     assert _replies(api, gone["comment"]["id"]).json["comments"][0]["body"] == "answer under the gone one"
     assert _replies(api, lonely["comment"]["id"]).status_code == 404
