@@ -21,7 +21,7 @@
       comments: "Comments", count1: "1 comment", countN: "{n} comments",
       empty: "No comments yet. Be the first to comment.",
       sort: "Sort", oldest: "Oldest first", newest: "Newest first", top: "Most replies",
-      loadMore: "Load more comments", more1: "Show 1 more reply", moreN: "Show {n} more replies",
+      loadMore: "Load more comments", more1: "Show 1 more reply", moreN: "Show {n} more replies", moreReplies: "Show more replies",
       replyingTo: "replying to {name}", deleted: "This comment was deleted.", edited: "edited",
       reply: "Reply", edit: "Edit", del: "Delete", report: "Report", cancel: "Cancel", save: "Save",
       reallyDelete: "Delete this comment for good?", yesDelete: "Yes, delete", no: "No",
@@ -60,7 +60,7 @@
       comments: "Commentaires", count1: "1 commentaire", countN: "{n} commentaires",
       empty: "Aucun commentaire pour l’instant. Soyez le premier à commenter.",
       sort: "Trier", oldest: "Plus anciens", newest: "Plus récents", top: "Plus de réponses",
-      loadMore: "Afficher plus de commentaires", more1: "Afficher 1 autre réponse", moreN: "Afficher {n} autres réponses",
+      loadMore: "Afficher plus de commentaires", more1: "Afficher 1 autre réponse", moreN: "Afficher {n} autres réponses", moreReplies: "Afficher d’autres réponses",
       replyingTo: "en réponse à {name}", deleted: "Ce commentaire a été supprimé.", edited: "modifié",
       reply: "Répondre", edit: "Modifier", del: "Supprimer", report: "Signaler", cancel: "Annuler", save: "Enregistrer",
       reallyDelete: "Supprimer définitivement ce commentaire ?", yesDelete: "Oui, supprimer", no: "Non",
@@ -99,7 +99,7 @@
       comments: "Kommentare", count1: "1 Kommentar", countN: "{n} Kommentare",
       empty: "Noch keine Kommentare. Schreiben Sie den ersten.",
       sort: "Sortieren", oldest: "Älteste zuerst", newest: "Neueste zuerst", top: "Meiste Antworten",
-      loadMore: "Weitere Kommentare laden", more1: "1 weitere Antwort zeigen", moreN: "{n} weitere Antworten zeigen",
+      loadMore: "Weitere Kommentare laden", more1: "1 weitere Antwort zeigen", moreN: "{n} weitere Antworten zeigen", moreReplies: "Weitere Antworten zeigen",
       replyingTo: "Antwort an {name}", deleted: "Dieser Kommentar wurde gelöscht.", edited: "bearbeitet",
       reply: "Antworten", edit: "Bearbeiten", del: "Löschen", report: "Melden", cancel: "Abbrechen", save: "Speichern",
       reallyDelete: "Diesen Kommentar endgültig löschen?", yesDelete: "Ja, löschen", no: "Nein",
@@ -474,7 +474,7 @@
         var n = items.length - shown;
         pending.forEach(function (p) { n += Math.max(0, p.left); });
         if (shown < items.length || pending.length) {
-          button = h("button", { type: "button", class: "more-replies", text: n ? plural("more1", "moreN", n) : t("loadMore"),
+          button = h("button", { type: "button", class: "more-replies", text: n ? plural("more1", "moreN", n) : t("moreReplies"),
             onclick: function () {
               if (shown < items.length) return focusOn(more(MORE_REPLIES));
               var p = pending[0], b = this;
