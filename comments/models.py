@@ -210,9 +210,10 @@ class Comment(db.Model):
         Index("ix_comments_thread_roots", "thread_id", "root_id", "created_at", "id"),
         # Every comment under a page of roots, in one read.
         Index("ix_comments_root", "root_id"),
-        Index("ix_comments_parent", "parent_id"),
         # Deleting a comment sets its replies' reply_to_id to NULL: without this, a scan of every comment.
         Index("ix_comments_reply_to", "reply_to_id"),
+        # A comment's replies in reading order, a few at a time (thread reads and reply pages).
+        Index("ix_comments_parent_order", "parent_id", "created_at", "id"),
         # Author history (first-comment mode, duplicates, repeat posts).
         Index("ix_comments_author", "site_id", "author_key", "created_at"),
         # "Approved before?" and "rejected lately?" as seeks, however many comments the author

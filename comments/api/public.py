@@ -24,13 +24,15 @@ from comments.api.schemas import (
     PostedCommentSchema,
     PreviewCreateSchema,
     PreviewSchema,
+    RepliesPageSchema,
+    RepliesQuerySchema,
     ReportCreateSchema,
     ThreadPageSchema,
     ThreadQuerySchema,
 )
 from comments.api.sites import comment_site, require_site
 from comments.extensions import db
-from comments.models import Comment
+from comments.models import Comment, Thread
 from comments.net import client_ip
 from comments.security import make_edit_token
 from comments.services import authors, rendering, reports, submission, threads
@@ -66,6 +68,32 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status=status, mimetype="application/json")
 
 
+def _page_etag(kind: str, what: str, thread: Thread | None, params: str) -> str:
+    """A page's ETag: what it shows, the thread's revision (bumped by every change readers see)
+    and the page's parameters."""
+    # created_at too: a thread deleted and created again (or a restored database) may reuse an id.
+    revision = "none" if thread is None else f"{thread.id}.{thread.revision}.{thread.created_at.timestamp()}"
+    return kind + hashlib.blake2b(f"{what}|{revision}|{params}".encode(), digest_size=12).hexdigest()
+
+
+def _conditional_page(etag: str, read: Callable[[], Any], cacheable: bool) -> Response:
+    """304 for the ETag the reader already has; else the page, from the page cache when there."""
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        cache = current_app.extensions.get("comments.page_cache")
+        body = cache.get(etag) if cache is not None else None
+        if body is None:
+            body = orjson.dumps(read())
+            if cache is not None and cacheable:
+                cache.put(etag, body)
+        response = Response(body, mimetype="application/json")
+    response.set_etag(etag)
+    # Readers must revalidate (cheap: a 304) so new comments show at once.
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
 @blp.route("/sites/<site_slug>/threads/<threadkey:key>/comments")
 class ThreadComments(MethodView):
     decorators = [read_limit(methods=["GET"]), post_limit(methods=["POST"])]
@@ -82,26 +110,10 @@ class ThreadComments(MethodView):
         key = _thread_key(key)
         limit = query["limit"] or current_app.config["DEFAULT_PAGE_SIZE"]
         thread = threads.find_thread(site, key)
-        # created_at too: a thread deleted and created again (or a restored database) may reuse an id.
-        revision = "none" if thread is None else f"{thread.id}.{thread.revision}.{thread.created_at.timestamp()}"
-        params = f"{query['sort']}|{limit}|{query['cursor'] or ''}"
-        etag = "t" + hashlib.blake2b(f"{site.id}|{key}|{revision}|{params}".encode(),
-                                     digest_size=12).hexdigest()
-        if request.if_none_match.contains(etag):
-            response = Response(status=304)
-        else:
-            cache = current_app.extensions.get("comments.page_cache")
-            body = cache.get(etag) if cache is not None else None
-            if body is None:
-                page = threads.read_page(site, key, thread, query["sort"], limit, query["cursor"])
-                body = orjson.dumps(page.as_json())
-                if cache is not None and thread is not None:
-                    cache.put(etag, body)
-            response = Response(body, mimetype="application/json")
-        response.set_etag(etag)
-        # Readers must revalidate (cheap: a 304) so new comments show at once.
-        response.headers["Cache-Control"] = "no-cache"
-        return response
+        etag = _page_etag("t", f"{site.id}|{key}", thread, f"{query['sort']}|{limit}|{query['cursor'] or ''}")
+        return _conditional_page(etag, lambda: threads.read_page(site, key, thread, query["sort"], limit,
+                                                                 query["cursor"]).as_json(),
+                                 cacheable=thread is not None)
 
     @blp.arguments(CommentCreateSchema)
     @blp.response(201, PostedCommentSchema, description="Published at once")
@@ -164,6 +176,30 @@ class CommentResource(MethodView):
         """Delete (X-Edit-Token) within the edit window; with replies it stays as a tombstone."""
         _again_if_changed_meanwhile(lambda: authors.remove(comment_site(comment_id), request.headers.get("X-Edit-Token")))
         return None
+
+
+@blp.route("/comments/<int:comment_id>/replies")
+class CommentReplies(MethodView):
+    decorators = [read_limit(methods=["GET"])]
+
+    @blp.arguments(RepliesQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, RepliesPageSchema)
+    @blp.alt_response(304, description="Not modified since the ETag sent in If-None-Match")
+    def get(self, query: dict[str, Any], comment_id: int):
+        """The replies of one comment, a page at a time, each with its first replies nested.
+
+        Thread reads carry only the first replies of each comment; a comment with more has
+        `replies_next_cursor`, which this call takes as `cursor`. Only what readers see: a
+        comment that is not shown in its thread (held, pending, rejected, or under one that is)
+        is 404. Answers conditional requests as thread reads do.
+        """
+        comment = comment_site(comment_id)
+        threads.check_shown_to_readers(comment)
+        limit = query["limit"] or threads.REPLY_PAGE_DEFAULT
+        etag = _page_etag("r", f"{comment.site_id}|{comment.id}", comment.thread,
+                          f"{limit}|{query['cursor'] or ''}")
+        return _conditional_page(etag, lambda: threads.read_replies(comment, limit, query["cursor"]).as_json(),
+                                 cacheable=True)
 
 
 @blp.route("/comments/<int:comment_id>/reports")

@@ -8,7 +8,7 @@ from comments.models import MAX_ID, STATUS_VALUES
 from comments.services import parsing
 from comments.services.reports import REASONS
 from comments.services.review import ACTIONS, QUEUE_SORTS, QUEUES
-from comments.services.threads import SORTS
+from comments.services.threads import REPLIES_PER_TOP, REPLIES_SHOWN, REPLY_PAGE_DEFAULT, REPLY_PAGE_MAX, SORTS
 from comments.services.validation import StorableSchema, TextError, check_author_name, check_body
 
 
@@ -101,6 +101,14 @@ class ThreadQuerySchema(StrictSchema):
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
 
 
+class RepliesQuerySchema(StrictSchema):
+    limit = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=REPLY_PAGE_MAX),
+                              metadata={"description": f"direct replies per page; default {REPLY_PAGE_DEFAULT}, "
+                                                       f"at most {REPLY_PAGE_MAX}"})
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500), metadata={
+        "description": "a comment's `replies_next_cursor`, or the `next_cursor` of the previous page"})
+
+
 class CountsQuerySchema(StrictSchema):
     keys = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=30_000),
                             metadata={"description": "comma-separated thread keys, at most 100"})
@@ -130,7 +138,16 @@ class CommentSchema(ma.Schema):
     editable_until = ma.fields.String(metadata={
         "description": "extension, the author's own read and the post's answer only: when the edit "
                        "window closes (RFC 3339, UTC)"})
-    replies = ma.fields.List(ma.fields.Nested(lambda: CommentSchema()))
+    replies = ma.fields.List(ma.fields.Nested(lambda: CommentSchema()), metadata={
+        "description": "in thread reads and replies pages: the replies shown to readers, nested, in "
+                       f"reading order. Only the first {REPLIES_SHOWN} of each comment, and at most "
+                       f"{REPLIES_PER_TOP} under each root of a thread page (or each reply of a replies "
+                       "page); `replies_next_cursor` says when there are more"})
+    replies_next_cursor = ma.fields.String(allow_none=True, metadata={
+        "description": "in thread reads and replies pages: null when `replies` holds every reply "
+                       "readers see; else pass it as `cursor` to GET /api/v1/comments/{id}/replies "
+                       "for the rest. `reply_count` minus the published replies carried is how many "
+                       "published ones are left"})
 
 
 class CommentEnvelopeSchema(ma.Schema):
@@ -152,6 +169,12 @@ class ThreadSchema(ma.Schema):
 class ThreadPageSchema(ma.Schema):
     thread = ma.fields.Nested(ThreadSchema)
     comments = ma.fields.List(ma.fields.Nested(CommentSchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+class RepliesPageSchema(ma.Schema):
+    comments = ma.fields.List(ma.fields.Nested(CommentSchema), metadata={
+        "description": "the comment's direct replies in reading order (oldest first)"})
     next_cursor = ma.fields.String(allow_none=True)
 
 

@@ -42,6 +42,13 @@ def _version(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:16]
 
 
+def _without_comment_lines(script: bytes) -> bytes:
+    """The script without its whole-line ``//`` comments: the source explains itself to its
+    readers, every host page's reader need not download that (a tenth of the gzipped widget).
+    Safe for embed.js, which has no template literals or multi-line strings."""
+    return b"\n".join(line for line in script.split(b"\n") if not line.lstrip().startswith(b"//"))
+
+
 def asset(name: str) -> Asset:
     """The file as served, rebuilt when it changed on disk (a development convenience)."""
     path = STATIC / name
@@ -55,6 +62,7 @@ def asset(name: str) -> Asset:
         body = path.read_bytes()
         if name == "embed.js":
             body = body.replace(CSS_VERSION_PLACEHOLDER.encode(), asset("embed.css").etag.encode())
+            body = _without_comment_lines(body)
         built = Asset(body, gzip.compress(body, 9, mtime=0), _version(body), ASSETS[name], mtime)
         _assets[name] = built
         return built

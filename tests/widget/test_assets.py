@@ -44,6 +44,15 @@ def test_embed_asks_for_its_stylesheet_by_version_which_is_cached_for_good(clien
     assert stale.headers["Cache-Control"] == "public, max-age=3600"  # an old page's link is not pinned
 
 
+def test_the_widget_is_served_without_its_comment_lines(client):
+    script = client.get("/widget/embed.js").get_data(as_text=True)
+    source = (STATIC / "embed.js").read_text()
+    assert "// --- rendering" in source and "// --- rendering" not in script
+    assert not [line for line in script.splitlines() if line.lstrip().startswith("//")]
+    kept = [line for line in source.splitlines() if not line.lstrip().startswith("//")]
+    assert len(script.splitlines()) == len(kept)
+
+
 def test_the_widget_is_small(client):
     packed = client.get("/widget/embed.js", headers={"Accept-Encoding": "gzip"}).data
     css = client.get("/widget/embed.css", headers={"Accept-Encoding": "gzip"}).data

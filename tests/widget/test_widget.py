@@ -397,6 +397,45 @@ def test_replies_below_the_indentation_cap_join_the_flat_list(reader, api):
     assert order == ["Level 4", "Answering Level 3", "Answering Level 4"]
 
 
+def test_replies_the_thread_read_did_not_carry_come_from_the_service_a_page_at_a_time(reader, api):
+    root = api.post("A root with a long conversation", "Maria").json["comment"]["id"]
+    for i in range(30):
+        api.post(f"Direct reply {i}", f"Reader {i}", parent_id=root)
+    # Under the indentation cap, a comment with more replies than the thread read carried.
+    parent = root
+    for depth, name in enumerate(["Tom", "Priya", "Li"], start=1):
+        parent = api.post(f"Chain at depth {depth}", name, parent_id=parent).json["comment"]["id"]
+    for i in range(6):
+        api.post(f"Answer to Li {i}", f"Answerer {i}", parent_id=parent)
+    page = reader.article()
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "/replies" in request.url else None)
+
+    direct = page.locator("#comments ul.list > li > ul.replies > li > article .body")
+    expect(direct).to_have_count(3)
+    more = page.locator("#comments ul.list > li > button.more-replies")
+    expect(more).to_have_text("Show 28 more replies")  # 31 direct replies (the chain's first too), 3 here
+    more.click()
+    expect(direct).to_have_count(13)
+    assert len(asked) == 1 and f"/api/v1/comments/{root}/replies?" in asked[0]
+    expect(more).to_have_text("Show 18 more replies")
+    more.click()
+    expect(direct).to_have_count(23)
+    more.click()
+    expect(direct).to_have_count(31)
+    expect(more).to_have_count(0)
+    texts = direct.all_inner_texts()
+    assert texts == [f"Direct reply {i}" for i in range(30)] + ["Chain at depth 1"]
+    assert len(asked) == 3
+    # In the flat list below the cap: the rest of Li's answers join it, still naming whom they answer.
+    answers = page.locator("#comments ul.flat .body", has_text="Answer to Li")
+    expect(answers).to_have_count(3)
+    page.get_by_role("button", name="Show 3 more replies").click()
+    expect(answers).to_have_count(6)
+    expect(comment(page, "Answer to Li 5").locator(".replying")).to_have_text("↳ replying to Li")
+    assert nesting(comment(page, "Answer to Li 5")) == ["flat"] + ["nested"] * 3
+
+
 def test_two_threads_on_one_page(reader, api):
     api.post("On the first", key="one")
     api.post("On the second", key="two")

@@ -21,7 +21,7 @@
       comments: "Comments", count1: "1 comment", countN: "{n} comments",
       empty: "No comments yet. Be the first to comment.",
       sort: "Sort", oldest: "Oldest first", newest: "Newest first", top: "Most replies",
-      loadMore: "Load more comments", more1: "Show 1 more reply", moreN: "Show {n} more replies",
+      loadMore: "Load more comments", more1: "Show 1 more reply", moreN: "Show {n} more replies", moreReplies: "Show more replies",
       replyingTo: "replying to {name}", deleted: "This comment was deleted.", edited: "edited",
       reply: "Reply", edit: "Edit", del: "Delete", report: "Report", cancel: "Cancel", save: "Save",
       reallyDelete: "Delete this comment for good?", yesDelete: "Yes, delete", no: "No",
@@ -60,7 +60,7 @@
       comments: "Commentaires", count1: "1 commentaire", countN: "{n} commentaires",
       empty: "Aucun commentaire pour l’instant. Soyez le premier à commenter.",
       sort: "Trier", oldest: "Plus anciens", newest: "Plus récents", top: "Plus de réponses",
-      loadMore: "Afficher plus de commentaires", more1: "Afficher 1 autre réponse", moreN: "Afficher {n} autres réponses",
+      loadMore: "Afficher plus de commentaires", more1: "Afficher 1 autre réponse", moreN: "Afficher {n} autres réponses", moreReplies: "Afficher d’autres réponses",
       replyingTo: "en réponse à {name}", deleted: "Ce commentaire a été supprimé.", edited: "modifié",
       reply: "Répondre", edit: "Modifier", del: "Supprimer", report: "Signaler", cancel: "Annuler", save: "Enregistrer",
       reallyDelete: "Supprimer définitivement ce commentaire ?", yesDelete: "Oui, supprimer", no: "Non",
@@ -99,7 +99,7 @@
       comments: "Kommentare", count1: "1 Kommentar", countN: "{n} Kommentare",
       empty: "Noch keine Kommentare. Schreiben Sie den ersten.",
       sort: "Sortieren", oldest: "Älteste zuerst", newest: "Neueste zuerst", top: "Meiste Antworten",
-      loadMore: "Weitere Kommentare laden", more1: "1 weitere Antwort zeigen", moreN: "{n} weitere Antworten zeigen",
+      loadMore: "Weitere Kommentare laden", more1: "1 weitere Antwort zeigen", moreN: "{n} weitere Antworten zeigen", moreReplies: "Weitere Antworten zeigen",
       replyingTo: "Antwort an {name}", deleted: "Dieser Kommentar wurde gelöscht.", edited: "bearbeitet",
       reply: "Antworten", edit: "Bearbeiten", del: "Löschen", report: "Melden", cancel: "Abbrechen", save: "Speichern",
       reallyDelete: "Diesen Kommentar endgültig löschen?", yesDelete: "Ja, löschen", no: "Nein",
@@ -433,32 +433,36 @@
       li.appendChild(entry.main);
       entries[c.id] = entry;
       fillMain(entry);
-      if (depth < MAX_INDENT) {
-        entry.flat = h("ul", { class: "replies" });
-        li.appendChild(entry.flat);
-        showReplies(entry.flat, (c.replies || []).map(function (r) { return [r, depth + 1, null]; }), li);
-      } else {
-        // At the deepest indentation every later reply is listed flat, naming whom it answers.
-        entry.flat = h("ul", { class: "replies flat" });
-        li.appendChild(entry.flat);
-        var flat = [];
-        (function walk(parent) {
-          (parent.replies || []).forEach(function (r) {
-            flat.push([Object.assign({}, r, { replies: [] }), depth, nameOf(parent), true]);
-            walk(r);
-          });
-        })(c);
-        showReplies(entry.flat, flat, li);
-      }
+      // At the deepest indentation every later reply is listed flat, naming whom it answers.
+      var flat = depth >= MAX_INDENT, pending = [];
+      entry.flat = h("ul", { class: flat ? "replies flat" : "replies" });
+      li.appendChild(entry.flat);
+      showReplies(entry.flat, replyItems(c, flat ? depth : depth + 1, flat, pending), li, pending, flat);
       return li;
     }
 
-    // A long list of replies shows a few, then a button for the rest, a batch at a time.
-    function showReplies(ul, items, li) {
+    // [reply, depth, replying to, flat] for p's replies (flat: all below it, in reading order);
+    // pending gets the comments whose replies the service cut, left: how many published are left.
+    function replyItems(p, depth, flat, pending) {
+      var items = [], cut = { c: p, cursor: p.replies_next_cursor, left: p.reply_count, depth: depth };
+      if (cut.cursor) pending.push(cut);
+      (p.replies || []).forEach(function (r) {
+        if (r.status === "published") cut.left--;
+        if (!flat) return items.push([r, depth, null]);
+        items.push([Object.assign({}, r, { replies: [], replies_next_cursor: null }), depth, nameOf(p), true]);
+        items = items.concat(replyItems(r, depth, true, pending));
+      });
+      return items;
+    }
+
+    // A long list of replies shows a few, then a button for the rest, a batch at a time (those
+    // here first, then pages from the service).
+    function showReplies(ul, items, li, pending, flat) {
       var shown = 0, button = null;
       function more(count) {
         var first = null;
         items.slice(shown, shown + count).forEach(function (item) {
+          if (entries[item[0].id]) return; // the reader's own, shown when posted
           var el = render(item[0], item[1], item[2]);
           ul.appendChild(el);
           first = first || el;
@@ -467,9 +471,20 @@
         shown = Math.min(items.length, shown + count);
         if (button) button.remove();
         button = null;
-        if (shown < items.length) {
-          button = h("button", { type: "button", class: "more-replies", text: plural("more1", "moreN", items.length - shown),
-            onclick: function () { focusOn(more(MORE_REPLIES)); } });
+        var n = items.length - shown;
+        pending.forEach(function (p) { n += Math.max(0, p.left); });
+        if (shown < items.length || pending.length) {
+          button = h("button", { type: "button", class: "more-replies", text: n ? plural("more1", "moreN", n) : t("moreReplies"),
+            onclick: function () {
+              if (shown < items.length) return focusOn(more(MORE_REPLIES));
+              var p = pending[0], b = this;
+              b.disabled = true;
+              call("GET", "comments/" + p.c.id + "/replies?limit=" + MORE_REPLIES + "&cursor=" + encodeURIComponent(p.cursor)).then(function (page) {
+                pending.shift();
+                items = items.concat(replyItems(Object.assign({}, p.c, { replies: page.comments, replies_next_cursor: page.next_cursor, reply_count: p.left }), p.depth, flat, pending));
+                focusOn(more(MORE_REPLIES));
+              }, function (e) { b.disabled = false; announce(describe(e)); });
+            } });
           li.insertBefore(button, ul.nextSibling);
         }
         return first;
