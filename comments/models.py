@@ -208,6 +208,10 @@ class Comment(db.Model):
         ),
         # Root pages: the roots of a thread in date order (oldest/newest sorts, keyset cursors).
         Index("ix_comments_thread_roots", "thread_id", "root_id", "created_at", "id"),
+        # The "top" sort (most replies first): the roots in that order, so a page is a seek, not a
+        # sort of every root of the thread (the biggest thread's first page grew with its roots).
+        Index("ix_comments_thread_top", "thread_id", "reply_count", "created_at", "id",
+              sqlite_where=text("root_id IS NULL"), postgresql_where=text("root_id IS NULL")),
         # Every comment under a page of roots, in one read.
         Index("ix_comments_root", "root_id"),
         # Deleting a comment sets its replies' reply_to_id to NULL: without this, a scan of every comment.

@@ -415,7 +415,7 @@ def thread_comments(moderator: Moderator, site_slug: str, key: str, *, limit: in
     thread = find_thread(site, key)
     if thread is None:
         raise NotFound("thread_not_found", "No such thread.")
-    position = paging.decode_cursor("thread", cursor, paging.date_position) if cursor else None
+    position = paging.decode_cursor("thread", cursor, paging.DATE_POSITION) if cursor else None
     query = paging.order_by_date(select(Comment).where(Comment.thread_id == thread.id), False, position)
     rows = list(db.session.execute(query.limit(limit + 1)).scalars())
     next_cursor = paging.date_cursor("thread", rows[limit - 1]) if len(rows) > limit else None

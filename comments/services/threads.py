@@ -22,7 +22,7 @@ from sqlalchemy.orm import aliased
 from comments.extensions import db
 from comments.models import Comment, Site, Status, Thread
 from comments.services import paging
-from comments.services.errors import NotFound
+from comments.services.errors import Invalid, NotFound
 
 SORTS = ("oldest", "newest", "top")
 VISIBLE = (Status.PUBLISHED.value, Status.DELETED.value)
@@ -91,12 +91,13 @@ def replies_cursor(after: Any | None) -> str:
     return paging.encode_cursor(_REPLIES_CURSOR, [] if after is None else [after.created_at.isoformat(), after.id])
 
 
-def _replies_position(position: list[Any]) -> list[Any]:
-    return position if position == [] else paging.date_position(position)
-
-
 def _decode_replies_cursor(cursor: str) -> list[Any] | None:
-    return paging.decode_cursor(_REPLIES_CURSOR, cursor, _replies_position) or None
+    """After a reply (its date and id), or None: from the first reply (an empty position)."""
+    try:
+        return paging.decode_cursor(_REPLIES_CURSOR, cursor, paging.DATE_POSITION)
+    except Invalid:
+        paging.decode_cursor(_REPLIES_CURSOR, cursor, ())  # the 422 for anything else
+        return None
 
 
 def _shown_to_readers(table: Any = Comment):

@@ -101,7 +101,7 @@ LISTS: list[tuple[str, str, list[str]]] = [
     ("audit", "audit", ["n"]), ("threads", "threads", ["n"]), ("export", "export", ["m", "n"]),
     ("export-changed", "export-changed", ["m", "n"]), ("stream", "export", ["m", "n"]),
     ("stream-changed", "export-changed", ["m", "n"]), ("privacy-export", "export", ["m", "n"]),
-    ("deliveries", "deliveries", ["n"]),
+    ("deliveries", "deliveries", ["n"]), ("replies", "replies", ["m", "n"]),
 ]
 
 
@@ -130,6 +130,9 @@ def _asker(name: str, client, api: Api, host, mod_auth, request) -> Any:
         hook = request.getfixturevalue("webhook_id")
         return lambda cursor: client.get(f"/api/v1/sites/news/webhooks/{hook}/deliveries", headers=host,
                                          query_string={"cursor": cursor})
+    if name == "replies":
+        root = api.read().json["comments"][0]["id"]
+        return lambda cursor: client.get(f"/api/v1/comments/{root}/replies", query_string={"cursor": cursor})
     raise AssertionError(name)
 
 

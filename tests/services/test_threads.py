@@ -66,3 +66,26 @@ def test_reply_reads_are_index_seeks_in_reading_order(api, site, db):
         assert "ix_comments_parent_order (parent_id=?" in plan, plan
         assert "TEMP B-TREE" not in plan, plan  # no sort: the index gives reading order
 
+
+
+@pytest.mark.skipif(bool(TEST_DATABASE_URL), reason="SQLite's plans; PostgreSQL's are checked in bench/README")
+@pytest.mark.parametrize("sort", ["oldest", "newest", "top"])
+def test_every_sort_of_root_pages_is_an_index_seek_without_a_sort(api, site, db, sort):
+    """A page of roots costs the same in a thread of 50 roots or 50,000: no sort of all of them."""
+    for i in range(4):
+        root = api.post(f"root {i}", f"A{i}").json["comment"]["id"]
+        for j in range(i):
+            api.post(f"reply {i}.{j}", f"R{j}", parent_id=root)
+    thread = threads.find_thread(site, "article-1")
+    with _statements(db) as seen:
+        first = threads.read_page(site, "article-1", thread, sort, 2, None)
+        threads.read_page(site, "article-1", thread, sort, 2, first.next_cursor)
+    roots = [(sql, params) for sql, params in seen if "root_id IS NULL" in sql]
+    assert len(roots) == 2
+    if sort == "top":
+        assert [c["body"] for c in first.comments] == ["root 3", "root 2"]
+    for sql, params in roots:
+        plan = " | ".join(row[-1] for row in db.session.connection().exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + sql, params))
+        assert "USING INDEX ix_comments_thread_" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
