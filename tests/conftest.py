@@ -65,6 +65,24 @@ def make_config(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) -> d
     return config
 
 
+def app_of_its_own(tmp_path: Any, name: str, **config: Any) -> Flask:
+    """An app with a configuration of the test's own (scoring on Redis, a Redis of its own...) on
+    the suite's database (PostgreSQL) or a SQLite file of its own, migrated, with the site "news"."""
+    from flask_migrate import upgrade
+
+    from comments.services.sites import create_site
+
+    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / name}"
+    application = create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "HASH_KEY": "y", "TESTING": True,
+                              "WEBHOOK_DELIVERY": "worker", **config})
+    with application.app_context():
+        upgrade()
+        if _db.session.query(Site).filter_by(slug="news").first() is None:
+            create_site("news", [])
+            _db.session.commit()
+    return application
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     if TEST_DATABASE_URL:

@@ -13,13 +13,10 @@ import threading
 import time
 
 import pytest
-from flask_migrate import upgrade
 
-from comments import create_app
 from comments.extensions import db as database
-from comments.models import Comment, Site
-from comments.services.sites import create_site
-from tests.conftest import TEST_DATABASE_URL
+from comments.models import Comment
+from tests.conftest import app_of_its_own
 
 
 @pytest.fixture()
@@ -28,18 +25,10 @@ def redis_app(tmp_path, redis_server, db, own_limiter_storage, classifier, class
     from comments.tasks import ClassifierHolder
     from comments.tasks.inprocess import InProcessScoring
 
-    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'redis-down.db'}"
-    application = create_app({
-        "DATABASE_URL": url, "SECRET_KEY": "x", "HASH_KEY": "y", "TESTING": True,
-        "SCORING_MODE": "inprocess", "REDIS_URL": redis_server.url, "WEBHOOK_DELIVERY": "worker",
-        "RATELIMIT_POST": "4 per minute", "RATELIMIT_READ": "1000 per minute", **classifier_config})
+    application = app_of_its_own(tmp_path, "redis-down.db", SCORING_MODE="inprocess", REDIS_URL=redis_server.url,
+                                 RATELIMIT_POST="4 per minute", RATELIMIT_READ="1000 per minute", **classifier_config)
     scoring = InProcessScoring(application, ClassifierHolder(classifier_config, classifier))
     application.extensions["comments.scoring"] = scoring
-    with application.app_context():
-        upgrade()
-        if database.session.query(Site).filter_by(slug="news").first() is None:
-            create_site("news", [])
-            database.session.commit()
     yield application
     scoring.stop()
     with application.app_context():

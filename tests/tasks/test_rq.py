@@ -10,13 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from flask_migrate import upgrade
 
 from comments import create_app
 from comments.extensions import db as database
 from comments.models import AuditEvent, Comment, Site
-from comments.services.sites import create_site
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.conftest import TEST_REDIS_URL, app_of_its_own
 
 needs_redis = pytest.mark.skipif(not TEST_REDIS_URL, reason="needs COMMENTS_TEST_REDIS_URL")
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,19 +23,13 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture()
 def rq_app(tmp_path, classifier_config, db):
     """An app in the scale-out shape: scoring on Redis, workers apart."""
-    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'rq.db'}"
-    config = {"DATABASE_URL": url, "SECRET_KEY": "x", "HASH_KEY": "y", "TESTING": True,
-              "SCORING_MODE": "rq", "REDIS_URL": TEST_REDIS_URL or "redis://127.0.0.1:1/0",
+    config = {"SCORING_MODE": "rq", "REDIS_URL": TEST_REDIS_URL or "redis://127.0.0.1:1/0",
               "RATELIMIT_STORAGE_URI": "memory://", "SCORING_GRACE_SECONDS": 0, **classifier_config}
-    application = create_app(config)
-    with application.app_context():
-        upgrade()
-        if database.session.query(Site).filter_by(slug="news").first() is None:
-            create_site("news", [])
-            database.session.commit()
-        scoring = application.extensions["comments.scoring"]
-        if TEST_REDIS_URL:
-            scoring.queue.empty()
+    application = app_of_its_own(tmp_path, "rq.db", **config)
+    config = {key: application.config[key] for key in ("DATABASE_URL", "SECRET_KEY", "HASH_KEY", "TESTING",
+                                                       "WEBHOOK_DELIVERY", *config)}
+    if TEST_REDIS_URL:
+        application.extensions["comments.scoring"].queue.empty()
     yield application, config
     with application.app_context():
         database.engine.dispose()
@@ -183,15 +175,8 @@ def test_a_worker_delivers_the_webhooks_of_what_it_decided(rq_app):
 @pytest.fixture()
 def rq_redis_app(tmp_path, redis_server, db, own_limiter_storage, classifier_config):
     """The scale-out shape with limits and queue on a real Redis of the test's own."""
-    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'rq-down.db'}"
-    application = create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "HASH_KEY": "y", "TESTING": True,
-                              "SCORING_MODE": "rq", "REDIS_URL": redis_server.url, "SCORING_GRACE_SECONDS": 0,
-                              "WEBHOOK_DELIVERY": "worker", **classifier_config})
-    with application.app_context():
-        upgrade()
-        if database.session.query(Site).filter_by(slug="news").first() is None:
-            create_site("news", [])
-            database.session.commit()
+    application = app_of_its_own(tmp_path, "rq-down.db", SCORING_MODE="rq", REDIS_URL=redis_server.url,
+                                 SCORING_GRACE_SECONDS=0, **classifier_config)
     yield application
     with application.app_context():
         database.engine.dispose()
