@@ -16,7 +16,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, or_, select, tuple_, union_all
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, true, tuple_, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
 
 from comments.extensions import db
@@ -163,6 +164,19 @@ def _first_replies_statement(parents: int):
     return members[0] if parents == 1 else union_all(*members)
 
 
+def _lateral_first_replies_statement():
+    """PostgreSQL's form of the same seeks: one LATERAL seek per id of a bound array. Its plan has
+    the same few nodes however many parents there are (planning a UNION ALL of 64 seeks took 30
+    ms, ten times what running it did)."""
+    parents = func.unnest(bindparam("parent_ids", type_=ARRAY(Integer))).table_valued("id").render_derived()
+    replies = (select(*_COLUMNS).where(Comment.parent_id == parents.c.id, _shown_to_readers())
+               .order_by(Comment.created_at, Comment.id).limit(bindparam("n", type_=Integer)).lateral())
+    return select(replies).select_from(parents.join(replies, true()))
+
+
+_LATERAL_FIRST_REPLIES = _lateral_first_replies_statement()
+
+
 # Every reply shown to readers of the given parents, for parents with few of them.
 _ALL_REPLIES = select(*_COLUMNS).where(Comment.parent_id.in_(bindparam("parent_ids", expanding=True)),
                                        _shown_to_readers())
@@ -183,6 +197,10 @@ def _first_replies(parents: list[dict[str, Any]], count: int) -> dict[int, list[
     for start in range(0, len(few), _IDS_PER_STATEMENT):
         for row in db.session.execute(_ALL_REPLIES, {"parent_ids": few[start:start + _IDS_PER_STATEMENT]}):
             found[row.parent_id].append(row)
+    if many and db.session.get_bind().dialect.name == "postgresql":
+        for row in db.session.execute(_LATERAL_FIRST_REPLIES, {"parent_ids": many, "n": count}):
+            found[row.parent_id].append(row)
+        many = []
     for start in range(0, len(many), _PARENTS_PER_STATEMENT):
         chunk = many[start:start + _PARENTS_PER_STATEMENT]
         # A few statement sizes (powers of two), padded with id 0, which no comment has.
