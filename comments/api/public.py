@@ -36,7 +36,7 @@ from comments.models import Comment, Thread
 from comments.net import client_ip
 from comments.security import make_edit_token
 from comments.services import authors, rendering, reports, submission, threads
-from comments.services.errors import Conflict, invalid_field
+from comments.services.errors import invalid_field
 from comments.services.validation import TextError, check_thread_key
 
 blp = Blueprint("public", __name__, url_prefix="/api/v1",
@@ -138,16 +138,13 @@ def _again_if_changed_meanwhile(change: Callable[[], Done]) -> Done:
     moderator) changed the comment between this request's read and its write, read it again and
     run the change once more on what is stored now: the reader's request is not lost to a race
     they cannot see, and it is checked again against the new state (a rejection refuses an edit).
+    A second conflict goes to the API's StaleDataError handler (409 ``changed_meanwhile``).
     """
     try:
         return change()
     except StaleDataError:
         db.session.rollback()
-    try:
-        return change()
-    except StaleDataError:
-        db.session.rollback()
-        raise Conflict("comment_changed", "The comment changed meanwhile; load it again and retry.") from None
+    return change()
 
 
 @blp.route("/comments/<int:comment_id>")

@@ -156,3 +156,24 @@ def test_an_edit_that_races_the_scorers_write_is_not_a_500(app, api, db, held_ba
     assert edited.status_code == 200, edited.json
     assert edited.json["comment"]["status"] == "pending"
     assert _stored(db, comment_id).body == TOXIC
+
+
+def test_an_edit_that_loses_the_race_twice_is_a_409_and_changes_nothing(app, api, db, held_back, monkeypatch):
+    from sqlalchemy import update
+
+    from comments.services import submission
+
+    posted = api.post(CLEAN).json
+    comment_id = posted["comment"]["id"]
+    real_rules = submission.apply_rules
+
+    def rules_then_a_concurrent_write_every_time(draft, rules=None):
+        with db.engine.begin() as connection:
+            connection.execute(update(Comment).where(Comment.id == comment_id).values(version=Comment.version + 1))
+        return real_rules(draft, rules)
+
+    monkeypatch.setattr(submission, "apply_rules", rules_then_a_concurrent_write_every_time)
+    edited = api.client.patch(f"/api/v1/comments/{comment_id}", json={"body": TOXIC},
+                              headers={"X-Edit-Token": posted["edit_token"]})
+    assert edited.status_code == 409 and edited.json["error"]["code"] == "changed_meanwhile"
+    assert _stored(db, comment_id).body == CLEAN
