@@ -89,11 +89,6 @@ def _reason_condition(reason: str):
 
 # --- cursors ----------------------------------------------------------------------------------
 
-def _score_key():
-    # The indexed expression itself (models.SCORE_KEY), so that the sort reads ix_comments_*_score.
-    return SCORE_KEY
-
-
 def _encode(sort: str, comment: Comment) -> str:
     if sort == "score":
         return paging.encode_cursor(sort, [comment.max_score if comment.max_score is not None else -1.0,
@@ -124,9 +119,10 @@ def list_queue(moderator: Reviewer, queue: str, *, site_slug: str | None = None,
         query = paging.order_by_date(query, sort == "newest", position)
     else:
         if position:
-            query = query.where(or_(_score_key() < position[0],
-                                    and_(_score_key() == position[0], Comment.id > position[1])))
-        query = query.order_by(_score_key().desc(), Comment.id)
+            query = query.where(or_(SCORE_KEY < position[0],
+                                    and_(SCORE_KEY == position[0], Comment.id > position[1])))
+        # The indexed expression itself (models.SCORE_KEY): the sort reads ix_comments_*_score.
+        query = query.order_by(SCORE_KEY.desc(), Comment.id)
     comments = list(db.session.execute(query.limit(limit + 1)).scalars())
     next_cursor = _encode(sort, comments[limit - 1]) if len(comments) > limit else None
     comments = comments[:limit]
