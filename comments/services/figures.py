@@ -106,7 +106,8 @@ def follow(events: Sequence[dict[str, Any]]) -> None:
     """Update the figures for audit rows about to be written (``audit._fields`` plus ``created_at``).
 
     Most events (a comment published, a report under the threshold) change nothing and cost
-    nothing; the others read their comment's earlier events (an indexed read of a few rows).
+    nothing; for the others, one indexed read of their comments' earlier events, and one upsert
+    per site and day whatever the number of comments (a scoring batch holds several at once).
     """
     relevant = [event for event in events if _matters(event)]
     if not relevant:
@@ -114,34 +115,37 @@ def follow(events: Sequence[dict[str, Any]]) -> None:
     by_comment: dict[int, list[dict[str, Any]]] = {}
     for event in relevant:
         by_comment.setdefault(event["comment_id"], []).append(event)
+    earlier: dict[int, list[Any]] = {comment_id: [] for comment_id in by_comment}
+    # no_autoflush: callers (the scoring batch) hold objects whose changes they write themselves.
+    with db.session.no_autoflush:
+        for row in db.session.execute(
+                select(AuditEvent.comment_id, AuditEvent.action, AuditEvent.actor_type, AuditEvent.to_status,
+                       AuditEvent.created_at)
+                .where(AuditEvent.comment_id.in_(list(by_comment))).order_by(AuditEvent.id)):
+            earlier[row.comment_id].append(row)
+    deltas: dict[tuple[int, date], dict[str, int]] = {}
+
+    def add(site_id: int, day: date, figure: str, delta: int) -> None:
+        deltas.setdefault((site_id, day), {"held": 0, "approved": 0, "rejected": 0})[figure] += delta
+
     for comment_id, new in by_comment.items():
-        # no_autoflush: callers (the scoring batch) hold objects whose changes they write themselves.
-        with db.session.no_autoflush:
-            earlier = db.session.execute(
-                select(AuditEvent.action, AuditEvent.actor_type, AuditEvent.to_status, AuditEvent.created_at)
-                .where(AuditEvent.comment_id == comment_id).order_by(AuditEvent.id)).all()
-        before = replay(earlier)
+        before = replay(earlier[comment_id])
         snapshot = (set(before.held_days), len(before.decisions), len(before.undone), len(before.auto_rejected),
                     before.wait, before.wait_undone)
         after = replay([_Event(e["action"], e["actor_type"], e["to_status"], e["created_at"]) for e in new], before)
         site_id = new[0]["site_id"]
-        deltas: dict[date, dict[str, int]] = {}
-
-        def add(day: date, figure: str, delta: int) -> None:
-            deltas.setdefault(day, {"held": 0, "approved": 0, "rejected": 0})[figure] += delta
-
         for day in after.held_days - snapshot[0]:
-            add(day, "held", 1)
+            add(site_id, day, "held", 1)
         for day, action in after.decisions[snapshot[1]:]:
-            add(day, action, 1)
+            add(site_id, day, action, 1)
         for day, action in after.undone[snapshot[2]:]:
-            add(day, action, -1)
+            add(site_id, day, action, -1)
         for day in after.auto_rejected[snapshot[3]:]:
-            add(day, "rejected", 1)
-        for day, figures in sorted(deltas.items()):
-            _add_to_day(site_id, day, figures)
+            add(site_id, day, "rejected", 1)
         if (after.wait, after.wait_undone) != snapshot[4:] and after.wait is not None:
             _put_wait(comment_id, site_id, after.wait, after.wait_undone)
+    for (site_id, day), figures in sorted(deltas.items()):  # a fixed order: no lock-order deadlocks
+        _add_to_day(site_id, day, figures)
 
 
 def _dialect_insert(model: Any):

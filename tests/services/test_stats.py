@@ -164,3 +164,25 @@ def test_queue_counts_stop_at_the_limit(db, site, moderator, monkeypatch):
     assert review.queue_counts(moderator)["held"] == 3  # "2+"
     assert stats.moderation_stats(moderator).waiting == 3
 
+
+
+def test_a_scoring_batch_that_holds_and_rejects_several_counts_each(db, site, moderator):
+    """The scoring worker decides a batch with one audit insert: every comment of it counts."""
+    from comments.services.scoring import score_waiting
+    from comments.services.submission import NewComment, submit
+    from tests.dashboard.conftest import FixedClassifier, LaterScoring
+
+    set_settings(site, reject_thresholds={"threat": 0.9})
+    table = {f"batch comment {i}": ({"toxicity": 0.95} if i % 3 == 0 else {"threat": 0.97} if i % 3 == 1 else {})
+             for i in range(9)}
+    ids = [submit(site, "article-1", NewComment(body=body, author_name=f"A{i}", client_ip=f"192.0.2.{i + 1}"),
+                  LaterScoring()).view["id"] for i, body in enumerate(table)]
+    db.session.commit()
+    run = score_waiting(FixedClassifier(table), ids=ids)
+    assert run.outcomes == {"held": 3, "rejected": 3, "published": 3}
+    db.session.expire_all()
+    review.decide(moderator, ids[0], "approve")
+    review.decide(moderator, ids[3], "reject")
+    expected = oracle(db, now=datetime.now(UTC))
+    assert expected[0][0][1:] == (3, 1, 4)  # held, approved, rejected today (3 auto-rejected)
+    assert kept(moderator) == expected
