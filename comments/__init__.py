@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, PathConverter
 
 from comments import config as settings
-from comments import redis_health
+from comments import redis_health, transaction
 
 MAX_REQUEST_BYTES = 64 * 1024
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -99,6 +99,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(widget_bp)
     app.register_blueprint(dashboard_bp)
     moderator_session.init_app(app)
+    transaction.init_app(app, blueprints=("public", "moderation", "host", "dashboard", "widget"))
     init_scoring(app)
     init_webhooks(app)
     if app.config["READ_CACHE_MB"] > 0:
