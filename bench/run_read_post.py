@@ -35,7 +35,6 @@ import os
 import platform
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import string
@@ -48,6 +47,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
+import processes  # noqa: E402
 import seed_data  # noqa: E402
 
 REPO = BENCH.parent
@@ -176,14 +176,7 @@ class Server:
         if self.proc is None or self.proc.poll() is not None:
             return
         log(f"stopping {self.name} (pid {self.proc.pid})")
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        processes.stop_group(self.proc)
 
 
 # Isso has no classifier: by default ours runs without one too (COMMENTS_SCORING_MODE=off), so that

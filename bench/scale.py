@@ -33,7 +33,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -51,6 +50,7 @@ RESULTS = WORK / "results"
 RUN = WORK / "scale-run"
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(BENCH))
+import processes  # noqa: E402
 from scale_data import author_email  # noqa: E402
 
 MODERATOR = ("mod@example.org", "bench-password-123")
@@ -110,16 +110,8 @@ class Server:
         raise RuntimeError(f"{self.name} not ready; see {self.log_path}")
 
     def __exit__(self, *exc) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        if self.proc is not None:
+            processes.stop_group(self.proc, grace=30)
 
 
 def http_call(port: int, method: str, path: str, body: bytes | None = None,

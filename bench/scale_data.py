@@ -41,7 +41,6 @@ import os
 import random
 import sys
 import time
-from bisect import bisect_left
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
