@@ -11,8 +11,8 @@ from comments.classifier import ClassifierUnavailable
 from comments.models import AuditEvent, Comment, Status, utcnow
 from comments.tasks import ClassifierHolder
 from comments.tasks.sweep import sweep
-from tests.helpers import score_batch
 from tests.conftest import set_settings
+from tests.helpers import score_batch
 
 CLEAN = "Thanks for the thoughtful article about the city budget."
 TOXIC = "You are a stupid idiot and I will hurt you"
