@@ -1,4 +1,9 @@
-"""``flask --app wsgi comments ...``: what an operator needs."""
+"""``flask --app wsgi comments ...``: what an operator needs.
+
+A command that changes data is its own unit of work (``with transaction.unit_of_work():``):
+committed when it ends, rolled back when it fails. Long ones commit at named points (a purge
+batch, a rescored comment).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from comments import transaction
 from comments.classifier.cli import build_test_model_command
 from comments.extensions import db
 from comments.models import Site
@@ -31,10 +37,10 @@ def _site_or_exit(slug: str) -> Site:
 def create_site_command(slug: str, origins: tuple[str, ...], name: str) -> None:
     """Create a site and print its API key (shown only this once)."""
     try:
-        site, key = site_service.create_site(slug, list(origins), name)
+        with transaction.unit_of_work():
+            site, key = site_service.create_site(slug, list(origins), name)
     except site_service.SiteError as exc:
         raise click.ClickException(str(exc)) from None
-    db.session.commit()
     click.echo(f"Created site '{site.slug}' (origins: {', '.join(site.allowed_origins) or 'none'}).")
     click.echo(f"API key (store it now, it is not shown again): {key}")
 
@@ -52,9 +58,8 @@ def list_sites_command() -> None:
 @click.option("--keep-old", is_flag=True, help="Keep the old keys working (revoke them later).")
 def rotate_key_command(slug: str, keep_old: bool) -> None:
     """Issue a new API key for a site; by default the old ones stop working."""
-    site = _site_or_exit(slug)
-    key = site_service.rotate_api_key(site, revoke_old=not keep_old)
-    db.session.commit()
+    with transaction.unit_of_work():
+        key = site_service.rotate_api_key(_site_or_exit(slug), revoke_old=not keep_old)
     click.echo(f"New API key for '{slug}' (store it now): {key}")
 
 
@@ -67,9 +72,8 @@ def add_key_command(slug: str, label: str, scopes: tuple[str, ...]) -> None:
     """Issue one more API key for a site (the others keep working)."""
     from comments.services.apikeys import issue_key
 
-    site = _site_or_exit(slug)
-    row, key = issue_key(site, label, list(scopes) or None)
-    db.session.commit()
+    with transaction.unit_of_work():
+        row, key = issue_key(_site_or_exit(slug), label, list(scopes) or None)
     click.echo(f"New API key {row.prefix}… for '{slug}' (scopes: {', '.join(row.scope_list)}; store it now): {key}")
 
 
@@ -98,10 +102,10 @@ def revoke_key_command(slug: str, key: str) -> None:
     if len(matches) != 1:
         raise click.ClickException(f"No single key '{key}' for '{slug}'. See: flask comments list-keys {slug}")
     try:
-        revoke_key(site, matches[0].id)
+        with transaction.unit_of_work():
+            revoke_key(site, matches[0].id)
     except ServiceError as exc:
         raise click.ClickException(exc.message) from None
-    db.session.commit()
     click.echo(f"Revoked {matches[0].prefix}… of '{slug}'.")
 
 
@@ -124,11 +128,11 @@ def purge_command(days: int | None, delivery_days: int | None, batch_size: int |
     delivery_days = current_app.config["WEBHOOK_LOG_DAYS"] if delivery_days is None else delivery_days
     retention = Retention.days(days, delivery_days)
     result = Purge()
-    while (batch := purge_batch(retention, batch_size or PURGE_BATCH_SIZE)).total:
-        result.add(batch)
-        db.session.commit()
-    record_purge(retention, result)
-    db.session.commit()
+    with transaction.unit_of_work():
+        while (batch := purge_batch(retention, batch_size or PURGE_BATCH_SIZE)).total:
+            result.add(batch)
+            transaction.commit()  # one batch per transaction: posts wait for a batch, not the purge
+        record_purge(retention, result)
     click.echo(f"Dropped IP hashes older than {days} days: {result.comments} comments, {result.reports} reports.")
     click.echo(f"Dropped {result.deliveries} finished webhook deliveries older than {delivery_days} days.")
 
@@ -146,8 +150,11 @@ def import_command(slug: str, path, fmt: str, key_from: str, dry_run: bool) -> N
 
     site = _site_or_exit(slug)
     try:
-        summary = import_file(site, path, fmt, key_from, dry_run=dry_run,
-                              score=current_app.config["SCORING_MODE"] != "off")
+        # One transaction for the whole file: an import that fails leaves nothing behind.
+        with transaction.unit_of_work():
+            summary = import_file(site, path, fmt, key_from, score=current_app.config["SCORING_MODE"] != "off")
+            if dry_run:
+                db.session.rollback()  # everything was checked and written; nothing of it stays
     except ImportFailed as exc:
         raise click.ClickException(f"Nothing was imported. {exc}") from None
     for line in summary.lines():
@@ -163,10 +170,10 @@ def set_origins_command(slug: str, origins: tuple[str, ...]) -> None:
     """Replace a site's allowed origins."""
     site = _site_or_exit(slug)
     try:
-        site_service.set_origins(site, list(origins))
+        with transaction.unit_of_work():
+            site_service.set_origins(site, list(origins))
     except site_service.SiteError as exc:
         raise click.ClickException(str(exc)) from None
-    db.session.commit()
     click.echo(f"Origins of '{slug}': {', '.join(site.allowed_origins)}")
 
 
@@ -180,10 +187,10 @@ def create_moderator_command(email: str, password: str, sites: tuple[str, ...]) 
     for slug in sites:
         _site_or_exit(slug)
     try:
-        moderator = create_moderator(email, password, list(sites))
+        with transaction.unit_of_work():
+            moderator = create_moderator(email, password, list(sites))
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
-    db.session.commit()
     scope = ", ".join(moderator.site_slugs) or "all sites"
     click.echo(f"Created moderator {moderator.email} ({scope}).")
 
@@ -199,18 +206,18 @@ def ensure_demo_command(slug: str) -> None:
         # The demo page is served from COMMENTS_PUBLIC_URL: a run on another port must still be allowed.
         missing = [o for o in origins if o not in (site.allowed_origins or [])]
         if missing:
-            site_service.set_origins(site, [*(site.allowed_origins or []), *missing])
-            db.session.commit()
+            with transaction.unit_of_work():
+                site_service.set_origins(site, [*(site.allowed_origins or []), *missing])
             click.echo(f"Demo site '{slug}' exists; allowed origins now: {', '.join(site.allowed_origins)}.")
         else:
             click.echo(f"Demo site '{slug}' exists.")
         return
-    site, key = site_service.create_site(slug, origins, name="Demo news site")
-    db.session.commit()
     welcome = NewComment(body="Welcome! This is the demo thread. Comments support *Markdown*, "
                               "`code`, > quotes and links like https://example.org.",
                          author_name="The editors", thread_title="Welcome to the demo")
-    submit(site, "welcome", welcome)
+    with transaction.unit_of_work():
+        site, key = site_service.create_site(slug, origins, name="Demo news site")
+        submit(site, "welcome", welcome)
     click.echo(f"Created demo site '{slug}' with a 'welcome' thread. Its API key (shown once): {key}")
 
 
@@ -250,8 +257,11 @@ def rescore_command(site_slug: str | None, since, everything: bool, apply: bool)
     classifier, error = ClassifierHolder(current_app.config).get()
     if classifier is None:
         raise click.ClickException(f"The classifier could not be loaded: {error}")
-    result = rescore(classifier, site_id=site.id if site else None,
-                     since=since.replace(tzinfo=UTC) if since else None, apply=apply)
+    with transaction.unit_of_work():
+        # Applied, each comment's change is committed as soon as it is written (commit_each).
+        result = rescore(classifier, site_id=site.id if site else None,
+                         since=since.replace(tzinfo=UTC) if since else None, apply=apply,
+                         commit_each=transaction.commit)
     verb = "Changed" if apply else "Would change"
     click.echo(f"Examined {result.examined} comments with {classifier.name}@{classifier.version}.")
     click.echo(f"{verb} {len(result.changes)}:" if result.changes else "No status would change.")

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from flask import Flask
 from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from comments.extensions import db
@@ -91,3 +92,15 @@ def _drop_after_commit_steps(session: Session, previous_transaction: Any) -> Non
     # (a duplicate caught and answered) leaves the rest of the work, and its steps, standing.
     if previous_transaction.parent is None:
         session.info.pop(_AFTER_COMMIT, None)
+
+
+@event.listens_for(Engine, "savepoint")
+def _sqlite_savepoint_inside_the_unit_of_work(connection: Connection, name: str | None) -> None:
+    # SQLite's driver opens its transaction only before the first INSERT/UPDATE/DELETE. A
+    # savepoint taken before that (the first write of a request is often one: a new thread, a
+    # report) would itself be the transaction, and releasing it would commit it: the work after
+    # it would no longer roll back with the unit of work. So the transaction is opened first.
+    if connection.dialect.name == "sqlite":
+        driver_connection = connection.connection.driver_connection
+        if driver_connection is not None and not driver_connection.in_transaction:
+            driver_connection.execute("BEGIN")

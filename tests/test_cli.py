@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from comments.models import ApiKey, Moderator, Site
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from comments.models import ApiKey, Comment, Moderator, Site, Thread
 from comments.security import hash_api_key
+from comments.services import moderation
 
 
 def test_create_site_prints_a_key_stored_only_as_a_hash(app, db):
@@ -81,3 +86,39 @@ def test_ensure_demo_allows_the_current_public_url(app, db):
     db.session.expire_all()
     origins = db.session.query(Site).filter_by(slug="demo").one().allowed_origins
     assert {first, "http://127.0.0.1:9000", "http://localhost:9000"} <= set(origins)
+
+
+def _committed(db, model) -> int:
+    """Rows as another connection sees them: only what the command committed."""
+    with db.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_an_import_that_fails_midway_leaves_nothing(app, db, site, monkeypatch):
+    """The command is the import's one unit of work: comments already stored go with the failure."""
+    change_status = moderation.change_status
+    calls = []
+
+    def fails_on_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the disk filled up")
+        return change_status(*args, **kwargs)
+
+    monkeypatch.setattr(moderation, "change_status", fails_on_the_third)
+    sample = Path(__file__).resolve().parent / "data" / "disqus_sample.xml"
+    result = app.test_cli_runner().invoke(args=["comments", "import", "news", str(sample)])
+    assert isinstance(result.exception, RuntimeError), result.output
+    assert len(calls) == 3
+    assert _committed(db, Comment) == 0 and _committed(db, Thread) == 0
+    monkeypatch.setattr(moderation, "change_status", change_status)
+    assert app.test_cli_runner().invoke(args=["comments", "import", "news", str(sample)]).exit_code == 0
+    assert _committed(db, Comment) == 6
+
+
+def test_ensure_demo_creates_its_site_and_welcome_comment_in_one_unit_of_work(app, db):
+    result = app.test_cli_runner().invoke(args=["comments", "ensure-demo", "--slug", "demo-uow"])
+    assert result.exit_code == 0, result.output
+    with db.engine.connect() as connection:
+        demo = connection.execute(select(Site.id).where(Site.slug == "demo-uow")).scalar_one()
+        assert connection.execute(select(Comment.body).where(Comment.site_id == demo)).scalars().all() != []

@@ -98,7 +98,6 @@ class Keys(MethodView):
         """A new key, shown once: roll it out, then revoke the old one."""
         site = require_host(site_slug)
         row, key = apikeys.issue_key(site, data["label"], data["scopes"], host_actor())
-        db.session.commit()
         return {"key": apikeys.key_json(row), "api_key": key}
 
 
@@ -109,7 +108,6 @@ class KeyResource(MethodView):
         """Revoke a key at once (not the site's last key with the host scope: 409)."""
         site = require_host(site_slug)
         apikeys.revoke_key(site, key_id, host_actor())
-        db.session.commit()
         return None
 
 
@@ -206,13 +204,10 @@ class Settings(MethodView):
         try:
             update_settings(site, data, host_actor())
         except ma.ValidationError as exc:
-            db.session.rollback()
             messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
             raise Invalid("validation_failed", "Some fields are not valid.", messages) from None
         except SiteError as exc:
-            db.session.rollback()
             raise Invalid("validation_failed", str(exc), {"allowed_origins": [str(exc)]}) from None
-        db.session.commit()
         return {"settings": _settings_json(site)}
 
 

@@ -10,7 +10,7 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from comments import moderator_session
+from comments import moderator_session, transaction
 from comments.api.auth import bearer_token, require_moderator
 from comments.api.schemas import (
     AuditPageSchema,
@@ -50,7 +50,13 @@ class Token(MethodView):
     def post(self, data: dict[str, Any]):
         """Exchange a moderator's email and password for a bearer token."""
         lifetime = timedelta(hours=current_app.config["MODERATOR_TOKEN_HOURS"])
-        session = accounts.login(data["email"], data["password"], lifetime, client_ip=client_ip())
+        try:
+            session = accounts.login(data["email"], data["password"], lifetime, client_ip=client_ip())
+        except accounts.Unauthorized:
+            # The failed attempt must outlive the 401 (it counts towards locking the account and
+            # the address): committed deliberately before the unit of work rolls back.
+            transaction.commit()
+            raise
         return {"token": session.token, "expires_at": rfc3339(session.expires_at)}
 
     @blp.response(204)

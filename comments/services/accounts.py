@@ -84,7 +84,11 @@ class Session:
 
 def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME, *,
           client_ip: str | None = None) -> Session:
-    """A new bearer token, or a uniform error that tells nothing about which part was wrong."""
+    """A new bearer token, or a uniform error that tells nothing about which part was wrong.
+
+    A wrong password is counted (flushed) before the error: the caller commits it even though it
+    answers with the error, or guessing would never lock anything.
+    """
     refused = Unauthorized("invalid_credentials", "The email or password is not right.")
     if unstorable_strings([email, password]):
         raise refused  # NUL or a lone surrogate: no account has it (and the database would choke)
@@ -109,13 +113,14 @@ def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME,
         ok = False
     if not ok:
         if moderator is not None:
-            _count_failure(moderator, failures, now)
             try:
-                db.session.commit()
+                # A savepoint, flushed now: the caller commits the count before answering 401.
+                with db.session.begin_nested():
+                    _count_failure(moderator, failures, now)
             except IntegrityError:
                 # Two wrong passwords from one address at once, both the first: the other one
                 # stored the count. This one's answer is the same.
-                db.session.rollback()
+                pass
         raise refused
     moderator.failed_logins = 0
     moderator.locked_until = None
@@ -126,7 +131,6 @@ def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME,
     token = secrets.token_urlsafe(32)
     expires_at = now + token_lifetime
     db.session.add(ModeratorToken(moderator_id=moderator.id, token_hash=_token_hash(token), expires_at=expires_at))
-    db.session.commit()
     return Session(moderator, token, expires_at)
 
 
@@ -166,4 +170,3 @@ def revoke_token(token: str) -> None:
         select(ModeratorToken).where(ModeratorToken.token_hash == _token_hash(token))).scalar()
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
-        db.session.commit()

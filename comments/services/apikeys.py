@@ -83,8 +83,7 @@ def find_key(raw_key: str) -> ApiKey | None:
 def touch(row: ApiKey) -> None:
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
-        row.last_used_at = now
-        db.session.commit()
+        row.last_used_at = now  # committed with the request's unit of work
 
 
 def key_json(row: ApiKey) -> dict:

@@ -93,7 +93,8 @@ def remove(comment: Comment, token: str | None) -> None:
     db.session.execute(delete(CommentRevision).where(CommentRevision.comment_id == comment.id))
     moderation.change_status(comment, Status.DELETED, Actor("author", comment.author_key[:16]), "deleted",
                              reasons=[{"kind": "author", "code": "deleted_by_author"}])
-    db.session.commit()
+    # Flushed here: a comment changed meanwhile (StaleDataError) is found while the caller can retry.
+    db.session.flush()
 
 
 def author_fields(comment: Comment, is_author: bool) -> dict[str, Any]:

@@ -90,7 +90,6 @@ def put_thread(site: Site, key: str, changes: dict[str, Any], actor: Actor) -> t
             db.session.expire(thread, ["revision"])
         record("thread_created" if created else "thread_updated", actor, site_id=site.id,
                reasons=[{"kind": "thread", "key": key, "changes": changed or after}])
-    db.session.commit()
     return thread, created
 
 

@@ -30,7 +30,6 @@ def export_author(site: Site, email: str, *, limit: int, cursor: str | None, act
     if cursor is None:
         record("privacy_export", actor, site_id=site.id,
                reasons=[{"kind": "privacy", "author": email_hash[:16], "first_page": len(page.items)}])
-        db.session.commit()
     return page
 
 
@@ -89,7 +88,6 @@ def erase_author(site: Site, email: str, actor: Actor) -> Erasure:
            reasons=[{"kind": "privacy", "author": email_hash[:16], "comment_ids": ids,
                      "removed": result.removed, "tombstoned": result.tombstoned,
                      "webhook_deliveries_dropped": forgotten}])
-    db.session.commit()
     return result
 
 

@@ -48,4 +48,5 @@ def report(comment: Comment, reason: str, note: str, client_ip: str) -> None:
     webhooks.emit(comment.site_id, "comment.reported", lambda: webhooks.comment_data(
         comment, report={"reason": reason, "note": note}, queued_for_review=comment.reported_at is not None),
         comment_id=comment.id)
-    db.session.commit()
+    # Flushed here: a comment changed meanwhile (StaleDataError) is found while the caller can retry.
+    db.session.flush()

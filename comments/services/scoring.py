@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -75,6 +75,9 @@ def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = Non
 
     ``classifier`` None means it could not be loaded (``load_error`` says why): the policy then
     applies the site's failure policy and the comments stay marked for another try.
+
+    The caller's transaction holds this batch and nothing else: the job that calls this commits
+    it (one commit per batch), and on a conflict this rolls it back to decide one at a time.
     """
     started = time.perf_counter()
     if ids is not None and not older_than_seconds:
@@ -97,8 +100,9 @@ def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = Non
         outcomes = _apply_batch(comments, results)
     except StaleDataError:
         # Another worker or a moderator changed one of them meanwhile: theirs stands. Nothing but
-        # this batch is in the transaction: it is rolled back and the comments are decided again
-        # one at a time, each in its own savepoint, so only the changed ones are left alone.
+        # this batch is in the transaction (the job's): it is rolled back and the comments are
+        # decided again one at a time, each in its own savepoint, so only the changed ones are left
+        # alone. The job's one commit stores them all.
         db.session.rollback()
         _lock_for_writing()
         outcomes = [_apply(comment, result) for comment, result in zip(comments, results, strict=True)]
@@ -111,7 +115,6 @@ def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = Non
             run.failed += 1
         else:
             run.scored += 1
-    db.session.commit()
     run.seconds = time.perf_counter() - started
     return run
 
@@ -238,12 +241,16 @@ class Rescore:
 
 
 def rescore(classifier: Classifier, *, site_id: int | None = None, since: Any = None, apply: bool = False,
-            batch_size: int = 32) -> Rescore:
+            batch_size: int = 32, commit_each: Callable[[], None] | None = None) -> Rescore:
     """Score published, held and rejected comments again and decide them with today's settings.
 
     A moderator's decision stands: comments a moderator approved or rejected are not touched.
-    Without ``apply`` nothing is written; the result says what would change.
+    Without ``apply`` nothing is written; the result says what would change. With ``apply``,
+    ``commit_each`` is the caller's commit, called after each comment's write: a long rescore
+    keeps what it did, and a comment changed meanwhile costs only its own write.
     """
+    if apply and commit_each is None:
+        raise ValueError("rescore(apply=True) needs the caller's commit_each")
     result = Rescore()
     last_id = 0
     model = f"{classifier.name}@{classifier.version}"
@@ -276,8 +283,11 @@ def rescore(classifier: Classifier, *, site_id: int | None = None, since: Any = 
                 result.changes.append({"comment_id": comment.id, "site_id": comment.site_id,
                                        "from": comment.status, "to": status.value,
                                        "max_score": round(max(comment_scores.values(), default=0.0), 4)})
-            if apply and not _rescore_one(comment, comment_scores, model, status, reasons):
-                result.skipped += 1
+            if apply:
+                if not _rescore_one(comment, comment_scores, model, status, reasons):
+                    result.skipped += 1
+                assert commit_each is not None
+                commit_each()
         if not apply:
             db.session.rollback()  # nothing of a dry run may stick
         db.session.expunge_all()
@@ -286,16 +296,15 @@ def rescore(classifier: Classifier, *, site_id: int | None = None, since: Any = 
 def _rescore_one(comment: Comment, scores: dict[str, float], model: str, status: Status,
                  reasons: list[dict[str, Any]]) -> bool:
     """Write one comment's new scores (and status), through the same version- and text-checked
-    statement as the scoring worker's; False when it changed since it was read (theirs stands)."""
+    statement as the scoring worker's, in a savepoint; False when it changed since it was read
+    (theirs stands: only this comment's savepoint is rolled back)."""
     try:
-        with db.session.no_autoflush:
+        with db.session.begin_nested(), db.session.no_autoflush:
             _record_scores(comment, scores, model)
             if status != comment.status or reasons != comment.reasons:
                 moderation.change_statuses([moderation.Move(comment, status, reasons)], CLASSIFIER_ACTOR, "rescored")
             else:
                 moderation.write_decisions([comment])
-        db.session.commit()
         return True
     except StaleDataError:
-        db.session.rollback()
         return False

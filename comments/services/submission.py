@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
-from comments import metrics
+from comments import metrics, transaction
 from comments.extensions import db
 from comments.models import Ban, Comment, Site, Status, Thread, UTCDateTime, utcnow
 from comments.security import hash_email, hash_ip, new_nonce
@@ -75,8 +75,8 @@ class Scoring(Protocol):
 class SubmissionResult:
     comment: Comment
     edit_token_nonce: str
-    # The comment as the contract shows it, taken before the commit expired the object, so that
-    # answering the post costs no second read.
+    # The comment as the contract shows it, taken before the owner's commit expires the object,
+    # so that answering the post costs no second read.
     view: dict[str, Any]
     editable_until: datetime  # when the author's edit window closes
 
@@ -324,10 +324,12 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
     status, reasons = _status_for(rule_reasons, settings, scoring)
     moderation.store_new(comment, status, Actor("author", author_key[:16]), "submitted", reasons)
     view = comment_json(comment)
-    db.session.commit()
-    metrics.SUBMITTED.labels(view["status"]).inc()
-    if scoring is not None and scoring.enabled and view["status"] == Status.PENDING:
-        scoring.enqueue([view["id"]])
+    status = view["status"]
+    # Counted, and handed to the scorer, only once the request's unit of work has committed the
+    # comment: a post rolled back is neither, and the scorer never looks for a row not yet there.
+    transaction.after_commit(lambda: metrics.SUBMITTED.labels(status).inc())
+    if scoring is not None and scoring.enabled and status == Status.PENDING:
+        _enqueue_after_commit(scoring, view["id"])
     return SubmissionResult(comment=comment, edit_token_nonce=nonce, view=view, editable_until=editable_until(settings, draft.now))
 
 
@@ -379,6 +381,13 @@ def resubmit(comment: Comment, new_body: str, scoring: Scoring | None = None) ->
     # and held if it must be), or an approved comment could be edited into anything.
     comment.decided_at = None
     _settle(comment, rule_reasons, settings, scoring, Actor("author", comment.author_key[:16]), "edited")
-    db.session.commit()
+    # Flushed here, not at the owner's commit: a comment changed meanwhile (StaleDataError) is
+    # found while the caller can still read it again and retry.
+    db.session.flush()
     if scoring is not None and scoring.enabled and comment.status == Status.PENDING:
-        scoring.enqueue([comment.id])
+        _enqueue_after_commit(scoring, comment.id)
+
+
+def _enqueue_after_commit(scoring: Scoring, comment_id: int) -> None:
+    """Hand the comment to the scorer once it is committed (a rollback hands over nothing)."""
+    transaction.after_commit(lambda: scoring.enqueue([comment_id]))

@@ -54,6 +54,7 @@ def make_comment(site: Site, body: str, *, scores: dict[str, float] | None = Non
     comment_id = result.view["id"]
     if scores is not None:
         scoring.score_waiting(FixedClassifier({body: scores}), ids=[comment_id])
+    db.session.commit()  # as the request and the scoring job would: the services leave it to their owner
     return db.session.get(Comment, comment_id)
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from comments.models import AuditEvent, Comment, Status
 from comments.services import review
-from comments.services.scoring import rescore, score_waiting
+from comments.services.scoring import rescore
+from tests.helpers import score_batch
 from tests.tasks.test_scoring import Broken
 
 CLEAN = "Thanks for the thoughtful article about the city budget."
@@ -22,7 +23,7 @@ def _stored(db, comment_id) -> Comment:
 def _held_during_outage(api, db, held_back, body: str) -> dict:
     """A post scored while the classifier was down: held, marked for scoring again."""
     posted = api.post(body).json
-    score_waiting(Broken(), [posted["comment"]["id"]])
+    score_batch(Broken(), [posted["comment"]["id"]])
     comment = _stored(db, posted["comment"]["id"])
     assert comment.status == Status.HELD and comment.needs_scoring
     return posted
@@ -44,7 +45,7 @@ def test_an_approval_during_an_outage_stands_when_the_classifier_is_back(api, db
         review.decide(review.HostReviewer("news", "abcd1234"), comment_id, "approve")
     else:  # the dashboard's bulk decisions name the version each card showed
         review.decide(moderator, comment_id, "approve", expected_version=_stored(db, comment_id).version)
-    run = score_waiting(classifier, older_than_seconds=0)  # the sweep, once the classifier is back
+    run = score_batch(classifier, older_than_seconds=0)  # the sweep, once the classifier is back
     comment = _stored(db, comment_id)
     assert comment.status == Status.PUBLISHED
     assert comment.scores["toxicity"] >= 0.7 and not comment.needs_scoring  # recorded, not acted on
@@ -57,7 +58,7 @@ def test_an_approval_during_an_outage_stands_when_the_classifier_is_back(api, db
 def test_a_rejection_during_an_outage_stands_when_the_classifier_is_back(api, db, moderator, held_back, classifier):
     posted = _held_during_outage(api, db, held_back, CLEAN)
     review.decide(moderator, posted["comment"]["id"], "reject", reason="spam")
-    score_waiting(classifier)
+    score_batch(classifier)
     comment = _stored(db, posted["comment"]["id"])
     assert comment.status == Status.REJECTED and comment.scores is not None
     assert api.read().json["comments"] == []
@@ -70,7 +71,7 @@ def test_an_undone_approval_gives_the_comment_back_to_the_machine(api, db, moder
     review.undo_decision(moderator, comment_id)
     comment = _stored(db, comment_id)
     assert comment.status == Status.HELD and comment.decided_at is None and comment.needs_scoring
-    score_waiting(classifier)
+    score_batch(classifier)
     comment = _stored(db, comment_id)
     assert comment.status == Status.HELD and comment.scores["toxicity"] >= 0.7
     assert [c for c in comment.reasons if c.get("code") == "label_over_threshold"]
@@ -80,7 +81,7 @@ def test_an_undo_after_the_scores_came_keeps_the_scores(api, db, moderator, held
     posted = _held_during_outage(api, db, held_back, CLEAN)
     comment_id = posted["comment"]["id"]
     review.decide(moderator, comment_id, "reject")
-    score_waiting(classifier)  # scores recorded under the moderator's rejection
+    score_batch(classifier)  # scores recorded under the moderator's rejection
     review.undo_decision(moderator, comment_id)  # the rejection is taken back
     comment = _stored(db, comment_id)
     assert comment.status == Status.HELD and comment.decided_at is None
@@ -91,7 +92,7 @@ def test_an_authors_edit_of_an_approved_comment_is_scored_as_a_new_text(app, api
                                                                         classifier):
     posted = api.post(TOXIC + " (not really)").json
     comment_id = posted["comment"]["id"]
-    score_waiting(classifier, held_back.ids)
+    score_batch(classifier, held_back.ids)
     assert _stored(db, comment_id).status == Status.HELD
     review.decide(moderator, comment_id, "approve")
     edited = api.client.patch(f"/api/v1/comments/{comment_id}", json={"body": TOXIC + " and worse"},
@@ -100,7 +101,7 @@ def test_an_authors_edit_of_an_approved_comment_is_scored_as_a_new_text(app, api
     comment = _stored(db, comment_id)
     # The approval was of the old text: nothing a person saw stands behind the new one.
     assert comment.decided_at is None
-    score_waiting(classifier, held_back.ids)
+    score_batch(classifier, held_back.ids)
     assert _stored(db, comment_id).status == Status.HELD
     assert api.read().json["comments"] == []
 
@@ -108,7 +109,7 @@ def test_an_authors_edit_of_an_approved_comment_is_scored_as_a_new_text(app, api
 def test_an_authors_edit_cannot_undo_a_rejection(api, db, moderator, held_back, classifier):
     posted = api.post(TOXIC).json
     comment_id = posted["comment"]["id"]
-    score_waiting(classifier, held_back.ids)
+    score_batch(classifier, held_back.ids)
     review.decide(moderator, comment_id, "reject")
     edited = api.client.patch(f"/api/v1/comments/{comment_id}", json={"body": CLEAN},
                               headers={"X-Edit-Token": posted["edit_token"]})
@@ -120,12 +121,12 @@ def test_rescore_apply_leaves_every_kind_of_human_decision(api, db, site, modera
     approved = _held_during_outage(api, db, held_back, TOXIC)["comment"]["id"]
     review.decide(moderator, approved, "approve")
     by_host = api.post(TOXIC + " again", ip="192.0.2.7").json["comment"]["id"]
-    score_waiting(classifier, [by_host])
+    score_batch(classifier, [by_host])
     review.decide(review.HostReviewer("news", "abcd1234"), by_host, "approve")
     rejected = api.post(CLEAN, ip="192.0.2.8").json["comment"]["id"]
-    score_waiting(classifier, [rejected])
+    score_batch(classifier, [rejected])
     review.decide(moderator, rejected, "reject", expected_version=_stored(db, rejected).version)
-    result = rescore(classifier, apply=True)
+    result = rescore(classifier, apply=True, commit_each=db.session.commit)
     assert result.changes == []
     assert [_stored(db, i).status for i in (approved, by_host, rejected)] == ["published", "published", "rejected"]
     assert db.session.query(AuditEvent).filter_by(action="rescored").count() == 0

@@ -15,9 +15,10 @@ import pytest
 from comments.extensions import db as database
 from comments.models import AuditEvent, Comment, Status
 from comments.services import moderation
-from comments.services.scoring import rescore, score_waiting
+from comments.services.scoring import rescore
 from comments.services.sites import effective_settings
 from tests.conftest import TEST_REDIS_URL
+from tests.helpers import score_batch
 from tests.tasks.test_rq import ROOT, _statuses, rq_app  # noqa: F401 (rq_app is a fixture)
 
 CLEAN = ("Thanks for the thoughtful article about the city budget. The council should publish the "
@@ -54,14 +55,14 @@ def _stored(db, comment_id) -> Comment:
 
 def test_an_edit_while_the_model_runs_is_not_published_on_the_old_texts_scores(api, db, classifier, held_back):
     posted = api.post(CLEAN).json
-    run = score_waiting(EditsWhileScoring(classifier, [lambda: _edit(api, posted, TOXIC)]), [posted["comment"]["id"]])
+    run = score_batch(EditsWhileScoring(classifier, [lambda: _edit(api, posted, TOXIC)]), [posted["comment"]["id"]])
     comment = _stored(db, posted["comment"]["id"])
     assert comment.body == TOXIC
     assert comment.status == Status.PENDING and comment.scores is None  # left for its own scoring
     assert run.scored == 0 and run.skipped == 1
     assert [n["body"] for n in api.read().json["comments"]] == []
     # The edit's own job scores the text that is stored.
-    score_waiting(classifier, held_back.ids)
+    score_batch(classifier, held_back.ids)
     comment = _stored(db, posted["comment"]["id"])
     assert comment.status == Status.HELD and comment.scores["toxicity"] >= 0.7
     scored = db.session.query(AuditEvent).filter_by(comment_id=comment.id, action="scored").all()
@@ -73,7 +74,7 @@ def test_in_a_batch_only_the_edited_comments_wait_for_their_new_texts_scores(api
     edited = posted[1::2]
     edits = [lambda p=p: _edit(api, p, f"{TOXIC} number {p['comment']['id']}") for p in edited]
     ids = [p["comment"]["id"] for p in posted]
-    run = score_waiting(EditsWhileScoring(classifier, edits), ids)
+    run = score_batch(EditsWhileScoring(classifier, edits), ids)
     assert (run.scored, run.skipped) == (4, 4)
     for p in posted:
         comment = _stored(db, p["comment"]["id"])
@@ -81,7 +82,7 @@ def test_in_a_batch_only_the_edited_comments_wait_for_their_new_texts_scores(api
             assert comment.status == Status.PENDING and comment.scores is None
         else:
             assert comment.status == Status.PUBLISHED and comment.body.startswith(CLEAN)
-    score_waiting(classifier, ids)
+    score_batch(classifier, ids)
     assert {_stored(db, p["comment"]["id"]).status for p in edited} == {Status.HELD}
 
 
@@ -101,16 +102,17 @@ def test_the_decision_write_itself_checks_the_text(api, db, classifier, held_bac
                 connection.execute(update(Comment).where(Comment.id == comment_id).values(body=TOXIC))
             return classifier.score(texts)
 
-    score_waiting(TextSwappedBehindTheVersion(), [comment_id])
+    score_batch(TextSwappedBehindTheVersion(), [comment_id])
     comment = _stored(db, comment_id)
     assert comment.status == Status.PENDING and comment.scores is None
 
 
 def test_rescore_apply_leaves_a_comment_edited_while_the_model_ran(api, db, classifier, held_back):
     posted = api.post(CLEAN).json
-    score_waiting(classifier, held_back.ids)
+    score_batch(classifier, held_back.ids)
     assert _stored(db, posted["comment"]["id"]).status == Status.PUBLISHED
-    result = rescore(EditsWhileScoring(classifier, [lambda: _edit(api, posted, TOXIC)]), apply=True)
+    result = rescore(EditsWhileScoring(classifier, [lambda: _edit(api, posted, TOXIC)]), apply=True,
+                     commit_each=db.session.commit)
     comment = _stored(db, posted["comment"]["id"])
     assert comment.body == TOXIC and comment.status == Status.PENDING  # the edit's, not the rescore's
     assert not [c for c in result.changes if c["comment_id"] == comment.id and c["to"] == "published"] or \

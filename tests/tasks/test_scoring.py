@@ -9,10 +9,10 @@ import pytest
 
 from comments.classifier import ClassifierUnavailable
 from comments.models import AuditEvent, Comment, Status, utcnow
-from comments.services.scoring import score_waiting
 from comments.tasks import ClassifierHolder
 from comments.tasks.sweep import sweep
 from tests.conftest import set_settings
+from tests.helpers import score_batch
 
 CLEAN = "Thanks for the thoughtful article about the city budget."
 TOXIC = "You are a stupid idiot and I will hurt you"
@@ -117,7 +117,7 @@ def test_classifier_down_holds_then_rescores_when_back(api, db, app, classifier,
     assert comment.status == "held" and comment.needs_scoring
     assert [r["code"] for r in comment.reasons] == ["classifier_unavailable"]
     # The classifier is back: the next sweep scores it and the policy publishes it.
-    run = score_waiting(classifier)
+    run = score_batch(classifier)
     assert run.scored == 1
     comment = _comment(db, response)
     assert comment.status == "published" and not comment.needs_scoring
@@ -132,11 +132,11 @@ def test_failure_policy_publish(api, db, site, classifier):
     comment = _comment(db, app_scoring_off_response)
     comment.status = Status.PENDING.value
     db.session.commit()
-    score_waiting(Broken())
+    score_batch(Broken())
     comment = _comment(db, app_scoring_off_response)
     assert comment.status == "published" and comment.needs_scoring
     assert comment.reasons[0]["effect"] == "note"
-    score_waiting(classifier)
+    score_batch(classifier)
     assert not _comment(db, app_scoring_off_response).needs_scoring
 
 
@@ -162,7 +162,7 @@ def _pending(api, db, n):
 def test_a_worker_killed_mid_batch_loses_nothing(api, db, classifier, classifier_config):
     ids = _pending(api, db, 5)
     with pytest.raises(KeyboardInterrupt):
-        score_waiting(Interrupted())
+        score_batch(Interrupted())
     db.session.rollback()
     assert {c.status for c in db.session.query(Comment)} == {"pending"}
     # Another worker's sweep finds them: their job died with the first worker.
@@ -181,8 +181,8 @@ def test_the_sweep_leaves_fresh_pending_comments_to_their_job(api, db, classifie
 
 def test_scoring_the_same_comments_twice_is_harmless(api, db, classifier):
     ids = _pending(api, db, 3)
-    first = score_waiting(classifier, ids)
-    second = score_waiting(classifier, ids)
+    first = score_batch(classifier, ids)
+    second = score_batch(classifier, ids)
     assert first.scored == 3 and second.scored == 0
     scored_events = db.session.query(AuditEvent).filter(AuditEvent.action == "scored").count()
     assert scored_events == 3
@@ -196,7 +196,7 @@ def test_two_workers_racing_on_one_batch_decide_each_comment_once(app, api, db, 
     def work():
         barrier.wait()
         with app.app_context():
-            runs.append(score_waiting(classifier, ids))
+            runs.append(score_batch(classifier, ids))
 
     workers = [threading.Thread(target=work) for _ in range(2)]
     for w in workers:
@@ -251,13 +251,13 @@ def test_one_batch_keeps_counters_audit_and_webhooks_right(api, db, classifier, 
                            events=["comment.published", "comment.held"], active=True))
     db.session.commit()
     root = api.post(CLEAN, "Root").json["comment"]["id"]
-    score_waiting(classifier, [root])
+    score_batch(classifier, [root])
     thread = db.session.execute(db.select(Thread)).scalar_one()
     revision = thread.revision
     replies = [api.post(f"{CLEAN} Reply {i}.", f"R{i}", ip=f"192.0.2.{20 + i}", parent_id=root).json["comment"]["id"]
                for i in range(3)]
     toxic = api.post(TOXIC, "Troll", ip="192.0.2.66", parent_id=root).json["comment"]["id"]
-    run = score_waiting(classifier, replies + [toxic])
+    run = score_batch(classifier, replies + [toxic])
     assert run.scored == 4 and run.outcomes == {"published": 3, "held": 1}
     db.session.expire_all()
     thread = db.session.get(Thread, thread.id)
@@ -291,7 +291,7 @@ def test_a_comment_decided_while_its_batch_was_scored_keeps_that_decision(app, a
                                    .values(status="rejected", version=Comment.version + 1))
             return classifier.score(texts)
 
-    run = score_waiting(ModeratorMeanwhile(), ids)
+    run = score_batch(ModeratorMeanwhile(), ids)
     assert (run.scored, run.skipped) == (2, 1)
     db.session.expire_all()
     assert [db.session.get(Comment, i).status for i in ids] == ["published", "rejected", "published"]

@@ -245,16 +245,7 @@ def run_import(site: Site, source: Source, *, score: bool = False) -> Summary:
     return summary
 
 
-def import_file(site: Site, path: Path, fmt: str = "auto", key_from: str = "id", dry_run: bool = False,
-                score: bool = False) -> Summary:
-    source = read(path, fmt, key_from)
-    try:
-        summary = run_import(site, source, score=score)
-    except Exception:
-        db.session.rollback()
-        raise
-    if dry_run:
-        db.session.rollback()
-    else:
-        db.session.commit()
-    return summary
+def import_file(site: Site, path: Path, fmt: str = "auto", key_from: str = "id", score: bool = False) -> Summary:
+    """Read the file and import it in the caller's transaction: the command commits the whole
+    import at once (all or nothing), or rolls it back for a dry run."""
+    return run_import(site, read(path, fmt, key_from), score=score)
