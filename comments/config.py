@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -78,8 +77,8 @@ class Setting(NamedTuple):
     shown: str | None = None
 
 
-# The README's configuration table is written from this list (`python -m comments.config --write-readme`),
-# and tests/test_config.py checks that it was.
+# The README's configuration table is written from this list (`write_readme()`), and
+# tests/test_config.py checks that it was.
 SETTINGS: dict[str, Setting] = {
     "DATABASE_URL": Setting(None, str, "SQLAlchemy URL; `postgresql://user@host/db` uses psycopg 3",
                             "`sqlite:///instance/comments.db`"),
@@ -112,7 +111,7 @@ SETTINGS: dict[str, Setting] = {
     # Every batch costs a few statements, a commit and a forward pass whatever its size: under a
     # stream of posts, 48 instead of 16 cut the scoring CPU per comment by ~25% (bench/README.md).
     "SCORING_COMMENTS_PER_BATCH": Setting(48, parse_int, "comments per scoring batch (one transaction, as few forward "
-                                          "passes as pay); was `COMMENTS_SCORING_COMMENTS_PER_BATCH`"),
+                                          "passes as pay)"),
     "SCORING_LINGER_MS": Setting(20, parse_int, "how long the in-process worker waits for one more comment to join a "
                                  "batch (again while more keep coming)"),
     "SCORING_MAX_LINGER_MS": Setting(200, parse_int, "the longest the in-process worker waits for a batch to fill "
@@ -149,7 +148,7 @@ SETTINGS: dict[str, Setting] = {
                                   "against the request threads (57 ms instead of 3.4 ms of CPU per comment on 2 busy "
                                   "cores)", "1 in web processes (`inprocess`), all CPUs in `flask comments worker`"),
     "CLASSIFIER_WINDOWS_PER_PASS": Setting(16, parse_int, "size of a forward pass, in full 512-token windows (shorter "
-                                           "texts are packed more densely); was `COMMENTS_CLASSIFIER_WINDOWS_PER_PASS`"),
+                                           "texts are packed more densely)"),
     "CLASSIFIER_PRECISION": Setting("fp32", parse_word, "`fp32` or `bf16` (faster on CPUs with AMX or AVX512-BF16, "
                                     "torch scores within 0.02 of fp32; slower elsewhere): see \"Speed settings\""),
     "CLASSIFIER_RUNTIME": Setting("torch", parse_word, "`torch` or `openvino` (the loaded model converted to OpenVINO "
@@ -159,8 +158,8 @@ SETTINGS: dict[str, Setting] = {
 #: Old names still read from the environment (with a warning at start-up): old -> new.
 DEPRECATED_NAMES: dict[str, str] = {
     # Two "batch sizes" counted different things: comments per transaction, windows per forward pass.
-    "SCORING_COMMENTS_PER_BATCH": "SCORING_COMMENTS_PER_BATCH",
-    "CLASSIFIER_WINDOWS_PER_PASS": "CLASSIFIER_WINDOWS_PER_PASS",
+    "SCORING_BATCH_SIZE": "SCORING_COMMENTS_PER_BATCH",
+    "CLASSIFIER_BATCH_SIZE": "CLASSIFIER_WINDOWS_PER_PASS",
 }
 
 
@@ -225,7 +224,8 @@ def shown_default(setting: Setting) -> str:
     return f"`{setting.default}`"
 
 
-README_START = "<!-- settings: written by `python -m comments.config --write-readme` from comments/config.py -->"
+README_PATH = Path(__file__).resolve().parent.parent / "README.md"
+README_START = "<!-- settings: written from comments/config.py by comments.config.write_readme() -->"
 README_END = "<!-- end of settings -->"
 
 
@@ -243,7 +243,7 @@ def readme_section() -> str:
     return "\n".join(lines)
 
 
-def write_readme(path: Path) -> bool:
+def write_readme(path: Path = README_PATH) -> bool:
     """Replace the section between the markers in ``path``; True if it changed."""
     text = path.read_text()
     start = text.index(README_START)
@@ -267,10 +267,3 @@ def instance_secret(instance_path: str) -> str:
         fh.write(key)
     return key
 
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--write-readme"]:
-        readme = Path(__file__).resolve().parent.parent / "README.md"
-        print(f"{readme}: {'updated' if write_readme(readme) else 'already up to date'}")
-    else:
-        print(readme_section())
