@@ -233,11 +233,16 @@ def readme_section() -> str:
     """The README's configuration table and the deprecated names, from :data:`SETTINGS`."""
     lines = [README_START, "", "| variable | default | meaning |", "|---|---|---|"]
     lines += [f"| `{PREFIX}{name}` | {shown_default(s)} | {s.help} |" for name, s in SETTINGS.items()]
-    lines += ["", "Boolean settings take `" + "`/`".join(TRUE_WORDS) + "` or `" + "`/`".join(FALSE_WORDS)
-              + "` (any case); any other value, or a number setting that is not a number, stops the service at "
-              "start-up with a message naming the variable.", "",
-              "Renamed settings: the old names still work for now, with a warning at start-up (the new name wins "
-              "when both are set):", ""]
+    true_words, false_words = "`/`".join(TRUE_WORDS), "`/`".join(FALSE_WORDS)
+    lines += [
+        "",
+        (f"Boolean settings take `{true_words}` or `{false_words}` (any case); any other value, or a number "
+         "setting that is not a number, stops the service at start-up with a message naming the variable."),
+        "",
+        ("Renamed settings: the old names still work for now, with a warning at start-up (the new name wins "
+         "when both are set):"),
+        "",
+    ]
     lines += [f"- `{PREFIX}{old}` is now `{PREFIX}{new}`" for old, new in DEPRECATED_NAMES.items()]
     lines += ["", README_END]
     return "\n".join(lines)

@@ -76,9 +76,7 @@ def default_checkpoint_path(model_type: str) -> Path:
 
 def normalise_sha256(value: str) -> str:
     """The pin as 64 lower-case hex digits (an optional ``sha256:`` prefix dropped)."""
-    value = str(value).strip().lower()
-    if value.startswith("sha256:"):
-        value = value[len("sha256:") :]
+    value = str(value).strip().lower().removeprefix("sha256:")
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
         raise ClassifierUnavailable(
             f"checkpoint SHA-256 pin must be 64 hex digits (optionally prefixed 'sha256:'), got {value!r}"
@@ -167,11 +165,11 @@ def load_detoxify(data: bytes, *, model_type: str, device: str, config_dir: Path
     try:
         from detoxify import Detoxify
 
-        kwargs: dict[str, Any] = dict(
-            model_type=model_type,
-            checkpoint=io.BytesIO(data),  # the verified bytes, not the path
-            device=device,
-        )
+        kwargs: dict[str, Any] = {
+            "model_type": model_type,
+            "checkpoint": io.BytesIO(data),  # the verified bytes, not the path
+            "device": device,
+        }
         if config_dir is None:
             return Detoxify(**kwargs)
         with _offline_detoxify_loading():

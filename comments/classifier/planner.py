@@ -158,9 +158,7 @@ def reassemble(plan: Plan, pass_scores: Iterable[Sequence[Sequence[float]]]) -> 
     window of that pass (in the pass's order).
     """
     best: list[list[float] | None] = [None] * plan.n_texts
-    n_passes = 0
     for chunk, rows in zip(plan.passes, pass_scores, strict=True):
-        n_passes += 1
         if len(rows) != len(chunk):
             raise ValueError(f"a pass of {len(chunk)} windows came back with {len(rows)} score rows")
         for k, row in zip(chunk, rows):

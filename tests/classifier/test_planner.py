@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from comments.classifier.planner import (
@@ -63,7 +65,7 @@ def test_windows_cover_every_short_span(n: int):
     assert windows[0][0] == ids[0] and windows[-1][-1] == ids[-1]
     assert len(windows) == 1 if n <= BODY else len(windows) == 1 + -(-(n - BODY) // (BODY - WINDOW_OVERLAP))
     spans = [(w[0] - 1000, w[-1] - 1000 + 1) for w in windows]
-    for (_a0, a1), (b0, _b1) in zip(spans, spans[1:]):
+    for (_a0, a1), (b0, _b1) in pairwise(spans):
         assert a1 - b0 >= WINDOW_OVERLAP
     for start in range(0, max(0, n - WINDOW_OVERLAP) + 1, 7):
         stop = min(n, start + WINDOW_OVERLAP)
