@@ -26,7 +26,7 @@ class InProcessScoring(BackgroundThread):
         super().__init__()
         self.app = app
         self.holder = holder
-        self.batch_size = app.config["SCORING_BATCH_SIZE"]
+        self.batch_size = app.config["SCORING_COMMENTS_PER_BATCH"]
         self.linger_seconds = app.config.get("SCORING_LINGER_MS", 20) / 1000
         self.max_linger_seconds = max(self.linger_seconds, app.config.get("SCORING_MAX_LINGER_MS", 200) / 1000)
         self.sweep_seconds = app.config["SCORING_SWEEP_SECONDS"]

@@ -82,7 +82,7 @@ def score_job(comment_ids: list[int]) -> int:
     if _worker is None:
         raise RuntimeError("score_job runs inside `flask comments worker`")
     app, holder = _worker
-    batch_size = app.config["SCORING_BATCH_SIZE"]
+    batch_size = app.config["SCORING_COMMENTS_PER_BATCH"]
     ids = list(comment_ids)
     ids += _take_waiting_jobs(batch_size - len(ids))
     with app.app_context():
@@ -128,7 +128,7 @@ def _sweep_forever(app: Flask, holder: ClassifierHolder, stop: threading.Event) 
     while not stop.is_set():
         try:
             with app.app_context():
-                sweep(holder, app.config["SCORING_BATCH_SIZE"], app.config["SCORING_GRACE_SECONDS"])
+                sweep(holder, app.config["SCORING_COMMENTS_PER_BATCH"], app.config["SCORING_GRACE_SECONDS"])
         except Exception:  # a database outage must not end the sweeps
             log.exception("sweep failed; trying again")
         stop.wait(app.config["SCORING_SWEEP_SECONDS"])
@@ -143,7 +143,7 @@ def run_worker(app: Flask, burst: bool = False) -> None:
     stop = threading.Event()
     if burst:
         with app.app_context():
-            sweep(holder, app.config["SCORING_BATCH_SIZE"], app.config["SCORING_GRACE_SECONDS"])
+            sweep(holder, app.config["SCORING_COMMENTS_PER_BATCH"], app.config["SCORING_GRACE_SECONDS"])
         drain(app)
     else:
         threading.Thread(target=_sweep_forever, args=(app, holder, stop), name="comments-sweep",

@@ -142,10 +142,10 @@ def test_model_type_must_match_the_checkpoint(classifier_settings: dict[str, Any
         ("CLASSIFIER_MODEL_TYPE", "gpt", "unknown model_type"),
         ("CLASSIFIER_PRECISION", "fp8", "unknown precision"),
         ("CLASSIFIER_RUNTIME", "tensorrt", "unknown runtime"),
-        ("CLASSIFIER_BATCH_SIZE", "lots", "must be an integer"),
-        ("CLASSIFIER_BATCH_SIZE", "0", "batch_size must be a positive integer"),
+        ("CLASSIFIER_WINDOWS_PER_PASS", "lots", "CLASSIFIER_WINDOWS_PER_PASS: expected an integer, got 'lots'"),
+        ("CLASSIFIER_WINDOWS_PER_PASS", "0", "windows_per_pass must be a positive integer"),
         ("CLASSIFIER_THREADS", "-1", "threads must be a positive integer"),
-        ("CLASSIFIER_ALLOW_UNPINNED", "perhaps", "true/false"),
+        ("CLASSIFIER_ALLOW_UNPINNED", "perhaps", "CLASSIFIER_ALLOW_UNPINNED: expected true or false"),
     ],
 )
 def test_bad_settings(classifier_settings: dict[str, Any], key: str, value: str, message: str):
@@ -157,11 +157,11 @@ def test_string_settings_are_parsed(classifier_settings: dict[str, Any]):
     clf = load_classifier(
         {
             **classifier_settings,
-            "CLASSIFIER_BATCH_SIZE": "4",
+            "CLASSIFIER_WINDOWS_PER_PASS": "4",
             "CLASSIFIER_THREADS": " 2 ",
             "CLASSIFIER_PRECISION": "FP32",
             "CLASSIFIER_DEVICE": "cpu",
             "CLASSIFIER_RUNTIME": " Torch ",
         }
     )
-    assert (clf.batch_size, clf.threads, clf.precision, clf.runtime) == (4, 2, "fp32", "torch")
+    assert (clf.windows_per_pass, clf.threads, clf.precision, clf.runtime) == (4, 2, "fp32", "torch")

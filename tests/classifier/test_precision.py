@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from comments.classifier import load_classifier
-from comments.classifier.detoxify_backend import PRECISIONS, RUNTIMES
+from comments.classifier.openvino_runtime import RUNTIMES
+from comments.classifier.precision import PRECISIONS
 from comments.classifier.testmodel import load_labelled_sample
 
 TOLERANCE = 0.02

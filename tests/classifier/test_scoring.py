@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from comments.classifier import DETOXIFY_LABELS, ClassifierUnavailable, load_classifier
-from comments.classifier.detoxify_backend import WINDOW_OVERLAP
+from comments.classifier.planner import PASS_COST_BOUNDS
 
 TOXIC_TAIL = "You are a stupid idiot and your comment is garbage."
 
@@ -56,9 +56,9 @@ def test_same_scores_as_detoxify_predict(fp32_classifier, heldout: dict[str, lis
         assert max(abs(mine[k] - theirs[k]) for k in DETOXIFY_LABELS) < 1e-4
 
 
-def test_batch_size_and_padding_do_not_change_scores(classifier_settings: dict[str, Any], fp32_classifier, heldout):
+def test_pass_size_and_padding_do_not_change_scores(classifier_settings: dict[str, Any], fp32_classifier, heldout):
     texts = heldout["clean"] + heldout["toxic"]
-    one_by_one = load_classifier({**classifier_settings, "CLASSIFIER_BATCH_SIZE": 1}).score(texts)
+    one_by_one = load_classifier({**classifier_settings, "CLASSIFIER_WINDOWS_PER_PASS": 1}).score(texts)
     batched = fp32_classifier.score(texts)
     for a, b in zip(one_by_one, batched):
         assert max(abs(a[k] - b[k]) for k in a) < 1e-4
@@ -96,70 +96,14 @@ def test_toxic_sentence_anywhere_in_a_long_text(fp32_classifier, clean_train_sen
     assert clf.score([text])[0]["toxicity"] > 0.8
 
 
-def test_windows_cover_every_short_span(fp32_classifier):
-    """Windows overlap by 64 tokens, so any sentence of up to 64 tokens lies entirely
-    inside at least one window, wherever it falls."""
-    clf = fp32_classifier
-    body = clf.window - 2  # [CLS] ... [SEP]
-    for n in (0, 1, body - 1, body, body + 1, body + 100, 2 * body, 2003, 5000):
-        ids = list(range(1000, 1000 + n))
-        windows = [w[1:-1] for w in clf._windows(ids)]
-        assert all(w[0] == clf.detoxify.tokenizer.cls_token_id for w in clf._windows(ids))
-        if n == 0:
-            assert windows == [[]]
-            continue
-        assert all(0 < len(w) <= body for w in windows)
-        assert windows[0][0] == ids[0] and windows[-1][-1] == ids[-1]
-        assert len(windows) == 1 if n <= body else len(windows) == 1 + -(-(n - body) // (body - WINDOW_OVERLAP))
-        spans = [(w[0] - 1000, w[-1] - 1000 + 1) for w in windows]
-        for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
-            assert a1 - b0 >= WINDOW_OVERLAP  # consecutive windows share >= 64 tokens
-        for start in range(0, max(0, n - WINDOW_OVERLAP) + 1, 7):
-            stop = min(n, start + WINDOW_OVERLAP)
-            assert any(a <= start and stop <= b for a, b in spans), (n, start)
-
-
-def test_batches_pack_short_windows_and_limit_padding(fp32_classifier):
-    clf = fp32_classifier
-    lengths = [512] * 20 + [300, 290, 250, 100, 90] + [12] * 200 + [5, 3]
-    windows = [[0] * n for n in lengths]
-    batches = clf._batches(windows)
-    assert sorted(k for b in batches for k in b) == list(range(len(windows)))  # each window once
-    budget = clf.batch_size * clf.window
-    for b in batches:
-        longest = len(windows[b[0]])
-        assert longest == max(len(windows[k]) for k in b)
-        assert len(b) * longest <= budget and len(b) <= 8 * clf.batch_size
-    biggest: dict[int, int] = {}
-    for b in batches:
-        biggest[len(windows[b[0]])] = max(biggest.get(len(windows[b[0]]), 0), len(b))
-    assert biggest[512] == clf.batch_size  # full windows: batch_size per pass
-    assert biggest[12] > clf.batch_size  # short ones are packed densely
-
-    def cost(bs: list[list[int]]) -> int:
-        return sum(clf.pass_cost_tokens + len(b) * len(windows[b[0]]) for b in bs)
-
-    order = sorted(range(len(windows)), key=lambda k: len(windows[k]), reverse=True)
-    naive = [order[i : i + clf.batch_size] for i in range(0, len(order), clf.batch_size)]
-    assert cost(batches) < cost(naive)
-    assert clf._batches([]) == []
-
-
-def test_the_pass_cost_is_measured_for_the_loaded_model_and_shapes_the_batches(fp32_classifier):
-    from comments.classifier.detoxify_backend import PASS_COST_BOUNDS
-
+def test_the_pass_cost_is_measured_for_the_loaded_model(fp32_classifier):
+    """How the planner groups windows into passes (tests/classifier/test_planner.py) depends on
+    this measurement; the model's window and special tokens shape the windows."""
     clf = fp32_classifier
     assert PASS_COST_BOUNDS[0] <= clf.pass_cost_tokens <= PASS_COST_BOUNDS[1]
-    windows = [[0] * n for n in [40, 38, 35, 30, 22, 20, 15, 12, 9, 5] * 3]
-    measured = clf.pass_cost_tokens
-    try:
-        clf.pass_cost_tokens = PASS_COST_BOUNDS[1]  # passes dear: as few as the budget allows
-        few = clf._batches(windows)
-        clf.pass_cost_tokens = PASS_COST_BOUNDS[0]  # passes cheap: padding avoided
-        many = clf._batches(windows)
-    finally:
-        clf.pass_cost_tokens = measured
-    assert len(few) == 1 < len(many)
+    tok = clf.detoxify.tokenizer
+    assert (clf.windowing.window, clf.windowing.prefix, clf.windowing.suffix) == (
+        512, (tok.cls_token_id,), (tok.sep_token_id,))
 
 
 def test_concurrent_scoring_from_four_threads(fp32_classifier, heldout, clean_train_sentences):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from comments import config
 from comments.classifier import testmodel
 from comments.classifier.testmodel import JIGSAW_CLASSES, TestModelInfo, build_test_model, load_labelled_sample
 
@@ -109,3 +110,11 @@ def test_cli_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert f"COMMENTS_CLASSIFIER_CHECKPOINT_SHA256={sha}" in result.output
     assert f"COMMENTS_CLASSIFIER_CONFIG_DIR={(tmp_path / 'model' / 'config').resolve()}" in result.output
     assert build_test_model_command.name == "build-test-model"
+    # ./manage serve sources the lines that start with COMMENTS_ as the app's environment
+    environ = dict(line.split("=", 1) for line in result.output.splitlines() if line.startswith("COMMENTS_"))
+    assert config.from_environment(environ) == {
+        "CLASSIFIER_MODEL_TYPE": "original",
+        "CLASSIFIER_CHECKPOINT": str(checkpoint.resolve()),
+        "CLASSIFIER_CHECKPOINT_SHA256": sha,
+        "CLASSIFIER_CONFIG_DIR": str((tmp_path / "model" / "config").resolve()),
+    }

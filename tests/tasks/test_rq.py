@@ -74,7 +74,7 @@ def test_a_job_takes_the_jobs_queued_behind_it_into_its_batch(rq_app, monkeypatc
     real_score_ids = rq_tasks.score_ids
     monkeypatch.setattr(rq_tasks, "score_ids", lambda holder, batch, size: (
         batches.append(list(batch)) or real_score_ids(holder, batch, size)))
-    app.config["SCORING_BATCH_SIZE"] = 4
+    app.config["SCORING_COMMENTS_PER_BATCH"] = 4
     app.config["SCORING_GRACE_SECONDS"] = 3600  # the burst's sweep leaves them to their jobs
     with app.app_context():
         rq_tasks.run_worker(app, burst=True)

@@ -232,7 +232,7 @@ def test_web_process_scoring_uses_one_torch_thread_unless_configured(monkeypatch
 
     monkeypatch.setattr(tasks, "load_classifier", fake_load)
     web = Flask("web")
-    web.config.update(SCORING_MODE="inprocess", SCORING_BATCH_SIZE=16, SCORING_SWEEP_SECONDS=60)
+    web.config.update(SCORING_MODE="inprocess", SCORING_COMMENTS_PER_BATCH=16, SCORING_SWEEP_SECONDS=60)
     if configured is not None:
         web.config["CLASSIFIER_THREADS"] = configured
     tasks.init_scoring(web)
