@@ -33,9 +33,5 @@ class Conflict(ServiceError):
     kind = "conflict"  # 409
 
 
-class Unavailable(ServiceError):
-    kind = "unavailable"  # 503
-
-
 def invalid_field(field: str, code: str, message: str) -> Invalid:
     return Invalid(code, message, {field: [message]})
