@@ -80,6 +80,11 @@ class Queue(enum.StrEnum):
 
 QUEUE_VALUES = tuple(q.value for q in Queue)
 
+# What a reason (an entry of ``Comment.reasons`` or of an audit event's) is about, and what it does
+# to the status; its ``code`` says which rule, its words are ``services.moderation.REASON_TEXT``.
+ReasonKind = Literal["rule", "classifier", "report", "privacy", "author", "import", "moderator", "host"]
+ReasonEffect = Literal["hold", "reject", "note"]
+
 # Why a reader reports a comment: the API's choices, the widget's menu and the table's check.
 ReportReason = Literal["spam", "abuse", "offensive", "other"]
 REPORT_REASONS: tuple[ReportReason, ...] = get_args(ReportReason)

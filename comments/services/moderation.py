@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.orm import make_transient_to_detached
@@ -19,14 +19,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from comments.extensions import db
-from comments.models import Comment, Status, Thread, utcnow
+from comments.models import Comment, ReasonEffect, Status, Thread, utcnow
 from comments.services.audit import Actor, record, record_many
 
-# What a reason does to the comment's status.
-Effect = Literal["hold", "reject", "note"]
-HOLD: Final = "hold"
-REJECT: Final = "reject"
-NOTE: Final = "note"  # recorded, changes nothing (shadow mode, reports under the threshold)
+HOLD: Final[ReasonEffect] = "hold"
+REJECT: Final[ReasonEffect] = "reject"
+NOTE: Final[ReasonEffect] = "note"  # recorded, changes nothing (shadow mode, reports under the threshold)
 
 # Every reason code a comment's or an audit event's reasons carry, in the plain words people read
 # (the dashboard's reason lists and filter). The code is the contract; the words may change.
@@ -97,7 +95,7 @@ def decide(
 
 def _classifier_reasons(result: ClassifierResult, settings: dict[str, Any]) -> list[dict[str, Any]]:
     if result.scores is None:
-        effect: Effect = NOTE if settings["failure_policy"] == "publish" else HOLD
+        effect: ReasonEffect = NOTE if settings["failure_policy"] == "publish" else HOLD
         return [{"kind": "classifier", "code": "classifier_unavailable", "effect": effect,
                  "detail": result.error or "the classifier did not answer"}]
     reasons = []
