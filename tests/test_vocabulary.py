@@ -21,7 +21,9 @@ from comments.classifier import DETOXIFY_LABELS
 from comments.dashboard.views import REASON_FILTERS
 from comments.models import (DELIVERY_STATUS_VALUES, QUEUE_VALUES, QUEUES_WHERE, REPORT_REASONS, STATUS_VALUES,
                              WEBHOOK_EVENTS, Comment, ReasonEffect, ReasonKind, Report, WebhookDelivery)
-from comments.services import moderation, sites, webhooks
+from comments.api.errors import SERVICE_ERROR_STATUS
+from comments.services import accounts, moderation, sites, webhooks
+from comments.services.errors import ErrorKind, ServiceError
 from comments.services.validation import REASON_FILTER_PATTERN, SLUG_PATTERN
 from comments.widget import STATIC
 
@@ -266,6 +268,19 @@ def test_the_queue_filters_are_labels_and_known_codes():
 def test_an_unknown_code_is_spelled_out():
     assert moderation.reason_text("repeat_post") == "Same text posted under another article"
     assert moderation.reason_text("some_new_rule") == "Some new rule"
+
+
+# --- error kinds ----------------------------------------------------------------------------------
+
+def _subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
+def test_every_kind_of_service_error_has_an_http_status():
+    kinds = {error.kind for error in _subclasses(ServiceError)}
+    assert accounts.TooManyAttempts in _subclasses(ServiceError)
+    assert kinds == set(get_args(ErrorKind))
+    assert kinds <= set(SERVICE_ERROR_STATUS)
 
 
 # --- patterns -------------------------------------------------------------------------------------
