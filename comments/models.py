@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -66,6 +66,44 @@ class Status(enum.StrEnum):
 
 
 STATUS_VALUES = tuple(s.value for s in Status)
+
+
+class Queue(enum.StrEnum):
+    """The review queues, as the contract names them. Two share a status's word, not its meaning:
+    "approved" and "reported" hold published comments (``QUEUES_WHERE`` says which)."""
+
+    HELD = "held"
+    REPORTED = "reported"
+    REJECTED = "rejected"
+    APPROVED = "approved"
+
+
+QUEUE_VALUES = tuple(q.value for q in Queue)
+
+# What a reason (an entry of ``Comment.reasons`` or of an audit event's) is about, and what it does
+# to the status; its ``code`` says which rule, its words are ``services.moderation.REASON_TEXT``.
+ReasonKind = Literal["rule", "classifier", "report", "privacy", "author", "import", "moderator", "host"]
+ReasonEffect = Literal["hold", "reject", "note"]
+
+# Why a reader reports a comment: the API's choices, the widget's menu and the table's check.
+ReportReason = Literal["spam", "abuse", "offensive", "other"]
+REPORT_REASONS: tuple[ReportReason, ...] = get_args(ReportReason)
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where a webhook delivery stands."""
+
+    PENDING = "pending"  # waiting for its first or next attempt
+    DELIVERED = "delivered"
+    FAILED = "failed"  # given up after the last attempt
+
+
+DELIVERY_STATUS_VALUES = tuple(s.value for s in DeliveryStatus)
+
+
+def _sql_in(column: str, values: tuple[str, ...]) -> str:
+    """``column in ('a', 'b')``, for check constraints (the migrations spell the same text)."""
+    return f"{column} in ({', '.join(repr(v) for v in values)})"
 
 
 class Site(db.Model):
@@ -137,10 +175,10 @@ SCORE_KEY = literal_column("coalesce(max_score, -1.0)")
 # are defined by these, and ``review._queue_condition`` uses the same text so that SQLite and
 # PostgreSQL can match a query to them (a bound parameter would not prove the index applies).
 QUEUES_WHERE = {
-    "held": text("status = 'held'"),
-    "rejected": text("status = 'rejected'"),
-    "reported": text("status = 'published' AND reported_at IS NOT NULL"),
-    "approved": text("status = 'published' AND decided_at IS NOT NULL"),
+    Queue.HELD: text(f"status = '{Status.HELD}'"),
+    Queue.REJECTED: text(f"status = '{Status.REJECTED}'"),
+    Queue.REPORTED: text(f"status = '{Status.PUBLISHED}' AND reported_at IS NOT NULL"),
+    Queue.APPROVED: text(f"status = '{Status.PUBLISHED}' AND decided_at IS NOT NULL"),
 }
 
 
@@ -203,9 +241,7 @@ class Comment(db.Model):
     reply_to: Mapped[Comment | None] = relationship(remote_side=[id], foreign_keys=[reply_to_id])
 
     __table_args__ = (
-        CheckConstraint(
-            "status in ('pending', 'published', 'held', 'rejected', 'deleted')", name="status_known"
-        ),
+        CheckConstraint(_sql_in("status", STATUS_VALUES), name="status_known"),
         # Root pages: the roots of a thread in date order (oldest/newest sorts, keyset cursors).
         Index("ix_comments_thread_roots", "thread_id", "root_id", "created_at", "id"),
         # The "top" sort (most replies first): the roots in that order, so a page is a seek, not a
@@ -239,19 +275,19 @@ class Comment(db.Model):
         # indexes, and ``review`` names the statuses as literals to use them: an index leading
         # with the status would also be taken, on SQLite without statistics, for the readers'
         # ``status IN (...)`` (and read every published comment instead of one thread's replies).
-        Index("ix_comments_held_created", "created_at", "id", sqlite_where=QUEUES_WHERE["held"],
-              postgresql_where=QUEUES_WHERE["held"]),
+        Index("ix_comments_held_created", "created_at", "id", sqlite_where=QUEUES_WHERE[Queue.HELD],
+              postgresql_where=QUEUES_WHERE[Queue.HELD]),
         # By score, highest first: the same expression as ``review``'s sort (``SCORE_KEY``).
-        Index("ix_comments_held_score", SCORE_KEY.desc(), "id", sqlite_where=QUEUES_WHERE["held"],
-              postgresql_where=QUEUES_WHERE["held"]),
+        Index("ix_comments_held_score", SCORE_KEY.desc(), "id", sqlite_where=QUEUES_WHERE[Queue.HELD],
+              postgresql_where=QUEUES_WHERE[Queue.HELD]),
         Index("ix_comments_site_held_score", "site_id", SCORE_KEY.desc(), "id",
-              sqlite_where=QUEUES_WHERE["held"], postgresql_where=QUEUES_WHERE["held"]),
-        Index("ix_comments_rejected_created", "created_at", "id", sqlite_where=QUEUES_WHERE["rejected"],
-              postgresql_where=QUEUES_WHERE["rejected"]),
-        Index("ix_comments_reported_queue", "reported_at", "id", sqlite_where=QUEUES_WHERE["reported"],
-              postgresql_where=QUEUES_WHERE["reported"]),
-        Index("ix_comments_approved_queue", "decided_at", "id", sqlite_where=QUEUES_WHERE["approved"],
-              postgresql_where=QUEUES_WHERE["approved"]),
+              sqlite_where=QUEUES_WHERE[Queue.HELD], postgresql_where=QUEUES_WHERE[Queue.HELD]),
+        Index("ix_comments_rejected_created", "created_at", "id", sqlite_where=QUEUES_WHERE[Queue.REJECTED],
+              postgresql_where=QUEUES_WHERE[Queue.REJECTED]),
+        Index("ix_comments_reported_queue", "reported_at", "id", sqlite_where=QUEUES_WHERE[Queue.REPORTED],
+              postgresql_where=QUEUES_WHERE[Queue.REPORTED]),
+        Index("ix_comments_approved_queue", "decided_at", "id", sqlite_where=QUEUES_WHERE[Queue.APPROVED],
+              postgresql_where=QUEUES_WHERE[Queue.APPROVED]),
         # The moderators' thread view, a page at a time in date order.
         Index("ix_comments_thread_created", "thread_id", "created_at", "id"),
         # Rescoring a site pages by id: a range seek, not a sort of the site's comments per page.
@@ -297,7 +333,7 @@ class Report(db.Model):
 
     __table_args__ = (
         UniqueConstraint("comment_id", "reporter_hash"),
-        CheckConstraint("reason in ('spam', 'abuse', 'offensive', 'other')", name="reason_known"),
+        CheckConstraint(_sql_in("reason", REPORT_REASONS), name="reason_known"),
     )
 
 
@@ -430,8 +466,17 @@ class Ban(db.Model):
 
 
 
-WEBHOOK_EVENTS = ("comment.published", "comment.held", "comment.rejected", "comment.reported",
-                  "comment.decided")
+class WebhookEvent(enum.StrEnum):
+    """What a host's webhook can subscribe to."""
+
+    PUBLISHED = "comment.published"
+    HELD = "comment.held"
+    REJECTED = "comment.rejected"
+    REPORTED = "comment.reported"  # by enough readers, or by one (with the report)
+    DECIDED = "comment.decided"  # by a moderator or a host
+
+
+WEBHOOK_EVENTS = tuple(e.value for e in WebhookEvent)
 
 
 class Webhook(db.Model):
@@ -468,7 +513,7 @@ class WebhookDelivery(db.Model):
     # The comment the event is about, so that erasing an author also drops what was queued about them.
     comment_id: Mapped[int | None] = mapped_column(Integer, index=True)
     body: Mapped[str] = mapped_column(Text)  # the exact JSON sent (and signed) on every attempt
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # When a worker may try next; a worker that claims the row moves it ahead (a lease), so a
     # process that dies mid-attempt only delays the delivery.
@@ -484,7 +529,7 @@ class WebhookDelivery(db.Model):
     webhook: Mapped[Webhook] = relationship()
 
     __table_args__ = (
-        CheckConstraint("status in ('pending', 'delivered', 'failed')", name="status_known"),
+        CheckConstraint(_sql_in("status", DELIVERY_STATUS_VALUES), name="status_known"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
         # The purge's finished deliveries past the log's age, read without the rest of the log.

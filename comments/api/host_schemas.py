@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from comments.api.schemas import EmailAddress, Moment, QueryInteger, StrictSchema, ThreadSchema
-from comments.models import STATUS_VALUES, WEBHOOK_EVENTS
+from comments.models import DELIVERY_STATUS_VALUES, STATUS_VALUES, WEBHOOK_EVENTS
 from comments.services.apikeys import SCOPES
 from comments.services.sites import CLASSIFIER_LABELS, SiteSettingsSchema
 
@@ -216,7 +216,7 @@ class WebhookListSchema(ma.Schema):
 
 
 class DeliveryQuerySchema(PageQuerySchema):
-    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(("pending", "delivered", "failed")))
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(DELIVERY_STATUS_VALUES))
 
 
 class DeliverySchema(ma.Schema):

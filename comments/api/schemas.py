@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from comments.models import MAX_ID, STATUS_VALUES
+from comments.models import MAX_ID, REPORT_REASONS, STATUS_VALUES, Queue
 from comments.services import parsing
-from comments.services.reports import REASONS
 from comments.services.review import ACTIONS, QUEUE_SORTS, QUEUES
 from comments.services.threads import REPLIES_PER_TOP, REPLIES_SHOWN, REPLY_PAGE_DEFAULT, REPLY_PAGE_MAX, SORTS
-from comments.services.validation import StorableSchema, TextError, check_author_name, check_body
+from comments.services.validation import (REASON_FILTER_PATTERN, SLUG_PATTERN, StorableSchema, TextError,
+                                           check_author_name, check_body)
 
 
 def _checked(check):
@@ -90,7 +90,7 @@ class PreviewCreateSchema(StrictSchema):
 
 
 class ReportCreateSchema(StrictSchema):
-    reason = ma.fields.String(required=True, validate=ma.validate.OneOf(REASONS))
+    reason = ma.fields.String(required=True, validate=ma.validate.OneOf(REPORT_REASONS))
     note = ma.fields.String(load_default="", validate=ma.validate.Length(max=1000))
 
 
@@ -199,9 +199,9 @@ class TokenSchema(ma.Schema):
 
 
 class QueueQuerySchema(StrictSchema):
-    queue = ma.fields.String(load_default="held", validate=ma.validate.OneOf(QUEUES))
-    site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[a-z0-9-]{1,64}$"))
-    reason = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[a-z_]{1,40}$"),
+    queue = ma.fields.String(load_default=Queue.HELD.value, validate=ma.validate.OneOf(QUEUES))
+    site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(SLUG_PATTERN))
+    reason = ma.fields.String(load_default=None, validate=ma.validate.Regexp(REASON_FILTER_PATTERN),
                               metadata={"description": "a reason code or label, e.g. toxicity, "
                                                        "premoderation_all, reader_report"})
     sort = ma.fields.String(load_default="oldest", validate=ma.validate.OneOf(QUEUE_SORTS))
@@ -277,7 +277,7 @@ class DecidedSchema(ma.Schema):
 
 class AuditQuerySchema(StrictSchema):
     comment_id = QueryInteger(minimum=1, maximum=MAX_ID, load_default=None)
-    site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[a-z0-9-]{1,64}$"))
+    site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(SLUG_PATTERN))
     limit = QueryInteger(minimum=1, maximum=200, load_default=50)
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=50))
 

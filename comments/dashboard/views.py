@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,11 +30,11 @@ from comments.api.errors import SERVICE_ERROR_STATUS
 from comments.extensions import db, limiter
 from comments.models import MAX_ID, Moderator, utcnow
 from comments.net import client_ip
-from comments.services.validation import TextError, check_thread_key
-from comments.services import accounts, parsing, review, stats
+from comments.services.validation import REASON_FILTER_PATTERN, SLUG_PATTERN, TextError, check_thread_key
+from comments.services import accounts, moderation, parsing, review, stats
 from comments.services.audit import Actor
 from comments.services.errors import Conflict, ServiceError
-from comments.services.sites import CLASSIFIER_LABELS, PREMODERATION_MODES, SLUG_PATTERN, update_settings
+from comments.services.sites import CLASSIFIER_LABELS, PREMODERATION_MODES, update_settings
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,6 @@ bp = Blueprint("dashboard", __name__, url_prefix="/mod", template_folder="templa
 
 PAGE_SIZE = 20
 SORTS = {"oldest": "Oldest first", "score": "Highest score", "newest": "Newest first"}
-REASON_PATTERN = re.compile(r"^[a-z_]{1,40}$")
 # How long the dashboard offers "Undo" after a decision (the server allows review.UNDO_SECONDS).
 UNDO_OFFER_SECONDS = 8
 
@@ -203,7 +201,7 @@ def _queue_filters(source: Any, prefix: str = "") -> dict[str, Any]:
         abort(400, f"There is no queue '{queue}'.")
     if site is not None and not SLUG_PATTERN.fullmatch(site):
         abort(400, "That is not a site name.")
-    if reason is not None and not REASON_PATTERN.fullmatch(reason):
+    if reason is not None and not REASON_FILTER_PATTERN.fullmatch(reason):
         abort(400, "That is not a reason code.")
     if sort not in SORTS:
         abort(400, f"Sorting by '{sort}' is not offered.")
@@ -515,24 +513,7 @@ def stats_page(moderator: Moderator) -> str:
 
 # --- template helpers ---------------------------------------------------------------------------
 
-REASON_TEXT = {
-    "label_over_threshold": "Classifier label over threshold",
-    "classifier_unavailable": "Classifier unavailable",
-    "banned_word": "Banned words",
-    "suspect_word": "Suspect words",
-    "premoderation_all": "Pre-moderation (every comment)",
-    "premoderation_first_comment": "Pre-moderation (first comment)",
-    "premoderation_links": "Pre-moderation (contains links)",
-    "repeat_post": "Same text posted under another article",
-    "author_banned": "Author is banned",
-    "author_history": "Author had comments rejected recently",
-    "reader_report": "Reported by readers",
-    "report_threshold": "Enough readers reported it",
-    "deleted_by_author": "Deleted by its author",
-}
-REASON_FILTERS = (*CLASSIFIER_LABELS, "suspect_word", "banned_word", "premoderation_all",
-                  "premoderation_first_comment", "premoderation_links", "repeat_post", "author_banned",
-                  "author_history", "reader_report", "report_threshold", "classifier_unavailable")
+REASON_FILTERS = (*CLASSIFIER_LABELS, *moderation.FILTER_REASON_CODES)
 
 
 @bp.app_context_processor
@@ -540,9 +521,7 @@ def _template_context() -> dict[str, Any]:
     return {"reason_filters": REASON_FILTERS}
 
 
-@bp.app_template_filter("reason_text")
-def reason_text(code: str) -> str:
-    return REASON_TEXT.get(code) or code.replace("_", " ").capitalize()
+bp.add_app_template_filter(moderation.reason_text, "reason_text")
 
 
 def _as_datetime(value: Any) -> datetime | None:

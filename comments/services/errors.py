@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+# What went wrong, in the words the API turns into an HTTP status (``api.errors.SERVICE_ERROR_STATUS``).
+ErrorKind = Literal["invalid", "unauthorized", "not_found", "forbidden", "conflict", "rate_limited"]
 
 
 class ServiceError(Exception):
-    kind = "invalid"
+    kind: ClassVar[ErrorKind] = "invalid"
 
     def __init__(self, code: str, message: str, fields: dict[str, Any] | None = None,
                  details: dict[str, Any] | None = None):
@@ -31,10 +34,6 @@ class Forbidden(ServiceError):
 
 class Conflict(ServiceError):
     kind = "conflict"  # 409
-
-
-class Unavailable(ServiceError):
-    kind = "unavailable"  # 503
 
 
 def invalid_field(field: str, code: str, message: str) -> Invalid:

@@ -32,14 +32,12 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from comments.extensions import db
-from comments.models import AuditEvent, ModerationDay, QueueWait
+from comments.models import AuditEvent, ModerationDay, QueueWait, Status
 
 # Actor types whose decisions are a person's (a moderator's, or a host's with a moderate-scoped key).
 DECIDERS = ("moderator", "host")
 DECISION_ACTIONS = ("approved", "rejected")
 QUEUED_ACTIONS = ("queued_for_review",)  # reports put a published comment in front of moderators
-HELD = "held"
-REJECTED = "rejected"
 
 
 @dataclass
@@ -65,7 +63,7 @@ def replay(events: Iterable[Any], state: Replay | None = None) -> Replay:
     for event in events:
         day = event.created_at.date()
         # The per-day figures.
-        if event.to_status == HELD and event.actor_type not in DECIDERS:
+        if event.to_status == Status.HELD and event.actor_type not in DECIDERS:
             state.held_days.add(day)
         elif event.action in DECISION_ACTIONS:
             state.decisions.append((day, event.action))
@@ -73,10 +71,10 @@ def replay(events: Iterable[Any], state: Replay | None = None) -> Replay:
         elif event.action == "decision_undone" and state.last_decision is not None:
             state.undone.append(state.last_decision)
             state.last_decision = None
-        elif event.to_status == REJECTED and event.actor_type == "system":
+        elif event.to_status == Status.REJECTED and event.actor_type == "system":
             state.auto_rejected.append(day)
         # The wait before a moderator's decision.
-        if event.actor_type not in DECIDERS and (event.to_status == HELD or event.action in QUEUED_ACTIONS):
+        if event.actor_type not in DECIDERS and (event.to_status == Status.HELD or event.action in QUEUED_ACTIONS):
             if state.entered is None:
                 state.entered = event.created_at
         elif event.action in DECISION_ACTIONS and event.actor_type in DECIDERS:
@@ -98,7 +96,7 @@ class _Event:
 
 def _matters(event: dict[str, Any]) -> bool:
     return event.get("comment_id") is not None and event.get("site_id") is not None and (
-        event["to_status"] in (HELD, REJECTED) or event["action"] in DECISION_ACTIONS
+        event["to_status"] in (Status.HELD, Status.REJECTED) or event["action"] in DECISION_ACTIONS
         or event["action"] in QUEUED_ACTIONS or event["action"] == "decision_undone")
 
 

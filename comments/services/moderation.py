@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.orm import make_transient_to_detached
@@ -19,12 +19,44 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from comments.extensions import db
-from comments.models import Comment, Status, Thread, utcnow
+from comments.models import Comment, ReasonEffect, Status, Thread, utcnow
 from comments.services.audit import Actor, record, record_many
 
-HOLD = "hold"
-REJECT = "reject"
-NOTE = "note"  # recorded, changes nothing (shadow mode, reports under the threshold)
+HOLD: Final[ReasonEffect] = "hold"
+REJECT: Final[ReasonEffect] = "reject"
+NOTE: Final[ReasonEffect] = "note"  # recorded, changes nothing (shadow mode, reports under the threshold)
+
+# Every reason code a comment's or an audit event's reasons carry, in the plain words people read
+# (the dashboard's reason lists and filter). The code is the contract; the words may change.
+REASON_TEXT: dict[str, str] = {
+    "label_over_threshold": "Classifier label over threshold",
+    "classifier_unavailable": "Classifier unavailable",
+    "banned_word": "Banned words",
+    "suspect_word": "Suspect words",
+    "premoderation_all": "Pre-moderation (every comment)",
+    "premoderation_first_comment": "Pre-moderation (first comment)",
+    "premoderation_links": "Pre-moderation (contains links)",
+    "repeat_post": "Same text posted under another article",
+    "author_banned": "Author is banned",
+    "author_history": "Author had comments rejected recently",
+    "reader_report": "Reported by readers",
+    "report_threshold": "Enough readers reported it",
+    "deleted_by_author": "Deleted by its author",
+    "erased_on_request": "Erased on request",
+    "imported": "Imported",
+    "ban": "Ban",
+    "undo": "Undo",
+}
+# The codes a moderator can filter the queues by (after the classifier's labels), in menu order:
+# those that put a comment into a queue.
+FILTER_REASON_CODES = ("suspect_word", "banned_word", "premoderation_all", "premoderation_first_comment",
+                       "premoderation_links", "repeat_post", "author_banned", "author_history", "reader_report",
+                       "report_threshold", "classifier_unavailable")
+
+
+def reason_text(code: str) -> str:
+    """A reason code in plain words; a code this version does not know (older data) is spelled out."""
+    return REASON_TEXT.get(code) or code.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -63,7 +95,7 @@ def decide(
 
 def _classifier_reasons(result: ClassifierResult, settings: dict[str, Any]) -> list[dict[str, Any]]:
     if result.scores is None:
-        effect = NOTE if settings["failure_policy"] == "publish" else HOLD
+        effect: ReasonEffect = NOTE if settings["failure_policy"] == "publish" else HOLD
         return [{"kind": "classifier", "code": "classifier_unavailable", "effect": effect,
                  "detail": result.error or "the classifier did not answer"}]
     reasons = []

@@ -85,7 +85,3 @@ def fingerprint(body: str) -> str:
     """Same for bodies that differ only in case, spacing or punctuation."""
     words = _WORDS.findall(normalise(body))
     return hashlib.sha256(" ".join(words).encode()).hexdigest()
-
-
-def words_of(text: str) -> set[str]:
-    return set(_WORDS.findall(normalise(text)))

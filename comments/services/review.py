@@ -13,15 +13,15 @@ from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from comments.extensions import db
-from comments.models import (QUEUES_WHERE, SCORE_KEY, AuditEvent, Ban, Comment, Moderator, Report, Site, Status,
-                             Thread, utcnow)
+from comments.models import (QUEUE_VALUES, QUEUES_WHERE, SCORE_KEY, AuditEvent, Ban, Comment, Moderator, Report,
+                             Site, Status, Thread, WebhookEvent, utcnow)
 from comments.services import figures, moderation, paging, webhooks
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, Forbidden, NotFound
 from comments.services.sites import get_site
 from comments.services.threads import comment_json, find_thread, rfc3339
 
-QUEUES = ("held", "reported", "rejected", "approved")
+QUEUES = QUEUE_VALUES
 QUEUE_SORTS = ("oldest", "newest", "score")
 ACTIONS = ("approve", "reject")
 # The short list of reasons a moderator can give for a rejection (code, words); free text stays
@@ -215,7 +215,7 @@ def decide(moderator: Reviewer, comment_id: int, action: str, *, reason: str = "
                                  audit_reasons=(comment.reasons or []) + note)
         if ban_author:
             _ban(moderator, comment, reason)
-        webhooks.emit(comment.site_id, "comment.decided", lambda: webhooks.comment_data(
+        webhooks.emit(comment.site_id, WebhookEvent.DECIDED.value, lambda: webhooks.comment_data(
             comment, decision={"action": action, "reason": reason, "by": {"type": actor.type, "id": (
                 moderator.email if actor.type == "moderator" else actor.id)}}), comment_id=comment.id)
         db.session.commit()

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
 import marshmallow as ma
 from sqlalchemy import bindparam, select
 
+from comments.classifier import DETOXIFY_LABELS
 from comments.extensions import db
 from comments.models import ApiKey, Site, utcnow
 from comments.security import new_api_key
 from comments.services.audit import Actor, record
-from comments.services.validation import StorableSchema, is_one_clean_line
-
-SLUG_PATTERN = re.compile(r"^[a-z0-9-]{1,64}$")
+from comments.services.validation import SLUG_PATTERN, StorableSchema, is_one_clean_line
 
 # Detoxify's labels; thresholds are probabilities in [0, 1] at or above which a comment is held.
-CLASSIFIER_LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
+CLASSIFIER_LABELS = DETOXIFY_LABELS
 PREMODERATION_MODES = ("none", "all", "first-comment", "links")
 
 DEFAULT_SETTINGS: dict[str, Any] = {

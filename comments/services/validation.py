@@ -11,6 +11,12 @@ BODY_MAX = 10_000
 AUTHOR_NAME_MAX = 64
 THREAD_KEY_MAX = 255
 
+# A site's slug, wherever one comes from (a URL, a query, a form, the CLI); the sites table's
+# column holds at most 64. Anchored because the API's ``Regexp`` validators ``match`` with it.
+SLUG_PATTERN = re.compile(r"^[a-z0-9-]{1,64}$")
+# What may name a reason to filter by: a reason code or a classifier label.
+REASON_FILTER_PATTERN = re.compile(r"^[a-z_]{1,40}$")
+
 # C0 controls except tab, newline and carriage return; DEL and C1 controls; lone surrogates
 # (JSON can carry "\ud800", which no storage or encoder should be handed).
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")

@@ -30,7 +30,8 @@ from sqlalchemy import bindparam, delete, func, select, update
 
 from comments import metrics
 from comments.extensions import db
-from comments.models import WEBHOOK_EVENTS, Comment, Site, Webhook, WebhookDelivery, utcnow
+from comments.models import (WEBHOOK_EVENTS, Comment, DeliveryStatus, Site, Status, Webhook, WebhookDelivery,
+                             WebhookEvent, utcnow)
 from comments.services import paging, safehttp
 from comments.services.audit import Actor, record
 from comments.services.errors import NotFound, invalid_field
@@ -42,7 +43,7 @@ SIGNATURE_HEADER = "X-Comments-Signature"
 TIMESTAMP_HEADER = "X-Comments-Timestamp"
 MAX_WEBHOOKS_PER_SITE = 20
 MAX_BACKOFF_SECONDS = 6 * 3600
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+PENDING, DELIVERED, FAILED = DeliveryStatus.PENDING.value, DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value
 
 
 # --- signing ----------------------------------------------------------------------------------
@@ -238,7 +239,8 @@ def comment_data(comment: Comment, **extra: Any) -> dict[str, Any]:
             "thread": {"key": thread.key, "title": thread.title, "url": thread.url}, **extra}
 
 
-STATUS_EVENTS = {"published": "comment.published", "held": "comment.held", "rejected": "comment.rejected"}
+STATUS_EVENTS = {Status.PUBLISHED: WebhookEvent.PUBLISHED.value, Status.HELD: WebhookEvent.HELD.value,
+                 Status.REJECTED: WebhookEvent.REJECTED.value}
 
 
 def _status_event(old_status: str, new_status: str, action: str) -> str | None:

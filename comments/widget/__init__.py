@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+
+from comments.models import REPORT_REASONS
 
 bp = Blueprint("widget", __name__, template_folder="templates")
 
@@ -21,6 +24,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"embed.js": "text/javascript", "embed.css": "text/css", "count.js": "text/javascript"}
 # embed.js names its stylesheet's version with this placeholder, filled in when served.
 CSS_VERSION_PLACEHOLDER = "__EMBED_CSS_VERSION__"
+# ... and the report reasons, so that the widget offers exactly those the API takes.
+REPORT_REASONS_PLACEHOLDER = "__REPORT_REASONS__"
 SHORT_CACHE = "public, max-age=3600"
 LONG_CACHE = "public, max-age=31536000, immutable"
 
@@ -62,6 +67,8 @@ def asset(name: str) -> Asset:
         body = path.read_bytes()
         if name == "embed.js":
             body = body.replace(CSS_VERSION_PLACEHOLDER.encode(), asset("embed.css").etag.encode())
+            body = body.replace(REPORT_REASONS_PLACEHOLDER.encode(),
+                                json.dumps(list(REPORT_REASONS), separators=(",", ":")).encode())
             body = _without_comment_lines(body)
         built = Asset(body, gzip.compress(body, 9, mtime=0), _version(body), ASSETS[name], mtime)
         _assets[name] = built

@@ -13,7 +13,8 @@
   var MORE_REPLIES = 10; // replies added per "show more"
   var PAGE = 20; // root comments per page
   var POLL_FIRST = 1000, POLL_MAX = 30000, POLL_FOR = 10 * 60 * 1000;
-  var REASONS = ["spam", "abuse", "offensive", "other"];
+  // The report reasons the API takes (models.REPORT_REASONS), filled in when served.
+  var REASONS = __REPORT_REASONS__;
   var TOKEN_DAYS = 7;
 
   var STRINGS = {
