@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from comments.models import Comment
-from tests.conftest import set_settings
-from tests.dashboard.conftest import browser_login, make_comment
+from tests.helpers import browser_login, make_comment, set_settings
 
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api").expect

@@ -143,7 +143,7 @@ def test_html_conversion_escapes_markdown_and_drops_unsafe_links():
 
 
 def test_replies_past_the_sites_depth_cap_attach_to_the_deepest_allowed_ancestor(app, db, site):
-    from tests.conftest import set_settings
+    from tests.helpers import set_settings
 
     set_settings(site, max_depth=2)
     assert _import(app, "news", DATA / "disqus_sample.xml").exit_code == 0

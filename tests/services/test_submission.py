@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from comments.models import Comment
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 
 def _status(response):

@@ -10,7 +10,7 @@ from sqlalchemy import event
 
 from comments.models import Comment
 from comments.services import threads
-from tests.conftest import TEST_DATABASE_URL
+from tests.helpers import TEST_DATABASE_URL
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from comments.models import AuditEvent, Comment, Status, utcnow
 from comments.services.scoring import score_waiting
 from comments.tasks import ClassifierHolder
 from comments.tasks.sweep import sweep
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 CLEAN = "Thanks for the thoughtful article about the city budget."
 TOXIC = "You are a stupid idiot and I will hurt you"

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import Api, set_settings
-from tests.widget.conftest import SITE
+from tests.helpers import SITE, Api, set_settings
 from tests.xss_payloads import PAYLOADS
 
 pytestmark = pytest.mark.browser
