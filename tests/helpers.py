@@ -134,12 +134,12 @@ class FixedClassifier:
 
     def __init__(self, table: dict[str, dict[str, float]]):
         # A misspelt label would otherwise score 0.01 and the test would run on numbers it never set.
-        for text, scores in table.items():
+        for body, scores in table.items():
             unknown = set(scores) - set(self.labels)
             if unknown:
-                raise ValueError(f"{text!r}: {sorted(unknown)} are not labels of the classifier {self.labels}")
+                raise ValueError(f"{body!r}: {sorted(unknown)} are not labels of the classifier {self.labels}")
             if not all(0.0 <= value <= 1.0 for value in scores.values()):
-                raise ValueError(f"{text!r}: scores are probabilities in [0, 1], not {scores}")
+                raise ValueError(f"{body!r}: scores are probabilities in [0, 1], not {scores}")
         self.table = table
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
