@@ -172,6 +172,52 @@ def make_comment(site: Site, body: str, *, scores: dict[str, float] | None = Non
     return _db.session.get(Comment, comment_id)
 
 
+# --- XSS payloads: the renderer's tests and the browser tests of every client -----------------
+
+XSS_PAYLOADS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)>",
+    "<svg><script>alert(1)</script></svg>",
+    "<iframe src=javascript:alert(1)></iframe>",
+    "<a href=\"javascript:alert(1)\">click</a>",
+    "[click](javascript:alert(1))",
+    "[click](JaVaScRiPt:alert(1))",
+    "[click](java\tscript:alert(1))",
+    "[click](&#106;avascript:alert(1))",
+    "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "[click](vbscript:msgbox(1))",
+    "<javascript:alert(1)>",
+    "![x](javascript:alert(1))",
+    "![x](https://tracker.example/pixel.gif)",
+    "<body onload=alert(1)>",
+    "<div style=\"background:url(javascript:alert(1))\">x</div>",
+    "<style>body{display:none}</style>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "<details open ontoggle=alert(1)>",
+    "\"><script>alert(1)</script>",
+    "'><img src=x onerror=alert(1)>",
+    "<a href=\"https://ok.example\" onclick=\"alert(1)\">ok</a>",
+    "[ok](https://ok.example \"title\" onmouseover=alert(1))",
+    "`<script>alert(1)</script>`",
+    "```\n<script>alert(1)</script>\n```",
+    "<!--<script>alert(1)</script>-->",
+    "<form action=javascript:alert(1)><button>x</button></form>",
+    "<object data=javascript:alert(1)>",
+    "<embed src=javascript:alert(1)>",
+    "<base href=javascript:alert(1)//>",
+    "<meta http-equiv=refresh content=0;url=javascript:alert(1)>",
+    "[x](https://ok.example/\"onmouseover=\"alert(1))",
+    "https://ok.example/<script>alert(1)</script>",
+    "<<script>script>alert(1)<</script>/script>",
+    "<scr<script>ipt>alert(1)</scr</script>ipt>",
+    "<a href=\"&#x6A;avascript:alert(1)\">x</a>",
+    "[x](//evil.example)",
+    "<input autofocus onfocus=alert(1)>",
+    "<video><source onerror=alert(1)></video>",
+]
+
+
 # --- the dashboard ------------------------------------------------------------------------------
 
 PASSWORD = "correct horse battery"  # the ``moderator`` fixture's

@@ -72,8 +72,11 @@ def test_conftest_files_hold_fixtures_only():
                     f"{path.relative_to(TESTS)} defines {node.name}(), not a fixture: move it to tests/helpers.py"
 
 
-def test_there_is_one_helpers_module():
-    assert [path.relative_to(TESTS).as_posix() for path in TESTS.rglob("helpers*.py")] == ["helpers.py"]
+def test_besides_tests_and_fixtures_there_is_one_helpers_module():
+    """Shared helpers and shared test data (payload lists...) live in tests/helpers.py only."""
+    others = [path.relative_to(TESTS).as_posix() for path in _modules()
+              if not path.name.startswith("test_") and path.name not in ("conftest.py", "__init__.py")]
+    assert others == ["helpers.py"]
 
 
 def _mirrors(test_file: Path) -> bool:

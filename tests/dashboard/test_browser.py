@@ -139,7 +139,7 @@ def test_requests_without_the_csrf_token_are_refused(page, live_server, db, mode
 
 
 def test_comment_html_from_the_xss_payloads_stays_inert(page, db, site, moderator):
-    from tests.xss_payloads import PAYLOADS
+    from tests.helpers import XSS_PAYLOADS as PAYLOADS
 
     set_settings(site, premoderation="all")
     for i, payload in enumerate(PAYLOADS):

@@ -390,7 +390,7 @@ def _unsafe(page_html: str) -> list[str]:
 
 
 def test_payloads_never_reach_the_page_as_markup(dashboard, site, db):
-    from tests.xss_payloads import PAYLOADS
+    from tests.helpers import XSS_PAYLOADS as PAYLOADS
 
     set_settings(site, premoderation="all")
     ids = []

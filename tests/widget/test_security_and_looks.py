@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.helpers import SITE, Api, set_settings
-from tests.xss_payloads import PAYLOADS
+from tests.helpers import XSS_PAYLOADS as PAYLOADS
 
 pytestmark = pytest.mark.browser
 
