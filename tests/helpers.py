@@ -21,7 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from comments import create_app
+from comments import create_app, transaction
 from comments.classifier.base import DETOXIFY_LABELS
 from comments.extensions import db as _db
 from comments.models import Comment, Site
@@ -116,11 +116,12 @@ class Api:
 def set_settings(site: Site, **settings: Any) -> None:
     """Change a site's settings through ``sites.update_settings``, the app's one writer (and commit).
 
-    An unknown setting or a value the app would refuse raises ``marshmallow.ValidationError`` here,
-    so a test cannot silently run on a setting that does not exist or the app could never hold.
+    An unknown setting or a value the app would refuse raises ``marshmallow.ValidationError`` here
+    (and nothing is changed), so a test cannot silently run on a setting that does not exist or the
+    app could never hold.
     """
-    update_settings(site, settings, Actor("operator", "tests"))
-    _db.session.commit()
+    with transaction.unit_of_work():  # the test owns this unit of work, as a view or command would
+        update_settings(site, settings, Actor("operator", "tests"))
 
 
 # --- the scoring pipeline and comments in the queue ---------------------------------------------
@@ -165,7 +166,8 @@ def make_comment(site: Site, body: str, *, scores: dict[str, float] | None = Non
     """A comment through ``submission.submit`` and, with ``scores``, the classifier's path."""
     new = NewComment(body=body, author_name=author, author_email=email, parent_id=parent_id, client_ip=ip,
                      thread_title=title, thread_url=f"https://news.example/{key}" if title else None)
-    result = submit(site, key, new, HeldBackScoring() if scores is not None else None)
+    with transaction.unit_of_work():  # the test owns this unit of work, as the posting view would
+        result = submit(site, key, new, HeldBackScoring() if scores is not None else None)
     comment_id = result.view["id"]
     if scores is not None:
         scoring.score_waiting(FixedClassifier({body: scores}), ids=[comment_id])

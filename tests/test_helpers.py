@@ -30,7 +30,6 @@ def test_set_settings_sets_what_the_app_would(site, db):
 def test_set_settings_refuses_an_unknown_setting_or_an_invalid_value(site, db, settings):
     with pytest.raises(ma.ValidationError):
         set_settings(site, **settings)
-    db.session.rollback()
     assert effective_settings(site) == effective_settings(type(site)(settings={}))
 
 
