@@ -3,6 +3,7 @@
 The suite runs on SQLite by default, and on PostgreSQL (+ Redis for rate limits) when
 ``COMMENTS_TEST_DATABASE_URL`` (and ``COMMENTS_TEST_REDIS_URL``) are set, as ``.ci/run`` does.
 The schema is built once per run by the Alembic migrations, from an empty database.
+Helpers (functions, classes, constants) live in ``tests/helpers.py``; this file holds fixtures only.
 """
 
 from __future__ import annotations
@@ -14,79 +15,33 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
 
 from comments import create_app
 from comments.extensions import db as _db
 from comments.extensions import limiter
 from comments.models import Site
+from tests.helpers import (
+    CHROMIUM_ARGS,
+    ORIGIN,
+    PASSWORD,
+    TEST_DATABASE_URL,
+    Api,
+    HeldBackScoring,
+    RedisServer,
+    chromium_or_skip,
+    make_config,
+    reset_postgres,
+)
 
 # Apps that tests create for themselves must not start webhook delivery threads polling their
 # (often empty) databases; webhook tests deliver explicitly with tasks.outbox.drain.
 os.environ.setdefault("COMMENTS_WEBHOOK_DELIVERY", "worker")
 
-TEST_DATABASE_URL = os.environ.get("COMMENTS_TEST_DATABASE_URL")
-TEST_REDIS_URL = os.environ.get("COMMENTS_TEST_REDIS_URL")
-
-ORIGIN = "https://news.example"
-
-
-def _reset_postgres(url: str) -> None:
-    """Drop everything in the public schema, so migrations run from empty."""
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
-def make_config(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "TESTING": True,
-        "SECRET_KEY": "test-secret",
-        "HASH_KEY": "test-hash-key",
-        "RATELIMIT_POST": "1000 per minute",
-        "RATELIMIT_REPORT": "1000 per minute",
-        "RATELIMIT_READ": "1000 per minute",
-        "RATELIMIT_PREVIEW": "1000 per minute",
-        "REDIS_URL": TEST_REDIS_URL,
-        # Most tests are about the rules; the classifier's tests switch scoring on (tests/tasks).
-        "SCORING_MODE": "off",
-        # Webhook tests deliver explicitly (tasks.outbox.drain) instead of from a background thread.
-        "WEBHOOK_DELIVERY": "worker",
-    }
-    if TEST_DATABASE_URL:
-        config["DATABASE_URL"] = TEST_DATABASE_URL
-    else:
-        config["DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'comments.db'}"
-    config.update(overrides)
-    return config
-
-
-def app_of_its_own(tmp_path: Any, name: str, **config: Any) -> Flask:
-    """An app with a configuration of the test's own (scoring on Redis, a Redis of its own...) on
-    the suite's database (PostgreSQL) or a SQLite file of its own, migrated, with the site "news"."""
-    from flask_migrate import upgrade
-
-    from comments.services.sites import create_site
-
-    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / name}"
-    application = create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "HASH_KEY": "y", "TESTING": True,
-                              "WEBHOOK_DELIVERY": "worker", **config})
-    with application.app_context():
-        upgrade()
-        if _db.session.query(Site).filter_by(slug="news").first() is None:
-            create_site("news", [])
-            _db.session.commit()
-    return application
-
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     if TEST_DATABASE_URL:
-        _reset_postgres(TEST_DATABASE_URL)
+        reset_postgres(TEST_DATABASE_URL)
     application = create_app(make_config(tmp_path_factory))
     application.instance_path = str(tmp_path_factory.mktemp("instance"))
     with application.app_context():
@@ -127,40 +82,14 @@ def site(db: Any) -> Site:
     return created
 
 
-def set_settings(site: Site, **settings: Any) -> None:
-    site.settings = {**(site.settings or {}), **settings}
-    _db.session.commit()
-
-
 @pytest.fixture()
 def moderator(db: Any):
     """A moderator account (the dashboard session and bearer tokens arrive with the review queue)."""
     from comments.services.accounts import create_moderator
 
-    account = create_moderator("mod@news.example", "correct horse battery", [])
+    account = create_moderator("mod@news.example", PASSWORD, [])
     db.session.commit()
     return account
-
-
-class Api:
-    """Small helpers so tests read like the calls a widget makes."""
-
-    def __init__(self, client: FlaskClient, site_slug: str = "news"):
-        self.client = client
-        self.site = site_slug
-
-    def thread_url(self, key: str = "article-1") -> str:
-        from urllib.parse import quote
-
-        return f"/api/v1/sites/{self.site}/threads/{quote(key, safe='')}/comments"
-
-    def post(self, body: str = "A thoughtful comment.", author: str = "Ann", key: str = "article-1",
-             ip: str = "192.0.2.1", **extra: Any):
-        payload = {"body": body, "author_name": author, **extra}
-        return self.client.post(self.thread_url(key), json=payload, environ_base={"REMOTE_ADDR": ip})
-
-    def read(self, key: str = "article-1", **params: Any):
-        return self.client.get(self.thread_url(key), query_string=params)
 
 
 @pytest.fixture()
@@ -237,43 +166,15 @@ def scoring(app: Flask, db: Any, classifier, classifier_config):
     app.extensions["comments.scoring"] = previous
 
 
-class _HeldBack:
-    """Scoring on, but nothing scores: posts stay pending until the test scores them."""
-
-    enabled = True
-
-    def __init__(self):
-        self.ids: list[int] = []
-
-    def enqueue(self, ids):
-        self.ids.extend(ids)
-
-
 @pytest.fixture()
 def held_back(app):
     previous = app.extensions.get("comments.scoring")
-    app.extensions["comments.scoring"] = queue = _HeldBack()
+    app.extensions["comments.scoring"] = queue = HeldBackScoring()
     yield queue
     app.extensions["comments.scoring"] = previous
 
 
 # --- the browser ----------------------------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's own download cannot work offline
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
-
-
-def chromium_or_skip() -> str:
-    """Debian's Chromium for the browser tests: skipped where it is missing (``./manage test``
-    installs it when it can), a failure where CI says the browser tests must run."""
-    if os.access(CHROMIUM, os.X_OK):
-        return CHROMIUM
-    message = f"browser tests need {CHROMIUM} (apt-get install -y chromium)"
-    if os.environ.get("COMMENTS_REQUIRE_BROWSER"):
-        pytest.fail(message)
-    pytest.skip(message)
-
 
 @pytest.fixture(scope="session")
 def live_server(app: Flask) -> Iterator[str]:
@@ -304,62 +205,6 @@ def browser() -> Iterator[Any]:
 
 
 # --- Redis faults -----------------------------------------------------------------------------
-
-class RedisServer:
-    """A real ``redis-server`` of the test's own (127.0.0.1, a free port, nothing persisted) that
-    the test can kill, hang (SIGSTOP) and start again on the same port."""
-
-    def __init__(self, directory: Any):
-        import socket
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.directory = directory
-        self.process: Any = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        import subprocess
-        import time
-
-        import redis
-
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with redis.Redis.from_url(self.url, socket_connect_timeout=0.2, socket_timeout=0.2) as probe:
-                    probe.ping()
-                return
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()  # SIGKILL: no goodbye to the clients, as in a crash
-            self.process.wait(10)
-            self.process = None
-
-    def hang(self) -> None:
-        """Stopped, not dead: connections are still accepted (by the kernel) but nothing answers."""
-        import signal
-
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        import signal
-
-        self.process.send_signal(signal.SIGCONT)
-
 
 @pytest.fixture()
 def redis_server(tmp_path: Any) -> Iterator[RedisServer]:

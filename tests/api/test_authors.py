@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from comments.models import AuditEvent, Comment, CommentRevision, utcnow
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 
 def _url(comment_id):

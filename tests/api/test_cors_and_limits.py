@@ -6,7 +6,7 @@ import pytest
 
 from comments import create_app
 from comments.extensions import limiter
-from tests.conftest import ORIGIN, TEST_DATABASE_URL
+from tests.helpers import ORIGIN, TEST_DATABASE_URL
 
 
 def test_allowed_origin_gets_cors_headers(api):
@@ -72,7 +72,7 @@ def limited_app(tmp_path):
     """An app with tight limits; rate limits live in the limiter's storage, reset around it."""
     from flask_migrate import upgrade
 
-    from tests.conftest import TEST_REDIS_URL
+    from tests.helpers import TEST_REDIS_URL
 
     url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'limits.db'}"
     application = create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "TESTING": True,

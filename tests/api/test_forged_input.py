@@ -9,12 +9,11 @@ the calendar once converted to UTC, text that is not base64 or not JSON.
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 import pytest
 
-from tests.conftest import Api
+from tests.helpers import Api
 
 
 def raw_cursor(text: str | bytes) -> str:
@@ -152,7 +151,7 @@ def test_every_list_refuses_forged_cursors(client, api, host, mod_auth, request,
 
 
 def test_cursors_this_service_gives_out_still_page(client, api, site, host, mod_auth):
-    from tests.conftest import set_settings
+    from tests.helpers import set_settings
 
     for i in range(3):
         api.post(f"Root {i}", author_email="ann@example.org")

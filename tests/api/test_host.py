@@ -10,7 +10,7 @@ import pytest
 
 from comments.models import ApiKey, AuditEvent
 from comments.services.sites import create_site
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import pytest
 
 from comments.models import AuditEvent, Comment, CommentRevision, Report, Thread, utcnow
 from comments.security import hash_email, hash_ip
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 PRIVACY = "/api/v1/sites/news/privacy"
 

@@ -8,7 +8,7 @@ import pytest
 
 from comments.models import AuditEvent, Comment, LoginFailure, Moderator, utcnow
 from comments.services.accounts import create_moderator
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 PASSWORD = "correct horse battery"
 

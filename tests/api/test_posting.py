@@ -7,7 +7,7 @@ import json
 import pytest
 
 from comments.models import AuditEvent, Comment, Thread
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 
 def test_a_clean_comment_is_published_at_once(api):

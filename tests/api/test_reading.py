@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from comments.models import Comment, utcnow
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 
 def _post_tree(api, shape: dict, parent_id=None, prefix="c") -> dict[str, int]:

@@ -16,7 +16,7 @@ import pytest
 
 from comments.extensions import db as database
 from comments.models import Comment
-from tests.conftest import app_of_its_own
+from tests.helpers import app_of_its_own
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import pytest
 
 from comments.models import Comment, utcnow
 from comments.services import threads
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 SHOWN, PER_TOP = threads.REPLIES_SHOWN, threads.REPLIES_PER_TOP
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from comments.models import AuditEvent, Comment, Report
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 
 def _report(client, comment_id, ip, reason="abuse", **extra):

@@ -20,7 +20,7 @@ import pytest
 from comments.models import AuditEvent, WebhookDelivery, utcnow
 from comments.services import safehttp
 from comments.tasks.outbox import drain
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 
 class Receiver:

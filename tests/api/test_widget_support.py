@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from comments.models import Comment
-from tests.conftest import ORIGIN, set_settings
+from tests.helpers import ORIGIN, set_settings
 
 PREVIEW = "/api/v1/sites/news/preview"
 

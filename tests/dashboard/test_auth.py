@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from comments.models import LoginFailure, ModeratorToken, utcnow
-from tests.dashboard.conftest import CSRF_FIELD, PASSWORD, Dashboard
+from tests.helpers import CSRF_FIELD, PASSWORD, Dashboard
 
 
 def _cookie_header(response) -> str:

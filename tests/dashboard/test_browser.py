@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from comments.models import Comment
-from tests.conftest import set_settings
-from tests.dashboard.conftest import browser_login, make_comment
+from tests.helpers import browser_login, make_comment, set_settings
 
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -140,7 +139,7 @@ def test_requests_without_the_csrf_token_are_refused(page, live_server, db, mode
 
 
 def test_comment_html_from_the_xss_payloads_stays_inert(page, db, site, moderator):
-    from tests.xss_payloads import PAYLOADS
+    from tests.helpers import XSS_PAYLOADS as PAYLOADS
 
     set_settings(site, premoderation="all")
     for i, payload in enumerate(PAYLOADS):

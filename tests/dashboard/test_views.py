@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import html
 import re
-from html.parser import HTMLParser
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 
 from comments.models import AuditEvent, Ban, Comment, Site, utcnow
 from comments.services.accounts import create_moderator
 from comments.services.sites import create_site
-from tests.conftest import set_settings
-from tests.dashboard.conftest import PASSWORD, Dashboard, make_comment
+from tests.helpers import PASSWORD, Dashboard, make_comment, set_settings
 
 
 def _cards(page_html: str) -> list[int]:
@@ -391,7 +390,7 @@ def _unsafe(page_html: str) -> list[str]:
 
 
 def test_payloads_never_reach_the_page_as_markup(dashboard, site, db):
-    from tests.xss_payloads import PAYLOADS
+    from tests.helpers import XSS_PAYLOADS as PAYLOADS
 
     set_settings(site, premoderation="all")
     ids = []

@@ -12,7 +12,7 @@ from comments.models import AuditEvent, Comment, LoginFailure, Report, Webhook, 
 from comments.security import hash_email, hash_ip
 from comments.services.audit import Actor
 from comments.services.privacy import Purge, Retention, erase_author, purge_batch, record_purge
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 
 def _age(db, model, column, ids, days: int) -> None:

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 
 from comments.services.rendering import LINK_REL, fingerprint, render
-from tests.xss_payloads import PAYLOADS
+from tests.helpers import XSS_PAYLOADS as PAYLOADS
 
 ALLOWED_TAGS = {"p", "br", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a"}
 

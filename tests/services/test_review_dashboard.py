@@ -12,8 +12,7 @@ from comments.services import review, stats
 from comments.services.accounts import create_moderator
 from comments.services.errors import Conflict, Forbidden, NotFound
 from comments.services.sites import create_site
-from tests.conftest import set_settings
-from tests.dashboard.conftest import make_comment
+from tests.helpers import make_comment, set_settings
 
 
 @pytest.fixture()

@@ -11,15 +11,14 @@ from __future__ import annotations
 import random
 import statistics
 from datetime import UTC, date, datetime, timedelta
+
 import pytest
 from sqlalchemy import delete, select
 
 from comments.models import AuditEvent, Comment, ModerationDay, QueueWait, Status
 from comments.services import figures, review, stats
 from comments.services.review import DECIDERS
-from tests.conftest import set_settings
-from tests.dashboard.conftest import make_comment
-
+from tests.helpers import make_comment, set_settings
 
 # --- the oracle: services/stats.py before the figures were kept --------------------------------------
 
@@ -168,17 +167,16 @@ def test_queue_counts_stop_at_the_limit(db, site, moderator, monkeypatch):
 
 def test_a_scoring_batch_that_holds_and_rejects_several_counts_each(db, site, moderator):
     """The scoring worker decides a batch with one audit insert: every comment of it counts."""
-    from comments.services.scoring import score_waiting
     from comments.services.submission import NewComment, submit
-    from tests.dashboard.conftest import FixedClassifier, LaterScoring
+    from tests.helpers import FixedClassifier, HeldBackScoring, score_batch
 
     set_settings(site, reject_thresholds={"threat": 0.9})
     table = {f"batch comment {i}": ({"toxicity": 0.95} if i % 3 == 0 else {"threat": 0.97} if i % 3 == 1 else {})
              for i in range(9)}
     ids = [submit(site, "article-1", NewComment(body=body, author_name=f"A{i}", client_ip=f"192.0.2.{i + 1}"),
-                  LaterScoring()).view["id"] for i, body in enumerate(table)]
+                  HeldBackScoring()).view["id"] for i, body in enumerate(table)]
     db.session.commit()
-    run = score_waiting(FixedClassifier(table), ids=ids)
+    run = score_batch(FixedClassifier(table), ids=ids)
     assert run.outcomes == {"held": 3, "rejected": 3, "published": 3}
     db.session.expire_all()
     review.decide(moderator, ids[0], "approve")

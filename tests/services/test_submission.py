@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 
-from comments.models import Comment
-from tests.conftest import set_settings
+from comments.models import Comment, Status
+from comments.services import moderation, rendering, submission
+from comments.services.errors import Conflict, Forbidden
+from comments.services.sites import DEFAULT_SETTINGS
+from tests.helpers import set_settings
 
 
 def _status(response):
@@ -173,3 +180,134 @@ def test_a_new_comment_is_stored_with_its_defaults_and_stays_in_the_session(app,
     db.session.expire_all()
     again = db.session.get(Comment, result.view["id"])
     assert (again.author_name, again.version, again.status) == ("Ann B.", 2, "published")
+
+
+# --- the rules and reply placement as pure functions (no app, no database) --------------------
+
+def _draft(body: str = "A thoughtful comment.", *, author: str = "Ann", closed: bool = False,
+           editing: Any = None, **history: Any) -> submission.Draft:
+    """A draft whose author history is given, so that no rule needs the database."""
+    settings = {**DEFAULT_SETTINGS, "banned_words": ["scamcoin", "buy followers"], "suspect_words": ["crypto"]}
+    known = {"duplicate_here": False, "repeated_elsewhere": False, "approved_before": True,
+             "rejected_recently": 0, "banned": False, **history}
+    return submission.Draft(
+        site=SimpleNamespace(id=1), settings=settings, thread=SimpleNamespace(id=1, closed=closed), parent=None,
+        body=body, body_html=rendering.render(body), author_name=author, author_key="k", fingerprint="f",
+        now=datetime(2026, 1, 1, tzinfo=UTC), editing=editing, history=submission.AuthorHistory(**known))
+
+
+def test_word_rules_match_whole_words_folded_in_the_body_and_the_name():
+    assert submission.banned_words(_draft("Get SCAMCOIN, or ｂｕｙ  followers? buy followers!")) == {
+        "kind": "rule", "code": "banned_word", "effect": moderation.REJECT, "words": ["buy followers", "scamcoin"]}
+    assert submission.banned_words(_draft("hello", author="ScamCoin Sam"))["words"] == ["scamcoin"]
+    assert submission.banned_words(_draft("scamcoins, antiscamcoin and cryptography")) is None
+    assert submission.suspect_words(_draft("Crypto!")) == {
+        "kind": "rule", "code": "suspect_word", "effect": moderation.HOLD, "words": ["crypto"]}
+    assert submission.suspect_words(_draft("cryptography")) is None
+
+
+def test_an_empty_or_blank_word_list_matches_nothing():
+    draft = _draft("anything at all")
+    draft.settings["banned_words"] = ["", "  "]
+    assert submission.banned_words(draft) is None
+
+
+@pytest.mark.parametrize(("mode", "body", "approved_before", "code"), [
+    ("none", "see https://x.example", False, None),
+    ("all", "plain words", True, "premoderation_all"),
+    ("links", "plain words", True, None),
+    ("links", "see https://x.example", True, "premoderation_links"),
+    ("first-comment", "plain words", True, None),
+    ("first-comment", "plain words", False, "premoderation_first_comment"),
+])
+def test_premoderation_modes(mode, body, approved_before, code):
+    draft = _draft(body, approved_before=approved_before)
+    draft.settings["premoderation"] = mode
+    reason = submission.premoderation(draft)
+    assert (reason and reason["code"]) == code
+    assert reason is None or reason["effect"] == moderation.HOLD
+
+
+def test_an_edit_of_a_published_comment_is_no_first_comment():
+    draft = _draft(approved_before=False, editing=SimpleNamespace(id=5, status=Status.PUBLISHED))
+    draft.settings["premoderation"] = "first-comment"
+    assert submission.premoderation(draft) is None
+    draft = _draft(approved_before=False, editing=SimpleNamespace(id=5, status=Status.HELD))
+    draft.settings["premoderation"] = "first-comment"
+    assert submission.premoderation(draft)["code"] == "premoderation_first_comment"
+
+
+def test_history_rules_hold_repeats_banned_authors_and_authors_rejected_twice():
+    assert submission.not_a_repeat(_draft(repeated_elsewhere=True))["code"] == "repeat_post"
+    assert submission.author_not_banned(_draft(banned=True))["code"] == "author_banned"
+    below = submission.REJECTIONS_BEFORE_HOLD - 1
+    assert submission.author_record(_draft(rejected_recently=below)) is None
+    assert submission.author_record(_draft(rejected_recently=below + 1)) == {
+        "kind": "rule", "code": "author_history", "effect": moderation.HOLD, "rejected_recently": below + 1}
+
+
+def test_a_closed_thread_and_a_duplicate_are_refused_not_held():
+    with pytest.raises(Forbidden) as closed:
+        submission.thread_open(_draft(closed=True))
+    assert closed.value.code == "thread_closed"
+    with pytest.raises(Conflict) as duplicate:
+        submission.not_a_duplicate(_draft(duplicate_here=True))
+    assert duplicate.value.code == "duplicate_comment"
+
+
+def test_apply_rules_keeps_every_reason_in_rule_order():
+    draft = _draft("crypto scamcoin at https://x.example", repeated_elsewhere=True)
+    draft.settings["premoderation"] = "links"
+    codes = [reason["code"] for reason in submission.apply_rules(draft)]
+    assert codes == ["banned_word", "suspect_word", "premoderation_links", "repeat_post"]
+    assert submission.apply_rules(_draft()) == []
+
+
+def _chain(length: int) -> list[SimpleNamespace]:
+    """A root and its replies, each answering the one before (depths 0, 1, 2...)."""
+    chain: list[SimpleNamespace] = []
+    for depth in range(length):
+        parent = chain[-1] if chain else None
+        chain.append(SimpleNamespace(id=10 + depth, depth=depth, parent=parent,
+                                     root_id=chain[0].id if chain else None))
+    return chain
+
+
+def test_a_comment_without_a_parent_is_a_root():
+    assert submission.place_reply(None, max_depth=6) == (None, None, 0, None)
+
+
+def test_a_reply_under_the_depth_cap_goes_under_its_parent():
+    root, first, second = _chain(3)
+    assert submission.place_reply(root, max_depth=6) == (root.id, root.id, 1, None)
+    assert submission.place_reply(second, max_depth=6) == (second.id, root.id, 3, None)
+
+
+def test_a_reply_past_the_depth_cap_goes_under_the_deepest_allowed_ancestor_and_names_whom_it_answers():
+    root, first, second, third = _chain(4)
+    # max_depth 3: depths 0, 1 and 2.
+    assert submission.place_reply(first, max_depth=3) == (first.id, root.id, 2, None)
+    assert submission.place_reply(second, max_depth=3) == (first.id, root.id, 2, second.id)
+    assert submission.place_reply(third, max_depth=3) == (first.id, root.id, 2, third.id)
+
+
+def test_with_the_smallest_cap_replies_stay_one_level_under_the_root():
+    root, first, second = _chain(3)
+    assert submission.place_reply(root, max_depth=1) == (root.id, root.id, 1, None)
+    assert submission.place_reply(second, max_depth=1) == (root.id, root.id, 1, second.id)
+
+
+@pytest.mark.parametrize(("enabled", "premoderation", "banned", "status"), [
+    (False, "none", False, Status.PUBLISHED),
+    (False, "all", False, Status.HELD),
+    (True, "none", False, Status.PENDING),
+    (True, "all", False, Status.PENDING),
+    (True, "none", True, Status.REJECTED),  # a rejected comment needs no scores
+    (False, "none", True, Status.REJECTED),
+])
+def test_a_comment_waits_for_the_classifier_unless_a_rule_rejects_it(enabled, premoderation, banned, status):
+    draft = _draft("scamcoin" if banned else "plain words")
+    draft.settings["premoderation"] = premoderation
+    scoring = SimpleNamespace(enabled=enabled, enqueue=lambda ids: None)
+    decided, _reasons = submission._status_for(submission.apply_rules(draft), draft.settings, scoring)
+    assert decided == status

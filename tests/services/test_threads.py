@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event
 
 from comments.models import Comment
-from comments.services import threads
-from tests.conftest import TEST_DATABASE_URL
+from comments.services import paging, threads
+from comments.services.errors import Invalid
+from tests.helpers import TEST_DATABASE_URL
 
 
 @contextmanager
@@ -89,3 +92,52 @@ def test_every_sort_of_root_pages_is_an_index_seek_without_a_sort(api, site, db,
             "EXPLAIN QUERY PLAN " + sql, params))
         assert "USING INDEX ix_comments_thread_" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
+
+
+# --- cursors, as pure functions (no app, no database) ------------------------------------------
+
+_MOMENT = datetime(2026, 3, 1, 9, 15, 30, 250000, tzinfo=UTC)
+
+
+def test_a_top_cursor_carries_reply_count_date_and_id_and_only_top_takes_it():
+    row = SimpleNamespace(reply_count=3, created_at=_MOMENT, id=7)
+    cursor = threads._encode_cursor("top", row)
+    assert threads._decode_cursor("top", cursor) == [3, _MOMENT, 7]
+    with pytest.raises(Invalid):
+        threads._decode_cursor("newest", cursor)
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest"])
+def test_date_sorts_carry_date_and_id_and_refuse_each_others_cursors(sort):
+    cursor = threads._encode_cursor(sort, SimpleNamespace(reply_count=3, created_at=_MOMENT, id=7))
+    assert threads._decode_cursor(sort, cursor) == [_MOMENT, 7]
+    other = "oldest" if sort == "newest" else "newest"
+    with pytest.raises(Invalid):
+        threads._decode_cursor(other, cursor)
+
+
+def test_a_replies_cursor_goes_on_after_a_reply_or_from_the_first():
+    after = SimpleNamespace(created_at=_MOMENT, id=42)
+    assert threads._decode_replies_cursor(threads.replies_cursor(after)) == [_MOMENT, 42]
+    assert threads._decode_replies_cursor(threads.replies_cursor(None)) is None
+
+
+def test_a_thread_cursor_is_no_replies_cursor_nor_the_reverse():
+    thread_cursor = threads._encode_cursor("oldest", SimpleNamespace(created_at=_MOMENT, id=42))
+    with pytest.raises(Invalid):
+        threads._decode_replies_cursor(thread_cursor)
+    with pytest.raises(Invalid):
+        threads._decode_cursor("oldest", threads.replies_cursor(SimpleNamespace(created_at=_MOMENT, id=42)))
+
+
+def test_a_replies_cursor_with_a_position_of_another_shape_is_refused():
+    with pytest.raises(Invalid):
+        threads._decode_replies_cursor(paging.encode_cursor("replies", [_MOMENT.isoformat()]))
+    with pytest.raises(Invalid):
+        threads._decode_replies_cursor(paging.encode_cursor("replies", [_MOMENT.isoformat(), 0]))
+
+
+def test_rfc3339_is_utc_in_milliseconds_with_a_z():
+    assert threads.rfc3339(_MOMENT) == "2026-03-01T09:15:30.250Z"
+    assert threads.rfc3339(datetime(2026, 3, 1, 9, 15)) == "2026-03-01T09:15:00.000Z"
+    assert threads.rfc3339(None) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from comments.models import AuditEvent, Comment
-from tests.conftest import set_settings
+from tests.helpers import set_settings
 
 TOXIC = "You are a stupid idiot and I will hurt you"
 
@@ -80,7 +80,7 @@ class _Recording:
 def mixed(api, db, site):
     """Comments on two sites, interleaved, in every status; two decided by a moderator."""
     from comments.services.sites import create_site
-    from tests.conftest import Api
+    from tests.helpers import Api
 
     create_site("other", ["https://news.example"])
     db.session.commit()

@@ -14,7 +14,7 @@ import pytest
 from comments import create_app
 from comments.extensions import db as database
 from comments.models import AuditEvent, Comment, Site
-from tests.conftest import TEST_REDIS_URL, app_of_its_own
+from tests.helpers import TEST_REDIS_URL, app_of_its_own
 
 needs_redis = pytest.mark.skipif(not TEST_REDIS_URL, reason="needs COMMENTS_TEST_REDIS_URL")
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,8 +97,8 @@ def test_duplicate_jobs_are_harmless(rq_app):
 
 
 def test_redis_down_loses_no_comment(rq_app, caplog):
-    from comments.tasks.rq import RQScoring
     from comments.tasks import ClassifierHolder
+    from comments.tasks.rq import RQScoring
     from comments.tasks.sweep import sweep
 
     app, config = rq_app

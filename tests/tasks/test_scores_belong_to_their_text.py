@@ -17,8 +17,7 @@ from comments.models import AuditEvent, Comment, Status
 from comments.services import moderation
 from comments.services.scoring import rescore
 from comments.services.sites import effective_settings
-from tests.conftest import TEST_REDIS_URL
-from tests.helpers import score_batch
+from tests.helpers import TEST_REDIS_URL, score_batch
 from tests.tasks.test_rq import ROOT, _statuses, rq_app  # noqa: F401 (rq_app is a fixture)
 
 CLEAN = ("Thanks for the thoughtful article about the city budget. The council should publish the "

@@ -11,8 +11,7 @@ from comments.classifier import ClassifierUnavailable
 from comments.models import AuditEvent, Comment, Status, utcnow
 from comments.tasks import ClassifierHolder
 from comments.tasks.sweep import sweep
-from tests.conftest import set_settings
-from tests.helpers import score_batch
+from tests.helpers import score_batch, set_settings
 
 CLEAN = "Thanks for the thoughtful article about the city budget."
 TOXIC = "You are a stupid idiot and I will hurt you"

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import Api, set_settings
-from tests.widget.conftest import SITE
-from tests.xss_payloads import PAYLOADS
+from tests.helpers import SITE, Api, set_settings
+from tests.helpers import XSS_PAYLOADS as PAYLOADS
 
 pytestmark = pytest.mark.browser
 

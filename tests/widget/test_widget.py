@@ -9,8 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from comments.models import Comment, Report, Thread
-from tests.conftest import Api
-from tests.widget.conftest import SITE
+from tests.helpers import SITE, Api
 
 pytestmark = pytest.mark.browser
 
@@ -188,7 +187,7 @@ def test_pending_then_published_after_scoring(scoring, reader, db):
 
 
 def test_a_held_comment_stays_waiting_and_comes_back_after_a_reload(reader, paper, db):
-    from tests.conftest import set_settings
+    from tests.helpers import set_settings
 
     set_settings(paper, premoderation="all")
     page = reader.article()
@@ -234,7 +233,7 @@ def test_edit_and_delete_within_the_window(reader, api, db):
 
 
 def test_no_edit_after_the_window(reader, api, paper, db):
-    from tests.conftest import set_settings
+    from tests.helpers import set_settings
 
     set_settings(paper, edit_window_seconds=3)  # long enough to see the buttons on a busy machine
     page = reader.article()

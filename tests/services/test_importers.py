@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from comments.models import AuditEvent, Comment, Thread
+from comments.models import AuditEvent, Comment, Status, Thread
 from comments.security import hash_email, hash_ip
+from comments.services import importers
+from comments.services.importers import ImportFailed, SkippedItem, SourceComment, disqus
 from comments.services.importers.html import to_markdown
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -143,7 +145,7 @@ def test_html_conversion_escapes_markdown_and_drops_unsafe_links():
 
 
 def test_replies_past_the_sites_depth_cap_attach_to_the_deepest_allowed_ancestor(app, db, site):
-    from tests.conftest import set_settings
+    from tests.helpers import set_settings
 
     set_settings(site, max_depth=2)
     assert _import(app, "news", DATA / "disqus_sample.xml").exit_code == 0
@@ -279,7 +281,7 @@ def test_with_the_classifier_on_imported_published_comments_get_scores_of_their_
                                                                                      classifier):
     """Imported comments stay as readers knew them, but none stays published unscored: the sweep
     scores them and the policy holds what the site's thresholds hold."""
-    from comments.services.scoring import score_waiting
+    from tests.helpers import score_batch
 
     toxic = ("<wp:comment><wp:comment_id>9</wp:comment_id><wp:comment_author>Troll</wp:comment_author>"
              "<wp:comment_date_gmt>2020-01-02 10:00:00</wp:comment_date_gmt><wp:comment_content>You are a "
@@ -297,7 +299,7 @@ def test_with_the_classifier_on_imported_published_comments_get_scores_of_their_
     comments = _by_ref(db)
     assert {c.status for c in comments.values()} == {"published"}
     assert all(c.needs_scoring and c.scores is None for c in comments.values())
-    run = score_waiting(classifier, older_than_seconds=30)  # the sweep: they are years old
+    run = score_batch(classifier, older_than_seconds=30)  # the sweep: they are years old
     assert run.scored == 2 and run.outcomes == {"published": 1, "held": 1}
     db.session.expire_all()
     statuses = {c.import_ref: (c.status, c.scores is not None) for c in _by_ref(db).values()}
@@ -308,3 +310,78 @@ def test_with_the_classifier_on_imported_published_comments_get_scores_of_their_
 def test_with_the_classifier_off_imports_are_not_marked_for_scoring(app, db, site):
     assert _import(app, "news", DATA / "wxr_sample.xml").exit_code == 0
     assert not any(c.needs_scoring for c in _by_ref(db).values())
+
+
+# --- reading files, names, dates and order, as pure functions (no app, no database) -----------
+
+def test_reading_a_disqus_export_yields_its_threads_and_comments_without_storing_anything():
+    source = importers.read(DATA / "disqus_sample.xml")
+    assert source.format == "disqus"
+    assert {ref: (t.key, t.closed) for ref, t in source.threads.items()} == {
+        "2001": ("politics/2024/budget", False), "2002": ("https://daily.example/sport/final", True)}
+    by_ref = {c.ref: c for c in source.comments}
+    assert by_ref["disqus:3004"].parent_ref == "disqus:3002"
+    assert by_ref["disqus:3003"].status == Status.REJECTED and by_ref["disqus:3005"].status == Status.DELETED
+    assert by_ref["disqus:3001"].created_at == datetime(2024, 3, 1, 9, 15, tzinfo=UTC)
+    assert source.skipped == ["disqus thread 2003: deleted in Disqus (its posts are left out)"]
+
+
+def test_reading_a_wxr_export_leaves_out_pingbacks():
+    source = importers.read(DATA / "wxr_sample.xml")
+    assert source.format == "wxr"
+    assert [c.ref for c in source.comments] == ["wxr:11", "wxr:12", "wxr:13", "wxr:15", "wxr:21"]
+    assert source.skipped == ["wxr:14: a pingback, not a comment"]
+
+
+def test_a_format_named_by_the_operator_must_be_the_files():
+    with pytest.raises(ImportFailed, match="looks like a disqus file, not wxr"):
+        importers.read(DATA / "disqus_sample.xml", "wxr")
+    with pytest.raises(ImportFailed, match="neither a Disqus export"):
+        importers.read(DATA / "not_comments.xml")
+
+
+@pytest.mark.parametrize(("name", "cleaned"), [
+    ("  Ann  ", "Ann"),
+    ("An\u0000n\u200b\u202e", "Ann"),  # control and format characters go
+    ("Cafe\u0301", "Café"),  # NFC: one code point, as names typed today are stored
+    ("\t\n ", "Anonymous"),
+    ("", "Anonymous"),
+])
+def test_clean_name(name, cleaned):
+    assert importers.clean_name(name) == cleaned
+
+
+@pytest.mark.parametrize(("value", "moment"), [
+    ("2024-03-01T09:15:00Z", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),
+    (" 2024-03-01T09:15:00 ", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),  # no offset: UTC, as Disqus writes
+    ("2024-03-01T11:15:00+02:00", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),
+])
+def test_disqus_dates_are_read_as_utc(value, moment):
+    parsed = disqus.parse_date(value, "disqus:1")
+    assert parsed == moment and parsed.utcoffset() == timedelta(0)
+
+
+def test_a_date_that_is_not_one_skips_the_item_and_says_where():
+    with pytest.raises(SkippedItem, match="disqus:7: 'last tuesday' is not a date"):
+        disqus.parse_date("last tuesday", "disqus:7")
+
+
+def _comment(ref: str, parent_ref: str | None, minute: int) -> SourceComment:
+    return SourceComment(ref=ref, thread_ref="t", parent_ref=parent_ref, author_name="A", author_email=None,
+                         ip=None, created_at=datetime(2024, 1, 1, 12, minute, tzinfo=UTC), body="b",
+                         status=Status.PUBLISHED)
+
+
+def test_parents_come_before_their_replies_whatever_the_dates_say():
+    # An export can date a reply before its parent (clock skew, edited dates): the parent goes first.
+    reply = _comment("r", "p", 1)
+    parent = _comment("p", None, 5)
+    other = _comment("o", None, 3)
+    assert [c.ref for c in importers._ordered([parent, other, reply])] == ["p", "r", "o"]
+
+
+def test_ordering_ends_on_a_cycle_and_on_a_missing_parent_keeping_every_comment():
+    first, second = _comment("a", "b", 1), _comment("b", "a", 2)
+    orphan = _comment("c", "gone", 3)
+    ordered = importers._ordered([orphan, second, first])
+    assert sorted(c.ref for c in ordered) == ["a", "b", "c"]
