@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from comments import create_app
 from comments.extensions import db as _db
-from comments.extensions import limiter
+from comments.limiting import limiter
 from comments.models import Site
 
 # Apps that tests create for themselves must not start webhook delivery threads polling their

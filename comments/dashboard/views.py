@@ -28,9 +28,9 @@ from werkzeug.exceptions import HTTPException
 
 from comments import moderator_session
 from comments.api.errors import SERVICE_ERROR_STATUS
-from comments.extensions import db, limiter
+from comments.extensions import db
 from comments.models import MAX_ID, Moderator, utcnow
-from comments.net import client_ip
+from comments.limiting import client_ip, limiter
 from comments.services.validation import TextError, check_thread_key
 from comments.services import accounts, parsing, review, stats
 from comments.services.audit import Actor
