@@ -16,8 +16,8 @@ from flask import current_app, g, request
 from limits import RateLimitItem, parse_many
 from limits.strategies import RateLimiter
 
-from comments.models import ApiKey, Site
 from comments.limiting import client_ip, limiter
+from comments.models import ApiKey, Site
 from comments.services import apikeys
 from comments.services.accounts import TooManyAttempts, Unauthorized
 from comments.services.audit import Actor

@@ -124,8 +124,8 @@ def default_checkpoint_path(model_type: str) -> Path:
 
     Used when no checkpoint is configured; nothing is ever downloaded.
     """
-    import torch
-    from detoxify.detoxify import MODEL_URLS
+    import torch  # deferred: torch takes seconds to load; only a process that scores needs it
+    from detoxify.detoxify import MODEL_URLS  # deferred: detoxify loads torch
 
     filename = MODEL_URLS[model_type].rsplit("/", 1)[-1]
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
@@ -167,7 +167,7 @@ def _offline_get_model_and_tokenizer(
     ``model_type`` (e.g. ``"bert-base-uncased"``) is only used by the original
     for the hub look-up, which is exactly what is skipped here.
     """
-    import transformers
+    import transformers  # deferred: heavy (seconds to load)
 
     if huggingface_config_path is None:  # pragma: no cover - only patched in with a config dir
         raise ClassifierUnavailable("offline loading needs a config directory")
@@ -219,7 +219,7 @@ def _apply_precision(model: Any, precision: str, device: str = "cpu") -> None:
     classification head stay float32. This is as fast as converting the whole
     model to bfloat16 and about 3x closer to the fp32 scores.
     """
-    import torch
+    import torch  # deferred: torch takes seconds to load; only a process that scores needs it
 
     if precision == "fp32":
         return
@@ -270,7 +270,7 @@ def _import_openvino() -> Any:
         if blocked:
             sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
         try:
-            import openvino
+            import openvino  # optional: the "openvino" extra
             import openvino.tools.ovc  # noqa: F401 - imported here, under the block
         except ImportError as exc:
             raise ClassifierUnavailable(
@@ -291,7 +291,7 @@ class _OpenVINOForward:
     """
 
     def __init__(self, model: Any, input_names: Sequence[str], precision: str, threads: int) -> None:
-        import torch
+        import torch  # deferred: torch takes seconds to load; only a process that scores needs it
 
         ov = _import_openvino()
         # Example inputs with padding, so the traced graph keeps the attention mask.
@@ -331,7 +331,7 @@ class _OpenVINOForward:
         Checked on another shape than the traced one, with padding, so that a
         graph specialised to the example's shape or mask would be caught.
         """
-        import torch
+        import torch  # deferred: torch takes seconds to load; only a process that scores needs it
 
         generator = torch.Generator().manual_seed(0)
         high = max(int(model.config.vocab_size), 2)
@@ -352,7 +352,7 @@ class _OpenVINOForward:
         log.info("OpenVINO %s model checked against torch: max score difference %.2g", precision, worst)
 
     def __call__(self, **inputs: Any) -> Any:
-        import torch
+        import torch  # deferred: torch takes seconds to load; only a process that scores needs it
 
         feed = {name: inputs[name].numpy() for name in self.names}
         result = self.request.infer(feed)
@@ -431,7 +431,7 @@ class DetoxifyClassifier:
         self._lock = threading.Lock()
 
         try:
-            import torch
+            import torch  # deferred: torch takes seconds to load; only a process that scores needs it
 
             torch.set_num_threads(self.threads)
         except Exception as exc:  # pragma: no cover - torch missing / broken
@@ -523,7 +523,7 @@ class DetoxifyClassifier:
 
     def _load_detoxify(self, data: bytes) -> Any:
         try:
-            from detoxify import Detoxify
+            from detoxify import Detoxify  # deferred: loads torch and transformers
 
             kwargs: dict[str, Any] = dict(
                 model_type=self.model_type,
@@ -586,7 +586,7 @@ class DetoxifyClassifier:
         for a bert-base model on 2 cores): cost = fixed + per_token * padded tokens. Only how texts
         are grouped into passes depends on it, never the scores.
         """
-        import torch
+        import torch  # deferred: torch takes seconds to load; only a process that scores needs it
 
         width = min(64, self.window)
         rows = 4
@@ -695,7 +695,7 @@ class DetoxifyClassifier:
             raise ClassifierUnavailable(f"classifier {self.name} failed to score: {exc}") from exc
 
     def _score_locked(self, texts: list[str]) -> list[dict[str, float]]:
-        import torch
+        import torch  # deferred: torch takes seconds to load; only a process that scores needs it
 
         tok = self.detoxify.tokenizer
         forward = self._forward

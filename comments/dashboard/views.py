@@ -35,7 +35,13 @@ from comments.services.validation import TextError, check_thread_key
 from comments.services import accounts, parsing, review, stats
 from comments.services.audit import Actor
 from comments.services.errors import Conflict, ServiceError
-from comments.services.sites import CLASSIFIER_LABELS, PREMODERATION_MODES, SLUG_PATTERN, update_settings
+from comments.services.sites import (
+    CLASSIFIER_LABELS,
+    PREMODERATION_MODES,
+    SLUG_PATTERN,
+    effective_settings,
+    update_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -438,8 +444,6 @@ def _settings_from_form(form: Any) -> tuple[dict[str, Any], dict[str, list[str]]
 
 def _render_settings(moderator: Moderator, site: Any, *, errors: dict[str, Any] | None = None,
                      saved: bool = False, status: int = 200, values: dict[str, Any] | None = None) -> Response:
-    from comments.services.sites import effective_settings
-
     current = effective_settings(site)
     shown = {**current, **(values or {})}
     preview = stats.threshold_preview(site, shown.get("thresholds"))

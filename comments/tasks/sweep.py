@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from comments.extensions import db
 from comments.services.scoring import ScoringRun, score_waiting
-from comments.tasks import ClassifierHolder
+from comments.tasks.holder import ClassifierHolder
 from comments import metrics
 
 log = logging.getLogger(__name__)
