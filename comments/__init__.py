@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,22 @@ def _derive_settings(app: Flask) -> None:
     cfg["OPENAPI_VERSION"] = "3.1.0"
     cfg["OPENAPI_URL_PREFIX"] = "/api/v1"
     cfg["OPENAPI_JSON_PATH"] = "openapi.json"
+    _check_optional_dependencies(cfg)
+
+
+def _check_optional_dependencies(cfg: Any) -> None:
+    """Each optional dependency (an extra in pyproject.toml) the settings call for is installed:
+    one clear message at start-up, not an ImportError in the first request or job that needs it."""
+    wanted = {
+        "psycopg": ("postgres", "a PostgreSQL COMMENTS_DATABASE_URL",
+                    cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")),
+        "redis": ("redis", "COMMENTS_REDIS_URL", cfg["RATELIMIT_STORAGE_URI"].startswith("redis")),
+        "rq": ("rq", "COMMENTS_SCORING_MODE=rq", cfg.get("SCORING_MODE") == "rq"),
+    }
+    for module, (extra, setting, needed) in wanted.items():
+        if needed and find_spec(module) is None:
+            raise RuntimeError(f"{setting} needs the {module} package, which is not installed: "
+                               f"pip install 'comments[{extra}]'")
 
 
 def _normalise_db_url(url: str) -> str:

@@ -39,7 +39,7 @@ def _check_redis() -> str | None:
     url = current_app.config.get("REDIS_URL")
     if not url:
         return None
-    import redis  # only with REDIS_URL set: a deployment without Redis need not install it
+    import redis  # optional (the "redis" extra): only with REDIS_URL set, checked by create_app
 
     try:
         with redis.Redis.from_url(url, **CLIENT_OPTIONS) as client:
