@@ -5,12 +5,7 @@ from the database at scrape time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-if TYPE_CHECKING:
-    from comments.services.scoring import ScoringRun
 
 # auto_describe off: describing the database collector (comments.ops) would query the database.
 registry = CollectorRegistry(auto_describe=False)
@@ -32,12 +27,3 @@ REDIS_ERRORS = Counter("comments_redis_errors_total",
 REDIS_DEGRADED = Gauge("comments_redis_degraded",
                        "1 while this process runs a use of Redis on its fallback (Redis unreachable)",
                        ["use"], registry=registry)
-
-
-def observe_scoring(run: ScoringRun) -> None:
-    for outcome, count in run.outcomes.items():
-        SCORED.labels(outcome).inc(count)
-    if run.failed:
-        SCORING_FAILURES.inc(run.failed)
-    if run.scored or run.failed:
-        SCORING_SECONDS.observe(run.seconds)

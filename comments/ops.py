@@ -59,7 +59,7 @@ def _check_classifier() -> str | None:
     state = scoring.state
     # "unknown": in rq mode with Redis down the workers cannot be counted; they still score
     # (their sweeps read the database), and Redis is reported as degraded.
-    ready = state in ("loaded", "workers") or state.startswith(("workers:", "unknown"))
+    ready = state == "loaded" or state.startswith(("workers:", "unknown"))
     return None if ready else f"classifier: {state}"
 
 

@@ -198,7 +198,8 @@ def test_every_function_local_import_says_why():
                 continue
             for statement in ast.walk(node):
                 if isinstance(statement, (ast.Import, ast.ImportFrom)) and not _has_comment(lines, statement):
-                    unexplained.append(f"{path.relative_to(ROOT)}:{statement.lineno}: {lines[statement.lineno - 1].strip()}")
+                    where = f"{path.relative_to(ROOT)}:{statement.lineno}"
+                    unexplained.append(f"{where}: {lines[statement.lineno - 1].strip()}")
     assert not unexplained, "function-local imports that do not say why:\n" + "\n".join(unexplained)
 
 

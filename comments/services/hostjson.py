@@ -12,8 +12,8 @@ def export_json(row: Any, thread_key: str | None = None) -> dict[str, Any]:
     """A comment (an export row, or a Comment with ``thread_key`` given) as the host sees it:
     everything moderators see, with its thread key."""
     return {
-        "id": row.id, "thread_key": thread_key if thread_key is not None else row.thread_key, "parent_id": row.parent_id,
-        "reply_to_id": row.reply_to_id, "author_name": row.author_name,
+        "id": row.id, "thread_key": thread_key if thread_key is not None else row.thread_key,
+        "parent_id": row.parent_id, "reply_to_id": row.reply_to_id, "author_name": row.author_name,
         "author_key": (row.author_key or "")[:16], "body": row.body, "body_html": row.body_html,
         "status": row.status, "reasons": row.reasons or [], "scores": row.scores,
         "max_score": row.max_score, "model": row.model_name, "report_count": row.report_count,

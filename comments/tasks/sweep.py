@@ -13,10 +13,19 @@ from comments import metrics
 log = logging.getLogger(__name__)
 
 
+def _observe(run: ScoringRun) -> None:
+    for outcome, count in run.outcomes.items():
+        metrics.SCORED.labels(outcome).inc(count)
+    if run.failed:
+        metrics.SCORING_FAILURES.inc(run.failed)
+    if run.scored or run.failed:
+        metrics.SCORING_SECONDS.observe(run.seconds)
+
+
 def score_ids(holder: ClassifierHolder, ids: Sequence[int], batch_size: int) -> ScoringRun:
     classifier, error = holder.get()
     run = score_waiting(classifier, ids, limit=max(batch_size, len(ids)), load_error=error)
-    metrics.observe_scoring(run)
+    _observe(run)
     db.session.remove()
     return run
 
@@ -27,7 +36,7 @@ def sweep(holder: ClassifierHolder, batch_size: int, grace_seconds: float, max_b
     for _ in range(max_batches):
         classifier, error = holder.get()
         run = score_waiting(classifier, limit=batch_size, older_than_seconds=grace_seconds, load_error=error)
-        metrics.observe_scoring(run)
+        _observe(run)
         db.session.remove()
         done += run.scored
         if run.scored + run.failed + run.skipped < batch_size or run.scored == 0:
