@@ -215,12 +215,14 @@ def ensure_demo_command(slug: str) -> None:
 @click.option("--burst", is_flag=True, help="Score what is waiting, then exit.")
 def worker_command(burst: bool) -> None:
     """Run a classification worker (with COMMENTS_SCORING_MODE=rq and COMMENTS_REDIS_URL)."""
-    # Only for this command: rq is an optional dependency (the "rq" extra).
-    from comments.tasks.rq import run_worker
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if not app.config.get("REDIS_URL"):
         raise click.ClickException("A worker needs COMMENTS_REDIS_URL (and the web side COMMENTS_SCORING_MODE=rq).")
+    try:
+        # Only for this command: rq is an optional dependency (the "rq" extra).
+        from comments.tasks.rq import run_worker
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(f"A worker needs the {exc.name} package: pip install 'comments[rq]'") from exc
     click.echo("Loading the classifier and waiting for comments to score…")
     run_worker(app, burst=burst)
 

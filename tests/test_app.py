@@ -100,3 +100,12 @@ def test_a_missing_optional_package_is_named_with_its_extra_at_start_up(monkeypa
     monkeypatch.setitem(sys.modules, package, None)  # as if not installed
     with pytest.raises(RuntimeError, match=rf"needs the {package} package.*comments\[{extra}\]"):
         create_app({"SECRET_KEY": "x", **settings})
+
+
+def test_a_worker_without_rq_installed_names_the_extra(app, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rq", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "comments.tasks.rq", raising=False)
+    app.config["REDIS_URL"] = "redis://127.0.0.1:6379/0"
+    result = app.test_cli_runner().invoke(args=["comments", "worker", "--burst"])
+    assert result.exit_code != 0
+    assert "A worker needs the rq package: pip install 'comments[rq]'" in result.output
