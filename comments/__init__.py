@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from werkzeug.routing import IntegerConverter, PathConverter
 
 from comments import config as settings
 from comments import redis_health, transaction
+from comments.extensions import db, migrate
+from comments.models import MAX_ID
+from comments.services.parsing import INTEGER_PATTERN
 
 MAX_REQUEST_BYTES = 64 * 1024
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -40,9 +44,6 @@ class IdConverter(IntegerConverter):
     only: Werkzeug's ``\\d+`` would let "/comments/١" (an Arabic-Indic one) name comment 1 too."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        from comments.models import MAX_ID
-        from comments.services.parsing import INTEGER_PATTERN
-
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
         self.regex = INTEGER_PATTERN
@@ -65,7 +66,24 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Thread keys may contain "//"; merging slashes would redirect instead of answering.
     app.url_map.merge_slashes = False
 
-    from comments.extensions import api, db, limiter, migrate
+    # Imported here, not at the top: this module runs on any import of ``comments.x``, and a
+    # worker or a command that needs only the models and services must not load the web layer
+    # (the blueprints, flask-smorest, Flask-Limiter) with them.
+    from comments import moderator_session
+    from comments.api.cache import PageCache
+    from comments.api.errors import api
+    from comments.api.host import blp as host_blp
+    from comments.api.host import register_security_scheme
+    from comments.api.moderation import blp as moderation_blp
+    from comments.api.public import blp as public_blp
+    from comments.cli import comments_cli
+    from comments.dashboard import bp as dashboard_bp
+    from comments.encoding import refuse_undecodable_input
+    from comments.limiting import limiter
+    from comments.ops import bp as ops_bp
+    from comments.tasks import init_scoring
+    from comments.tasks.outbox import init_webhooks
+    from comments.widget import bp as widget_bp
 
     app.extensions["comments.redis"] = redis_health.RedisHealth()
     db.init_app(app)
@@ -79,18 +97,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_converter(IdConverter, lambda converter: {
         "type": "integer", "minimum": 0, "maximum": converter.max})
 
-    from comments import moderator_session
-    from comments import models  # noqa: F401  (tables known to Flask-Migrate)
-    from comments.api.host import blp as host_blp
-    from comments.api.host import register_security_scheme
-    from comments.api.moderation import blp as moderation_blp
-    from comments.api.public import blp as public_blp
-    from comments.dashboard import bp as dashboard_bp
-    from comments.ops import bp as ops_bp
-    from comments.tasks import init_scoring
-    from comments.tasks.outbox import init_webhooks
-    from comments.widget import bp as widget_bp
-
     api.register_blueprint(public_blp)
     api.register_blueprint(moderation_blp)
     api.register_blueprint(host_blp)
@@ -103,8 +109,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_scoring(app)
     init_webhooks(app)
     if app.config["READ_CACHE_MB"] > 0:
-        from comments.api.cache import PageCache
-
         app.extensions["comments.page_cache"] = PageCache(app.config["READ_CACHE_MB"] * 1024 * 1024)
 
     @app.before_request
@@ -115,12 +119,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                     "dashboard_moderator"):
             g.pop(key, None)
 
-    from comments.encoding import refuse_undecodable_input
-
     app.before_request(refuse_undecodable_input)
-
-    from comments.cli import comments_cli
-
     app.cli.add_command(comments_cli)
     return app
 
@@ -154,6 +153,22 @@ def _derive_settings(app: Flask) -> None:
     cfg["OPENAPI_VERSION"] = "3.1.0"
     cfg["OPENAPI_URL_PREFIX"] = "/api/v1"
     cfg["OPENAPI_JSON_PATH"] = "openapi.json"
+    _check_optional_dependencies(cfg)
+
+
+def _check_optional_dependencies(cfg: Any) -> None:
+    """Each optional dependency (an extra in pyproject.toml) the settings call for is installed:
+    one clear message at start-up, not an ImportError in the first request or job that needs it."""
+    wanted = {
+        "psycopg": ("postgres", "a PostgreSQL COMMENTS_DATABASE_URL",
+                    cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")),
+        "redis": ("redis", "COMMENTS_REDIS_URL", cfg["RATELIMIT_STORAGE_URI"].startswith("redis")),
+        "rq": ("rq", "COMMENTS_SCORING_MODE=rq", cfg.get("SCORING_MODE") == "rq"),
+    }
+    for module, (extra, setting, needed) in wanted.items():
+        if needed and find_spec(module) is None:
+            raise RuntimeError(f"{setting} needs the {module} package, which is not installed: "
+                               f"pip install 'comments[{extra}]'")
 
 
 def _normalise_db_url(url: str) -> str:

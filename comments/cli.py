@@ -7,6 +7,8 @@ batch, a rescored comment).
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -18,7 +20,13 @@ from comments.extensions import db
 from comments.models import Site
 from comments.services import sites as site_service
 from comments.services.accounts import AccountError, create_moderator
+from comments.services.apikeys import issue_key, list_keys, revoke_key
+from comments.services.errors import ServiceError
+from comments.services.importers import ImportFailed, import_file
+from comments.services.privacy import PURGE_BATCH_SIZE, Purge, Retention, purge_batch, record_purge
+from comments.services.scoring import rescore
 from comments.services.submission import NewComment, submit
+from comments.tasks import ClassifierHolder
 
 comments_cli = AppGroup("comments", help="Manage sites, moderators and workers.")
 
@@ -70,8 +78,6 @@ def rotate_key_command(slug: str, keep_old: bool) -> None:
               help="host (the host-site API, default) and/or moderate (the moderation API, this site only).")
 def add_key_command(slug: str, label: str, scopes: tuple[str, ...]) -> None:
     """Issue one more API key for a site (the others keep working)."""
-    from comments.services.apikeys import issue_key
-
     with transaction.unit_of_work():
         row, key = issue_key(_site_or_exit(slug), label, list(scopes) or None)
     click.echo(f"New API key {row.prefix}… for '{slug}' (scopes: {', '.join(row.scope_list)}; store it now): {key}")
@@ -81,8 +87,6 @@ def add_key_command(slug: str, label: str, scopes: tuple[str, ...]) -> None:
 @click.argument("slug")
 def list_keys_command(slug: str) -> None:
     """A site's API keys: id, prefix, scopes, label, state."""
-    from comments.services.apikeys import list_keys
-
     for row in list_keys(_site_or_exit(slug)):
         state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
         used = f"last used {row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
@@ -94,9 +98,6 @@ def list_keys_command(slug: str) -> None:
 @click.argument("key")
 def revoke_key_command(slug: str, key: str) -> None:
     """Revoke a site's key, given by its id or its prefix (see list-keys)."""
-    from comments.services.apikeys import list_keys, revoke_key
-    from comments.services.errors import ServiceError
-
     site = _site_or_exit(slug)
     matches = [k for k in list_keys(site) if str(k.id) == key or k.prefix == key.rstrip("…")]
     if len(matches) != 1:
@@ -122,8 +123,6 @@ def purge_command(days: int | None, delivery_days: int | None, batch_size: int |
 
     In small transactions, one per batch: posts wait for each batch, not for the whole purge,
     and an interrupted purge keeps what it did (the next run goes on from there)."""
-    from comments.services.privacy import PURGE_BATCH_SIZE, Purge, Retention, purge_batch, record_purge
-
     days = current_app.config["IP_RETENTION_DAYS"] if days is None else days
     delivery_days = current_app.config["WEBHOOK_LOG_DAYS"] if delivery_days is None else delivery_days
     retention = Retention.days(days, delivery_days)
@@ -146,8 +145,6 @@ def purge_command(days: int | None, delivery_days: int | None, batch_size: int |
 @click.option("--dry-run", is_flag=True, help="Read and check everything, change nothing.")
 def import_command(slug: str, path, fmt: str, key_from: str, dry_run: bool) -> None:
     """Import comments from a Disqus XML export or a WordPress WXR file (safe to run twice)."""
-    from comments.services.importers import ImportFailed, import_file
-
     site = _site_or_exit(slug)
     try:
         # One transaction for the whole file: an import that fails leaves nothing behind.
@@ -225,11 +222,14 @@ def ensure_demo_command(slug: str) -> None:
 @click.option("--burst", is_flag=True, help="Score what is waiting, then exit.")
 def worker_command(burst: bool) -> None:
     """Run a classification worker (with COMMENTS_SCORING_MODE=rq and COMMENTS_REDIS_URL)."""
-    from comments.tasks.rq import run_worker
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if not app.config.get("REDIS_URL"):
         raise click.ClickException("A worker needs COMMENTS_REDIS_URL (and the web side COMMENTS_SCORING_MODE=rq).")
+    try:
+        # Only for this command: rq is an optional dependency (the "rq" extra).
+        from comments.tasks.rq import run_worker
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(f"A worker needs the {exc.name} package: pip install 'comments[rq]'") from exc
     click.echo("Loading the classifier and waiting for comments to score…")
     run_worker(app, burst=burst)
 
@@ -246,11 +246,6 @@ comments_cli.add_command(build_test_model_command)
 @click.option("--apply", is_flag=True, help="Make the changes (without it, only report them).")
 def rescore_command(site_slug: str | None, since, everything: bool, apply: bool) -> None:
     """Score comments again after a model or threshold change; reports what would change first."""
-    from datetime import UTC
-
-    from comments.services.scoring import rescore
-    from comments.tasks import ClassifierHolder
-
     if not (site_slug or since or everything):
         raise click.ClickException("Say which comments: --site SLUG, --since DATE, or --all.")
     site = _site_or_exit(site_slug) if site_slug else None

@@ -1,13 +1,21 @@
-"""Operations endpoints: liveness and readiness."""
+"""Operations endpoints: liveness, readiness and the Prometheus metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
+from prometheus_client import generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy import text
 
+from comments import metrics as prometheus
 from comments.extensions import db
+from comments.redis_health import CLIENT_OPTIONS
+from comments.services import review
+from comments.services.webhooks import outbox_figures
 
 bp = Blueprint("ops", __name__)
 
@@ -31,9 +39,7 @@ def _check_redis() -> str | None:
     url = current_app.config.get("REDIS_URL")
     if not url:
         return None
-    import redis
-
-    from comments.redis_health import CLIENT_OPTIONS
+    import redis  # optional (the "redis" extra): only with REDIS_URL set, checked by create_app
 
     try:
         with redis.Redis.from_url(url, **CLIENT_OPTIONS) as client:
@@ -53,15 +59,41 @@ def _check_classifier() -> str | None:
     state = scoring.state
     # "unknown": in rq mode with Redis down the workers cannot be counted; they still score
     # (their sweeps read the database), and Redis is reported as degraded.
-    ready = state in ("loaded", "workers") or state.startswith(("workers:", "unknown"))
+    ready = state == "loaded" or state.startswith(("workers:", "unknown"))
     return None if ready else f"classifier: {state}"
+
+
+class DatabaseCollector(Collector):
+    """Comments by status, review queue depth, the oldest held item's age and the webhook outbox,
+    read from the database at scrape time: right however many processes there are."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        figures = review.queue_figures()
+        by_status = GaugeMetricFamily("comments_by_status", "Comments by status", labels=["status"])
+        for status, count in sorted(figures.by_status.items()):
+            by_status.add_metric([status], count)
+        yield by_status
+        depth = GaugeMetricFamily("moderation_queue_depth", "Items waiting in each review queue",
+                                  labels=["queue"])
+        for name, count in sorted(figures.queue_depth.items()):
+            depth.add_metric([name], count)
+        yield depth
+        yield GaugeMetricFamily("moderation_oldest_held_seconds",
+                                "Age of the oldest comment waiting for review",
+                                value=figures.oldest_held_seconds)
+        pending, oldest = outbox_figures()
+        yield GaugeMetricFamily("webhook_outbox_pending", "Webhook deliveries waiting to be delivered",
+                                value=pending)
+        yield GaugeMetricFamily("webhook_outbox_oldest_pending_seconds",
+                                "Age of the oldest webhook delivery still waiting", value=oldest)
+
+
+prometheus.registry.register(DatabaseCollector())
 
 
 @bp.get("/metrics")
 def metrics():
-    from comments import metrics as prometheus
-
-    return Response(prometheus.render(), mimetype="text/plain; version=0.0.4")
+    return Response(generate_latest(prometheus.registry), mimetype="text/plain; version=0.0.4")
 
 
 @bp.get("/readyz")

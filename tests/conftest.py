@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 
 from comments import create_app
 from comments.extensions import db as _db
-from comments.extensions import limiter
+from comments.limiting import limiter
 from comments.models import Site
 from tests.helpers import (
     CHROMIUM_ARGS,

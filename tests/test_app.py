@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
+import pytest
 from flask_migrate import upgrade
 from sqlalchemy import inspect
 
@@ -87,3 +89,23 @@ def test_openapi_document_describes_the_public_api(client):
     assert "/api/v1/comments/{comment_id}/reports" in paths
     assert "/api/v1/sites/{site_slug}/counts" in paths
     assert "Error" in spec["components"]["schemas"]
+
+
+@pytest.mark.parametrize(("settings", "package", "extra"), [
+    ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test"}, "psycopg", "postgres"),
+    ({"REDIS_URL": "redis://127.0.0.1:6379/0"}, "redis", "redis"),
+    ({"SCORING_MODE": "rq", "REDIS_URL": "redis://127.0.0.1:6379/0"}, "rq", "rq"),
+])
+def test_a_missing_optional_package_is_named_with_its_extra_at_start_up(monkeypatch, settings, package, extra):
+    monkeypatch.setitem(sys.modules, package, None)  # as if not installed
+    with pytest.raises(RuntimeError, match=rf"needs the {package} package.*comments\[{extra}\]"):
+        create_app({"SECRET_KEY": "x", **settings})
+
+
+def test_a_worker_without_rq_installed_names_the_extra(app, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rq", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "comments.tasks.rq", raising=False)
+    app.config["REDIS_URL"] = "redis://127.0.0.1:6379/0"
+    result = app.test_cli_runner().invoke(args=["comments", "worker", "--burst"])
+    assert result.exit_code != 0
+    assert "A worker needs the rq package: pip install 'comments[rq]'" in result.output

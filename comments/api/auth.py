@@ -10,19 +10,12 @@ from __future__ import annotations
 from flask import g, request
 
 from comments import moderator_session
+from comments.api.hostauth import bearer_token, host_reviewer
 from comments.models import Moderator
 from comments.security import API_KEY_PREFIX
 from comments.services.accounts import Unauthorized, moderator_for_token
 from comments.services.errors import Forbidden
 from comments.services.review import HostReviewer
-
-
-def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 def require_moderator() -> Moderator | HostReviewer:
@@ -32,8 +25,6 @@ def require_moderator() -> Moderator | HostReviewer:
     token = bearer_token()
     if token and token.startswith(API_KEY_PREFIX):
         # A site API key with the "moderate" scope decides on that site's comments only.
-        from comments.api.hostauth import host_reviewer
-
         g.moderator = host_reviewer(token)
         return g.moderator
     if token:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Response, g, request
 from flask_smorest import Blueprint
 
-from comments.api.sites import comment_site, require_site
+from comments.api.lookup import comment_site, require_site
 from comments.services.errors import Forbidden
 
 ALLOWED_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"

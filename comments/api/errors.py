@@ -1,4 +1,5 @@
-"""The contract's error shape: ``{"error": {"code", "message", "fields"}}``, for every /api/ error."""
+"""The API object (``api``) and the contract's error shape: ``{"error": {"code", "message", "fields"}}``, for every
+/api/ error."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app, jsonify, request
 from flask_smorest import Api
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from comments.extensions import db
+from comments.limiting import limiter
 from comments.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -127,13 +131,9 @@ class ContractApi(Api):
     def handle_unexpected(self, error: Exception):
         if isinstance(error, HTTPException):
             return self.handle_http_exception(error)
-        from sqlalchemy.exc import OperationalError, InterfaceError
-
         if isinstance(error, StaleDataError):
             # Another writer changed the row between this request's read and its write; theirs
             # stands, and the client is told to look again (views that can retry do so first).
-            from comments.extensions import db  # extensions imports this module: not at the top
-
             db.session.rollback()
             return error_response(409, "changed_meanwhile",
                                   "Someone else changed this meanwhile; nothing was changed. Load it again.")
@@ -152,8 +152,6 @@ class ContractApi(Api):
 
 
 def _retry_after_seconds() -> int:
-    from comments.extensions import limiter
-
     current = limiter.current_limit
     if current is None:
         return 60
@@ -162,3 +160,6 @@ def _retry_after_seconds() -> int:
     except Exception:  # the limit store (Redis) failed since the limit was checked: still a 429
         return 60
 
+
+# The API object: create_app binds it and registers the blueprints on it.
+api = ContractApi()

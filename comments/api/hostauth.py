@@ -12,14 +12,12 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import current_app, g
+from flask import current_app, g, request
 from limits import RateLimitItem, parse_many
 from limits.strategies import RateLimiter
 
-from comments.api.auth import bearer_token
-from comments.extensions import limiter
+from comments.limiting import client_ip, limiter
 from comments.models import ApiKey, Site
-from comments.net import client_ip
 from comments.services import apikeys
 from comments.services.accounts import TooManyAttempts, Unauthorized
 from comments.services.audit import Actor
@@ -76,6 +74,15 @@ def _on_limit_store(operation: Callable[[RateLimiter], T]) -> T:
         if not limiter.storage_failed(exc):
             raise
         return operation(limiter.limiter)
+
+
+def bearer_token() -> str | None:
+    """The token in ``Authorization: Bearer <token>``: a site API key or a moderator's token."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
 
 
 def authenticate(raw_key: str | None) -> ApiKey:

@@ -11,7 +11,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from comments import moderator_session, transaction
-from comments.api.auth import bearer_token, require_moderator
+from comments.api.auth import require_moderator
+from comments.api.hostauth import bearer_token
 from comments.api.schemas import (
     AuditPageSchema,
     AuditQuerySchema,
@@ -23,8 +24,7 @@ from comments.api.schemas import (
     QueueQuerySchema,
     TokenSchema,
 )
-from comments.extensions import limiter
-from comments.net import client_ip
+from comments.limiting import client_ip, limiter
 from comments.services import accounts, review
 from comments.services.threads import rfc3339
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from comments.api import cors
 from comments.api.limits import post_limit, preview_limit, read_limit, report_limit
+from comments.api.lookup import comment_site, require_site
 from comments.api.schemas import (
     CommentCreateSchema,
     CommentEditSchema,
@@ -30,10 +31,9 @@ from comments.api.schemas import (
     ThreadPageSchema,
     ThreadQuerySchema,
 )
-from comments.api.sites import comment_site, require_site
 from comments.extensions import db
+from comments.limiting import client_ip
 from comments.models import Comment, Thread
-from comments.net import client_ip
 from comments.security import make_edit_token
 from comments.services import authors, rendering, reports, submission, threads
 from comments.services.errors import invalid_field

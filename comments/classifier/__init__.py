@@ -47,7 +47,7 @@ def load_classifier(settings: Mapping[str, Any]) -> Classifier:
     Loads the model now (once per process). Raises
     :class:`ClassifierUnavailable` if it cannot be loaded.
     """
-    from .detoxify_backend import DetoxifyClassifier
+    from .detoxify_backend import DetoxifyClassifier  # deferred: it loads torch (seconds)
 
     return DetoxifyClassifier(
         model_type=_setting(settings, "CLASSIFIER_MODEL_TYPE"),

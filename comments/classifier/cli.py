@@ -19,7 +19,7 @@ def build_test_model_command(directory: Path, seed: int) -> None:
     use it for development and tests, never for real moderation. Prints the
     settings that load it.
     """
-    from .testmodel import build_test_model
+    from .testmodel import build_test_model  # deferred: torch and transformers, only to build the model
 
     info = build_test_model(directory, seed=seed)
     click.echo(f"checkpoint: {info.checkpoint_path.resolve()}")

@@ -100,7 +100,7 @@ def load_labelled_sample(path: str | Path | None = None) -> list[LabelledExample
 
 def _words(texts: list[str]) -> Counter[str]:
     """Word counts, split exactly as BERT's normaliser and pre-tokeniser do."""
-    from tokenizers import normalizers, pre_tokenizers
+    from tokenizers import normalizers, pre_tokenizers  # deferred: heavy, only to build the model
 
     normaliser = normalizers.BertNormalizer(lowercase=True)
     pre_tokeniser = pre_tokenizers.BertPreTokenizer()
@@ -138,7 +138,7 @@ def train_wordpiece_tokenizer(
     Returns a ``transformers.BertTokenizer`` (backed by a ``tokenizers``
     WordPiece model).
     """
-    from transformers import BertTokenizer
+    from transformers import BertTokenizer  # deferred: heavy, only to build the model
 
     words = _words(texts)
     suffix_words: Counter[str] = Counter()
@@ -171,7 +171,7 @@ def save_detoxify_checkpoint(
     ``model_type`` is what Detoxify's released checkpoints name (only used by
     detoxify for a hub look-up, which the offline loader skips).
     """
-    import torch
+    import torch  # deferred: heavy (seconds to load), only to build the model
 
     config_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
@@ -306,8 +306,8 @@ def build_test_model(
     afterwards), so the result does not depend on the host's core count or
     the global random state.
     """
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    import torch  # deferred: heavy (seconds to load), only to build the model
+    from transformers import BertConfig, BertForSequenceClassification  # deferred: heavy, only to build the model
 
     out_dir = Path(out_dir)
     started = time.perf_counter()

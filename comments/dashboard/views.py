@@ -27,14 +27,14 @@ from werkzeug.exceptions import HTTPException
 
 from comments import moderator_session
 from comments.api.errors import SERVICE_ERROR_STATUS
-from comments.extensions import db, limiter
+from comments.extensions import db
 from comments.models import MAX_ID, Moderator, utcnow
-from comments.net import client_ip
+from comments.limiting import client_ip, limiter
 from comments.services.validation import REASON_FILTER_PATTERN, SLUG_PATTERN, TextError, check_thread_key
 from comments.services import accounts, moderation, parsing, review, stats
 from comments.services.audit import Actor
 from comments.services.errors import Conflict, ServiceError
-from comments.services.sites import CLASSIFIER_LABELS, PREMODERATION_MODES, update_settings
+from comments.services.sites import CLASSIFIER_LABELS, PREMODERATION_MODES, effective_settings, update_settings
 
 log = logging.getLogger(__name__)
 
@@ -436,8 +436,6 @@ def _settings_from_form(form: Any) -> tuple[dict[str, Any], dict[str, list[str]]
 
 def _render_settings(moderator: Moderator, site: Any, *, errors: dict[str, Any] | None = None,
                      saved: bool = False, status: int = 200, values: dict[str, Any] | None = None) -> Response:
-    from comments.services.sites import effective_settings
-
     current = effective_settings(site)
     shown = {**current, **(values or {})}
     preview = stats.threshold_preview(site, shown.get("thresholds"))

@@ -16,6 +16,7 @@ from comments.models import ApiKey, Site, utcnow
 from comments.security import API_KEY_PREFIX, hash_api_key, new_api_key
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, NotFound, invalid_field
+from comments.services.threads import rfc3339
 
 SCOPES = ("host", "moderate")
 DEFAULT_SCOPES = ("host",)
@@ -87,8 +88,6 @@ def touch(row: ApiKey) -> None:
 
 
 def key_json(row: ApiKey) -> dict:
-    from comments.services.threads import rfc3339
-
     return {"id": row.id, "prefix": row.prefix, "label": row.label, "scopes": row.scope_list,
             "created_at": rfc3339(row.created_at), "last_used_at": rfc3339(row.last_used_at),
             "revoked_at": rfc3339(row.revoked_at)}

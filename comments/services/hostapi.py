@@ -15,6 +15,7 @@ from comments.models import Comment, Site, Status, Thread
 from comments.services import moderation, paging
 from comments.services.audit import Actor, record
 from comments.services.errors import invalid_field
+from comments.services.hostjson import export_json
 from comments.services.threads import find_thread, rfc3339
 from comments.services.validation import TextError, check_thread_key
 
@@ -122,21 +123,6 @@ _EXPORT_COLUMNS = (
     Comment.reasons, Comment.scores, Comment.max_score, Comment.model_name, Comment.report_count,
     Comment.created_at, Comment.edited_at, Comment.decided_at, Comment.updated_at, Comment.import_ref,
 )
-
-
-def export_json(row: Any, thread_key: str | None = None) -> dict[str, Any]:
-    """A comment (an export row, or a Comment with ``thread_key`` given) as the host sees it:
-    everything moderators see, with its thread key."""
-    return {
-        "id": row.id, "thread_key": thread_key if thread_key is not None else row.thread_key, "parent_id": row.parent_id,
-        "reply_to_id": row.reply_to_id, "author_name": row.author_name,
-        "author_key": (row.author_key or "")[:16], "body": row.body, "body_html": row.body_html,
-        "status": row.status, "reasons": row.reasons or [], "scores": row.scores,
-        "max_score": row.max_score, "model": row.model_name, "report_count": row.report_count,
-        "created_at": rfc3339(row.created_at), "edited_at": rfc3339(row.edited_at),
-        "decided_at": rfc3339(row.decided_at), "updated_at": rfc3339(row.updated_at),
-        "imported_from": row.import_ref,
-    }
 
 
 @dataclass(frozen=True)

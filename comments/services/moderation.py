@@ -21,6 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from comments.extensions import db
 from comments.models import Comment, ReasonEffect, Status, Thread, utcnow
 from comments.services.audit import Actor, record, record_many
+from comments.services.webhooks import emit_status, emit_statuses
 
 HOLD: Final[ReasonEffect] = "hold"
 REJECT: Final[ReasonEffect] = "reject"
@@ -147,8 +148,6 @@ def change_status(
     record(action, actor, comment=comment, from_status=old_status, to_status=new_status.value,
            reasons=audit_reasons)
     # In the same transaction: the event is stored (for webhooks) exactly when the change is.
-    from comments.services.webhooks import emit_status
-
     emit_status(comment, old_status, new_status.value, action)
 
 
@@ -258,8 +257,6 @@ def write_decisions(comments: Sequence[Comment]) -> None:
 def _after_moves(moved: list[tuple[Comment, str]], actor: Actor, action: str) -> None:
     """What follows comments' moves from the given old statuses to their current ones: counters,
     one audit insert (a plain insert: the commit has no more objects to flush) and the events."""
-    from comments.services.webhooks import emit_statuses
-
     _follow_visibility(moved)
     record_many([{"action": action, "actor": actor, "comment": comment, "from_status": old,
                   "to_status": comment.status, "reasons": comment.reasons} for comment, old in moved])

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from comments import metrics, transaction
 from comments.extensions import db
-from comments.models import Ban, Comment, Site, Status, Thread, UTCDateTime, utcnow
+from comments.models import Ban, Comment, CommentRevision, Site, Status, Thread, UTCDateTime, utcnow
 from comments.security import hash_email, hash_ip, new_nonce
 from comments.services import moderation, rendering
 from comments.services.audit import Actor
@@ -356,8 +356,6 @@ def _settle(comment: Comment, rule_reasons: list[dict[str, Any]], settings: dict
 
 def resubmit(comment: Comment, new_body: str, scoring: Scoring | None = None) -> None:
     """An author's edit: the new text goes through the same rules and decision again."""
-    from comments.models import CommentRevision
-
     body = checked(check_body, "body", new_body)
     site = comment.site
     settings = effective_settings(site)

@@ -21,7 +21,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -35,6 +35,7 @@ from comments.models import (WEBHOOK_EVENTS, Comment, DeliveryStatus, Site, Stat
 from comments.services import paging, safehttp
 from comments.services.audit import Actor, record
 from comments.services.errors import NotFound, invalid_field
+from comments.services.hostjson import export_json
 from comments.services.threads import rfc3339
 
 log = logging.getLogger(__name__)
@@ -232,8 +233,6 @@ def forget_comments(comment_ids: list[int]) -> int:
 
 
 def comment_data(comment: Comment, **extra: Any) -> dict[str, Any]:
-    from comments.services.hostapi import export_json
-
     thread = comment.thread
     return {"comment": export_json(comment, thread_key=thread.key),
             "thread": {"key": thread.key, "title": thread.title, "url": thread.url}, **extra}
@@ -352,8 +351,6 @@ def _claim(delivery_id: int, lease_seconds: float) -> bool:
 
 def outbox_figures() -> tuple[int, float]:
     """Deliveries waiting, and the age in seconds of the oldest (for /metrics)."""
-    from datetime import UTC, datetime
-
     count, oldest = db.session.execute(
         select(func.count(), func.min(WebhookDelivery.created_at)).where(WebhookDelivery.status == PENDING)).one()
     if isinstance(oldest, str):  # SQLite returns aggregates of the type decorator's column as text

@@ -15,67 +15,15 @@ is ever lost.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from typing import Any
-
 from flask import Flask
 
-from comments.classifier import Classifier, ClassifierUnavailable, load_classifier
+from comments.tasks.background import start_with_first_request
+from comments.tasks.holder import ClassifierHolder
+from comments.tasks.inprocess import InProcessScoring
 
-log = logging.getLogger(__name__)
+__all__ = ["SCORING_MODES", "ClassifierHolder", "init_scoring"]
 
 SCORING_MODES = ("inprocess", "rq", "off")
-
-
-class ClassifierHolder:
-    """The process's one classifier: loaded once, on first need; a failed load is retried later."""
-
-    RETRY_SECONDS = 30.0
-
-    def __init__(self, config: Any, classifier: Classifier | None = None, *, default_threads: int | None = None):
-        self._config = config
-        # Torch's intra-op thread count when the operator did not set COMMENTS_CLASSIFIER_THREADS.
-        self._default_threads = default_threads
-        self._lock = threading.Lock()
-        self._classifier: Classifier | None = classifier
-        self._error: str | None = None
-        self._failed_at = 0.0
-        self._loading = False
-
-    def get(self) -> tuple[Classifier | None, str | None]:
-        with self._lock:
-            if self._classifier is None and (
-                    self._error is None or time.monotonic() - self._failed_at > self.RETRY_SECONDS):
-                self._load()
-            return self._classifier, self._error
-
-    def _load(self) -> None:
-        started = time.perf_counter()
-        self._loading = True
-        try:
-            config = self._config
-            if self._default_threads is not None and not config.get("CLASSIFIER_THREADS"):
-                config = {**config, "CLASSIFIER_THREADS": self._default_threads}
-            self._classifier = load_classifier(config)
-            self._error = None
-            log.info("classifier %s@%s loaded in %.1fs", self._classifier.name, self._classifier.version,
-                     time.perf_counter() - started)
-        except ClassifierUnavailable as exc:
-            self._error = str(exc)
-            self._failed_at = time.monotonic()
-            log.error("classifier could not be loaded: %s", exc)
-        finally:
-            self._loading = False
-
-    @property
-    def state(self) -> str:
-        if self._classifier is not None:
-            return "loaded"
-        if self._loading:
-            return "loading"
-        return f"failed: {self._error}" if self._error else "not_loaded"
 
 
 def init_scoring(app: Flask) -> None:
@@ -87,13 +35,11 @@ def init_scoring(app: Flask) -> None:
         app.extensions["comments.scoring"] = None
         return
     if mode == "rq":
+        # Only in rq mode: rq is an optional dependency (the "rq" extra).
         from comments.tasks.rq import RQScoring
 
         app.extensions["comments.scoring"] = RQScoring(app)
         return
-    from comments.tasks.background import start_with_first_request
-    from comments.tasks.inprocess import InProcessScoring
-
     # In a web process the model shares the cores with the request threads (and with the other
     # web processes). Torch's OpenMP threads spin-wait between operations and fight them: on 2
     # busy cores, scoring one comment took 57 ms of CPU with 2 torch threads and 3.4 ms with 1

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from flask import Flask
 
 from comments.extensions import db
-from comments.tasks import ClassifierHolder
 from comments.tasks.background import BackgroundThread
+from comments.tasks.holder import ClassifierHolder
 from comments.tasks.sweep import score_ids, sweep
 
 log = logging.getLogger(__name__)

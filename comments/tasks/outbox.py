@@ -9,6 +9,7 @@ import logging
 from flask import Flask
 
 from comments.extensions import db
+from comments.services.webhooks import DeliveryRun, deliver_due
 from comments.tasks.background import BackgroundThread, start_with_first_request
 
 log = logging.getLogger(__name__)
@@ -18,8 +19,6 @@ WEBHOOK_DELIVERY_MODES = ("inprocess", "worker")
 
 def drain(app: Flask, max_rounds: int = 50):
     """Deliver everything due now (in rounds of 20), then return what was done."""
-    from comments.services.webhooks import DeliveryRun, deliver_due
-
     total = DeliveryRun()
     with app.app_context():
         try:

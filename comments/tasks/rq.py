@@ -20,7 +20,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from comments.redis_health import CLIENT_OPTIONS, RedisHealth
-from comments.tasks import ClassifierHolder
+from comments.tasks.holder import ClassifierHolder
 from comments.tasks.outbox import OutboxWorker, drain
 from comments.tasks.sweep import score_ids, sweep
 

@@ -9,9 +9,18 @@ from collections.abc import Sequence
 from comments import metrics, transaction
 from comments.extensions import db
 from comments.services.scoring import ScoringRun, score_waiting
-from comments.tasks import ClassifierHolder
+from comments.tasks.holder import ClassifierHolder
 
 log = logging.getLogger(__name__)
+
+
+def _observe(run: ScoringRun) -> None:
+    for outcome, count in run.outcomes.items():
+        metrics.SCORED.labels(outcome).inc(count)
+    if run.failed:
+        metrics.SCORING_FAILURES.inc(run.failed)
+    if run.scored or run.failed:
+        metrics.SCORING_SECONDS.observe(run.seconds)
 
 
 def score_ids(holder: ClassifierHolder, ids: Sequence[int], batch_size: int) -> ScoringRun:
@@ -41,6 +50,6 @@ def _score_batch(holder: ClassifierHolder, *, ids: Sequence[int] | None = None, 
         run = score_waiting(classifier, ids, limit=limit, older_than_seconds=older_than_seconds, load_error=error)
     if run.seconds:  # a batch that found comments: its time includes the commit
         run.seconds = time.perf_counter() - started
-    metrics.observe_scoring(run)
+    _observe(run)
     db.session.remove()
     return run

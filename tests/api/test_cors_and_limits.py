@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from comments import create_app
-from comments.extensions import limiter
+from comments.limiting import limiter
 from tests.helpers import ORIGIN, TEST_DATABASE_URL
 
 
@@ -131,7 +131,7 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies(limited_app, db):
 
 
 def test_trusted_proxy_count_takes_the_client_ip_from_x_forwarded_for(tmp_path):
-    from comments.net import client_ip
+    from comments.limiting import client_ip
 
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}", "SECRET_KEY": "x", "SCORING_MODE": "off",
                       "TRUSTED_PROXY_COUNT": 1})

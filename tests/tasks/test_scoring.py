@@ -222,6 +222,7 @@ def test_web_process_scoring_uses_one_torch_thread_unless_configured(monkeypatch
     from flask import Flask
 
     import comments.tasks as tasks
+    import comments.tasks.holder as holder
 
     seen = {}
 
@@ -229,7 +230,7 @@ def test_web_process_scoring_uses_one_torch_thread_unless_configured(monkeypatch
         seen["threads"] = config.get("CLASSIFIER_THREADS")
         return Broken()
 
-    monkeypatch.setattr(tasks, "load_classifier", fake_load)
+    monkeypatch.setattr(holder, "load_classifier", fake_load)
     web = Flask("web")
     web.config.update(SCORING_MODE="inprocess", SCORING_COMMENTS_PER_BATCH=16, SCORING_SWEEP_SECONDS=60)
     if configured is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,7 +20,10 @@ from comments.models import Comment, Site, Status, Thread
 from comments.security import hash_email, hash_ip, new_nonce
 from comments.services import moderation, rendering
 from comments.services.audit import Actor, record
+from comments.services.importers.disqus import read_disqus
 from comments.services.importers.safexml import Document, ImportFailed, local
+from comments.services.importers.source import Source, SourceComment, SourceThread
+from comments.services.importers.wxr import read_wxr
 from comments.services.sites import effective_settings
 from comments.services.submission import place_reply
 from comments.services.threads import find_thread
@@ -32,41 +34,6 @@ __all__ = ["ImportFailed", "import_file", "Summary"]
 MAX_BODY = 10_000
 MAX_NAME = 64
 IMPORT_ACTOR = Actor("operator", "import")
-
-
-@dataclass
-class SourceThread:
-    ref: str
-    key: str
-    title: str = ""
-    url: str = ""
-    closed: bool = False
-
-
-@dataclass
-class SourceComment:
-    ref: str  # unique in the source system, e.g. "disqus:123"
-    thread_ref: str
-    parent_ref: str | None
-    author_name: str
-    author_email: str | None
-    ip: str | None
-    created_at: datetime
-    body: str  # Markdown
-    status: Status
-
-
-class SkippedItem(Exception):
-    """One element of a file that cannot be imported: it is left out and listed in the summary,
-    never a reason to refuse the whole file (``ImportFailed`` is for the file itself)."""
-
-
-@dataclass
-class Source:
-    format: str
-    threads: dict[str, SourceThread] = field(default_factory=dict)
-    comments: list[SourceComment] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # what the reader left out, and why
 
 
 @dataclass
@@ -114,11 +81,7 @@ def read(path: Path, fmt: str = "auto", key_from: str = "id") -> Source:
     if fmt != "auto" and fmt != detected:
         raise ImportFailed(f"This looks like a {detected} file, not {fmt}.")
     if detected == "disqus":
-        from comments.services.importers.disqus import read_disqus
-
         return read_disqus(document.elements(depth=1), key_from)
-    from comments.services.importers.wxr import read_wxr
-
     return read_wxr(document.elements(depth=2), key_from)
 
 

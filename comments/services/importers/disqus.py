@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from comments.models import Status
 from comments.services import parsing
-from comments.services.importers import SkippedItem, Source, SourceComment, SourceThread
 from comments.services.importers.html import to_markdown
 from comments.services.importers.safexml import attribute, child, local, text
+from comments.services.importers.source import SkippedItem, Source, SourceComment, SourceThread
 
 
 def _bool(value: str) -> bool:

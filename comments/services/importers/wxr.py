@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from comments.models import Status
-from comments.services.importers import SkippedItem, Source, SourceComment, SourceThread
 from comments.services.importers.html import to_markdown
 from comments.services.importers.safexml import children, local, text
+from comments.services.importers.source import SkippedItem, Source, SourceComment, SourceThread
 
 STATUSES = {"1": Status.PUBLISHED, "approve": Status.PUBLISHED, "0": Status.HELD, "hold": Status.HELD,
             "spam": Status.REJECTED, "trash": Status.DELETED, "post-trashed": Status.DELETED}
