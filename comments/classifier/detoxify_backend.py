@@ -112,7 +112,7 @@ class DetoxifyClassifier:
         self._lock = threading.Lock()
 
         try:
-            import torch
+            import torch  # deferred: torch and the model load only where a classifier is used
 
             torch.set_num_threads(self.threads)
         except Exception as exc:  # pragma: no cover - torch missing / broken
@@ -212,7 +212,7 @@ class DetoxifyClassifier:
         for a bert-base model on 2 cores): cost = fixed + per_token * padded tokens. Only how texts
         are grouped into passes depends on it, never the scores.
         """
-        import torch
+        import torch  # deferred: torch and the model load only where a classifier is used
 
         width = min(64, self.window)
         rows = 4
@@ -269,7 +269,7 @@ class DetoxifyClassifier:
             raise ClassifierUnavailable(f"classifier {self.name} failed to score: {exc}") from exc
 
     def _score_locked(self, texts: list[str]) -> list[dict[str, float]]:
-        import torch
+        import torch  # deferred: torch and the model load only where a classifier is used
 
         tok = self.detoxify.tokenizer
         forward = self._forward

@@ -67,8 +67,8 @@ def default_checkpoint_path(model_type: str) -> Path:
 
     Used when no checkpoint is configured; nothing is ever downloaded.
     """
-    import torch
-    from detoxify.detoxify import MODEL_URLS
+    import torch  # deferred: torch and the model load only where a classifier is used
+    from detoxify.detoxify import MODEL_URLS  # deferred: torch and the model load only where a classifier is used
 
     filename = MODEL_URLS[model_type].rsplit("/", 1)[-1]
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
@@ -123,7 +123,7 @@ def _offline_get_model_and_tokenizer(
     ``model_type`` (e.g. ``"bert-base-uncased"``) is only used by the original
     for the hub look-up, which is exactly what is skipped here.
     """
-    import transformers
+    import transformers  # deferred: torch and the model load only where a classifier is used
 
     if huggingface_config_path is None:  # pragma: no cover - only patched in with a config dir
         raise ClassifierUnavailable("offline loading needs a config directory")
@@ -163,7 +163,7 @@ def _offline_detoxify_loading() -> Iterator[None]:
 def load_detoxify(data: bytes, *, model_type: str, device: str, config_dir: Path | None, source: Path) -> Any:
     """A ``detoxify.Detoxify`` built from the verified checkpoint bytes ``data`` (read from ``source``)."""
     try:
-        from detoxify import Detoxify
+        from detoxify import Detoxify  # deferred: torch and the model load only where a classifier is used
 
         kwargs: dict[str, Any] = {
             "model_type": model_type,

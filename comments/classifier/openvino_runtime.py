@@ -48,7 +48,7 @@ def import_openvino() -> Any:
         if blocked:
             sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
         try:
-            import openvino
+            import openvino  # optional: the openvino extra
             import openvino.tools.ovc  # noqa: F401 - imported here, under the block
         except ImportError as exc:
             raise ClassifierUnavailable(
@@ -69,7 +69,7 @@ class OpenVINOForward:
     """
 
     def __init__(self, model: Any, input_names: Sequence[str], precision: str, threads: int) -> None:
-        import torch
+        import torch  # deferred: torch and the model load only where a classifier is used
 
         ov = import_openvino()
         # Example inputs with padding, so the traced graph keeps the attention mask.
@@ -109,7 +109,7 @@ class OpenVINOForward:
         Checked on another shape than the traced one, with padding, so that a
         graph specialised to the example's shape or mask would be caught.
         """
-        import torch
+        import torch  # deferred: torch and the model load only where a classifier is used
 
         generator = torch.Generator().manual_seed(0)
         high = max(int(model.config.vocab_size), 2)
@@ -130,7 +130,7 @@ class OpenVINOForward:
         log.info("OpenVINO %s model checked against torch: max score difference %.2g", precision, worst)
 
     def __call__(self, **inputs: Any) -> Any:
-        import torch
+        import torch  # deferred: torch and the model load only where a classifier is used
 
         feed = {name: inputs[name].numpy() for name in self.names}
         result = self.request.infer(feed)

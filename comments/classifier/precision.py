@@ -36,7 +36,7 @@ def apply_precision(model: Any, precision: str, device: str = "cpu") -> None:
     classification head stay float32. This is as fast as converting the whole
     model to bfloat16 and about 3x closer to the fp32 scores.
     """
-    import torch
+    import torch  # deferred: torch and the model load only where a classifier is used
 
     if precision == "fp32":
         return
