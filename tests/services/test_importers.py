@@ -10,7 +10,8 @@ import pytest
 from comments.models import AuditEvent, Comment, Status, Thread
 from comments.security import hash_email, hash_ip
 from comments.services import importers
-from comments.services.importers import ImportFailed, SkippedItem, SourceComment, disqus
+from comments.services.importers import ImportFailed, disqus
+from comments.services.importers.source import SkippedItem, SourceComment
 from comments.services.importers.html import to_markdown
 
 DATA = Path(__file__).resolve().parent.parent / "data"
