@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from comments.models import MAX_ID, STATUS_VALUES
+from comments.models import MAX_ID, STATUS_VALUES, Status
 from comments.services import parsing
 from comments.services.reports import REASONS
 from comments.services.review import ACTIONS, QUEUE_SORTS, QUEUES
-from comments.services.threads import REPLIES_PER_TOP, REPLIES_SHOWN, REPLY_PAGE_DEFAULT, REPLY_PAGE_MAX, SORTS
+from comments.services.threads import (
+    REPLIES_PER_TOP,
+    REPLIES_SHOWN,
+    REPLY_PAGE_DEFAULT,
+    REPLY_PAGE_MAX,
+    SORTS,
+    Rfc3339,
+)
 from comments.services.validation import StorableSchema, TextError, check_author_name, check_body
 
 
@@ -122,23 +129,29 @@ class ReplyToSchema(ma.Schema):
 
 
 class CommentSchema(ma.Schema):
+    """A comment: dumps a ``Comment`` (or an ``authors.AuthorsCopy``). Thread reads and replies pages,
+    the hot path, build the same shape in ``threads`` (tests/api/test_schemas_contract.py holds the
+    two together)."""
+
     id = ma.fields.Integer()
     parent_id = ma.fields.Integer(allow_none=True)
     author_name = ma.fields.String(allow_none=True, metadata={"description": "null on a tombstone"})
     body = ma.fields.String(allow_none=True, metadata={"description": "raw Markdown, as written"})
     body_html = ma.fields.String(allow_none=True, metadata={"description": "sanitised HTML"})
     status = ma.fields.String(validate=ma.validate.OneOf(STATUS_VALUES))
-    created_at = ma.fields.String(metadata={"description": "RFC 3339, UTC"})
-    edited_at = ma.fields.String(allow_none=True)
+    created_at = Rfc3339(metadata={"description": "RFC 3339, UTC"})
+    edited_at = Rfc3339(allow_none=True)
     reply_count = ma.fields.Integer()
-    reply_to = ma.fields.Nested(ReplyToSchema, metadata={
+    # Only thread reads carry it (threads builds it): read from an attribute no Comment has, so that
+    # dumping a Comment never follows its ``reply_to`` relationship.
+    reply_to = ma.fields.Nested(ReplyToSchema, attribute="depth_capped_reply_to", metadata={
         "description": "present on replies attached above their parent by the depth cap"})
     moderation_note = ma.fields.String(allow_none=True, metadata={
         "description": "the author's own read only: why the comment is not (yet) shown"})
-    editable_until = ma.fields.String(metadata={
+    editable_until = Rfc3339(metadata={
         "description": "extension, the author's own read and the post's answer only: when the edit "
                        "window closes (RFC 3339, UTC)"})
-    replies = ma.fields.List(ma.fields.Nested(lambda: CommentSchema()), metadata={
+    replies = ma.fields.List(ma.fields.Nested(lambda: CommentSchema()), dump_default=list, metadata={
         "description": "in thread reads and replies pages: the replies shown to readers, nested, in "
                        f"reading order. Only the first {REPLIES_SHOWN} of each comment, and at most "
                        f"{REPLIES_PER_TOP} under each root of a thread page (or each reply of a replies "
@@ -148,6 +161,13 @@ class CommentSchema(ma.Schema):
                        "readers see; else pass it as `cursor` to GET /api/v1/comments/{id}/replies "
                        "for the rest. `reply_count` minus the published replies carried is how many "
                        "published ones are left"})
+
+    @ma.post_dump
+    def _tombstone(self, data: dict, **kwargs) -> dict:
+        # A deleted comment shown for its replies keeps its place in the thread, not its author or text.
+        if data.get("status") == Status.DELETED:
+            data.update(author_name=None, body=None, body_html=None)
+        return data
 
 
 class CommentEnvelopeSchema(ma.Schema):
@@ -176,6 +196,15 @@ class RepliesPageSchema(ma.Schema):
     comments = ma.fields.List(ma.fields.Nested(CommentSchema), metadata={
         "description": "the comment's direct replies in reading order (oldest first)"})
     next_cursor = ma.fields.String(allow_none=True)
+
+
+class ReportReceiptSchema(ma.Schema):
+    comment_id = ma.fields.Integer()
+    reason = ma.fields.String()
+
+
+class ReportReceivedSchema(ma.Schema):
+    report = ma.fields.Nested(ReportReceiptSchema)
 
 
 class PreviewSchema(ma.Schema):
@@ -224,18 +253,6 @@ class QueueThreadSchema(ma.Schema):
     key = ma.fields.String()
     title = ma.fields.String()
     url = ma.fields.String()
-
-
-class ReasonSchema(ma.Schema):
-    class Meta:
-        unknown = ma.INCLUDE
-
-    kind = ma.fields.String(metadata={"description": "rule, classifier, report, author, moderator"})
-    code = ma.fields.String()
-    effect = ma.fields.String(metadata={"description": "hold, reject or note"})
-    label = ma.fields.String()
-    score = ma.fields.Float()
-    threshold = ma.fields.Float()
 
 
 class QueueReportSchema(ma.Schema):

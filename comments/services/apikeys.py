@@ -85,11 +85,3 @@ def touch(row: ApiKey) -> None:
     if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
         row.last_used_at = now
         db.session.commit()
-
-
-def key_json(row: ApiKey) -> dict:
-    from comments.services.threads import rfc3339
-
-    return {"id": row.id, "prefix": row.prefix, "label": row.label, "scopes": row.scope_list,
-            "created_at": rfc3339(row.created_at), "last_used_at": rfc3339(row.last_used_at),
-            "revoked_at": rfc3339(row.revoked_at)}

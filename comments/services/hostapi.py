@@ -1,4 +1,8 @@
-"""What a host site does with its own data: threads, and exports of its comments."""
+"""What a host site does with its own data: threads, and exports of its comments.
+
+The exported comment's schema lives here, not with the API's: webhook payloads (built by
+``services.webhooks``, below the API) carry the same shape.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import marshmallow as ma
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from comments.extensions import db
-from comments.models import Comment, Site, Status, Thread
+from comments.models import STATUS_VALUES, Comment, Site, Status, Thread
 from comments.services import moderation, paging
 from comments.services.audit import Actor, record
 from comments.services.errors import invalid_field
-from comments.services.threads import find_thread, rfc3339
+from comments.services.threads import Rfc3339, find_thread
 from comments.services.validation import TextError, check_thread_key
 
 THREAD_FIELDS = ("title", "url", "closed")
@@ -30,10 +35,20 @@ def checked_key(key: str) -> str:
 
 # --- threads ----------------------------------------------------------------------------------
 
-def thread_json(thread: Thread, counts: dict[str, int] | None = None) -> dict[str, Any]:
-    return {"key": thread.key, "title": thread.title, "url": thread.url, "closed": thread.closed,
-            "comment_count": thread.published_count, "created_at": rfc3339(thread.created_at),
-            "counts": counts if counts is not None else status_counts([thread.id]).get(thread.id, _zero())}
+@dataclass(frozen=True)
+class CountedThread:
+    """A thread with its comments counted per status: the host API's thread."""
+
+    thread: Thread
+    counts: dict[str, int]
+
+    def __getattr__(self, name: str) -> Any:
+        # Every other field is the thread's.
+        return getattr(object.__getattribute__(self, "thread"), name)
+
+
+def counted(thread: Thread) -> CountedThread:
+    return CountedThread(thread, status_counts([thread.id])[thread.id])
 
 
 def _zero() -> dict[str, int]:
@@ -96,7 +111,7 @@ def put_thread(site: Site, key: str, changes: dict[str, Any], actor: Actor) -> t
 
 @dataclass
 class Page:
-    items: list[dict[str, Any]]
+    items: list[Any]  # CountedThread, or export rows (ExportCommentSchema dumps them)
     next_cursor: str | None
 
 
@@ -112,7 +127,7 @@ def list_threads(site: Site, *, limit: int, cursor: str | None = None, closed: b
     next_cursor = paging.encode_cursor("threads", [rows[limit - 1].id]) if len(rows) > limit else None
     rows = rows[:limit]
     counts = status_counts([t.id for t in rows])
-    return Page([thread_json(t, counts[t.id]) for t in rows], next_cursor)
+    return Page([CountedThread(t, counts[t.id]) for t in rows], next_cursor)
 
 
 # --- exports ----------------------------------------------------------------------------------
@@ -125,19 +140,44 @@ _EXPORT_COLUMNS = (
 )
 
 
-def export_json(row: Any, thread_key: str | None = None) -> dict[str, Any]:
-    """A comment (an export row, or a Comment with ``thread_key`` given) as the host sees it:
-    everything moderators see, with its thread key."""
-    return {
-        "id": row.id, "thread_key": thread_key if thread_key is not None else row.thread_key, "parent_id": row.parent_id,
-        "reply_to_id": row.reply_to_id, "author_name": row.author_name,
-        "author_key": (row.author_key or "")[:16], "body": row.body, "body_html": row.body_html,
-        "status": row.status, "reasons": row.reasons or [], "scores": row.scores,
-        "max_score": row.max_score, "model": row.model_name, "report_count": row.report_count,
-        "created_at": rfc3339(row.created_at), "edited_at": rfc3339(row.edited_at),
-        "decided_at": rfc3339(row.decided_at), "updated_at": rfc3339(row.updated_at),
-        "imported_from": row.import_ref,
-    }
+class _AuthorKey(ma.fields.String):
+    """The author key's first 16 characters: enough to group one author's comments."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return (value or "")[:16]
+
+
+class _Reasons(ma.fields.List):
+    def _serialize(self, value, attr, obj, **kwargs):
+        return super()._serialize(value or [], attr, obj, **kwargs)
+
+
+class ExportCommentSchema(ma.Schema):
+    """A comment as the host sees it (exports, privacy exports, webhook payloads): everything
+    moderators see, with its thread key. Dumps an export row or a Comment."""
+
+    id = ma.fields.Integer()
+    thread_key = ma.fields.String()
+    parent_id = ma.fields.Integer(allow_none=True)
+    reply_to_id = ma.fields.Integer(allow_none=True)
+    author_name = ma.fields.String()
+    author_key = _AuthorKey(metadata={"description": "a short hash grouping one author's comments"})
+    body = ma.fields.String()
+    body_html = ma.fields.String()
+    status = ma.fields.String(validate=ma.validate.OneOf(STATUS_VALUES))
+    reasons = _Reasons(ma.fields.Dict())
+    scores = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), allow_none=True)
+    max_score = ma.fields.Float(allow_none=True)
+    model = ma.fields.String(attribute="model_name", allow_none=True)
+    report_count = ma.fields.Integer()
+    created_at = Rfc3339()
+    edited_at = Rfc3339(allow_none=True)
+    decided_at = Rfc3339(allow_none=True)
+    updated_at = Rfc3339(metadata={"description": "when anything about the comment last changed"})
+    imported_from = ma.fields.String(attribute="import_ref", allow_none=True)
+
+
+EXPORTED_COMMENT = ExportCommentSchema()
 
 
 @dataclass(frozen=True)
@@ -190,7 +230,7 @@ def export_page(site: Site, where: ExportFilter, *, limit: int, cursor: str | No
         last = rows[limit - 1]
         next_cursor = paging.encode_cursor(sort, [(last.updated_at if by_change else last.created_at).isoformat(),
                                                   last.id])
-    return Page([export_json(r) for r in rows[:limit]], next_cursor)
+    return Page(rows[:limit], next_cursor)
 
 
 def export_batches(site: Site, where: ExportFilter, *, batch_size: int = 500,

@@ -231,10 +231,10 @@ def forget_comments(comment_ids: list[int]) -> int:
 
 
 def comment_data(comment: Comment, **extra: Any) -> dict[str, Any]:
-    from comments.services.hostapi import export_json
+    from comments.services.hostapi import EXPORTED_COMMENT
 
     thread = comment.thread
-    return {"comment": export_json(comment, thread_key=thread.key),
+    return {"comment": EXPORTED_COMMENT.dump(comment),
             "thread": {"key": thread.key, "title": thread.title, "url": thread.url}, **extra}
 
 

@@ -51,7 +51,7 @@ def make_comment(site: Site, body: str, *, scores: dict[str, float] | None = Non
     new = NewComment(body=body, author_name=author, author_email=email, parent_id=parent_id, client_ip=ip,
                      thread_title=title, thread_url=f"https://news.example/{key}" if title else None)
     result = submit(site, key, new, LaterScoring() if scores is not None else None)
-    comment_id = result.view["id"]
+    comment_id = result.comment_id
     if scores is not None:
         scoring.score_waiting(FixedClassifier({body: scores}), ids=[comment_id])
     return db.session.get(Comment, comment_id)
