@@ -6,6 +6,7 @@ import marshmallow as ma
 
 from comments.models import MAX_ID, STATUS_VALUES, Status
 from comments.services import parsing
+from comments.services.hostapi import REASONS_DESCRIPTION
 from comments.services.reports import REASONS
 from comments.services.review import ACTIONS, QUEUE_SORTS, QUEUES
 from comments.services.threads import (
@@ -266,7 +267,7 @@ class QueueItemSchema(ma.Schema):
     comment = ma.fields.Nested(ModeratorCommentSchema)
     thread = ma.fields.Nested(QueueThreadSchema)
     parent = ma.fields.Nested(ModeratorCommentSchema, allow_none=True)
-    reasons = ma.fields.List(ma.fields.Dict())
+    reasons = ma.fields.List(ma.fields.Dict(), metadata={"description": REASONS_DESCRIPTION})
     reports = ma.fields.List(ma.fields.Nested(QueueReportSchema))
     arrived_at = ma.fields.String()
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from comments.extensions import db
-from comments.models import STATUS_VALUES, Comment, Site, Status, Thread
+from comments.models import STATUS_VALUES, Comment, Reason, Site, Status, Thread
 from comments.services import moderation, paging
 from comments.services.audit import Actor, record
 from comments.services.errors import invalid_field
@@ -147,6 +147,10 @@ class _AuthorKey(ma.fields.String):
         return (value or "")[:16]
 
 
+REASONS_DESCRIPTION = ("why it is where it is: each reason has `kind` and, as the kind has them, "
+                       + ", ".join(f"`{key}`" for key in sorted(Reason.__annotations__) if key != "kind"))
+
+
 class _Reasons(ma.fields.List):
     def _serialize(self, value, attr, obj, **kwargs):
         return super()._serialize(value or [], attr, obj, **kwargs)
@@ -165,7 +169,7 @@ class ExportCommentSchema(ma.Schema):
     body = ma.fields.String()
     body_html = ma.fields.String()
     status = ma.fields.String(validate=ma.validate.OneOf(STATUS_VALUES))
-    reasons = _Reasons(ma.fields.Dict())
+    reasons = _Reasons(ma.fields.Dict(), metadata={"description": REASONS_DESCRIPTION})
     scores = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), allow_none=True)
     max_score = ma.fields.Float(allow_none=True)
     model = ma.fields.String(attribute="model_name", allow_none=True)
