@@ -234,7 +234,7 @@ def export_page(site: Site, where: ExportFilter, *, limit: int, cursor: str | No
         last = rows[limit - 1]
         next_cursor = paging.encode_cursor(sort, [(last.updated_at if by_change else last.created_at).isoformat(),
                                                   last.id])
-    return Page(rows[:limit], next_cursor)
+    return Page(list(rows[:limit]), next_cursor)
 
 
 def export_batches(site: Site, where: ExportFilter, *, batch_size: int = 500,

@@ -9,7 +9,7 @@ scoring batch (the same writes, grouped).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +100,7 @@ def change_status(
     actor: Actor,
     action: str,
     reasons: list[Reason] | None = None,
-    audit_reasons: list[dict[str, Any]] | None = None,
+    audit_reasons: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """Move a comment to ``new_status`` and record why; counters follow visibility.
 
