@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Required, TypedDict, get_args
 
 from sqlalchemy import (
     JSON,
@@ -36,6 +36,31 @@ MAX_ID = 2**31 - 1
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class Reason(TypedDict, total=False):
+    """One reason a comment is where it is (``Comment.reasons``): a rule that fired, a classifier
+    label over its threshold, a reader's report, a person's or an import's doing. Stored as JSON
+    and shown as is to moderators and hosts; ``kind`` says which of the other keys it carries.
+    """
+
+    kind: Required[str]  # rule, classifier, report, author, moderator, host, privacy, import
+    code: str  # what fired: banned_word, label_over_threshold, reader_report, deleted_by_author ...
+    effect: str  # hold, reject or note (moderation.HOLD, REJECT, NOTE): what it does to the status
+    # classifier: the label, its score, the threshold it passed (or reached), the model
+    label: str
+    score: float
+    threshold: float
+    model: str | None
+    detail: str  # classifier_unavailable: why the classifier did not answer
+    words: list[str]  # banned_word, suspect_word: the words found
+    rejected_recently: int  # author_history
+    reports: int  # report_threshold: distinct readers
+    reason: str  # a report's reason or a moderator's words
+    note: str  # a report's note
+    event_id: int  # undo: the audit event undone
+    source: str  # import: the format imported from
+    ref: str  # import: the comment's id there
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -207,7 +232,7 @@ class Comment(db.Model):
 
     status: Mapped[str] = mapped_column(String(16), default=Status.PENDING.value)
     # Every reason the comment is where it is: rules that fired, classifier labels, reports.
-    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    reasons: Mapped[list[Reason]] = mapped_column(JSON, default=list)
     # The reasons' codes and labels, space-separated, so the queue can filter by reason in SQL.
     reason_codes: Mapped[str] = mapped_column(String(500), default="")
     scores: Mapped[dict[str, float] | None] = mapped_column(JSON)
@@ -305,6 +330,11 @@ class Comment(db.Model):
     @property
     def is_root(self) -> bool:
         return self.parent_id is None
+
+    @property
+    def thread_key(self) -> str:
+        """Its thread's key (an export row carries it as a column; the export schema dumps both)."""
+        return self.thread.key
 
 
 class CommentRevision(db.Model):

@@ -168,7 +168,7 @@ def make_comment(site: Site, body: str, *, scores: dict[str, float] | None = Non
                      thread_title=title, thread_url=f"https://news.example/{key}" if title else None)
     with transaction.unit_of_work():  # the test owns this unit of work, as the posting view would
         result = submit(site, key, new, HeldBackScoring() if scores is not None else None)
-    comment_id = result.view["id"]
+    comment_id = result.comment_id
     if scores is not None:
         score_batch(FixedClassifier({body: scores}), ids=[comment_id])
     return _db.session.get(Comment, comment_id)

@@ -177,5 +177,5 @@ def test_a_submission_rolled_back_is_neither_enqueued_nor_counted(db, site):
     assert _committed_count(db, Comment) == 0
     with transaction.unit_of_work():
         result = submit(site, "article-1", NewComment(body="Posted and committed.", author_name="Ann"), scorer)
-    assert scorer.seen == [(result.view["id"], "pending")]
+    assert scorer.seen == [(result.comment_id, "pending")]
     assert _submitted("pending") == counted + 1

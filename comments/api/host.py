@@ -44,6 +44,7 @@ from comments.extensions import db
 from comments.models import Site
 from comments.services import apikeys, hostapi, privacy, webhooks
 from comments.services.errors import Invalid, NotFound
+from comments.services.hostjson import EXPORTED_COMMENT
 from comments.services.sites import SiteError, effective_settings, update_settings
 
 blp = Blueprint("host", __name__, url_prefix="/api/v1",
@@ -90,7 +91,7 @@ class Keys(MethodView):
         """The site's API keys (prefixes only; the keys themselves are never shown again)."""
         site = require_host(site_slug)
         # Every list has next_cursor (the contract); a site's keys always fit one page.
-        return {"keys": [apikeys.key_json(k) for k in apikeys.list_keys(site)], "next_cursor": None}
+        return {"keys": apikeys.list_keys(site), "next_cursor": None}
 
     @blp.arguments(KeyCreateSchema)
     @blp.response(201, NewKeySchema)
@@ -98,7 +99,7 @@ class Keys(MethodView):
         """A new key, shown once: roll it out, then revoke the old one."""
         site = require_host(site_slug)
         row, key = apikeys.issue_key(site, data["label"], data["scopes"], host_actor())
-        return {"key": apikeys.key_json(row), "api_key": key}
+        return {"key": row, "api_key": key}
 
 
 @route("/sites/<site_slug>/keys/<int:key_id>")
@@ -133,7 +134,7 @@ class ThreadResource(MethodView):
         thread = hostapi.get_thread(site, key)
         if thread is None:
             raise NotFound("thread_not_found", "No such thread.")
-        return {"thread": hostapi.thread_json(thread)}
+        return {"thread": hostapi.counted(thread)}
 
     @blp.arguments(ThreadPutSchema)
     @blp.response(200, ThreadEnvelopeSchema, description="Updated")
@@ -145,7 +146,7 @@ class ThreadResource(MethodView):
         """
         site = require_host(site_slug)
         thread, created = hostapi.put_thread(site, key, data, host_actor())
-        return {"thread": hostapi.thread_json(thread)}, 201 if created else 200
+        return {"thread": hostapi.counted(thread)}, 201 if created else 200
 
 
 # --- exports ----------------------------------------------------------------------------------
@@ -174,7 +175,7 @@ class ExportStream(MethodView):
 
         def lines():
             for items in batches:
-                yield b"".join(orjson.dumps(item) + b"\n" for item in items)
+                yield b"".join(orjson.dumps(item) + b"\n" for item in EXPORTED_COMMENT.dump(items, many=True))
             db.session.remove()
 
         response = Response(stream_with_context(lines()), mimetype="application/x-ndjson")

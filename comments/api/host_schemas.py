@@ -7,7 +7,9 @@ import marshmallow as ma
 from comments.api.schemas import EmailAddress, Moment, QueryInteger, StrictSchema, ThreadSchema
 from comments.models import DELIVERY_STATUS_VALUES, STATUS_VALUES, WEBHOOK_EVENTS
 from comments.services.apikeys import SCOPES
+from comments.services.hostjson import ExportCommentSchema
 from comments.services.sites import CLASSIFIER_LABELS, SiteSettingsSchema
+from comments.services.threads import Rfc3339
 
 
 class PageQuerySchema(StrictSchema):
@@ -26,13 +28,15 @@ class KeyCreateSchema(StrictSchema):
 
 
 class KeySchema(ma.Schema):
+    """Dumps an ``ApiKey``."""
+
     id = ma.fields.Integer()
     prefix = ma.fields.String(metadata={"description": "the key's first characters, to tell keys apart"})
     label = ma.fields.String()
-    scopes = ma.fields.List(ma.fields.String())
-    created_at = ma.fields.String()
-    last_used_at = ma.fields.String(allow_none=True)
-    revoked_at = ma.fields.String(allow_none=True)
+    scopes = ma.fields.List(ma.fields.String(), attribute="scope_list")
+    created_at = Rfc3339()
+    last_used_at = Rfc3339(allow_none=True)
+    revoked_at = Rfc3339(allow_none=True)
 
 
 class KeyListSchema(ma.Schema):
@@ -68,7 +72,10 @@ class StatusCountsSchema(ma.Schema):
 
 
 class HostThreadSchema(ThreadSchema):
-    created_at = ma.fields.String()
+    """Dumps a ``hostapi.CountedThread``."""
+
+    comment_count = ma.fields.Integer(attribute="published_count")
+    created_at = Rfc3339()
     counts = ma.fields.Nested(StatusCountsSchema)
 
 
@@ -113,28 +120,6 @@ class ExportQuerySchema(ExportFilterSchema):
 class StreamQuerySchema(ExportFilterSchema):
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500),
                               metadata={"description": "resume after the comment a JSON page ended on"})
-
-
-class ExportCommentSchema(ma.Schema):
-    id = ma.fields.Integer()
-    thread_key = ma.fields.String()
-    parent_id = ma.fields.Integer(allow_none=True)
-    reply_to_id = ma.fields.Integer(allow_none=True)
-    author_name = ma.fields.String()
-    author_key = ma.fields.String(metadata={"description": "a short hash grouping one author's comments"})
-    body = ma.fields.String()
-    body_html = ma.fields.String()
-    status = ma.fields.String(validate=ma.validate.OneOf(STATUS_VALUES))
-    reasons = ma.fields.List(ma.fields.Dict())
-    scores = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), allow_none=True)
-    max_score = ma.fields.Float(allow_none=True)
-    model = ma.fields.String(allow_none=True)
-    report_count = ma.fields.Integer()
-    created_at = ma.fields.String()
-    edited_at = ma.fields.String(allow_none=True)
-    decided_at = ma.fields.String(allow_none=True)
-    updated_at = ma.fields.String(metadata={"description": "when anything about the comment last changed"})
-    imported_from = ma.fields.String(allow_none=True)
 
 
 class ExportPageSchema(ma.Schema):

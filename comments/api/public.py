@@ -28,6 +28,7 @@ from comments.api.schemas import (
     RepliesPageSchema,
     RepliesQuerySchema,
     ReportCreateSchema,
+    ReportReceivedSchema,
     ThreadPageSchema,
     ThreadQuerySchema,
 )
@@ -56,16 +57,6 @@ def _thread_key(key: str) -> str:
         return check_thread_key(key)
     except TextError as exc:
         raise invalid_field("key", exc.code, exc.message) from None
-
-
-def comment_payload(comment: Comment, is_author: bool) -> dict[str, Any]:
-    data = threads.comment_json(comment)
-    data.update(authors.author_fields(comment, is_author))
-    return data
-
-
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status=status, mimetype="application/json")
 
 
 def _page_etag(kind: str, what: str, thread: Thread | None, params: str) -> str:
@@ -124,10 +115,9 @@ class ThreadComments(MethodView):
         site = require_site(site_slug)
         new = submission.NewComment(client_ip=client_ip(), **data)
         result = submission.submit(site, _thread_key(key), new, scoring())
-        view = {**result.view, "moderation_note": authors.author_note(result.view["status"]),
-                "editable_until": threads.rfc3339(result.editable_until)}
-        body = {"comment": view, "edit_token": make_edit_token(view["id"], result.edit_token_nonce)}
-        return _json(body, 201 if result.published else 202)
+        comment = authors.AuthorsCopy(result.comment, authors.author_note(result.status), result.editable_until)
+        body = {"comment": comment, "edit_token": make_edit_token(result.comment_id, result.edit_token_nonce)}
+        return body, 201 if result.published else 202
 
 
 Done = TypeVar("Done")
@@ -155,7 +145,7 @@ class CommentResource(MethodView):
     def get(self, comment_id: int):
         """One comment. Its author (with X-Edit-Token) also sees it while pending or held."""
         comment, is_author = authors.view(comment_site(comment_id), request.headers.get("X-Edit-Token"))
-        return {"comment": comment_payload(comment, is_author)}
+        return {"comment": authors.authors_copy(comment) if is_author else comment}
 
     @blp.arguments(CommentEditSchema)
     @blp.response(200, CommentEnvelopeSchema)
@@ -166,7 +156,7 @@ class CommentResource(MethodView):
             authors.edit(comment, request.headers.get("X-Edit-Token"), data["body"], scoring())
             return comment
 
-        return {"comment": comment_payload(_again_if_changed_meanwhile(edit), is_author=True)}
+        return {"comment": authors.authors_copy(_again_if_changed_meanwhile(edit))}
 
     @blp.response(204)
     def delete(self, comment_id: int):
@@ -204,12 +194,12 @@ class CommentReports(MethodView):
     decorators = [report_limit(methods=["POST"])]
 
     @blp.arguments(ReportCreateSchema)
-    @blp.response(202, description="Received")
+    @blp.response(202, ReportReceivedSchema, description="Received")
     def post(self, data: dict[str, Any], comment_id: int):
         """Report a comment. Enough distinct readers send it to the review queue."""
         _again_if_changed_meanwhile(
             lambda: reports.report(comment_site(comment_id), data["reason"], data["note"], client_ip()))
-        return _json({"report": {"comment_id": comment_id, "reason": data["reason"]}}, 202)
+        return {"report": {"comment_id": comment_id, "reason": data["reason"]}}
 
 
 @blp.route("/sites/<site_slug>/counts")

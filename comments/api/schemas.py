@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from comments.models import MAX_ID, REPORT_REASONS, STATUS_VALUES, Queue
+from comments.models import MAX_ID, REPORT_REASONS, STATUS_VALUES, Queue, Status
 from comments.services import parsing
+from comments.services.hostjson import REASONS_DESCRIPTION
 from comments.services.review import ACTIONS, QUEUE_SORTS, QUEUES
-from comments.services.threads import REPLIES_PER_TOP, REPLIES_SHOWN, REPLY_PAGE_DEFAULT, REPLY_PAGE_MAX, SORTS
+from comments.services.threads import (
+    REPLIES_PER_TOP,
+    REPLIES_SHOWN,
+    REPLY_PAGE_DEFAULT,
+    REPLY_PAGE_MAX,
+    SORTS,
+    Rfc3339,
+)
 from comments.services.validation import (REASON_FILTER_PATTERN, SLUG_PATTERN, StorableSchema, TextError,
                                            check_author_name, check_body)
 
@@ -122,23 +130,29 @@ class ReplyToSchema(ma.Schema):
 
 
 class CommentSchema(ma.Schema):
+    """A comment: dumps a ``Comment`` (or an ``authors.AuthorsCopy``). Thread reads and replies pages,
+    the hot path, build the same shape in ``threads`` (tests/api/test_schemas_contract.py holds the
+    two together)."""
+
     id = ma.fields.Integer()
     parent_id = ma.fields.Integer(allow_none=True)
     author_name = ma.fields.String(allow_none=True, metadata={"description": "null on a tombstone"})
     body = ma.fields.String(allow_none=True, metadata={"description": "raw Markdown, as written"})
     body_html = ma.fields.String(allow_none=True, metadata={"description": "sanitised HTML"})
     status = ma.fields.String(validate=ma.validate.OneOf(STATUS_VALUES))
-    created_at = ma.fields.String(metadata={"description": "RFC 3339, UTC"})
-    edited_at = ma.fields.String(allow_none=True)
+    created_at = Rfc3339(metadata={"description": "RFC 3339, UTC"})
+    edited_at = Rfc3339(allow_none=True)
     reply_count = ma.fields.Integer()
-    reply_to = ma.fields.Nested(ReplyToSchema, metadata={
+    # Only thread reads carry it (threads builds it): read from an attribute no Comment has, so that
+    # dumping a Comment never follows its ``reply_to`` relationship.
+    reply_to = ma.fields.Nested(ReplyToSchema, attribute="depth_capped_reply_to", metadata={
         "description": "present on replies attached above their parent by the depth cap"})
     moderation_note = ma.fields.String(allow_none=True, metadata={
         "description": "the author's own read only: why the comment is not (yet) shown"})
-    editable_until = ma.fields.String(metadata={
+    editable_until = Rfc3339(metadata={
         "description": "extension, the author's own read and the post's answer only: when the edit "
                        "window closes (RFC 3339, UTC)"})
-    replies = ma.fields.List(ma.fields.Nested(lambda: CommentSchema()), metadata={
+    replies = ma.fields.List(ma.fields.Nested(lambda: CommentSchema()), dump_default=list, metadata={
         "description": "in thread reads and replies pages: the replies shown to readers, nested, in "
                        f"reading order. Only the first {REPLIES_SHOWN} of each comment, and at most "
                        f"{REPLIES_PER_TOP} under each root of a thread page (or each reply of a replies "
@@ -148,6 +162,13 @@ class CommentSchema(ma.Schema):
                        "readers see; else pass it as `cursor` to GET /api/v1/comments/{id}/replies "
                        "for the rest. `reply_count` minus the published replies carried is how many "
                        "published ones are left"})
+
+    @ma.post_dump
+    def _tombstone(self, data: dict, **kwargs) -> dict:
+        # A deleted comment shown for its replies keeps its place in the thread, not its author or text.
+        if data.get("status") == Status.DELETED:
+            data.update(author_name=None, body=None, body_html=None)
+        return data
 
 
 class CommentEnvelopeSchema(ma.Schema):
@@ -176,6 +197,15 @@ class RepliesPageSchema(ma.Schema):
     comments = ma.fields.List(ma.fields.Nested(CommentSchema), metadata={
         "description": "the comment's direct replies in reading order (oldest first)"})
     next_cursor = ma.fields.String(allow_none=True)
+
+
+class ReportReceiptSchema(ma.Schema):
+    comment_id = ma.fields.Integer()
+    reason = ma.fields.String()
+
+
+class ReportReceivedSchema(ma.Schema):
+    report = ma.fields.Nested(ReportReceiptSchema)
 
 
 class PreviewSchema(ma.Schema):
@@ -226,18 +256,6 @@ class QueueThreadSchema(ma.Schema):
     url = ma.fields.String()
 
 
-class ReasonSchema(ma.Schema):
-    class Meta:
-        unknown = ma.INCLUDE
-
-    kind = ma.fields.String(metadata={"description": "rule, classifier, report, author, moderator"})
-    code = ma.fields.String()
-    effect = ma.fields.String(metadata={"description": "hold, reject or note"})
-    label = ma.fields.String()
-    score = ma.fields.Float()
-    threshold = ma.fields.Float()
-
-
 class QueueReportSchema(ma.Schema):
     reason = ma.fields.String()
     note = ma.fields.String()
@@ -249,7 +267,7 @@ class QueueItemSchema(ma.Schema):
     comment = ma.fields.Nested(ModeratorCommentSchema)
     thread = ma.fields.Nested(QueueThreadSchema)
     parent = ma.fields.Nested(ModeratorCommentSchema, allow_none=True)
-    reasons = ma.fields.List(ma.fields.Dict())
+    reasons = ma.fields.List(ma.fields.Dict(), metadata={"description": REASONS_DESCRIPTION})
     reports = ma.fields.List(ma.fields.Nested(QueueReportSchema))
     arrived_at = ma.fields.String()
 

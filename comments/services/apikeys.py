@@ -16,7 +16,6 @@ from comments.models import ApiKey, Site, utcnow
 from comments.security import API_KEY_PREFIX, hash_api_key, new_api_key
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, NotFound, invalid_field
-from comments.services.threads import rfc3339
 
 SCOPES = ("host", "moderate")
 DEFAULT_SCOPES = ("host",)
@@ -85,9 +84,3 @@ def touch(row: ApiKey) -> None:
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
         row.last_used_at = now  # committed with the request's unit of work
-
-
-def key_json(row: ApiKey) -> dict:
-    return {"id": row.id, "prefix": row.prefix, "label": row.label, "scopes": row.scope_list,
-            "created_at": rfc3339(row.created_at), "last_used_at": rfc3339(row.last_used_at),
-            "revoked_at": rfc3339(row.revoked_at)}

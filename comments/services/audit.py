@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ SYSTEM = Actor("system", "pipeline")
 
 def _fields(action: str, actor: Actor, comment: Comment | None = None, site_id: int | None = None,
             from_status: str | None = None, to_status: str | None = None,
-            reasons: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+            reasons: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "site_id": comment.site_id if comment is not None else site_id,
         "comment_id": comment.id if comment is not None else None,
@@ -44,7 +45,7 @@ def record(
     site_id: int | None = None,
     from_status: str | None = None,
     to_status: str | None = None,
-    reasons: list[dict[str, Any]] | None = None,
+    reasons: Sequence[Mapping[str, Any]] | None = None,
 ) -> AuditEvent:
     fields = {**_fields(action, actor, comment, site_id, from_status, to_status, reasons), "created_at": utcnow()}
     figures.follow([fields])  # before the add: the figures read the comment's earlier events

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, select
@@ -15,7 +16,6 @@ from comments.services.audit import Actor
 from comments.services.errors import Conflict, Forbidden, NotFound
 from comments.services.sites import effective_settings
 from comments.services.submission import Scoring, editable_until, resubmit
-from comments.services.threads import rfc3339
 
 # What an author is told about their own comment, in plain words and without scores.
 AUTHOR_NOTES = {
@@ -97,8 +97,20 @@ def remove(comment: Comment, token: str | None) -> None:
     db.session.flush()
 
 
-def author_fields(comment: Comment, is_author: bool) -> dict[str, Any]:
-    if not is_author:
-        return {}
-    return {"moderation_note": author_note(comment.status),
-            "editable_until": rfc3339(editable_until(effective_settings(comment.site), comment.created_at))}
+@dataclass(frozen=True)
+class AuthorsCopy:
+    """A comment as its author reads it (with the edit token, or in the answer to their post): the
+    comment's own fields, plus why it is not (yet) shown and when their edit window closes."""
+
+    comment: Comment
+    moderation_note: str | None
+    editable_until: datetime
+
+    def __getattr__(self, name: str) -> Any:
+        # Every other field is the comment's: the API's one comment schema dumps both.
+        return getattr(object.__getattribute__(self, "comment"), name)  # no recursion while unset
+
+
+def authors_copy(comment: Comment) -> AuthorsCopy:
+    return AuthorsCopy(comment, author_note(comment.status),
+                       editable_until(effective_settings(comment.site), comment.created_at))

@@ -1,4 +1,8 @@
-"""What a host site does with its own data: threads, and exports of its comments."""
+"""What a host site does with its own data: threads, and exports of its comments.
+
+The exported comment's schema lives in ``services.hostjson``, not with the API's: webhook payloads
+(built by ``services.webhooks``, below the API) carry the same shape.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,7 @@ from comments.models import Comment, Site, Status, Thread
 from comments.services import moderation, paging
 from comments.services.audit import Actor, record
 from comments.services.errors import invalid_field
-from comments.services.hostjson import export_json
-from comments.services.threads import find_thread, rfc3339
+from comments.services.threads import find_thread
 from comments.services.validation import TextError, check_thread_key
 
 THREAD_FIELDS = ("title", "url", "closed")
@@ -31,10 +34,20 @@ def checked_key(key: str) -> str:
 
 # --- threads ----------------------------------------------------------------------------------
 
-def thread_json(thread: Thread, counts: dict[str, int] | None = None) -> dict[str, Any]:
-    return {"key": thread.key, "title": thread.title, "url": thread.url, "closed": thread.closed,
-            "comment_count": thread.published_count, "created_at": rfc3339(thread.created_at),
-            "counts": counts if counts is not None else status_counts([thread.id]).get(thread.id, _zero())}
+@dataclass(frozen=True)
+class CountedThread:
+    """A thread with its comments counted per status: the host API's thread."""
+
+    thread: Thread
+    counts: dict[str, int]
+
+    def __getattr__(self, name: str) -> Any:
+        # Every other field is the thread's.
+        return getattr(object.__getattribute__(self, "thread"), name)
+
+
+def counted(thread: Thread) -> CountedThread:
+    return CountedThread(thread, status_counts([thread.id])[thread.id])
 
 
 def _zero() -> dict[str, int]:
@@ -96,7 +109,7 @@ def put_thread(site: Site, key: str, changes: dict[str, Any], actor: Actor) -> t
 
 @dataclass
 class Page:
-    items: list[dict[str, Any]]
+    items: list[Any]  # CountedThread, or export rows (ExportCommentSchema dumps them)
     next_cursor: str | None
 
 
@@ -112,7 +125,7 @@ def list_threads(site: Site, *, limit: int, cursor: str | None = None, closed: b
     next_cursor = paging.encode_cursor("threads", [rows[limit - 1].id]) if len(rows) > limit else None
     rows = rows[:limit]
     counts = status_counts([t.id for t in rows])
-    return Page([thread_json(t, counts[t.id]) for t in rows], next_cursor)
+    return Page([CountedThread(t, counts[t.id]) for t in rows], next_cursor)
 
 
 # --- exports ----------------------------------------------------------------------------------
@@ -175,7 +188,7 @@ def export_page(site: Site, where: ExportFilter, *, limit: int, cursor: str | No
         last = rows[limit - 1]
         next_cursor = paging.encode_cursor(sort, [(last.updated_at if by_change else last.created_at).isoformat(),
                                                   last.id])
-    return Page([export_json(r) for r in rows[:limit]], next_cursor)
+    return Page(list(rows[:limit]), next_cursor)
 
 
 def export_batches(site: Site, where: ExportFilter, *, batch_size: int = 500,

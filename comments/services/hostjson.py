@@ -3,21 +3,54 @@
 
 from __future__ import annotations
 
-from typing import Any
 
-from comments.services.threads import rfc3339
+import marshmallow as ma
+
+from comments.models import STATUS_VALUES, Reason
+from comments.services.threads import Rfc3339
 
 
-def export_json(row: Any, thread_key: str | None = None) -> dict[str, Any]:
-    """A comment (an export row, or a Comment with ``thread_key`` given) as the host sees it:
-    everything moderators see, with its thread key."""
-    return {
-        "id": row.id, "thread_key": thread_key if thread_key is not None else row.thread_key,
-        "parent_id": row.parent_id, "reply_to_id": row.reply_to_id, "author_name": row.author_name,
-        "author_key": (row.author_key or "")[:16], "body": row.body, "body_html": row.body_html,
-        "status": row.status, "reasons": row.reasons or [], "scores": row.scores,
-        "max_score": row.max_score, "model": row.model_name, "report_count": row.report_count,
-        "created_at": rfc3339(row.created_at), "edited_at": rfc3339(row.edited_at),
-        "decided_at": rfc3339(row.decided_at), "updated_at": rfc3339(row.updated_at),
-        "imported_from": row.import_ref,
-    }
+class _AuthorKey(ma.fields.String):
+    """The author key's first 16 characters: enough to group one author's comments."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return (value or "")[:16]
+
+
+REASONS_DESCRIPTION = ("why it is where it is: each reason has `kind` and, as the kind has them, "
+                       + ", ".join(f"`{key}`" for key in sorted(Reason.__annotations__) if key != "kind"))
+
+
+class _Reasons(ma.fields.List):
+    def _serialize(self, value, attr, obj, **kwargs):
+        return super()._serialize(value or [], attr, obj, **kwargs)
+
+
+class ExportCommentSchema(ma.Schema):
+    """A comment as the host sees it (exports, privacy exports, webhook payloads): everything
+    moderators see, with its thread key. Dumps an export row or a Comment."""
+
+    id = ma.fields.Integer()
+    thread_key = ma.fields.String()
+    parent_id = ma.fields.Integer(allow_none=True)
+    reply_to_id = ma.fields.Integer(allow_none=True)
+    author_name = ma.fields.String()
+    author_key = _AuthorKey(metadata={"description": "a short hash grouping one author's comments"})
+    body = ma.fields.String()
+    body_html = ma.fields.String()
+    status = ma.fields.String(validate=ma.validate.OneOf(STATUS_VALUES))
+    reasons = _Reasons(ma.fields.Dict(), metadata={"description": REASONS_DESCRIPTION})
+    scores = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), allow_none=True)
+    max_score = ma.fields.Float(allow_none=True)
+    model = ma.fields.String(attribute="model_name", allow_none=True)
+    report_count = ma.fields.Integer()
+    created_at = Rfc3339()
+    edited_at = Rfc3339(allow_none=True)
+    decided_at = Rfc3339(allow_none=True)
+    updated_at = Rfc3339(metadata={"description": "when anything about the comment last changed"})
+    imported_from = ma.fields.String(attribute="import_ref", allow_none=True)
+
+
+EXPORTED_COMMENT = ExportCommentSchema()
+
+

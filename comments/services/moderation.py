@@ -9,7 +9,7 @@ scoring batch (the same writes, grouped).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from comments.extensions import db
-from comments.models import Comment, ReasonEffect, Status, Thread, utcnow
+from comments.models import Comment, Reason, ReasonEffect, Status, Thread, utcnow
 from comments.services.audit import Actor, record, record_many
 from comments.services.webhooks import emit_status, emit_statuses
 
@@ -75,15 +75,15 @@ class ClassifierResult:
 
 
 def decide(
-    rule_reasons: list[dict[str, Any]],
+    rule_reasons: list[Reason],
     settings: dict[str, Any],
     classifier: ClassifierResult | None,
-) -> tuple[Status, list[dict[str, Any]]]:
+) -> tuple[Status, list[Reason]]:
     """A status and every reason for it.
 
     ``classifier`` is None when no classifier takes part (then the rules alone decide).
     """
-    reasons = [dict(r) for r in rule_reasons]
+    reasons = [Reason(**r) for r in rule_reasons]
     if classifier is not None:
         reasons.extend(_classifier_reasons(classifier, settings))
     effects = {r.get("effect") for r in reasons}
@@ -94,12 +94,12 @@ def decide(
     return Status.PUBLISHED, reasons
 
 
-def _classifier_reasons(result: ClassifierResult, settings: dict[str, Any]) -> list[dict[str, Any]]:
+def _classifier_reasons(result: ClassifierResult, settings: dict[str, Any]) -> list[Reason]:
     if result.scores is None:
         effect: ReasonEffect = NOTE if settings["failure_policy"] == "publish" else HOLD
         return [{"kind": "classifier", "code": "classifier_unavailable", "effect": effect,
                  "detail": result.error or "the classifier did not answer"}]
-    reasons = []
+    reasons: list[Reason] = []
     reject_at = settings.get("reject_thresholds") or {}
     for label, threshold in sorted(settings["thresholds"].items()):
         score = result.scores.get(label)
@@ -119,7 +119,7 @@ def _classifier_reasons(result: ClassifierResult, settings: dict[str, Any]) -> l
     return reasons
 
 
-def reason_codes(reasons: list[dict[str, Any]]) -> str:
+def reason_codes(reasons: list[Reason]) -> str:
     codes = {r.get("code") for r in reasons} | {r.get("label") for r in reasons}
     return " ".join(sorted(c for c in codes if c))[:500]
 
@@ -132,8 +132,8 @@ def change_status(
     new_status: Status,
     actor: Actor,
     action: str,
-    reasons: list[dict[str, Any]] | None = None,
-    audit_reasons: list[dict[str, Any]] | None = None,
+    reasons: list[Reason] | None = None,
+    audit_reasons: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """Move a comment to ``new_status`` and record why; counters follow visibility.
 
@@ -151,7 +151,7 @@ def change_status(
     emit_status(comment, old_status, new_status.value, action)
 
 
-def store_new(comment: Comment, status: Status, actor: Actor, action: str, reasons: list[dict[str, Any]]) -> None:
+def store_new(comment: Comment, status: Status, actor: Actor, action: str, reasons: list[Reason]) -> None:
     """Store a new comment (it enters as ``pending``) already in ``status``: the same counters,
     audit row and webhook event as ``change_status`` from pending, without writing the row twice."""
     comment.status = Status.PENDING.value
@@ -188,7 +188,7 @@ class Move:
 
     comment: Comment
     status: Status
-    reasons: list[dict[str, Any]]
+    reasons: list[Reason]
 
 
 def change_statuses(moves: list[Move], actor: Actor, action: str, also_write: Sequence[Comment] = ()) -> None:
@@ -263,7 +263,7 @@ def _after_moves(moved: list[tuple[Comment, str]], actor: Actor, action: str) ->
     emit_statuses([(comment, old, comment.status) for comment, old in moved], action)
 
 
-def _set_status(comment: Comment, new_status: Status, actor: Actor, reasons: list[dict[str, Any]] | None) -> None:
+def _set_status(comment: Comment, new_status: Status, actor: Actor, reasons: list[Reason] | None) -> None:
     comment.status = new_status.value
     if reasons is not None:
         comment.reasons = reasons

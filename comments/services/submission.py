@@ -25,7 +25,7 @@ from comments.services import moderation, rendering
 from comments.services.audit import Actor
 from comments.services.errors import Conflict, Forbidden, invalid_field
 from comments.services.sites import effective_settings
-from comments.services.threads import comment_json, find_thread
+from comments.services.threads import find_thread
 from comments.services.validation import TextError, check_author_name, check_body, check_thread_key
 
 
@@ -75,14 +75,14 @@ class Scoring(Protocol):
 class SubmissionResult:
     comment: Comment
     edit_token_nonce: str
-    # The comment as the contract shows it, taken before the owner's commit expires the object,
-    # so that answering the post costs no second read.
-    view: dict[str, Any]
+    # Its id and status, read before the owner's commit expires the object.
+    comment_id: int
+    status: str
     editable_until: datetime  # when the author's edit window closes
 
     @property
     def published(self) -> bool:
-        return self.view["status"] == Status.PUBLISHED
+        return self.status == Status.PUBLISHED
 
 
 # --- rules ------------------------------------------------------------------------------------
@@ -323,14 +323,14 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
     )
     status, reasons = _status_for(rule_reasons, settings, scoring)
     moderation.store_new(comment, status, Actor("author", author_key[:16]), "submitted", reasons)
-    view = comment_json(comment)
-    status = view["status"]
+    comment_id, status = comment.id, comment.status
     # Counted, and handed to the scorer, only once the request's unit of work has committed the
     # comment: a post rolled back is neither, and the scorer never looks for a row not yet there.
     transaction.after_commit(lambda: metrics.SUBMITTED.labels(status).inc())
     if scoring is not None and scoring.enabled and status == Status.PENDING:
-        _enqueue_after_commit(scoring, view["id"])
-    return SubmissionResult(comment=comment, edit_token_nonce=nonce, view=view, editable_until=editable_until(settings, draft.now))
+        _enqueue_after_commit(scoring, comment_id)
+    return SubmissionResult(comment=comment, edit_token_nonce=nonce, comment_id=comment_id, status=status,
+                            editable_until=editable_until(settings, draft.now))
 
 
 def editable_until(settings: dict[str, Any], created_at: datetime) -> datetime:

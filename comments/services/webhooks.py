@@ -35,7 +35,7 @@ from comments.models import (WEBHOOK_EVENTS, Comment, DeliveryStatus, Site, Stat
 from comments.services import paging, safehttp
 from comments.services.audit import Actor, record
 from comments.services.errors import NotFound, invalid_field
-from comments.services.hostjson import export_json
+from comments.services.hostjson import EXPORTED_COMMENT
 from comments.services.threads import rfc3339
 
 log = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ def forget_comments(comment_ids: list[int]) -> int:
 
 def comment_data(comment: Comment, **extra: Any) -> dict[str, Any]:
     thread = comment.thread
-    return {"comment": export_json(comment, thread_key=thread.key),
+    return {"comment": EXPORTED_COMMENT.dump(comment),
             "thread": {"key": thread.key, "title": thread.title, "url": thread.url}, **extra}
 
 

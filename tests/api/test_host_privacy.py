@@ -152,7 +152,7 @@ def test_a_moderate_key_cannot_touch_another_site(client, db, api, site, moderat
     other, _ = create_site("other", [])
     db.session.commit()
     set_settings(other, premoderation="all")
-    theirs = submit(other, "x", NewComment(body="elsewhere", author_name="Eve")).view["id"]
+    theirs = submit(other, "x", NewComment(body="elsewhere", author_name="Eve")).comment_id
     response = client.post(f"/api/v1/moderation/comments/{theirs}/decision", headers=moderate_key,
                            json={"action": "approve"})
     assert response.status_code == 403

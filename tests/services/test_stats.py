@@ -174,7 +174,7 @@ def test_a_scoring_batch_that_holds_and_rejects_several_counts_each(db, site, mo
     table = {f"batch comment {i}": ({"toxicity": 0.95} if i % 3 == 0 else {"threat": 0.97} if i % 3 == 1 else {})
              for i in range(9)}
     ids = [submit(site, "article-1", NewComment(body=body, author_name=f"A{i}", client_ip=f"192.0.2.{i + 1}"),
-                  HeldBackScoring()).view["id"] for i, body in enumerate(table)]
+                  HeldBackScoring()).comment_id for i, body in enumerate(table)]
     db.session.commit()
     run = score_batch(FixedClassifier(table), ids=ids)
     assert run.outcomes == {"held": 3, "rejected": 3, "published": 3}

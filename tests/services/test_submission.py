@@ -178,7 +178,7 @@ def test_a_new_comment_is_stored_with_its_defaults_and_stays_in_the_session(app,
     comment.author_name = "Ann B."
     db.session.commit()
     db.session.expire_all()
-    again = db.session.get(Comment, result.view["id"])
+    again = db.session.get(Comment, result.comment_id)
     assert (again.author_name, again.version, again.status) == ("Ann B.", 2, "published")
 
 
