@@ -51,9 +51,9 @@ class DatabaseCollector(Collector):
     """Comments by status, review queue depth and the oldest held item's age, read at scrape time."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from comments.services import review
+        from comments.services.review.queue import queue_figures
 
-        figures = review.queue_figures()
+        figures = queue_figures()
         by_status = GaugeMetricFamily("comments_by_status", "Comments by status", labels=["status"])
         for status, count in sorted(figures.by_status.items()):
             by_status.add_metric([status], count)
@@ -66,7 +66,7 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily("moderation_oldest_held_seconds",
                                 "Age of the oldest comment waiting for review",
                                 value=figures.oldest_held_seconds)
-        from comments.services.webhooks import outbox_figures
+        from comments.services.webhooks.outbox import outbox_figures
 
         pending, oldest = outbox_figures()
         yield GaugeMetricFamily("webhook_outbox_pending", "Webhook deliveries waiting to be delivered",

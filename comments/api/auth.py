@@ -14,7 +14,7 @@ from comments.models import Moderator
 from comments.security import API_KEY_PREFIX
 from comments.services.accounts import Unauthorized, moderator_for_token
 from comments.services.errors import Forbidden
-from comments.services.review import HostReviewer
+from comments.services.review.access import HostReviewer
 
 
 def bearer_token() -> str | None:

@@ -7,7 +7,8 @@ import marshmallow as ma
 from comments.models import MAX_ID, STATUS_VALUES
 from comments.services import parsing
 from comments.services.reports import REASONS
-from comments.services.review import ACTIONS, QUEUE_SORTS, QUEUES
+from comments.services.review.decisions import ACTIONS
+from comments.services.review.queue import QUEUE_SORTS, QUEUES
 from comments.services.threads import REPLIES_PER_TOP, REPLIES_SHOWN, REPLY_PAGE_DEFAULT, REPLY_PAGE_MAX, SORTS
 from comments.services.validation import StorableSchema, TextError, check_author_name, check_body
 
@@ -19,6 +20,12 @@ def _checked(check):
         except TextError as exc:
             raise ma.ValidationError(exc.message) from None
     return validate
+
+
+# Python's ``$`` also matches before a final newline ("news\n"): ``(?!\n)`` keeps the match whole
+# (and stays a valid pattern in the OpenAPI document).
+WHOLE_SLUG = r"^[a-z0-9-]{1,64}$(?!\n)"
+WHOLE_REASON_CODE = r"^[a-z_]{1,40}$(?!\n)"
 
 
 class StrictSchema(StorableSchema):
@@ -200,8 +207,8 @@ class TokenSchema(ma.Schema):
 
 class QueueQuerySchema(StrictSchema):
     queue = ma.fields.String(load_default="held", validate=ma.validate.OneOf(QUEUES))
-    site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[a-z0-9-]{1,64}$"))
-    reason = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[a-z_]{1,40}$"),
+    site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(WHOLE_SLUG))
+    reason = ma.fields.String(load_default=None, validate=ma.validate.Regexp(WHOLE_REASON_CODE),
                               metadata={"description": "a reason code or label, e.g. toxicity, "
                                                        "premoderation_all, reader_report"})
     sort = ma.fields.String(load_default="oldest", validate=ma.validate.OneOf(QUEUE_SORTS))
@@ -277,7 +284,7 @@ class DecidedSchema(ma.Schema):
 
 class AuditQuerySchema(StrictSchema):
     comment_id = QueryInteger(minimum=1, maximum=MAX_ID, load_default=None)
-    site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[a-z0-9-]{1,64}$"))
+    site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(WHOLE_SLUG))
     limit = QueryInteger(minimum=1, maximum=200, load_default=50)
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=50))
 

@@ -1,6 +1,6 @@
 """The moderation policy and every status change.
 
-``decide`` is the one place that turns rule verdicts and classifier scores into a status;
+``outcome`` is the one place that turns rule verdicts and classifier scores into a status;
 this module is the one place that moves comments between statuses, keeping counters, the
 thread's revision, the audit log and webhook events in step: ``change_status`` for one comment,
 ``store_new`` for a new one (stored once, already in its status), ``change_statuses`` for a
@@ -41,7 +41,7 @@ class ClassifierResult:
     text: str | None = None
 
 
-def decide(
+def outcome(
     rule_reasons: list[dict[str, Any]],
     settings: dict[str, Any],
     classifier: ClassifierResult | None,
@@ -115,7 +115,7 @@ def change_status(
     record(action, actor, comment=comment, from_status=old_status, to_status=new_status.value,
            reasons=audit_reasons)
     # In the same transaction: the event is stored (for webhooks) exactly when the change is.
-    from comments.services.webhooks import emit_status
+    from comments.services.webhooks.outbox import emit_status
 
     emit_status(comment, old_status, new_status.value, action)
 
@@ -226,7 +226,7 @@ def write_decisions(comments: Sequence[Comment]) -> None:
 def _after_moves(moved: list[tuple[Comment, str]], actor: Actor, action: str) -> None:
     """What follows comments' moves from the given old statuses to their current ones: counters,
     one audit insert (a plain insert: the commit has no more objects to flush) and the events."""
-    from comments.services.webhooks import emit_statuses
+    from comments.services.webhooks.outbox import emit_statuses
 
     _follow_visibility(moved)
     record_many([{"action": action, "actor": actor, "comment": comment, "from_status": old,

@@ -8,10 +8,11 @@ from sqlalchemy.exc import IntegrityError
 from comments.extensions import db
 from comments.models import Comment, Report, Status, utcnow
 from comments.security import hash_ip
-from comments.services import audit, webhooks
+from comments.services import audit
 from comments.services.errors import NotFound, invalid_field
 from comments.services.sites import effective_settings
 from comments.services.validation import TextError, check_text
+from comments.services.webhooks import outbox
 
 REASONS = ("spam", "abuse", "offensive", "other")
 
@@ -45,7 +46,7 @@ def report(comment: Comment, reason: str, note: str, client_ip: str) -> None:
         audit.record("queued_for_review", audit.SYSTEM, comment=comment,
                      reasons=[{"kind": "rule", "code": "report_threshold", "reports": distinct,
                                "threshold": threshold}])
-    webhooks.emit(comment.site_id, "comment.reported", lambda: webhooks.comment_data(
+    outbox.emit(comment.site_id, "comment.reported", lambda: outbox.comment_data(
         comment, report={"reason": reason, "note": note}, queued_for_review=comment.reported_at is not None),
         comment_id=comment.id)
     db.session.commit()

@@ -1,0 +1,37 @@
+"""Reading the audit log (``services.audit`` is its one writer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from comments.extensions import db
+from comments.models import AuditEvent, Moderator
+from comments.services import paging
+from comments.services.review.access import Reviewer, visible_site_ids
+from comments.services.threads import rfc3339
+
+
+def audit_events(reviewer: Reviewer, *, comment_id: int | None = None, site_slug: str | None = None,
+                 limit: int = 50, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """The events on the reviewer's sites, newest first, and the cursor of the next page."""
+    query = select(AuditEvent)
+    site_ids = visible_site_ids(reviewer, site_slug)
+    if site_ids is not None:
+        query = query.where(AuditEvent.site_id.in_(site_ids))
+    if comment_id is not None:
+        query = query.where(AuditEvent.comment_id == comment_id)
+    if cursor:
+        (before_id,) = paging.decode_cursor("audit", cursor, (paging.ID,))
+        query = query.where(AuditEvent.id < before_id)
+    events = list(db.session.execute(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).scalars())
+    next_cursor = paging.encode_cursor("audit", [events[limit - 1].id]) if len(events) > limit else None
+    moderators = {str(m.id): m.email for m in db.session.execute(select(Moderator)).scalars()}
+    return [{
+        "id": e.id, "comment_id": e.comment_id, "action": e.action,
+        "actor": {"type": e.actor_type,
+                  "id": moderators.get(e.actor_id or "", e.actor_id) if e.actor_type == "moderator" else e.actor_id},
+        "from_status": e.from_status, "to_status": e.to_status, "reasons": e.reasons,
+        "at": rfc3339(e.created_at),
+    } for e in events[:limit]], next_cursor
