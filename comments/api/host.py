@@ -43,9 +43,9 @@ from comments.api.hostauth import host_actor, require_host
 from comments.extensions import db
 from comments.models import Site
 from comments.services import apikeys, hostapi, privacy
-from comments.services.webhooks import outbox, registration
 from comments.services.errors import NotFound
 from comments.services.sites import effective_settings, update_settings
+from comments.services.webhooks import outbox, registration
 
 blp = Blueprint("host", __name__, url_prefix="/api/v1",
                 description="For host sites' servers, with a site API key: threads, exports, settings, "

@@ -96,7 +96,8 @@ def _database_down(error: Exception) -> Response:
 def _error_pages_for_unrouted_addresses(state: Any) -> None:
     # An address under /mod/ that matches no view (an unknown page, an id past the id columns)
     # never reaches this blueprint's handlers: the app's HTTP error handler asks for this page.
-    state.app.extensions.setdefault("comments.error_pages", []).append(((state.url_prefix or "/mod") + "/", _http_error))
+    prefix = (state.url_prefix or "/mod") + "/"
+    state.app.extensions.setdefault("comments.error_pages", []).append((prefix, _http_error))
 
 
 @bp.errorhandler(HTTPException)

@@ -13,8 +13,13 @@ from comments.services import parsing, stats
 from comments.services.audit import Actor
 from comments.services.errors import Invalid
 from comments.services.review.access import site_for, visible_sites
-from comments.services.sites import (CLASSIFIER_LABELS, PREMODERATION_MODES, SLUG_PATTERN, effective_settings,
-                                     update_settings)
+from comments.services.sites import (
+    CLASSIFIER_LABELS,
+    PREMODERATION_MODES,
+    SLUG_PATTERN,
+    effective_settings,
+    update_settings,
+)
 
 
 @bp.get("/settings")
