@@ -47,6 +47,7 @@ def test_undo_refuses_when_someone_changed_the_comment_since(db, moderator, wait
 def test_undo_window(db, moderator, waiting):
     comment = waiting[0]
     decisions.decide(moderator, comment.id, "approve")
+    db.session.commit()  # the decision's unit of work ends before another connection backdates it
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET created_at = :t WHERE comment_id = :c AND action = 'approved'"),
                      {"t": (utcnow() - timedelta(seconds=decisions.UNDO_SECONDS + 5)).replace(tzinfo=None),
