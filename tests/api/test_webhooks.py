@@ -442,3 +442,13 @@ def test_a_secret_rotation_signs_with_both_secrets_for_a_while(app, client, db, 
     assert not receiver_verifies(old_secret, request["headers"], request["body"])
     assert client.post(f"{HOOKS}/999999/secret", headers=host).status_code == 404
 
+
+
+def test_webhook_changes_are_left_to_their_owner_to_commit(db, site, receiver):
+    from comments.services.audit import Actor
+    from comments.services.webhooks.registration import create_webhook, list_webhooks
+
+    create_webhook(site, receiver.url, ["comment.held"], "", Actor("host", "test"))
+    assert len(list_webhooks(site)) == 1
+    db.session.rollback()  # the request that created it failed later
+    assert list_webhooks(site) == []

@@ -9,9 +9,9 @@ from sqlalchemy import text
 
 from comments.models import AuditEvent, Comment, utcnow
 from comments.services import stats
-from comments.services.review import decisions, queue
 from comments.services.accounts import create_moderator
 from comments.services.errors import Conflict, Forbidden, NotFound
+from comments.services.review import decisions, queue
 from comments.services.sites import create_site
 from tests.conftest import set_settings
 from tests.dashboard.conftest import make_comment
@@ -31,6 +31,30 @@ def test_undo_puts_the_comment_back_and_only_once(db, moderator, waiting):
     with pytest.raises(Conflict) as nothing:
         decisions.undo_decision(moderator, comment.id)
     assert nothing.value.code == "nothing_to_undo"
+
+
+def test_a_decision_is_left_to_its_owner_to_commit(db, moderator, waiting):
+    """decide changes and flushes; the request (or command) that owns the unit of work commits."""
+    comment = waiting[0]
+    decided = decisions.decide(moderator, comment.id, "reject", reason="spam")
+    assert decided.status == "rejected"
+    db.session.rollback()
+    assert db.session.get(Comment, comment.id).status == "held"
+    assert db.session.query(AuditEvent).filter_by(comment_id=comment.id, action="rejected").count() == 0
+
+
+def test_a_lost_race_is_already_decided_and_leaves_the_rest_of_the_work(db, moderator, waiting):
+    first, second = waiting[0], waiting[1]
+    seen = second.version  # what this moderator's page showed
+    with db.engine.begin() as conn:  # another moderator's change, committed since
+        conn.execute(text("UPDATE comments SET version = version + 1 WHERE id = :c"), {"c": second.id})
+    decisions.decide(moderator, first.id, "approve")
+    with pytest.raises(Conflict) as lost:
+        decisions.decide(moderator, second.id, "approve")
+    assert lost.value.code == "already_decided"
+    assert lost.value.details["current"]["version"] == seen + 1
+    db.session.commit()
+    assert db.session.get(Comment, first.id).status == "published"  # the bulk action's other decision stands
 
 
 def test_undo_refuses_when_someone_changed_the_comment_since(db, moderator, waiting):
