@@ -14,8 +14,8 @@ from sqlalchemy import text
 from comments import metrics as prometheus
 from comments.extensions import db
 from comments.redis_health import CLIENT_OPTIONS
-from comments.services import review
-from comments.services.webhooks import outbox_figures
+from comments.services.review.queue import queue_figures
+from comments.services.webhooks.outbox import outbox_figures
 
 bp = Blueprint("ops", __name__)
 
@@ -68,7 +68,7 @@ class DatabaseCollector(Collector):
     read from the database at scrape time: right however many processes there are."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        figures = review.queue_figures()
+        figures = queue_figures()
         by_status = GaugeMetricFamily("comments_by_status", "Comments by status", labels=["status"])
         for status, count in sorted(figures.by_status.items()):
             by_status.add_metric([status], count)

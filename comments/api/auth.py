@@ -15,7 +15,7 @@ from comments.models import Moderator
 from comments.security import API_KEY_PREFIX
 from comments.services.accounts import Unauthorized, moderator_for_token
 from comments.services.errors import Forbidden
-from comments.services.review import HostReviewer
+from comments.services.review.access import HostReviewer
 
 
 def require_moderator() -> Moderator | HostReviewer:

@@ -42,10 +42,11 @@ from comments.api.host_schemas import (
 from comments.api.hostauth import host_actor, require_host
 from comments.extensions import db
 from comments.models import Site
-from comments.services import apikeys, hostapi, privacy, webhooks
-from comments.services.errors import Invalid, NotFound
+from comments.services import apikeys, hostapi, privacy
+from comments.services.errors import NotFound
 from comments.services.hostjson import EXPORTED_COMMENT
-from comments.services.sites import SiteError, effective_settings, update_settings
+from comments.services.sites import effective_settings, update_settings
+from comments.services.webhooks import outbox, registration
 
 blp = Blueprint("host", __name__, url_prefix="/api/v1",
                 description="For host sites' servers, with a site API key: threads, exports, settings, "
@@ -202,13 +203,7 @@ class Settings(MethodView):
     def patch(self, data: dict[str, Any], site_slug: str):
         """Change some settings; thresholds merge label by label. Every change is audited."""
         site = require_host(site_slug)
-        try:
-            update_settings(site, data, host_actor())
-        except ma.ValidationError as exc:
-            messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-            raise Invalid("validation_failed", "Some fields are not valid.", messages) from None
-        except SiteError as exc:
-            raise Invalid("validation_failed", str(exc), {"allowed_origins": [str(exc)]}) from None
+        update_settings(site, data, host_actor())
         return {"settings": _settings_json(site)}
 
 
@@ -220,7 +215,8 @@ class Webhooks(MethodView):
     def get(self, site_slug: str):
         """The site's webhooks (secrets are shown only when created)."""
         site = require_host(site_slug)
-        return {"webhooks": [webhooks.webhook_json(w) for w in webhooks.list_webhooks(site)], "next_cursor": None}
+        return {"webhooks": [registration.webhook_view(w) for w in registration.list_webhooks(site)],
+                "next_cursor": None}
 
     @blp.arguments(WebhookCreateSchema)
     @blp.response(201, NewWebhookSchema)
@@ -231,9 +227,9 @@ class Webhooks(MethodView):
         `webhook_url_not_allowed`), here and again at every delivery.
         """
         site = require_host(site_slug)
-        webhook, secret = webhooks.create_webhook(site, data["url"], data["events"], data["description"],
-                                                  host_actor())
-        return {"webhook": webhooks.webhook_json(webhook), "secret": secret}
+        webhook, secret = registration.create_webhook(site, data["url"], data["events"], data["description"],
+                                                      host_actor())
+        return {"webhook": registration.webhook_view(webhook), "secret": secret}
 
 
 @route("/sites/<site_slug>/webhooks/<int:webhook_id>")
@@ -241,19 +237,19 @@ class WebhookResource(MethodView):
     @blp.response(200, WebhookEnvelopeSchema)
     def get(self, site_slug: str, webhook_id: int):
         """One webhook."""
-        return {"webhook": webhooks.webhook_json(webhooks.get_webhook(require_host(site_slug), webhook_id))}
+        return {"webhook": registration.webhook_view(registration.get_webhook(require_host(site_slug), webhook_id))}
 
     @blp.arguments(WebhookChangeSchema)
     @blp.response(200, WebhookEnvelopeSchema)
     def patch(self, data: dict[str, Any], site_slug: str, webhook_id: int):
         """Change the URL, events or description, or pause it (`"active": false`)."""
         site = require_host(site_slug)
-        return {"webhook": webhooks.webhook_json(webhooks.change_webhook(site, webhook_id, data, host_actor()))}
+        return {"webhook": registration.webhook_view(registration.change_webhook(site, webhook_id, data, host_actor()))}
 
     @blp.response(204)
     def delete(self, site_slug: str, webhook_id: int):
         """Remove the webhook and its delivery log."""
-        webhooks.delete_webhook(require_host(site_slug), webhook_id, host_actor())
+        registration.delete_webhook(require_host(site_slug), webhook_id, host_actor())
         return None
 
 
@@ -263,8 +259,8 @@ class Deliveries(MethodView):
     @blp.response(200, DeliveryPageSchema)
     def get(self, query: dict[str, Any], site_slug: str, webhook_id: int):
         """The delivery log, newest first: every attempt's answer or error."""
-        items, next_cursor = webhooks.deliveries_page(require_host(site_slug), webhook_id, status=query["status"],
-                                                      limit=query["limit"], cursor=query["cursor"])
+        items, next_cursor = outbox.deliveries_page(require_host(site_slug), webhook_id, status=query["status"],
+                                                    limit=query["limit"], cursor=query["cursor"])
         return {"deliveries": items, "next_cursor": next_cursor}
 
 
@@ -274,8 +270,8 @@ class WebhookSecret(MethodView):
     def post(self, site_slug: str, webhook_id: int):
         """A new signing secret, shown once. For 24 hours deliveries carry both signatures
         (`v1=<new>,v1=<old>`), so the receiver can switch without refusing anything."""
-        webhook, secret = webhooks.rotate_secret(require_host(site_slug), webhook_id, host_actor())
-        return {"webhook": webhooks.webhook_json(webhook), "secret": secret}
+        webhook, secret = registration.rotate_secret(require_host(site_slug), webhook_id, host_actor())
+        return {"webhook": registration.webhook_view(webhook), "secret": secret}
 
 
 @route("/sites/<site_slug>/webhooks/<int:webhook_id>/ping")
@@ -283,7 +279,7 @@ class Ping(MethodView):
     @blp.response(202, DeliverySchema)
     def post(self, site_slug: str, webhook_id: int):
         """Queue a `ping` delivery to this webhook, to check the receiver."""
-        return webhooks.delivery_json(webhooks.ping(require_host(site_slug), webhook_id))
+        return outbox.delivery_view(outbox.ping(require_host(site_slug), webhook_id))
 
 
 @route("/sites/<site_slug>/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/retry")
@@ -291,7 +287,7 @@ class Retry(MethodView):
     @blp.response(202, DeliverySchema)
     def post(self, site_slug: str, webhook_id: int, delivery_id: int):
         """Try a failed delivery again now, with a fresh set of attempts."""
-        return webhooks.delivery_json(webhooks.retry(require_host(site_slug), webhook_id, delivery_id))
+        return outbox.delivery_view(outbox.retry(require_host(site_slug), webhook_id, delivery_id))
 
 
 # --- privacy ----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from comments.services import apikeys
 from comments.services.accounts import TooManyAttempts, Unauthorized
 from comments.services.audit import Actor
 from comments.services.errors import Forbidden
-from comments.services.review import HostReviewer
+from comments.services.review.access import HostReviewer
 
 log = logging.getLogger(__name__)
 

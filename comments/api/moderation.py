@@ -25,7 +25,8 @@ from comments.api.schemas import (
     TokenSchema,
 )
 from comments.limiting import client_ip, limiter
-from comments.services import accounts, review
+from comments.services import accounts
+from comments.services.review import audit_log, decisions, queue
 from comments.services.threads import rfc3339
 
 blp = Blueprint("moderation", __name__, url_prefix="/api/v1",
@@ -77,9 +78,9 @@ class Queue(MethodView):
     @blp.response(200, QueuePageSchema)
     def get(self, query: dict[str, Any]):
         """One page of a review queue, with every reason each item is there."""
-        page = review.list_queue(require_moderator(), query["queue"], site_slug=query["site"],
-                                 reason=query["reason"], sort=query["sort"], limit=query["limit"],
-                                 cursor=query["cursor"])
+        page = queue.list_queue(require_moderator(), query["queue"], site_slug=query["site"],
+                                reason=query["reason"], sort=query["sort"], limit=query["limit"],
+                                cursor=query["cursor"])
         return {"items": page.items, "next_cursor": page.next_cursor}
 
 
@@ -90,9 +91,9 @@ class Decision(MethodView):
     @blp.alt_response(409, description="Someone else decided first; `current` says who and what")
     def post(self, data: dict[str, Any], comment_id: int):
         """Approve or reject a comment (optionally banning its author)."""
-        comment = review.decide(require_moderator(), comment_id, data["action"], reason=data["reason"],
-                                expected_version=data["expected_version"], ban_author=data["ban_author"])
-        return {"comment": review.moderator_view(comment)}
+        comment = decisions.decide(require_moderator(), comment_id, data["action"], reason=data["reason"],
+                                   expected_version=data["expected_version"], ban_author=data["ban_author"])
+        return {"comment": queue.moderator_view(comment)}
 
 
 @blp.route("/moderation/comments/<int:comment_id>/undo")
@@ -102,8 +103,8 @@ class Undo(MethodView):
                                        "moderator decided, or the undo window has passed")
     def post(self, comment_id: int):
         """Undo your own last decision on a comment within a short window: it goes back where it was."""
-        comment = review.undo_decision(require_moderator(), comment_id)
-        return {"comment": review.moderator_view(comment)}
+        comment = decisions.undo_decision(require_moderator(), comment_id)
+        return {"comment": queue.moderator_view(comment)}
 
 
 @blp.route("/moderation/comments/<int:comment_id>/ban")
@@ -112,7 +113,7 @@ class BanAuthor(MethodView):
     @blp.response(204)
     def post(self, data: dict[str, Any], comment_id: int):
         """Ban this comment's author on its site: their next comments are held."""
-        review.ban_author(require_moderator(), comment_id, data["reason"])
+        decisions.ban_author(require_moderator(), comment_id, data["reason"])
         return None
 
 
@@ -122,7 +123,7 @@ class Audit(MethodView):
     @blp.response(200, AuditPageSchema)
     def get(self, query: dict[str, Any]):
         """The append-only history, newest first."""
-        events, next_cursor = review.audit_events(require_moderator(), comment_id=query["comment_id"],
-                                                  site_slug=query["site"], limit=query["limit"],
-                                                  cursor=query["cursor"])
+        events, next_cursor = audit_log.audit_events(require_moderator(), comment_id=query["comment_id"],
+                                                     site_slug=query["site"], limit=query["limit"],
+                                                     cursor=query["cursor"])
         return {"events": events, "next_cursor": next_cursor}

@@ -7,7 +7,8 @@ import marshmallow as ma
 from comments.models import MAX_ID, REPORT_REASONS, STATUS_VALUES, Queue, Status
 from comments.services import parsing
 from comments.services.hostjson import REASONS_DESCRIPTION
-from comments.services.review import ACTIONS, QUEUE_SORTS, QUEUES
+from comments.services.review.decisions import ACTIONS
+from comments.services.review.queue import QUEUE_SORTS, QUEUES
 from comments.services.threads import (
     REPLIES_PER_TOP,
     REPLIES_SHOWN,
@@ -29,6 +30,8 @@ def _checked(check):
     return validate
 
 
+# Python's ``$`` also matches before a final newline ("news\n"): ``(?!\n)`` keeps the match whole
+# (and stays a valid pattern in the OpenAPI document).
 class StrictSchema(StorableSchema):
     class Meta:
         unknown = ma.RAISE  # unknown fields are a client error (422), never silently dropped

@@ -1,6 +1,6 @@
 """The moderation policy and every status change.
 
-``decide`` is the one place that turns rule verdicts and classifier scores into a status;
+``outcome`` is the one place that turns rule verdicts and classifier scores into a status;
 this module is the one place that moves comments between statuses, keeping counters, the
 thread's revision, the audit log and webhook events in step: ``change_status`` for one comment,
 ``store_new`` for a new one (stored once, already in its status), ``change_statuses`` for a
@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from comments.extensions import db
 from comments.models import Comment, Reason, ReasonEffect, Status, Thread, utcnow
 from comments.services.audit import Actor, record, record_many
-from comments.services.webhooks import emit_status, emit_statuses
+from comments.services.webhooks.outbox import emit_status, emit_statuses
 
 HOLD: Final[ReasonEffect] = "hold"
 REJECT: Final[ReasonEffect] = "reject"
@@ -74,7 +74,7 @@ class ClassifierResult:
     text: str | None = None
 
 
-def decide(
+def outcome(
     rule_reasons: list[Reason],
     settings: dict[str, Any],
     classifier: ClassifierResult | None,

@@ -16,8 +16,9 @@ from sqlalchemy.orm import aliased
 from comments.extensions import db
 from comments.models import Comment, CommentRevision, LoginFailure, Report, Site, Status, WebhookDelivery, utcnow
 from comments.security import hash_email
-from comments.services import hostapi, moderation, webhooks
+from comments.services import hostapi, moderation
 from comments.services.audit import Actor, record
+from comments.services.webhooks import outbox
 
 ERASED_AUTHOR_KEY = "erased"
 PURGED_AUTHOR_KEY = "ip-purged"
@@ -71,7 +72,7 @@ def erase_author(site: Site, email: str, actor: Actor) -> Erasure:
     db.session.execute(delete(CommentRevision).where(CommentRevision.comment_id.in_(ids)))
     # Webhook deliveries carry the comment's text and author: queued ones must not go out, logged
     # ones must not stay.
-    forgotten = webhooks.forget_comments(ids)
+    forgotten = outbox.forget_comments(ids)
     db.session.flush()
     # Deepest first, so an erased reply under an erased comment lets that one go too.
     child = aliased(Comment)

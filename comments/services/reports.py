@@ -8,10 +8,11 @@ from sqlalchemy.exc import IntegrityError
 from comments.extensions import db
 from comments.models import Comment, Report, Status, WebhookEvent, utcnow
 from comments.security import hash_ip
-from comments.services import audit, webhooks
+from comments.services import audit
 from comments.services.errors import NotFound, invalid_field
 from comments.services.sites import effective_settings
 from comments.services.validation import TextError, check_text
+from comments.services.webhooks import outbox
 
 
 def report(comment: Comment, reason: str, note: str, client_ip: str) -> None:
@@ -43,7 +44,7 @@ def report(comment: Comment, reason: str, note: str, client_ip: str) -> None:
         audit.record("queued_for_review", audit.SYSTEM, comment=comment,
                      reasons=[{"kind": "rule", "code": "report_threshold", "reports": distinct,
                                "threshold": threshold}])
-    webhooks.emit(comment.site_id, WebhookEvent.REPORTED.value, lambda: webhooks.comment_data(
+    outbox.emit(comment.site_id, WebhookEvent.REPORTED.value, lambda: outbox.comment_data(
         comment, report={"reason": reason, "note": note}, queued_for_review=comment.reported_at is not None),
         comment_id=comment.id)
     # Flushed here: a comment changed meanwhile (StaleDataError) is found while the caller can retry.

@@ -169,7 +169,7 @@ def _decision(comment: Comment, result: moderation.ClassifierResult) -> tuple[St
             return None
         _record_scores(comment, result.scores, result.model)
         return Status(comment.status), None
-    status, reasons = moderation.decide(rule_reasons(comment), effective_settings(comment.site), result)
+    status, reasons = moderation.outcome(rule_reasons(comment), effective_settings(comment.site), result)
     if result.scores is not None:
         _record_scores(comment, result.scores, result.model)
     else:
@@ -278,7 +278,7 @@ def rescore(classifier: Classifier, *, site_id: int | None = None, since: Any = 
                 result.skipped += 1
                 continue
             verdict = moderation.ClassifierResult(comment_scores, model=model)
-            status, reasons = moderation.decide(rule_reasons(comment), effective_settings(comment.site), verdict)
+            status, reasons = moderation.outcome(rule_reasons(comment), effective_settings(comment.site), verdict)
             if status != comment.status:
                 result.changes.append({"comment_id": comment.id, "site_id": comment.site_id,
                                        "from": comment.status, "to": status.value,

@@ -13,6 +13,7 @@ from comments.extensions import db
 from comments.models import ApiKey, Site, utcnow
 from comments.security import new_api_key
 from comments.services.audit import Actor, record
+from comments.services.errors import Invalid
 from comments.services.validation import SLUG_PATTERN, StorableSchema, is_one_clean_line
 
 # Detoxify's labels; thresholds are probabilities in [0, 1] at or above which a comment is held.
@@ -143,29 +144,36 @@ def set_origins(site: Site, origins: list[str], actor: Actor = Actor("operator")
            reasons=[{"kind": "origins", "before": before, "after": normalised}])
 
 
+def _invalid(fields: dict[str, Any]) -> Invalid:
+    return Invalid("validation_failed", "Some fields are not valid.", fields)
+
+
 def update_settings(site: Site, changes: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """Validate and apply a partial settings change; the one writer of ``Site.settings``.
 
     ``changes`` may hold any field of ``SiteSettingsSchema`` plus ``allowed_origins``. Threshold
     dicts merge label by label (a label set to ``None`` in ``reject_thresholds`` removes it).
-    Raises ``marshmallow.ValidationError`` (field → messages) or ``SiteError``. Every change is
+    Raises ``Invalid`` (``fields``: field → messages) before anything changes. Every change is
     written to the audit log with the values before and after. Returns the effective settings.
     """
     changes = dict(changes)
     origins = changes.pop("allowed_origins", None)
     if origins is not None:
         if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
-            raise ma.ValidationError({"allowed_origins": ["Must be a list of origins."]})
+            raise _invalid({"allowed_origins": ["Must be a list of origins."]})
         for origin in origins:
             try:
                 validate_origin(origin)
             except ValueError as exc:
-                raise ma.ValidationError({"allowed_origins": [str(exc)]}) from None
+                raise _invalid({"allowed_origins": [str(exc)]}) from None
     reject_removals = [label for label, value in (changes.get("reject_thresholds") or {}).items()
                        if value is None]
     if reject_removals:
         changes["reject_thresholds"] = {k: v for k, v in changes["reject_thresholds"].items() if v is not None}
-    loaded = SiteSettingsSchema().load(changes)  # raises ValidationError, unknown fields included
+    try:
+        loaded = SiteSettingsSchema().load(changes)  # unknown fields are refused too
+    except ma.ValidationError as exc:
+        raise _invalid(exc.normalized_messages()) from None
     before = effective_settings(site)
     stored = dict(site.settings or {})
     for field, value in loaded.items():

@@ -12,7 +12,8 @@ from sqlalchemy import func, select, true
 
 from comments.extensions import db
 from comments.models import Comment, ModerationDay, Moderator, QueueWait, Site, utcnow
-from comments.services.review import COUNT_LIMIT, _queue_condition as queue_condition, _visible_sites, bounded_count
+from comments.services.review.access import visible_site_ids
+from comments.services.review.queue import COUNT_LIMIT, bounded_count, queue_condition
 from comments.services.sites import CLASSIFIER_LABELS, effective_settings
 
 @dataclass
@@ -45,7 +46,7 @@ def moderation_stats(moderator: Moderator, *, site_slug: str | None = None, days
     The figures are kept as decisions happen (``services.figures``); this reads a few rows per day
     and site, and bounded index ranges for the rest.
     """
-    site_ids = _visible_sites(moderator, site_slug)
+    site_ids = visible_site_ids(moderator, site_slug)
     today = utcnow().date()
     first_day = today - timedelta(days=days - 1)
     start = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)

@@ -3,7 +3,7 @@
 Rules are plain functions over a ``Draft``. A rule either refuses the submission outright (raises a
 ServiceError: closed thread, duplicate) or returns a reason with an effect (hold, reject, note).
 The classifier joins as a later step: when scoring is on, the comment is stored ``pending`` with the
-rules' reasons, and the worker calls ``moderation.decide`` again with the scores.
+rules' reasons, and the worker calls ``moderation.outcome`` again with the scores.
 """
 
 from __future__ import annotations
@@ -342,7 +342,7 @@ def _status_for(rule_reasons: list[dict[str, Any]], settings: dict[str, Any],
                 scoring: Scoring | None) -> tuple[Status, list[dict[str, Any]]]:
     """Decide now, or leave the comment pending for the classifier when a rule does not already
     reject it (a rejected comment needs no scores)."""
-    status, reasons = moderation.decide(rule_reasons, settings, classifier=None)
+    status, reasons = moderation.outcome(rule_reasons, settings, classifier=None)
     if scoring is not None and scoring.enabled and status != Status.REJECTED:
         status = Status.PENDING
     return status, reasons

@@ -12,10 +12,12 @@ AUTHOR_NAME_MAX = 64
 THREAD_KEY_MAX = 255
 
 # A site's slug, wherever one comes from (a URL, a query, a form, the CLI); the sites table's
-# column holds at most 64. Anchored because the API's ``Regexp`` validators ``match`` with it.
-SLUG_PATTERN = re.compile(r"^[a-z0-9-]{1,64}$")
+# column holds at most 64. Anchored because the API's ``Regexp`` validators ``match`` with it;
+# ``(?!\n)`` because Python's ``$`` also matches before a final newline (the same pattern serves
+# the OpenAPI document, whose regex dialect has no ``\Z``).
+SLUG_PATTERN = re.compile(r"^[a-z0-9-]{1,64}$(?!\n)")
 # What may name a reason to filter by: a reason code or a classifier label.
-REASON_FILTER_PATTERN = re.compile(r"^[a-z_]{1,40}$")
+REASON_FILTER_PATTERN = re.compile(r"^[a-z_]{1,40}$(?!\n)")
 
 # C0 controls except tab, newline and carriage return; DEL and C1 controls; lone surrogates
 # (JSON can carry "\ud800", which no storage or encoder should be handed).

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, current_app
 
+from comments import metrics, transaction
 from comments.extensions import db
-from comments.services.webhooks import DeliveryRun, deliver_due
+from comments.models import WebhookDelivery
+from comments.services.webhooks import delivery
+from comments.services.webhooks.delivery import DeliveryRun
+from comments.services.webhooks.outbox import PENDING
 from comments.tasks.background import BackgroundThread, start_with_first_request
 
 log = logging.getLogger(__name__)
@@ -17,17 +21,39 @@ log = logging.getLogger(__name__)
 WEBHOOK_DELIVERY_MODES = ("inprocess", "worker")
 
 
-def drain(app: Flask, max_rounds: int = 50):
+def deliver_due(limit: int = 20) -> DeliveryRun:
+    """Attempt up to ``limit`` due deliveries. Each claim and each outcome is committed on its own:
+    a claim must be seen by the other workers before the attempt, and one receiver's outcome
+    must not wait for (or be lost with) the next receiver's."""
+    config = current_app.config
+    timeout = float(config["WEBHOOK_TIMEOUT_SECONDS"])
+    max_attempts = int(config["WEBHOOK_MAX_ATTEMPTS"])
+    base_delay = float(config["WEBHOOK_RETRY_BASE_SECONDS"])
+    run = DeliveryRun()
+    for delivery_id in delivery.due_ids(limit):
+        # A lease longer than an attempt can take: a worker killed mid-attempt only delays it.
+        claimed = delivery.claim(delivery_id, lease_seconds=timeout * 3 + 30)
+        transaction.commit()  # the claim
+        if not claimed:
+            continue
+        row = db.session.get(WebhookDelivery, delivery_id)
+        if row is None:
+            continue
+        delivery.attempt(row, timeout, max_attempts, base_delay)
+        transaction.commit()  # this delivery's outcome
+        run.count(row)
+        metrics.WEBHOOK_ATTEMPTS.labels("retrying" if row.status == PENDING else row.status).inc()
+    return run
+
+
+def drain(app: Flask, max_rounds: int = 50) -> DeliveryRun:
     """Deliver everything due now (in rounds of 20), then return what was done."""
     total = DeliveryRun()
     with app.app_context():
         try:
             for _ in range(max_rounds):
                 run = deliver_due(limit=20)
-                total.delivered += run.delivered
-                total.retrying += run.retrying
-                total.failed += run.failed
-                total.ids.extend(run.ids)
+                total.add(run)
                 if len(run.ids) < 20:
                     break
         finally:

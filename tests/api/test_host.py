@@ -343,7 +343,7 @@ def test_openapi_documents_the_host_api(client):
 
 
 def test_changed_since_exports_what_changed_in_the_order_it_changed(client, db, api, site, host, moderator):
-    from comments.services import review
+    from comments.services.review import decisions
 
     set_settings(site, premoderation="all")
     first = api.post("first").json["comment"]["id"]
@@ -352,8 +352,8 @@ def test_changed_since_exports_what_changed_in_the_order_it_changed(client, db, 
     everything = client.get(_url("/comments"), headers=host).json["comments"]
     mark = max(c["updated_at"] for c in everything)
     time.sleep(0.01)
-    review.decide(moderator, first, "approve")
-    review.decide(moderator, third, "reject")
+    decisions.decide(moderator, first, "approve")
+    decisions.decide(moderator, third, "reject")
     changed = client.get(_url("/comments"), headers=host, query_string={"changed_since": mark}).json
     ids = [c["id"] for c in changed["comments"] if c["updated_at"] > mark]
     assert ids == [first, third]  # in the order they changed

@@ -154,7 +154,7 @@ def test_reply_pages_show_what_readers_see_tombstones_included(api, site, db):
 
 
 def test_the_replies_of_a_comment_readers_cannot_see_are_not_found(api, site, moderator, db):
-    from comments.services import review
+    from comments.services.review import decisions
 
     set_settings(site, premoderation="all")
     held_root = api.post("held root", "Held")
@@ -170,7 +170,7 @@ def test_the_replies_of_a_comment_readers_cannot_see_are_not_found(api, site, mo
     _post(api, "answer", reply)
     assert _replies(api, reply).status_code == 200
     version = db.session.get(Comment, root).version
-    review.decide(moderator, root, "reject", expected_version=version)
+    decisions.decide(moderator, root, "reject", expected_version=version)
     db.session.commit()
     assert _replies(api, root).status_code == 404
     assert _replies(api, reply).status_code == 404

@@ -111,7 +111,7 @@ def test_deliveries_are_signed_and_verifiable(app, client, db, api, site, host, 
 
 
 def test_a_stale_timestamp_fails_verification(receiver):
-    from comments.services.webhooks import sign, verify
+    from comments.services.webhooks.signing import sign, verify
 
     old = int(time.time()) - 3600
     body = b'{"event": "ping"}'
@@ -217,13 +217,15 @@ def test_a_delivery_survives_a_restart(app, client, db, api, site, host, receive
 
 
 def test_a_worker_killed_mid_attempt_only_delays_the_delivery(app, db, api, client, site, host, receiver):
-    from comments.services.webhooks import _claim
+    from comments.services.webhooks.delivery import claim
 
     _register(client, host, receiver.url, ["comment.published"])
     api.post("Hello")
     delivery = db.session.query(WebhookDelivery).one()
-    assert _claim(delivery.id, lease_seconds=60)  # a worker took it and then died
-    assert not _claim(delivery.id, lease_seconds=60)  # nobody else takes it meanwhile
+    assert claim(delivery.id, lease_seconds=60)  # a worker took it and then died
+    db.session.commit()
+    assert not claim(delivery.id, lease_seconds=60)  # nobody else takes it meanwhile
+    db.session.rollback()
     assert drain(app).ids == []
     db.session.query(WebhookDelivery).update({"next_attempt_at": utcnow() - timedelta(seconds=1)})
     db.session.commit()
@@ -414,7 +416,7 @@ def test_public_addresses_pass_the_check():
 
 def test_a_secret_rotation_signs_with_both_secrets_for_a_while(app, client, db, site, host, receiver):
     from comments.models import Webhook
-    from comments.services.webhooks import verify
+    from comments.services.webhooks.signing import verify
 
     created = _register(client, host, receiver.url, ["comment.held"])
     old_secret, webhook_id = created["secret"], created["webhook"]["id"]
@@ -440,3 +442,13 @@ def test_a_secret_rotation_signs_with_both_secrets_for_a_while(app, client, db, 
     assert not receiver_verifies(old_secret, request["headers"], request["body"])
     assert client.post(f"{HOOKS}/999999/secret", headers=host).status_code == 404
 
+
+
+def test_webhook_changes_are_left_to_their_owner_to_commit(db, site, receiver):
+    from comments.services.audit import Actor
+    from comments.services.webhooks.registration import create_webhook, list_webhooks
+
+    create_webhook(site, receiver.url, ["comment.held"], "", Actor("host", "test"))
+    assert len(list_webhooks(site)) == 1
+    db.session.rollback()  # the request that created it failed later
+    assert list_webhooks(site) == []

@@ -71,7 +71,7 @@ def test_filters_sort_and_load_more(dashboard, held_comments, db, monkeypatch):
     assert _cards(dashboard.get("/mod/?reason=threat").text) == [ids[1]]
     assert _cards(dashboard.get("/mod/?sort=score").text) == [ids[0], ids[1], ids[2]]
     assert _cards(dashboard.get("/mod/?site=news").text) == ids
-    monkeypatch.setattr("comments.dashboard.views.PAGE_SIZE", 2)
+    monkeypatch.setattr("comments.dashboard.views.queue.PAGE_SIZE", 2)
     first = dashboard.get("/mod/").text
     assert _cards(first) == ids[:2]
     more = re.search(r'hx-get="([^"]*cursor=[^"]+)"', first).group(1)
@@ -411,7 +411,7 @@ def test_a_database_failure_gets_a_clear_page(dashboard, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
-    monkeypatch.setattr("comments.services.review.list_queue", down)
+    monkeypatch.setattr("comments.dashboard.views.queue.list_queue", down)
     response = dashboard.get("/mod/")
     assert response.status_code == 503
     assert "Database unavailable" in response.text and response.headers["Retry-After"] == "5"

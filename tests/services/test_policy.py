@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from comments.services.moderation import ClassifierResult, decide
+from comments.services.moderation import ClassifierResult, outcome
 from comments.services.sites import DEFAULT_SETTINGS
 
 LOW = {"toxicity": 0.1, "severe_toxicity": 0.01, "obscene": 0.05, "threat": 0.02, "insult": 0.1,
@@ -44,12 +44,12 @@ REJECT_RULE = {"kind": "rule", "code": "banned_word", "effect": "reject"}
      ["banned_word", "classifier_unavailable"]),
 ])
 def test_policy_table(rules, result, site, expected, codes):
-    status, reasons = decide(rules, settings(**site), result)
+    status, reasons = outcome(rules, settings(**site), result)
     assert status.value == expected
     assert [r["code"] for r in reasons] == codes
 
 
 def test_classifier_reasons_say_label_score_and_threshold():
-    _, reasons = decide([], settings(), scores(threat=0.912345))
+    _, reasons = outcome([], settings(), scores(threat=0.912345))
     assert reasons == [{"kind": "classifier", "code": "label_over_threshold", "label": "threat",
                         "score": 0.9123, "threshold": 0.7, "effect": "hold", "model": "m@1"}]

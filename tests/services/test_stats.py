@@ -16,9 +16,11 @@ import pytest
 from sqlalchemy import delete, select
 
 from comments.models import AuditEvent, Comment, ModerationDay, QueueWait, Status
-from comments.services import figures, review, stats
-from comments.services.review import DECIDERS
+from comments.services import figures, stats
+from comments.services.figures import DECIDERS
+from comments.services.review import decisions, queue
 from tests.helpers import make_comment, set_settings
+
 
 # --- the oracle: services/stats.py before the figures were kept --------------------------------------
 
@@ -87,8 +89,8 @@ class Clock:
 @pytest.fixture()
 def clock(monkeypatch):
     moving = Clock(datetime.now(UTC) - timedelta(days=20))
-    for module in ("comments.services.audit", "comments.services.review", "comments.services.stats",
-                   "comments.services.moderation"):
+    for module in ("comments.services.audit", "comments.services.review.decisions",
+                   "comments.services.review.queue", "comments.services.stats", "comments.services.moderation"):
         monkeypatch.setattr(f"{module}.utcnow", moving)
     return moving
 
@@ -112,10 +114,10 @@ def history(db, site, moderator, client, clock: Clock, seed: int, steps: int = 1
             make_comment(site, f"comment number {made} {rng.random()}", scores=scores, ip=f"192.0.2.{made % 250}")
         elif roll < 0.6:
             comment_id = rng.choice(held)
-            review.decide(moderator, comment_id, rng.choice(("approve", "reject")))
+            decisions.decide(moderator, comment_id, rng.choice(("approve", "reject")))
             if rng.random() < 0.3:
                 clock.now += timedelta(seconds=10)
-                review.undo_decision(moderator, comment_id)
+                decisions.undo_decision(moderator, comment_id)
         elif roll < 0.75 and published:
             comment_id = rng.choice(published)
             for reader in range(2):
@@ -124,7 +126,7 @@ def history(db, site, moderator, client, clock: Clock, seed: int, steps: int = 1
         else:
             reported = list(db.session.execute(select(Comment.id).where(Comment.reported_at.is_not(None))).scalars())
             if reported:
-                review.decide(moderator, rng.choice(reported), "approve")
+                decisions.decide(moderator, rng.choice(reported), "approve")
         db.session.expire_all()
 
 
@@ -146,9 +148,9 @@ def test_an_undone_decision_is_taken_back_on_the_day_it_was_made(db, site, moder
     set_settings(site, premoderation="all")
     comment = make_comment(site, "held over midnight")
     clock.now = datetime.combine(clock.now.date(), datetime.max.time(), tzinfo=UTC) - timedelta(seconds=5)
-    review.decide(moderator, comment.id, "approve")
+    decisions.decide(moderator, comment.id, "approve")
     clock.now += timedelta(seconds=20)  # the next day
-    review.undo_decision(moderator, comment.id)
+    decisions.undo_decision(moderator, comment.id)
     rows = {row.day: row for row in db.session.execute(select(ModerationDay)).scalars()}
     decided_on = (clock.now - timedelta(seconds=20)).date()
     assert rows[decided_on].approved == 0
@@ -156,11 +158,11 @@ def test_an_undone_decision_is_taken_back_on_the_day_it_was_made(db, site, moder
 
 
 def test_queue_counts_stop_at_the_limit(db, site, moderator, monkeypatch):
-    monkeypatch.setattr(review, "COUNT_LIMIT", 2)
+    monkeypatch.setattr(queue, "COUNT_LIMIT", 2)
     set_settings(site, premoderation="all")
     for i in range(4):
         make_comment(site, f"held {i}", ip=f"192.0.2.{i}")
-    assert review.queue_counts(moderator)["held"] == 3  # "2+"
+    assert queue.queue_counts(moderator)["held"] == 3  # "2+"
     assert stats.moderation_stats(moderator).waiting == 3
 
 
@@ -179,8 +181,8 @@ def test_a_scoring_batch_that_holds_and_rejects_several_counts_each(db, site, mo
     run = score_batch(FixedClassifier(table), ids=ids)
     assert run.outcomes == {"held": 3, "rejected": 3, "published": 3}
     db.session.expire_all()
-    review.decide(moderator, ids[0], "approve")
-    review.decide(moderator, ids[3], "reject")
+    decisions.decide(moderator, ids[0], "approve")
+    decisions.decide(moderator, ids[3], "reject")
     expected = oracle(db, now=datetime.now(UTC))
     assert expected[0][0][1:] == (3, 1, 4)  # held, approved, rejected today (3 auto-rejected)
     assert kept(moderator) == expected

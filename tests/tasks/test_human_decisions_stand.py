@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from comments.models import AuditEvent, Comment, Status
-from comments.services import review
+from comments.services.review import access, decisions
 from comments.services.scoring import rescore
 from tests.helpers import score_batch
 from tests.tasks.test_scoring import Broken
@@ -40,11 +40,11 @@ def test_an_approval_during_an_outage_stands_when_the_classifier_is_back(api, db
     posted = _held_during_outage(api, db, held_back, TOXIC)
     comment_id = posted["comment"]["id"]
     if who == "moderator":
-        review.decide(moderator, comment_id, "approve")
+        decisions.decide(moderator, comment_id, "approve")
     elif who == "host key":
-        review.decide(review.HostReviewer("news", "abcd1234"), comment_id, "approve")
+        decisions.decide(access.HostReviewer("news", "abcd1234"), comment_id, "approve")
     else:  # the dashboard's bulk decisions name the version each card showed
-        review.decide(moderator, comment_id, "approve", expected_version=_stored(db, comment_id).version)
+        decisions.decide(moderator, comment_id, "approve", expected_version=_stored(db, comment_id).version)
     run = score_batch(classifier, older_than_seconds=0)  # the sweep, once the classifier is back
     comment = _stored(db, comment_id)
     assert comment.status == Status.PUBLISHED
@@ -57,7 +57,7 @@ def test_an_approval_during_an_outage_stands_when_the_classifier_is_back(api, db
 
 def test_a_rejection_during_an_outage_stands_when_the_classifier_is_back(api, db, moderator, held_back, classifier):
     posted = _held_during_outage(api, db, held_back, CLEAN)
-    review.decide(moderator, posted["comment"]["id"], "reject", reason="spam")
+    decisions.decide(moderator, posted["comment"]["id"], "reject", reason="spam")
     score_batch(classifier)
     comment = _stored(db, posted["comment"]["id"])
     assert comment.status == Status.REJECTED and comment.scores is not None
@@ -67,8 +67,8 @@ def test_a_rejection_during_an_outage_stands_when_the_classifier_is_back(api, db
 def test_an_undone_approval_gives_the_comment_back_to_the_machine(api, db, moderator, held_back, classifier):
     posted = _held_during_outage(api, db, held_back, TOXIC)
     comment_id = posted["comment"]["id"]
-    review.decide(moderator, comment_id, "approve")
-    review.undo_decision(moderator, comment_id)
+    decisions.decide(moderator, comment_id, "approve")
+    decisions.undo_decision(moderator, comment_id)
     comment = _stored(db, comment_id)
     assert comment.status == Status.HELD and comment.decided_at is None and comment.needs_scoring
     score_batch(classifier)
@@ -80,9 +80,9 @@ def test_an_undone_approval_gives_the_comment_back_to_the_machine(api, db, moder
 def test_an_undo_after_the_scores_came_keeps_the_scores(api, db, moderator, held_back, classifier):
     posted = _held_during_outage(api, db, held_back, CLEAN)
     comment_id = posted["comment"]["id"]
-    review.decide(moderator, comment_id, "reject")
+    decisions.decide(moderator, comment_id, "reject")
     score_batch(classifier)  # scores recorded under the moderator's rejection
-    review.undo_decision(moderator, comment_id)  # the rejection is taken back
+    decisions.undo_decision(moderator, comment_id)  # the rejection is taken back
     comment = _stored(db, comment_id)
     assert comment.status == Status.HELD and comment.decided_at is None
     assert comment.scores is not None and not comment.needs_scoring
@@ -94,7 +94,7 @@ def test_an_authors_edit_of_an_approved_comment_is_scored_as_a_new_text(app, api
     comment_id = posted["comment"]["id"]
     score_batch(classifier, held_back.ids)
     assert _stored(db, comment_id).status == Status.HELD
-    review.decide(moderator, comment_id, "approve")
+    decisions.decide(moderator, comment_id, "approve")
     edited = api.client.patch(f"/api/v1/comments/{comment_id}", json={"body": TOXIC + " and worse"},
                               headers={"X-Edit-Token": posted["edit_token"]})
     assert edited.status_code == 200 and edited.json["comment"]["status"] == "pending"
@@ -110,7 +110,8 @@ def test_an_authors_edit_cannot_undo_a_rejection(api, db, moderator, held_back, 
     posted = api.post(TOXIC).json
     comment_id = posted["comment"]["id"]
     score_batch(classifier, held_back.ids)
-    review.decide(moderator, comment_id, "reject")
+    decisions.decide(moderator, comment_id, "reject")
+    db.session.commit()  # the decision's unit of work ends here; the refused edit rolls back only its own
     edited = api.client.patch(f"/api/v1/comments/{comment_id}", json={"body": CLEAN},
                               headers={"X-Edit-Token": posted["edit_token"]})
     assert edited.status_code == 409 and edited.json["error"]["code"] == "not_editable"
@@ -119,13 +120,13 @@ def test_an_authors_edit_cannot_undo_a_rejection(api, db, moderator, held_back, 
 
 def test_rescore_apply_leaves_every_kind_of_human_decision(api, db, site, moderator, held_back, classifier):
     approved = _held_during_outage(api, db, held_back, TOXIC)["comment"]["id"]
-    review.decide(moderator, approved, "approve")
+    decisions.decide(moderator, approved, "approve")
     by_host = api.post(TOXIC + " again", ip="192.0.2.7").json["comment"]["id"]
     score_batch(classifier, [by_host])
-    review.decide(review.HostReviewer("news", "abcd1234"), by_host, "approve")
+    decisions.decide(access.HostReviewer("news", "abcd1234"), by_host, "approve")
     rejected = api.post(CLEAN, ip="192.0.2.8").json["comment"]["id"]
     score_batch(classifier, [rejected])
-    review.decide(moderator, rejected, "reject", expected_version=_stored(db, rejected).version)
+    decisions.decide(moderator, rejected, "reject", expected_version=_stored(db, rejected).version)
     result = rescore(classifier, apply=True, commit_each=db.session.commit)
     assert result.changes == []
     assert [_stored(db, i).status for i in (approved, by_host, rejected)] == ["published", "published", "rejected"]

@@ -152,7 +152,7 @@ def test_a_killed_worker_process_loses_nothing(rq_app):
 def test_a_worker_delivers_the_webhooks_of_what_it_decided(rq_app):
     """The web side stores the event with the change; `flask comments worker` delivers it."""
     from comments.services.audit import Actor
-    from comments.services.webhooks import create_webhook
+    from comments.services.webhooks.registration import create_webhook
     from comments.tasks.rq import run_worker
     from tests.api.test_webhooks import Receiver
 
@@ -163,6 +163,7 @@ def test_a_worker_delivers_the_webhooks_of_what_it_decided(rq_app):
         with app.app_context():
             site = database.session.query(Site).filter_by(slug="news").one()
             create_webhook(site, receiver.url, ["comment.published"], "", Actor("host", "test"))
+            database.session.commit()
         ids = _post(app.test_client(), 1)
         with app.app_context():
             run_worker(app, burst=True)

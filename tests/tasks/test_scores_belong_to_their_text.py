@@ -121,7 +121,7 @@ def test_rescore_apply_leaves_a_comment_edited_while_the_model_ran(api, db, clas
 
 def _expected_status(db, classifier, comment: Comment) -> tuple[str, dict[str, float]]:
     scores = classifier.score([comment.body])[0]
-    status, _ = moderation.decide([], effective_settings(comment.site),
+    status, _ = moderation.outcome([], effective_settings(comment.site),
                                   moderation.ClassifierResult(scores, model="check"))
     return status.value, scores
 

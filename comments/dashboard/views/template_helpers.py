@@ -1,0 +1,76 @@
+"""Template filters and globals of the dashboard: reason codes in words, times, durations, counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from comments.dashboard.views.common import bp
+from comments.models import utcnow
+from comments.services import moderation
+from comments.services.review.queue import COUNT_LIMIT
+from comments.services.sites import CLASSIFIER_LABELS
+
+REASON_FILTERS = (*CLASSIFIER_LABELS, *moderation.FILTER_REASON_CODES)
+
+
+@bp.app_context_processor
+def _template_context() -> dict[str, Any]:
+    return {"reason_filters": REASON_FILTERS}
+
+
+bp.add_app_template_filter(moderation.reason_text, "reason_text")
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return value
+
+
+@bp.app_template_filter("fulltime")
+def fulltime(value: Any) -> str:
+    moment = _as_datetime(value)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
+@bp.app_template_filter("duration")
+def duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+
+
+@bp.app_template_filter("age")
+def age(value: Any) -> str:
+    moment = _as_datetime(value)
+    return duration((utcnow() - moment).total_seconds()) if moment else ""
+
+
+@bp.app_template_filter("ago")
+def ago(value: Any) -> str:
+    moment = _as_datetime(value)
+    if moment is None:
+        return ""
+    seconds = (utcnow() - moment).total_seconds()
+    if seconds < 45:
+        return "just now"
+    if seconds < 7 * 86400:
+        return f"{duration(seconds)} ago"
+    return moment.strftime("%d %b %Y")
+
+
+@bp.app_template_filter("queue_count")
+def queue_count(value: int) -> str:
+    """A bounded queue count (``review.queue.bounded_count``): past the limit, "1000+"."""
+    return f"{COUNT_LIMIT}+" if value > COUNT_LIMIT else str(value)

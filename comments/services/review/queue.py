@@ -1,0 +1,259 @@
+"""The review queues: what waits, why, how many, and the context a moderator reads beside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, literal, or_, select
+
+from comments.extensions import db
+from comments.models import QUEUE_VALUES, QUEUES_WHERE, SCORE_KEY, Comment, Moderator, Report, Status, Thread, utcnow
+from comments.services import paging
+from comments.services.errors import NotFound
+from comments.services.review.access import Reviewer, get_comment, site_for, visible_site_ids
+from comments.services.threads import comment_json, find_thread, rfc3339
+
+QUEUES = QUEUE_VALUES
+QUEUE_SORTS = ("oldest", "newest", "score")
+
+
+def queue_condition(queue: str):
+    """Which comments ``queue`` holds: the text of ``models.QUEUES_WHERE`` (literal statuses), so
+    that the queue's partial index is used."""
+    return QUEUES_WHERE[queue]
+
+
+def reason_condition(reason: str):
+    # Codes are [a-z_] only (the API's and the dashboard's QueueQuerySchema checks), so no LIKE
+    # wildcard comes from a client.
+    return literal(" ").concat(Comment.reason_codes).concat(" ").like(f"% {reason} %")
+
+
+# --- what an item of the queue is ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QueueThread:
+    site: str
+    key: str
+    title: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class QueueReport:
+    reason: str
+    note: str | None
+    created_at: str | None
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One comment in a queue, with everything a moderator decides on: the API's ``QueueItemSchema``
+    dumps it and the dashboard's cards render it."""
+
+    queue: str
+    comment: dict[str, Any]
+    thread: QueueThread
+    parent: dict[str, Any] | None
+    reasons: list[dict[str, Any]]
+    reports: list[QueueReport]
+    arrived_at: str | None
+
+
+def moderator_view(comment: Comment) -> dict[str, Any]:
+    """A comment as moderators see it: the reader's view plus scores and the version to decide on."""
+    data = comment_json(comment)
+    data.pop("replies")
+    if comment.status == Status.DELETED:
+        data.update(author_name=comment.author_name, body=comment.body, body_html=comment.body_html)
+    data.update(version=comment.version, scores=comment.scores, model=comment.model_name,
+                scored_at=rfc3339(comment.scored_at), report_count=comment.report_count,
+                decided_at=rfc3339(comment.decided_at), author_key=comment.author_key[:16])
+    return data
+
+
+def _reports(comment: Comment) -> list[QueueReport]:
+    rows = db.session.execute(
+        select(Report).where(Report.comment_id == comment.id).order_by(Report.created_at)).scalars()
+    return [QueueReport(r.reason, r.note, rfc3339(r.created_at)) for r in rows]
+
+
+def queue_item(comment: Comment, queue: str) -> QueueItem:
+    thread: Thread = comment.thread
+    parent = comment.parent
+    return QueueItem(
+        queue=queue,
+        comment=moderator_view(comment),
+        thread=QueueThread(comment.site.slug, thread.key, thread.title, thread.url),
+        parent=moderator_view(parent) if parent is not None else None,
+        reasons=comment.reasons or [],
+        reports=_reports(comment) if comment.report_count else [],
+        arrived_at=rfc3339(comment.edited_at or comment.created_at),
+    )
+
+
+def queue_of(comment: Comment) -> str | None:
+    """The review queue a comment is in now (None: pending or deleted)."""
+    if comment.status == Status.HELD:
+        return "held"
+    if comment.status == Status.REJECTED:
+        return "rejected"
+    if comment.status == Status.PUBLISHED:
+        if comment.reported_at is not None:
+            return "reported"
+        if comment.decided_at is not None:
+            return "approved"
+    return None
+
+
+# --- a page of a queue ----------------------------------------------------------------------------
+
+def _encode(sort: str, comment: Comment) -> str:
+    if sort == "score":
+        return paging.encode_cursor(sort, [comment.max_score if comment.max_score is not None else -1.0,
+                                           comment.id])
+    return paging.date_cursor(sort, comment)
+
+
+_SCORE_POSITION = (paging.SCORE, paging.ID)
+
+
+@dataclass
+class QueuePage:
+    items: list[QueueItem]
+    next_cursor: str | None
+
+
+def list_queue(reviewer: Reviewer, queue: str, *, site_slug: str | None = None, reason: str | None = None,
+               sort: str = "oldest", limit: int = 25, cursor: str | None = None) -> QueuePage:
+    query = select(Comment).where(queue_condition(queue))
+    site_ids = visible_site_ids(reviewer, site_slug)
+    if site_ids is not None:
+        query = query.where(Comment.site_id.in_(site_ids))
+    if reason:
+        query = query.where(reason_condition(reason))
+    shape = _SCORE_POSITION if sort == "score" else paging.DATE_POSITION
+    position = paging.decode_cursor(sort, cursor, shape) if cursor else None
+    if sort in ("oldest", "newest"):
+        query = paging.order_by_date(query, sort == "newest", position)
+    else:
+        if position:
+            query = query.where(or_(SCORE_KEY < position[0],
+                                    and_(SCORE_KEY == position[0], Comment.id > position[1])))
+        # The indexed expression itself (models.SCORE_KEY): the sort reads ix_comments_*_score.
+        query = query.order_by(SCORE_KEY.desc(), Comment.id)
+    comments = list(db.session.execute(query.limit(limit + 1)).scalars())
+    next_cursor = _encode(sort, comments[limit - 1]) if len(comments) > limit else None
+    comments = comments[:limit]
+    return QueuePage([queue_item(c, queue) for c in comments], next_cursor)
+
+
+# --- how many wait --------------------------------------------------------------------------------
+
+# Queue counts stop here: "1000+" tells a moderator as much as 51,234 does, and counting every
+# held comment of a large history cost a scan per queue on every dashboard page.
+COUNT_LIMIT = 1000
+
+
+_QUEUE_DATES = {"held": Comment.created_at, "rejected": Comment.created_at, "reported": Comment.reported_at,
+                "approved": Comment.decided_at}
+
+
+def bounded_count(queue: str, site_ids: list[int] | None, reason: str | None = None) -> int:
+    """How many items ``queue`` holds, counted up to ``COUNT_LIMIT + 1`` (more than the limit:
+    ``COUNT_LIMIT + 1``); a bounded read of the queue's index, whatever the history."""
+    query = select(Comment.id).where(queue_condition(queue))
+    if site_ids is not None:
+        query = query.where(Comment.site_id.in_(site_ids))
+    if reason:
+        query = query.where(reason_condition(reason))
+    # In the order of the queue's partial index: without it SQLite scans ix_comments_site_status
+    # from its first entry, through every published comment before the first rejected one.
+    limited = query.order_by(_QUEUE_DATES[queue], Comment.id).limit(COUNT_LIMIT + 1).subquery()
+    return db.session.execute(select(func.count()).select_from(limited)).scalar_one()
+
+
+def queue_counts(reviewer: Reviewer, *, site_slug: str | None = None,
+                 reason: str | None = None) -> dict[str, int]:
+    """How many items each queue holds (up to ``COUNT_LIMIT + 1``), with ``list_queue``'s filters."""
+    site_ids = visible_site_ids(reviewer, site_slug)
+    return {queue: bounded_count(queue, site_ids, reason) for queue in QUEUES}
+
+
+@dataclass
+class QueueFigures:
+    by_status: dict[str, int]
+    queue_depth: dict[str, int]
+    oldest_held_seconds: float
+
+
+def queue_figures() -> QueueFigures:
+    """Comments by status, the depth of the queues that wait on people, and the oldest held one's age."""
+    by_status = dict(db.session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all())
+    depth = {}
+    for queue in ("held", "reported"):
+        depth[queue] = db.session.execute(
+            select(func.count()).select_from(Comment).where(queue_condition(queue))).scalar_one()
+    oldest = db.session.execute(
+        select(func.min(Comment.created_at)).where(Comment.status == Status.HELD.value)).scalar()
+    if isinstance(oldest, str):  # SQLite returns aggregates of the type decorator's column as text
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+    return QueueFigures({s.value: int(by_status.get(s.value, 0)) for s in Status}, depth, age)
+
+
+# --- context beside an item -----------------------------------------------------------------------
+
+def author_comments(moderator: Moderator, comment: Comment, limit: int = 50) -> list[dict[str, Any]]:
+    """The author's other comments on the same site (by email hash, else IP hash), newest first."""
+    get_comment(moderator, comment.id)
+    rows = db.session.execute(
+        select(Comment).where(Comment.site_id == comment.site_id, Comment.author_key == comment.author_key,
+                              Comment.id != comment.id)
+        .order_by(Comment.created_at.desc(), Comment.id.desc()).limit(limit)).scalars()
+    return [{"comment": moderator_view(c), "thread": {"key": c.thread.key, "title": c.thread.title},
+             "queue": queue_of(c)} for c in rows]
+
+
+THREAD_VIEW_PAGE = 100
+
+
+@dataclass
+class ThreadView:
+    thread: Thread
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def thread_comments(moderator: Moderator, site_slug: str, key: str, *, limit: int = THREAD_VIEW_PAGE,
+                    cursor: str | None = None) -> ThreadView:
+    """A thread as moderators see it, a page at a time: ``limit`` comments whatever their status,
+    in date order across pages (an index range, however big the thread) and in reading order
+    within the page (replies under their parents; a reply whose parent is on an earlier page
+    starts its own branch at its depth)."""
+    site = site_for(moderator, site_slug)
+    thread = find_thread(site, key)
+    if thread is None:
+        raise NotFound("thread_not_found", "No such thread.")
+    position = paging.decode_cursor("thread", cursor, paging.DATE_POSITION) if cursor else None
+    query = paging.order_by_date(select(Comment).where(Comment.thread_id == thread.id), False, position)
+    rows = list(db.session.execute(query.limit(limit + 1)).scalars())
+    next_cursor = paging.date_cursor("thread", rows[limit - 1]) if len(rows) > limit else None
+    rows = rows[:limit]
+    on_page = {row.id for row in rows}
+    children: dict[int | None, list[Comment]] = {}
+    for row in rows:
+        children.setdefault(row.parent_id if row.parent_id in on_page else None, []).append(row)
+    ordered: list[dict[str, Any]] = []
+
+    def walk(parent_id: int | None) -> None:
+        for row in children.get(parent_id, []):
+            ordered.append({"comment": moderator_view(row), "depth": row.depth, "queue": queue_of(row)})
+            walk(row.id)
+
+    walk(None)
+    return ThreadView(thread, ordered, next_cursor)

@@ -1,0 +1,39 @@
+"""Which queue a comment is in, and the record a queue item is (pure: no database)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from comments.models import Comment, Status, utcnow
+from comments.services.review.queue import QueueItem, QueueReport, QueueThread, queue_of
+
+
+@pytest.mark.parametrize("status, reported, decided, queue", [
+    (Status.HELD, False, False, "held"),
+    (Status.REJECTED, False, True, "rejected"),
+    (Status.PUBLISHED, True, False, "reported"),
+    (Status.PUBLISHED, True, True, "reported"),  # reported again after an approval: back in front of people
+    (Status.PUBLISHED, False, True, "approved"),
+    (Status.PUBLISHED, False, False, None),  # published by the machine: in no queue
+    (Status.PENDING, False, False, None),
+    (Status.DELETED, False, True, None),
+])
+def test_queue_of(status, reported, decided, queue):
+    comment = Comment(status=status, reported_at=utcnow() if reported else None,
+                      decided_at=utcnow() if decided else None)
+    assert queue_of(comment) == queue
+
+
+def test_a_queue_item_has_the_fields_of_the_api_contract():
+    from comments.api.schemas import QueueItemSchema
+
+    item = QueueItem(queue="held", comment={"id": 1}, thread=QueueThread("news", "a-1", "A", None), parent=None,
+                     reasons=[{"kind": "rule", "code": "suspect_word"}],
+                     reports=[QueueReport("spam", None, "2026-01-01T00:00:00Z")], arrived_at="2026-01-01T00:00:00Z")
+    assert {f.name for f in dataclasses.fields(QueueItem)} == set(QueueItemSchema().fields)
+    dumped = QueueItemSchema().dump(item)
+    assert dumped["thread"] == {"site": "news", "key": "a-1", "title": "A", "url": None}
+    assert dumped["reports"] == [{"reason": "spam", "note": None, "created_at": "2026-01-01T00:00:00Z"}]
+    assert dumped["queue"] == "held" and dumped["arrived_at"] == "2026-01-01T00:00:00Z"
