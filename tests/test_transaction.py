@@ -15,14 +15,6 @@ from comments.services.submission import NewComment, submit
 
 SERVICES = Path(__file__).resolve().parent.parent / "comments" / "services"
 
-# Service modules that may still call .commit(), each with its reason. Empty is the goal: the two
-# below are moved to the same mechanism on the review branch of issue 14 (drop them when merged).
-COMMITS_ALLOWED: dict[str, str] = {
-    "review.py": "moved to the unit of work on the review branch (issue 14)",
-    "webhooks.py": "moved to the unit of work on the review branch (issue 14)",
-}
-
-
 def _committed_count(db, table) -> int:
     """Rows as another connection sees them: only what was committed."""
     with db.engine.connect() as connection:
@@ -93,19 +85,13 @@ def test_no_service_commits():
     for path in sorted(SERVICES.rglob("*.py")):
         name = path.relative_to(SERVICES).as_posix()
         lines = _commit_calls(path)
-        if lines and name not in COMMITS_ALLOWED:
+        if lines:
             offenders[name] = lines
     assert offenders == {}, "services flush; the view, command or job commits (comments/transaction.py)"
 
 
 def test_the_commit_check_finds_a_commit():
     assert _commit_calls(Path(transaction.__file__)) != []
-
-
-def test_the_allowed_modules_still_exist_and_still_commit():
-    # An entry left behind after its module stopped committing would let a new commit in unseen.
-    for name in COMMITS_ALLOWED:
-        assert _commit_calls(SERVICES / name), f"{name} no longer commits: drop it from COMMITS_ALLOWED"
 
 
 # --- views: one unit of work ------------------------------------------------------------------

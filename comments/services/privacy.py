@@ -169,7 +169,7 @@ def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
     if retention.deliveries_cutoff is not None:
         expired_deliveries = (select(WebhookDelivery.id).where(
             WebhookDelivery.created_at < retention.deliveries_cutoff,
-            WebhookDelivery.status.in_((webhooks.DELIVERED, webhooks.FAILED))).limit(limit))
+            WebhookDelivery.status.in_((outbox.DELIVERED, outbox.FAILED))).limit(limit))
         deliveries = db.session.execute(
             delete(WebhookDelivery).where(WebhookDelivery.id.in_(expired_deliveries.scalar_subquery()))
             .execution_options(synchronize_session=False)).rowcount

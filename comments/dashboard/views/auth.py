@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Response, current_app, make_response, redirect, render_template, request, url_for
+from flask import Response, current_app, redirect, request, url_for
 
 from comments import moderator_session
-from comments.dashboard.views.common import bp, safe_next
+from comments.dashboard.views.common import bp, login_page, safe_next
 from comments.limiting import client_ip, limiter
 from comments.services import accounts
-
-
-def login_page(error: str | None = None, status: int = 200, email: str = "") -> Response:
-    return make_response(render_template("dashboard/login.html", error=error, email=email,
-                                         next=safe_next(request.values.get("next"))), status)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -61,6 +61,11 @@ def csrf_token() -> str:
     return moderator_session.csrf_token()
 
 
+def login_page(error: str | None = None, status: int = 200, email: str = "") -> Response:
+    return make_response(render_template("dashboard/login.html", error=error, email=email,
+                                         next=safe_next(request.values.get("next"))), status)
+
+
 def error_page(status: int, message: str, title: str | None = None) -> Response:
     titles = {400: "Bad request", 401: "Please log in", 403: "Not allowed", 404: "Not found",
               405: "Not allowed", 409: "Already decided", 413: "Too large", 422: "Not valid",
@@ -103,8 +108,6 @@ def _error_pages_for_unrouted_addresses(state: Any) -> None:
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException) -> Response:
     if error.code == 429 and request.endpoint == "dashboard.login":
-        from comments.dashboard.views.auth import login_page  # auth imports this module's blueprint
-
         return login_page("Too many attempts. Wait a minute and try again.", 429)
     if request.url_rule is None and error.code == 404:
         return error_page(404, "Nothing is found at this address.")

@@ -1,4 +1,4 @@
-"""The service functions the dashboard added: undo, queue counts, stats, threshold previews."""
+"""The moderator's decisions and their undo, and what the dashboard reads beside them (counts, stats, previews)."""
 
 from __future__ import annotations
 
