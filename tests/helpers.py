@@ -116,7 +116,7 @@ class Api:
 def set_settings(site: Site, **settings: Any) -> None:
     """Change a site's settings through ``sites.update_settings``, the app's one writer (and commit).
 
-    An unknown setting or a value the app would refuse raises ``marshmallow.ValidationError`` here
+    An unknown setting or a value the app would refuse raises ``services.errors.Invalid`` here
     (and nothing is changed), so a test cannot silently run on a setting that does not exist or the
     app could never hold.
     """
