@@ -10,6 +10,7 @@ from comments.models import utcnow
 from comments.services import moderation
 from comments.services.review.queue import COUNT_LIMIT
 from comments.services.sites import CLASSIFIER_LABELS
+from comments.services.threads import rfc3339
 
 REASON_FILTERS = (*CLASSIFIER_LABELS, *moderation.FILTER_REASON_CODES)
 
@@ -31,6 +32,13 @@ def _as_datetime(value: Any) -> datetime | None:
         except ValueError:
             return None
     return value
+
+
+@bp.app_template_filter("moment")
+def moment_text(value: Any) -> str:
+    """A moment as the API writes it (``threads.rfc3339``), for a <time datetime>: the records the
+    dashboard shows hold datetimes, a few of their parts (the queue's dates) the API's text."""
+    return value if isinstance(value, str) else rfc3339(value) or ""
 
 
 @bp.app_template_filter("fulltime")

@@ -13,7 +13,7 @@ from comments.models import QUEUE_VALUES, QUEUES_WHERE, SCORE_KEY, Comment, Mode
 from comments.services import paging
 from comments.services.errors import NotFound
 from comments.services.review.access import Reviewer, get_comment, site_for, visible_site_ids
-from comments.services.threads import comment_json, find_thread, rfc3339
+from comments.services.threads import find_thread, rfc3339
 
 QUEUES = QUEUE_VALUES
 QUEUE_SORTS = ("oldest", "newest", "score")
@@ -54,24 +54,45 @@ class QueueItem:
     dumps it and the dashboard's cards render it."""
 
     queue: str
-    comment: dict[str, Any]
+    comment: ModeratorComment
     thread: QueueThread
-    parent: dict[str, Any] | None
+    parent: ModeratorComment | None
     reasons: list[dict[str, Any]]
     reports: list[QueueReport]
     arrived_at: str | None
 
 
-def moderator_view(comment: Comment) -> dict[str, Any]:
-    """A comment as moderators see it: the reader's view plus scores and the version to decide on."""
-    data = comment_json(comment)
-    data.pop("replies")
-    if comment.status == Status.DELETED:
-        data.update(author_name=comment.author_name, body=comment.body, body_html=comment.body_html)
-    data.update(version=comment.version, scores=comment.scores, model=comment.model_name,
-                scored_at=rfc3339(comment.scored_at), report_count=comment.report_count,
-                decided_at=rfc3339(comment.decided_at), author_key=comment.author_key[:16])
-    return data
+@dataclass(frozen=True)
+class ModeratorComment:
+    """A comment as moderators see it: the reader's fields plus scores and the version to decide on.
+    The API's ``ModeratorCommentSchema`` dumps it (blanking a tombstone's author and text, as for
+    readers); the dashboard shows a deleted comment's author and text to moderators."""
+
+    id: int
+    parent_id: int | None
+    author_name: str
+    body: str
+    body_html: str
+    status: str
+    created_at: datetime
+    edited_at: datetime | None
+    reply_count: int
+    version: int
+    scores: dict[str, float] | None
+    model: str | None
+    scored_at: datetime | None
+    report_count: int
+    decided_at: datetime | None
+    author_key: str
+
+
+def moderator_view(comment: Comment) -> ModeratorComment:
+    return ModeratorComment(
+        id=comment.id, parent_id=comment.parent_id, author_name=comment.author_name, body=comment.body,
+        body_html=comment.body_html, status=comment.status, created_at=comment.created_at,
+        edited_at=comment.edited_at, reply_count=comment.reply_count, version=comment.version,
+        scores=comment.scores, model=comment.model_name, scored_at=comment.scored_at,
+        report_count=comment.report_count, decided_at=comment.decided_at, author_key=comment.author_key[:16])
 
 
 def _reports(comment: Comment) -> list[QueueReport]:

@@ -179,7 +179,7 @@ def test_the_thread_view_pages_through_every_comment_once(db, site, moderator):
     seen, cursor = [], None
     for _ in range(5):  # bounded: at most 5 pages of 2
         view = queue.thread_comments(moderator, "news", "article-1", limit=2, cursor=cursor)
-        seen.extend((row["comment"]["id"], row["depth"]) for row in view.rows)
+        seen.extend((row["comment"].id, row["depth"]) for row in view.rows)
         cursor = view.next_cursor
         if cursor is None:
             break
@@ -193,4 +193,4 @@ def test_the_queues_by_score_keep_unscored_comments_last(db, site, moderator):
     high = make_comment(site, "scored high", scores={"toxicity": 0.95}, ip="192.0.2.72")
     first = queue.list_queue(moderator, "held", sort="score", limit=2)
     rest = queue.list_queue(moderator, "held", sort="score", limit=2, cursor=first.next_cursor)
-    assert [i.comment["id"] for i in first.items + rest.items] == [high.id, low.id, unscored.id]
+    assert [i.comment.id for i in first.items + rest.items] == [high.id, low.id, unscored.id]

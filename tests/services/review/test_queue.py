@@ -7,7 +7,14 @@ import dataclasses
 import pytest
 
 from comments.models import Comment, Status, utcnow
-from comments.services.review.queue import QueueItem, QueueReport, QueueThread, queue_of
+from comments.services.review.queue import (
+    ModeratorComment,
+    QueueItem,
+    QueueReport,
+    QueueThread,
+    moderator_view,
+    queue_of,
+)
 
 
 @pytest.mark.parametrize("status, reported, decided, queue", [
@@ -37,3 +44,24 @@ def test_a_queue_item_has_the_fields_of_the_api_contract():
     assert dumped["thread"] == {"site": "news", "key": "a-1", "title": "A", "url": None}
     assert dumped["reports"] == [{"reason": "spam", "note": None, "created_at": "2026-01-01T00:00:00Z"}]
     assert dumped["queue"] == "held" and dumped["arrived_at"] == "2026-01-01T00:00:00Z"
+
+
+def test_the_moderator_view_is_a_record_the_api_schema_dumps_as_the_contract_says():
+    from datetime import UTC, datetime
+
+    from comments.api.schemas import ModeratorCommentSchema
+
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    comment = Comment(id=7, parent_id=None, author_name="Ann", body="gone", body_html="<p>gone</p>",
+                      status=Status.DELETED.value, created_at=moment, edited_at=None, reply_count=1, version=3,
+                      scores={"toxicity": 0.5}, model_name="m-1", scored_at=moment, report_count=0,
+                      decided_at=None, author_key="k" * 64)
+    view = moderator_view(comment)
+    assert isinstance(view, ModeratorComment)
+    assert (view.author_name, view.body) == ("Ann", "gone")  # the dashboard shows moderators a tombstone's text
+    assert ModeratorCommentSchema().dump(view) == {
+        "id": 7, "parent_id": None, "author_name": None, "body": None, "body_html": None, "status": "deleted",
+        "created_at": "2026-01-02T03:04:05.678Z", "edited_at": None, "reply_count": 1, "replies": [],
+        "version": 3, "scores": {"toxicity": 0.5}, "model": "m-1", "scored_at": "2026-01-02T03:04:05.678Z",
+        "report_count": 0, "decided_at": None, "author_key": "k" * 16,
+    }
