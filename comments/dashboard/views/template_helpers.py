@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from comments.dashboard.views.common import bp
-from comments.models import utcnow
+from comments.models import Queue, utcnow
 from comments.services import moderation
 from comments.services.review.queue import COUNT_LIMIT
 from comments.services.sites import CLASSIFIER_LABELS
@@ -18,6 +18,11 @@ REASON_FILTERS = (*CLASSIFIER_LABELS, *moderation.FILTER_REASON_CODES)
 @bp.app_context_processor
 def _template_context() -> dict[str, Any]:
     return {"reason_filters": REASON_FILTERS}
+
+
+# The queues' names for the templates' tabs, tests and links (``models.Queue``, their one home); a
+# global, so that the macros imported without context see it too.
+bp.add_app_template_global(Queue, "Queue")
 
 
 bp.add_app_template_filter(moderation.reason_text, "reason_text")

@@ -9,7 +9,18 @@ from typing import Any
 from sqlalchemy import and_, func, literal, or_, select
 
 from comments.extensions import db
-from comments.models import QUEUE_VALUES, QUEUES_WHERE, SCORE_KEY, Comment, Moderator, Report, Status, Thread, utcnow
+from comments.models import (
+    QUEUE_VALUES,
+    QUEUES_WHERE,
+    SCORE_KEY,
+    Comment,
+    Moderator,
+    Queue,
+    Report,
+    Status,
+    Thread,
+    utcnow,
+)
 from comments.services import paging
 from comments.services.errors import NotFound
 from comments.services.review.access import Reviewer, get_comment, site_for, visible_site_ids
@@ -118,14 +129,14 @@ def queue_item(comment: Comment, queue: str) -> QueueItem:
 def queue_of(comment: Comment) -> str | None:
     """The review queue a comment is in now (None: pending or deleted)."""
     if comment.status == Status.HELD:
-        return "held"
+        return Queue.HELD
     if comment.status == Status.REJECTED:
-        return "rejected"
+        return Queue.REJECTED
     if comment.status == Status.PUBLISHED:
         if comment.reported_at is not None:
-            return "reported"
+            return Queue.REPORTED
         if comment.decided_at is not None:
-            return "approved"
+            return Queue.APPROVED
     return None
 
 
@@ -178,8 +189,8 @@ def list_queue(reviewer: Reviewer, queue: str, *, site_slug: str | None = None, 
 COUNT_LIMIT = 1000
 
 
-_QUEUE_DATES = {"held": Comment.created_at, "rejected": Comment.created_at, "reported": Comment.reported_at,
-                "approved": Comment.decided_at}
+_QUEUE_DATES = {Queue.HELD: Comment.created_at, Queue.REJECTED: Comment.created_at,
+                Queue.REPORTED: Comment.reported_at, Queue.APPROVED: Comment.decided_at}
 
 
 def bounded_count(queue: str, site_ids: list[int] | None, reason: str | None = None) -> int:
@@ -214,7 +225,7 @@ def queue_figures() -> QueueFigures:
     """Comments by status, the depth of the queues that wait on people, and the oldest held one's age."""
     by_status = dict(db.session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all())
     depth = {}
-    for queue in ("held", "reported"):
+    for queue in (Queue.HELD, Queue.REPORTED):
         depth[queue] = db.session.execute(
             select(func.count()).select_from(Comment).where(queue_condition(queue))).scalar_one()
     oldest = db.session.execute(
