@@ -118,12 +118,7 @@ def list_threads(site: Site, *, limit: int, cursor: str | None = None, closed: b
     query = select(Thread).where(Thread.site_id == site.id)
     if closed is not None:
         query = query.where(Thread.closed.is_(closed))
-    if cursor:
-        (last_id,) = paging.decode_cursor("threads", cursor, (paging.ID,))
-        query = query.where(Thread.id < last_id)
-    rows = list(db.session.execute(query.order_by(Thread.id.desc()).limit(limit + 1)).scalars())
-    next_cursor = paging.encode_cursor("threads", [rows[limit - 1].id]) if len(rows) > limit else None
-    rows = rows[:limit]
+    rows, next_cursor = paging.newest_by_id(query, Thread.id, "threads", limit, cursor)
     counts = status_counts([t.id for t in rows])
     return Page([CountedThread(t, counts[t.id]) for t in rows], next_cursor)
 
