@@ -32,7 +32,14 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from comments.extensions import db
-from comments.models import DECIDERS, DECISION_ACTIONS, AuditEvent, ModerationDay, QueueWait, Status
+from comments.models import (
+    DECIDERS,
+    DECISION_ACTIONS,
+    AuditEvent,
+    ModerationDay,
+    QueueWait,
+    Status,
+)
 
 QUEUED_ACTIONS = ("queued_for_review",)  # reports put a published comment in front of moderators
 

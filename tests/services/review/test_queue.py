@@ -1,4 +1,4 @@
-"""Which queue a comment is in, and the record a queue item is (pure: no database)."""
+"""The review queues: which queue a comment is in, the records an item is, counts, pages and the thread view."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from comments.models import Comment, Status, utcnow
+from comments.services.review import decisions, queue
 from comments.services.review.queue import (
     ModeratorComment,
     QueueItem,
@@ -15,6 +16,7 @@ from comments.services.review.queue import (
     moderator_view,
     queue_of,
 )
+from tests.helpers import make_comment, set_settings
 
 
 @pytest.mark.parametrize("status, reported, decided, queue", [
@@ -65,3 +67,39 @@ def test_the_moderator_view_is_a_record_the_api_schema_dumps_as_the_contract_say
         "version": 3, "scores": {"toxicity": 0.5}, "model": "m-1", "scored_at": "2026-01-02T03:04:05.678Z",
         "report_count": 0, "decided_at": None, "author_key": "k" * 16,
     }
+
+
+def test_queue_counts_follow_the_filters(db, moderator, site, waiting):
+    set_settings(site, premoderation="all", suspect_words=["crypto"])
+    make_comment(site, "crypto again", ip="192.0.2.50")
+    decisions.decide(moderator, waiting[0].id, "approve")
+    decisions.decide(moderator, waiting[1].id, "reject")
+    assert queue.queue_counts(moderator) == {"held": 2, "reported": 0, "rejected": 1, "approved": 1}
+    assert queue.queue_counts(moderator, reason="suspect_word")["held"] == 1
+    assert queue.queue_counts(moderator, site_slug="news")["held"] == 2
+
+
+def test_the_thread_view_pages_through_every_comment_once(db, site, moderator):
+    root = make_comment(site, "first root", ip="192.0.2.40")
+    reply = make_comment(site, "a reply", parent_id=root.id, ip="192.0.2.41")
+    set_settings(site, premoderation="all")
+    others = [make_comment(site, f"later {i}", ip=f"192.0.2.{50 + i}") for i in range(3)]
+    deep = make_comment(site, "a late reply", parent_id=reply.id, ip="192.0.2.60")
+    seen, cursor = [], None
+    for _ in range(5):  # bounded: at most 5 pages of 2
+        view = queue.thread_comments(moderator, "news", "article-1", limit=2, cursor=cursor)
+        seen.extend((row["comment"].id, row["depth"]) for row in view.rows)
+        cursor = view.next_cursor
+        if cursor is None:
+            break
+    assert seen == [(root.id, 0), (reply.id, 1), *((c.id, 0) for c in others), (deep.id, 2)]
+
+
+def test_the_queues_by_score_keep_unscored_comments_last(db, site, moderator):
+    set_settings(site, premoderation="all")
+    unscored = make_comment(site, "never scored", ip="192.0.2.70")
+    low = make_comment(site, "scored low", scores={"toxicity": 0.8}, ip="192.0.2.71")
+    high = make_comment(site, "scored high", scores={"toxicity": 0.95}, ip="192.0.2.72")
+    first = queue.list_queue(moderator, "held", sort="score", limit=2)
+    rest = queue.list_queue(moderator, "held", sort="score", limit=2, cursor=first.next_cursor)
+    assert [i.comment.id for i in first.items + rest.items] == [high.id, low.id, unscored.id]
