@@ -189,7 +189,7 @@ def list_queue(reviewer: Reviewer, queue: str, *, site_slug: str | None = None, 
 COUNT_LIMIT = 1000
 
 
-_QUEUE_DATES = {Queue.HELD: Comment.created_at, Queue.REJECTED: Comment.created_at,
+_QUEUE_DATES: dict[str, Any] = {Queue.HELD: Comment.created_at, Queue.REJECTED: Comment.created_at,
                 Queue.REPORTED: Comment.reported_at, Queue.APPROVED: Comment.decided_at}
 
 
@@ -224,7 +224,7 @@ class QueueFigures:
 def queue_figures() -> QueueFigures:
     """Comments by status, the depth of the queues that wait on people, and the oldest held one's age."""
     by_status = dict(db.session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all())
-    depth = {}
+    depth: dict[str, int] = {}
     for queue in (Queue.HELD, Queue.REPORTED):
         depth[queue] = db.session.execute(
             select(func.count()).select_from(Comment).where(queue_condition(queue))).scalar_one()
