@@ -387,6 +387,19 @@ class AuditEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+class DecisionAction(enum.StrEnum):
+    """The audit actions of a decision on a comment (what ``services.review.decisions.decide`` writes
+    for a moderator's approve or reject; the daily figures and the undo read them back)."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+DECISION_ACTIONS = tuple(a.value for a in DecisionAction)
+# Actor types whose decisions are a person's (a moderator's, or a host's with a moderate-scoped key).
+DECIDERS = ("moderator", "host")
+
+
 class ModerationDay(db.Model):
     """Per site and UTC day: comments held, approved and rejected. Written by ``services.figures``
     with every audit event that changes them, so the stats page reads a few rows, not the log."""

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from comments import create_app
 from comments.extensions import db as _db
 from comments.limiting import limiter
-from comments.models import Site
+from comments.models import Comment, Site
 from tests.helpers import (
     CHROMIUM_ARGS,
     ORIGIN,
@@ -29,8 +29,10 @@ from tests.helpers import (
     HeldBackScoring,
     RedisServer,
     chromium_or_skip,
+    make_comment,
     make_config,
     reset_postgres,
+    set_settings,
 )
 
 # Apps that tests create for themselves must not start webhook delivery threads polling their
@@ -95,6 +97,13 @@ def moderator(db: Any):
 @pytest.fixture()
 def api(client: FlaskClient, site: Site) -> Api:
     return Api(client)
+
+
+@pytest.fixture()
+def waiting(db: Any, site: Site) -> list[Comment]:
+    """Three comments held for review (the site premoderates all), committed."""
+    set_settings(site, premoderation="all")
+    return [make_comment(site, f"waiting {i}", ip=f"192.0.2.{i}") for i in range(3)]
 
 
 # --- the classifier -------------------------------------------------------------------------

@@ -21,11 +21,10 @@ from comments.classifier import DETOXIFY_LABELS
 from comments.dashboard.views.template_helpers import REASON_FILTERS
 from comments.models import (DELIVERY_STATUS_VALUES, QUEUE_VALUES, QUEUES_WHERE, REPORT_REASONS, STATUS_VALUES,
                              WEBHOOK_EVENTS, Comment, ReasonEffect, ReasonKind, Report, WebhookDelivery)
-from comments.api.errors import SERVICE_ERROR_STATUS
 from comments.services import accounts, moderation, sites
 from comments.services.review import queue as review_queue
 from comments.services.webhooks import outbox as webhooks
-from comments.services.errors import ErrorKind, ServiceError
+from comments.services.errors import SERVICE_ERROR_STATUS, ErrorKind, ServiceError
 from comments.services.validation import REASON_FILTER_PATTERN, SLUG_PATTERN
 from comments.widget import STATIC
 
@@ -117,17 +116,14 @@ def test_status_events_are_webhook_events():
     assert set(webhooks.STATUS_EVENTS.values()) <= set(WEBHOOK_EVENTS)
 
 
-# Modules where a status's word is also another vocabulary's: queue names (``models.Queue``: "held",
-# "rejected"), audit actions ("rejected", "deleted") and the daily figures ("held", "rejected").
+# Modules where a status's word is also another vocabulary's: audit actions ("deleted"), the daily
+# figures ("held", "rejected") and the dashboard's outcome of a decision ("approved", "rejected").
 # There, only a literal used as a status (compared with, passed as or assigned to a status) counts.
+# Queue names are ``models.Queue`` and decisions' actions ``models.DecisionAction`` everywhere.
 SHARED_WORDS = {
-    "services/review/queue.py": "queue names",
-    "services/review/decisions.py": "audit actions",
-    "services/stats.py": "queue names",
-    "services/figures.py": "the daily figures (ModerationDay's columns) and audit actions",
+    "services/figures.py": "the daily figures (ModerationDay's columns)",
     "services/authors.py": "the audit action 'deleted'",
-    "dashboard/views/queue.py": "queue names",
-    "dashboard/views/decisions.py": "queue names and audit actions",
+    "dashboard/views/decisions.py": "the outcome of a decision, a class of its confirmation",
 }
 
 
@@ -218,14 +214,16 @@ def test_the_settings_know_the_classifier_labels():
 
 
 def test_no_module_lists_the_labels_again():
-    """A tuple of label names outside the classifier package is a second list."""
+    """A tuple of label names outside ``classifier.base`` is a second list. (The Jigsaw checkpoint's
+    class names, "toxic" ... "identity_hate", are another vocabulary that shares three words.)"""
     for name, tree in _modules().items():
-        if name.startswith("classifier/"):
+        if name == "classifier/base.py":
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Tuple | ast.List | ast.Set):
                 words = [e.value for e in node.elts if isinstance(e, ast.Constant)]
-                assert len(set(words) & set(DETOXIFY_LABELS)) < 2, f"{name}:{node.lineno}"
+                if "toxic" not in words:
+                    assert len(set(words) & set(DETOXIFY_LABELS)) < 2, f"{name}:{node.lineno}"
 
 
 # --- reason codes, kinds and effects --------------------------------------------------------------
@@ -282,7 +280,7 @@ def test_every_kind_of_service_error_has_an_http_status():
     kinds = {error.kind for error in _subclasses(ServiceError)}
     assert accounts.TooManyAttempts in _subclasses(ServiceError)
     assert kinds == set(get_args(ErrorKind))
-    assert kinds <= set(SERVICE_ERROR_STATUS)
+    assert kinds == set(SERVICE_ERROR_STATUS)  # and no status for a kind nothing raises
 
 
 # --- patterns -------------------------------------------------------------------------------------

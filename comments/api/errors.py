@@ -16,12 +16,9 @@ from werkzeug.exceptions import HTTPException
 
 from comments.extensions import db
 from comments.limiting import limiter
-from comments.services.errors import ServiceError
+from comments.services.errors import SERVICE_ERROR_STATUS, ServiceError
 
 log = logging.getLogger(__name__)
-
-SERVICE_ERROR_STATUS = {"invalid": 422, "unauthorized": 401, "not_found": 404, "forbidden": 403,
-                        "conflict": 409, "rate_limited": 429, "unavailable": 503}
 
 
 class ErrorDetailSchema(ma.Schema):

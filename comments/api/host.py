@@ -46,6 +46,7 @@ from comments.services import apikeys, hostapi, privacy
 from comments.services.errors import NotFound
 from comments.services.hostjson import EXPORTED_COMMENT
 from comments.services.sites import effective_settings, update_settings
+from comments.services.validation import checked_thread_key
 from comments.services.webhooks import outbox, registration
 
 blp = Blueprint("host", __name__, url_prefix="/api/v1",
@@ -80,7 +81,7 @@ def _filter(query: dict[str, Any]) -> hostapi.ExportFilter:
     return hostapi.ExportFilter(
         statuses=tuple(query["status"].split(",")) if query["status"] else (),
         since=query["since"], until=query["until"], changed_since=query["changed_since"],
-        thread_key=hostapi.checked_key(query["thread"]) if query["thread"] else None)
+        thread_key=checked_thread_key(query["thread"]) if query["thread"] else None)
 
 
 # --- keys -------------------------------------------------------------------------------------

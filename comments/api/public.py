@@ -38,7 +38,7 @@ from comments.models import Comment, Thread
 from comments.security import make_edit_token
 from comments.services import authors, rendering, reports, submission, threads
 from comments.services.errors import invalid_field
-from comments.services.validation import TextError, check_thread_key
+from comments.services.validation import checked_thread_key
 
 blp = Blueprint("public", __name__, url_prefix="/api/v1",
                 description="Reading and writing comments: what the embeddable widget calls.")
@@ -50,13 +50,6 @@ MAX_COUNT_KEYS = 100
 
 def scoring() -> submission.Scoring | None:
     return current_app.extensions.get("comments.scoring")
-
-
-def _thread_key(key: str) -> str:
-    try:
-        return check_thread_key(key)
-    except TextError as exc:
-        raise invalid_field("key", exc.code, exc.message) from None
 
 
 def _page_etag(kind: str, what: str, thread: Thread | None, params: str) -> str:
@@ -98,7 +91,7 @@ class ThreadComments(MethodView):
         Answers conditional requests: send the ETag back as If-None-Match to get 304.
         """
         site = require_site(site_slug)
-        key = _thread_key(key)
+        key = checked_thread_key(key)
         limit = query["limit"] or current_app.config["DEFAULT_PAGE_SIZE"]
         thread = threads.find_thread(site, key)
         etag = _page_etag("t", f"{site.id}|{key}", thread, f"{query['sort']}|{limit}|{query['cursor'] or ''}")
@@ -114,7 +107,7 @@ class ThreadComments(MethodView):
         """Post a comment or a reply (with parent_id)."""
         site = require_site(site_slug)
         new = submission.NewComment(client_ip=client_ip(), **data)
-        result = submission.submit(site, _thread_key(key), new, scoring())
+        result = submission.submit(site, checked_thread_key(key), new, scoring())
         comment = authors.AuthorsCopy(result.comment, authors.author_note(result.status), result.editable_until)
         body = {"comment": comment, "edit_token": make_edit_token(result.comment_id, result.edit_token_nonce)}
         return body, 201 if result.published else 202
@@ -215,7 +208,7 @@ class Counts(MethodView):
         if len(keys) > MAX_COUNT_KEYS:
             raise invalid_field("keys", "too_many_keys", f"At most {MAX_COUNT_KEYS} keys per request.")
         for key in keys:
-            _thread_key(key)
+            checked_thread_key(key)
         return {"counts": threads.counts(site, keys)}
 
 

@@ -246,9 +246,9 @@ class ModeratorCommentSchema(CommentSchema):
     version = ma.fields.Integer(metadata={"description": "send back as expected_version to decide"})
     scores = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), allow_none=True)
     model = ma.fields.String(allow_none=True)
-    scored_at = ma.fields.String(allow_none=True)
+    scored_at = Rfc3339(allow_none=True)
     report_count = ma.fields.Integer()
-    decided_at = ma.fields.String(allow_none=True)
+    decided_at = Rfc3339(allow_none=True)
     author_key = ma.fields.String(metadata={"description": "a short hash that groups one author's comments"})
 
 

@@ -32,6 +32,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .base import DETOXIFY_LABELS
+
 __all__ = [
     "JIGSAW_CLASSES",
     "LabelledExample",
@@ -70,7 +72,7 @@ class TestModelInfo:
     config_dir: Path
     sha256: str
     model_type: str = "original"
-    labels: tuple[str, ...] = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
+    labels: tuple[str, ...] = DETOXIFY_LABELS
     seed: int = 0
     vocab_size: int = 0
     train_seconds: float = 0.0

@@ -1,11 +1,14 @@
-"""Errors the services raise; the API turns each kind into its HTTP status."""
+"""Errors the services raise; the API and the dashboard answer each kind with its HTTP status."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-# What went wrong, in the words the API turns into an HTTP status (``api.errors.SERVICE_ERROR_STATUS``).
+# What went wrong, in the words the API and the dashboard turn into an HTTP status (the table below).
 ErrorKind = Literal["invalid", "unauthorized", "not_found", "forbidden", "conflict", "rate_limited"]
+
+SERVICE_ERROR_STATUS: dict[ErrorKind, int] = {"invalid": 422, "unauthorized": 401, "not_found": 404,
+                                              "forbidden": 403, "conflict": 409, "rate_limited": 429}
 
 
 class ServiceError(Exception):

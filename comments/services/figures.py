@@ -32,11 +32,15 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from comments.extensions import db
-from comments.models import AuditEvent, ModerationDay, QueueWait, Status
+from comments.models import (
+    DECIDERS,
+    DECISION_ACTIONS,
+    AuditEvent,
+    ModerationDay,
+    QueueWait,
+    Status,
+)
 
-# Actor types whose decisions are a person's (a moderator's, or a host's with a moderate-scoped key).
-DECIDERS = ("moderator", "host")
-DECISION_ACTIONS = ("approved", "rejected")
 QUEUED_ACTIONS = ("queued_for_review",)  # reports put a published comment in front of moderators
 
 

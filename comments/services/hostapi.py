@@ -18,18 +18,10 @@ from comments.extensions import db
 from comments.models import Comment, Site, Status, Thread
 from comments.services import moderation, paging
 from comments.services.audit import Actor, record
-from comments.services.errors import invalid_field
 from comments.services.threads import find_thread
-from comments.services.validation import TextError, check_thread_key
+from comments.services.validation import checked_thread_key
 
 THREAD_FIELDS = ("title", "url", "closed")
-
-
-def checked_key(key: str) -> str:
-    try:
-        return check_thread_key(key)
-    except TextError as exc:
-        raise invalid_field("key", exc.code, exc.message) from None
 
 
 # --- threads ----------------------------------------------------------------------------------
@@ -68,7 +60,7 @@ def status_counts(thread_ids: list[int]) -> dict[int, dict[str, int]]:
 
 
 def get_thread(site: Site, key: str) -> Thread | None:
-    return find_thread(site, checked_key(key))
+    return find_thread(site, checked_thread_key(key))
 
 
 def put_thread(site: Site, key: str, changes: dict[str, Any], actor: Actor) -> tuple[Thread, bool]:
@@ -77,7 +69,7 @@ def put_thread(site: Site, key: str, changes: dict[str, Any], actor: Actor) -> t
     Closing stops new comments (the submission rules check it) and keeps the thread readable.
     Any visible change bumps the thread's revision, so readers' ETags and cached pages change.
     """
-    key = checked_key(key)
+    key = checked_thread_key(key)
     changes = {k: v for k, v in changes.items() if k in THREAD_FIELDS and v is not None}
     created = False
     thread = get_thread(site, key)
@@ -118,12 +110,7 @@ def list_threads(site: Site, *, limit: int, cursor: str | None = None, closed: b
     query = select(Thread).where(Thread.site_id == site.id)
     if closed is not None:
         query = query.where(Thread.closed.is_(closed))
-    if cursor:
-        (last_id,) = paging.decode_cursor("threads", cursor, (paging.ID,))
-        query = query.where(Thread.id < last_id)
-    rows = list(db.session.execute(query.order_by(Thread.id.desc()).limit(limit + 1)).scalars())
-    next_cursor = paging.encode_cursor("threads", [rows[limit - 1].id]) if len(rows) > limit else None
-    rows = rows[:limit]
+    rows, next_cursor = paging.newest_by_id(query, Thread.id, "threads", limit, cursor)
     counts = status_counts([t.id for t in rows])
     return Page([CountedThread(t, counts[t.id]) for t in rows], next_cursor)
 

@@ -15,7 +15,9 @@ import re
 from typing import Any, NoReturn
 
 from sqlalchemy import Select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
 
+from comments.extensions import db
 from comments.models import MAX_ID, Comment
 from comments.services import parsing
 from comments.services.errors import invalid_field
@@ -94,3 +96,16 @@ def order_by_date(query: Select, newest_first: bool, position: list[Any] | None)
     if position:
         query = query.where(key > tuple_(*position))
     return query.order_by(Comment.created_at, Comment.id)
+
+
+def newest_by_id(query: Select, id_column: InstrumentedAttribute[int], sort: str, limit: int,
+                 cursor: str | None) -> tuple[list[Any], str | None]:
+    """One page of ``query``'s rows (one entity each) by descending ``id_column``: the newest ``limit``
+    before the cursor's id, and the cursor after them (None on the last page). The audit log, the
+    host's threads and a webhook's deliveries page this way."""
+    if cursor:
+        (before_id,) = decode_cursor(sort, cursor, (ID,))
+        query = query.where(id_column < before_id)
+    rows = list(db.session.execute(query.order_by(id_column.desc()).limit(limit + 1)).scalars())
+    next_cursor = encode_cursor(sort, [rows[limit - 1].id]) if len(rows) > limit else None
+    return rows[:limit], next_cursor

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select, true
 
 from comments.extensions import db
-from comments.models import Comment, ModerationDay, Moderator, QueueWait, Site, utcnow
+from comments.models import Comment, ModerationDay, Moderator, Queue, QueueWait, Site, utcnow
 from comments.services.review.access import visible_site_ids
 from comments.services.review.queue import COUNT_LIMIT, bounded_count, queue_condition
 from comments.services.sites import CLASSIFIER_LABELS, effective_settings
@@ -61,8 +61,8 @@ def moderation_stats(moderator: Moderator, *, site_slug: str | None = None, days
         if figures is not None:
             figures.held, figures.approved, figures.rejected = int(held_count), int(approved), int(rejected)
 
-    waiting = min(bounded_count("held", site_ids) + bounded_count("reported", site_ids), COUNT_LIMIT + 1)
-    held, reported = queue_condition("held"), queue_condition("reported")
+    waiting = min(bounded_count(Queue.HELD, site_ids) + bounded_count(Queue.REPORTED, site_ids), COUNT_LIMIT + 1)
+    held, reported = queue_condition(Queue.HELD), queue_condition(Queue.REPORTED)
     scope = Comment.site_id.in_(site_ids) if site_ids is not None else true()
     # When each waiting comment arrived in the queue: held ones when written, reported ones when
     # enough readers reported them; the oldest of both kinds.

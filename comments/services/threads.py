@@ -61,8 +61,6 @@ class Rfc3339(ma.fields.DateTime):
     """A moment as every answer writes it (``rfc3339``), for the schemas that dump objects."""
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if isinstance(value, str):
-            return value  # already written: services.review still hands the queue a built dict
         return rfc3339(value)
 
 
@@ -135,11 +133,11 @@ def _roots_query(thread_id: int, sort: str, limit: int, cursor: str | None):
 
 # --- the tree ---------------------------------------------------------------------------------
 
-def comment_json(row: Any) -> dict[str, Any]:
+def _comment_dict(row: Any) -> dict[str, Any]:
     """The contract's comment shape (the API's CommentSchema) from a row, for the hot path of thread
     reads (``_tree_node`` adds what only they carry): building a dict is several times faster than a
     schema dump, and tests/api/test_schemas_contract.py checks it against the schema. Every other
-    answer dumps the Comment with the schema. (``review`` still calls this for the queue's comments.)
+    answer dumps an object with the schema.
     """
     tombstone = row.status == Status.DELETED.value
     return {
@@ -157,7 +155,7 @@ def comment_json(row: Any) -> dict[str, Any]:
 
 
 def _tree_node(row: Any) -> dict[str, Any]:
-    node = comment_json(row)
+    node = _comment_dict(row)
     node["replies_next_cursor"] = None
     if row.reply_to_id is not None:
         node["reply_to"] = {"id": row.reply_to_id, "author_name": None}  # named by _name_replied_to

@@ -7,6 +7,8 @@ from typing import Any
 
 import marshmallow as ma
 
+from comments.services.errors import invalid_field
+
 BODY_MAX = 10_000
 AUTHOR_NAME_MAX = 64
 THREAD_KEY_MAX = 255
@@ -102,3 +104,11 @@ def check_thread_key(key: str) -> str:
     if not is_one_clean_line(key):
         raise TextError("invalid_thread_key", "A thread key must not contain control characters.")
     return key
+
+
+def checked_thread_key(key: str) -> str:
+    """``check_thread_key`` for a key a client sent: refused as a 422 on the field ``key``."""
+    try:
+        return check_thread_key(key)
+    except TextError as exc:
+        raise invalid_field("key", exc.code, exc.message) from None

@@ -8,6 +8,8 @@ import pytest
 
 from comments.models import AuditEvent, Comment, LoginFailure, Moderator, utcnow
 from comments.services.accounts import create_moderator
+from comments.services.errors import Conflict
+from comments.services.review import decisions
 from tests.helpers import set_settings
 
 PASSWORD = "correct horse battery"
@@ -312,3 +314,33 @@ def test_two_first_failures_at_once_from_one_address_answer_alike(client, db, mo
     response = _login(client, password="wrong", ip="198.51.100.9")
     assert response.status_code == 401 and response.json["error"]["code"] == "invalid_credentials"
     assert db.session.query(LoginFailure).one().failures == 1
+
+
+def test_the_moderation_api_can_undo(client, db, moderator, waiting):
+    token = client.post("/api/v1/auth/token", json={"email": "mod@news.example",
+                                                     "password": "correct horse battery"}).json["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    comment_id = waiting[0].id
+    assert client.post(f"/api/v1/moderation/comments/{comment_id}/decision", json={"action": "approve"},
+                       headers=auth).status_code == 200
+    undone = client.post(f"/api/v1/moderation/comments/{comment_id}/undo", headers=auth)
+    assert undone.status_code == 200 and undone.json["comment"]["status"] == "held"
+    again = client.post(f"/api/v1/moderation/comments/{comment_id}/undo", headers=auth)
+    assert again.status_code == 409 and again.json["error"]["code"] == "nothing_to_undo"
+    assert client.post("/api/v1/moderation/comments/999999/undo", headers=auth).status_code == 404
+
+
+def test_a_host_key_with_the_moderate_scope_can_undo_its_own_decision(client, db, site, moderator, waiting):
+    host = {"Authorization": f"Bearer {site.test_api_key}"}
+    created = client.post("/api/v1/sites/news/keys", headers=host, json={"label": "cms", "scopes": ["moderate"]})
+    key = {"Authorization": f"Bearer {created.json['api_key']}"}
+    comment_id = waiting[0].id
+    assert client.post(f"/api/v1/moderation/comments/{comment_id}/decision", json={"action": "reject"},
+                       headers=key).status_code == 200
+    # A moderator did not make that decision: only the key may undo it.
+    with pytest.raises(Conflict):
+        decisions.undo_decision(moderator, comment_id)
+    undone = client.post(f"/api/v1/moderation/comments/{comment_id}/undo", headers=key)
+    assert undone.status_code == 200 and undone.json["comment"]["status"] == "held"
+    event = db.session.query(AuditEvent).filter_by(comment_id=comment_id, action="decision_undone").one()
+    assert event.actor_type == "host"

@@ -10,9 +10,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from comments.models import AuditEvent, Ban, Comment, Site, utcnow
+from comments.models import QUEUE_VALUES, AuditEvent, Ban, Comment, Site, utcnow
 from comments.services.accounts import create_moderator
 from comments.services.sites import create_site
+from comments.services.threads import rfc3339
 from tests.helpers import PASSWORD, Dashboard, make_comment, set_settings
 
 
@@ -286,6 +287,15 @@ def test_the_thread_view_lists_every_comment_with_its_status(dashboard, site, db
     assert "The budget" in page.text and "Root comment" in page.text and "Waiting reply" in page.text
     assert page.text.index("Root comment") < page.text.index("Waiting reply")
     assert "depth-1 status-held" in page.text and reply.status == "held"
+    # Each comment's moment as the API writes it (the page's records hold datetimes).
+    assert f'<time datetime="{rfc3339(reply.created_at)}"' in page.text
+
+
+def test_the_queue_tabs_name_every_queue_in_order(dashboard, site, db):
+    page = dashboard.get("/mod/")
+    assert re.findall(r'data-queue="([a-z]+)"', page.text) == list(QUEUE_VALUES)
+    assert [name.strip() for name in re.findall(r'data-queue="[a-z]+">\s*(\w+)', page.text)] == [
+        "Held", "Reported", "Rejected", "Approved"]
 
 
 @pytest.mark.parametrize("path,status", [

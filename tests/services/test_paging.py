@@ -6,8 +6,9 @@ import base64
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
-from comments.models import MAX_ID
+from comments.models import MAX_ID, Thread
 from comments.services import paging
 from comments.services.errors import Invalid
 
@@ -58,3 +59,19 @@ def test_positions_outside_their_shape_are_refused(position):
 def test_cursors_this_service_never_made_are_refused(cursor):
     with pytest.raises(Invalid):
         paging.decode_cursor("s", cursor, (paging.ID,))
+
+
+def test_newest_by_id_pages_through_every_row_once_newest_first(db, site):
+    db.session.add_all([Thread(site_id=site.id, key=f"t-{i}") for i in range(5)])
+    db.session.flush()
+    query = select(Thread).where(Thread.site_id == site.id)
+    seen, cursor, pages = [], None, 0
+    while True:
+        rows, cursor = paging.newest_by_id(query, Thread.id, "threads", 2, cursor)
+        seen += [row.key for row in rows]
+        pages += 1
+        if cursor is None:
+            break
+    assert seen == ["t-4", "t-3", "t-2", "t-1", "t-0"] and pages == 3
+    with pytest.raises(Invalid):  # another list's cursor
+        paging.newest_by_id(query, Thread.id, "audit", 2, paging.encode_cursor("threads", [1]))

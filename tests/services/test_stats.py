@@ -15,12 +15,17 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import delete, select
 
-from comments.models import AuditEvent, Comment, ModerationDay, QueueWait, Status
+from comments.models import (
+    DECIDERS,
+    AuditEvent,
+    Comment,
+    ModerationDay,
+    QueueWait,
+    Status,
+)
 from comments.services import figures, stats
-from comments.services.figures import DECIDERS
 from comments.services.review import decisions, queue
 from tests.helpers import make_comment, set_settings
-
 
 # --- the oracle: services/stats.py before the figures were kept --------------------------------------
 
@@ -186,3 +191,42 @@ def test_a_scoring_batch_that_holds_and_rejects_several_counts_each(db, site, mo
     expected = oracle(db, now=datetime.now(UTC))
     assert expected[0][0][1:] == (3, 1, 4)  # held, approved, rejected today (3 auto-rejected)
     assert kept(moderator) == expected
+
+
+def test_stats_count_per_day_and_forget_undone_decisions(db, moderator, waiting):
+    decisions.decide(moderator, waiting[0].id, "approve")
+    decisions.decide(moderator, waiting[1].id, "reject")
+    decisions.decide(moderator, waiting[2].id, "reject")
+    decisions.undo_decision(moderator, waiting[2].id)
+    figures = stats.moderation_stats(moderator)
+    today = figures.days[0]
+    assert (today.held, today.approved, today.rejected) == (3, 1, 1)
+    assert len(figures.days) == 14 and all(d.held == 0 for d in figures.days[1:])
+    assert figures.waiting == 1 and figures.oldest_waiting_id == waiting[2].id
+    assert figures.decisions == 2 and figures.median_decision_seconds is not None
+    assert 0 <= figures.median_decision_seconds < 60
+
+
+def test_stats_oldest_waiting_counts_reported_comments_from_when_they_were_reported(db, moderator, site, api):
+    set_settings(site, report_threshold=1)
+    old_id = api.post("published long ago").json["comment"]["id"]
+    set_settings(site, premoderation="all", report_threshold=1)
+    held = make_comment(site, "held now", ip="192.0.2.99")
+    api.client.post(f"/api/v1/comments/{old_id}/reports", json={"reason": "spam"})
+    figures = stats.moderation_stats(moderator)
+    assert figures.waiting == 2
+    assert figures.oldest_waiting_id == held.id  # held before the other was reported
+
+
+def test_threshold_preview_uses_the_stored_scores(db, site):
+    for i, score in enumerate((0.95, 0.75, 0.55, 0.2)):
+        make_comment(site, f"scored {i}", scores={"toxicity": score, "insult": 0.9 if i == 3 else 0.1},
+                     ip=f"192.0.2.{20 + i}")
+    make_comment(site, "never scored", ip="192.0.2.30")
+    preview = stats.threshold_preview(site)
+    assert preview.sample == 4
+    assert preview.held_by_label["toxicity"] == 2 and preview.held_by_label["insult"] == 1
+    assert preview.held_total == 3
+    lower = stats.threshold_preview(site, {"toxicity": 0.5, "insult": 0.95})
+    assert lower.held_by_label["toxicity"] == 3 and lower.held_by_label["insult"] == 0 and lower.held_total == 3
+    assert stats.threshold_preview(site, sample=2).sample == 2

@@ -6,6 +6,7 @@ import marshmallow as ma
 import pytest
 
 from comments.services import validation
+from comments.services.errors import Invalid
 from comments.services.validation import (
     AUTHOR_NAME_MAX,
     BODY_MAX,
@@ -16,6 +17,7 @@ from comments.services.validation import (
     check_body,
     check_text,
     check_thread_key,
+    checked_thread_key,
     is_one_clean_line,
     unstorable_strings,
 )
@@ -111,3 +113,10 @@ def test_a_storable_schema_refuses_before_its_fields_are_loaded():
     with pytest.raises(ma.ValidationError) as raised:
         Note().load({"text": "fine", "labels": {"a": "b\x00"}})
     assert raised.value.messages == {"labels.a": validation.unstorable_strings("\x00")["_schema"]}
+
+
+def test_a_thread_key_a_client_sent_is_refused_on_its_field():
+    assert checked_thread_key("article-1") == "article-1"
+    with pytest.raises(Invalid) as refused:
+        checked_thread_key("a\nb")
+    assert refused.value.code == "invalid_thread_key" and list(refused.value.fields) == ["key"]

@@ -13,9 +13,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from comments import moderator_session
-from comments.api.errors import SERVICE_ERROR_STATUS
 from comments.extensions import db
-from comments.services.errors import ServiceError
+from comments.services.errors import SERVICE_ERROR_STATUS, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ def error_page(status: int, message: str, title: str | None = None) -> Response:
 
 @bp.errorhandler(ServiceError)
 def _service_error(error: ServiceError) -> Response:
-    return error_page(SERVICE_ERROR_STATUS.get(error.kind, 400), error.message)
+    return error_page(SERVICE_ERROR_STATUS[error.kind], error.message)
 
 
 @bp.errorhandler(OperationalError)

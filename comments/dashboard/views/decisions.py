@@ -6,7 +6,7 @@ from flask import Response, abort, render_template, request
 
 from comments.dashboard.views.common import bp, login_required
 from comments.dashboard.views.queue import after_change, form_filters
-from comments.models import MAX_ID, Moderator
+from comments.models import MAX_ID, Moderator, Queue
 from comments.services import parsing
 from comments.services.errors import Conflict
 from comments.services.review import decisions
@@ -77,7 +77,7 @@ def decision(moderator: Moderator, comment_id: int) -> Response:
 def undo(moderator: Moderator, comment_id: int) -> Response:
     filters = form_filters()
     comment = decisions.undo_decision(moderator, comment_id)
-    item = queue_item(comment, queue_of(comment) or "held")
+    item = queue_item(comment, queue_of(comment) or Queue.HELD)
     fragment = render_template("dashboard/_card.html", item=item, reject_reasons=decisions.REJECT_REASONS,
                                restored=True)
     return after_change(moderator, fragment, filters)

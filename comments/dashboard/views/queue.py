@@ -9,7 +9,7 @@ from flask import Response, abort, make_response, redirect, render_template, req
 
 from comments.api.schemas import QueueQuerySchema
 from comments.dashboard.views.common import bp, checked_cursor, is_htmx, login_required
-from comments.models import Moderator
+from comments.models import Moderator, Queue
 from comments.services.review.access import visible_sites
 from comments.services.review.decisions import REJECT_REASONS
 from comments.services.review.queue import QueuePage, list_queue, queue_counts
@@ -48,7 +48,7 @@ def _page(moderator: Moderator, filters: dict[str, Any], cursor: str | None) -> 
 
 def filter_args(filters: dict[str, Any]) -> dict[str, Any]:
     """The filters as query parameters, leaving out the defaults."""
-    return {k: v for k, v in filters.items() if v and not (k == "queue" and v == "held")
+    return {k: v for k, v in filters.items() if v and not (k == "queue" and v == Queue.HELD)
             and not (k == "sort" and v == "oldest")}
 
 

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from comments.dashboard.views.common import bp
-from comments.models import utcnow
+from comments.models import Queue, utcnow
 from comments.services import moderation
 from comments.services.review.queue import COUNT_LIMIT
 from comments.services.sites import CLASSIFIER_LABELS
+from comments.services.threads import rfc3339
 
 REASON_FILTERS = (*CLASSIFIER_LABELS, *moderation.FILTER_REASON_CODES)
 
@@ -17,6 +18,11 @@ REASON_FILTERS = (*CLASSIFIER_LABELS, *moderation.FILTER_REASON_CODES)
 @bp.app_context_processor
 def _template_context() -> dict[str, Any]:
     return {"reason_filters": REASON_FILTERS}
+
+
+# The queues' names for the templates' tabs, tests and links (``models.Queue``, their one home); a
+# global, so that the macros imported without context see it too.
+bp.add_app_template_global(Queue, "Queue")
 
 
 bp.add_app_template_filter(moderation.reason_text, "reason_text")
@@ -31,6 +37,13 @@ def _as_datetime(value: Any) -> datetime | None:
         except ValueError:
             return None
     return value
+
+
+@bp.app_template_filter("moment")
+def moment_text(value: Any) -> str:
+    """A moment as the API writes it (``threads.rfc3339``), for a <time datetime>: the records the
+    dashboard shows hold datetimes, a few of their parts (the queue's dates) the API's text."""
+    return value if isinstance(value, str) else rfc3339(value) or ""
 
 
 @bp.app_template_filter("fulltime")

@@ -44,15 +44,11 @@ def audit_events(reviewer: Reviewer, *, comment_id: int | None = None, site_slug
         query = query.where(AuditEvent.site_id.in_(site_ids))
     if comment_id is not None:
         query = query.where(AuditEvent.comment_id == comment_id)
-    if cursor:
-        (before_id,) = paging.decode_cursor("audit", cursor, (paging.ID,))
-        query = query.where(AuditEvent.id < before_id)
-    events = list(db.session.execute(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).scalars())
-    next_cursor = paging.encode_cursor("audit", [events[limit - 1].id]) if len(events) > limit else None
+    events, next_cursor = paging.newest_by_id(query, AuditEvent.id, "audit", limit, cursor)
     moderators = {str(m.id): m.email for m in db.session.execute(select(Moderator)).scalars()}
     return [AuditEntry(
         id=e.id, comment_id=e.comment_id, action=e.action,
         actor=AuditActor(e.actor_type, moderators.get(e.actor_id or "", e.actor_id)
                          if e.actor_type == "moderator" else e.actor_id),
         from_status=e.from_status, to_status=e.to_status, reasons=e.reasons, at=rfc3339(e.created_at),
-    ) for e in events[:limit]], next_cursor
+    ) for e in events], next_cursor

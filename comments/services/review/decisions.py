@@ -13,11 +13,21 @@ from typing import Any
 from sqlalchemy import select, update
 
 from comments.extensions import db
-from comments.models import AuditEvent, Ban, Comment, Moderator, Status, WebhookEvent, utcnow
+from comments.models import (
+    DECIDERS,
+    DECISION_ACTIONS,
+    AuditEvent,
+    Ban,
+    Comment,
+    DecisionAction,
+    Moderator,
+    Status,
+    WebhookEvent,
+    utcnow,
+)
 from comments.services import moderation
 from comments.services.audit import record
 from comments.services.errors import Conflict
-from comments.services.figures import DECIDERS
 from comments.services.review.access import Reviewer, get_comment, reviewer_actor
 from comments.services.threads import rfc3339
 from comments.services.webhooks import outbox
@@ -27,7 +37,6 @@ ACTIONS = ("approve", "reject")
 # possible through the API.
 REJECT_REASONS = (("spam", "Spam"), ("abuse", "Abuse or harassment"), ("hate", "Hate speech"),
                   ("off_topic", "Off topic"), ("personal_data", "Personal data"), ("other", "Other"))
-DECISION_ACTIONS = ("approved", "rejected")
 UNDO_SECONDS = 60  # the dashboard offers undo for a few seconds; the server allows some slack
 
 
@@ -92,7 +101,7 @@ def decide(reviewer: Reviewer, comment_id: int, action: str, *, reason: str = ""
              "ban_created": bool(ban_author and not _is_banned(comment))}]
     _hold(comment)
     comment.reported_at = None
-    moderation.change_status(comment, new_status, actor, "approved" if action == "approve" else "rejected",
+    moderation.change_status(comment, new_status, actor, DecisionAction.APPROVED.value if action == "approve" else DecisionAction.REJECTED.value,
                              audit_reasons=(comment.reasons or []) + note)
     if ban_author:
         _ban(reviewer, comment, reason)

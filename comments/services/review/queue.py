@@ -9,11 +9,22 @@ from typing import Any
 from sqlalchemy import and_, func, literal, or_, select
 
 from comments.extensions import db
-from comments.models import QUEUE_VALUES, QUEUES_WHERE, SCORE_KEY, Comment, Moderator, Report, Status, Thread, utcnow
+from comments.models import (
+    QUEUE_VALUES,
+    QUEUES_WHERE,
+    SCORE_KEY,
+    Comment,
+    Moderator,
+    Queue,
+    Report,
+    Status,
+    Thread,
+    utcnow,
+)
 from comments.services import paging
 from comments.services.errors import NotFound
 from comments.services.review.access import Reviewer, get_comment, site_for, visible_site_ids
-from comments.services.threads import comment_json, find_thread, rfc3339
+from comments.services.threads import find_thread, rfc3339
 
 QUEUES = QUEUE_VALUES
 QUEUE_SORTS = ("oldest", "newest", "score")
@@ -54,24 +65,45 @@ class QueueItem:
     dumps it and the dashboard's cards render it."""
 
     queue: str
-    comment: dict[str, Any]
+    comment: ModeratorComment
     thread: QueueThread
-    parent: dict[str, Any] | None
+    parent: ModeratorComment | None
     reasons: list[dict[str, Any]]
     reports: list[QueueReport]
     arrived_at: str | None
 
 
-def moderator_view(comment: Comment) -> dict[str, Any]:
-    """A comment as moderators see it: the reader's view plus scores and the version to decide on."""
-    data = comment_json(comment)
-    data.pop("replies")
-    if comment.status == Status.DELETED:
-        data.update(author_name=comment.author_name, body=comment.body, body_html=comment.body_html)
-    data.update(version=comment.version, scores=comment.scores, model=comment.model_name,
-                scored_at=rfc3339(comment.scored_at), report_count=comment.report_count,
-                decided_at=rfc3339(comment.decided_at), author_key=comment.author_key[:16])
-    return data
+@dataclass(frozen=True)
+class ModeratorComment:
+    """A comment as moderators see it: the reader's fields plus scores and the version to decide on.
+    The API's ``ModeratorCommentSchema`` dumps it (blanking a tombstone's author and text, as for
+    readers); the dashboard shows a deleted comment's author and text to moderators."""
+
+    id: int
+    parent_id: int | None
+    author_name: str
+    body: str
+    body_html: str
+    status: str
+    created_at: datetime
+    edited_at: datetime | None
+    reply_count: int
+    version: int
+    scores: dict[str, float] | None
+    model: str | None
+    scored_at: datetime | None
+    report_count: int
+    decided_at: datetime | None
+    author_key: str
+
+
+def moderator_view(comment: Comment) -> ModeratorComment:
+    return ModeratorComment(
+        id=comment.id, parent_id=comment.parent_id, author_name=comment.author_name, body=comment.body,
+        body_html=comment.body_html, status=comment.status, created_at=comment.created_at,
+        edited_at=comment.edited_at, reply_count=comment.reply_count, version=comment.version,
+        scores=comment.scores, model=comment.model_name, scored_at=comment.scored_at,
+        report_count=comment.report_count, decided_at=comment.decided_at, author_key=comment.author_key[:16])
 
 
 def _reports(comment: Comment) -> list[QueueReport]:
@@ -97,14 +129,14 @@ def queue_item(comment: Comment, queue: str) -> QueueItem:
 def queue_of(comment: Comment) -> str | None:
     """The review queue a comment is in now (None: pending or deleted)."""
     if comment.status == Status.HELD:
-        return "held"
+        return Queue.HELD
     if comment.status == Status.REJECTED:
-        return "rejected"
+        return Queue.REJECTED
     if comment.status == Status.PUBLISHED:
         if comment.reported_at is not None:
-            return "reported"
+            return Queue.REPORTED
         if comment.decided_at is not None:
-            return "approved"
+            return Queue.APPROVED
     return None
 
 
@@ -157,8 +189,8 @@ def list_queue(reviewer: Reviewer, queue: str, *, site_slug: str | None = None, 
 COUNT_LIMIT = 1000
 
 
-_QUEUE_DATES = {"held": Comment.created_at, "rejected": Comment.created_at, "reported": Comment.reported_at,
-                "approved": Comment.decided_at}
+_QUEUE_DATES: dict[str, Any] = {Queue.HELD: Comment.created_at, Queue.REJECTED: Comment.created_at,
+                Queue.REPORTED: Comment.reported_at, Queue.APPROVED: Comment.decided_at}
 
 
 def bounded_count(queue: str, site_ids: list[int] | None, reason: str | None = None) -> int:
@@ -192,8 +224,8 @@ class QueueFigures:
 def queue_figures() -> QueueFigures:
     """Comments by status, the depth of the queues that wait on people, and the oldest held one's age."""
     by_status = dict(db.session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all())
-    depth = {}
-    for queue in ("held", "reported"):
+    depth: dict[str, int] = {}
+    for queue in (Queue.HELD, Queue.REPORTED):
         depth[queue] = db.session.execute(
             select(func.count()).select_from(Comment).where(queue_condition(queue))).scalar_one()
     oldest = db.session.execute(

@@ -167,12 +167,8 @@ def deliveries_page(site: Site, webhook_id: int, *, status: str | None, limit: i
     query = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
     if status:
         query = query.where(WebhookDelivery.status == status)
-    if cursor:
-        (before_id,) = paging.decode_cursor("deliveries", cursor, (paging.ID,))
-        query = query.where(WebhookDelivery.id < before_id)
-    rows = list(db.session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1)).scalars())
-    next_cursor = paging.encode_cursor("deliveries", [rows[limit - 1].id]) if len(rows) > limit else None
-    return [delivery_view(d) for d in rows[:limit]], next_cursor
+    rows, next_cursor = paging.newest_by_id(query, WebhookDelivery.id, "deliveries", limit, cursor)
+    return [delivery_view(d) for d in rows], next_cursor
 
 
 def outbox_figures() -> tuple[int, float]:

@@ -1,4 +1,4 @@
-"""Which queue a comment is in, and the record a queue item is (pure: no database)."""
+"""The review queues: which queue a comment is in, the records an item is, counts, pages and the thread view."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ import dataclasses
 import pytest
 
 from comments.models import Comment, Status, utcnow
-from comments.services.review.queue import QueueItem, QueueReport, QueueThread, queue_of
+from comments.services.review import decisions, queue
+from comments.services.review.queue import (
+    ModeratorComment,
+    QueueItem,
+    QueueReport,
+    QueueThread,
+    moderator_view,
+    queue_of,
+)
+from tests.helpers import make_comment, set_settings
 
 
 @pytest.mark.parametrize("status, reported, decided, queue", [
@@ -37,3 +46,60 @@ def test_a_queue_item_has_the_fields_of_the_api_contract():
     assert dumped["thread"] == {"site": "news", "key": "a-1", "title": "A", "url": None}
     assert dumped["reports"] == [{"reason": "spam", "note": None, "created_at": "2026-01-01T00:00:00Z"}]
     assert dumped["queue"] == "held" and dumped["arrived_at"] == "2026-01-01T00:00:00Z"
+
+
+def test_the_moderator_view_is_a_record_the_api_schema_dumps_as_the_contract_says():
+    from datetime import UTC, datetime
+
+    from comments.api.schemas import ModeratorCommentSchema
+
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    comment = Comment(id=7, parent_id=None, author_name="Ann", body="gone", body_html="<p>gone</p>",
+                      status=Status.DELETED.value, created_at=moment, edited_at=None, reply_count=1, version=3,
+                      scores={"toxicity": 0.5}, model_name="m-1", scored_at=moment, report_count=0,
+                      decided_at=None, author_key="k" * 64)
+    view = moderator_view(comment)
+    assert isinstance(view, ModeratorComment)
+    assert (view.author_name, view.body) == ("Ann", "gone")  # the dashboard shows moderators a tombstone's text
+    assert ModeratorCommentSchema().dump(view) == {
+        "id": 7, "parent_id": None, "author_name": None, "body": None, "body_html": None, "status": "deleted",
+        "created_at": "2026-01-02T03:04:05.678Z", "edited_at": None, "reply_count": 1, "replies": [],
+        "version": 3, "scores": {"toxicity": 0.5}, "model": "m-1", "scored_at": "2026-01-02T03:04:05.678Z",
+        "report_count": 0, "decided_at": None, "author_key": "k" * 16,
+    }
+
+
+def test_queue_counts_follow_the_filters(db, moderator, site, waiting):
+    set_settings(site, premoderation="all", suspect_words=["crypto"])
+    make_comment(site, "crypto again", ip="192.0.2.50")
+    decisions.decide(moderator, waiting[0].id, "approve")
+    decisions.decide(moderator, waiting[1].id, "reject")
+    assert queue.queue_counts(moderator) == {"held": 2, "reported": 0, "rejected": 1, "approved": 1}
+    assert queue.queue_counts(moderator, reason="suspect_word")["held"] == 1
+    assert queue.queue_counts(moderator, site_slug="news")["held"] == 2
+
+
+def test_the_thread_view_pages_through_every_comment_once(db, site, moderator):
+    root = make_comment(site, "first root", ip="192.0.2.40")
+    reply = make_comment(site, "a reply", parent_id=root.id, ip="192.0.2.41")
+    set_settings(site, premoderation="all")
+    others = [make_comment(site, f"later {i}", ip=f"192.0.2.{50 + i}") for i in range(3)]
+    deep = make_comment(site, "a late reply", parent_id=reply.id, ip="192.0.2.60")
+    seen, cursor = [], None
+    for _ in range(5):  # bounded: at most 5 pages of 2
+        view = queue.thread_comments(moderator, "news", "article-1", limit=2, cursor=cursor)
+        seen.extend((row["comment"].id, row["depth"]) for row in view.rows)
+        cursor = view.next_cursor
+        if cursor is None:
+            break
+    assert seen == [(root.id, 0), (reply.id, 1), *((c.id, 0) for c in others), (deep.id, 2)]
+
+
+def test_the_queues_by_score_keep_unscored_comments_last(db, site, moderator):
+    set_settings(site, premoderation="all")
+    unscored = make_comment(site, "never scored", ip="192.0.2.70")
+    low = make_comment(site, "scored low", scores={"toxicity": 0.8}, ip="192.0.2.71")
+    high = make_comment(site, "scored high", scores={"toxicity": 0.95}, ip="192.0.2.72")
+    first = queue.list_queue(moderator, "held", sort="score", limit=2)
+    rest = queue.list_queue(moderator, "held", sort="score", limit=2, cursor=first.next_cursor)
+    assert [i.comment.id for i in first.items + rest.items] == [high.id, low.id, unscored.id]
