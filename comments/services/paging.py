@@ -84,7 +84,8 @@ def date_cursor(sort: str, comment: Any) -> str:
     return encode_cursor(sort, [comment.created_at.isoformat(), comment.id])
 
 
-def order_by_date(query: Select, newest_first: bool, position: list[Any] | None) -> Select:
+def order_by_date(query: Select[*tuple[Any, ...]], newest_first: bool,
+                  position: list[Any] | None) -> Select[*tuple[Any, ...]]:
     """Comments by (created_at, id), after ``position`` when given."""
     key = tuple_(Comment.created_at, Comment.id)
     if newest_first:
