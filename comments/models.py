@@ -26,6 +26,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeDecorator
 
 from comments.extensions import Base, db
@@ -215,7 +216,7 @@ SCORE_KEY: ColumnClause[Any] = literal_column("coalesce(max_score, -1.0)")
 # Which comments each review queue holds, as SQL with literal values: the partial indexes below
 # are defined by these, and ``review._queue_condition`` uses the same text so that SQLite and
 # PostgreSQL can match a query to them (a bound parameter would not prove the index applies).
-QUEUES_WHERE = {
+QUEUES_WHERE: dict[str, TextClause] = {
     Queue.HELD: text(f"status = '{Status.HELD}'"),
     Queue.REJECTED: text(f"status = '{Status.REJECTED}'"),
     Queue.REPORTED: text(f"status = '{Status.PUBLISHED}' AND reported_at IS NOT NULL"),

@@ -150,7 +150,7 @@ def _offline_get_model_and_tokenizer(
 @contextmanager
 def _offline_detoxify_loading() -> Iterator[None]:
     """Swap in the offline loader for the duration of a ``Detoxify(...)`` call."""
-    module = importlib.import_module("detoxify.detoxify")
+    module: Any = importlib.import_module("detoxify.detoxify")  # untyped
     with PATCH_LOCK:
         original = module.get_model_and_tokenizer
         module.get_model_and_tokenizer = _offline_get_model_and_tokenizer

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, abort, make_response, redirect, render_template, request, url_for
+from flask import abort, make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from comments.api.schemas import QueueQuerySchema
 from comments.dashboard.views.common import bp, checked_cursor, is_htmx, login_required
