@@ -154,7 +154,7 @@ DEMO_ARTICLES = {
 
 
 @bp.get("/demo/")
-def demo_page():
+def demo_page() -> str:
     """A news article page with the widget under it (only when COMMENTS_DEMO_PAGE is on)."""
     if not current_app.config.get("DEMO_PAGE"):
         abort(404)
