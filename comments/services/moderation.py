@@ -173,7 +173,8 @@ def _insert(comment: Comment) -> None:
     the object gets them, and its id, as if it had been loaded.
     """
     given: dict[str, Any] = inspect(comment).dict
-    result = cast(CursorResult[Any], db.session.execute(_INSERT_COMMENT, {key: given[key] for key in _COMMENT_COLUMNS if key in given}))
+    values = {key: given[key] for key in _COMMENT_COLUMNS if key in given}
+    result = cast(CursorResult[Any], db.session.execute(_INSERT_COMMENT, values))
     stored: dict[str, Any] = dict.fromkeys(_COMMENT_COLUMNS)  # no default and not given: NULL
     # One row's statement: one dict of parameters, one primary key.
     stored.update(cast(dict[str, Any], result.last_inserted_params()))
