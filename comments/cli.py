@@ -7,7 +7,8 @@ batch, a rescored comment).
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -138,12 +139,12 @@ def purge_command(days: int | None, delivery_days: int | None, batch_size: int |
 
 @comments_cli.command("import")
 @click.argument("slug")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=__import__("pathlib").Path))
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["auto", "disqus", "wxr"]), default="auto", show_default=True)
 @click.option("--key-from", type=click.Choice(["id", "url"]), default="id", show_default=True,
               help="Thread keys from the source's article id (Disqus identifier, WordPress post id) or its URL.")
 @click.option("--dry-run", is_flag=True, help="Read and check everything, change nothing.")
-def import_command(slug: str, path, fmt: str, key_from: str, dry_run: bool) -> None:
+def import_command(slug: str, path: Path, fmt: str, key_from: str, dry_run: bool) -> None:
     """Import comments from a Disqus XML export or a WordPress WXR file (safe to run twice)."""
     site = _site_or_exit(slug)
     try:
@@ -244,7 +245,7 @@ comments_cli.add_command(build_test_model_command)
               help="Only comments posted since this date (UTC).")
 @click.option("--all", "everything", is_flag=True, help="Every site, every date.")
 @click.option("--apply", is_flag=True, help="Make the changes (without it, only report them).")
-def rescore_command(site_slug: str | None, since, everything: bool, apply: bool) -> None:
+def rescore_command(site_slug: str | None, since: datetime | None, everything: bool, apply: bool) -> None:
     """Score comments again after a model or threshold change; reports what would change first."""
     if not (site_slug or since or everything):
         raise click.ClickException("Say which comments: --site SLUG, --since DATE, or --all.")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
-from typing import Any, Literal, Required, TypedDict, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Required, TypedDict, get_args
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    ColumnClause,
     Date,
     DateTime,
     Float,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     event,
@@ -24,9 +26,24 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeDecorator
 
-from comments.extensions import db
+from comments.extensions import Base, db
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskModelMixin
+
+    # db.Model is made at run time from Base and Flask-SQLAlchemy's mixins; to mypy it is an attribute
+    # of type type[...], which cannot be a base class. The models subclass this, which mypy sees as
+    # what db.Model is: a declarative Base with Flask-SQLAlchemy's Model mixin.
+    class Model(Base, _FlaskModelMixin):
+        __abstract__ = True
+        # Every model here is mapped to a Table (DeclarativeBase says only FromClause).
+        __table__: ClassVar[Table]
+
+else:
+    Model = db.Model
 
 
 # Primary keys are 32-bit INTEGER columns: a larger id from a client names nothing (and PostgreSQL
@@ -131,7 +148,7 @@ def _sql_in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} in ({', '.join(repr(v) for v in values)})"
 
 
-class Site(db.Model):
+class Site(Model):
     __tablename__ = "sites"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -147,7 +164,7 @@ class Site(db.Model):
     __table_args__ = (CheckConstraint("length(slug) between 1 and 64", name="slug_length"),)
 
 
-class ApiKey(db.Model):
+class ApiKey(Model):
     """A host site's API key. Only a hash is stored; the prefix lets operators tell keys apart."""
 
     __tablename__ = "api_keys"
@@ -173,7 +190,7 @@ class ApiKey(db.Model):
         return scope in self.scopes.split()
 
 
-class Thread(db.Model):
+class Thread(Model):
     __tablename__ = "threads"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -195,11 +212,11 @@ class Thread(db.Model):
 
 # How the review queue sorts by score: unscored comments last. A literal, not a bound parameter,
 # so that queries match the expression indexes built on it.
-SCORE_KEY = literal_column("coalesce(max_score, -1.0)")
+SCORE_KEY: ColumnClause[Any] = literal_column("coalesce(max_score, -1.0)")
 # Which comments each review queue holds, as SQL with literal values: the partial indexes below
 # are defined by these, and ``review._queue_condition`` uses the same text so that SQLite and
 # PostgreSQL can match a query to them (a bound parameter would not prove the index applies).
-QUEUES_WHERE = {
+QUEUES_WHERE: dict[str, TextClause] = {
     Queue.HELD: text(f"status = '{Status.HELD}'"),
     Queue.REJECTED: text(f"status = '{Status.REJECTED}'"),
     Queue.REPORTED: text(f"status = '{Status.PUBLISHED}' AND reported_at IS NOT NULL"),
@@ -207,7 +224,7 @@ QUEUES_WHERE = {
 }
 
 
-class Comment(db.Model):
+class Comment(Model):
     __tablename__ = "comments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -337,7 +354,7 @@ class Comment(db.Model):
         return self.thread.key
 
 
-class CommentRevision(db.Model):
+class CommentRevision(Model):
     """An earlier text of an edited comment; the edit history."""
 
     __tablename__ = "comment_revisions"
@@ -350,7 +367,7 @@ class CommentRevision(db.Model):
     replaced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Report(db.Model):
+class Report(Model):
     __tablename__ = "reports"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -367,7 +384,7 @@ class Report(db.Model):
     )
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """The append-only history of every change: who or what, when, why.
 
     Written only by ``services.audit.record``; updates and deletes are refused below.
@@ -400,7 +417,7 @@ DECISION_ACTIONS = tuple(a.value for a in DecisionAction)
 DECIDERS = ("moderator", "host")
 
 
-class ModerationDay(db.Model):
+class ModerationDay(Model):
     """Per site and UTC day: comments held, approved and rejected. Written by ``services.figures``
     with every audit event that changes them, so the stats page reads a few rows, not the log."""
 
@@ -415,7 +432,7 @@ class ModerationDay(db.Model):
     __table_args__ = (Index("ix_moderation_days_day", "day"),)
 
 
-class QueueWait(db.Model):
+class QueueWait(Model):
     """A comment's last moderator decision and how long it waited for it (``services.figures``):
     the median time to a decision reads the latest of these, not the audit log."""
 
@@ -440,7 +457,7 @@ def _audit_is_append_only(mapper: Any, connection: Any, target: AuditEvent) -> N
     raise RuntimeError("the audit log is append-only")
 
 
-class Moderator(db.Model):
+class Moderator(Model):
     __tablename__ = "moderators"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -458,7 +475,7 @@ class Moderator(db.Model):
         return not self.site_slugs or site_slug in self.site_slugs
 
 
-class LoginFailure(db.Model):
+class LoginFailure(Model):
     """Wrong passwords for one account from one client address, and that address's lock.
 
     Keyed by address so that someone who knows a moderator's email cannot lock the moderator out
@@ -478,7 +495,7 @@ class LoginFailure(db.Model):
     __table_args__ = (UniqueConstraint("moderator_id", "address_key"),)
 
 
-class ModeratorToken(db.Model):
+class ModeratorToken(Model):
     """A bearer token for the moderation API; only its SHA-256 is stored."""
 
     __tablename__ = "moderator_tokens"
@@ -493,7 +510,7 @@ class ModeratorToken(db.Model):
     moderator: Mapped[Moderator] = relationship()
 
 
-class Ban(db.Model):
+class Ban(Model):
     """An author (by email or IP hash) whose next comments on a site are held."""
 
     __tablename__ = "bans"
@@ -522,7 +539,7 @@ class WebhookEvent(enum.StrEnum):
 WEBHOOK_EVENTS = tuple(e.value for e in WebhookEvent)
 
 
-class Webhook(db.Model):
+class Webhook(Model):
     """A host's URL that receives signed event deliveries."""
 
     __tablename__ = "webhooks"
@@ -544,7 +561,7 @@ class Webhook(db.Model):
     site: Mapped[Site] = relationship()
 
 
-class WebhookDelivery(db.Model):
+class WebhookDelivery(Model):
     """The outbox and the delivery log: one row per event per webhook, written in the same
     transaction as the change it reports, so a delivery survives any restart."""
 

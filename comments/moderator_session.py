@@ -56,7 +56,8 @@ def sent_csrf_token() -> str | None:
 def session_moderator() -> Moderator | None:
     """The moderator of this request's dashboard session, if its token is still valid."""
     if "session_moderator" in g:
-        return g.session_moderator
+        cached: Moderator | None = g.session_moderator
+        return cached
     token = session.get("token")
     moderator = accounts.moderator_for_token(token) if isinstance(token, str) and token else None
     g.session_moderator = moderator

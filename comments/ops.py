@@ -21,7 +21,7 @@ bp = Blueprint("ops", __name__)
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> Response:
     return jsonify({"status": "ok"})
 
 
@@ -92,12 +92,12 @@ prometheus.registry.register(DatabaseCollector())
 
 
 @bp.get("/metrics")
-def metrics():
+def metrics() -> Response:
     return Response(generate_latest(prometheus.registry), mimetype="text/plain; version=0.0.4")
 
 
 @bp.get("/readyz")
-def readyz():
+def readyz() -> Response:
     """200 while this process can serve, 503 (with the reason) while it cannot.
 
     The database and the classifier are needed. Redis only carries hints (the database is the

@@ -12,7 +12,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 
 def _hash_key() -> bytes:
-    return current_app.config["HASH_KEY"].encode()
+    key: str = current_app.config["HASH_KEY"]
+    return key.encode()
 
 
 def keyed_hash(kind: str, value: str) -> str:

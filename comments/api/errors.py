@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 class ErrorDetailSchema(ma.Schema):
     code = ma.fields.String(required=True, metadata={"description": "snake_case error code"})
     message = ma.fields.String(required=True)
-    fields = ma.fields.Dict(metadata={"description": "per-field messages, for 422"})
+    # The body's key is "fields", the name of marshmallow's own attribute (an instance's, set in __init__).
+    fields = ma.fields.Dict(metadata={"description": "per-field messages, for 422"})  # type: ignore[assignment]
 
 
 class ErrorSchema(ma.Schema):

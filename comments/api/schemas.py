@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from comments.models import MAX_ID, REPORT_REASONS, STATUS_VALUES, Queue, Status
@@ -167,7 +169,7 @@ class CommentSchema(ma.Schema):
                        "published ones are left"})
 
     @ma.post_dump
-    def _tombstone(self, data: dict, **kwargs) -> dict:
+    def _tombstone(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         # A deleted comment shown for its replies keeps its place in the thread, not its author or text.
         if data.get("status") == Status.DELETED:
             data.update(author_name=None, body=None, body_html=None)

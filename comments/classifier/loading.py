@@ -70,7 +70,7 @@ def default_checkpoint_path(model_type: str) -> Path:
     import torch  # deferred: torch and the model load only where a classifier is used
     from detoxify.detoxify import MODEL_URLS  # deferred: torch and the model load only where a classifier is used
 
-    filename = MODEL_URLS[model_type].rsplit("/", 1)[-1]
+    filename: str = MODEL_URLS[model_type].rsplit("/", 1)[-1]
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
@@ -111,13 +111,13 @@ def read_verified(path: Path, pin: str | None, allow_unpinned: bool) -> tuple[by
 
 
 def _offline_get_model_and_tokenizer(
-    model_type,
-    model_name,
-    tokenizer_name,
-    num_classes,
-    state_dict,
-    huggingface_config_path=None,
-):
+    model_type: str,
+    model_name: str,
+    tokenizer_name: str,
+    num_classes: int,
+    state_dict: dict[str, Any],
+    huggingface_config_path: str | os.PathLike[str] | None = None,
+) -> tuple[Any, Any]:
     """Same contract as detoxify's function, but never touches the hub.
 
     ``model_type`` (e.g. ``"bert-base-uncased"``) is only used by the original
@@ -133,14 +133,15 @@ def _offline_get_model_and_tokenizer(
     )
     # no "Loading weights" progress bar in the service's logs
     bar = transformers.utils.logging.is_progress_bar_enabled()
-    transformers.utils.logging.disable_progress_bar()
+    # (transformers leaves these two unannotated.)
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         model = model_class.from_pretrained(
             None, config=config, state_dict=state_dict, local_files_only=True
         )
     finally:
         if bar:
-            transformers.utils.logging.enable_progress_bar()
+            transformers.utils.logging.enable_progress_bar()  # type: ignore[no-untyped-call]
     tokenizer = getattr(transformers, tokenizer_name).from_pretrained(
         huggingface_config_path, local_files_only=True
     )
@@ -150,7 +151,7 @@ def _offline_get_model_and_tokenizer(
 @contextmanager
 def _offline_detoxify_loading() -> Iterator[None]:
     """Swap in the offline loader for the duration of a ``Detoxify(...)`` call."""
-    module = importlib.import_module("detoxify.detoxify")
+    module: Any = importlib.import_module("detoxify.detoxify")  # untyped
     with PATCH_LOCK:
         original = module.get_model_and_tokenizer
         module.get_model_and_tokenizer = _offline_get_model_and_tokenizer

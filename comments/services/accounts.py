@@ -95,7 +95,7 @@ def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME,
     moderator = db.session.execute(
         select(Moderator).where(func.lower(Moderator.email) == email.strip().lower())).scalar()
     now = utcnow()
-    failures = None
+    failures: LoginFailure | None = None
     if moderator is not None:
         address_key = hash_ip(client_ip or "unknown")
         failures = db.session.execute(select(LoginFailure).where(
@@ -113,6 +113,7 @@ def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME,
         ok = False
     if not ok:
         if moderator is not None:
+            assert failures is not None  # found or made above, for any moderator found
             try:
                 # A savepoint, flushed now: the caller commits the count before answering 401.
                 with db.session.begin_nested():
@@ -122,6 +123,7 @@ def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME,
                 # stored the count. This one's answer is the same.
                 pass
         raise refused
+    assert moderator is not None and failures is not None  # ok: an active moderator was found
     moderator.failed_logins = 0
     moderator.locked_until = None
     if failures.id is not None:

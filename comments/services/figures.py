@@ -150,7 +150,7 @@ def follow(events: Sequence[dict[str, Any]]) -> None:
         _add_to_day(site_id, day, figures)
 
 
-def _dialect_insert(model: Any):
+def _dialect_insert(model: Any) -> postgresql.Insert | sqlite.Insert:
     name = db.session.get_bind().dialect.name
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(model)
 

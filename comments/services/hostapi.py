@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from comments.extensions import db
@@ -137,7 +137,7 @@ class ExportFilter:
     changed_since: datetime | None = None
 
 
-def _export_query(site: Site, where: ExportFilter):
+def _export_query(site: Site, where: ExportFilter) -> Select[*tuple[Any, ...]]:
     query = select(*_EXPORT_COLUMNS).join(Thread, Thread.id == Comment.thread_id).where(
         Comment.site_id == site.id)
     if where.statuses:

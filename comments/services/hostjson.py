@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 
 import marshmallow as ma
 
@@ -13,7 +14,7 @@ from comments.services.threads import Rfc3339
 class _AuthorKey(ma.fields.String):
     """The author key's first 16 characters: enough to group one author's comments."""
 
-    def _serialize(self, value, attr, obj, **kwargs):
+    def _serialize(self, value: str | None, attr: str | None, obj: Any, **kwargs: Any) -> str:
         return (value or "")[:16]
 
 
@@ -21,8 +22,9 @@ REASONS_DESCRIPTION = ("why it is where it is: each reason has `kind` and, as th
                        + ", ".join(f"`{key}`" for key in sorted(Reason.__annotations__) if key != "kind"))
 
 
-class _Reasons(ma.fields.List):
-    def _serialize(self, value, attr, obj, **kwargs):
+class _Reasons(ma.fields.List[dict[str, Any]]):
+    def _serialize(self, value: list[Any] | None, attr: str | None, obj: Any,
+                   **kwargs: Any) -> list[Any] | None:
         return super()._serialize(value or [], attr, obj, **kwargs)
 
 

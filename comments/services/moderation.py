@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import bindparam, inspect, update
+from sqlalchemy import Row, Update, bindparam, inspect, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -171,11 +172,13 @@ def _insert(comment: Comment) -> None:
     nothing about a new row needs it: the statement fills in the columns' defaults itself, and
     the object gets them, and its id, as if it had been loaded.
     """
-    given = inspect(comment).dict
-    result = db.session.execute(_INSERT_COMMENT, {key: given[key] for key in _COMMENT_COLUMNS if key in given})
-    stored = dict.fromkeys(_COMMENT_COLUMNS)  # no default and not given: NULL
-    stored.update(result.last_inserted_params())
-    stored["id"] = result.inserted_primary_key[0]
+    given: dict[str, Any] = inspect(comment).dict
+    values = {key: given[key] for key in _COMMENT_COLUMNS if key in given}
+    result = cast(CursorResult[Any], db.session.execute(_INSERT_COMMENT, values))
+    stored: dict[str, Any] = dict.fromkeys(_COMMENT_COLUMNS)  # no default and not given: NULL
+    # One row's statement: one dict of parameters, one primary key.
+    stored.update(cast(dict[str, Any], result.last_inserted_params()))
+    stored["id"] = cast(Row[Any], result.inserted_primary_key)[0]
     for key, value in stored.items():
         setattr(comment, key, value)
     make_transient_to_detached(comment)
@@ -211,7 +214,7 @@ _DECISION_COLUMNS = ("status", "reasons", "reason_codes", "scores", "max_score",
                      "needs_scoring", "decided_at")
 
 
-def _write_decisions_statement():
+def _write_decisions_statement() -> Update:
     table = Comment.__table__
     values = {name: bindparam(f"w_{name}", type_=table.c[name].type) for name in _DECISION_COLUMNS}
     values["version"] = bindparam("w_new_version")
@@ -244,7 +247,7 @@ def write_decisions(comments: Sequence[Comment]) -> None:
     rows = [{"w_id": comment.id, "w_version": comment.version, "w_new_version": comment.version + 1,
              "w_scored_body": comment.body, "w_updated_at": now, **{f"w_{name}": getattr(comment, name) for name in _DECISION_COLUMNS}}
             for comment in comments]
-    written = db.session.execute(_WRITE_DECISIONS, rows).rowcount
+    written = cast(CursorResult[Any], db.session.execute(_WRITE_DECISIONS, rows)).rowcount
     if written != len(rows):
         raise StaleDataError(f"{len(rows) - written} of {len(rows)} comments changed since they were read")
     for comment, row in zip(comments, rows, strict=True):

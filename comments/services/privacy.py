@@ -7,10 +7,13 @@ author's comments by hashing the address it is given.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import String, case, cast, delete, exists, literal, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import aliased
 
 from comments.extensions import db
@@ -147,32 +150,32 @@ def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
     # reads what it changes, however many comments were purged before.
     expired = (select(Comment.id).where(Comment.created_at < cutoff, Comment.ip_hash.is_not(None))
                .order_by(Comment.created_at).limit(limit))
-    comments = db.session.execute(
+    comments = typing.cast(CursorResult[Any], db.session.execute(
         update(Comment).where(Comment.id.in_(expired.scalar_subquery()))
         # SET reads the row as it was: the author key goes where it was the IP hash.
         # updated_at kept: nothing a host sees changes.
         .values(author_key=case((Comment.author_key == Comment.ip_hash, PURGED_AUTHOR_KEY),
                                 else_=Comment.author_key),
                 ip_hash=None, updated_at=Comment.updated_at)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     expired_reports = (select(Report.id).where(Report.created_at < cutoff,
                                                ~Report.reporter_hash.startswith("purged:")).limit(limit))
-    reports = db.session.execute(
+    reports = typing.cast(CursorResult[Any], db.session.execute(
         update(Report).where(Report.id.in_(expired_reports.scalar_subquery()))
         .values(reporter_hash=literal("purged:") + cast(Report.id, String))
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     expired_failures = select(LoginFailure.id).where(LoginFailure.last_failure_at < cutoff).limit(limit)
-    login_failures = db.session.execute(
+    login_failures = typing.cast(CursorResult[Any], db.session.execute(
         delete(LoginFailure).where(LoginFailure.id.in_(expired_failures.scalar_subquery()))
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     deliveries = 0
     if retention.deliveries_cutoff is not None:
         expired_deliveries = (select(WebhookDelivery.id).where(
             WebhookDelivery.created_at < retention.deliveries_cutoff,
             WebhookDelivery.status.in_((outbox.DELIVERED, outbox.FAILED))).limit(limit))
-        deliveries = db.session.execute(
+        deliveries = typing.cast(CursorResult[Any], db.session.execute(
             delete(WebhookDelivery).where(WebhookDelivery.id.in_(expired_deliveries.scalar_subquery()))
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False))).rowcount
     return Purge(comments=comments, reports=reports, login_failures=login_failures, deliveries=deliveries)
 
 

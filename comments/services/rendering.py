@@ -38,7 +38,9 @@ def _build_parser() -> MarkdownIt:
     md.inline.ruler2.enable(["emphasis"])
     md.core.ruler.enable(["linkify"])
     # markdown-it's own link check allows only safe schemes after normalisation; nh3 checks again.
-    md.validateLink = lambda url: url.lower().startswith(("http://", "https://", "mailto:"))
+    # (markdown-it-py documents replacing it on the instance; its annotations declare a method.)
+    md.validateLink = (  # type: ignore[method-assign]
+        lambda url: url.lower().startswith(("http://", "https://", "mailto:")))
     return md
 
 

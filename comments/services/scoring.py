@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from comments.classifier import Classifier, ClassifierUnavailable
 from comments.extensions import db
-from comments.models import Comment, Status, utcnow
+from comments.models import Comment, Reason, Status, utcnow
 from comments.services import moderation
 from comments.services.audit import Actor
 from comments.services.sites import effective_settings
@@ -41,7 +41,7 @@ class ScoringRun:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
-def rule_reasons(comment: Comment) -> list[dict[str, Any]]:
+def rule_reasons(comment: Comment) -> list[Reason]:
     """The reasons that came from the site's rules, without any earlier classifier verdict."""
     return [r for r in (comment.reasons or []) if r.get("kind") != "classifier"]
 
@@ -51,7 +51,7 @@ def rule_reasons(comment: Comment) -> list[dict[str, Any]]:
 _DECIDED_UNSCORED = (Status.HELD.value, Status.PUBLISHED.value, Status.REJECTED.value)
 
 
-def waiting_query(older_than_seconds: float = 0):
+def waiting_query(older_than_seconds: float = 0) -> Select[Comment]:
     """Comments that wait for scores: pending, or decided while the classifier was down."""
     query = select(Comment).where(
         or_(Comment.status == Status.PENDING.value,
@@ -294,7 +294,7 @@ def rescore(classifier: Classifier, *, site_id: int | None = None, since: Any = 
 
 
 def _rescore_one(comment: Comment, scores: dict[str, float], model: str, status: Status,
-                 reasons: list[dict[str, Any]]) -> bool:
+                 reasons: list[Reason]) -> bool:
     """Write one comment's new scores (and status), through the same version- and text-checked
     statement as the scoring worker's, in a savepoint; False when it changed since it was read
     (theirs stands: only this comment's savepoint is rolled back)."""

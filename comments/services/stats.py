@@ -8,6 +8,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import cast
+
 from sqlalchemy import func, select, true
 
 from comments.extensions import db
@@ -73,7 +75,8 @@ def moderation_stats(moderator: Moderator, *, site_slug: str | None = None, days
                            .order_by(Comment.reported_at, Comment.id).limit(1)).first(),
     ]
     found = [row for row in candidates if row is not None]
-    oldest_id, oldest = min(found, key=lambda row: row[1]) if found else (None, None)
+    # Both times are set: created_at always, reported_at in the reported queue.
+    oldest_id, oldest = min(found, key=lambda row: cast(datetime, row[1])) if found else (None, None)
 
     return Stats(sorted(per_day.values(), key=lambda d: d.day, reverse=True), oldest, oldest_id, waiting,
                  *_decision_times(site_ids, start))

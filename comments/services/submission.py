@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, exists, func, select
+from sqlalchemy import Select, and_, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from comments import metrics, transaction
 from comments.extensions import db
-from comments.models import Ban, Comment, CommentRevision, Site, Status, Thread, UTCDateTime, utcnow
+from comments.models import Ban, Comment, CommentRevision, Reason, Site, Status, Thread, UTCDateTime, utcnow
 from comments.security import hash_email, hash_ip, new_nonce
 from comments.services import moderation, rendering
 from comments.services.audit import Actor
@@ -60,7 +60,7 @@ class Draft:
     history: AuthorHistory | None = None  # filled by author_history() on first use
 
 
-Rule = Callable[[Draft], dict[str, Any] | None]
+Rule = Callable[[Draft], Reason | None]
 
 
 class Scoring(Protocol):
@@ -108,7 +108,7 @@ REJECTIONS_BEFORE_HOLD = 2
 HISTORY_DAYS = 30
 
 
-def _history_statement():
+def _history_statement() -> Select[bool, bool, bool, int, int]:
     """Built once: constructing SQLAlchemy expressions costs more than running this query.
 
     Each part is an index seek, not a scan of the author's comments: the same words are found by
@@ -181,21 +181,21 @@ def _matches(draft: Draft, words: list[str]) -> list[str]:
     return sorted(set(pattern.findall(text)))
 
 
-def banned_words(draft: Draft) -> dict[str, Any] | None:
+def banned_words(draft: Draft) -> Reason | None:
     found = _matches(draft, draft.settings["banned_words"])
     if found:
         return {"kind": "rule", "code": "banned_word", "effect": moderation.REJECT, "words": found}
     return None
 
 
-def suspect_words(draft: Draft) -> dict[str, Any] | None:
+def suspect_words(draft: Draft) -> Reason | None:
     found = _matches(draft, draft.settings["suspect_words"])
     if found:
         return {"kind": "rule", "code": "suspect_word", "effect": moderation.HOLD, "words": found}
     return None
 
 
-def premoderation(draft: Draft) -> dict[str, Any] | None:
+def premoderation(draft: Draft) -> Reason | None:
     mode = draft.settings["premoderation"]
     if mode == "all":
         return {"kind": "rule", "code": "premoderation_all", "effect": moderation.HOLD}
@@ -209,20 +209,20 @@ def premoderation(draft: Draft) -> dict[str, Any] | None:
     return None
 
 
-def not_a_repeat(draft: Draft) -> dict[str, Any] | None:
+def not_a_repeat(draft: Draft) -> Reason | None:
     """The same text posted under other articles is how spam campaigns look: hold it."""
     if author_history(draft).repeated_elsewhere:
         return {"kind": "rule", "code": "repeat_post", "effect": moderation.HOLD}
     return None
 
 
-def author_not_banned(draft: Draft) -> dict[str, Any] | None:
+def author_not_banned(draft: Draft) -> Reason | None:
     if author_history(draft).banned:
         return {"kind": "rule", "code": "author_banned", "effect": moderation.HOLD}
     return None
 
 
-def author_record(draft: Draft) -> dict[str, Any] | None:
+def author_record(draft: Draft) -> Reason | None:
     rejected = author_history(draft).rejected_recently
     if rejected >= REJECTIONS_BEFORE_HOLD:
         return {"kind": "rule", "code": "author_history", "effect": moderation.HOLD,
@@ -234,7 +234,7 @@ RULES: list[Rule] = [thread_open, not_a_duplicate, banned_words, suspect_words, 
                      author_not_banned, author_record]
 
 
-def apply_rules(draft: Draft, rules: list[Rule] | None = None) -> list[dict[str, Any]]:
+def apply_rules(draft: Draft, rules: list[Rule] | None = None) -> list[Reason]:
     reasons = []
     for rule in rules or RULES:
         reason = rule(draft)
@@ -321,8 +321,8 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
         author_key=author_key, ip_hash=ip_hash, body=body, body_html=body_html,
         body_fingerprint=draft.fingerprint, edit_nonce=nonce, created_at=draft.now,
     )
-    status, reasons = _status_for(rule_reasons, settings, scoring)
-    moderation.store_new(comment, status, Actor("author", author_key[:16]), "submitted", reasons)
+    decided, reasons = _status_for(rule_reasons, settings, scoring)
+    moderation.store_new(comment, decided, Actor("author", author_key[:16]), "submitted", reasons)
     comment_id, status = comment.id, comment.status
     # Counted, and handed to the scorer, only once the request's unit of work has committed the
     # comment: a post rolled back is neither, and the scorer never looks for a row not yet there.
@@ -338,8 +338,8 @@ def editable_until(settings: dict[str, Any], created_at: datetime) -> datetime:
     return created_at + timedelta(seconds=settings["edit_window_seconds"])
 
 
-def _status_for(rule_reasons: list[dict[str, Any]], settings: dict[str, Any],
-                scoring: Scoring | None) -> tuple[Status, list[dict[str, Any]]]:
+def _status_for(rule_reasons: list[Reason], settings: dict[str, Any],
+                scoring: Scoring | None) -> tuple[Status, list[Reason]]:
     """Decide now, or leave the comment pending for the classifier when a rule does not already
     reject it (a rejected comment needs no scores)."""
     status, reasons = moderation.outcome(rule_reasons, settings, classifier=None)
@@ -348,7 +348,7 @@ def _status_for(rule_reasons: list[dict[str, Any]], settings: dict[str, Any],
     return status, reasons
 
 
-def _settle(comment: Comment, rule_reasons: list[dict[str, Any]], settings: dict[str, Any],
+def _settle(comment: Comment, rule_reasons: list[Reason], settings: dict[str, Any],
             scoring: Scoring | None, actor: Actor, action: str) -> None:
     status, reasons = _status_for(rule_reasons, settings, scoring)
     moderation.change_status(comment, status, actor, action, reasons)

@@ -17,7 +17,9 @@ from functools import lru_cache
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import Integer, and_, bindparam, func, or_, select, true, tuple_, union_all
+from sqlalchemy import (
+    ColumnElement, CompoundSelect, Integer, Select, and_, bindparam, func, or_, select, true, tuple_, union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
 
@@ -60,7 +62,7 @@ def rfc3339(value: datetime | None) -> str | None:
 class Rfc3339(ma.fields.DateTime):
     """A moment as every answer writes it (``rfc3339``), for the schemas that dump objects."""
 
-    def _serialize(self, value, attr, obj, **kwargs):
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return rfc3339(value)
 
 
@@ -109,13 +111,13 @@ def _decode_replies_cursor(cursor: str) -> list[Any] | None:
         return None
 
 
-def _shown_to_readers(table: Any = Comment):
+def _shown_to_readers(table: Any = Comment) -> ColumnElement[bool]:
     """Published comments, and deleted ones still answered by a published reply (tombstones)."""
     return or_(table.status == Status.PUBLISHED.value,
                and_(table.status == Status.DELETED.value, table.reply_count > 0))
 
 
-def _roots_query(thread_id: int, sort: str, limit: int, cursor: str | None):
+def _roots_query(thread_id: int, sort: str, limit: int, cursor: str | None) -> Select[*tuple[Any, ...]]:
     query = select(*_COLUMNS).where(
         Comment.thread_id == thread_id,
         Comment.root_id.is_(None),
@@ -163,7 +165,7 @@ def _tree_node(row: Any) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=None)
-def _first_replies_statement(parents: int):
+def _first_replies_statement(parents: int) -> Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]:
     """UNION ALL of ``parents`` seeks, parent ids bound as p0, p1, ... and the count as ``n``.
 
     Built once per size: constructing a select costs more than running one of these seeks.
@@ -176,7 +178,7 @@ def _first_replies_statement(parents: int):
     return members[0] if parents == 1 else union_all(*members)
 
 
-def _lateral_first_replies_statement():
+def _lateral_first_replies_statement() -> Select[*tuple[Any, ...]]:
     """PostgreSQL's form of the same seeks: one LATERAL seek per id of a bound array. Its plan has
     the same few nodes however many parents there are (planning a UNION ALL of 64 seeks took 30
     ms, ten times what running it did)."""
@@ -307,7 +309,7 @@ class RepliesPage:
         return {"comments": self.comments, "next_cursor": self.next_cursor}
 
 
-def _chain_statement():
+def _chain_statement() -> Select[bool]:
     above = aliased(Comment)
     chain = (select(Comment.id, Comment.parent_id, Comment.status, Comment.reply_count)
              .where(Comment.id == bindparam("comment_id")).cte("chain", recursive=True))
@@ -328,7 +330,7 @@ def check_shown_to_readers(comment: Comment) -> None:
         raise NotFound("comment_not_found", "No such comment.")
 
 
-def _direct_replies_statement(after: bool):
+def _direct_replies_statement(after: bool) -> Select[*tuple[Any, ...]]:
     query = select(*_COLUMNS).where(Comment.parent_id == bindparam("parent_id"), _shown_to_readers())
     position = [bindparam("after_at", type_=Comment.created_at.type), bindparam("after_id", type_=Integer)]
     return paging.order_by_date(query, False, position if after else None).limit(bindparam("n", type_=Integer))

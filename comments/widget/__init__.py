@@ -80,7 +80,8 @@ def _serve(name: str) -> Response:
     versioned = request.args.get("v") == item.etag
     if request.if_none_match.contains(item.etag):
         response = Response(status=304)
-    elif "gzip" in request.accept_encodings:
+    # Accept takes a value (a string) in "in"; its type says a list of (value, quality) pairs.
+    elif "gzip" in request.accept_encodings:  # type: ignore[comparison-overlap]
         response = Response(item.gzipped, mimetype=item.mimetype)
         response.headers["Content-Encoding"] = "gzip"
     else:
@@ -153,7 +154,7 @@ DEMO_ARTICLES = {
 
 
 @bp.get("/demo/")
-def demo_page():
+def demo_page() -> str:
     """A news article page with the widget under it (only when COMMENTS_DEMO_PAGE is on)."""
     if not current_app.config.get("DEMO_PAGE"):
         abort(404)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Response, current_app, redirect, request, url_for
+from flask import current_app, redirect, request, url_for
+from werkzeug.wrappers import Response
 
 from comments import moderator_session
 from comments.dashboard.views.common import bp, login_page, safe_next

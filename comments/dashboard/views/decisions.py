@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, render_template, request
+from flask import abort, render_template, request
+from werkzeug.wrappers import Response
 
 from comments.dashboard.views.common import bp, login_required
 from comments.dashboard.views.queue import after_change, form_filters
@@ -98,8 +99,8 @@ def bulk(moderator: Moderator) -> Response:
         abort(400, f"At most {MAX_BULK} comments at once.")
     parsed = []
     for value in selected:
-        comment_id, _, version = value.partition(":")
-        parsed.append((_form_integer(comment_id, "selection", minimum=1), _form_integer(version, "selection")))
+        raw_id, _, raw_version = value.partition(":")
+        parsed.append((_form_integer(raw_id, "selection", minimum=1), _form_integer(raw_version, "selection")))
     for comment_id, _ in parsed:
         get_comment(moderator, comment_id)  # 404/403 for any of them before anything changes
     fragments, done, conflicts = [], 0, 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, abort, make_response, redirect, render_template, request, url_for
+from flask import abort, make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from comments.api.schemas import QueueQuerySchema
 from comments.dashboard.views.common import bp, checked_cursor, is_htmx, login_required
@@ -26,10 +27,12 @@ def queue_filters(source: Any, prefix: str = "") -> dict[str, Any]:
     empty field is the filter's default."""
     sent = {name: source.get(prefix + name) for name in FILTERS if source.get(prefix + name)}
     try:
-        return _FILTER_SCHEMA.load(sent)
+        filters: dict[str, Any] = _FILTER_SCHEMA.load(sent)
+        return filters
     except ma.ValidationError as exc:
-        abort(400, " ".join(f"{name}: {' '.join(map(str, messages))}"
-                            for name, messages in sorted(exc.normalized_messages().items())))
+        messages = exc.normalized_messages()  # type: ignore[no-untyped-call]  # marshmallow's is unannotated
+        abort(400, " ".join(f"{name}: {' '.join(map(str, field_messages))}"
+                            for name, field_messages in sorted(messages.items())))
 
 
 def form_filters() -> dict[str, Any]:

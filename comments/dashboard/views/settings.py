@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, make_response, redirect, render_template, request, url_for
+from flask import abort, make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from comments.dashboard.views.common import bp, login_required
 from comments.models import Moderator, Site

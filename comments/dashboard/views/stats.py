@@ -8,7 +8,7 @@ from comments.dashboard.views.common import bp, login_required
 from comments.models import Moderator
 from comments.services import stats
 from comments.services.review.access import visible_sites
-from comments.services.sites import SLUG_PATTERN
+from comments.services.validation import SLUG_PATTERN
 
 
 @bp.get("/stats")

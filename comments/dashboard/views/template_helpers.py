@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from comments.dashboard.views.common import bp
 from comments.models import Queue, utcnow
@@ -36,7 +36,7 @@ def _as_datetime(value: Any) -> datetime | None:
             return datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-    return value
+    return cast(datetime, value)  # the rest are datetimes already
 
 
 @bp.app_template_filter("moment")

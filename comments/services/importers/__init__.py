@@ -12,6 +12,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import select
 
@@ -141,7 +142,7 @@ def run_import(site: Site, source: Source, *, score: bool = False) -> Summary:
     for start in range(0, len(refs), 500):
         for row in db.session.execute(select(Comment).where(
                 Comment.site_id == site.id, Comment.import_ref.in_(refs[start:start + 500]))).scalars():
-            existing[row.import_ref] = row
+            existing[cast(str, row.import_ref)] = row  # found by it: never None
     threads: dict[str, Thread] = {}
     stored: dict[str, Comment] = dict(existing)
     for item in _ordered(source.comments):

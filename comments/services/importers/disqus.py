@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from comments.models import Status
@@ -23,7 +25,7 @@ def parse_date(value: str, where: str) -> datetime:
         raise SkippedItem(f"{where}: {value!r} is not a date") from None
 
 
-def read_disqus(elements, key_from: str = "id") -> Source:
+def read_disqus(elements: Iterable[ET.Element], key_from: str = "id") -> Source:
     """From the root's children, streamed: <thread>s and <post>s (other elements are ignored).
 
     A thread or post that cannot be read is skipped and listed; the rest of the file is imported.
@@ -48,7 +50,7 @@ def read_disqus(elements, key_from: str = "id") -> Source:
     return source
 
 
-def _thread(element, key_from: str, source: Source, deleted: set[str]) -> None:
+def _thread(element: ET.Element, key_from: str, source: Source, deleted: set[str]) -> None:
     ref = attribute(element, "id")
     identifier = text(element, "id")
     link = text(element, "link")
@@ -67,7 +69,7 @@ def _thread(element, key_from: str, source: Source, deleted: set[str]) -> None:
                                            closed=_bool(text(element, "isClosed", "false")))
 
 
-def _post(element) -> SourceComment:
+def _post(element: ET.Element) -> SourceComment:
     ref = attribute(element, "id")
     if not ref:
         raise SkippedItem(f"disqus post created {text(element, 'createdAt')[:40]!r}: has no dsq:id attribute")

@@ -8,7 +8,9 @@ refused by a first pass with expat before ElementTree builds the tree.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, NoReturn, cast
 from xml.parsers import expat
 
 
@@ -20,8 +22,8 @@ class _Refused(Exception):
     pass
 
 
-def _refuse(what: str):
-    def handler(*_args) -> None:
+def _refuse(what: str) -> Callable[..., NoReturn]:
+    def handler(*_args: object) -> NoReturn:
         raise _Refused(what)
     return handler
 
@@ -64,17 +66,17 @@ class Document:
                 self.namespaces.add(item[1])
             elif event == "start":
                 self._stack.append(item)
-                return item
+                return cast(ET.Element, item)  # a "start" event's item
         raise ImportFailed(f"{self.path.name} has no root element.")
 
-    def _next_events(self):
+    def _next_events(self) -> Iterator[tuple[str, Any]]:
         try:
             yield from self._events
         except ET.ParseError as exc:  # the first pass catches these; say it the same way
             line, column = exc.position
             raise ImportFailed(f"{self.path.name} is not well-formed XML at line {line}, column {column + 1}.") from None
 
-    def elements(self, depth: int):
+    def elements(self, depth: int) -> Iterator[ET.Element]:
         """Every element that closes ``depth`` levels below the root (1: the root's children)."""
         for event, item in self._next_events():
             if event == "start-ns":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from comments.models import Status
@@ -20,7 +22,7 @@ def _date(value: str, where: str) -> datetime:
         raise SkippedItem(f"{where}: {value!r} is not a WordPress date (YYYY-MM-DD HH:MM:SS)") from None
 
 
-def read_wxr(elements, key_from: str = "id") -> Source:
+def read_wxr(elements: Iterable[ET.Element], key_from: str = "id") -> Source:
     """From the channel's children, streamed: each <item> (a post or page) with its comments.
 
     An item or comment that cannot be read is skipped and listed; the rest of the file is imported.
@@ -56,7 +58,7 @@ def read_wxr(elements, key_from: str = "id") -> Source:
     return source
 
 
-def _comment(element, thread_ref: str) -> SourceComment:
+def _comment(element: ET.Element, thread_ref: str) -> SourceComment:
     comment_id = text(element, "comment_id")
     if not comment_id:
         raise SkippedItem(f"wxr comment of {thread_ref} by {text(element, 'comment_author')[:40]!r}: "

@@ -66,7 +66,9 @@ def visible_sites(moderator: Moderator) -> list[Site]:
 def site_for(moderator: Moderator, site_slug: str) -> Site:
     ids = visible_site_ids(moderator, site_slug)
     assert ids is not None
-    return db.session.get(Site, ids[0])
+    site = db.session.get(Site, ids[0])
+    assert site is not None  # its id was just read
+    return site
 
 
 def get_comment(reviewer: Reviewer, comment_id: int) -> Comment:

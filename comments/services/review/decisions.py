@@ -7,10 +7,12 @@ owns the unit of work.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 
 from comments.extensions import db
 from comments.models import (
@@ -74,9 +76,9 @@ def _hold(comment: Comment) -> None:
     "already decided". A no-op UPDATE guarded by the version: a concurrent decision waits for ours
     to commit (PostgreSQL's row lock, SQLite's write lock) and then finds the version moved; no
     change is made before, so the rest of the unit of work (a bulk action's other decisions) stands."""
-    held = db.session.execute(
+    held = cast(CursorResult[Any], db.session.execute(
         update(Comment).where(Comment.id == comment.id, Comment.version == comment.version)
-        .values(version=Comment.version).execution_options(synchronize_session=False))
+        .values(version=Comment.version).execution_options(synchronize_session=False)))
     if held.rowcount != 1:
         db.session.refresh(comment)
         raise _already_decided(comment)
@@ -96,13 +98,13 @@ def decide(reviewer: Reviewer, comment_id: int, action: str, *, reason: str = ""
     new_status = Status.PUBLISHED if action == "approve" else Status.REJECTED
     actor = reviewer_actor(reviewer)
     # What the decision overwrites, so that ``undo_decision`` can put it back exactly.
-    note = [{"kind": actor.type, "code": action, "reason": reason, "moderator": reviewer.email,
+    note: list[Mapping[str, Any]] = [{"kind": actor.type, "code": action, "reason": reason, "moderator": reviewer.email,
              "was_reported_at": rfc3339(comment.reported_at), "was_decided_at": rfc3339(comment.decided_at),
              "ban_created": bool(ban_author and not _is_banned(comment))}]
     _hold(comment)
     comment.reported_at = None
-    moderation.change_status(comment, new_status, actor, DecisionAction.APPROVED.value if action == "approve" else DecisionAction.REJECTED.value,
-                             audit_reasons=(comment.reasons or []) + note)
+    taken = DecisionAction.APPROVED.value if action == "approve" else DecisionAction.REJECTED.value
+    moderation.change_status(comment, new_status, actor, taken, audit_reasons=[*(comment.reasons or []), *note])
     if ban_author:
         _ban(reviewer, comment, reason)
     outbox.emit(comment.site_id, WebhookEvent.DECIDED.value, lambda: outbox.comment_data(
@@ -158,7 +160,7 @@ def undo_decision(reviewer: Reviewer, comment_id: int, *, window_seconds: int = 
         raise Conflict("nothing_to_undo", "Only the moderator who decided can undo the decision.")
     if (utcnow() - event.created_at).total_seconds() > window_seconds:
         raise Conflict("undo_expired", "It is too late to undo this decision; decide again instead.")
-    note = next((r for r in reversed(event.reasons or []) if r.get("kind") == actor.type), {})
+    note: Mapping[str, Any] = next((r for r in reversed(event.reasons or []) if r.get("kind") == actor.type), {})
     _hold(comment)
     moderation.change_status(comment, Status(event.from_status), actor, "decision_undone",
                              audit_reasons=[{"kind": actor.type, "code": "undo", "undid": event.action,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, TextClause, and_, func, literal, or_, select
 
 from comments.extensions import db
 from comments.models import (
@@ -16,6 +16,7 @@ from comments.models import (
     Comment,
     Moderator,
     Queue,
+    Reason,
     Report,
     Status,
     Thread,
@@ -30,13 +31,13 @@ QUEUES = QUEUE_VALUES
 QUEUE_SORTS = ("oldest", "newest", "score")
 
 
-def queue_condition(queue: str):
+def queue_condition(queue: str) -> TextClause:
     """Which comments ``queue`` holds: the text of ``models.QUEUES_WHERE`` (literal statuses), so
     that the queue's partial index is used."""
     return QUEUES_WHERE[queue]
 
 
-def reason_condition(reason: str):
+def reason_condition(reason: str) -> ColumnElement[bool]:
     # Codes are [a-z_] only (the API's and the dashboard's QueueQuerySchema checks), so no LIKE
     # wildcard comes from a client.
     return literal(" ").concat(Comment.reason_codes).concat(" ").like(f"% {reason} %")
@@ -68,7 +69,7 @@ class QueueItem:
     comment: ModeratorComment
     thread: QueueThread
     parent: ModeratorComment | None
-    reasons: list[dict[str, Any]]
+    reasons: list[Reason]
     reports: list[QueueReport]
     arrived_at: str | None
 

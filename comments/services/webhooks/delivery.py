@@ -12,8 +12,10 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, cast
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 
 from comments.extensions import db
 from comments.models import WebhookDelivery, utcnow
@@ -55,7 +57,7 @@ class DeliveryRun:
 def backoff_seconds(attempts: int, base: float, rng: random.Random | None = None) -> float:
     """Exponential, capped, with jitter so that many failed deliveries do not retry in lockstep:
     between half and all of ``base * 2 ** (attempts - 1)``, at most ``MAX_BACKOFF_SECONDS``."""
-    capped = min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
+    capped: float = min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
     return capped * (0.5 + (rng or random).random() / 2)
 
 
@@ -71,11 +73,11 @@ def claim(delivery_id: int, lease_seconds: float) -> bool:
     """Take a due delivery for this worker: only one of several racing workers moves it (the
     lease holds once the caller commits)."""
     now = utcnow()
-    result = db.session.execute(
+    result = cast(CursorResult[Any], db.session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == PENDING,
                WebhookDelivery.next_attempt_at <= now)
-        .values(next_attempt_at=now + timedelta(seconds=lease_seconds)))
+        .values(next_attempt_at=now + timedelta(seconds=lease_seconds))))
     return result.rowcount == 1
 
 

@@ -4,12 +4,15 @@ delivery log hosts read. Nothing here commits."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.engine import CursorResult
 
 from comments.extensions import db
 from comments.models import Comment, DeliveryStatus, Site, Status, Webhook, WebhookDelivery, WebhookEvent, utcnow
@@ -42,7 +45,7 @@ _ALL_LISTENERS = select(Webhook.site_id, Webhook.id, Webhook.events).where(
 _SITE_SLUG = select(Site.slug).where(Site.id == bindparam("site_id"))
 
 
-def emit(site_id: int, event: str, data_factory, comment_id: int | None = None,
+def emit(site_id: int, event: str, data_factory: Callable[[], dict[str, Any]], comment_id: int | None = None,
          subscriptions: list[tuple[int, list[str]]] | None = None) -> int:
     """Store ``event`` for every active webhook of the site subscribed to it; in the caller's
     transaction. ``data_factory`` builds the payload only when someone listens.
@@ -63,8 +66,10 @@ def forget_comments(comment_ids: list[int]) -> int:
     """Drop every delivery about these comments, queued or logged (an author's erasure)."""
     if not comment_ids:
         return 0
-    return db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.comment_id.in_(comment_ids))
-                              .execution_options(synchronize_session=False)).rowcount
+    result = cast(CursorResult[Any], db.session.execute(
+        delete(WebhookDelivery).where(WebhookDelivery.comment_id.in_(comment_ids))
+        .execution_options(synchronize_session=False)))
+    return result.rowcount
 
 
 def comment_data(comment: Comment, **extra: Any) -> dict[str, Any]:
@@ -73,7 +78,7 @@ def comment_data(comment: Comment, **extra: Any) -> dict[str, Any]:
             "thread": {"key": thread.key, "title": thread.title, "url": thread.url}, **extra}
 
 
-STATUS_EVENTS = {Status.PUBLISHED: WebhookEvent.PUBLISHED.value, Status.HELD: WebhookEvent.HELD.value,
+STATUS_EVENTS: dict[str, str] = {Status.PUBLISHED: WebhookEvent.PUBLISHED.value, Status.HELD: WebhookEvent.HELD.value,
                  Status.REJECTED: WebhookEvent.REJECTED.value}
 
 
@@ -105,7 +110,7 @@ def emit_statuses(moved: list[tuple[Comment, str, str]], action: str) -> None:
     for comment, old, event in events:
         if event is not None:
             emit(comment.site_id, event,
-                 lambda comment=comment, old=old: comment_data(comment, action=action, from_status=old),
+                 partial(comment_data, comment, action=action, from_status=old),
                  comment_id=comment.id, subscriptions=subscriptions[comment.site_id])
 
 
