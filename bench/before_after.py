@@ -48,8 +48,10 @@ def env_for(checkout: Path, database_url: str, extra: dict[str, str] | None = No
 def prepare(checkout: Path, database_url: str) -> None:
     flask = str(rrp.OUR_VENV / "bin" / "flask")
     env = env_for(checkout, database_url)
-    for cmd in ([flask, "--app", "wsgi", "db", "upgrade"],
-                [flask, "--app", "wsgi", "comments", "create-site", rrp.SITE, "--origin", "http://127.0.0.1:9"]):
+    for cmd in (
+        [flask, "--app", "wsgi", "db", "upgrade"],
+        [flask, "--app", "wsgi", "comments", "create-site", rrp.SITE, "--origin", "http://127.0.0.1:9"],
+    ):
         rrp.run(cmd, env=env, cwd=checkout, timeout=180)
 
 
@@ -60,14 +62,24 @@ def server(label: str, checkout: Path, database_url: str, extra: dict[str, str] 
 
 
 def fresh_postgres(name: str) -> str:
-    for cmd in (["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", name],
-                ["createdb", "-h", "127.0.0.1", "-U", "postgres", name]):
+    for cmd in (
+        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", name],
+        ["createdb", "-h", "127.0.0.1", "-U", "postgres", name],
+    ):
         rrp.run(cmd, timeout=60)
     return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
-def measure_pair(kind: str, checkouts: dict[str, Path], urls: dict[str, str], args: argparse.Namespace,
-                 results: dict, servers: list[rrp.Server], items: list[dict], run_tag: str) -> None:
+def measure_pair(
+    kind: str,
+    checkouts: dict[str, Path],
+    urls: dict[str, str],
+    args: argparse.Namespace,
+    results: dict,
+    servers: list[rrp.Server],
+    items: list[dict],
+    run_tag: str,
+) -> None:
     pair = {}
     for side, checkout in checkouts.items():
         prepare(checkout, urls[side])
@@ -79,36 +91,54 @@ def measure_pair(kind: str, checkouts: dict[str, Path], urls: dict[str, str], ar
         rrp.seed_ours(pair[side], items)
         results["setup"][f"{side}_{kind}_read_check"] = rrp.check_ours(pair[side], 200, 1000)
         rrp.warm_up(pair[side], rrp.our_read_path())
-    rrp.measure_alternating([(f"{side}_{kind}_read", pair[side], rrp.our_read_path(), {"expect": 200})
-                             for side in checkouts], args, results)
+    rrp.measure_alternating(
+        [(f"{side}_{kind}_read", pair[side], rrp.our_read_path(), {"expect": 200}) for side in checkouts], args, results
+    )
     nocache = {}
     for side, checkout in checkouts.items():
         nocache[side] = server(f"{side}-{kind}-nocache", checkout, urls[side], {"COMMENTS_READ_CACHE_MB": "0"})
         servers.append(nocache[side])
         nocache[side].start()
         rrp.warm_up(nocache[side], rrp.our_read_path())
-    rrp.measure_alternating([(f"{side}_{kind}_read_nocache", nocache[side], rrp.our_read_path(), {"expect": 200})
-                             for side in checkouts], args, results)
+    rrp.measure_alternating(
+        [(f"{side}_{kind}_read_nocache", nocache[side], rrp.our_read_path(), {"expect": 200}) for side in checkouts],
+        args,
+        results,
+    )
     for side in checkouts:
         nocache[side].stop()
-    rrp.measure_alternating([(f"{side}_{kind}_post", pair[side], rrp.thread_path_ours(rrp.POST_THREAD),
-                              {"expect": 201, "templates": rrp.post_templates("ours", f"{run_tag}{side}{kind}")})
-                             for side in checkouts], args, results)
+    rrp.measure_alternating(
+        [
+            (
+                f"{side}_{kind}_post",
+                pair[side],
+                rrp.thread_path_ours(rrp.POST_THREAD),
+                {"expect": 201, "templates": rrp.post_templates("ours", f"{run_tag}{side}{kind}")},
+            )
+            for side in checkouts
+        ],
+        args,
+        results,
+    )
     for side in checkouts:
         pair[side].stop()
 
 
 def table(results: dict, kinds: list[str]) -> str:
-    lines = ["| measurement | base req/s | this req/s | ratio | base CPU ms/req | this CPU ms/req | base p95 ms | this p95 ms |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| measurement | base req/s | this req/s | ratio | base CPU ms/req | this CPU ms/req | base p95 ms | this p95 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     summary = results["summary"]
     for kind in kinds:
         for what in ("read", "read_nocache", "post"):
             base, head = summary[f"base_{kind}_{what}"], summary[f"head_{kind}_{what}"]
-            lines.append(f"| {kind} {what} | {base['ok_per_second']:.1f} | {head['ok_per_second']:.1f} | "
-                         f"{head['ok_per_second'] / base['ok_per_second']:.2f} | "
-                         f"{base['server_cpu_ms_per_ok']:.2f} | {head['server_cpu_ms_per_ok']:.2f} | "
-                         f"{base['p95_ms']:.1f} | {head['p95_ms']:.1f} |")
+            lines.append(
+                f"| {kind} {what} | {base['ok_per_second']:.1f} | {head['ok_per_second']:.1f} | "
+                f"{head['ok_per_second'] / base['ok_per_second']:.2f} | "
+                f"{base['server_cpu_ms_per_ok']:.2f} | {head['server_cpu_ms_per_ok']:.2f} | "
+                f"{base['p95_ms']:.1f} | {head['p95_ms']:.1f} |"
+            )
     return "\n".join(lines)
 
 
@@ -121,8 +151,11 @@ def main() -> int:
     parser.add_argument("--quiet-wait", type=int, default=30, help="seconds to wait for a quiet machine (default 30)")
     parser.add_argument("--quiet-cores", type=float, default=0.15, help="background CPU regarded as quiet")
     parser.add_argument("--retries", type=int, default=1, help="repeat a disturbed measurement this often")
-    parser.add_argument("--postgres", action="store_true",
-                        help=f"also on PostgreSQL (databases {', '.join(PG_DATABASES.values())}, dropped first)")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help=f"also on PostgreSQL (databases {', '.join(PG_DATABASES.values())}, dropped first)",
+    )
     args = parser.parse_args()
     if not (1 <= args.duration <= 60 and 1 <= args.connections <= 64 and 1 <= args.rounds <= 9):
         parser.error("keep --duration 1-60, --connections 1-64, --rounds 1-9")
@@ -136,15 +169,26 @@ def main() -> int:
     rrp.RUN.mkdir(parents=True)
     rrp.RESULTS.mkdir(parents=True, exist_ok=True)
     checkouts = {"base": base_checkout(args.base), "head": rrp.REPO}
-    head_rev = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=rrp.REPO, capture_output=True,
-                              text=True).stdout.strip()
+    head_rev = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=rrp.REPO, capture_output=True, text=True
+    ).stdout.strip()
     items = seed_data.thread(seed=1, roots=200, replies_per_root=4)
-    results: dict = {"started_at": started_at.isoformat(timespec="seconds"),
-                     "command": " ".join([sys.executable, *sys.argv]),
-                     "base": str(checkouts["base"]), "head": head_rev, "machine": rrp.machine(),
-                     "settings": {"duration_s": args.duration, "connections": args.connections,
-                                  "rounds": args.rounds, "gunicorn_workers": 2},
-                     "setup": {}, "raw": {}, "summary": {}}
+    results: dict = {
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "command": " ".join([sys.executable, *sys.argv]),
+        "base": str(checkouts["base"]),
+        "head": head_rev,
+        "machine": rrp.machine(),
+        "settings": {
+            "duration_s": args.duration,
+            "connections": args.connections,
+            "rounds": args.rounds,
+            "gunicorn_workers": 2,
+        },
+        "setup": {},
+        "raw": {},
+        "summary": {},
+    }
     servers: list[rrp.Server] = []
     args.servers = servers
     args.quiet_budget, args.quiet_spent = 120.0, 0.0
@@ -165,8 +209,10 @@ def main() -> int:
     out = rrp.RESULTS / f"before_after-{run_tag}.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     m = results["machine"]
-    print(f"\n{m['nproc']} CPUs ({m['cpu_model']}); base {checkouts['base'].name}, this {head_rev}; "
-          f"wrk -t1 -c{args.connections} -d{args.duration}s, alternating x{args.rounds}")
+    print(
+        f"\n{m['nproc']} CPUs ({m['cpu_model']}); base {checkouts['base'].name}, this {head_rev}; "
+        f"wrk -t1 -c{args.connections} -d{args.duration}s, alternating x{args.rounds}"
+    )
     print(table(results, kinds))
     print(f"\nraw results: {out}")
     return 0

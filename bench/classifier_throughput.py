@@ -143,7 +143,7 @@ def make_comments(n: int, seed: int = 1) -> list[str]:
     for i in range(n):
         x = (i + 0.5) / n
         acc = 0.0
-        for share, (lo, hi) in buckets:
+        for share, (lo, hi) in buckets:  # noqa: B007 (the bucket the loop stops at is used below)
             acc += share
             if x <= acc:
                 break
@@ -220,8 +220,10 @@ def run_in(args: argparse.Namespace, info: dict[str, str], work: Path) -> str:
     tok = fp32.detoxify.tokenizer
     lengths = [len(ids) for ids in tok(comments, add_special_tokens=False, verbose=False)["input_ids"]]
     words = [len(c.split()) for c in comments]
-    log(f"{len(comments)} comments; words min/median/max {min(words)}/{statistics.median(words):.0f}/{max(words)}; "
-        f"{sum(lengths)} tokens")
+    log(
+        f"{len(comments)} comments; words min/median/max {min(words)}/{statistics.median(words):.0f}/{max(words)}; "
+        f"{sum(lengths)} tokens"
+    )
 
     def batched(clf: DetoxifyClassifier, call: int) -> Callable[[list[str]], Scores]:
         return lambda cs: [r for i in range(0, len(cs), call) for r in clf.score(cs[i : i + call])]
@@ -231,9 +233,7 @@ def run_in(args: argparse.Namespace, info: dict[str, str], work: Path) -> str:
 
     baseline = "baseline: `Detoxify.predict`, 1 comment/call, fp32"
     fp32_ref = row("torch", "fp32", 64)
-    settings: list[tuple[str, Callable[[list[str]], object]]] = [
-        (baseline, lambda cs: [detox.predict(c) for c in cs])
-    ]
+    settings: list[tuple[str, Callable[[list[str]], object]]] = [(baseline, lambda cs: [detox.predict(c) for c in cs])]
     for setting, clf in [(("torch", "fp32"), fp32), *others.items()]:
         settings += [(row(*setting, call), batched(clf, call)) for call in args.calls]
     for _, fn in settings:
@@ -263,10 +263,12 @@ def run_in(args: argparse.Namespace, info: dict[str, str], work: Path) -> str:
     diffs_base = {label(*st): max_diff(results[row(*st, 64)], ref) for st in SETTINGS}  # type: ignore[arg-type]
     short = [i for i, n in enumerate(lengths) if n <= 510]
     predict_diff = max(
-        abs(results[base_name][i][k] - ref[i][k]) for i in short for k in ref[i]  # type: ignore[index]
+        abs(results[base_name][i][k] - ref[i][k])
+        for i in short
+        for k in ref[i]  # type: ignore[index]
     )
     base_scores = sorted(v for r in ref for v in r.values())
-    del fp32, others, detox, results, settings
+    del fp32, others, results, settings
     gc.collect()
 
     log("building the trained test model ...")
@@ -306,7 +308,8 @@ def run_in(args: argparse.Namespace, info: dict[str, str], work: Path) -> str:
         "| setting (`CLASSIFIER_RUNTIME` precision) | max diff vs torch fp32, bert-base-shaped model (seed 0) "
         f"| trained test model{seed_heads} | within 0.02 | start-up (load + convert), bert-base-shaped |",
         "|---|---:|---:|" + "---:|" * len(diffs_seeds) + "---|---:|",
-        f"| {label('torch', 'fp32')} | reference | reference |" + " reference |" * len(diffs_seeds)
+        f"| {label('torch', 'fp32')} | reference | reference |"
+        + " reference |" * len(diffs_seeds)
         + f" | {load_times[label('torch', 'fp32')]:.1f} s |",
     ]
     for p in diffs_base:
@@ -335,23 +338,27 @@ def run_in(args: argparse.Namespace, info: dict[str, str], work: Path) -> str:
     lines = ["| target | setting | measured (64 comments/call) | met |", "|---|---|---|---|"]
     for st in [("torch", "fp32"), ("openvino", "fp32")]:
         r, m = ratio[row(*st, 64)]
-        lines.append(f"| full precision ≥ 1.5× baseline | {label(*st)} | {r:.2f}× (best rounds), {m:.2f}× "
-                     f"(median ratio) | {met(r, m, 1.5)} |")
+        lines.append(
+            f"| full precision ≥ 1.5× baseline | {label(*st)} | {r:.2f}× (best rounds), {m:.2f}× "
+            f"(median ratio) | {met(r, m, 1.5)} |"
+        )
     for st in [("torch", "bf16"), ("openvino", "bf16")]:
         r, m = ratio[row(*st, 64)]
-        lines.append(f"| fastest setting ≥ 5× baseline | {label(*st)} | {r:.2f}× (best rounds), {m:.2f}× "
-                     f"(median ratio) | {met(r, m, 5)} |")
+        lines.append(
+            f"| fastest setting ≥ 5× baseline | {label(*st)} | {r:.2f}× (best rounds), {m:.2f}× "
+            f"(median ratio) | {met(r, m, 5)} |"
+        )
     for st in SETTINGS:
         worst = max(diffs_base[label(*st)], diffs_test[label(*st)], *(d[label(*st)] for d in diffs_seeds.values()))
-        lines.append(f"| max score difference vs fp32 ≤ 0.02 | {label(*st)} | {worst:.2g} | "
-                     f"{'yes' if worst <= 0.02 else '**no**'} |")
+        lines.append(
+            f"| max score difference vs fp32 ≤ 0.02 | {label(*st)} | {worst:.2g} | "
+            f"{'yes' if worst <= 0.02 else '**no**'} |"
+        )
     targets = "\n".join(lines)
     return render(info, args, "\n".join(table), "\n".join(diff_table), summary, targets)
 
 
-def render(
-    info: dict[str, str], args: argparse.Namespace, table: str, diff_table: str, s: dict, targets: str
-) -> str:
+def render(info: dict[str, str], args: argparse.Namespace, table: str, diff_table: str, s: dict, targets: str) -> str:
     return f"""# Classifier throughput
 
 Generated by `bench/classifier_throughput.py` (run by hand:
@@ -360,13 +367,13 @@ Generated by `bench/classifier_throughput.py` (run by hand:
 
 ## Machine
 
-- date: {info['date']}
-- `nproc`: {info['nproc']}; torch threads: {args.threads}
-- CPU: {info['cpu']} (flags: {info['isa']})
-- Python {info['python']}, torch {info['torch']}, transformers {info['transformers']},
-  OpenVINO {info['openvino']}
-- load average at start / end: {info['load_start']} / {info['load_end']}; 1-minute load average
-  at the start of each round: {info['round_loads']}. The machine was shared with other work
+- date: {info["date"]}
+- `nproc`: {info["nproc"]}; torch threads: {args.threads}
+- CPU: {info["cpu"]} (flags: {info["isa"]})
+- Python {info["python"]}, torch {info["torch"]}, transformers {info["transformers"]},
+  OpenVINO {info["openvino"]}
+- load average at start / end: {info["load_start"]} / {info["load_end"]}; 1-minute load average
+  at the start of each round: {info["round_loads"]}. The machine was shared with other work
   while this ran (the 2 cores are all the benchmark uses, so any load above ~2 slows it down):
   the settings run in {args.rounds} interleaved rounds (order rotated each round); the headline
   figure is each setting's best round, next to the median of its per-round ratios to the
@@ -378,12 +385,12 @@ Generated by `bench/classifier_throughput.py` (run by hand:
   vocab 30522, 512 positions, 6 labels), randomly initialised; its classification head is
   rescaled and centred so the scores are not all ~0.5 but spread around it, where the
   sigmoid is steepest and precision errors show the most (fp32 min/median/max
-  {s['base_spread'][0]:.3f}/{s['base_spread'][1]:.3f}/{s['base_spread'][2]:.3f}). Saved as a
+  {s["base_spread"][0]:.3f}/{s["base_spread"][1]:.3f}/{s["base_spread"][2]:.3f}). Saved as a
   Detoxify checkpoint and loaded through `DetoxifyClassifier` → `detoxify.Detoxify(...)`, offline.
-- Comments: {s['comments']} distinct comments built from the labelled sample's sentences: 40% one
+- Comments: {s["comments"]} distinct comments built from the labelled sample's sentences: 40% one
   sentence, 30% 3-6, 20% 10-20, 10% 25-40 sentences; words min/median/max
-  {s['words'][0]}/{s['words'][1]:.0f}/{s['words'][2]}; {s['tokens']} tokens in all (longest {s['longest']};
-  {s['multi_window']} comments need more than one 512-token window: `Detoxify.predict` truncates
+  {s["words"][0]}/{s["words"][1]:.0f}/{s["words"][2]}; {s["tokens"]} tokens in all (longest {s["longest"]};
+  {s["multi_window"]} comments need more than one 512-token window: `Detoxify.predict` truncates
   those, `score()` scores all their windows).
 - `score()`: windows sorted by length and batched (a pass holds at most {args.windows_per_pass} full
   windows' worth of tokens, with little padding), `torch.inference_mode()`. "N comments/call" is
@@ -403,11 +410,11 @@ Generated by `bench/classifier_throughput.py` (run by hand:
 
 {diff_table}
 
-The bert-base-shaped model was scored on the {s['comments']} benchmark comments, the trained
+The bert-base-shaped model was scored on the {s["comments"]} benchmark comments, the trained
 test model (`comments.classifier.testmodel`; fp32 scores min/median/max
-{s['test_spread'][0]:.3f}/{s['test_spread'][1]:.3f}/{s['test_spread'][2]:.3f}) on {s['test_texts']} texts (the
-labelled sample plus the benchmark comments). On the {s['short']} comments that fit one window,
-`score()` in fp32 and `Detoxify.predict` differ by at most {s['predict_diff']:.1e} (same model,
+{s["test_spread"][0]:.3f}/{s["test_spread"][1]:.3f}/{s["test_spread"][2]:.3f}) on {s["test_texts"]} texts (the
+labelled sample plus the benchmark comments). On the {s["short"]} comments that fit one window,
+`score()` in fp32 and `Detoxify.predict` differ by at most {s["predict_diff"]:.1e} (same model,
 only padding differs).
 
 ## Notes
@@ -448,11 +455,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--windows-per-pass", type=int, default=16)
     parser.add_argument(
-        "--extra-seeds", type=lambda v: [int(x) for x in v.split(",") if x], default=[1, 2],
+        "--extra-seeds",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        default=[1, 2],
         help="score differences also on bert-base-shaped models with these random seeds (comma-separated)",
     )
     parser.add_argument(
-        "--calls", type=lambda v: [int(x) for x in v.split(",")], default=[64, 16, 1],
+        "--calls",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[64, 16, 1],
         help="comments per score() call to measure, comma-separated (64 is always needed)",
     )
     parser.add_argument("--workdir", help="where to keep the models (default: a temp dir, removed afterwards)")

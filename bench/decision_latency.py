@@ -46,8 +46,11 @@ def prepare_model(kind: str, work: Path) -> dict[str, str]:
         from comments.classifier.testmodel import build_test_model
 
         info = build_test_model(work / "test-model")
-        return {"CHECKPOINT": str(info.checkpoint_path), "CONFIG_DIR": str(info.config_dir),
-                "CHECKPOINT_SHA256": info.sha256}
+        return {
+            "CHECKPOINT": str(info.checkpoint_path),
+            "CONFIG_DIR": str(info.config_dir),
+            "CHECKPOINT_SHA256": info.sha256,
+        }
     sys.path.insert(0, str(ROOT / "bench"))
     from classifier_throughput import build_bert_base
 
@@ -93,28 +96,50 @@ def wait_ready(base: str, seconds: float = 120) -> None:
 def run(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
     model = prepare_model(args.model, work)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FLASK_APP": "wsgi", "COMMENTS_SECRET_KEY": "bench",
-           "COMMENTS_RATELIMIT_ENABLED": "false", "COMMENTS_CLASSIFIER_PRECISION": args.precision,
-           "COMMENTS_SCORING_MODE": args.mode}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "FLASK_APP": "wsgi",
+        "COMMENTS_SECRET_KEY": "bench",
+        "COMMENTS_RATELIMIT_ENABLED": "false",
+        "COMMENTS_CLASSIFIER_PRECISION": args.precision,
+        "COMMENTS_SCORING_MODE": args.mode,
+    }
     env.update({f"COMMENTS_CLASSIFIER_{k}": v for k, v in model.items()})
     if args.mode == "rq":
         env["COMMENTS_DATABASE_URL"] = "postgresql://postgres@127.0.0.1:5432/test"
         env["COMMENTS_REDIS_URL"] = "redis://127.0.0.1:6379/14"
-        subprocess.run([str(BIN / "flask"), "db", "downgrade", "base"], cwd=ROOT, env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [str(BIN / "flask"), "db", "downgrade", "base"], cwd=ROOT, env=env, check=True, capture_output=True
+        )
     else:
         env["COMMENTS_DATABASE_URL"] = f"sqlite:///{work / 'comments.db'}"
     subprocess.run([str(BIN / "flask"), "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([str(BIN / "flask"), "comments", "create-site", "bench"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(BIN / "flask"), "comments", "create-site", "bench"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     port = args.port
     base = f"http://127.0.0.1:{port}"
     workers = ["--workers", "2"] if args.mode == "rq" else ["--workers", "1", "--threads", "8"]
-    processes = [subprocess.Popen([str(BIN / "gunicorn"), *workers, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    processes = [
+        subprocess.Popen(
+            [str(BIN / "gunicorn"), *workers, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     if args.mode == "rq":
-        processes.append(subprocess.Popen([str(BIN / "flask"), "comments", "worker"], cwd=ROOT, env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        processes.append(
+            subprocess.Popen(
+                [str(BIN / "flask"), "comments", "worker"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     try:
         # The in-process worker loads its model on the first request; wait for that.
         deadline = time.monotonic() + 120
@@ -168,17 +193,27 @@ def run(args: argparse.Namespace) -> dict:
                 if not waiting:
                     break
                 time.sleep(0.2)
-            rows = db.session.query(Comment.created_at, Comment.scored_at, Comment.status).filter(
-                Comment.id.in_(ids)).all()
+            rows = (
+                db.session.query(Comment.created_at, Comment.scored_at, Comment.status)
+                .filter(Comment.id.in_(ids))
+                .all()
+            )
             db.engine.dispose()
         latencies = [(s - c).total_seconds() for c, s, _ in rows if s is not None]
         outcome: dict[str, int] = {}
         for _, _, status in rows:
             outcome[status] = outcome.get(status, 0) + 1
         return {
-            "mode": args.mode, "model": args.model, "precision": args.precision, "rate": args.rate,
-            "seconds": args.seconds, "posted": total, "sent_in_seconds": round(sending, 1),
-            "http_statuses": statuses, "decided": len(latencies), "outcomes": outcome,
+            "mode": args.mode,
+            "model": args.model,
+            "precision": args.precision,
+            "rate": args.rate,
+            "seconds": args.seconds,
+            "posted": total,
+            "sent_in_seconds": round(sending, 1),
+            "http_statuses": statuses,
+            "decided": len(latencies),
+            "outcomes": outcome,
             "decision_p50_ms": round(1000 * percentile(latencies, 0.50)),
             "decision_p95_ms": round(1000 * percentile(latencies, 0.95)),
             "decision_max_ms": round(1000 * max(latencies)),

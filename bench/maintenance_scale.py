@@ -40,28 +40,56 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.exc import OperationalError  # noqa: E402
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from comments import create_app  # noqa: E402
-from comments.extensions import db  # noqa: E402
-from comments.models import Comment, Report, Site, Status, Thread  # noqa: E402
-from comments.security import hash_email  # noqa: E402
+from comments import create_app
+from comments.extensions import db
+from comments.models import Comment, Report, Site, Status, Thread
+from comments.security import hash_email
 
 ERASE_AUTHORS = 4
 ERASE_COMMENTS = 50
-WORDS = ("budget council map report survey timeline reporting article numbers chart neighbour "
-         "pilot baseline interview quote correction summary town work local").split()
+WORDS = [
+    "budget",
+    "council",
+    "map",
+    "report",
+    "survey",
+    "timeline",
+    "reporting",
+    "article",
+    "numbers",
+    "chart",
+    "neighbour",
+    "pilot",
+    "baseline",
+    "interview",
+    "quote",
+    "correction",
+    "summary",
+    "town",
+    "work",
+    "local",
+]
 
 
 def make_app(url: str):
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "HASH_KEY": "bench-hash-key",
-                      "SCORING_MODE": "off", "WEBHOOK_DELIVERY": "worker", "RATELIMIT_ENABLED": False})
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "SECRET_KEY": "bench",
+            "HASH_KEY": "bench-hash-key",
+            "SCORING_MODE": "off",
+            "WEBHOOK_DELIVERY": "worker",
+            "RATELIMIT_ENABLED": False,
+        }
+    )
     return app
 
 
 def _hex(rng: random.Random) -> str:
-    return "%064x" % rng.getrandbits(256)
+    return f"{rng.getrandbits(256):064x}"
 
 
 def generate(url: str, n: int, seed: int = 7) -> None:
@@ -80,9 +108,23 @@ def generate(url: str, n: int, seed: int = 7) -> None:
         # Skewed sizes: thread i's weight ~ 1/(i+1)^0.9, so the largest hold thousands.
         weights = [1 / (i + 1) ** 0.9 for i in range(thread_count)]
         thread_site = [sites[i % 2].id for i in range(thread_count)]
-        db.session.execute(Thread.__table__.insert(), [
-            {"id": i + 1, "site_id": thread_site[i], "key": f"article-{i}", "title": f"Article {i}", "url": "",
-             "closed": False, "published_count": 0, "revision": 0, "created_at": start} for i in range(thread_count)])
+        db.session.execute(
+            Thread.__table__.insert(),
+            [
+                {
+                    "id": i + 1,
+                    "site_id": thread_site[i],
+                    "key": f"article-{i}",
+                    "title": f"Article {i}",
+                    "url": "",
+                    "closed": False,
+                    "published_count": 0,
+                    "revision": 0,
+                    "created_at": start,
+                }
+                for i in range(thread_count)
+            ],
+        )
         db.session.commit()
         threads = rng.choices(range(thread_count), weights=weights, k=n)
         # The structure first (ids are 1..n in creation order), then the rows in chunks.
@@ -106,8 +148,9 @@ def generate(url: str, n: int, seed: int = 7) -> None:
                 depth[cid] = depth[shown_under] + 1
             earlier.append(cid)
             r = rng.random()
-            status[cid] = (Status.HELD.value if r < 0.05 else Status.REJECTED.value if r < 0.07
-                           else Status.PUBLISHED.value)
+            status[cid] = (
+                Status.HELD.value if r < 0.05 else Status.REJECTED.value if r < 0.07 else Status.PUBLISHED.value
+            )
         site1 = [cid for cid in range(1, n + 1) if thread_site[threads[cid - 1]] == sites[0].id]
         erase_ids = rng.sample(site1, ERASE_AUTHORS * ERASE_COMMENTS)
         erase_author = {cid: i // ERASE_COMMENTS for i, cid in enumerate(erase_ids)}
@@ -122,22 +165,47 @@ def generate(url: str, n: int, seed: int = 7) -> None:
         for cid in range(1, n + 1):
             created = start + timedelta(seconds=365 * 86400 * cid / (n + 1) + rng.random())
             ip = rng.choice(ips)
-            email = erase_hashes[erase_author[cid]] if cid in erase_author else (
-                _hex(rng) if rng.random() < 0.3 else None)
+            email = (
+                erase_hashes[erase_author[cid]] if cid in erase_author else (_hex(rng) if rng.random() < 0.3 else None)
+            )
             words = " ".join(rng.choices(WORDS, k=14))
             decided = created + timedelta(hours=1) if status[cid] != "published" and rng.random() < 0.01 else None
-            chunk.append({
-                "id": cid, "site_id": thread_site[threads[cid - 1]], "thread_id": threads[cid - 1] + 1,
-                "parent_id": parent[cid] or None, "root_id": root[cid] or None,
-                "reply_to_id": reply_to[cid] or None, "depth": depth[cid],
-                "author_name": f"Reader {cid % 997}", "author_email_hash": email, "author_key": email or ip,
-                "ip_hash": ip, "body": words, "body_html": f"<p>{words}</p>",
-                "body_fingerprint": hashlib.sha256(words.encode()).hexdigest(), "status": status[cid],
-                "reasons": [], "reason_codes": "", "scores": None, "max_score": None, "model_name": None,
-                "scored_at": None, "needs_scoring": False, "reply_count": replies.get(cid, 0),
-                "report_count": 0, "reported_at": None, "edit_nonce": "%032x" % rng.getrandbits(128),
-                "version": 1, "created_at": created, "edited_at": None, "decided_at": decided,
-                "updated_at": created, "import_ref": None})
+            chunk.append(
+                {
+                    "id": cid,
+                    "site_id": thread_site[threads[cid - 1]],
+                    "thread_id": threads[cid - 1] + 1,
+                    "parent_id": parent[cid] or None,
+                    "root_id": root[cid] or None,
+                    "reply_to_id": reply_to[cid] or None,
+                    "depth": depth[cid],
+                    "author_name": f"Reader {cid % 997}",
+                    "author_email_hash": email,
+                    "author_key": email or ip,
+                    "ip_hash": ip,
+                    "body": words,
+                    "body_html": f"<p>{words}</p>",
+                    "body_fingerprint": hashlib.sha256(words.encode()).hexdigest(),
+                    "status": status[cid],
+                    "reasons": [],
+                    "reason_codes": "",
+                    "scores": None,
+                    "max_score": None,
+                    "model_name": None,
+                    "scored_at": None,
+                    "needs_scoring": False,
+                    "reply_count": replies.get(cid, 0),
+                    "report_count": 0,
+                    "reported_at": None,
+                    "edit_nonce": f"{rng.getrandbits(128):032x}",
+                    "version": 1,
+                    "created_at": created,
+                    "edited_at": None,
+                    "decided_at": decided,
+                    "updated_at": created,
+                    "import_ref": None,
+                }
+            )
             if len(chunk) == 20000:
                 db.session.execute(table.insert(), chunk)
                 db.session.commit()
@@ -146,16 +214,29 @@ def generate(url: str, n: int, seed: int = 7) -> None:
         if chunk:
             db.session.execute(table.insert(), chunk)
         reported = rng.sample(range(1, n + 1), max(1, n // 200))
-        db.session.execute(Report.__table__.insert(), [
-            {"comment_id": cid, "reason": "spam", "note": "", "reporter_hash": _hex(rng),
-             "created_at": start + timedelta(seconds=365 * 86400 * cid / (n + 1) + 60)} for cid in reported])
+        db.session.execute(
+            Report.__table__.insert(),
+            [
+                {
+                    "comment_id": cid,
+                    "reason": "spam",
+                    "note": "",
+                    "reporter_hash": _hex(rng),
+                    "created_at": start + timedelta(seconds=365 * 86400 * cid / (n + 1) + 60),
+                }
+                for cid in reported
+            ],
+        )
         counts: dict[int, int] = {}
         for cid in range(1, n + 1):
             if status[cid] == Status.PUBLISHED.value:
                 counts[threads[cid - 1] + 1] = counts.get(threads[cid - 1] + 1, 0) + 1
-        db.session.execute(Thread.__table__.update().where(Thread.__table__.c.id == db.bindparam("tid"))
-                           .values(published_count=db.bindparam("count")),
-                           [{"tid": t, "count": c} for t, c in counts.items()])
+        db.session.execute(
+            Thread.__table__.update()
+            .where(Thread.__table__.c.id == db.bindparam("tid"))
+            .values(published_count=db.bindparam("count")),
+            [{"tid": t, "count": c} for t, c in counts.items()],
+        )
         if db.engine.dialect.name == "postgresql":
             for name in ("comments", "threads", "reports"):
                 db.session.execute(text(f"SELECT setval('{name}_id_seq', (SELECT max(id) FROM {name}))"))
@@ -214,10 +295,17 @@ def rescore_page_query(site_id: int, last_id: int):
     """The page the dry run reads after ``last_id`` (the statement ``scoring.rescore`` builds)."""
     from sqlalchemy import select
 
-    return (select(Comment.id).where(
-        Comment.id > last_id,
-        Comment.status.in_([Status.PUBLISHED.value, Status.HELD.value, Status.REJECTED.value]),
-        Comment.decided_at.is_(None), Comment.site_id == site_id).order_by(Comment.id).limit(32))
+    return (
+        select(Comment.id)
+        .where(
+            Comment.id > last_id,
+            Comment.status.in_([Status.PUBLISHED.value, Status.HELD.value, Status.REJECTED.value]),
+            Comment.decided_at.is_(None),
+            Comment.site_id == site_id,
+        )
+        .order_by(Comment.id)
+        .limit(32)
+    )
 
 
 def measure(url: str, author: int, rescore_budget: float, skip: set[str]) -> dict:
@@ -232,15 +320,20 @@ def measure(url: str, author: int, rescore_budget: float, skip: set[str]) -> dic
         site = db.session.scalar(db.select(Site).where(Site.slug == "site1"))
         if "erase" not in skip:
             started = time.perf_counter()
-            page = privacy.export_author(site, f"erase{author}@example.org", limit=100, cursor=None,
-                                         actor=Actor("host", "bench"))
+            page = privacy.export_author(
+                site, f"erase{author}@example.org", limit=100, cursor=None, actor=Actor("host", "bench")
+            )
             out["export"] = {"comments": len(page.items), "ms": round((time.perf_counter() - started) * 1000, 1)}
             started = time.perf_counter()
             result = privacy.erase_author(site, f"erase{author}@example.org", Actor("host", "bench"))
             seconds = time.perf_counter() - started
-            out["erase"] = {"erased": result.erased, "removed": result.removed, "tombstoned": result.tombstoned,
-                            "ms": round(seconds * 1000, 1),
-                            "ms_per_comment": round(seconds * 1000 / max(1, result.erased), 2)}
+            out["erase"] = {
+                "erased": result.erased,
+                "removed": result.removed,
+                "tombstoned": result.tombstoned,
+                "ms": round(seconds * 1000, 1),
+                "ms_per_comment": round(seconds * 1000 / max(1, result.erased), 2),
+            }
             print(json.dumps(out["erase"]), file=sys.stderr, flush=True)
         if "purge" not in skip:
             writer = _Writer(db.engine)
@@ -251,15 +344,20 @@ def measure(url: str, author: int, rescore_budget: float, skip: set[str]) -> dic
             seconds = time.perf_counter() - started
             writer.stop.set()
             writer.join()
-            out["purge"] = {"seconds": round(seconds, 2), "output": cli.output.strip().splitlines(),
-                            "longest_write_wait_ms": round(max(writer.waits, default=float("nan")) * 1000, 1),
-                            "writes": len(writer.waits), "writes_failed": writer.failed}
+            out["purge"] = {
+                "seconds": round(seconds, 2),
+                "output": cli.output.strip().splitlines(),
+                "longest_write_wait_ms": round(max(writer.waits, default=float("nan")) * 1000, 1),
+                "writes": len(writer.waits),
+                "writes_failed": writer.failed,
+            }
             if cli.exception:
                 out["purge"]["error"] = repr(cli.exception)
             print(json.dumps(out["purge"]), file=sys.stderr, flush=True)
         if "rescore" not in skip:
-            ids = db.session.execute(text("SELECT min(id), max(id) FROM comments WHERE site_id = :s"),
-                                     {"s": site.id}).one()
+            ids = db.session.execute(
+                text("SELECT min(id), max(id) FROM comments WHERE site_id = :s"), {"s": site.id}
+            ).one()
             timings = {}
             for label, last_id in (("start", 0), ("middle", (ids[0] + ids[1]) // 2), ("end", ids[1] - 500)):
                 runs = []
@@ -280,22 +378,26 @@ def measure(url: str, author: int, rescore_budget: float, skip: set[str]) -> dic
                 examined = classifier.texts
                 db.session.rollback()
             seconds = time.perf_counter() - started
-            out["rescore_dry_run"] = {"finished": finished, "examined": examined, "seconds": round(seconds, 2),
-                                      "comments_per_second": round(examined / seconds),
-                                      "page_query_ms": timings}
+            out["rescore_dry_run"] = {
+                "finished": finished,
+                "examined": examined,
+                "seconds": round(seconds, 2),
+                "comments_per_second": round(examined / seconds),
+                "page_query_ms": timings,
+            }
             print(json.dumps(out["rescore_dry_run"]), file=sys.stderr, flush=True)
     return out
 
 
 PLANS = {
     "export: an author's comments": "SELECT id FROM comments WHERE site_id = 1 AND author_email_hash = 'x' "
-                                     "ORDER BY created_at, id LIMIT 101",
+    "ORDER BY created_at, id LIMIT 101",
     "erase: a deleted comment's replies-to (FK ON DELETE SET NULL)": "SELECT id FROM comments WHERE reply_to_id = 5",
     "erase: a deleted comment's children (FK ON DELETE CASCADE)": "SELECT id FROM comments WHERE parent_id = 5",
     "purge: old IP hashes": "SELECT id FROM comments WHERE created_at < '2026-09-01' AND ip_hash IS NOT NULL "
-                            "ORDER BY created_at, id LIMIT 2000",
+    "ORDER BY created_at, id LIMIT 2000",
     "rescore: a page": "SELECT id FROM comments WHERE id > 400000 AND status IN ('published', 'held', 'rejected') "
-                       "AND decided_at IS NULL AND site_id = 1 ORDER BY id LIMIT 32",
+    "AND decided_at IS NULL AND site_id = 1 ORDER BY id LIMIT 32",
 }
 
 
@@ -310,10 +412,14 @@ def plans(url: str) -> None:
                 print("   ", row[-1])
         if postgres:
             # The FK triggers a DELETE fires, with their time (rolled back).
-            victim = db.session.scalar(text("SELECT id FROM comments c WHERE NOT EXISTS "
-                                            "(SELECT 1 FROM comments r WHERE r.parent_id = c.id) "
-                                            "AND NOT EXISTS (SELECT 1 FROM reports p WHERE p.comment_id = c.id) "
-                                            "ORDER BY id DESC LIMIT 1"))
+            victim = db.session.scalar(
+                text(
+                    "SELECT id FROM comments c WHERE NOT EXISTS "
+                    "(SELECT 1 FROM comments r WHERE r.parent_id = c.id) "
+                    "AND NOT EXISTS (SELECT 1 FROM reports p WHERE p.comment_id = c.id) "
+                    "ORDER BY id DESC LIMIT 1"
+                )
+            )
             print(f"-- erase: DELETE one comment ({victim}), rolled back")
             delete = f"EXPLAIN (ANALYZE, COSTS OFF) DELETE FROM comments WHERE id = {victim}"
             for row in db.session.execute(text(delete)):

@@ -52,8 +52,14 @@ def build_app():
     from comments.extensions import db
     from comments.services import sites
 
-    app = create_app({"DATABASE_URL": f"sqlite:///{WORK / 'comments.db'}", "SECRET_KEY": "bench",  # noqa: S106
-                      "RATELIMIT_ENABLED": False, "SCORING_MODE": "off"})
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{WORK / 'comments.db'}",
+            "SECRET_KEY": "bench",
+            "RATELIMIT_ENABLED": False,
+            "SCORING_MODE": "off",
+        }
+    )
     with app.app_context():
         upgrade()
         sites.create_site("bench", ["http://127.0.0.1:9"])
@@ -79,8 +85,9 @@ def stages(app, reads: int) -> dict[str, float]:
     from comments.extensions import db
     from comments.services import sites, threads
 
-    out: dict[str, list[float]] = {k: [] for k in ("find_site_and_thread", "query_roots_and_replies",
-                                                    "build_tree", "orjson_dumps")}
+    out: dict[str, list[float]] = {
+        k: [] for k in ("find_site_and_thread", "query_roots_and_replies", "build_tree", "orjson_dumps")
+    }
     with app.test_request_context(PATH + "?limit=200"):
         for _ in range(reads):
             db.session.remove()
@@ -92,10 +99,12 @@ def stages(app, reads: int) -> dict[str, float]:
             from sqlalchemy import select
 
             from comments.models import Comment
+
             replies = db.session.execute(
-                select(*threads._COLUMNS).where(Comment.root_id.in_([r.id for r in roots]),
-                                                Comment.status.in_(threads.VISIBLE))
-                .order_by(Comment.created_at, Comment.id)).all()
+                select(*threads._COLUMNS)
+                .where(Comment.root_id.in_([r.id for r in roots]), Comment.status.in_(threads.VISIBLE))
+                .order_by(Comment.created_at, Comment.id)
+            ).all()
             t2 = time.perf_counter()
             page = threads.read_page(site, "article-1", thread, "oldest", 200, None)  # queries again
             t3 = time.perf_counter()
@@ -169,9 +178,12 @@ def main() -> int:
     def read_304() -> None:
         assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
 
-    bodies = iter([dict(body=item["body"] + f"\n\nPost {n}.", author_name=f"Poster {n}")
-                   for n, item in enumerate(seed_data.thread(seed=2, roots=3 * posts + 20,
-                                                             replies_per_root=0))])
+    bodies = iter(
+        [
+            {"body": item["body"] + f"\n\nPost {n}.", "author_name": f"Poster {n}"}
+            for n, item in enumerate(seed_data.thread(seed=2, roots=3 * posts + 20, replies_per_root=0))
+        ]
+    )
 
     def post() -> None:
         resp = client.post("/api/v1/sites/bench/threads/article-3/comments", json=next(bodies))

@@ -33,7 +33,7 @@ import shutil
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -70,8 +70,16 @@ def build_app(repo: Path, database_url: str | None):
 
     from comments import create_app
 
-    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "bench", "HASH_KEY": "bench",  # noqa: S106
-                      "RATELIMIT_ENABLED": False, "SCORING_MODE": "off", "WEBHOOK_DELIVERY": "worker"})
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "bench",
+            "HASH_KEY": "bench",
+            "RATELIMIT_ENABLED": False,
+            "SCORING_MODE": "off",
+            "WEBHOOK_DELIVERY": "worker",
+        }
+    )
     with app.app_context():
         upgrade()
     return app
@@ -87,7 +95,7 @@ def seed(app) -> dict[str, int]:
 
     rng = random.Random(7)
     bodies = [seed_data.body(rng) for _ in range(500)]
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     with app.app_context():
         site, _ = sites.create_site("bench", ["http://127.0.0.1:9"])
         db.session.flush()
@@ -118,20 +126,36 @@ def seed(app) -> dict[str, int]:
                             parent, parent_depth = root_id, 0
                         depth = parent_depth + 1
                     text = bodies[(next_id * 7) % len(bodies)]
-                    rows.append({"id": next_id, "site_id": site.id, "thread_id": row.id, "parent_id": parent,
-                                 "root_id": None if parent is None else root_id, "depth": depth,
-                                 "author_name": f"Reader {next_id % 997}", "author_key": f"k{next_id % 997}",
-                                 "body": text, "body_html": f"<p>{text}</p>", "body_fingerprint": f"f{next_id}",
-                                 "status": "published", "reasons": [], "reason_codes": "", "reply_count": 0,
-                                 "edit_nonce": "n", "created_at": moment, "updated_at": moment})
+                    rows.append(
+                        {
+                            "id": next_id,
+                            "site_id": site.id,
+                            "thread_id": row.id,
+                            "parent_id": parent,
+                            "root_id": None if parent is None else root_id,
+                            "depth": depth,
+                            "author_name": f"Reader {next_id % 997}",
+                            "author_key": f"k{next_id % 997}",
+                            "body": text,
+                            "body_html": f"<p>{text}</p>",
+                            "body_fingerprint": f"f{next_id}",
+                            "status": "published",
+                            "reasons": [],
+                            "reason_codes": "",
+                            "reply_count": 0,
+                            "edit_nonce": "n",
+                            "created_at": moment,
+                            "updated_at": moment,
+                        }
+                    )
                     if parent is not None:
                         reply_counts[parent] = reply_counts.get(parent, 0) + 1
                         placed.append((next_id, depth))
                     next_id += 1
-                for item in rows[-(replies + 1):]:
+                for item in rows[-(replies + 1) :]:
                     item["reply_count"] = reply_counts.get(item["id"], 0)
             for chunk in range(0, len(rows), 2000):
-                db.session.execute(insert(Comment.__table__), rows[chunk:chunk + 2000])
+                db.session.execute(insert(Comment.__table__), rows[chunk : chunk + 2000])
             db.session.execute(update(Thread).where(Thread.id == row.id).values(published_count=len(rows)))
 
         thread("big", [5000] + [4] * 49)
@@ -166,8 +190,16 @@ def measure(app, reads: int, big_root: int) -> list[tuple[str, float, float, flo
         def count(nodes):
             return sum(1 + count(n.get("replies", [])) for n in nodes)
 
-        results.append((label, statistics.median(times) * 1000, times[int(len(times) * 0.9) - 1] * 1000,
-                        statistics.median(cpu) * 1000, len(response.data), count(response.json["comments"])))
+        results.append(
+            (
+                label,
+                statistics.median(times) * 1000,
+                times[int(len(times) * 0.9) - 1] * 1000,
+                statistics.median(cpu) * 1000,
+                len(response.data),
+                count(response.json["comments"]),
+            )
+        )
 
     for key in ("big", "small"):
         for sort in ("oldest", "top"):

@@ -74,8 +74,14 @@ def log(message: str) -> None:
     print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-        timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, env=env, cwd=cwd, timeout=timeout, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -90,8 +96,10 @@ def free_port() -> int:
 
 # --- HTTP -------------------------------------------------------------------------------------
 
-def http_call(port: int, method: str, path: str, payload: object | None = None,
-              headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+
+def http_call(
+    port: int, method: str, path: str, payload: object | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
     try:
         body = None if payload is None else json.dumps(payload).encode()
@@ -108,11 +116,11 @@ def http_call(port: int, method: str, path: str, payload: object | None = None,
 
 # --- servers ----------------------------------------------------------------------------------
 
+
 class Server:
     """A gunicorn we started, in its own session so that stopping it reaches its workers."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], cwd: Path, port: int,
-                 ready_path: str):
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], cwd: Path, port: int, ready_path: str):
         self.name, self.cmd, self.env, self.cwd, self.port = name, cmd, env, cwd, port
         self.ready_path = ready_path
         # Ours with scoring on (--with-classifier), on SQLite: where to count comments still waiting.
@@ -123,8 +131,9 @@ class Server:
     def start(self, timeout: float = 60) -> None:
         log(f"starting {self.name}: {' '.join(self.cmd)}")
         with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=self.cwd, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.cmd, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -188,15 +197,21 @@ OUR_POST_STATUS = 201
 
 
 def our_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("COMMENTS_") or (SCORING_MODE != "off" and k.startswith(("COMMENTS_CLASSIFIER_", "COMMENTS_SCORING_")))}
-    env.update({
-        "COMMENTS_DATABASE_URL": database_url,
-        "COMMENTS_SECRET_KEY": "bench",
-        "COMMENTS_RATELIMIT_ENABLED": "false",
-        "COMMENTS_SCORING_MODE": SCORING_MODE,
-        "PATH": f"{OUR_VENV / 'bin'}:{env.get('PATH', '')}",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("COMMENTS_")
+        or (SCORING_MODE != "off" and k.startswith(("COMMENTS_CLASSIFIER_", "COMMENTS_SCORING_")))
+    }
+    env.update(
+        {
+            "COMMENTS_DATABASE_URL": database_url,
+            "COMMENTS_SECRET_KEY": "bench",
+            "COMMENTS_RATELIMIT_ENABLED": "false",
+            "COMMENTS_SCORING_MODE": SCORING_MODE,
+            "PATH": f"{OUR_VENV / 'bin'}:{env.get('PATH', '')}",
+        }
+    )
     return env
 
 
@@ -217,10 +232,10 @@ def prepare_ours(database_url: str, postgres: bool) -> list[list[str]]:
 
 def postgres_in_use() -> str | None:
     """Why the PostgreSQL database should not be dropped now (CI or tests use it), or None."""
-    query = ("SELECT count(*) FROM pg_stat_activity WHERE datname = 'test' "
-             "AND pid <> pg_backend_pid()")
-    result = run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-Atc", query],
-                 check=False, timeout=30)
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'test' AND pid <> pg_backend_pid()"
+    result = run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-Atc", query], check=False, timeout=30
+    )
     if result.returncode != 0:
         return f"psql failed: {result.stderr.strip()}"
     if int(result.stdout.strip() or 0) > 0:
@@ -236,13 +251,21 @@ def ours_server(database_url: str, name: str, extra_env: dict[str, str] | None =
 
 def ensure_isso_venv() -> dict[str, str]:
     """The Isso virtualenv, made with the same base Python as ours; returns versions."""
-    gunicorn_version = run([str(OUR_VENV / "bin" / "python"), "-c",
-                            "import importlib.metadata as m; print(m.version('gunicorn'))"]).stdout.strip()
+    gunicorn_version = run(
+        [str(OUR_VENV / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('gunicorn'))"]
+    ).stdout.strip()
     py = ISSO_VENV / "bin" / "python"
 
     def installed() -> dict[str, str]:
-        out = run([str(py), "-c", "import importlib.metadata as m, json;"
-                   "print(json.dumps({p: m.version(p) for p in ('isso', 'gunicorn')}))"], check=False)
+        out = run(
+            [
+                str(py),
+                "-c",
+                "import importlib.metadata as m, json;"
+                "print(json.dumps({p: m.version(p) for p in ('isso', 'gunicorn')}))",
+            ],
+            check=False,
+        )
         return json.loads(out.stdout) if out.returncode == 0 else {}
 
     want = {"isso": ISSO_VERSION, "gunicorn": gunicorn_version}
@@ -253,8 +276,17 @@ def ensure_isso_venv() -> dict[str, str]:
     if ISSO_VENV.exists():
         shutil.rmtree(ISSO_VENV)
     run([base, "-m", "venv", str(ISSO_VENV)], timeout=120)
-    run([str(ISSO_VENV / "bin" / "pip"), "install", "--disable-pip-version-check", "-q",
-         f"isso=={ISSO_VERSION}", f"gunicorn=={gunicorn_version}"], timeout=600)
+    run(
+        [
+            str(ISSO_VENV / "bin" / "pip"),
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            f"isso=={ISSO_VERSION}",
+            f"gunicorn=={gunicorn_version}",
+        ],
+        timeout=600,
+    )
     got = installed()
     if got != want:
         raise RuntimeError(f"Isso venv has {got}, wanted {want}")
@@ -266,14 +298,18 @@ def isso_server() -> Server:
     cfg = RUN / "isso.cfg"
     template = string.Template((BENCH / "isso.cfg.template").read_text())
     cfg.write_text(template.substitute(dbpath=RUN / "isso.db", host="http://127.0.0.1:9/", port=port))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("COMMENTS_") or (SCORING_MODE != "off" and k.startswith("COMMENTS_CLASSIFIER_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("COMMENTS_") or (SCORING_MODE != "off" and k.startswith("COMMENTS_CLASSIFIER_"))
+    }
     env["ISSO_SETTINGS"] = str(cfg)
     cmd = [str(ISSO_VENV / "bin" / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "isso.run:application"]
     return Server("isso", cmd, env, RUN, port, "/info")
 
 
 # --- seeding ----------------------------------------------------------------------------------
+
 
 def thread_path_ours(key: str, query: str = "") -> str:
     return f"/api/v1/sites/{SITE}/threads/{urllib.parse.quote(key, safe='')}/comments" + query
@@ -300,8 +336,7 @@ def seed_isso(server: Server, items: list[dict]) -> float:
         payload = {"text": item["body"], "author": item["author"], "title": "Article 1"}
         if item["parent"] is not None:
             payload["parent"] = ids[item["parent"]]
-        status, _, data = http_call(server.port, "POST", "/new?uri=" + urllib.parse.quote("/" + READ_THREAD),
-                                    payload)
+        status, _, data = http_call(server.port, "POST", "/new?uri=" + urllib.parse.quote("/" + READ_THREAD), payload)
         if status != 201:
             raise RuntimeError(f"isso: seeding answered {status}: {data[:500]!r}")
         ids.append(json.loads(data)["id"])
@@ -311,15 +346,20 @@ def seed_isso(server: Server, items: list[dict]) -> float:
 def open_post_threads(ours: Server, isso: Server | None) -> None:
     """One comment in the posting thread of each server first, so that the measured posts do not
     include creating the thread (with two workers, Isso can fail that race with a 500)."""
-    status, _, data = http_call(ours.port, "POST", thread_path_ours(POST_THREAD),
-                                {"body": "First!", "author_name": "Opener"})
+    status, _, data = http_call(
+        ours.port, "POST", thread_path_ours(POST_THREAD), {"body": "First!", "author_name": "Opener"}
+    )
     if status != OUR_POST_STATUS:
         raise RuntimeError(f"ours: opening the posting thread answered {status}: {data[:300]!r}")
     if SCORING_MODE != "off":
         wait_classifier_loaded(ours)
     if isso is not None:
-        status, _, data = http_call(isso.port, "POST", "/new?uri=" + urllib.parse.quote("/" + POST_THREAD),
-                                    {"text": "First!", "author": "Opener", "title": "Article 2"})
+        status, _, data = http_call(
+            isso.port,
+            "POST",
+            "/new?uri=" + urllib.parse.quote("/" + POST_THREAD),
+            {"text": "First!", "author": "Opener", "title": "Article 2"},
+        )
         if status != 201:
             raise RuntimeError(f"isso: opening the posting thread answered {status}: {data[:300]!r}")
 
@@ -359,8 +399,13 @@ def check_ours(server: Server, expect_roots: int, expect_total: int) -> dict:
     roots = page["comments"]
     total = len(roots) + sum(len(r["replies"]) for r in roots)
     cut = sum(1 for r in roots if r.get("replies_next_cursor"))
-    if (status != 200 or len(roots) != expect_roots or total != carried or page["next_cursor"] is not None
-            or cut != (expect_roots if per_root > REPLIES_SHOWN else 0)):
+    if (
+        status != 200
+        or len(roots) != expect_roots
+        or total != carried
+        or page["next_cursor"] is not None
+        or cut != (expect_roots if per_root > REPLIES_SHOWN else 0)
+    ):
         raise RuntimeError(f"ours: read gave {status}, {len(roots)} roots, {total} comments, {cut} cut")
     status304, _, _ = http_call(server.port, "GET", our_read_path(), headers={"If-None-Match": headers["etag"]})
     if status304 != 304:
@@ -384,6 +429,7 @@ def warm_up(server: Server, path: str, count: int = WARMUP_REQUESTS) -> None:
 
 
 # --- measuring --------------------------------------------------------------------------------
+
 
 def system_busy_seconds() -> float:
     """CPU seconds the whole machine has spent busy (all CPUs), from /proc/stat."""
@@ -414,6 +460,7 @@ def wait_quiet(args: argparse.Namespace, servers: list[Server], what: str) -> fl
             return other
         log(f"waiting for the machine to be quiet before {what}: other processes use {other:.2f} CPUs")
 
+
 def post_templates(kind: str, run_tag: str, count: int = 300) -> Path:
     """One JSON request body per line, with @@N@@ where wrk puts a unique number."""
     items = seed_data.thread(seed=2, roots=count, replies_per_root=0)
@@ -430,14 +477,23 @@ def post_templates(kind: str, run_tag: str, count: int = 300) -> Path:
     return path
 
 
-def wrk(server: Server, path: str, args: argparse.Namespace, *, expect: int,
-        headers: dict[str, str] | None = None, templates: Path | None = None, tag: str = "") -> dict:
+def wrk(
+    server: Server,
+    path: str,
+    args: argparse.Namespace,
+    *,
+    expect: int,
+    headers: dict[str, str] | None = None,
+    templates: Path | None = None,
+    tag: str = "",
+) -> dict:
     """One measurement; repeated (at most --retries times) when other processes took CPU during
     it, keeping the attempt they disturbed least."""
     attempts = []
     for attempt in range(1 + args.retries):
-        r = wrk_once(server, path, args, expect=expect, headers=headers, templates=templates,
-                     prefix=f"{tag}a{attempt}-")
+        r = wrk_once(
+            server, path, args, expect=expect, headers=headers, templates=templates, prefix=f"{tag}a{attempt}-"
+        )
         attempts.append(r)
         if r["other_cpu_cores"] <= args.quiet_cores:
             break
@@ -446,14 +502,22 @@ def wrk(server: Server, path: str, args: argparse.Namespace, *, expect: int,
     best = min(attempts, key=lambda a: a["other_cpu_cores"])
     best["attempts"] = len(attempts)
     best["discarded_attempts"] = [
-        {k: a[k] for k in ("ok_per_second", "other_cpu_cores", "latency_ms")} for a in attempts if a is not best]
+        {k: a[k] for k in ("ok_per_second", "other_cpu_cores", "latency_ms")} for a in attempts if a is not best
+    ]
     return best
 
 
-def wrk_once(server: Server, path: str, args: argparse.Namespace, *, expect: int,
-             headers: dict[str, str] | None, templates: Path | None, prefix: str) -> dict:
-    cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--timeout", "30s",
-           "-s", str(WRK_SCRIPT)]
+def wrk_once(
+    server: Server,
+    path: str,
+    args: argparse.Namespace,
+    *,
+    expect: int,
+    headers: dict[str, str] | None,
+    templates: Path | None,
+    prefix: str,
+) -> dict:
+    cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--timeout", "30s", "-s", str(WRK_SCRIPT)]
     for name, value in (headers or {}).items():
         cmd += ["-H", f"{name}: {value}"]
     cmd += [f"http://127.0.0.1:{server.port}{path}", "--", str(MAX_WRK_REQUESTS)]
@@ -470,12 +534,13 @@ def wrk_once(server: Server, path: str, args: argparse.Namespace, *, expect: int
     busy_after = system_busy_seconds()
     cpu_after = server.cpu_seconds()
     backlog = scoring_backlog(server) if server.scoring_db is not None else None
-    wrk_cpu = ((children_after.ru_utime - children_before.ru_utime)
-               + (children_after.ru_stime - children_before.ru_stime))
+    wrk_cpu = (children_after.ru_utime - children_before.ru_utime) + (
+        children_after.ru_stime - children_before.ru_stime
+    )
     line = next((ln for ln in result.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
     if line is None:
         raise RuntimeError(f"no WRK_JSON line from wrk:\n{result.stdout}\n{result.stderr}")
-    raw = json.loads(line[len("WRK_JSON "):])
+    raw = json.loads(line[len("WRK_JSON ") :])
     seconds = raw["duration_us"] / 1e6
     statuses = {int(k): v for k, v in raw["statuses"].items()}
     ok = statuses.get(expect, 0)
@@ -511,7 +576,8 @@ def wrk_once(server: Server, path: str, args: argparse.Namespace, *, expect: int
         # scores when wrk stopped, how long the rest took, and the CPU per post with that included.
         "scoring_backlog": backlog,
         "server_cpu_ms_per_ok_with_drain": (
-            (cpu_after - cpu_before + backlog["drain_cpu_seconds"]) * 1000 / ok if backlog and ok else None),
+            (cpu_after - cpu_before + backlog["drain_cpu_seconds"]) * 1000 / ok if backlog and ok else None
+        ),
         "other_cpu_cores": other_cpu,
         "other_cpu_cores_before": background_before,
         "wrk_output": result.stdout,
@@ -536,8 +602,12 @@ def scoring_backlog(server: Server, timeout: float = 120) -> dict:
     drain = time.monotonic() - started
     if at_end:
         log(f"  scoring: {at_end} comments waiting when wrk stopped, {left} after {drain:.1f} s")
-    return {"waiting_at_end": at_end, "waiting_after_drain": left, "drain_seconds": drain if at_end else 0.0,
-            "drain_cpu_seconds": server.cpu_seconds() - cpu_before}
+    return {
+        "waiting_at_end": at_end,
+        "waiting_after_drain": left,
+        "drain_seconds": drain if at_end else 0.0,
+        "drain_cpu_seconds": server.cpu_seconds() - cpu_before,
+    }
 
 
 def summarise(rounds: list[dict]) -> dict:
@@ -561,18 +631,24 @@ def summarise(rounds: list[dict]) -> dict:
         "wrk_cpu_cores": statistics.mean(r["wrk_cpu_cores"] for r in rounds),
         "other_cpu_cores": max(r["other_cpu_cores"] for r in rounds),
         "attempts": sum(r["attempts"] for r in rounds),
-        **({"scoring_waiting_at_end": [r["scoring_backlog"]["waiting_at_end"] for r in rounds],
-            "scoring_drain_seconds": [r["scoring_backlog"]["drain_seconds"] for r in rounds],
-            "scoring_waiting_after_drain": sum(r["scoring_backlog"]["waiting_after_drain"] for r in rounds),
-            "server_cpu_ms_per_ok_with_drain": (
-                sum(r["server_cpu_seconds"] + r["scoring_backlog"]["drain_cpu_seconds"] for r in rounds) * 1000 / ok
-                if ok else None)}
-           if all(r.get("scoring_backlog") for r in rounds) else {}),
+        **(
+            {
+                "scoring_waiting_at_end": [r["scoring_backlog"]["waiting_at_end"] for r in rounds],
+                "scoring_drain_seconds": [r["scoring_backlog"]["drain_seconds"] for r in rounds],
+                "scoring_waiting_after_drain": sum(r["scoring_backlog"]["waiting_after_drain"] for r in rounds),
+                "server_cpu_ms_per_ok_with_drain": (
+                    sum(r["server_cpu_seconds"] + r["scoring_backlog"]["drain_cpu_seconds"] for r in rounds) * 1000 / ok
+                    if ok
+                    else None
+                ),
+            }
+            if all(r.get("scoring_backlog") for r in rounds)
+            else {}
+        ),
     }
 
 
-def measure_alternating(entries: list[tuple[str, Server, str, dict]], args: argparse.Namespace,
-                        results: dict) -> None:
+def measure_alternating(entries: list[tuple[str, Server, str, dict]], args: argparse.Namespace, results: dict) -> None:
     """Measure each entry (label, server, path, wrk options) in turn, ``args.rounds`` times over,
     so that a slow drift of the machine touches every server alike."""
     per: dict[str, list[dict]] = {label: [] for label, _, _, _ in entries}
@@ -580,33 +656,48 @@ def measure_alternating(entries: list[tuple[str, Server, str, dict]], args: argp
         for label, server, path, options in entries:
             log(f"round {round_no}/{args.rounds}: {label}")
             r = wrk(server, path, args, tag=f"r{round_no}", **options)
-            log(f"  {r['ok_per_second']:.1f} ok/s, p50 {r['latency_ms']['p50']:.1f} ms, "
-                f"p95 {r['latency_ms']['p95']:.1f} ms, unexpected {r['unexpected']} {r['statuses']}")
+            log(
+                f"  {r['ok_per_second']:.1f} ok/s, p50 {r['latency_ms']['p50']:.1f} ms, "
+                f"p95 {r['latency_ms']['p95']:.1f} ms, unexpected {r['unexpected']} {r['statuses']}"
+            )
             per[label].append(r)
     for label, rounds in per.items():
         results["raw"][label] = rounds
         results["summary"][label] = summarise(rounds)
 
 
-def measure_one(label: str, server: Server, path: str, args: argparse.Namespace, results: dict,
-                **kwargs) -> None:
+def measure_one(label: str, server: Server, path: str, args: argparse.Namespace, results: dict, **kwargs) -> None:
     log(f"measuring {label}")
     r = wrk(server, path, args, **kwargs)
-    log(f"  {r['ok_per_second']:.1f} ok/s, p50 {r['latency_ms']['p50']:.1f} ms, "
-        f"p95 {r['latency_ms']['p95']:.1f} ms, unexpected {r['unexpected']} {r['statuses']}")
+    log(
+        f"  {r['ok_per_second']:.1f} ok/s, p50 {r['latency_ms']['p50']:.1f} ms, "
+        f"p95 {r['latency_ms']['p95']:.1f} ms, unexpected {r['unexpected']} {r['statuses']}"
+    )
     results["raw"][label] = [r]
     results["summary"][label] = summarise([r])
 
 
 # --- report -----------------------------------------------------------------------------------
 
+
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal:"))
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu_model": cpu,
-            "ram_gib": round(mem_kb / 1024 / 1024, 1), "kernel": platform.release()}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")
+    )
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": cpu,
+        "ram_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+    }
 
 
 def fsync_ms() -> dict:
@@ -628,23 +719,35 @@ def fsync_ms() -> dict:
 
 
 def versions(isso_versions: dict[str, str]) -> dict:
-    ours = json.loads(run([str(OUR_VENV / "bin" / "python"), "-c",
-                           "import importlib.metadata as m, json, sys; print(json.dumps({"
-                           "'python': sys.version.split()[0], 'gunicorn': m.version('gunicorn'),"
-                           "'flask': m.version('flask'), 'sqlalchemy': m.version('sqlalchemy')}))"]).stdout)
+    ours = json.loads(
+        run(
+            [
+                str(OUR_VENV / "bin" / "python"),
+                "-c",
+                "import importlib.metadata as m, json, sys; print(json.dumps({"
+                "'python': sys.version.split()[0], 'gunicorn': m.version('gunicorn'),"
+                "'flask': m.version('flask'), 'sqlalchemy': m.version('sqlalchemy')}))",
+            ]
+        ).stdout
+    )
     isso_py = run([str(ISSO_VENV / "bin" / "python"), "-c", "import sys; print(sys.version.split()[0])"]).stdout.strip()
     wrk_version = run(["wrk", "--version"], check=False).stdout.splitlines()[0].strip()
     git = run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=False).stdout.strip()
-    dirty = run(["git", "status", "--porcelain", "--", "comments", "migrations", "wsgi.py"],
-                cwd=REPO, check=False).stdout.splitlines()
+    dirty = run(
+        ["git", "status", "--porcelain", "--", "comments", "migrations", "wsgi.py"], cwd=REPO, check=False
+    ).stdout.splitlines()
     # The code measured, exactly (the app may be edited between runs): a hash of its files.
     digest = hashlib.sha256()
-    for path in sorted([*(REPO / "comments").rglob("*.py"), *(REPO / "migrations").rglob("*.py"),
-                        REPO / "wsgi.py"]):
+    for path in sorted([*(REPO / "comments").rglob("*.py"), *(REPO / "migrations").rglob("*.py"), REPO / "wsgi.py"]):
         digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return {"ours": ours, "isso": {**isso_versions, "python": isso_py}, "wrk": wrk_version,
-            "git_head": git, "app_files_changed_since_head": dirty,
-            "app_code_sha256": digest.hexdigest()[:16]}
+    return {
+        "ours": ours,
+        "isso": {**isso_versions, "python": isso_py},
+        "wrk": wrk_version,
+        "git_head": git,
+        "app_files_changed_since_head": dirty,
+        "app_code_sha256": digest.hexdigest()[:16],
+    }
 
 
 ROWS = [
@@ -662,18 +765,22 @@ ROWS = [
 
 def table(results: dict) -> str:
     s = results["summary"]
-    lines = ["| measurement | ok req/s | p50 ms | p95 ms | p99 ms | other statuses | bytes/resp "
-             "| server CPUs | server CPU ms/req | wrk CPUs | other CPUs |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| measurement | ok req/s | p50 ms | p95 ms | p99 ms | other statuses | bytes/resp "
+        "| server CPUs | server CPU ms/req | wrk CPUs | other CPUs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for key, label in ROWS:
         if key not in s:
             continue
         m = s[key]
         rounds = "" if m["rounds"] == 1 else " (" + ", ".join(f"{x:.1f}" for x in m["per_round_ok_per_second"]) + ")"
-        lines.append(f"| {label} | {m['ok_per_second']:.1f}{rounds} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} | "
-                     f"{m['p99_ms']:.1f} | {m['unexpected']} | {m['bytes_per_response']:,.0f} | "
-                     f"{m['server_cpu_cores']:.2f} | {m['server_cpu_ms_per_ok'] or 0:.1f} | "
-                     f"{m['wrk_cpu_cores']:.2f} | {m['other_cpu_cores']:.2f} |")
+        lines.append(
+            f"| {label} | {m['ok_per_second']:.1f}{rounds} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} | "
+            f"{m['p99_ms']:.1f} | {m['unexpected']} | {m['bytes_per_response']:,.0f} | "
+            f"{m['server_cpu_cores']:.2f} | {m['server_cpu_ms_per_ok'] or 0:.1f} | "
+            f"{m['wrk_cpu_cores']:.2f} | {m['other_cpu_cores']:.2f} |"
+        )
     lines.append("")
     for key, label in ROWS:
         m = s.get(key, {})
@@ -683,60 +790,92 @@ def table(results: dict) -> str:
                 f"- {label}, scoring: waiting for the classifier when wrk stopped "
                 + ", ".join(f"{w} of {p}" for w, p in zip(m["scoring_waiting_at_end"], posted))
                 + " (per round); all decided "
-                + ", ".join(f"{d:.1f} s" for d in m["scoring_drain_seconds"]) + " later"
+                + ", ".join(f"{d:.1f} s" for d in m["scoring_drain_seconds"])
+                + " later"
                 + (f", {m['scoring_waiting_after_drain']} STILL WAITING" if m["scoring_waiting_after_drain"] else "")
-                + f"; server CPU per post with that scoring included {m['server_cpu_ms_per_ok_with_drain']:.1f} ms")
+                + f"; server CPU per post with that scoring included {m['server_cpu_ms_per_ok_with_drain']:.1f} ms"
+            )
     for name, value in results["ratios"].items():
-        cost = "" if value["cpu_cost_ratio"] is None else (
-            f"; server CPU per answer, Isso/ours: {value['cpu_cost_ratio']:.2f}x")
-        lines.append(f"- {name}: {value['ratio']:.2f}x; against Isso's upper bound "
-                     f"{value['ratio_conservative']:.2f}x (target >= {value['target']}x: "
-                     f"{'met' if value['met'] else 'MISSED'}){cost}")
+        cost = (
+            ""
+            if value["cpu_cost_ratio"] is None
+            else (f"; server CPU per answer, Isso/ours: {value['cpu_cost_ratio']:.2f}x")
+        )
+        lines.append(
+            f"- {name}: {value['ratio']:.2f}x; against Isso's upper bound "
+            f"{value['ratio_conservative']:.2f}x (target >= {value['target']}x: "
+            f"{'met' if value['met'] else 'MISSED'}){cost}"
+        )
     return "\n".join(lines)
 
 
 def ratios(results: dict) -> dict:
     s = results["summary"]
     out = {}
-    pairs = [("reads ours/Isso", "ours_read", "isso_read", 25),
-             ("reads ours (page cache off)/Isso", "ours_read_nocache", "isso_read", 25),
-             ("posts ours/Isso", "ours_post", "isso_post", 1),
-             ("reads ours(PostgreSQL)/Isso", "ours_pg_read", "isso_read", 25),
-             ("posts ours(PostgreSQL)/Isso", "ours_pg_post", "isso_post", 1)]
+    pairs = [
+        ("reads ours/Isso", "ours_read", "isso_read", 25),
+        ("reads ours (page cache off)/Isso", "ours_read_nocache", "isso_read", 25),
+        ("posts ours/Isso", "ours_post", "isso_post", 1),
+        ("reads ours(PostgreSQL)/Isso", "ours_pg_read", "isso_read", 25),
+        ("posts ours(PostgreSQL)/Isso", "ours_pg_post", "isso_post", 1),
+    ]
     for name, a, b, target in pairs:
         if a in s and b in s and s[b]["ok_per_second"] > 0:
             ratio = s[a]["ok_per_second"] / s[b]["ok_per_second"]
             # Judged conservatively: ours as counted, Isso's in-flight requests counted as done.
             conservative = s[a]["ok_per_second"] / s[b]["ok_per_second_upper"]
             cost_a, cost_b = s[a]["server_cpu_ms_per_ok"], s[b]["server_cpu_ms_per_ok"]
-            out[name] = {"ratio": ratio, "ratio_conservative": conservative, "target": target,
-                         "met": conservative >= target,
-                         "cpu_cost_ratio": cost_b / cost_a if cost_a and cost_b else None}
+            out[name] = {
+                "ratio": ratio,
+                "ratio_conservative": conservative,
+                "target": target,
+                "met": conservative >= target,
+                "cpu_cost_ratio": cost_b / cost_a if cost_a and cost_b else None,
+            }
     return out
 
 
 # --- main -------------------------------------------------------------------------------------
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk measurement (default 15)")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections (default 4)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="rounds of alternating measurements, for reads and for posts (default 2)")
-    parser.add_argument("--quiet-wait", type=int, default=60,
-                        help="seconds to wait at most, before each measurement, for other processes "
-                             "to go below --quiet-cores CPUs (default 60; 120 in all per run)")
-    parser.add_argument("--quiet-cores", type=float, default=0.15,
-                        help="background CPU load regarded as quiet (default 0.15)")
-    parser.add_argument("--only", choices=("all", "reads", "posts"), default="all",
-                        help="measure only the reads (and 304s) or only the posts (default all)")
-    parser.add_argument("--retries", type=int, default=1,
-                        help="repeat a measurement disturbed by other processes at most this often (default 1)")
-    parser.add_argument("--with-classifier", action="store_true",
-                        help="posting only: ours scores every post in-process with the model named by "
-                             "COMMENTS_CLASSIFIER_CHECKPOINT/_SHA256/_CONFIG_DIR (implies --only posts)")
-    parser.add_argument("--postgres", action="store_true",
-                        help=f"also measure ours on {PG_URL} (DROPS its tables: db downgrade base)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds of alternating measurements, for reads and for posts (default 2)"
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=int,
+        default=60,
+        help="seconds to wait at most, before each measurement, for other processes "
+        "to go below --quiet-cores CPUs (default 60; 120 in all per run)",
+    )
+    parser.add_argument(
+        "--quiet-cores", type=float, default=0.15, help="background CPU load regarded as quiet (default 0.15)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=("all", "reads", "posts"),
+        default="all",
+        help="measure only the reads (and 304s) or only the posts (default all)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        help="repeat a measurement disturbed by other processes at most this often (default 1)",
+    )
+    parser.add_argument(
+        "--with-classifier",
+        action="store_true",
+        help="posting only: ours scores every post in-process with the model named by "
+        "COMMENTS_CLASSIFIER_CHECKPOINT/_SHA256/_CONFIG_DIR (implies --only posts)",
+    )
+    parser.add_argument(
+        "--postgres", action="store_true", help=f"also measure ours on {PG_URL} (DROPS its tables: db downgrade base)"
+    )
     args = parser.parse_args()
     if args.with_classifier:
         global SCORING_MODE, OUR_POST_STATUS
@@ -745,8 +884,13 @@ def main() -> int:
         SCORING_MODE, OUR_POST_STATUS = "inprocess", 202
         os.environ["HF_HUB_OFFLINE"] = "1"
         args.only = "posts"
-    if not (1 <= args.duration <= 60 and 1 <= args.connections <= 64 and 1 <= args.rounds <= 5
-            and 0 <= args.quiet_wait <= 600 and 0 <= args.retries <= 3):
+    if not (
+        1 <= args.duration <= 60
+        and 1 <= args.connections <= 64
+        and 1 <= args.rounds <= 5
+        and 0 <= args.quiet_wait <= 600
+        and 0 <= args.retries <= 3
+    ):
         parser.error("keep --duration 1-60, --connections 1-64, --rounds 1-5, --quiet-wait 0-600, --retries 0-3")
     if shutil.which("wrk") is None:
         parser.error("wrk not found: apt-get install -y wrk")
@@ -763,15 +907,26 @@ def main() -> int:
     results: dict = {
         "started_at": started_at.isoformat(timespec="seconds"),
         "command": " ".join([sys.executable, *sys.argv]),
-        "settings": {"duration_s": args.duration, "connections": args.connections, "wrk_threads": 1,
-                     "rounds": args.rounds, "only": args.only, "gunicorn_workers": 2, "thread": "200 roots x 4 direct replies",
-                     "bodies": {"count": len(items), "min_chars": min(len(i["body"]) for i in items),
-                                "max_chars": max(len(i["body"]) for i in items),
-                                "total_chars": sum(len(i["body"]) for i in items)}},
+        "settings": {
+            "duration_s": args.duration,
+            "connections": args.connections,
+            "wrk_threads": 1,
+            "rounds": args.rounds,
+            "only": args.only,
+            "gunicorn_workers": 2,
+            "thread": "200 roots x 4 direct replies",
+            "bodies": {
+                "count": len(items),
+                "min_chars": min(len(i["body"]) for i in items),
+                "max_chars": max(len(i["body"]) for i in items),
+                "total_chars": sum(len(i["body"]) for i in items),
+            },
+        },
         "machine": {**machine(), "fsync_ms": fsync_ms()},
         "versions": versions(isso_versions),
         "setup": {"ours_env": {k: v for k, v in our_env("(see below)").items() if k.startswith("COMMENTS_")}},
-        "raw": {}, "summary": {},
+        "raw": {},
+        "summary": {},
     }
 
     servers: list[Server] = []
@@ -798,10 +953,12 @@ def main() -> int:
             results["setup"]["isso_seed_seconds"] = seed_isso(isso, items)
             results["setup"]["ours_read_check"] = check_ours(ours, 200, 1000)
             results["setup"]["isso_read_check"] = check_isso(isso, 200, 1000)
-            log(f"seeded: ours {results['setup']['ours_seed_seconds']:.1f} s, Isso "
+            log(
+                f"seeded: ours {results['setup']['ours_seed_seconds']:.1f} s, Isso "
                 f"{results['setup']['isso_seed_seconds']:.1f} s; a full read is "
                 f"{results['setup']['ours_read_check']['bytes']:,} bytes (ours), "
-                f"{results['setup']['isso_read_check']['bytes']:,} bytes (Isso)")
+                f"{results['setup']['isso_read_check']['bytes']:,} bytes (Isso)"
+            )
             etag = results["setup"]["ours_read_check"]["etag"]
             warm_up(ours, our_read_path())
             warm_up(isso, isso_read_path(), count=4)  # about a second each
@@ -812,18 +969,38 @@ def main() -> int:
             servers.append(ours_nocache)
             ours_nocache.start()
             warm_up(ours_nocache, our_read_path())
-            measure_alternating([("ours_read", ours, our_read_path(), {"expect": 200}),
-                                 ("ours_read_nocache", ours_nocache, our_read_path(), {"expect": 200}),
-                                 ("isso_read", isso, isso_read_path(), {"expect": 200})], args, results)
+            measure_alternating(
+                [
+                    ("ours_read", ours, our_read_path(), {"expect": 200}),
+                    ("ours_read_nocache", ours_nocache, our_read_path(), {"expect": 200}),
+                    ("isso_read", isso, isso_read_path(), {"expect": 200}),
+                ],
+                args,
+                results,
+            )
             ours_nocache.stop()
-            measure_one("ours_read_304", ours, our_read_path(), args, results, expect=304,
-                        headers={"If-None-Match": etag})
+            measure_one(
+                "ours_read_304", ours, our_read_path(), args, results, expect=304, headers={"If-None-Match": etag}
+            )
         if args.only in ("all", "posts"):
-            measure_alternating([
-                ("ours_post", ours, thread_path_ours(POST_THREAD),
-                 {"expect": OUR_POST_STATUS, "templates": post_templates("ours", run_tag)}),
-                ("isso_post", isso, "/new?uri=" + urllib.parse.quote("/" + POST_THREAD),
-                 {"expect": 201, "templates": post_templates("isso", run_tag)})], args, results)
+            measure_alternating(
+                [
+                    (
+                        "ours_post",
+                        ours,
+                        thread_path_ours(POST_THREAD),
+                        {"expect": OUR_POST_STATUS, "templates": post_templates("ours", run_tag)},
+                    ),
+                    (
+                        "isso_post",
+                        isso,
+                        "/new?uri=" + urllib.parse.quote("/" + POST_THREAD),
+                        {"expect": 201, "templates": post_templates("isso", run_tag)},
+                    ),
+                ],
+                args,
+                results,
+            )
 
         busy_reason = postgres_in_use() if args.postgres else None
         if busy_reason:
@@ -843,17 +1020,37 @@ def main() -> int:
                 results["setup"]["ours_pg_read_check"] = check
                 warm_up(ours_pg, our_read_path())
                 measure_alternating([("ours_pg_read", ours_pg, our_read_path(), {"expect": 200})], args, results)
-                measure_one("ours_pg_read_304", ours_pg, our_read_path(), args, results, expect=304,
-                            headers={"If-None-Match": check["etag"]})
+                measure_one(
+                    "ours_pg_read_304",
+                    ours_pg,
+                    our_read_path(),
+                    args,
+                    results,
+                    expect=304,
+                    headers={"If-None-Match": check["etag"]},
+                )
             if args.only in ("all", "posts"):
-                measure_alternating([("ours_pg_post", ours_pg, thread_path_ours(POST_THREAD),
-                                      {"expect": 201, "templates": post_templates("ours", run_tag + "pg")})],
-                                    args, results)
+                measure_alternating(
+                    [
+                        (
+                            "ours_pg_post",
+                            ours_pg,
+                            thread_path_ours(POST_THREAD),
+                            {"expect": 201, "templates": post_templates("ours", run_tag + "pg")},
+                        )
+                    ],
+                    args,
+                    results,
+                )
             ours_pg.stop()
             # Leave the shared database as the tests expect it: no tables.
             log("ours: --app wsgi db downgrade base (PostgreSQL, cleaning up)")
-            run([str(OUR_VENV / "bin" / "flask"), "--app", "wsgi", "db", "downgrade", "base"],
-                env=our_env(PG_URL), cwd=REPO, timeout=180)
+            run(
+                [str(OUR_VENV / "bin" / "flask"), "--app", "wsgi", "db", "downgrade", "base"],
+                env=our_env(PG_URL),
+                cwd=REPO,
+                timeout=180,
+            )
     finally:
         for server in reversed(servers):
             try:
@@ -867,11 +1064,15 @@ def main() -> int:
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     m, v = results["machine"], results["versions"]
     print()
-    print(f"{m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM; python {v['ours']['python']}, "
-          f"gunicorn {v['ours']['gunicorn']}, isso {v['isso']['isso']}; {v['wrk']}")
-    print(f"wrk -t1 -c{args.connections} -d{args.duration}s; reads and posts alternate between servers, "
-          f"x{args.rounds} "
-          f"(req/s over all rounds, per round in brackets; latencies: mean of the rounds' percentiles)")
+    print(
+        f"{m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM; python {v['ours']['python']}, "
+        f"gunicorn {v['ours']['gunicorn']}, isso {v['isso']['isso']}; {v['wrk']}"
+    )
+    print(
+        f"wrk -t1 -c{args.connections} -d{args.duration}s; reads and posts alternate between servers, "
+        f"x{args.rounds} "
+        f"(req/s over all rounds, per round in brackets; latencies: mean of the rounds' percentiles)"
+    )
     print(table(results))
     print(f"\nraw results: {out}")
     return 0

@@ -74,9 +74,19 @@ def free_port() -> int:
 
 def service_env(url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMMENTS_")}
-    env.update({"COMMENTS_DATABASE_URL": url, "COMMENTS_SECRET_KEY": SECRET_KEY, "COMMENTS_RATELIMIT_ENABLED": "false",
-                "COMMENTS_SCORING_MODE": "off", "COMMENTS_READ_CACHE_MB": "0", "COMMENTS_WEBHOOK_DELIVERY": "worker",
-                "FLASK_APP": "wsgi", "PATH": f"{VENV_BIN}:{env.get('PATH', '')}", "PYTHONPATH": str(CODE)})
+    env.update(
+        {
+            "COMMENTS_DATABASE_URL": url,
+            "COMMENTS_SECRET_KEY": SECRET_KEY,
+            "COMMENTS_RATELIMIT_ENABLED": "false",
+            "COMMENTS_SCORING_MODE": "off",
+            "COMMENTS_READ_CACHE_MB": "0",
+            "COMMENTS_WEBHOOK_DELIVERY": "worker",
+            "FLASK_APP": "wsgi",
+            "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
+            "PYTHONPATH": str(CODE),
+        }
+    )
     env.update(extra or {})
     return env
 
@@ -94,9 +104,14 @@ class Server:
     def __enter__(self) -> Server:
         RUN.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.port}",
-                                          "--timeout", "900", "wsgi:app"], env=self.env, cwd=CODE, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [str(VENV_BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.port}", "--timeout", "900", "wsgi:app"],
+                env=self.env,
+                cwd=CODE,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -114,8 +129,9 @@ class Server:
             processes.stop_group(self.proc, grace=30)
 
 
-def http_call(port: int, method: str, path: str, body: bytes | None = None,
-              headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def http_call(
+    port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -138,9 +154,13 @@ class Client:
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
         form = urllib.parse.urlencode({"email": MODERATOR[0], "password": MODERATOR[1], "csrf_token": csrf})
         self.opener.open(base + "/mod/login", data=form.encode(), timeout=60).read()
-        status, data = http_call(port, "POST", "/api/v1/auth/token",
-                                 json.dumps({"email": MODERATOR[0], "password": MODERATOR[1]}).encode(),
-                                 {"Content-Type": "application/json"})
+        status, data = http_call(
+            port,
+            "POST",
+            "/api/v1/auth/token",
+            json.dumps({"email": MODERATOR[0], "password": MODERATOR[1]}).encode(),
+            {"Content-Type": "application/json"},
+        )
         if status != 200:
             raise RuntimeError(f"token: {status} {data[:200]!r}")
         self.token = json.loads(data)["token"]
@@ -163,37 +183,63 @@ class Client:
 
 # --- what is measured -----------------------------------------------------------------------------
 
+
 def facts(url: str) -> dict:
     """Keys and ids the requests need: the biggest thread, a mid-size one, keys for counts, a host key."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        biggest = conn.execute(sa.text(
-            "SELECT t.key, s.slug, t.published_count FROM threads t JOIN sites s ON s.id = t.site_id "
-            "ORDER BY t.published_count DESC LIMIT 1")).one()
-        middle = conn.execute(sa.text(
-            "SELECT t.key, t.published_count FROM threads t JOIN sites s ON s.id = t.site_id WHERE s.slug = 'news' "
-            "ORDER BY abs(t.published_count - 40), t.id LIMIT 1")).one()
-        keys = conn.execute(sa.text(
-            "SELECT t.key FROM threads t JOIN sites s ON s.id = t.site_id WHERE s.slug = 'news' "
-            "ORDER BY t.id DESC LIMIT 20")).scalars().all()
+        biggest = conn.execute(
+            sa.text(
+                "SELECT t.key, s.slug, t.published_count FROM threads t JOIN sites s ON s.id = t.site_id "
+                "ORDER BY t.published_count DESC LIMIT 1"
+            )
+        ).one()
+        middle = conn.execute(
+            sa.text(
+                "SELECT t.key, t.published_count FROM threads t JOIN sites s ON s.id = t.site_id WHERE s.slug = 'news' "
+                "ORDER BY abs(t.published_count - 40), t.id LIMIT 1"
+            )
+        ).one()
+        keys = (
+            conn.execute(
+                sa.text(
+                    "SELECT t.key FROM threads t JOIN sites s ON s.id = t.site_id WHERE s.slug = 'news' "
+                    "ORDER BY t.id DESC LIMIT 20"
+                )
+            )
+            .scalars()
+            .all()
+        )
         # Authors with 3-8 comments on 'news', by email: privacy erasures of about the same size at both sizes.
-        erasable = conn.execute(sa.text(
-            "SELECT c.author_name, count(*) FROM comments c JOIN sites s ON s.id = c.site_id "
-            "WHERE s.slug = 'news' AND c.author_email_hash IS NOT NULL "
-            "GROUP BY c.author_name HAVING count(*) BETWEEN 3 AND 8 ORDER BY c.author_name LIMIT 12")).all()
+        erasable = conn.execute(
+            sa.text(
+                "SELECT c.author_name, count(*) FROM comments c JOIN sites s ON s.id = c.site_id "
+                "WHERE s.slug = 'news' AND c.author_email_hash IS NOT NULL "
+                "GROUP BY c.author_name HAVING count(*) BETWEEN 3 AND 8 ORDER BY c.author_name LIMIT 12"
+            )
+        ).all()
     engine.dispose()
-    return {"biggest": {"key": biggest[0], "site": biggest[1], "published": biggest[2]},
-            "middle": {"key": middle[0], "published": middle[1]}, "keys": list(keys),
-            "erasable": [(int(name.rsplit(" ", 1)[1]), count) for name, count in erasable]}
+    return {
+        "biggest": {"key": biggest[0], "site": biggest[1], "published": biggest[2]},
+        "middle": {"key": middle[0], "published": middle[1]},
+        "keys": list(keys),
+        "erasable": [(int(name.rsplit(" ", 1)[1]), count) for name, count in erasable],
+    }
 
 
 def host_key(url: str) -> str:
     """A new host-scoped API key for 'news' (the loader's first key was never shown)."""
-    result = subprocess.run([str(VENV_BIN / "flask"), "comments", "add-key", "news", "--label", "scale bench",
-                             "--scope", "host"], env=service_env(url), cwd=CODE, capture_output=True, text=True,
-                            timeout=120, check=True)
+    result = subprocess.run(
+        [str(VENV_BIN / "flask"), "comments", "add-key", "news", "--label", "scale bench", "--scope", "host"],
+        env=service_env(url),
+        cwd=CODE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return result.stdout.strip().rsplit(" ", 1)[1]
 
 
@@ -230,14 +276,21 @@ def request_calls(client: Client, info: dict, key: str, name: str) -> dict:
         REQUESTS[3]: lambda: client.api("GET", "/api/v1/moderation/queue?queue=held&sort=oldest"),
         REQUESTS[4]: lambda: client.api("GET", "/api/v1/moderation/queue?queue=held&sort=score"),
         REQUESTS[5]: lambda: client.api("GET", "/api/v1/moderation/queue?queue=held&sort=score&site=blog"),
-        REQUESTS[6]: lambda: client.api("GET", f"/api/v1/sites/{big['site']}/threads/{big['key']}/comments?sort=oldest"),
+        REQUESTS[6]: lambda: client.api(
+            "GET", f"/api/v1/sites/{big['site']}/threads/{big['key']}/comments?sort=oldest"
+        ),
         REQUESTS[7]: lambda: client.api("GET", f"/api/v1/sites/{big['site']}/threads/{big['key']}/comments?sort=top"),
         REQUESTS[8]: lambda: client.api("GET", f"/api/v1/sites/news/comments?changed_since={day_ago}", auth=key),
         REQUESTS[9]: lambda: client.api("GET", f"/api/v1/sites/news/threads/{mid['key']}/comments"),
         REQUESTS[10]: lambda: client.api("GET", "/api/v1/sites/news/counts?keys=" + ",".join(info["keys"])),
-        REQUESTS[11]: lambda: client.api("POST", f"/api/v1/sites/news/threads/{mid['key']}/comments", {
-            "body": f"Benchmark comment number {next(posted)} on {name}, at {time.time_ns()}.",
-            "author_name": "Scale Bench"}),
+        REQUESTS[11]: lambda: client.api(
+            "POST",
+            f"/api/v1/sites/news/threads/{mid['key']}/comments",
+            {
+                "body": f"Benchmark comment number {next(posted)} on {name}, at {time.time_ns()}.",
+                "author_name": "Scale Bench",
+            },
+        ),
         REQUESTS[12]: lambda: client.api("GET", "/api/v1/sites/news/comments?limit=100", auth=key),
     }
 
@@ -272,8 +325,10 @@ def measure_requests(urls: dict[str, str], backend: str, repeat: int) -> dict[st
                         if status >= 400:
                             raise RuntimeError(f"{size} answered {status}")
                 for size in urls:
-                    results[size][label] = {"median_ms": statistics.median(times[size]) * 1000,
-                                            "bytes": statistics.median(sizes_bytes[size])}
+                    results[size][label] = {
+                        "median_ms": statistics.median(times[size]) * 1000,
+                        "bytes": statistics.median(sizes_bytes[size]),
+                    }
             except Exception as exc:  # a failing request is a result too; the rest still run
                 for size in urls:
                     results[size][label] = {"error": str(exc)[:300]}
@@ -292,8 +347,9 @@ def measure_erase(client: Client, info: dict) -> dict:
     per_comment = []
     for author, count in info["erasable"][:5]:
         started = time.perf_counter()
-        status, _ = client.api("POST", "/api/v1/sites/news/privacy/erase", {"email": author_email("news", author)},
-                               auth=client.host_key)
+        status, _ = client.api(
+            "POST", "/api/v1/sites/news/privacy/erase", {"email": author_email("news", author)}, auth=client.host_key
+        )
         elapsed = time.perf_counter() - started
         if status != 200:
             return {"error": f"erase answered {status}"}
@@ -305,9 +361,10 @@ def measure_erase(client: Client, info: dict) -> dict:
 
 # --- maintenance commands, on a copy -----------------------------------------------------------------
 
+
 def copy_database(url: str) -> str:
     if url.startswith("sqlite:///"):
-        source = Path(url[len("sqlite:///"):])
+        source = Path(url[len("sqlite:///") :])
         target = RUN / f"copy-{source.name}"
         for suffix in ("-wal", "-shm"):
             Path(str(target) + suffix).unlink(missing_ok=True)
@@ -325,12 +382,25 @@ def copy_database(url: str) -> str:
 def drop_copy(url: str) -> None:
     if url.startswith("sqlite:///"):
         for suffix in ("", "-wal", "-shm"):
-            Path(url[len("sqlite:///"):] + suffix).unlink(missing_ok=True)
+            Path(url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
         return
     name = url.rsplit("/", 1)[1]
     # A command stopped at the time limit may still hold its connection for a moment.
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc",
-                    f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False, capture_output=True)
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-qc",
+            f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+        ],
+        check=False,
+        capture_output=True,
+    )
 
 
 def classifier_env() -> dict[str, str]:
@@ -338,9 +408,15 @@ def classifier_env() -> dict[str, str]:
     settings = model / "classifier.env"
     if not settings.exists():
         model.mkdir(parents=True, exist_ok=True)
-        out = subprocess.run([str(VENV_BIN / "flask"), "comments", "build-test-model", str(model / "model")],
-                             env=service_env("sqlite://"), cwd=CODE, capture_output=True, text=True, timeout=900,
-                             check=True).stdout
+        out = subprocess.run(
+            [str(VENV_BIN / "flask"), "comments", "build-test-model", str(model / "model")],
+            env=service_env("sqlite://"),
+            cwd=CODE,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=True,
+        ).stdout
         settings.write_text("\n".join(line for line in out.splitlines() if line.startswith("COMMENTS_")) + "\n")
     env = dict(line.split("=", 1) for line in settings.read_text().splitlines() if "=" in line)
     return {**env, "HF_HUB_OFFLINE": "1"}
@@ -349,8 +425,14 @@ def classifier_env() -> dict[str, str]:
 def run_command(url: str, args: list[str], limit: float, extra: dict[str, str] | None = None) -> dict:
     started = time.perf_counter()
     try:
-        result = subprocess.run([str(VENV_BIN / "flask"), "comments", *args], env=service_env(url, extra), cwd=CODE,
-                                capture_output=True, text=True, timeout=limit)
+        result = subprocess.run(
+            [str(VENV_BIN / "flask"), "comments", *args],
+            env=service_env(url, extra),
+            cwd=CODE,
+            capture_output=True,
+            text=True,
+            timeout=limit,
+        )
     except subprocess.TimeoutExpired:
         return {"timeout_s": limit}
     elapsed = time.perf_counter() - started
@@ -373,6 +455,7 @@ def measure_maintenance(url: str, limit: float) -> dict:
 
 
 # --- the table -----------------------------------------------------------------------------------
+
 
 def cell(figure: dict | None) -> str:
     if not figure:
@@ -413,8 +496,11 @@ def table(runs: list[dict]) -> str:
 
 def machine() -> str:
     try:
-        model = next(line.split(":", 1)[1].strip() for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name"))
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+            if line.startswith("Model name")
+        )
     except StopIteration:
         model = platform.processor()
     return f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
@@ -441,10 +527,16 @@ def main() -> None:
         runs = [json.loads(Path(p).read_text()) for pattern in args.table for p in sorted(glob.glob(pattern))]
         print(table(runs))
         return
-    backends = {"sqlite": lambda size: f"sqlite:///{Path(args.sqlite_dir).resolve()}/scale{size}.db",
-                "postgres": lambda size: f"{args.pg}/scale{size}"}
-    run = {"label": args.label, "machine": machine(), "date": datetime.now(UTC).isoformat(timespec="minutes"),
-           "backends": {}}
+    backends = {
+        "sqlite": lambda size: f"sqlite:///{Path(args.sqlite_dir).resolve()}/scale{size}.db",
+        "postgres": lambda size: f"{args.pg}/scale{size}",
+    }
+    run = {
+        "label": args.label,
+        "machine": machine(),
+        "date": datetime.now(UTC).isoformat(timespec="minutes"),
+        "backends": {},
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"scale-{args.label}-{datetime.now(UTC).strftime('%Y%m%dT%H%M')}.json"
     for backend, url_of in backends.items():

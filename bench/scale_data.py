@@ -71,6 +71,7 @@ def log(message: str) -> None:
 
 # --- the shape ----------------------------------------------------------------------------------
 
+
 def thread_sizes(total: int, threads: int) -> list[int]:
     """One big thread, then Zipf-like sizes (at least 1 each) that add up to ``total``."""
     big = max(2, int(total * BIG_THREAD_SHARE))
@@ -106,10 +107,20 @@ def draw_outcome(rng: random.Random) -> str:
     return Outcome.PUBLISHED
 
 
-FINAL_STATUS = {Outcome.PUBLISHED: "published", Outcome.HELD: "held", Outcome.HELD_APPROVED: "published",
-                Outcome.HELD_REJECTED: "rejected", Outcome.AUTO_REJECTED: "rejected"}
-SCORED_STATUS = {Outcome.PUBLISHED: "published", Outcome.HELD: "held", Outcome.HELD_APPROVED: "held",
-                 Outcome.HELD_REJECTED: "held", Outcome.AUTO_REJECTED: "rejected"}
+FINAL_STATUS = {
+    Outcome.PUBLISHED: "published",
+    Outcome.HELD: "held",
+    Outcome.HELD_APPROVED: "published",
+    Outcome.HELD_REJECTED: "rejected",
+    Outcome.AUTO_REJECTED: "rejected",
+}
+SCORED_STATUS = {
+    Outcome.PUBLISHED: "published",
+    Outcome.HELD: "held",
+    Outcome.HELD_APPROVED: "held",
+    Outcome.HELD_REJECTED: "held",
+    Outcome.AUTO_REJECTED: "rejected",
+}
 
 
 def author_email(slug: str, author: int) -> str:
@@ -129,8 +140,25 @@ def iso(moment: datetime) -> datetime:
 class Draft:
     """One comment before ids: its thread, time, place in the thread and what happened to it."""
 
-    __slots__ = ("thread", "site", "at", "parent", "outcome", "author", "body", "id", "depth", "root",
-                 "attach", "reply_to", "reports", "decided_at", "scores", "reported_at", "report_decided")
+    __slots__ = (
+        "thread",
+        "site",
+        "at",
+        "parent",
+        "outcome",
+        "author",
+        "body",
+        "id",
+        "depth",
+        "root",
+        "attach",
+        "reply_to",
+        "reports",
+        "decided_at",
+        "scores",
+        "reported_at",
+        "report_decided",
+    )
 
     def __init__(self, thread: int, site: int, at: datetime, outcome: str, author: int, body: int):
         self.thread, self.site, self.at, self.outcome = thread, site, at, outcome
@@ -183,7 +211,11 @@ def build_drafts(total: int, rng: random.Random, now: datetime) -> tuple[list[di
         for offset in offsets:
             at = max(last + timedelta(microseconds=1), start + timedelta(seconds=offset))
             last = at
-            author = int(rng.paretovariate(1.2)) % authors_per_site if rng.random() < 0.5 else rng.randrange(authors_per_site)
+            author = (
+                int(rng.paretovariate(1.2)) % authors_per_site
+                if rng.random() < 0.5
+                else rng.randrange(authors_per_site)
+            )
             draft = Draft(index, site, at, draw_outcome(rng), author, rng.randrange(BODY_POOL))
             if published and rng.random() < reply_chance:
                 pool = roots if roots and rng.random() < 0.5 else published
@@ -202,7 +234,11 @@ def decide_histories(drafts: list[Draft], rng: random.Random, now: datetime) -> 
     latest = now - timedelta(seconds=1)
     for draft in drafts:
         scored_at = draft.at + timedelta(seconds=1)
-        top = rng.uniform(HOLD_AT, 0.99) if SCORED_STATUS[draft.outcome] != "published" else rng.betavariate(0.6, 6) * 0.69
+        top = (
+            rng.uniform(HOLD_AT, 0.99)
+            if SCORED_STATUS[draft.outcome] != "published"
+            else rng.betavariate(0.6, 6) * 0.69
+        )
         label = rng.choice(LABELS) if SCORED_STATUS[draft.outcome] != "published" else "toxicity"
         draft.scores = {name: round(top if name == label else top * rng.random(), 4) for name in LABELS}
         if draft.outcome in (Outcome.HELD_APPROVED, Outcome.HELD_REJECTED):
@@ -222,6 +258,7 @@ def decide_histories(drafts: list[Draft], rng: random.Random, now: datetime) -> 
 
 # --- rows ----------------------------------------------------------------------------------------
 
+
 def body_pool(rng: random.Random) -> list[tuple[str, str, str]]:
     from comments.services import rendering
 
@@ -236,15 +273,32 @@ def held_reasons(draft: Draft) -> list[dict]:
     label = max(draft.scores, key=draft.scores.get)
     effect = "reject" if draft.outcome == Outcome.AUTO_REJECTED else "hold"
     threshold = 0.9 if effect == "reject" else HOLD_AT
-    return [{"kind": "classifier", "code": "label_over_threshold", "label": label,
-             "score": draft.scores[label], "threshold": threshold, "effect": effect, "model": MODEL}]
+    return [
+        {
+            "kind": "classifier",
+            "code": "label_over_threshold",
+            "label": label,
+            "score": draft.scores[label],
+            "threshold": threshold,
+            "effect": effect,
+            "model": MODEL,
+        }
+    ]
 
 
 class Rows:
     """The rows of every table, in insert order, as dicts keyed by column name."""
 
-    def __init__(self, threads: list[dict], drafts: list[Draft], site_ids: list[int], rng: random.Random,
-                 first_thread_id: int, first_comment_id: int, hash_key: bytes):
+    def __init__(
+        self,
+        threads: list[dict],
+        drafts: list[Draft],
+        site_ids: list[int],
+        rng: random.Random,
+        first_thread_id: int,
+        first_comment_id: int,
+        hash_key: bytes,
+    ):
         self.threads, self.drafts, self.site_ids = threads, drafts, site_ids
         self.hash_key = hash_key
         self.authors: dict[tuple[int, int], tuple[str, str | None, str, str]] = {}
@@ -282,17 +336,30 @@ class Rows:
             email_hash = self.keyed_hash("email", author_email(slug, draft.author)) if draft.author % 3 else None
             found = self.authors[key] = (
                 f"{seed_data._FIRST[draft.author % 26]} {seed_data._LAST[draft.author % 24]} {draft.author}",
-                email_hash, email_hash or ip_hash, ip_hash)
+                email_hash,
+                email_hash or ip_hash,
+                ip_hash,
+            )
         return found
 
     def keyed_hash(self, kind: str, value: str) -> str:
         return hmac.new(self.hash_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
     def thread_rows(self) -> list[dict]:
-        return [{"id": t["id"], "site_id": self.site_ids[t["site"]], "key": t["key"],
-                 "title": f"Article {t['index'] + 1}", "url": f"https://example.org/articles/{t['index'] + 1}",
-                 "closed": False, "published_count": self.published_count[t["index"]],
-                 "revision": self.revision[t["index"]], "created_at": iso(t["created_at"])} for t in self.threads]
+        return [
+            {
+                "id": t["id"],
+                "site_id": self.site_ids[t["site"]],
+                "key": t["key"],
+                "title": f"Article {t['index'] + 1}",
+                "url": f"https://example.org/articles/{t['index'] + 1}",
+                "closed": False,
+                "published_count": self.published_count[t["index"]],
+                "revision": self.revision[t["index"]],
+                "created_at": iso(t["created_at"]),
+            }
+            for t in self.threads
+        ]
 
     def comment_rows(self):
         rng = self.rng
@@ -309,21 +376,38 @@ class Rows:
                 changes.append(draft.report_decided)
             decided_at = draft.decided_at or draft.report_decided
             yield {
-                "id": draft.id, "site_id": self.site_ids[draft.site], "thread_id": self.threads[draft.thread]["id"],
+                "id": draft.id,
+                "site_id": self.site_ids[draft.site],
+                "thread_id": self.threads[draft.thread]["id"],
                 "parent_id": draft.attach.id if draft.attach else None,
                 "root_id": draft.root.id if draft.root else None,
-                "reply_to_id": draft.reply_to.id if draft.reply_to else None, "depth": draft.depth,
-                "author_name": name, "author_email_hash": email_hash, "author_key": author_key, "ip_hash": ip_hash,
-                "body": text, "body_html": html, "body_fingerprint": fingerprint, "status": final,
-                "reasons": json.dumps(reasons), "reason_codes": " ".join(sorted({r["code"] for r in reasons} | {r["label"] for r in reasons})),
-                "scores": json.dumps(draft.scores), "max_score": max(draft.scores.values()), "model_name": MODEL,
-                "scored_at": iso(draft.at + timedelta(seconds=1)), "needs_scoring": False,
-                "reply_count": self.reply_count.get(draft.id, 0), "report_count": len(draft.reports),
+                "reply_to_id": draft.reply_to.id if draft.reply_to else None,
+                "depth": draft.depth,
+                "author_name": name,
+                "author_email_hash": email_hash,
+                "author_key": author_key,
+                "ip_hash": ip_hash,
+                "body": text,
+                "body_html": html,
+                "body_fingerprint": fingerprint,
+                "status": final,
+                "reasons": json.dumps(reasons),
+                "reason_codes": " ".join(sorted({r["code"] for r in reasons} | {r["label"] for r in reasons})),
+                "scores": json.dumps(draft.scores),
+                "max_score": max(draft.scores.values()),
+                "model_name": MODEL,
+                "scored_at": iso(draft.at + timedelta(seconds=1)),
+                "needs_scoring": False,
+                "reply_count": self.reply_count.get(draft.id, 0),
+                "report_count": len(draft.reports),
                 "reported_at": iso(draft.reported_at) if draft.reported_at and not draft.report_decided else None,
-                "edit_nonce": "%032x" % rng.getrandbits(128), "version": version,
-                "created_at": iso(draft.at), "edited_at": None,
+                "edit_nonce": f"{rng.getrandbits(128):032x}",
+                "version": version,
+                "created_at": iso(draft.at),
+                "edited_at": None,
                 "decided_at": iso(decided_at) if decided_at else None,
-                "updated_at": iso(max(changes)), "import_ref": None,
+                "updated_at": iso(max(changes)),
+                "import_ref": None,
             }
 
     def events_and_reports(self) -> tuple[list[tuple], list[dict]]:
@@ -335,55 +419,156 @@ class Rows:
             _name, _email, author_key, _ip = self.author(draft)
             scored = SCORED_STATUS[draft.outcome]
             reasons = held_reasons(draft) if scored != "published" else []
-            events.append((draft.at, (site, draft.id, "author", author_key[:16], "submitted", "pending", "pending", "[]")))
-            events.append((draft.at + timedelta(seconds=1),
-                           (site, draft.id, "system", "classifier", "scored", "pending", scored, json.dumps(reasons))))
+            events.append(
+                (draft.at, (site, draft.id, "author", author_key[:16], "submitted", "pending", "pending", "[]"))
+            )
+            events.append(
+                (
+                    draft.at + timedelta(seconds=1),
+                    (site, draft.id, "system", "classifier", "scored", "pending", scored, json.dumps(reasons)),
+                )
+            )
             if draft.decided_at is not None:
                 action = "approved" if draft.outcome == Outcome.HELD_APPROVED else "rejected"
-                note = {"kind": "moderator", "code": action[:-1] if action == "approved" else "reject", "reason": "",
-                        "moderator": "mod@example.org", "was_reported_at": None, "was_decided_at": None,
-                        "ban_created": False}
-                events.append((draft.decided_at, (site, draft.id, "moderator", MODERATOR_ID, action, "held",
-                                                  FINAL_STATUS[draft.outcome], json.dumps(reasons + [note]))))
+                note = {
+                    "kind": "moderator",
+                    "code": action[:-1] if action == "approved" else "reject",
+                    "reason": "",
+                    "moderator": "mod@example.org",
+                    "was_reported_at": None,
+                    "was_decided_at": None,
+                    "ban_created": False,
+                }
+                events.append(
+                    (
+                        draft.decided_at,
+                        (
+                            site,
+                            draft.id,
+                            "moderator",
+                            MODERATOR_ID,
+                            action,
+                            "held",
+                            FINAL_STATUS[draft.outcome],
+                            json.dumps(reasons + [note]),
+                        ),
+                    )
+                )
             for number, when in enumerate(draft.reports, 1):
                 reporter = sha(f"reader {draft.id} {number}")
                 reason = ("spam", "abuse", "offensive", "other")[number % 4]
-                reports.append({"comment_id": draft.id, "reason": reason, "note": "", "reporter_hash": reporter,
-                                "created_at": iso(when)})
-                events.append((when, (site, draft.id, "reader", reporter[:16], "reported", None, None,
-                                      json.dumps([{"kind": "report", "code": "reader_report", "reason": reason,
-                                                   "note": ""}]))))
+                reports.append(
+                    {
+                        "comment_id": draft.id,
+                        "reason": reason,
+                        "note": "",
+                        "reporter_hash": reporter,
+                        "created_at": iso(when),
+                    }
+                )
+                events.append(
+                    (
+                        when,
+                        (
+                            site,
+                            draft.id,
+                            "reader",
+                            reporter[:16],
+                            "reported",
+                            None,
+                            None,
+                            json.dumps([{"kind": "report", "code": "reader_report", "reason": reason, "note": ""}]),
+                        ),
+                    )
+                )
                 if number == REPORT_THRESHOLD:
-                    events.append((when, (site, draft.id, "system", "pipeline", "queued_for_review", None, None,
-                                          json.dumps([{"kind": "rule", "code": "report_threshold",
-                                                       "reports": number, "threshold": REPORT_THRESHOLD}]))))
+                    events.append(
+                        (
+                            when,
+                            (
+                                site,
+                                draft.id,
+                                "system",
+                                "pipeline",
+                                "queued_for_review",
+                                None,
+                                None,
+                                json.dumps(
+                                    [
+                                        {
+                                            "kind": "rule",
+                                            "code": "report_threshold",
+                                            "reports": number,
+                                            "threshold": REPORT_THRESHOLD,
+                                        }
+                                    ]
+                                ),
+                            ),
+                        )
+                    )
             if draft.report_decided is not None:
-                note = {"kind": "moderator", "code": "approve", "reason": "", "moderator": "mod@example.org",
-                        "was_reported_at": draft.reported_at.isoformat().replace("+00:00", "Z"),
-                        "was_decided_at": None, "ban_created": False}
-                events.append((draft.report_decided, (site, draft.id, "moderator", MODERATOR_ID, "approved",
-                                                      "published", "published", json.dumps([note]))))
+                note = {
+                    "kind": "moderator",
+                    "code": "approve",
+                    "reason": "",
+                    "moderator": "mod@example.org",
+                    "was_reported_at": draft.reported_at.isoformat().replace("+00:00", "Z"),
+                    "was_decided_at": None,
+                    "ban_created": False,
+                }
+                events.append(
+                    (
+                        draft.report_decided,
+                        (
+                            site,
+                            draft.id,
+                            "moderator",
+                            MODERATOR_ID,
+                            "approved",
+                            "published",
+                            "published",
+                            json.dumps([note]),
+                        ),
+                    )
+                )
         events.sort(key=lambda item: item[0])
         return events, reports
 
 
-EVENT_COLUMNS = ("site_id", "comment_id", "actor_type", "actor_id", "action", "from_status", "to_status",
-                 "reasons", "created_at")
+EVENT_COLUMNS = (
+    "site_id",
+    "comment_id",
+    "actor_type",
+    "actor_id",
+    "action",
+    "from_status",
+    "to_status",
+    "reasons",
+    "created_at",
+)
 
 
 # --- the database ---------------------------------------------------------------------------------
+
 
 def make_app(url: str):
     os.environ.setdefault("COMMENTS_SECRET_KEY", "bench")
     from comments import create_app
 
-    return create_app({"DATABASE_URL": url, "SQLALCHEMY_DATABASE_URI": url, "SCORING_MODE": "off",
-                       "RATELIMIT_ENABLED": False, "WEBHOOK_DELIVERY": "worker"})
+    return create_app(
+        {
+            "DATABASE_URL": url,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SCORING_MODE": "off",
+            "RATELIMIT_ENABLED": False,
+            "WEBHOOK_DELIVERY": "worker",
+        }
+    )
 
 
 def reset_database(url: str) -> None:
     if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///"):])
+        path = Path(url[len("sqlite:///") :])
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         return
@@ -402,15 +587,20 @@ LOADED_TABLES = ("threads", "comments", "audit_events", "reports")
 def secondary_indexes(conn, postgres: bool) -> list[tuple[str, str]]:
     """(name, CREATE statement) of the loaded tables' indexes that no constraint owns."""
     if postgres:
-        rows = conn.execute("""
+        rows = conn.execute(
+            """
             SELECT i.indexname, i.indexdef FROM pg_indexes i
             WHERE i.schemaname = 'public' AND i.tablename = ANY(%s)
               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)""",
-                            (list(LOADED_TABLES),)).fetchall()
+            (list(LOADED_TABLES),),
+        ).fetchall()
     else:
         rows = conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (%s)"
-            % ",".join("?" * len(LOADED_TABLES)), LOADED_TABLES).fetchall()
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({})".format(
+                ",".join("?" * len(LOADED_TABLES))
+            ),
+            LOADED_TABLES,
+        ).fetchall()
     return [(name, sql) for name, sql in rows]
 
 
@@ -429,9 +619,15 @@ class Writer:
         else:
             import sqlite3
 
-            self.conn = sqlite3.connect(url[len("sqlite:///"):], isolation_level=None)
-            for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-400000", "temp_store=MEMORY",
-                           "foreign_keys=OFF", "locking_mode=EXCLUSIVE"):
+            self.conn = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
+            for pragma in (
+                "journal_mode=OFF",
+                "synchronous=OFF",
+                "cache_size=-400000",
+                "temp_store=MEMORY",
+                "foreign_keys=OFF",
+                "locking_mode=EXCLUSIVE",
+            ):
                 self.conn.execute(f"PRAGMA {pragma}")
             self.conn.execute("BEGIN")
         self.indexes = secondary_indexes(self.conn, self.postgres)
@@ -459,13 +655,15 @@ class Writer:
 
     def finish(self) -> None:
         started = time.monotonic()
-        for name, sql in self.indexes:
+        for _name, sql in self.indexes:
             self.conn.execute(sql)
         log(f"indexes made again in {time.monotonic() - started:.1f}s")
         if self.postgres:
             for table in LOADED_TABLES:
-                self.conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                  f"(SELECT coalesce(max(id), 1) FROM {table}))")
+                self.conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                )
             self.conn.commit()
             self.conn.autocommit = True
             # Autovacuum would analyze tables this size within minutes; the benchmark should not race it.
@@ -537,8 +735,7 @@ def load(url: str, total: int, seed: int, replace: bool) -> None:
     now = datetime.now(UTC)
     threads, drafts = build_drafts(total, rng, now)
     decide_histories(drafts, rng, now)
-    rows = Rows(threads, drafts, site_ids, rng, first_thread_id=1, first_comment_id=1,
-                hash_key=hash_key)
+    rows = Rows(threads, drafts, site_ids, rng, first_thread_id=1, first_comment_id=1, hash_key=hash_key)
     log(f"{len(drafts)} comments in {len(threads)} threads drawn ({time.monotonic() - started:.1f}s)")
 
     writer = Writer(url)
@@ -558,8 +755,7 @@ def load(url: str, total: int, seed: int, replace: bool) -> None:
     inserted += writer.insert("comments", comment_columns, comment_tuples())
     log(f"comments in ({time.monotonic() - started:.1f}s)")
     events, reports = rows.events_and_reports()
-    inserted += writer.insert("audit_events", EVENT_COLUMNS,
-                              (row + (iso(at),) for at, row in events))
+    inserted += writer.insert("audit_events", EVENT_COLUMNS, (row + (iso(at),) for at, row in events))
     if reports:
         inserted += writer.insert("reports", tuple(reports[0]), (tuple(r.values()) for r in reports))
     log(f"{len(events)} audit events, {len(reports)} reports in ({time.monotonic() - started:.1f}s)")
@@ -570,6 +766,7 @@ def load(url: str, total: int, seed: int, replace: bool) -> None:
 
 
 # --- the check ------------------------------------------------------------------------------------
+
 
 def check(url: str, sample: int, seed: int) -> bool:
     """Counters against the rows, and the public API's answers against both, on a sample of threads."""
@@ -582,33 +779,49 @@ def check(url: str, sample: int, seed: int) -> bool:
     problems: list[str] = []
     with app.app_context():
         # Whole-table checks in SQL: each is one scan.
-        wrong_threads = db.session.execute(text("""
+        wrong_threads = db.session.execute(
+            text("""
             SELECT count(*) FROM threads t WHERE t.published_count <>
-              (SELECT count(*) FROM comments c WHERE c.thread_id = t.id AND c.status = 'published')""")).scalar_one()
-        wrong_replies = db.session.execute(text("""
+              (SELECT count(*) FROM comments c WHERE c.thread_id = t.id AND c.status = 'published')""")
+        ).scalar_one()
+        wrong_replies = db.session.execute(
+            text("""
             SELECT count(*) FROM comments p WHERE p.reply_count <>
-              (SELECT count(*) FROM comments c WHERE c.parent_id = p.id AND c.status = 'published')""")).scalar_one()
-        wrong_reports = db.session.execute(text("""
+              (SELECT count(*) FROM comments c WHERE c.parent_id = p.id AND c.status = 'published')""")
+        ).scalar_one()
+        wrong_reports = db.session.execute(
+            text("""
             SELECT count(*) FROM comments c WHERE c.report_count <>
-              (SELECT count(*) FROM reports r WHERE r.comment_id = c.id)""")).scalar_one()
-        wrong_roots = db.session.execute(text("""
+              (SELECT count(*) FROM reports r WHERE r.comment_id = c.id)""")
+        ).scalar_one()
+        wrong_roots = db.session.execute(
+            text("""
             SELECT count(*) FROM comments c JOIN comments p ON p.id = c.parent_id
             WHERE c.thread_id <> p.thread_id OR c.depth <> p.depth + 1 OR c.root_id <> coalesce(p.root_id, p.id)
-               OR p.status <> 'published'""")).scalar_one()
-        for name, count in (("threads.published_count", wrong_threads), ("comments.reply_count", wrong_replies),
-                            ("comments.report_count", wrong_reports), ("parent/root/depth", wrong_roots)):
+               OR p.status <> 'published'""")
+        ).scalar_one()
+        for name, count in (
+            ("threads.published_count", wrong_threads),
+            ("comments.reply_count", wrong_replies),
+            ("comments.report_count", wrong_reports),
+            ("parent/root/depth", wrong_roots),
+        ):
             if count:
                 problems.append(f"{count} rows with a wrong {name}")
         totals = dict(db.session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all())
         all_comments = sum(totals.values())
         replies = db.session.execute(select(func.count()).where(Comment.parent_id.is_not(None))).scalar_one()
-        log(f"{all_comments} comments: " + ", ".join(f"{s} {n / all_comments:.1%}" for s, n in sorted(totals.items()))
-            + f"; replies {replies / all_comments:.1%}")
+        log(
+            f"{all_comments} comments: "
+            + ", ".join(f"{s} {n / all_comments:.1%}" for s, n in sorted(totals.items()))
+            + f"; replies {replies / all_comments:.1%}"
+        )
         rng = random.Random(seed)
         thread_ids = list(db.session.execute(select(Thread.id).order_by(Thread.id)).scalars())
         picked = sorted(set(rng.sample(thread_ids, min(sample, len(thread_ids))) + [thread_ids[0]]))
-        threads = db.session.execute(select(Thread, Site.slug).join(Site, Site.id == Thread.site_id)
-                                     .where(Thread.id.in_(picked))).all()
+        threads = db.session.execute(
+            select(Thread, Site.slug).join(Site, Site.id == Thread.site_id).where(Thread.id.in_(picked))
+        ).all()
         db.session.remove()
 
     client = app.test_client()
@@ -660,8 +873,9 @@ def _check_thread(client, slug: str, thread) -> list[str]:
             if stored is None or stored.status != "published":
                 problems.append(f"{base}: comment {item['id']} is shown but not published")
             elif item.get("reply_count", stored.reply_count) != stored.reply_count:
-                problems.append(f"{base}: comment {item['id']} reply_count {item.get('reply_count')} "
-                                f"vs {stored.reply_count}")
+                problems.append(
+                    f"{base}: comment {item['id']} reply_count {item.get('reply_count')} vs {stored.reply_count}"
+                )
         db.session.remove()
         cursor = data.get("next_cursor")
         if not cursor:
@@ -677,18 +891,20 @@ def main() -> None:
     parser.add_argument("--comments", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--replace", action="store_true", help="drop what the database holds first")
-    parser.add_argument("--check", action="store_true", help="verify counters through the API (after loading, "
-                        "or alone without --comments)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="verify counters through the API (after loading, or alone without --comments)",
+    )
     parser.add_argument("--check-sample", type=int, default=40)
     parser.add_argument("--no-load", action="store_true", help="only --check")
     args = parser.parse_args()
     if args.url.startswith("postgresql://"):
-        args.url = "postgresql+psycopg://" + args.url[len("postgresql://"):]
+        args.url = "postgresql+psycopg://" + args.url[len("postgresql://") :]
     if not args.no_load:
         load(args.url, args.comments, args.seed, args.replace)
-    if args.check or args.no_load:
-        if not check(args.url, args.check_sample, args.seed):
-            raise SystemExit(1)
+    if (args.check or args.no_load) and not check(args.url, args.check_sample, args.seed):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

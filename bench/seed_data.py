@@ -11,12 +11,60 @@ import random
 import re
 import unicodedata
 
-_FIRST = ["Anna", "Ben", "Chloé", "Dmitri", "Elif", "Farah", "Gustav", "Hana", "Ivo", "Jun",
-          "Kofi", "Lena", "Mateo", "Nadia", "Owen", "Priya", "Quentin", "Rosa", "Sami", "Tomás",
-          "Uma", "Viktor", "Wen", "Ximena", "Yusuf", "Zoë"]
-_LAST = ["Berg", "Costa", "Duarte", "Engel", "Fischer", "García", "Haddad", "Ito", "Jansen",
-         "Kowalski", "Lindqvist", "Moreau", "Novak", "Okafor", "Petrov", "Quinn", "Rossi",
-         "Schmidt", "Tanaka", "Ueda", "Varga", "Weber", "Yilmaz", "Zhou"]
+_FIRST = [
+    "Anna",
+    "Ben",
+    "Chloé",
+    "Dmitri",
+    "Elif",
+    "Farah",
+    "Gustav",
+    "Hana",
+    "Ivo",
+    "Jun",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Owen",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sami",
+    "Tomás",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoë",
+]
+_LAST = [
+    "Berg",
+    "Costa",
+    "Duarte",
+    "Engel",
+    "Fischer",
+    "García",
+    "Haddad",
+    "Ito",
+    "Jansen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Ueda",
+    "Varga",
+    "Weber",
+    "Yilmaz",
+    "Zhou",
+]
 
 _SENTENCES = [
     "I think the article glosses over the cost side of this.",
@@ -38,13 +86,32 @@ _SENTENCES = [
     "Some of the quotes seem to be taken out of context.",
     "Thanks for the correction at the bottom, appreciated.",
 ]
-_WORDS = ["really", "exactly", "not", "twice", "budget", "pilot", "survey", "timeline", "data",
-          "context", "cost", "trains", "housing", "schools", "parking", "rent", "policy"]
-_LINKS = ["https://example.org/reports/2024/transport-survey",
-          "https://data.example.gov/datasets/housing-permits",
-          "https://en.wikipedia.org/wiki/Participatory_budgeting",
-          "https://www.example.com/news/2023/11/council-vote",
-          "https://archive.example.net/2019/pilot-results.pdf"]
+_WORDS = [
+    "really",
+    "exactly",
+    "not",
+    "twice",
+    "budget",
+    "pilot",
+    "survey",
+    "timeline",
+    "data",
+    "context",
+    "cost",
+    "trains",
+    "housing",
+    "schools",
+    "parking",
+    "rent",
+    "policy",
+]
+_LINKS = [
+    "https://example.org/reports/2024/transport-survey",
+    "https://data.example.gov/datasets/housing-permits",
+    "https://en.wikipedia.org/wiki/Participatory_budgeting",
+    "https://www.example.com/news/2023/11/council-vote",
+    "https://archive.example.net/2019/pilot-results.pdf",
+]
 _LINK_TEXT = ["the full report", "this dataset", "the earlier story", "here", "the minutes"]
 _CODE = ["`SELECT count(*)`", "`v2.1`", "`--dry-run`", "`NULL`", "`404`"]
 
@@ -85,8 +152,11 @@ def body(rng: random.Random, minimum: int = 50, maximum: int = 800) -> str:
     """One comment body of ``minimum``..``maximum`` characters, Markdown."""
     # Mixed lengths: many short comments, some medium, a few long ones.
     roll = rng.random()
-    target = rng.randint(minimum, 160) if roll < 0.45 else (
-        rng.randint(160, 420) if roll < 0.85 else rng.randint(420, maximum))
+    target = (
+        rng.randint(minimum, 160)
+        if roll < 0.45
+        else (rng.randint(160, 420) if roll < 0.85 else rng.randint(420, maximum))
+    )
     for _attempt in range(1000):
         blocks = [_paragraph(rng)]
         for _block_count in range(100):
@@ -138,7 +208,9 @@ def thread(seed: int = 1, roots: int = 200, replies_per_root: int = 4) -> list[d
 if __name__ == "__main__":  # a quick look at the data
     data = thread()
     lengths = sorted(len(c["body"]) for c in data)
-    print(f"{len(data)} comments, body length min {lengths[0]}, median {lengths[len(lengths) // 2]}, "
-          f"max {lengths[-1]}, total {sum(lengths)} chars")
+    print(
+        f"{len(data)} comments, body length min {lengths[0]}, median {lengths[len(lengths) // 2]}, "
+        f"max {lengths[-1]}, total {sum(lengths)} chars"
+    )
     for c in data[:3]:
         print("---", c["author"], "\n" + c["body"])

@@ -91,11 +91,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     api.init_app(app)
     for converter_class in (ThreadKeyConverter, HostThreadKeyConverter):
-        api.register_converter(converter_class, lambda converter: {
-            "type": "string", "minLength": 1, "maxLength": 255,
-            "description": "the host's article id, percent-encoded"})
-    api.register_converter(IdConverter, lambda converter: {
-        "type": "integer", "minimum": 0, "maximum": converter.max})
+        api.register_converter(
+            converter_class,
+            lambda converter: {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "description": "the host's article id, percent-encoded",
+            },
+        )
+    api.register_converter(IdConverter, lambda converter: {"type": "integer", "minimum": 0, "maximum": converter.max})
 
     api.register_blueprint(public_blp)
     api.register_blueprint(moderation_blp)
@@ -115,8 +120,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def _forget_previous_request() -> None:
         # What views remember in ``g`` belongs to one request; an app context that outlives a
         # request (tests, CLI) must not carry it into the next.
-        for key in ("site", "comment", "moderator", "cors_origin", "api_key", "session_moderator",
-                    "dashboard_moderator"):
+        for key in (
+            "site",
+            "comment",
+            "moderator",
+            "cors_origin",
+            "api_key",
+            "session_moderator",
+            "dashboard_moderator",
+        ):
             g.pop(key, None)
 
     app.before_request(refuse_undecodable_input)
@@ -160,22 +172,26 @@ def _check_optional_dependencies(cfg: Any) -> None:
     """Each optional dependency (an extra in pyproject.toml) the settings call for is installed:
     one clear message at start-up, not an ImportError in the first request or job that needs it."""
     wanted = {
-        "psycopg": ("postgres", "a PostgreSQL COMMENTS_DATABASE_URL",
-                    cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")),
+        "psycopg": (
+            "postgres",
+            "a PostgreSQL COMMENTS_DATABASE_URL",
+            cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"),
+        ),
         "redis": ("redis", "COMMENTS_REDIS_URL", cfg["RATELIMIT_STORAGE_URI"].startswith("redis")),
         "rq": ("rq", "COMMENTS_SCORING_MODE=rq", cfg.get("SCORING_MODE") == "rq"),
     }
     for module, (extra, setting, needed) in wanted.items():
         if needed and find_spec(module) is None:
-            raise RuntimeError(f"{setting} needs the {module} package, which is not installed: "
-                               f"pip install 'comments[{extra}]'")
+            raise RuntimeError(
+                f"{setting} needs the {module} package, which is not installed: pip install 'comments[{extra}]'"
+            )
 
 
 def _normalise_db_url(url: str) -> str:
     # psycopg 3 is the driver installed; plain postgresql:// URLs would ask for psycopg2.
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -75,8 +75,13 @@ def rotate_key_command(slug: str, keep_old: bool) -> None:
 @comments_cli.command("add-key")
 @click.argument("slug")
 @click.option("--label", default="", help="What the key is for, e.g. 'cms production'.")
-@click.option("--scope", "scopes", multiple=True, type=click.Choice(["host", "moderate"]),
-              help="host (the host-site API, default) and/or moderate (the moderation API, this site only).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(["host", "moderate"]),
+    help="host (the host-site API, default) and/or moderate (the moderation API, this site only).",
+)
 def add_key_command(slug: str, label: str, scopes: tuple[str, ...]) -> None:
     """Issue one more API key for a site (the others keep working)."""
     with transaction.unit_of_work():
@@ -112,12 +117,23 @@ def revoke_key_command(slug: str, key: str) -> None:
 
 
 @comments_cli.command("purge")
-@click.option("--ip-older-than", "days", type=click.IntRange(min=0), default=None,
-              help="Days; default COMMENTS_IP_RETENTION_DAYS.")
-@click.option("--deliveries-older-than", "delivery_days", type=click.IntRange(min=0), default=None,
-              help="Days; finished webhook deliveries to forget. Default COMMENTS_WEBHOOK_LOG_DAYS.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Rows of each kind per transaction (default 200).")
+@click.option(
+    "--ip-older-than",
+    "days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Days; default COMMENTS_IP_RETENTION_DAYS.",
+)
+@click.option(
+    "--deliveries-older-than",
+    "delivery_days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Days; finished webhook deliveries to forget. Default COMMENTS_WEBHOOK_LOG_DAYS.",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help="Rows of each kind per transaction (default 200)."
+)
 def purge_command(days: int | None, delivery_days: int | None, batch_size: int | None) -> None:
     """Drop IP hashes (comments and reports) older than the retention period, and old webhook
     deliveries (they carry comment texts). Run it daily, from cron.
@@ -141,8 +157,13 @@ def purge_command(days: int | None, delivery_days: int | None, batch_size: int |
 @click.argument("slug")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["auto", "disqus", "wxr"]), default="auto", show_default=True)
-@click.option("--key-from", type=click.Choice(["id", "url"]), default="id", show_default=True,
-              help="Thread keys from the source's article id (Disqus identifier, WordPress post id) or its URL.")
+@click.option(
+    "--key-from",
+    type=click.Choice(["id", "url"]),
+    default="id",
+    show_default=True,
+    help="Thread keys from the source's article id (Disqus identifier, WordPress post id) or its URL.",
+)
 @click.option("--dry-run", is_flag=True, help="Read and check everything, change nothing.")
 def import_command(slug: str, path: Path, fmt: str, key_from: str, dry_run: bool) -> None:
     """Import comments from a Disqus XML export or a WordPress WXR file (safe to run twice)."""
@@ -177,8 +198,7 @@ def set_origins_command(slug: str, origins: tuple[str, ...]) -> None:
 
 @comments_cli.command("create-moderator")
 @click.argument("email")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Asked for when not given.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Asked for when not given.")
 @click.option("--site", "sites", multiple=True, help="Limit to these site slugs (repeatable); default all.")
 def create_moderator_command(email: str, password: str, sites: tuple[str, ...]) -> None:
     """Create a moderator account."""
@@ -210,9 +230,12 @@ def ensure_demo_command(slug: str) -> None:
         else:
             click.echo(f"Demo site '{slug}' exists.")
         return
-    welcome = NewComment(body="Welcome! This is the demo thread. Comments support *Markdown*, "
-                              "`code`, > quotes and links like https://example.org.",
-                         author_name="The editors", thread_title="Welcome to the demo")
+    welcome = NewComment(
+        body="Welcome! This is the demo thread. Comments support *Markdown*, "
+        "`code`, > quotes and links like https://example.org.",
+        author_name="The editors",
+        thread_title="Welcome to the demo",
+    )
     with transaction.unit_of_work():
         site, key = site_service.create_site(slug, origins, name="Demo news site")
         submit(site, "welcome", welcome)
@@ -241,8 +264,11 @@ comments_cli.add_command(build_test_model_command)
 
 @comments_cli.command("rescore")
 @click.option("--site", "site_slug", help="Only this site's comments.")
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-              help="Only comments posted since this date (UTC).")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Only comments posted since this date (UTC).",
+)
 @click.option("--all", "everything", is_flag=True, help="Every site, every date.")
 @click.option("--apply", is_flag=True, help="Make the changes (without it, only report them).")
 def rescore_command(site_slug: str | None, since: datetime | None, everything: bool, apply: bool) -> None:
@@ -255,17 +281,23 @@ def rescore_command(site_slug: str | None, since: datetime | None, everything: b
         raise click.ClickException(f"The classifier could not be loaded: {error}")
     with transaction.unit_of_work():
         # Applied, each comment's change is committed as soon as it is written (commit_each).
-        result = rescore(classifier, site_id=site.id if site else None,
-                         since=since.replace(tzinfo=UTC) if since else None, apply=apply,
-                         commit_each=transaction.commit)
+        result = rescore(
+            classifier,
+            site_id=site.id if site else None,
+            since=since.replace(tzinfo=UTC) if since else None,
+            apply=apply,
+            commit_each=transaction.commit,
+        )
     verb = "Changed" if apply else "Would change"
     click.echo(f"Examined {result.examined} comments with {classifier.name}@{classifier.version}.")
     click.echo(f"{verb} {len(result.changes)}:" if result.changes else "No status would change.")
     for transition, count in sorted(result.summary().items()):
         click.echo(f"  {transition}: {count}")
     for change in result.changes[:50]:
-        click.echo(f"  comment {change['comment_id']}: {change['from']} -> {change['to']} "
-                   f"(highest score {change['max_score']})")
+        click.echo(
+            f"  comment {change['comment_id']}: {change['from']} -> {change['to']} "
+            f"(highest score {change['max_score']})"
+        )
     if len(result.changes) > 50:
         click.echo(f"  … and {len(result.changes) - 50} more")
     if result.skipped:

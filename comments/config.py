@@ -80,79 +80,133 @@ class Setting(NamedTuple):
 # The README's configuration table is written from this list (`write_readme()`), and
 # tests/test_config.py checks that it was.
 SETTINGS: dict[str, Setting] = {
-    "DATABASE_URL": Setting(None, str, "SQLAlchemy URL; `postgresql://user@host/db` uses psycopg 3",
-                            "`sqlite:///instance/comments.db`"),
-    "SECRET_KEY": Setting(None, str, "signs edit tokens and sessions; set the same value on every machine",
-                          "generated once into `instance/secret_key`"),
+    "DATABASE_URL": Setting(
+        None, str, "SQLAlchemy URL; `postgresql://user@host/db` uses psycopg 3", "`sqlite:///instance/comments.db`"
+    ),
+    "SECRET_KEY": Setting(
+        None,
+        str,
+        "signs edit tokens and sessions; set the same value on every machine",
+        "generated once into `instance/secret_key`",
+    ),
     "HASH_KEY": Setting(None, str, "key for the IP and email hashes", "derived from the secret key"),
-    "REDIS_URL": Setting(None, str, "Redis for rate limits shared by all processes, and the RQ queue; "
-                         "unset = in-memory / in-process"),
-    "TRUSTED_PROXY_COUNT": Setting(0, parse_int, "reverse proxies in front; only then is `X-Forwarded-For` "
-                                   "believed"),
+    "REDIS_URL": Setting(
+        None, str, "Redis for rate limits shared by all processes, and the RQ queue; unset = in-memory / in-process"
+    ),
+    "TRUSTED_PROXY_COUNT": Setting(0, parse_int, "reverse proxies in front; only then is `X-Forwarded-For` believed"),
     "RATELIMIT_POST": Setting("5 per minute;60 per hour", str, "posts, edits and deletes per site and client IP"),
     "RATELIMIT_REPORT": Setting("10 per minute;100 per day", str, "reports per site and client IP"),
     "RATELIMIT_READ": Setting("300 per minute", str, "thread reads and counts per site and client IP"),
     "RATELIMIT_PREVIEW": Setting("30 per minute;300 per hour", str, "Markdown previews per site and client IP"),
     "RATELIMIT_LOGIN": Setting("10 per minute", str, "moderator logins per client IP"),
-    "RATELIMIT_API_KEY_FAILURES": Setting("10 per minute;100 per hour", str,
-                                          "failed host API key attempts per client IP before 429"),
+    "RATELIMIT_API_KEY_FAILURES": Setting(
+        "10 per minute;100 per hour", str, "failed host API key attempts per client IP before 429"
+    ),
     "RATELIMIT_ENABLED": Setting(True, parse_bool, "`false` turns rate limiting off (tests, benchmarks)"),
     "DEMO_PAGE": Setting(False, parse_bool, "serve the demo news page at `/demo/` (`./manage serve` turns it on)"),
-    "EDIT_TOKEN_MAX_AGE": Setting(7 * 24 * 3600, parse_int, "seconds an edit token lets its author read their comment "
-                                  "and delete it"),
+    "EDIT_TOKEN_MAX_AGE": Setting(
+        7 * 24 * 3600, parse_int, "seconds an edit token lets its author read their comment and delete it"
+    ),
     "MAX_PAGE_SIZE": Setting(200, parse_int, "largest `limit` accepted on list endpoints"),
     "DEFAULT_PAGE_SIZE": Setting(50, parse_int, "page size (roots per page of a thread) when `limit` is not given"),
-    "PUBLIC_URL": Setting("http://127.0.0.1:8000", str, "where the service is reached (demo site origin, printed "
-                          "links)"),
+    "PUBLIC_URL": Setting(
+        "http://127.0.0.1:8000", str, "where the service is reached (demo site origin, printed links)"
+    ),
     "READ_CACHE_MB": Setting(64, parse_int, "memory per process for rendered thread pages (0 turns the cache off)"),
     "MODERATOR_TOKEN_HOURS": Setting(12, parse_int, "lifetime of a moderator's bearer token"),
-    "SCORING_MODE": Setting("inprocess", str, "`inprocess` (a scoring thread in each web process), `rq` (workers "
-                            "apart, needs Redis) or `off` (see \"Where scoring runs\")"),
+    "SCORING_MODE": Setting(
+        "inprocess",
+        str,
+        "`inprocess` (a scoring thread in each web process), `rq` (workers "
+        'apart, needs Redis) or `off` (see "Where scoring runs")',
+    ),
     # Every batch costs a few statements, a commit and a forward pass whatever its size: under a
     # stream of posts, 48 instead of 16 cut the scoring CPU per comment by ~25% (bench/README.md).
-    "SCORING_COMMENTS_PER_BATCH": Setting(48, parse_int, "comments per scoring batch (one transaction, as few forward "
-                                          "passes as pay)"),
-    "SCORING_LINGER_MS": Setting(20, parse_int, "how long the in-process worker waits for one more comment to join a "
-                                 "batch (again while more keep coming)"),
-    "SCORING_MAX_LINGER_MS": Setting(200, parse_int, "the longest the in-process worker waits for a batch to fill "
-                                     "while comments keep coming"),
-    "SCORING_SWEEP_SECONDS": Setting(15, parse_int, "how often workers sweep the database for waiting comments "
-                                     "(lost jobs, classifier outages)"),
-    "SCORING_GRACE_SECONDS": Setting(20, parse_int, "how long a pending comment is left to its job before a sweep "
-                                     "takes it"),
-    "WEBHOOK_DELIVERY": Setting("inprocess", str, "`inprocess`: a delivery thread in each web process (and workers); "
-                                "`worker`: only `flask comments worker` delivers"),
-    "WEBHOOK_ALLOW_PRIVATE": Setting(False, parse_bool, "let webhooks reach loopback, private and link-local addresses "
-                                     "(local testing only)"),
+    "SCORING_COMMENTS_PER_BATCH": Setting(
+        48, parse_int, "comments per scoring batch (one transaction, as few forward passes as pay)"
+    ),
+    "SCORING_LINGER_MS": Setting(
+        20,
+        parse_int,
+        "how long the in-process worker waits for one more comment to join a batch (again while more keep coming)",
+    ),
+    "SCORING_MAX_LINGER_MS": Setting(
+        200, parse_int, "the longest the in-process worker waits for a batch to fill while comments keep coming"
+    ),
+    "SCORING_SWEEP_SECONDS": Setting(
+        15, parse_int, "how often workers sweep the database for waiting comments (lost jobs, classifier outages)"
+    ),
+    "SCORING_GRACE_SECONDS": Setting(
+        20, parse_int, "how long a pending comment is left to its job before a sweep takes it"
+    ),
+    "WEBHOOK_DELIVERY": Setting(
+        "inprocess",
+        str,
+        "`inprocess`: a delivery thread in each web process (and workers); "
+        "`worker`: only `flask comments worker` delivers",
+    ),
+    "WEBHOOK_ALLOW_PRIVATE": Setting(
+        False, parse_bool, "let webhooks reach loopback, private and link-local addresses (local testing only)"
+    ),
     "WEBHOOK_MAX_ATTEMPTS": Setting(8, parse_int, "attempts before a delivery is given up"),
-    "WEBHOOK_RETRY_BASE_SECONDS": Setting(30, parse_int, "first retry delay, doubled each time (with jitter), "
-                                          "at most 6 h"),
+    "WEBHOOK_RETRY_BASE_SECONDS": Setting(
+        30, parse_int, "first retry delay, doubled each time (with jitter), at most 6 h"
+    ),
     "WEBHOOK_TIMEOUT_SECONDS": Setting(10, parse_int, "connect and read timeout of one attempt"),
     "WEBHOOK_POLL_SECONDS": Setting(2, parse_float, "how often delivery threads look at the outbox"),
     "IP_RETENTION_DAYS": Setting(90, parse_int, "`flask comments purge` drops IP hashes older than this"),
-    "WEBHOOK_LOG_DAYS": Setting(30, parse_int, "`flask comments purge` drops finished webhook deliveries (which carry "
-                                "comment texts) older than this"),
+    "WEBHOOK_LOG_DAYS": Setting(
+        30,
+        parse_int,
+        "`flask comments purge` drops finished webhook deliveries (which carry comment texts) older than this",
+    ),
     # The classifier's settings (comments/classifier/ checks the values: known model types, etc.).
-    "CLASSIFIER_MODEL_TYPE": Setting("original", parse_word, "Detoxify model type: `original`, `unbiased`, "
-                                     "`multilingual`, `original-small` or `unbiased-small`; must match the checkpoint"),
-    "CLASSIFIER_CHECKPOINT": Setting(None, parse_text, "path of the `.ckpt` (nothing is ever downloaded)",
-                                     "the hub cache's file for the model type"),
-    "CLASSIFIER_CHECKPOINT_SHA256": Setting(None, parse_text, "pin of that file (required unless "
-                                            "`COMMENTS_CLASSIFIER_ALLOW_UNPINNED=true`)"),
-    "CLASSIFIER_ALLOW_UNPINNED": Setting(False, parse_bool, "load a checkpoint without a pin (it is unpickled with "
-                                         "`weights_only=False`): development only"),
-    "CLASSIFIER_CONFIG_DIR": Setting(None, parse_text, "local Hugging Face config + tokenizer folder, for offline "
-                                     "hosts; unset: the Hugging Face hub/cache"),
+    "CLASSIFIER_MODEL_TYPE": Setting(
+        "original",
+        parse_word,
+        "Detoxify model type: `original`, `unbiased`, "
+        "`multilingual`, `original-small` or `unbiased-small`; must match the checkpoint",
+    ),
+    "CLASSIFIER_CHECKPOINT": Setting(
+        None, parse_text, "path of the `.ckpt` (nothing is ever downloaded)", "the hub cache's file for the model type"
+    ),
+    "CLASSIFIER_CHECKPOINT_SHA256": Setting(
+        None, parse_text, "pin of that file (required unless `COMMENTS_CLASSIFIER_ALLOW_UNPINNED=true`)"
+    ),
+    "CLASSIFIER_ALLOW_UNPINNED": Setting(
+        False,
+        parse_bool,
+        "load a checkpoint without a pin (it is unpickled with `weights_only=False`): development only",
+    ),
+    "CLASSIFIER_CONFIG_DIR": Setting(
+        None,
+        parse_text,
+        "local Hugging Face config + tokenizer folder, for offline hosts; unset: the Hugging Face hub/cache",
+    ),
     "CLASSIFIER_DEVICE": Setting("cpu", parse_text, "torch device"),
-    "CLASSIFIER_THREADS": Setting(None, parse_int, "torch intra-op threads; in a web process more threads spin "
-                                  "against the request threads (57 ms instead of 3.4 ms of CPU per comment on 2 busy "
-                                  "cores)", "1 in web processes (`inprocess`), all CPUs in `flask comments worker`"),
-    "CLASSIFIER_WINDOWS_PER_PASS": Setting(16, parse_int, "size of a forward pass, in full 512-token windows (shorter "
-                                           "texts are packed more densely)"),
-    "CLASSIFIER_PRECISION": Setting("fp32", parse_word, "`fp32` or `bf16` (faster on CPUs with AMX or AVX512-BF16, "
-                                    "torch scores within 0.02 of fp32; slower elsewhere): see \"Speed settings\""),
-    "CLASSIFIER_RUNTIME": Setting("torch", parse_word, "`torch` or `openvino` (the loaded model converted to OpenVINO "
-                                  "at start-up; fastest; optional extra): see \"Speed settings\""),
+    "CLASSIFIER_THREADS": Setting(
+        None,
+        parse_int,
+        "torch intra-op threads; in a web process more threads spin "
+        "against the request threads (57 ms instead of 3.4 ms of CPU per comment on 2 busy "
+        "cores)",
+        "1 in web processes (`inprocess`), all CPUs in `flask comments worker`",
+    ),
+    "CLASSIFIER_WINDOWS_PER_PASS": Setting(
+        16, parse_int, "size of a forward pass, in full 512-token windows (shorter texts are packed more densely)"
+    ),
+    "CLASSIFIER_PRECISION": Setting(
+        "fp32",
+        parse_word,
+        "`fp32` or `bf16` (faster on CPUs with AMX or AVX512-BF16, "
+        'torch scores within 0.02 of fp32; slower elsewhere): see "Speed settings"',
+    ),
+    "CLASSIFIER_RUNTIME": Setting(
+        "torch",
+        parse_word,
+        "`torch` or `openvino` (the loaded model converted to OpenVINO "
+        'at start-up; fastest; optional extra): see "Speed settings"',
+    ),
 }
 
 #: Old names still read from the environment (with a warning at start-up): old -> new.
@@ -192,8 +246,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         if value == "":
             continue
         if environ.get(PREFIX + new, "") != "":
-            warnings.warn(f"{PREFIX}{old} is deprecated and ignored: {PREFIX}{new} is set", FutureWarning,
-                          stacklevel=2)
+            warnings.warn(f"{PREFIX}{old} is deprecated and ignored: {PREFIX}{new} is set", FutureWarning, stacklevel=2)
         else:
             warnings.warn(f"{PREFIX}{old} is deprecated: rename it {PREFIX}{new}", FutureWarning, stacklevel=2)
             raw[new] = (PREFIX + old, value)
@@ -236,11 +289,15 @@ def readme_section() -> str:
     true_words, false_words = "`/`".join(TRUE_WORDS), "`/`".join(FALSE_WORDS)
     lines += [
         "",
-        (f"Boolean settings take `{true_words}` or `{false_words}` (any case); any other value, or a number "
-         "setting that is not a number, stops the service at start-up with a message naming the variable."),
+        (
+            f"Boolean settings take `{true_words}` or `{false_words}` (any case); any other value, or a number "
+            "setting that is not a number, stops the service at start-up with a message naming the variable."
+        ),
         "",
-        ("Renamed settings: the old names still work for now, with a warning at start-up (the new name wins "
-         "when both are set):"),
+        (
+            "Renamed settings: the old names still work for now, with a warning at start-up (the new name wins "
+            "when both are set):"
+        ),
         "",
     ]
     lines += [f"- `{PREFIX}{old}` is now `{PREFIX}{new}`" for old, new in DEPRECATED_NAMES.items()]
@@ -271,4 +328,3 @@ def instance_secret(instance_path: str) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
     return key
-

@@ -288,8 +288,15 @@ class Comment(Model):
         Index("ix_comments_thread_roots", "thread_id", "root_id", "created_at", "id"),
         # The "top" sort (most replies first): the roots in that order, so a page is a seek, not a
         # sort of every root of the thread (the biggest thread's first page grew with its roots).
-        Index("ix_comments_thread_top", "thread_id", "reply_count", "created_at", "id",
-              sqlite_where=text("root_id IS NULL"), postgresql_where=text("root_id IS NULL")),
+        Index(
+            "ix_comments_thread_top",
+            "thread_id",
+            "reply_count",
+            "created_at",
+            "id",
+            sqlite_where=text("root_id IS NULL"),
+            postgresql_where=text("root_id IS NULL"),
+        ),
         # Every comment under a page of roots, in one read.
         Index("ix_comments_root", "root_id"),
         # Deleting a comment sets its replies' reply_to_id to NULL: without this, a scan of every comment.
@@ -317,26 +324,61 @@ class Comment(Model):
         # indexes, and ``review`` names the statuses as literals to use them: an index leading
         # with the status would also be taken, on SQLite without statistics, for the readers'
         # ``status IN (...)`` (and read every published comment instead of one thread's replies).
-        Index("ix_comments_held_created", "created_at", "id", sqlite_where=QUEUES_WHERE[Queue.HELD],
-              postgresql_where=QUEUES_WHERE[Queue.HELD]),
+        Index(
+            "ix_comments_held_created",
+            "created_at",
+            "id",
+            sqlite_where=QUEUES_WHERE[Queue.HELD],
+            postgresql_where=QUEUES_WHERE[Queue.HELD],
+        ),
         # By score, highest first: the same expression as ``review``'s sort (``SCORE_KEY``).
-        Index("ix_comments_held_score", SCORE_KEY.desc(), "id", sqlite_where=QUEUES_WHERE[Queue.HELD],
-              postgresql_where=QUEUES_WHERE[Queue.HELD]),
-        Index("ix_comments_site_held_score", "site_id", SCORE_KEY.desc(), "id",
-              sqlite_where=QUEUES_WHERE[Queue.HELD], postgresql_where=QUEUES_WHERE[Queue.HELD]),
-        Index("ix_comments_rejected_created", "created_at", "id", sqlite_where=QUEUES_WHERE[Queue.REJECTED],
-              postgresql_where=QUEUES_WHERE[Queue.REJECTED]),
-        Index("ix_comments_reported_queue", "reported_at", "id", sqlite_where=QUEUES_WHERE[Queue.REPORTED],
-              postgresql_where=QUEUES_WHERE[Queue.REPORTED]),
-        Index("ix_comments_approved_queue", "decided_at", "id", sqlite_where=QUEUES_WHERE[Queue.APPROVED],
-              postgresql_where=QUEUES_WHERE[Queue.APPROVED]),
+        Index(
+            "ix_comments_held_score",
+            SCORE_KEY.desc(),
+            "id",
+            sqlite_where=QUEUES_WHERE[Queue.HELD],
+            postgresql_where=QUEUES_WHERE[Queue.HELD],
+        ),
+        Index(
+            "ix_comments_site_held_score",
+            "site_id",
+            SCORE_KEY.desc(),
+            "id",
+            sqlite_where=QUEUES_WHERE[Queue.HELD],
+            postgresql_where=QUEUES_WHERE[Queue.HELD],
+        ),
+        Index(
+            "ix_comments_rejected_created",
+            "created_at",
+            "id",
+            sqlite_where=QUEUES_WHERE[Queue.REJECTED],
+            postgresql_where=QUEUES_WHERE[Queue.REJECTED],
+        ),
+        Index(
+            "ix_comments_reported_queue",
+            "reported_at",
+            "id",
+            sqlite_where=QUEUES_WHERE[Queue.REPORTED],
+            postgresql_where=QUEUES_WHERE[Queue.REPORTED],
+        ),
+        Index(
+            "ix_comments_approved_queue",
+            "decided_at",
+            "id",
+            sqlite_where=QUEUES_WHERE[Queue.APPROVED],
+            postgresql_where=QUEUES_WHERE[Queue.APPROVED],
+        ),
         # The moderators' thread view, a page at a time in date order.
         Index("ix_comments_thread_created", "thread_id", "created_at", "id"),
         # Rescoring a site pages by id: a range seek, not a sort of the site's comments per page.
         Index("ix_comments_site_ids", "site_id", "id"),
         # The purge's oldest IP hashes still kept; purged rows leave the index.
-        Index("ix_comments_ip_hash_created", "created_at", sqlite_where=text("ip_hash IS NOT NULL"),
-              postgresql_where=text("ip_hash IS NOT NULL")),
+        Index(
+            "ix_comments_ip_hash_created",
+            "created_at",
+            sqlite_where=text("ip_hash IS NOT NULL"),
+            postgresql_where=text("ip_hash IS NOT NULL"),
+        ),
         UniqueConstraint("site_id", "import_ref"),
     )
 
@@ -523,7 +565,6 @@ class Ban(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("site_id", "author_key"),)
-
 
 
 class WebhookEvent(enum.StrEnum):

@@ -73,19 +73,20 @@ class DatabaseCollector(Collector):
         for status, count in sorted(figures.by_status.items()):
             by_status.add_metric([status], count)
         yield by_status
-        depth = GaugeMetricFamily("moderation_queue_depth", "Items waiting in each review queue",
-                                  labels=["queue"])
+        depth = GaugeMetricFamily("moderation_queue_depth", "Items waiting in each review queue", labels=["queue"])
         for name, count in sorted(figures.queue_depth.items()):
             depth.add_metric([name], count)
         yield depth
-        yield GaugeMetricFamily("moderation_oldest_held_seconds",
-                                "Age of the oldest comment waiting for review",
-                                value=figures.oldest_held_seconds)
+        yield GaugeMetricFamily(
+            "moderation_oldest_held_seconds",
+            "Age of the oldest comment waiting for review",
+            value=figures.oldest_held_seconds,
+        )
         pending, oldest = outbox_figures()
-        yield GaugeMetricFamily("webhook_outbox_pending", "Webhook deliveries waiting to be delivered",
-                                value=pending)
-        yield GaugeMetricFamily("webhook_outbox_oldest_pending_seconds",
-                                "Age of the oldest webhook delivery still waiting", value=oldest)
+        yield GaugeMetricFamily("webhook_outbox_pending", "Webhook deliveries waiting to be delivered", value=pending)
+        yield GaugeMetricFamily(
+            "webhook_outbox_oldest_pending_seconds", "Age of the oldest webhook delivery still waiting", value=oldest
+        )
 
 
 prometheus.registry.register(DatabaseCollector())
@@ -110,8 +111,11 @@ def readyz() -> Response:
     degraded = ["redis"] if redis_problem else []
     failed = [problem for problem in problems.values() if problem]
     status = "not_ready" if failed else "degraded" if degraded else "ready"
-    checks: dict[str, Any] = {"database": problems["database"] or "ok", "redis": redis_problem or "ok",
-                              "classifier": problems["classifier"] or "ok"}
+    checks: dict[str, Any] = {
+        "database": problems["database"] or "ok",
+        "redis": redis_problem or "ok",
+        "classifier": problems["classifier"] or "ok",
+    }
     if current_app.config.get("REDIS_URL") is None:
         checks["redis"] = "not_configured"
     scoring = current_app.extensions.get("comments.scoring")

@@ -49,8 +49,9 @@ class RedisHealth:
         if started:
             metrics.REDIS_DEGRADED.labels(use).set(1)
             reason = f" ({type(error).__name__}: {error})" if error is not None else ""
-            log.warning("Redis failed for %s%s; until it answers again, %s", use, reason,
-                        FALLBACKS.get(use, "it is skipped"))
+            log.warning(
+                "Redis failed for %s%s; until it answers again, %s", use, reason, FALLBACKS.get(use, "it is skipped")
+            )
 
     def worked(self, use: str) -> None:
         if use not in self._failed_at:

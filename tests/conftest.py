@@ -108,6 +108,7 @@ def waiting(db: Any, site: Site) -> list[Comment]:
 
 # --- the classifier -------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def test_model(request: pytest.FixtureRequest):
     """The project's small Detoxify-format model, trained on the shipped sample.
@@ -131,8 +132,11 @@ def test_model(request: pytest.FixtureRequest):
     if info_file.exists():
         try:
             info = json.loads(info_file.read_text())
-            info.update(checkpoint_path=Path(info["checkpoint_path"]), config_dir=Path(info["config_dir"]),
-                        labels=tuple(info["labels"]))
+            info.update(
+                checkpoint_path=Path(info["checkpoint_path"]),
+                config_dir=Path(info["config_dir"]),
+                labels=tuple(info["labels"]),
+            )
             if info["checkpoint_path"].exists():
                 return testmodel.TestModelInfo(**info)
         except (KeyError, TypeError, ValueError):
@@ -144,10 +148,12 @@ def test_model(request: pytest.FixtureRequest):
 
 @pytest.fixture(scope="session")
 def classifier_config(test_model) -> dict[str, Any]:
-    return {"CLASSIFIER_CHECKPOINT": str(test_model.checkpoint_path),
-            "CLASSIFIER_CHECKPOINT_SHA256": test_model.sha256,
-            "CLASSIFIER_CONFIG_DIR": str(test_model.config_dir),
-            "CLASSIFIER_THREADS": 2}
+    return {
+        "CLASSIFIER_CHECKPOINT": str(test_model.checkpoint_path),
+        "CLASSIFIER_CHECKPOINT_SHA256": test_model.sha256,
+        "CLASSIFIER_CONFIG_DIR": str(test_model.config_dir),
+        "CLASSIFIER_THREADS": 2,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -185,6 +191,7 @@ def held_back(app):
 
 # --- the browser ----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def live_server(app: Flask) -> Iterator[str]:
     """The session's app on 127.0.0.1, a free port, in a thread (tests share its database)."""
@@ -214,6 +221,7 @@ def browser() -> Iterator[Any]:
 
 
 # --- Redis faults -----------------------------------------------------------------------------
+
 
 @pytest.fixture()
 def redis_server(tmp_path: Any) -> Iterator[RedisServer]:

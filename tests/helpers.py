@@ -80,8 +80,16 @@ def app_of_its_own(tmp_path: Any, name: str, **config: Any) -> Flask:
     from comments.services.sites import create_site
 
     url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / name}"
-    application = create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "HASH_KEY": "y", "TESTING": True,
-                              "WEBHOOK_DELIVERY": "worker", **config})
+    application = create_app(
+        {
+            "DATABASE_URL": url,
+            "SECRET_KEY": "x",
+            "HASH_KEY": "y",
+            "TESTING": True,
+            "WEBHOOK_DELIVERY": "worker",
+            **config,
+        }
+    )
     with application.app_context():
         upgrade()
         if _db.session.query(Site).filter_by(slug="news").first() is None:
@@ -91,6 +99,7 @@ def app_of_its_own(tmp_path: Any, name: str, **config: Any) -> Flask:
 
 
 # --- posting through the API --------------------------------------------------------------------
+
 
 class Api:
     """Small helpers so tests read like the calls a widget makes."""
@@ -102,8 +111,14 @@ class Api:
     def thread_url(self, key: str = "article-1") -> str:
         return f"/api/v1/sites/{self.site}/threads/{quote(key, safe='')}/comments"
 
-    def post(self, body: str = "A thoughtful comment.", author: str = "Ann", key: str = "article-1",
-             ip: str = "192.0.2.1", **extra: Any):
+    def post(
+        self,
+        body: str = "A thoughtful comment.",
+        author: str = "Ann",
+        key: str = "article-1",
+        ip: str = "192.0.2.1",
+        **extra: Any,
+    ):
         payload = {"body": body, "author_name": author, **extra}
         return self.client.post(self.thread_url(key), json=payload, environ_base={"REMOTE_ADDR": ip})
 
@@ -112,6 +127,7 @@ class Api:
 
 
 # --- site settings ------------------------------------------------------------------------------
+
 
 def set_settings(site: Site, **settings: Any) -> None:
     """Change a site's settings through ``sites.update_settings``, the app's one writer (and commit).
@@ -125,6 +141,7 @@ def set_settings(site: Site, **settings: Any) -> None:
 
 
 # --- the scoring pipeline and comments in the queue ---------------------------------------------
+
 
 class FixedClassifier:
     """Scores from a table (text → scores): the scoring pipeline runs for real on known numbers."""
@@ -160,12 +177,28 @@ class HeldBackScoring:
         self.ids.extend(comment_ids)
 
 
-def make_comment(site: Site, body: str, *, scores: dict[str, float] | None = None, author: str = "Ann",
-                 key: str = "article-1", title: str | None = None, parent_id: int | None = None,
-                 email: str | None = None, ip: str = "192.0.2.1") -> Comment:
+def make_comment(
+    site: Site,
+    body: str,
+    *,
+    scores: dict[str, float] | None = None,
+    author: str = "Ann",
+    key: str = "article-1",
+    title: str | None = None,
+    parent_id: int | None = None,
+    email: str | None = None,
+    ip: str = "192.0.2.1",
+) -> Comment:
     """A comment through ``submission.submit`` and, with ``scores``, the classifier's path."""
-    new = NewComment(body=body, author_name=author, author_email=email, parent_id=parent_id, client_ip=ip,
-                     thread_title=title, thread_url=f"https://news.example/{key}" if title else None)
+    new = NewComment(
+        body=body,
+        author_name=author,
+        author_email=email,
+        parent_id=parent_id,
+        client_ip=ip,
+        thread_title=title,
+        thread_url=f"https://news.example/{key}" if title else None,
+    )
     with transaction.unit_of_work():  # the test owns this unit of work, as the posting view would
         result = submit(site, key, new, HeldBackScoring() if scores is not None else None)
     comment_id = result.comment_id
@@ -188,7 +221,7 @@ XSS_PAYLOADS = [
     "<svg onload=alert(1)>",
     "<svg><script>alert(1)</script></svg>",
     "<iframe src=javascript:alert(1)></iframe>",
-    "<a href=\"javascript:alert(1)\">click</a>",
+    '<a href="javascript:alert(1)">click</a>',
     "[click](javascript:alert(1))",
     "[click](JaVaScRiPt:alert(1))",
     "[click](java\tscript:alert(1))",
@@ -199,14 +232,14 @@ XSS_PAYLOADS = [
     "![x](javascript:alert(1))",
     "![x](https://tracker.example/pixel.gif)",
     "<body onload=alert(1)>",
-    "<div style=\"background:url(javascript:alert(1))\">x</div>",
+    '<div style="background:url(javascript:alert(1))">x</div>',
     "<style>body{display:none}</style>",
     "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
     "<details open ontoggle=alert(1)>",
-    "\"><script>alert(1)</script>",
+    '"><script>alert(1)</script>',
     "'><img src=x onerror=alert(1)>",
-    "<a href=\"https://ok.example\" onclick=\"alert(1)\">ok</a>",
-    "[ok](https://ok.example \"title\" onmouseover=alert(1))",
+    '<a href="https://ok.example" onclick="alert(1)">ok</a>',
+    '[ok](https://ok.example "title" onmouseover=alert(1))',
     "`<script>alert(1)</script>`",
     "```\n<script>alert(1)</script>\n```",
     "<!--<script>alert(1)</script>-->",
@@ -215,11 +248,11 @@ XSS_PAYLOADS = [
     "<embed src=javascript:alert(1)>",
     "<base href=javascript:alert(1)//>",
     "<meta http-equiv=refresh content=0;url=javascript:alert(1)>",
-    "[x](https://ok.example/\"onmouseover=\"alert(1))",
+    '[x](https://ok.example/"onmouseover="alert(1))',
     "https://ok.example/<script>alert(1)</script>",
     "<<script>script>alert(1)<</script>/script>",
     "<scr<script>ipt>alert(1)</scr</script>ipt>",
-    "<a href=\"&#x6A;avascript:alert(1)\">x</a>",
+    '<a href="&#x6A;avascript:alert(1)">x</a>',
     "[x](//evil.example)",
     "<input autofocus onfocus=alert(1)>",
     "<video><source onerror=alert(1)></video>",
@@ -268,8 +301,7 @@ class Dashboard:
 # --- the browser --------------------------------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's own download cannot work offline
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 
 def chromium_or_skip() -> str:
@@ -294,8 +326,10 @@ def browser_login(page: Any, email: str = "mod@news.example", password: str = PA
 # --- the widget on host pages -------------------------------------------------------------------
 
 SITE = "paper"  # the widget tests' site (the ``paper`` fixture)
-ARTICLE_TEXT = ("After nine hours of debate the council passed the budget by a narrow margin. The libraries "
-                "keep their weekend opening hours; the tram extension waits another year.")
+ARTICLE_TEXT = (
+    "After nine hours of debate the council passed the budget by a narrow margin. The libraries "
+    "keep their weekend opening hours; the tram extension waits another year."
+)
 
 
 class HostPages:
@@ -308,7 +342,7 @@ class HostPages:
         pages = self.pages
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 body = pages.get(self.path.split("?")[0])
                 if body is None:
                     self.send_error(404)
@@ -354,8 +388,16 @@ class Browsing:
         self.dialogs.append(dialog.message)
         dialog.dismiss()
 
-    def article(self, key: str = "article-1", *, origin: str | None = None, lang: str = "en",
-                style: str = "", attrs: str = "", title: str = "City council agrees next year's budget") -> Any:
+    def article(
+        self,
+        key: str = "article-1",
+        *,
+        origin: str | None = None,
+        lang: str = "en",
+        style: str = "",
+        attrs: str = "",
+        title: str = "City council agrees next year's budget",
+    ) -> Any:
         """Open a host article page with the widget under it; wait until the thread is shown."""
         path = f"/{quote(key, safe='')}.html"
         self.host_pages.pages[path] = f"""<!doctype html>
@@ -383,6 +425,7 @@ class Browsing:
 
 # --- a Redis to break ---------------------------------------------------------------------------
 
+
 class RedisServer:
     """A real ``redis-server`` of the test's own (127.0.0.1, a free port, nothing persisted) that
     the test can kill, hang (SIGSTOP) and start again on the same port."""
@@ -407,9 +450,22 @@ class RedisServer:
         import redis
 
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while True:
             try:

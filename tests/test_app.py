@@ -15,8 +15,14 @@ from comments.extensions import db
 
 
 def test_configuration_comes_from_prefixed_environment():
-    found = from_environment({"COMMENTS_TRUSTED_PROXY_COUNT": "2", "COMMENTS_RATELIMIT_ENABLED": "false",
-                              "OTHER": "x", "COMMENTS_CLASSIFIER_DEVICE": "cpu"})
+    found = from_environment(
+        {
+            "COMMENTS_TRUSTED_PROXY_COUNT": "2",
+            "COMMENTS_RATELIMIT_ENABLED": "false",
+            "OTHER": "x",
+            "COMMENTS_CLASSIFIER_DEVICE": "cpu",
+        }
+    )
     assert found == {"TRUSTED_PROXY_COUNT": 2, "RATELIMIT_ENABLED": False, "CLASSIFIER_DEVICE": "cpu"}
 
 
@@ -62,8 +68,15 @@ def test_healthz_and_readyz(client):
 
 def test_readyz_reports_an_unreachable_redis_as_degraded(tmp_path):
     """Redis only carries hints: the process still serves, so 200, saying what is degraded."""
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}", "SECRET_KEY": "x", "SCORING_MODE": "off",
-                      "REDIS_URL": "redis://127.0.0.1:1/0", "RATELIMIT_STORAGE_URI": "memory://"})
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+            "SECRET_KEY": "x",
+            "SCORING_MODE": "off",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
     response = app.test_client().get("/readyz")
     assert response.status_code == 200
     assert response.json["status"] == "degraded"
@@ -72,8 +85,14 @@ def test_readyz_reports_an_unreachable_redis_as_degraded(tmp_path):
 
 
 def test_readyz_is_503_while_the_database_is_unreachable(tmp_path):
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'r.db'}", "SECRET_KEY": "x",
-                      "SCORING_MODE": "off", "RATELIMIT_STORAGE_URI": "memory://"})
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'r.db'}",
+            "SECRET_KEY": "x",
+            "SCORING_MODE": "off",
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["status"] == "not_ready"
@@ -91,11 +110,14 @@ def test_openapi_document_describes_the_public_api(client):
     assert "Error" in spec["components"]["schemas"]
 
 
-@pytest.mark.parametrize(("settings", "package", "extra"), [
-    ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test"}, "psycopg", "postgres"),
-    ({"REDIS_URL": "redis://127.0.0.1:6379/0"}, "redis", "redis"),
-    ({"SCORING_MODE": "rq", "REDIS_URL": "redis://127.0.0.1:6379/0"}, "rq", "rq"),
-])
+@pytest.mark.parametrize(
+    ("settings", "package", "extra"),
+    [
+        ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test"}, "psycopg", "postgres"),
+        ({"REDIS_URL": "redis://127.0.0.1:6379/0"}, "redis", "redis"),
+        ({"SCORING_MODE": "rq", "REDIS_URL": "redis://127.0.0.1:6379/0"}, "rq", "rq"),
+    ],
+)
 def test_a_missing_optional_package_is_named_with_its_extra_at_start_up(monkeypatch, settings, package, extra):
     monkeypatch.setitem(sys.modules, package, None)  # as if not installed
     with pytest.raises(RuntimeError, match=rf"needs the {package} package.*comments\[{extra}\]"):

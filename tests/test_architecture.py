@@ -61,7 +61,8 @@ def _is_type_checking_block(node: ast.AST) -> bool:
     test = getattr(node, "test", None)
     return isinstance(node, ast.If) and (
         (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
-        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    )
 
 
 def _imports(name: str) -> list[tuple[str, int, bool]]:
@@ -180,7 +181,7 @@ def _has_comment(lines: list[str], node: ast.stmt) -> bool:
     """A comment on the import's lines, or on the line just above it (or above the run of
     imports it belongs to)."""
     assert node.end_lineno is not None
-    if any("#" in line for line in lines[node.lineno - 1:node.end_lineno]):
+    if any("#" in line for line in lines[node.lineno - 1 : node.end_lineno]):
         return True
     above = node.lineno - 2
     while above >= 0 and lines[above].strip().startswith(("import ", "from ")):
@@ -191,7 +192,7 @@ def _has_comment(lines: list[str], node: ast.stmt) -> bool:
 def test_every_function_local_import_says_why():
     """Imports inside functions hide an import circle or defer a cost; the why is written beside."""
     unexplained = []
-    for name, path in MODULES.items():
+    for _name, path in MODULES.items():
         lines = path.read_text(encoding="utf-8").splitlines()
         for node in ast.walk(ast.parse("\n".join(lines))):
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -206,13 +207,16 @@ def test_every_function_local_import_says_why():
 SERVICE_MODULES = sorted(name for name in MODULES if name.startswith("comments.services."))
 
 
-@pytest.mark.parametrize("modules", [["comments.models"], ["comments.services", *SERVICE_MODULES]],
-                         ids=["models", "services"])
+@pytest.mark.parametrize(
+    "modules", [["comments.models"], ["comments.services", *SERVICE_MODULES]], ids=["models", "services"]
+)
 def test_the_model_and_service_layers_load_without_the_web_extensions(modules):
     """A worker or a command that needs only the models and services loads neither flask-smorest
     (the API's) nor Flask-Limiter (the web's): they are not part of those layers."""
-    script = (f"import importlib, sys\nfor name in {modules!r}:\n    importlib.import_module(name)\n"
-              "print(sorted(m for m in ('flask_smorest', 'flask_limiter') if m in sys.modules))")
+    script = (
+        f"import importlib, sys\nfor name in {modules!r}:\n    importlib.import_module(name)\n"
+        "print(sorted(m for m in ('flask_smorest', 'flask_limiter') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -12,8 +12,9 @@ from comments.services import moderation
 
 
 def test_create_site_prints_a_key_stored_only_as_a_hash(app, db):
-    result = app.test_cli_runner().invoke(args=["comments", "create-site", "daily", "--origin",
-                                                "https://daily.example/", "--name", "The Daily"])
+    result = app.test_cli_runner().invoke(
+        args=["comments", "create-site", "daily", "--origin", "https://daily.example/", "--name", "The Daily"]
+    )
     assert result.exit_code == 0, result.output
     key = result.output.split("store it now, it is not shown again): ")[1].strip()
     site = db.session.query(Site).filter_by(slug="daily").one()
@@ -45,8 +46,9 @@ def test_list_sites_and_rotate_key(app, db, site):
 
 
 def test_set_origins(app, db, site):
-    result = app.test_cli_runner().invoke(args=["comments", "set-origins", "news", "https://a.example",
-                                                "http://localhost:3000"])
+    result = app.test_cli_runner().invoke(
+        args=["comments", "set-origins", "news", "https://a.example", "http://localhost:3000"]
+    )
     assert result.exit_code == 0, result.output
     db.session.expire_all()
     assert db.session.get(Site, site.id).allowed_origins == ["http://localhost:3000", "https://a.example"]
@@ -54,16 +56,22 @@ def test_set_origins(app, db, site):
 
 def test_create_moderator_with_argon2_hash(app, db, site):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["comments", "create-moderator", "Mod@News.Example", "--site", "news"],
-                           input="a long password\na long password\n")
+    result = runner.invoke(
+        args=["comments", "create-moderator", "Mod@News.Example", "--site", "news"],
+        input="a long password\na long password\n",
+    )
     assert result.exit_code == 0, result.output
     moderator = db.session.query(Moderator).one()
     assert moderator.email == "mod@news.example"
     assert moderator.password_hash.startswith("$argon2")
     assert moderator.site_slugs == ["news"]
     assert runner.invoke(args=["comments", "create-moderator", "x@y.example", "--password", "short"]).exit_code != 0
-    assert runner.invoke(args=["comments", "create-moderator", "x@y.example", "--password", "long enough pw",
-                               "--site", "nope"]).exit_code != 0
+    assert (
+        runner.invoke(
+            args=["comments", "create-moderator", "x@y.example", "--password", "long enough pw", "--site", "nope"]
+        ).exit_code
+        != 0
+    )
 
 
 def test_ensure_demo_is_idempotent(app, db):

@@ -86,18 +86,20 @@ def test_bool_passes_bools_through():
 
 
 def test_the_environment_is_parsed_into_typed_values():
-    found = from_environment({
-        "COMMENTS_TRUSTED_PROXY_COUNT": "2",
-        "COMMENTS_RATELIMIT_ENABLED": "off",
-        "COMMENTS_WEBHOOK_POLL_SECONDS": "0.5",
-        "COMMENTS_CLASSIFIER_THREADS": " 3 ",
-        "COMMENTS_CLASSIFIER_ALLOW_UNPINNED": "yes",
-        "COMMENTS_CLASSIFIER_RUNTIME": " OpenVINO ",
-        "COMMENTS_CLASSIFIER_CHECKPOINT": " /srv/model.ckpt ",
-        "COMMENTS_PUBLIC_URL": "",  # blank: the default
-        "COMMENTS_CLASSIFIER_UNKNOWN": "x",  # not a setting: not passed on
-        "PATH": "/usr/bin",
-    })
+    found = from_environment(
+        {
+            "COMMENTS_TRUSTED_PROXY_COUNT": "2",
+            "COMMENTS_RATELIMIT_ENABLED": "off",
+            "COMMENTS_WEBHOOK_POLL_SECONDS": "0.5",
+            "COMMENTS_CLASSIFIER_THREADS": " 3 ",
+            "COMMENTS_CLASSIFIER_ALLOW_UNPINNED": "yes",
+            "COMMENTS_CLASSIFIER_RUNTIME": " OpenVINO ",
+            "COMMENTS_CLASSIFIER_CHECKPOINT": " /srv/model.ckpt ",
+            "COMMENTS_PUBLIC_URL": "",  # blank: the default
+            "COMMENTS_CLASSIFIER_UNKNOWN": "x",  # not a setting: not passed on
+            "PATH": "/usr/bin",
+        }
+    )
     assert found == {
         "TRUSTED_PROXY_COUNT": 2,
         "RATELIMIT_ENABLED": False,

@@ -19,14 +19,17 @@ def test_set_settings_sets_what_the_app_would(site, db):
     assert settings["thresholds"]["insult"] == 0.5 and settings["thresholds"]["toxicity"] == 0.7
 
 
-@pytest.mark.parametrize("settings", [
-    {"premoderaton": "all"},  # misspelt: the app has no such setting
-    {"premoderation": "everything"},
-    {"max_depth": 0},
-    {"edit_window_seconds": "600"},
-    {"thresholds": {"toxic": 0.5}},
-    {"reject_thresholds": {"threat": 1.5}},
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"premoderaton": "all"},  # misspelt: the app has no such setting
+        {"premoderation": "everything"},
+        {"max_depth": 0},
+        {"edit_window_seconds": "600"},
+        {"thresholds": {"toxic": 0.5}},
+        {"reject_thresholds": {"threat": 1.5}},
+    ],
+)
 def test_set_settings_refuses_an_unknown_setting_or_an_invalid_value(site, db, settings):
     with pytest.raises(Invalid):
         set_settings(site, **settings)

@@ -46,9 +46,14 @@ def test_no_test_module_imports_a_conftest(path):
 
 def test_the_conftest_check_sees_every_spelling_of_an_import():
     """The check above is only as good as its parser: each of these must be caught."""
-    spellings = ["from tests.conftest import Api", "from tests.dashboard.conftest import make_comment",
-                 "import tests.conftest", "def f():\n    from tests.widget import conftest",
-                 "from . import conftest", "from .conftest import SITE"]
+    spellings = [
+        "from tests.conftest import Api",
+        "from tests.dashboard.conftest import make_comment",
+        "import tests.conftest",
+        "def f():\n    from tests.widget import conftest",
+        "from . import conftest",
+        "from .conftest import SITE",
+    ]
     for source in spellings:
         assert conftest_imports(source, "tests.widget"), source
     assert conftest_imports("from tests.helpers import Api\nfrom . import helpers", "tests") == []
@@ -62,15 +67,18 @@ def test_conftest_files_hold_fixtures_only():
                 pytest.fail(f"{path.relative_to(TESTS)} defines class {node.name}: move it to tests/helpers.py")
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 decorators = [ast.unparse(decorator) for decorator in node.decorator_list]
-                assert any(d.startswith(("pytest.fixture", "fixture")) for d in decorators) \
-                    or node.name.startswith("pytest_"), \
-                    f"{path.relative_to(TESTS)} defines {node.name}(), not a fixture: move it to tests/helpers.py"
+                assert any(d.startswith(("pytest.fixture", "fixture")) for d in decorators) or node.name.startswith(
+                    "pytest_"
+                ), f"{path.relative_to(TESTS)} defines {node.name}(), not a fixture: move it to tests/helpers.py"
 
 
 def test_besides_tests_and_fixtures_there_is_one_helpers_module():
     """Shared helpers and shared test data (payload lists...) live in tests/helpers.py only."""
-    others = [path.relative_to(TESTS).as_posix() for path in _modules()
-              if not path.name.startswith("test_") and path.name not in ("conftest.py", "__init__.py")]
+    others = [
+        path.relative_to(TESTS).as_posix()
+        for path in _modules()
+        if not path.name.startswith("test_") and path.name not in ("conftest.py", "__init__.py")
+    ]
     assert others == ["helpers.py"]
 
 
@@ -82,8 +90,11 @@ def _mirrors(test_file: Path) -> bool:
 
 
 def test_service_tests_mirror_the_services():
-    misplaced = [path.relative_to(TESTS).as_posix() for path in sorted((TESTS / "services").rglob("test_*.py"))
-                 if not _mirrors(path)]
+    misplaced = [
+        path.relative_to(TESTS).as_posix()
+        for path in sorted((TESTS / "services").rglob("test_*.py"))
+        if not _mirrors(path)
+    ]
     assert misplaced == [], "each tests/services/[pkg/]test_X.py tests comments/services/[pkg/]X.py"
 
 

@@ -17,8 +17,9 @@ def test_readyz_is_503_while_the_classifier_cannot_load(app, client, db):
     from comments.tasks import ClassifierHolder
     from comments.tasks.inprocess import InProcessScoring
 
-    broken = InProcessScoring(app, ClassifierHolder({"CLASSIFIER_CHECKPOINT": "/nonexistent.ckpt",
-                                                     "CLASSIFIER_ALLOW_UNPINNED": True}))
+    broken = InProcessScoring(
+        app, ClassifierHolder({"CLASSIFIER_CHECKPOINT": "/nonexistent.ckpt", "CLASSIFIER_ALLOW_UNPINNED": True})
+    )
     broken.holder.get()
     app.extensions["comments.scoring"] = broken
     try:
@@ -39,8 +40,9 @@ def test_metrics(api, client, db, site, scoring):
     assert 'comments_by_status{status="held"} 1.0' in text
     assert 'comments_by_status{status="published"} 1.0' in text
     assert 'moderation_queue_depth{queue="held"} 1.0' in text
-    oldest = float(next(line.split()[-1] for line in text.splitlines()
-                        if line.startswith("moderation_oldest_held_seconds")))
+    oldest = float(
+        next(line.split()[-1] for line in text.splitlines() if line.startswith("moderation_oldest_held_seconds"))
+    )
     assert 290 < oldest < 400
     assert 'comments_scored_total{outcome="held"}' in text
     assert "comments_scoring_batch_seconds_bucket" in text

@@ -15,6 +15,7 @@ from comments.services.submission import NewComment, submit
 
 SERVICES = Path(__file__).resolve().parent.parent / "comments" / "services"
 
+
 def _committed_count(db, table) -> int:
     """Rows as another connection sees them: only what was committed."""
     with db.engine.connect() as connection:
@@ -22,6 +23,7 @@ def _committed_count(db, table) -> int:
 
 
 # --- the mechanism ------------------------------------------------------------------------------
+
 
 def test_after_commit_steps_run_once_committed_and_only_once(db, site):
     ran: list[str] = []
@@ -74,10 +76,14 @@ def test_unit_of_work_commits_when_the_block_ends_and_rolls_back_when_it_raises(
 
 # --- services never commit ------------------------------------------------------------------------
 
+
 def _commit_calls(path: Path) -> list[int]:
     tree = ast.parse(path.read_text(), filename=str(path))
-    return [node.lineno for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit"]
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit"
+    ]
 
 
 def test_no_service_commits():
@@ -96,6 +102,7 @@ def test_the_commit_check_finds_a_commit():
 
 # --- views: one unit of work ------------------------------------------------------------------
 
+
 def test_a_post_refused_after_its_thread_was_made_leaves_no_thread(db, api):
     # The thread is created (flushed) before the parent is checked; the refusal rolls both back.
     answer = api.post(key="a-new-article", parent_id=999_999)
@@ -111,6 +118,7 @@ def test_a_failed_login_is_counted_although_the_answer_is_an_error(db, client, m
 
 
 # --- after the commit: scoring and metrics ------------------------------------------------------
+
 
 def _submitted(status: str) -> float:
     return metrics.registry.get_sample_value("comments_submitted_total", {"status": status}) or 0.0
@@ -139,8 +147,7 @@ def test_a_post_is_handed_to_the_scorer_only_once_committed(app, db, api, scorin
     def enqueue(ids):
         ids = list(ids)
         with db.engine.connect() as connection:
-            handed.extend((i, connection.execute(select(Comment.status).where(Comment.id == i)).scalar())
-                          for i in ids)
+            handed.extend((i, connection.execute(select(Comment.status).where(Comment.id == i)).scalar()) for i in ids)
         real_enqueue(ids)
 
     monkeypatch.setattr(scoring, "enqueue", enqueue)

@@ -19,21 +19,34 @@ import pytest
 import comments
 from comments.classifier import DETOXIFY_LABELS
 from comments.dashboard.views.template_helpers import REASON_FILTERS
-from comments.models import (DELIVERY_STATUS_VALUES, QUEUE_VALUES, QUEUES_WHERE, REPORT_REASONS, STATUS_VALUES,
-                             WEBHOOK_EVENTS, Comment, ReasonEffect, ReasonKind, Report, WebhookDelivery)
+from comments.models import (
+    DELIVERY_STATUS_VALUES,
+    QUEUE_VALUES,
+    QUEUES_WHERE,
+    REPORT_REASONS,
+    STATUS_VALUES,
+    WEBHOOK_EVENTS,
+    Comment,
+    ReasonEffect,
+    ReasonKind,
+    Report,
+    WebhookDelivery,
+)
 from comments.services import accounts, moderation, sites
-from comments.services.review import queue as review_queue
-from comments.services.webhooks import outbox as webhooks
 from comments.services.errors import SERVICE_ERROR_STATUS, ErrorKind, ServiceError
+from comments.services.review import queue as review_queue
 from comments.services.validation import REASON_FILTER_PATTERN, SLUG_PATTERN
+from comments.services.webhooks import outbox as webhooks
 from comments.widget import STATIC
 
 PACKAGE = Path(comments.__file__).resolve().parent
 
 
 def _modules() -> dict[str, ast.Module]:
-    return {path.relative_to(PACKAGE).as_posix(): ast.parse(path.read_text(), str(path))
-            for path in sorted(PACKAGE.rglob("*.py"))}
+    return {
+        path.relative_to(PACKAGE).as_posix(): ast.parse(path.read_text(), str(path))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    }
 
 
 def _check_text(table: type, name: str) -> str:
@@ -65,6 +78,7 @@ def spec(client):
 
 # --- report reasons -------------------------------------------------------------------------------
 
+
 def test_report_reasons_agree_in_the_api_and_the_table(spec):
     assert spec["components"]["schemas"]["ReportCreate"]["properties"]["reason"]["enum"] == list(REPORT_REASONS)
     assert _check_text(Report, "reason_known") == f"reason in ({', '.join(map(repr, REPORT_REASONS))})"
@@ -89,6 +103,7 @@ def test_the_widget_has_words_for_every_report_reason_in_every_language():
 
 
 # --- statuses and queues --------------------------------------------------------------------------
+
 
 def test_statuses_agree_in_the_api_and_the_table(spec):
     status_enums = [enum for where, enum in _openapi_enums(spec).items() if where.endswith("/properties/status")]
@@ -148,9 +163,13 @@ def status_literals(tree: ast.Module, *, everywhere: bool) -> list[int]:
     """Lines of ``tree`` that spell a status as a string: every status word when ``everywhere``,
     else only those used as a status."""
     lines: set[int] = set()
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-                  and node.body and isinstance(node.body[0], ast.Expr)}
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
     for node in ast.walk(tree):
         used_as_status: list[ast.Constant] = []
         if isinstance(node, ast.Compare):
@@ -163,17 +182,23 @@ def status_literals(tree: ast.Module, *, everywhere: bool) -> list[int]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             # ``x.status = "held"``, and a second home: ``HELD = "held"``.
             if node.value is not None and any(
-                    _about_status(t) or (isinstance(t, ast.Name) and t.id.lower() in STATUS_VALUES) for t in targets):
+                _about_status(t) or (isinstance(t, ast.Name) and t.id.lower() in STATUS_VALUES) for t in targets
+            ):
                 used_as_status += _status_words(node.value)
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values, strict=True):
                 if isinstance(key, ast.Constant) and isinstance(key.value, str) and "status" in key.value:
                     used_as_status += _status_words(value)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "in_" \
-                and _about_status(node.func.value):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "in_"
+            and _about_status(node.func.value)
+        ):
             used_as_status += [word for arg in node.args for word in _status_words(arg)]
-        elif everywhere and isinstance(node, ast.Constant) and node.value in STATUS_VALUES \
-                and id(node) not in docstrings:
+        elif (
+            everywhere and isinstance(node, ast.Constant) and node.value in STATUS_VALUES and id(node) not in docstrings
+        ):
             used_as_status.append(node)
         lines.update(word.lineno for word in used_as_status)
     return sorted(lines)
@@ -182,20 +207,25 @@ def status_literals(tree: ast.Module, *, everywhere: bool) -> list[int]:
 def test_no_module_spells_a_status_as_a_string():
     """``Status.X`` names a status everywhere but in ``models`` (SQL text, as in the migrations, may
     spell them; it is not a Python string compared with a status)."""
-    found = {name: lines for name, tree in _modules().items() if name != "models.py"
-             for lines in [status_literals(tree, everywhere=name not in SHARED_WORDS)] if lines}
+    found = {
+        name: lines
+        for name, tree in _modules().items()
+        if name != "models.py"
+        for lines in [status_literals(tree, everywhere=name not in SHARED_WORDS)]
+        if lines
+    }
     assert found == {}
 
 
 def test_the_status_literal_check_finds_them():
-    snippet = ast.parse('''
+    snippet = ast.parse("""
 if comment.status == "held": pass
 change(comment, to_status="rejected")
 query.where(Comment.status.in_(("published", "deleted")))
 PENDING = "pending"
 event = {"from_status": "held"}
 queue = "held"
-''')
+""")
     assert status_literals(snippet, everywhere=False) == [2, 3, 4, 5, 6]
     assert status_literals(snippet, everywhere=True) == [2, 3, 4, 5, 6, 7]
 
@@ -207,10 +237,11 @@ def test_the_shared_words_allowance_is_still_needed():
 
 # --- classifier labels ----------------------------------------------------------------------------
 
+
 def test_the_settings_know_the_classifier_labels():
     assert sites.CLASSIFIER_LABELS == DETOXIFY_LABELS
     assert set(sites.DEFAULT_SETTINGS["thresholds"]) == set(DETOXIFY_LABELS)
-    assert REASON_FILTERS[:len(DETOXIFY_LABELS)] == DETOXIFY_LABELS
+    assert REASON_FILTERS[: len(DETOXIFY_LABELS)] == DETOXIFY_LABELS
 
 
 def test_no_module_lists_the_labels_again():
@@ -228,6 +259,7 @@ def test_no_module_lists_the_labels_again():
 
 # --- reason codes, kinds and effects --------------------------------------------------------------
 
+
 def _reasons_written() -> dict[str, set[str]]:
     """The literal values of ``code``, ``kind`` and ``effect`` in every dict display of a reason (a kind and a code)."""
     found: dict[str, set[str]] = {"code": set(), "kind": set(), "effect": set()}
@@ -235,8 +267,11 @@ def _reasons_written() -> dict[str, set[str]]:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Dict):
                 continue
-            entries = {key.value: value for key, value in zip(node.keys, node.values, strict=True)
-                       if isinstance(key, ast.Constant)}
+            entries = {
+                key.value: value
+                for key, value in zip(node.keys, node.values, strict=True)
+                if isinstance(key, ast.Constant)
+            }
             if "code" not in entries or "kind" not in entries:
                 continue
             for field, values in found.items():
@@ -261,7 +296,7 @@ def test_reason_kinds_and_effects_are_the_declared_ones():
 
 def test_the_queue_filters_are_labels_and_known_codes():
     assert set(moderation.FILTER_REASON_CODES) <= set(moderation.REASON_TEXT)
-    assert REASON_FILTERS == (*DETOXIFY_LABELS, *moderation.FILTER_REASON_CODES)
+    assert (*DETOXIFY_LABELS, *moderation.FILTER_REASON_CODES) == REASON_FILTERS
     assert all(REASON_FILTER_PATTERN.fullmatch(code) for code in REASON_FILTERS)
 
 
@@ -271,6 +306,7 @@ def test_an_unknown_code_is_spelled_out():
 
 
 # --- error kinds ----------------------------------------------------------------------------------
+
 
 def _subclasses(cls: type) -> list[type]:
     return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
@@ -284,6 +320,7 @@ def test_every_kind_of_service_error_has_an_http_status():
 
 
 # --- patterns -------------------------------------------------------------------------------------
+
 
 def test_the_api_checks_slugs_and_reason_filters_with_the_one_pattern_of_each(spec):
     queue = spec["paths"]["/api/v1/moderation/queue"]["get"]["parameters"]

@@ -31,12 +31,17 @@ def require_moderator() -> Moderator | HostReviewer:
         moderator = moderator_for_token(token)
     elif request.headers.get("Authorization") is None:
         moderator = moderator_session.session_moderator()
-        if moderator is not None and request.method not in moderator_session.SAFE_METHODS \
-                and not moderator_session.csrf_ok(request.headers.get(moderator_session.CSRF_HEADER)):
-            raise Forbidden("csrf_failed", "A request authenticated by the dashboard session needs "
-                                           "its X-CSRF-Token header.")
+        if (
+            moderator is not None
+            and request.method not in moderator_session.SAFE_METHODS
+            and not moderator_session.csrf_ok(request.headers.get(moderator_session.CSRF_HEADER))
+        ):
+            raise Forbidden(
+                "csrf_failed", "A request authenticated by the dashboard session needs its X-CSRF-Token header."
+            )
     if moderator is None:
-        raise Unauthorized("unauthorized", "This needs a moderator's token: Authorization: Bearer <token>, "
-                                           "or a dashboard session.")
+        raise Unauthorized(
+            "unauthorized", "This needs a moderator's token: Authorization: Bearer <token>, or a dashboard session."
+        )
     g.moderator = moderator
     return moderator

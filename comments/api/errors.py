@@ -62,8 +62,14 @@ def _flatten_webargs_messages(messages: Any) -> dict[str, Any]:
     return fields
 
 
-def error_response(status: int, code: str, message: str, fields: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None, details: dict[str, Any] | None = None):
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    fields: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
+):
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
@@ -133,13 +139,17 @@ class ContractApi(Api):
             # Another writer changed the row between this request's read and its write; theirs
             # stands, and the client is told to look again (views that can retry do so first).
             db.session.rollback()
-            return error_response(409, "changed_meanwhile",
-                                  "Someone else changed this meanwhile; nothing was changed. Load it again.")
+            return error_response(
+                409, "changed_meanwhile", "Someone else changed this meanwhile; nothing was changed. Load it again."
+            )
         if isinstance(error, (OperationalError, InterfaceError)):
             log.error("database unavailable: %s", error)
-            return error_response(503, "database_unavailable",
-                                  "The database is not reachable; nothing was changed. Try again.",
-                                  headers={"Retry-After": "5"})
+            return error_response(
+                503,
+                "database_unavailable",
+                "The database is not reachable; nothing was changed. Try again.",
+                headers={"Retry-After": "5"},
+            )
         if isinstance(error, RecursionError) and request.is_json:
             # JSON nested thousands deep (a few KiB) exhausts the decoder's recursion.
             return error_response(400, "invalid_json", "The request body is not valid JSON (nested too deeply).")

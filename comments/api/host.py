@@ -15,22 +15,18 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from comments.api.host_schemas import (
-    ErasedSchema,
-    PrivacyExportQuerySchema,
-    PrivacyRequestSchema,
     DeliveryPageSchema,
     DeliveryQuerySchema,
     DeliverySchema,
-    NewWebhookSchema,
-    WebhookChangeSchema,
-    WebhookCreateSchema,
-    WebhookEnvelopeSchema,
-    WebhookListSchema,
+    ErasedSchema,
     ExportPageSchema,
     ExportQuerySchema,
     KeyCreateSchema,
     KeyListSchema,
     NewKeySchema,
+    NewWebhookSchema,
+    PrivacyExportQuerySchema,
+    PrivacyRequestSchema,
     SettingsChangeSchema,
     SettingsEnvelopeSchema,
     StreamQuerySchema,
@@ -38,6 +34,10 @@ from comments.api.host_schemas import (
     ThreadListQuerySchema,
     ThreadListSchema,
     ThreadPutSchema,
+    WebhookChangeSchema,
+    WebhookCreateSchema,
+    WebhookEnvelopeSchema,
+    WebhookListSchema,
 )
 from comments.api.hostauth import host_actor, require_host
 from comments.extensions import db
@@ -49,9 +49,13 @@ from comments.services.sites import effective_settings, update_settings
 from comments.services.validation import checked_thread_key
 from comments.services.webhooks import outbox, registration
 
-blp = Blueprint("host", __name__, url_prefix="/api/v1",
-                description="For host sites' servers, with a site API key: threads, exports, settings, "
-                            "keys, webhooks and privacy requests.")
+blp = Blueprint(
+    "host",
+    __name__,
+    url_prefix="/api/v1",
+    description="For host sites' servers, with a site API key: threads, exports, settings, "
+    "keys, webhooks and privacy requests.",
+)
 
 
 SECURITY_SCHEME = "siteApiKey"
@@ -68,23 +72,29 @@ def _authenticate_first() -> None:
 
 def route(rule: str):
     """``blp.route``, with every method documented as taking a site API key."""
+
     def decorator(view: type[MethodView]) -> type[MethodView]:
         for method in ("get", "post", "put", "patch", "delete"):
             func = view.__dict__.get(method)
             if func is not None:
                 setattr(view, method, blp.doc(security=[{SECURITY_SCHEME: []}])(func))
         return blp.route(rule)(view)
+
     return decorator
 
 
 def _filter(query: dict[str, Any]) -> hostapi.ExportFilter:
     return hostapi.ExportFilter(
         statuses=tuple(query["status"].split(",")) if query["status"] else (),
-        since=query["since"], until=query["until"], changed_since=query["changed_since"],
-        thread_key=checked_thread_key(query["thread"]) if query["thread"] else None)
+        since=query["since"],
+        until=query["until"],
+        changed_since=query["changed_since"],
+        thread_key=checked_thread_key(query["thread"]) if query["thread"] else None,
+    )
 
 
 # --- keys -------------------------------------------------------------------------------------
+
 
 @route("/sites/<site_slug>/keys")
 class Keys(MethodView):
@@ -115,6 +125,7 @@ class KeyResource(MethodView):
 
 
 # --- threads ----------------------------------------------------------------------------------
+
 
 @route("/sites/<site_slug>/threads")
 class Threads(MethodView):
@@ -153,6 +164,7 @@ class ThreadResource(MethodView):
 
 # --- exports ----------------------------------------------------------------------------------
 
+
 @route("/sites/<site_slug>/comments")
 class Export(MethodView):
     @blp.arguments(ExportQuerySchema, location="query", unknown=ma.RAISE)
@@ -172,8 +184,9 @@ class ExportStream(MethodView):
         """Every matching comment as NDJSON, streamed: read in batches, never all in memory."""
         site = require_host(site_slug)
         # Everything is checked here, before the first line: once streaming, only a broken stream is left.
-        batches = hostapi.export_batches(site, _filter(query), cursor=query["cursor"],
-                                         batch_size=current_app.config.get("EXPORT_BATCH_SIZE", 500))
+        batches = hostapi.export_batches(
+            site, _filter(query), cursor=query["cursor"], batch_size=current_app.config.get("EXPORT_BATCH_SIZE", 500)
+        )
 
         def lines():
             for items in batches:
@@ -187,6 +200,7 @@ class ExportStream(MethodView):
 
 
 # --- settings ---------------------------------------------------------------------------------
+
 
 def _settings_json(site: Site) -> dict[str, Any]:
     return {**effective_settings(site), "allowed_origins": list(site.allowed_origins or [])}
@@ -210,14 +224,17 @@ class Settings(MethodView):
 
 # --- webhooks ---------------------------------------------------------------------------------
 
+
 @route("/sites/<site_slug>/webhooks")
 class Webhooks(MethodView):
     @blp.response(200, WebhookListSchema)
     def get(self, site_slug: str):
         """The site's webhooks (secrets are shown only when created)."""
         site = require_host(site_slug)
-        return {"webhooks": [registration.webhook_view(w) for w in registration.list_webhooks(site)],
-                "next_cursor": None}
+        return {
+            "webhooks": [registration.webhook_view(w) for w in registration.list_webhooks(site)],
+            "next_cursor": None,
+        }
 
     @blp.arguments(WebhookCreateSchema)
     @blp.response(201, NewWebhookSchema)
@@ -228,8 +245,9 @@ class Webhooks(MethodView):
         `webhook_url_not_allowed`), here and again at every delivery.
         """
         site = require_host(site_slug)
-        webhook, secret = registration.create_webhook(site, data["url"], data["events"], data["description"],
-                                                      host_actor())
+        webhook, secret = registration.create_webhook(
+            site, data["url"], data["events"], data["description"], host_actor()
+        )
         return {"webhook": registration.webhook_view(webhook), "secret": secret}
 
 
@@ -260,8 +278,9 @@ class Deliveries(MethodView):
     @blp.response(200, DeliveryPageSchema)
     def get(self, query: dict[str, Any], site_slug: str, webhook_id: int):
         """The delivery log, newest first: every attempt's answer or error."""
-        items, next_cursor = outbox.deliveries_page(require_host(site_slug), webhook_id, status=query["status"],
-                                                    limit=query["limit"], cursor=query["cursor"])
+        items, next_cursor = outbox.deliveries_page(
+            require_host(site_slug), webhook_id, status=query["status"], limit=query["limit"], cursor=query["cursor"]
+        )
         return {"deliveries": items, "next_cursor": next_cursor}
 
 
@@ -293,6 +312,7 @@ class Retry(MethodView):
 
 # --- privacy ----------------------------------------------------------------------------------
 
+
 @route("/sites/<site_slug>/privacy/export")
 class PrivacyExport(MethodView):
     @blp.arguments(PrivacyRequestSchema)
@@ -304,8 +324,9 @@ class PrivacyExport(MethodView):
         POST, so the address stays out of URLs and logs. Paged like the export.
         """
         site = require_host(site_slug)
-        page = privacy.export_author(site, data["email"], limit=query["limit"], cursor=query["cursor"],
-                                     actor=host_actor())
+        page = privacy.export_author(
+            site, data["email"], limit=query["limit"], cursor=query["cursor"], actor=host_actor()
+        )
         return {"comments": page.items, "next_cursor": page.next_cursor}
 
 
@@ -322,8 +343,13 @@ class PrivacyErase(MethodView):
 
 # --- the OpenAPI document -----------------------------------------------------------------------
 
+
 def register_security_scheme(api) -> None:
-    api.spec.components.security_scheme(SECURITY_SCHEME, {
-        "type": "http", "scheme": "bearer",
-        "description": "One of the site's API keys (`cmk_…`); scope `host`, or `moderate` for the "
-                       "moderation API."})
+    api.spec.components.security_scheme(
+        SECURITY_SCHEME,
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "One of the site's API keys (`cmk_…`); scope `host`, or `moderate` for the moderation API.",
+        },
+    )

@@ -19,12 +19,15 @@ class PageQuerySchema(StrictSchema):
 
 # --- keys -------------------------------------------------------------------------------------
 
+
 class KeyCreateSchema(StrictSchema):
     label = ma.fields.String(load_default="", validate=ma.validate.Length(max=100))
-    scopes = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(SCOPES)), load_default=["host"],
-                            validate=ma.validate.Length(min=1, max=len(SCOPES)),
-                            metadata={"description": "`host` (this API) and/or `moderate` "
-                                                     "(the moderation API, for this site only)"})
+    scopes = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(SCOPES)),
+        load_default=["host"],
+        validate=ma.validate.Length(min=1, max=len(SCOPES)),
+        metadata={"description": "`host` (this API) and/or `moderate` (the moderation API, for this site only)"},
+    )
 
 
 class KeySchema(ma.Schema):
@@ -51,10 +54,13 @@ class NewKeySchema(ma.Schema):
 
 # --- threads ----------------------------------------------------------------------------------
 
+
 class ThreadPutSchema(StrictSchema):
     title = ma.fields.String(validate=ma.validate.Length(max=500))
-    url = ma.fields.String(validate=[ma.validate.Length(max=2000), lambda v: _http_url_or_empty(v)],
-                           metadata={"description": "the article's http(s) URL, or empty"})
+    url = ma.fields.String(
+        validate=[ma.validate.Length(max=2000), lambda v: _http_url_or_empty(v)],
+        metadata={"description": "the article's http(s) URL, or empty"},
+    )
     closed = ma.fields.Boolean(metadata={"description": "closing stops new comments; reading goes on"})
 
 
@@ -94,6 +100,7 @@ class ThreadListSchema(ma.Schema):
 
 # --- exports ----------------------------------------------------------------------------------
 
+
 def _statuses(value: str) -> None:
     unknown = [s for s in value.split(",") if s not in STATUS_VALUES]
     if unknown:
@@ -101,15 +108,21 @@ def _statuses(value: str) -> None:
 
 
 class ExportFilterSchema(StrictSchema):
-    status = ma.fields.String(load_default=None, validate=_statuses,
-                              metadata={"description": "one status or several, comma-separated"})
+    status = ma.fields.String(
+        load_default=None, validate=_statuses, metadata={"description": "one status or several, comma-separated"}
+    )
     since = Moment(load_default=None, metadata={"description": "RFC 3339; comments created at or after"})
     until = Moment(load_default=None, metadata={"description": "RFC 3339; comments created before"})
-    thread = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 255),
-                              metadata={"description": "only this thread key"})
-    changed_since = Moment(load_default=None, metadata={
-        "description": "RFC 3339; comments changed (status, text, counts) at or after this, in the "
-                       "order they changed: keep the last `updated_at` to sync incrementally"})
+    thread = ma.fields.String(
+        load_default=None, validate=ma.validate.Length(1, 255), metadata={"description": "only this thread key"}
+    )
+    changed_since = Moment(
+        load_default=None,
+        metadata={
+            "description": "RFC 3339; comments changed (status, text, counts) at or after this, in the "
+            "order they changed: keep the last `updated_at` to sync incrementally"
+        },
+    )
 
 
 class ExportQuerySchema(ExportFilterSchema):
@@ -118,8 +131,11 @@ class ExportQuerySchema(ExportFilterSchema):
 
 
 class StreamQuerySchema(ExportFilterSchema):
-    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500),
-                              metadata={"description": "resume after the comment a JSON page ended on"})
+    cursor = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Length(max=500),
+        metadata={"description": "resume after the comment a JSON page ended on"},
+    )
 
 
 class ExportPageSchema(ma.Schema):
@@ -129,13 +145,16 @@ class ExportPageSchema(ma.Schema):
 
 # --- settings ---------------------------------------------------------------------------------
 
+
 class SettingsChangeSchema(SiteSettingsSchema, StrictSchema):
     """Any subset of the settings. A label set to null in reject_thresholds removes it."""
 
-    reject_thresholds = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.OneOf(CLASSIFIER_LABELS)),
-                                       values=ma.fields.Float(allow_none=True))
-    allowed_origins = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 300)),
-                                     validate=ma.validate.Length(max=100))
+    reject_thresholds = ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.OneOf(CLASSIFIER_LABELS)), values=ma.fields.Float(allow_none=True)
+    )
+    allowed_origins = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(1, 300)), validate=ma.validate.Length(max=100)
+    )
 
 
 class SettingsSchema(ma.Schema):
@@ -160,17 +179,23 @@ class SettingsEnvelopeSchema(ma.Schema):
 
 # --- webhooks ---------------------------------------------------------------------------------
 
+
 class WebhookCreateSchema(StrictSchema):
     url = ma.fields.String(required=True, validate=ma.validate.Length(1, 2000))
-    events = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(WEBHOOK_EVENTS)), required=True,
-                            validate=ma.validate.Length(min=1, max=len(WEBHOOK_EVENTS)))
+    events = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(WEBHOOK_EVENTS)),
+        required=True,
+        validate=ma.validate.Length(min=1, max=len(WEBHOOK_EVENTS)),
+    )
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=200))
 
 
 class WebhookChangeSchema(StrictSchema):
     url = ma.fields.String(validate=ma.validate.Length(1, 2000))
-    events = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(WEBHOOK_EVENTS)),
-                            validate=ma.validate.Length(min=1, max=len(WEBHOOK_EVENTS)))
+    events = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(WEBHOOK_EVENTS)),
+        validate=ma.validate.Length(min=1, max=len(WEBHOOK_EVENTS)),
+    )
     description = ma.fields.String(validate=ma.validate.Length(max=200))
     active = ma.fields.Boolean()
 
@@ -183,8 +208,10 @@ class WebhookSchema(ma.Schema):
     active = ma.fields.Boolean()
     created_at = ma.fields.String()
     secret_prefix = ma.fields.String()
-    previous_secret_valid_until = ma.fields.String(allow_none=True, metadata={
-        "description": "after a rotation: until when deliveries are also signed with the old secret"})
+    previous_secret_valid_until = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "after a rotation: until when deliveries are also signed with the old secret"},
+    )
 
 
 class WebhookEnvelopeSchema(ma.Schema):
@@ -225,6 +252,7 @@ class DeliveryPageSchema(ma.Schema):
 
 
 # --- privacy ----------------------------------------------------------------------------------
+
 
 class PrivacyRequestSchema(StrictSchema):
     email = EmailAddress(required=True, validate=ma.validate.Length(max=254))

@@ -7,6 +7,7 @@ guessed at speed. Successful requests cost nothing against that budget.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -40,7 +41,7 @@ def _check_not_blocked(ip: str) -> None:
         return
     for item in _limits():
         try:
-            allowed, reset_at = _on_limit_store(lambda store: _window(store, item, ip))
+            allowed, reset_at = _on_limit_store(functools.partial(_window, item=item, ip=ip))
         except Exception as exc:  # no store answers: keys are still checked
             log.warning("API key failure limit not checked (%s)", exc)
             return
@@ -55,12 +56,16 @@ def _window(store: RateLimiter, item: RateLimitItem, ip: str) -> tuple[bool, flo
     return False, store.get_window_stats(item, _SCOPE, ip)[0]
 
 
+def _hit(store: RateLimiter, item: RateLimitItem, ip: str) -> bool:
+    return store.hit(item, _SCOPE, ip)
+
+
 def _count_failure(ip: str) -> None:
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return
     try:
         for item in _limits():
-            _on_limit_store(lambda store: store.hit(item, _SCOPE, ip))
+            _on_limit_store(functools.partial(_hit, item=item, ip=ip))
     except Exception as exc:
         log.warning("API key failure not counted (%s)", exc)
 

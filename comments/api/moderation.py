@@ -29,8 +29,12 @@ from comments.services import accounts
 from comments.services.review import audit_log, decisions, queue
 from comments.services.threads import rfc3339
 
-blp = Blueprint("moderation", __name__, url_prefix="/api/v1",
-                description="For moderators: the review queue, decisions and the audit log.")
+blp = Blueprint(
+    "moderation",
+    __name__,
+    url_prefix="/api/v1",
+    description="For moderators: the review queue, decisions and the audit log.",
+)
 
 
 @blp.before_request
@@ -43,8 +47,7 @@ def _authenticate_first() -> None:
 
 @blp.route("/auth/token")
 class Token(MethodView):
-    decorators = [limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"],
-                                scope="login")]
+    decorators = [limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"], scope="login")]
 
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenSchema)
@@ -78,9 +81,15 @@ class Queue(MethodView):
     @blp.response(200, QueuePageSchema)
     def get(self, query: dict[str, Any]):
         """One page of a review queue, with every reason each item is there."""
-        page = queue.list_queue(require_moderator(), query["queue"], site_slug=query["site"],
-                                reason=query["reason"], sort=query["sort"], limit=query["limit"],
-                                cursor=query["cursor"])
+        page = queue.list_queue(
+            require_moderator(),
+            query["queue"],
+            site_slug=query["site"],
+            reason=query["reason"],
+            sort=query["sort"],
+            limit=query["limit"],
+            cursor=query["cursor"],
+        )
         return {"items": page.items, "next_cursor": page.next_cursor}
 
 
@@ -91,16 +100,25 @@ class Decision(MethodView):
     @blp.alt_response(409, description="Someone else decided first; `current` says who and what")
     def post(self, data: dict[str, Any], comment_id: int):
         """Approve or reject a comment (optionally banning its author)."""
-        comment = decisions.decide(require_moderator(), comment_id, data["action"], reason=data["reason"],
-                                   expected_version=data["expected_version"], ban_author=data["ban_author"])
+        comment = decisions.decide(
+            require_moderator(),
+            comment_id,
+            data["action"],
+            reason=data["reason"],
+            expected_version=data["expected_version"],
+            ban_author=data["ban_author"],
+        )
         return {"comment": queue.moderator_view(comment)}
 
 
 @blp.route("/moderation/comments/<int:comment_id>/undo")
 class Undo(MethodView):
     @blp.response(200, DecidedSchema)
-    @blp.alt_response(409, description="Nothing to undo: another change came after the decision, another "
-                                       "moderator decided, or the undo window has passed")
+    @blp.alt_response(
+        409,
+        description="Nothing to undo: another change came after the decision, another "
+        "moderator decided, or the undo window has passed",
+    )
     def post(self, comment_id: int):
         """Undo your own last decision on a comment within a short window: it goes back where it was."""
         comment = decisions.undo_decision(require_moderator(), comment_id)
@@ -123,7 +141,11 @@ class Audit(MethodView):
     @blp.response(200, AuditPageSchema)
     def get(self, query: dict[str, Any]):
         """The append-only history, newest first."""
-        events, next_cursor = audit_log.audit_events(require_moderator(), comment_id=query["comment_id"],
-                                                     site_slug=query["site"], limit=query["limit"],
-                                                     cursor=query["cursor"])
+        events, next_cursor = audit_log.audit_events(
+            require_moderator(),
+            comment_id=query["comment_id"],
+            site_slug=query["site"],
+            limit=query["limit"],
+            cursor=query["cursor"],
+        )
         return {"events": events, "next_cursor": next_cursor}

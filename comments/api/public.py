@@ -40,8 +40,12 @@ from comments.services import authors, rendering, reports, submission, threads
 from comments.services.errors import invalid_field
 from comments.services.validation import checked_thread_key
 
-blp = Blueprint("public", __name__, url_prefix="/api/v1",
-                description="Reading and writing comments: what the embeddable widget calls.")
+blp = Blueprint(
+    "public",
+    __name__,
+    url_prefix="/api/v1",
+    description="Reading and writing comments: what the embeddable widget calls.",
+)
 
 cors.protect(blp)
 
@@ -95,14 +99,17 @@ class ThreadComments(MethodView):
         limit = query["limit"] or current_app.config["DEFAULT_PAGE_SIZE"]
         thread = threads.find_thread(site, key)
         etag = _page_etag("t", f"{site.id}|{key}", thread, f"{query['sort']}|{limit}|{query['cursor'] or ''}")
-        return _conditional_page(etag, lambda: threads.read_page(site, key, thread, query["sort"], limit,
-                                                                 query["cursor"]).as_json(),
-                                 cacheable=thread is not None)
+        return _conditional_page(
+            etag,
+            lambda: threads.read_page(site, key, thread, query["sort"], limit, query["cursor"]).as_json(),
+            cacheable=thread is not None,
+        )
 
     @blp.arguments(CommentCreateSchema)
     @blp.response(201, PostedCommentSchema, description="Published at once")
-    @blp.alt_response(202, schema=PostedCommentSchema,
-                      description="Stored, but pending scoring, held for review or rejected")
+    @blp.alt_response(
+        202, schema=PostedCommentSchema, description="Stored, but pending scoring, held for review or rejected"
+    )
     def post(self, data: dict[str, Any], site_slug: str, key: str):
         """Post a comment or a reply (with parent_id)."""
         site = require_site(site_slug)
@@ -144,6 +151,7 @@ class CommentResource(MethodView):
     @blp.response(200, CommentEnvelopeSchema)
     def patch(self, data: dict[str, Any], comment_id: int):
         """Edit within the site's edit window (X-Edit-Token). The new text is scored again."""
+
         def edit() -> Comment:
             comment = comment_site(comment_id)
             authors.edit(comment, request.headers.get("X-Edit-Token"), data["body"], scoring())
@@ -154,7 +162,9 @@ class CommentResource(MethodView):
     @blp.response(204)
     def delete(self, comment_id: int):
         """Delete (X-Edit-Token) within the edit window; with replies it stays as a tombstone."""
-        _again_if_changed_meanwhile(lambda: authors.remove(comment_site(comment_id), request.headers.get("X-Edit-Token")))
+        _again_if_changed_meanwhile(
+            lambda: authors.remove(comment_site(comment_id), request.headers.get("X-Edit-Token"))
+        )
         return None
 
 
@@ -176,10 +186,10 @@ class CommentReplies(MethodView):
         comment = comment_site(comment_id)
         threads.check_shown_to_readers(comment)
         limit = query["limit"] or threads.REPLY_PAGE_DEFAULT
-        etag = _page_etag("r", f"{comment.site_id}|{comment.id}", comment.thread,
-                          f"{limit}|{query['cursor'] or ''}")
-        return _conditional_page(etag, lambda: threads.read_replies(comment, limit, query["cursor"]).as_json(),
-                                 cacheable=True)
+        etag = _page_etag("r", f"{comment.site_id}|{comment.id}", comment.thread, f"{limit}|{query['cursor'] or ''}")
+        return _conditional_page(
+            etag, lambda: threads.read_replies(comment, limit, query["cursor"]).as_json(), cacheable=True
+        )
 
 
 @blp.route("/comments/<int:comment_id>/reports")
@@ -191,7 +201,8 @@ class CommentReports(MethodView):
     def post(self, data: dict[str, Any], comment_id: int):
         """Report a comment. Enough distinct readers send it to the review queue."""
         _again_if_changed_meanwhile(
-            lambda: reports.report(comment_site(comment_id), data["reason"], data["note"], client_ip()))
+            lambda: reports.report(comment_site(comment_id), data["reason"], data["note"], client_ip())
+        )
         return {"report": {"comment_id": comment_id, "reason": data["reason"]}}
 
 

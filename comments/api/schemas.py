@@ -19,8 +19,14 @@ from comments.services.threads import (
     SORTS,
     Rfc3339,
 )
-from comments.services.validation import (REASON_FILTER_PATTERN, SLUG_PATTERN, StorableSchema, TextError,
-                                           check_author_name, check_body)
+from comments.services.validation import (
+    REASON_FILTER_PATTERN,
+    SLUG_PATTERN,
+    StorableSchema,
+    TextError,
+    check_author_name,
+    check_body,
+)
 
 
 def _checked(check):
@@ -29,6 +35,7 @@ def _checked(check):
             check(value)
         except TextError as exc:
             raise ma.ValidationError(exc.message) from None
+
     return validate
 
 
@@ -75,22 +82,36 @@ class Moment(ma.fields.DateTime):
 
 # --- requests ---------------------------------------------------------------------------------
 
+
 class CommentCreateSchema(StrictSchema):
-    body = ma.fields.String(required=True, validate=_checked(check_body),
-                            metadata={"description": "Markdown, 1–10,000 characters"})
-    author_name = ma.fields.String(required=True, validate=_checked(check_author_name),
-                                   metadata={"description": "1–64 characters"})
-    author_email = EmailAddress(load_default=None, allow_none=True,
-                                   validate=ma.validate.Length(max=254),
-                                   metadata={"description": "optional; stored only as a keyed hash"})
-    parent_id = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
-                                  validate=ma.validate.Range(min=1, max=MAX_ID))
-    thread_title = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=500),
-                                    metadata={"description": "extension: the article title, used when the "
-                                                             "first comment creates the thread"})
-    thread_url = ma.fields.Url(load_default=None, allow_none=True, schemes={"http", "https"},
-                               validate=ma.validate.Length(max=2000),
-                               metadata={"description": "extension: the article URL, as thread_title"})
+    body = ma.fields.String(
+        required=True, validate=_checked(check_body), metadata={"description": "Markdown, 1–10,000 characters"}
+    )
+    author_name = ma.fields.String(
+        required=True, validate=_checked(check_author_name), metadata={"description": "1–64 characters"}
+    )
+    author_email = EmailAddress(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Length(max=254),
+        metadata={"description": "optional; stored only as a keyed hash"},
+    )
+    parent_id = ma.fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=ma.validate.Range(min=1, max=MAX_ID)
+    )
+    thread_title = ma.fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Length(max=500),
+        metadata={"description": "extension: the article title, used when the first comment creates the thread"},
+    )
+    thread_url = ma.fields.Url(
+        load_default=None,
+        allow_none=True,
+        schemes={"http", "https"},
+        validate=ma.validate.Length(max=2000),
+        metadata={"description": "extension: the article URL, as thread_title"},
+    )
 
 
 class CommentEditSchema(StrictSchema):
@@ -98,8 +119,11 @@ class CommentEditSchema(StrictSchema):
 
 
 class PreviewCreateSchema(StrictSchema):
-    body = ma.fields.String(required=True, validate=_checked(check_body),
-                            metadata={"description": "Markdown, 1–10,000 characters, as for a post"})
+    body = ma.fields.String(
+        required=True,
+        validate=_checked(check_body),
+        metadata={"description": "Markdown, 1–10,000 characters, as for a post"},
+    )
 
 
 class ReportCreateSchema(StrictSchema):
@@ -109,25 +133,35 @@ class ReportCreateSchema(StrictSchema):
 
 class ThreadQuerySchema(StrictSchema):
     sort = ma.fields.String(load_default="oldest", validate=ma.validate.OneOf(SORTS))
-    limit = QueryInteger(minimum=1, maximum=200, load_default=None,
-                         metadata={"description": "roots per page; default 50, at most 200"})
+    limit = QueryInteger(
+        minimum=1, maximum=200, load_default=None, metadata={"description": "roots per page; default 50, at most 200"}
+    )
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
 
 
 class RepliesQuerySchema(StrictSchema):
-    limit = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=REPLY_PAGE_MAX),
-                              metadata={"description": f"direct replies per page; default {REPLY_PAGE_DEFAULT}, "
-                                                       f"at most {REPLY_PAGE_MAX}"})
-    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500), metadata={
-        "description": "a comment's `replies_next_cursor`, or the `next_cursor` of the previous page"})
+    limit = ma.fields.Integer(
+        load_default=None,
+        validate=ma.validate.Range(min=1, max=REPLY_PAGE_MAX),
+        metadata={"description": f"direct replies per page; default {REPLY_PAGE_DEFAULT}, at most {REPLY_PAGE_MAX}"},
+    )
+    cursor = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Length(max=500),
+        metadata={"description": "a comment's `replies_next_cursor`, or the `next_cursor` of the previous page"},
+    )
 
 
 class CountsQuerySchema(StrictSchema):
-    keys = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=30_000),
-                            metadata={"description": "comma-separated thread keys, at most 100"})
+    keys = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=30_000),
+        metadata={"description": "comma-separated thread keys, at most 100"},
+    )
 
 
 # --- responses --------------------------------------------------------------------------------
+
 
 class ReplyToSchema(ma.Schema):
     id = ma.fields.Integer()
@@ -150,23 +184,39 @@ class CommentSchema(ma.Schema):
     reply_count = ma.fields.Integer()
     # Only thread reads carry it (threads builds it): read from an attribute no Comment has, so that
     # dumping a Comment never follows its ``reply_to`` relationship.
-    reply_to = ma.fields.Nested(ReplyToSchema, attribute="depth_capped_reply_to", metadata={
-        "description": "present on replies attached above their parent by the depth cap"})
-    moderation_note = ma.fields.String(allow_none=True, metadata={
-        "description": "the author's own read only: why the comment is not (yet) shown"})
-    editable_until = Rfc3339(metadata={
-        "description": "extension, the author's own read and the post's answer only: when the edit "
-                       "window closes (RFC 3339, UTC)"})
-    replies = ma.fields.List(ma.fields.Nested(lambda: CommentSchema()), dump_default=list, metadata={
-        "description": "in thread reads and replies pages: the replies shown to readers, nested, in "
-                       f"reading order. Only the first {REPLIES_SHOWN} of each comment, and at most "
-                       f"{REPLIES_PER_TOP} under each root of a thread page (or each reply of a replies "
-                       "page); `replies_next_cursor` says when there are more"})
-    replies_next_cursor = ma.fields.String(allow_none=True, metadata={
-        "description": "in thread reads and replies pages: null when `replies` holds every reply "
-                       "readers see; else pass it as `cursor` to GET /api/v1/comments/{id}/replies "
-                       "for the rest. `reply_count` minus the published replies carried is how many "
-                       "published ones are left"})
+    reply_to = ma.fields.Nested(
+        ReplyToSchema,
+        attribute="depth_capped_reply_to",
+        metadata={"description": "present on replies attached above their parent by the depth cap"},
+    )
+    moderation_note = ma.fields.String(
+        allow_none=True, metadata={"description": "the author's own read only: why the comment is not (yet) shown"}
+    )
+    editable_until = Rfc3339(
+        metadata={
+            "description": "extension, the author's own read and the post's answer only: when the edit "
+            "window closes (RFC 3339, UTC)"
+        }
+    )
+    replies = ma.fields.List(
+        ma.fields.Nested(lambda: CommentSchema()),
+        dump_default=list,
+        metadata={
+            "description": "in thread reads and replies pages: the replies shown to readers, nested, in "
+            f"reading order. Only the first {REPLIES_SHOWN} of each comment, and at most "
+            f"{REPLIES_PER_TOP} under each root of a thread page (or each reply of a replies "
+            "page); `replies_next_cursor` says when there are more"
+        },
+    )
+    replies_next_cursor = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "in thread reads and replies pages: null when `replies` holds every reply "
+            "readers see; else pass it as `cursor` to GET /api/v1/comments/{id}/replies "
+            "for the rest. `reply_count` minus the published replies carried is how many "
+            "published ones are left"
+        },
+    )
 
     @ma.post_dump
     def _tombstone(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -199,8 +249,10 @@ class ThreadPageSchema(ma.Schema):
 
 
 class RepliesPageSchema(ma.Schema):
-    comments = ma.fields.List(ma.fields.Nested(CommentSchema), metadata={
-        "description": "the comment's direct replies in reading order (oldest first)"})
+    comments = ma.fields.List(
+        ma.fields.Nested(CommentSchema),
+        metadata={"description": "the comment's direct replies in reading order (oldest first)"},
+    )
     next_cursor = ma.fields.String(allow_none=True)
 
 
@@ -223,6 +275,7 @@ class CountsSchema(ma.Schema):
 
 # --- moderation -------------------------------------------------------------------------------
 
+
 class LoginSchema(StrictSchema):
     email = ma.fields.String(required=True, validate=ma.validate.Length(1, 254))
     password = ma.fields.String(required=True, validate=ma.validate.Length(1, 1000))
@@ -236,9 +289,11 @@ class TokenSchema(ma.Schema):
 class QueueQuerySchema(StrictSchema):
     queue = ma.fields.String(load_default=Queue.HELD.value, validate=ma.validate.OneOf(QUEUES))
     site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(SLUG_PATTERN))
-    reason = ma.fields.String(load_default=None, validate=ma.validate.Regexp(REASON_FILTER_PATTERN),
-                              metadata={"description": "a reason code or label, e.g. toxicity, "
-                                                       "premoderation_all, reader_report"})
+    reason = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Regexp(REASON_FILTER_PATTERN),
+        metadata={"description": "a reason code or label, e.g. toxicity, premoderation_all, reader_report"},
+    )
     sort = ma.fields.String(load_default="oldest", validate=ma.validate.OneOf(QUEUE_SORTS))
     limit = QueryInteger(minimum=1, maximum=100, load_default=25)
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
@@ -285,8 +340,12 @@ class QueuePageSchema(ma.Schema):
 class DecisionSchema(StrictSchema):
     action = ma.fields.String(required=True, validate=ma.validate.OneOf(ACTIONS))
     reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
-    expected_version = ma.fields.Integer(load_default=None, allow_none=True, strict=True, metadata={
-        "description": "the version the moderator saw; without it only a waiting comment is decided"})
+    expected_version = ma.fields.Integer(
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        metadata={"description": "the version the moderator saw; without it only a waiting comment is decided"},
+    )
     ban_author = ma.fields.Boolean(load_default=False)
 
 

@@ -88,9 +88,7 @@ class DetoxifyClassifier:
         runtime: str = "torch",
     ) -> None:
         if model_type not in MODEL_TYPES:
-            raise ClassifierUnavailable(
-                f"unknown model_type {model_type!r}; expected one of {sorted(MODEL_TYPES)}"
-            )
+            raise ClassifierUnavailable(f"unknown model_type {model_type!r}; expected one of {sorted(MODEL_TYPES)}")
         if precision not in PRECISIONS:
             raise ClassifierUnavailable(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
         if runtime not in RUNTIMES:
@@ -134,8 +132,9 @@ class DetoxifyClassifier:
         data, self.sha256 = read_verified(path, pin, allow_unpinned)
         self.version = f"sha256:{self.sha256[:12]}"
 
-        self.detoxify = load_detoxify(data, model_type=model_type, device=device, config_dir=self.config_dir,
-                                      source=path)
+        self.detoxify = load_detoxify(
+            data, model_type=model_type, device=device, config_dir=self.config_dir, source=path
+        )
         del data
 
         model = self.detoxify.model
@@ -164,7 +163,14 @@ class DetoxifyClassifier:
         log.info(
             "loaded classifier %s %s from %s (runtime=%s, precision=%s, threads=%d, windows_per_pass=%d, window=%d,"
             " pass cost %d tokens)",
-            self.name, self.version, path, runtime, precision, self.threads, windows_per_pass, self.window,
+            self.name,
+            self.version,
+            path,
+            runtime,
+            precision,
+            self.threads,
+            windows_per_pass,
+            self.window,
             self.pass_cost_tokens,
         )
 
@@ -221,8 +227,7 @@ class DetoxifyClassifier:
         device = self.detoxify.model.device
 
         def best_seconds(n_rows: int, n_tokens: int) -> float:
-            ids = torch.full((n_rows, n_tokens), prefix[0] if prefix else 1, dtype=torch.long,
-                             device=device)
+            ids = torch.full((n_rows, n_tokens), prefix[0] if prefix else 1, dtype=torch.long, device=device)
             inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
             if self._token_types:
                 inputs["token_type_ids"] = torch.zeros_like(ids)
@@ -282,8 +287,9 @@ class DetoxifyClassifier:
             return_token_type_ids=False,
         )["input_ids"]
 
-        work = planner.plan(encoded, self.windowing, windows_per_pass=self.windows_per_pass,
-                            pass_cost_tokens=self.pass_cost_tokens)
+        work = planner.plan(
+            encoded, self.windowing, windows_per_pass=self.windows_per_pass, pass_cost_tokens=self.pass_cost_tokens
+        )
         n_labels = len(self.labels)
         device = self.detoxify.model.device
         pass_scores: list[list[list[float]]] = []

@@ -136,15 +136,11 @@ def _offline_get_model_and_tokenizer(
     # (transformers leaves these two unannotated.)
     transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
-        model = model_class.from_pretrained(
-            None, config=config, state_dict=state_dict, local_files_only=True
-        )
+        model = model_class.from_pretrained(None, config=config, state_dict=state_dict, local_files_only=True)
     finally:
         if bar:
             transformers.utils.logging.enable_progress_bar()  # type: ignore[no-untyped-call]
-    tokenizer = getattr(transformers, tokenizer_name).from_pretrained(
-        huggingface_config_path, local_files_only=True
-    )
+    tokenizer = getattr(transformers, tokenizer_name).from_pretrained(huggingface_config_path, local_files_only=True)
     return model, tokenizer
 
 

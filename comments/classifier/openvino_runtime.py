@@ -31,6 +31,7 @@ __all__ = ["RUNTIMES", "OpenVINOForward", "import_openvino"]
 #:   than torch ``bf16`` but not reliably within 0.02 of fp32.
 RUNTIMES: tuple[str, ...] = ("torch", "openvino")
 
+
 def import_openvino() -> Any:
     """``import openvino`` without its usage telemetry.
 
@@ -49,7 +50,7 @@ def import_openvino() -> Any:
             sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
         try:
             import openvino  # optional: the openvino extra
-            import openvino.tools.ovc  # noqa: F401 - imported here, under the block
+            import openvino.tools.ovc
         except ImportError as exc:
             raise ClassifierUnavailable(
                 "runtime 'openvino' needs the openvino package (pip install 'comments[openvino]')"

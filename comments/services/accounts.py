@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from comments.extensions import db
 from comments.models import LoginFailure, Moderator, ModeratorToken, utcnow
 from comments.security import hash_ip
-from comments.services.validation import unstorable_strings
 from comments.services.audit import Actor, record
 from comments.services.errors import ServiceError
+from comments.services.validation import unstorable_strings
 
 MIN_PASSWORD_LENGTH = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -42,8 +42,9 @@ class TooManyAttempts(ServiceError):
         self.retry_after = retry_after
 
 
-def create_moderator(email: str, password: str, site_slugs: list[str] | None = None,
-                     actor: Actor = Actor("operator")) -> Moderator:
+def create_moderator(
+    email: str, password: str, site_slugs: list[str] | None = None, actor: Actor = Actor("operator")
+) -> Moderator:
     email = email.strip().lower()
     if not _EMAIL.match(email) or len(email) > 254:
         raise AccountError(f"{email!r} is not an email address.")
@@ -52,12 +53,16 @@ def create_moderator(email: str, password: str, site_slugs: list[str] | None = N
     taken = db.session.execute(select(Moderator).where(func.lower(Moderator.email) == email)).scalar()
     if taken is not None:
         raise AccountError(f"A moderator {email} exists already.")
-    moderator = Moderator(email=email, password_hash=password_hasher.hash(password),
-                          site_slugs=sorted(set(site_slugs or [])))
+    moderator = Moderator(
+        email=email, password_hash=password_hasher.hash(password), site_slugs=sorted(set(site_slugs or []))
+    )
     db.session.add(moderator)
     db.session.flush()
-    record("moderator_created", actor, reasons=[{"kind": "account", "moderator_id": moderator.id,
-                                                  "sites": moderator.site_slugs}])
+    record(
+        "moderator_created",
+        actor,
+        reasons=[{"kind": "account", "moderator_id": moderator.id, "sites": moderator.site_slugs}],
+    )
     return moderator
 
 
@@ -82,8 +87,9 @@ class Session:
     expires_at: datetime
 
 
-def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME, *,
-          client_ip: str | None = None) -> Session:
+def login(
+    email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME, *, client_ip: str | None = None
+) -> Session:
     """A new bearer token, or a uniform error that tells nothing about which part was wrong.
 
     A wrong password is counted (flushed) before the error: the caller commits it even though it
@@ -93,13 +99,17 @@ def login(email: str, password: str, token_lifetime: timedelta = TOKEN_LIFETIME,
     if unstorable_strings([email, password]):
         raise refused  # NUL or a lone surrogate: no account has it (and the database would choke)
     moderator = db.session.execute(
-        select(Moderator).where(func.lower(Moderator.email) == email.strip().lower())).scalar()
+        select(Moderator).where(func.lower(Moderator.email) == email.strip().lower())
+    ).scalar()
     now = utcnow()
     failures: LoginFailure | None = None
     if moderator is not None:
         address_key = hash_ip(client_ip or "unknown")
-        failures = db.session.execute(select(LoginFailure).where(
-            LoginFailure.moderator_id == moderator.id, LoginFailure.address_key == address_key)).scalar()
+        failures = db.session.execute(
+            select(LoginFailure).where(
+                LoginFailure.moderator_id == moderator.id, LoginFailure.address_key == address_key
+            )
+        ).scalar()
         if failures is None:
             failures = LoginFailure(moderator_id=moderator.id, address_key=address_key, failures=0)
         if any(until is not None and until > now for until in (moderator.locked_until, failures.locked_until)):
@@ -143,15 +153,27 @@ def _count_failure(moderator: Moderator, failures: LoginFailure, now: datetime) 
     if failures.failures >= MAX_FAILED_LOGINS:
         failures.locked_until = now + LOCKOUT
         failures.failures = 0
-        record("login_locked", Actor("system", "login"),
-               reasons=[{"kind": "account", "moderator_id": moderator.id, "scope": "address",
-                         "address": failures.address_key[:16]}])
+        record(
+            "login_locked",
+            Actor("system", "login"),
+            reasons=[
+                {
+                    "kind": "account",
+                    "moderator_id": moderator.id,
+                    "scope": "address",
+                    "address": failures.address_key[:16],
+                }
+            ],
+        )
     moderator.failed_logins += 1
     if moderator.failed_logins >= MAX_FAILED_LOGINS_ACCOUNT:
         moderator.locked_until = now + LOCKOUT
         moderator.failed_logins = 0
-        record("login_locked", Actor("system", "login"),
-               reasons=[{"kind": "account", "moderator_id": moderator.id, "scope": "account"}])
+        record(
+            "login_locked",
+            Actor("system", "login"),
+            reasons=[{"kind": "account", "moderator_id": moderator.id, "scope": "account"}],
+        )
 
 
 def _token_hash(token: str) -> str:
@@ -159,8 +181,7 @@ def _token_hash(token: str) -> str:
 
 
 def moderator_for_token(token: str) -> Moderator | None:
-    row = db.session.execute(
-        select(ModeratorToken).where(ModeratorToken.token_hash == _token_hash(token))).scalar()
+    row = db.session.execute(select(ModeratorToken).where(ModeratorToken.token_hash == _token_hash(token))).scalar()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None
     moderator = row.moderator
@@ -168,7 +189,6 @@ def moderator_for_token(token: str) -> Moderator | None:
 
 
 def revoke_token(token: str) -> None:
-    row = db.session.execute(
-        select(ModeratorToken).where(ModeratorToken.token_hash == _token_hash(token))).scalar()
+    row = db.session.execute(select(ModeratorToken).where(ModeratorToken.token_hash == _token_hash(token))).scalar()
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()

@@ -31,22 +31,25 @@ def normalise_scopes(scopes: list[str] | tuple[str, ...] | None) -> str:
     return " ".join(sorted(chosen))
 
 
-def issue_key(site: Site, label: str = "", scopes: list[str] | tuple[str, ...] | None = None,
-              actor: Actor = Actor("operator")) -> tuple[ApiKey, str]:
+def issue_key(
+    site: Site, label: str = "", scopes: list[str] | tuple[str, ...] | None = None, actor: Actor = Actor("operator")
+) -> tuple[ApiKey, str]:
     """A new key for ``site``: the row and the key itself, which is never stored or shown again."""
     key, prefix, key_hash = new_api_key()
     row = ApiKey(prefix=prefix, key_hash=key_hash, label=label, scopes=normalise_scopes(scopes))
     site.api_keys.append(row)
     db.session.flush()
-    record("api_key_created", actor, site_id=site.id,
-           reasons=[{"kind": "api_key", "key_id": row.id, "prefix": prefix, "label": label,
-                     "scopes": row.scope_list}])
+    record(
+        "api_key_created",
+        actor,
+        site_id=site.id,
+        reasons=[{"kind": "api_key", "key_id": row.id, "prefix": prefix, "label": label, "scopes": row.scope_list}],
+    )
     return row, key
 
 
 def list_keys(site: Site) -> list[ApiKey]:
-    return list(db.session.execute(
-        select(ApiKey).where(ApiKey.site_id == site.id).order_by(ApiKey.id)).scalars())
+    return list(db.session.execute(select(ApiKey).where(ApiKey.site_id == site.id).order_by(ApiKey.id)).scalars())
 
 
 def revoke_key(site: Site, key_id: int, actor: Actor = Actor("operator")) -> ApiKey:
@@ -57,14 +60,15 @@ def revoke_key(site: Site, key_id: int, actor: Actor = Actor("operator")) -> Api
         raise NotFound("api_key_not_found", "No such API key for this site.")
     if row.revoked_at is not None:
         return row
-    others = [k for k in list_keys(site)
-              if k.id != row.id and k.revoked_at is None and k.has_scope("host")]
+    others = [k for k in list_keys(site) if k.id != row.id and k.revoked_at is None and k.has_scope("host")]
     if row.has_scope("host") and not others:
-        raise Conflict("last_host_key", "This is the site's last key with the host scope; "
-                                        "create a new key before revoking it.")
+        raise Conflict(
+            "last_host_key", "This is the site's last key with the host scope; create a new key before revoking it."
+        )
     row.revoked_at = utcnow()
-    record("api_key_revoked", actor, site_id=site.id,
-           reasons=[{"kind": "api_key", "key_id": row.id, "prefix": row.prefix}])
+    record(
+        "api_key_revoked", actor, site_id=site.id, reasons=[{"kind": "api_key", "key_id": row.id, "prefix": row.prefix}]
+    )
     return row
 
 

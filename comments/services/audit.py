@@ -22,9 +22,15 @@ class Actor:
 SYSTEM = Actor("system", "pipeline")
 
 
-def _fields(action: str, actor: Actor, comment: Comment | None = None, site_id: int | None = None,
-            from_status: str | None = None, to_status: str | None = None,
-            reasons: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+def _fields(
+    action: str,
+    actor: Actor,
+    comment: Comment | None = None,
+    site_id: int | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    reasons: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "site_id": comment.site_id if comment is not None else site_id,
         "comment_id": comment.id if comment is not None else None,

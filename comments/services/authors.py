@@ -60,14 +60,13 @@ def has_replies(comment: Comment) -> bool:
     return bool(db.session.execute(select(exists().where(Comment.parent_id == comment.id))).scalar())
 
 
-
-
 def _within_window(comment: Comment) -> None:
     window = effective_settings(comment.site)["edit_window_seconds"]
     if utcnow() - comment.created_at > timedelta(seconds=window):
         minutes = window // 60
-        raise Forbidden("edit_window_closed",
-                        f"Comments can be changed only in the first {minutes} minutes after posting.")
+        raise Forbidden(
+            "edit_window_closed", f"Comments can be changed only in the first {minutes} minutes after posting."
+        )
 
 
 def edit(comment: Comment, token: str | None, body: str, scoring: Scoring | None = None) -> Comment:
@@ -91,8 +90,13 @@ def remove(comment: Comment, token: str | None) -> None:
     comment.body_html = ""
     comment.author_name = ""
     db.session.execute(delete(CommentRevision).where(CommentRevision.comment_id == comment.id))
-    moderation.change_status(comment, Status.DELETED, Actor("author", comment.author_key[:16]), "deleted",
-                             reasons=[{"kind": "author", "code": "deleted_by_author"}])
+    moderation.change_status(
+        comment,
+        Status.DELETED,
+        Actor("author", comment.author_key[:16]),
+        "deleted",
+        reasons=[{"kind": "author", "code": "deleted_by_author"}],
+    )
     # Flushed here: a comment changed meanwhile (StaleDataError) is found while the caller can retry.
     db.session.flush()
 
@@ -112,5 +116,6 @@ class AuthorsCopy:
 
 
 def authors_copy(comment: Comment) -> AuthorsCopy:
-    return AuthorsCopy(comment, author_note(comment.status),
-                       editable_until(effective_settings(comment.site), comment.created_at))
+    return AuthorsCopy(
+        comment, author_note(comment.status), editable_until(effective_settings(comment.site), comment.created_at)
+    )

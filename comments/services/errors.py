@@ -7,15 +7,22 @@ from typing import Any, ClassVar, Literal
 # What went wrong, in the words the API and the dashboard turn into an HTTP status (the table below).
 ErrorKind = Literal["invalid", "unauthorized", "not_found", "forbidden", "conflict", "rate_limited"]
 
-SERVICE_ERROR_STATUS: dict[ErrorKind, int] = {"invalid": 422, "unauthorized": 401, "not_found": 404,
-                                              "forbidden": 403, "conflict": 409, "rate_limited": 429}
+SERVICE_ERROR_STATUS: dict[ErrorKind, int] = {
+    "invalid": 422,
+    "unauthorized": 401,
+    "not_found": 404,
+    "forbidden": 403,
+    "conflict": 409,
+    "rate_limited": 429,
+}
 
 
 class ServiceError(Exception):
     kind: ClassVar[ErrorKind] = "invalid"
 
-    def __init__(self, code: str, message: str, fields: dict[str, Any] | None = None,
-                 details: dict[str, Any] | None = None):
+    def __init__(
+        self, code: str, message: str, fields: dict[str, Any] | None = None, details: dict[str, Any] | None = None
+    ):
         super().__init__(message)
         self.code = code
         self.message = message

@@ -99,9 +99,16 @@ class _Event:
 
 
 def _matters(event: dict[str, Any]) -> bool:
-    return event.get("comment_id") is not None and event.get("site_id") is not None and (
-        event["to_status"] in (Status.HELD, Status.REJECTED) or event["action"] in DECISION_ACTIONS
-        or event["action"] in QUEUED_ACTIONS or event["action"] == "decision_undone")
+    return (
+        event.get("comment_id") is not None
+        and event.get("site_id") is not None
+        and (
+            event["to_status"] in (Status.HELD, Status.REJECTED)
+            or event["action"] in DECISION_ACTIONS
+            or event["action"] in QUEUED_ACTIONS
+            or event["action"] == "decision_undone"
+        )
+    )
 
 
 def follow(events: Sequence[dict[str, Any]]) -> None:
@@ -121,9 +128,16 @@ def follow(events: Sequence[dict[str, Any]]) -> None:
     # no_autoflush: callers (the scoring batch) hold objects whose changes they write themselves.
     with db.session.no_autoflush:
         for row in db.session.execute(
-                select(AuditEvent.comment_id, AuditEvent.action, AuditEvent.actor_type, AuditEvent.to_status,
-                       AuditEvent.created_at)
-                .where(AuditEvent.comment_id.in_(list(by_comment))).order_by(AuditEvent.id)):
+            select(
+                AuditEvent.comment_id,
+                AuditEvent.action,
+                AuditEvent.actor_type,
+                AuditEvent.to_status,
+                AuditEvent.created_at,
+            )
+            .where(AuditEvent.comment_id.in_(list(by_comment)))
+            .order_by(AuditEvent.id)
+        ):
             earlier[row.comment_id].append(row)
     deltas: dict[tuple[int, date], dict[str, int]] = {}
 
@@ -132,17 +146,23 @@ def follow(events: Sequence[dict[str, Any]]) -> None:
 
     for comment_id, new in by_comment.items():
         before = replay(earlier[comment_id])
-        snapshot = (set(before.held_days), len(before.decisions), len(before.undone), len(before.auto_rejected),
-                    before.wait, before.wait_undone)
+        snapshot = (
+            set(before.held_days),
+            len(before.decisions),
+            len(before.undone),
+            len(before.auto_rejected),
+            before.wait,
+            before.wait_undone,
+        )
         after = replay([_Event(e["action"], e["actor_type"], e["to_status"], e["created_at"]) for e in new], before)
         site_id = new[0]["site_id"]
         for day in after.held_days - snapshot[0]:
             add(site_id, day, "held", 1)
-        for day, action in after.decisions[snapshot[1]:]:
+        for day, action in after.decisions[snapshot[1] :]:
             add(site_id, day, action, 1)
-        for day, action in after.undone[snapshot[2]:]:
+        for day, action in after.undone[snapshot[2] :]:
             add(site_id, day, action, -1)
-        for day in after.auto_rejected[snapshot[3]:]:
+        for day in after.auto_rejected[snapshot[3] :]:
             add(site_id, day, "rejected", 1)
         if (after.wait, after.wait_undone) != snapshot[4:] and after.wait is not None:
             _put_wait(comment_id, site_id, after.wait, after.wait_undone)
@@ -161,20 +181,26 @@ def _add_to_day(site_id: int, day: date, figures: dict[str, int]) -> None:
     table = ModerationDay.__table__
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.site_id, table.c.day],
-        set_={name: table.c[name] + statement.excluded[name] for name in figures})
+        set_={name: table.c[name] + statement.excluded[name] for name in figures},
+    )
     db.session.execute(statement)
 
 
 def _put_wait(comment_id: int, site_id: int, wait: tuple[datetime, datetime], undone: bool) -> None:
     entered, decided = wait
-    values = {"site_id": site_id, "entered_at": entered, "decided_at": decided,
-              "seconds": (decided - entered).total_seconds(), "undone": undone}
+    values = {
+        "site_id": site_id,
+        "entered_at": entered,
+        "decided_at": decided,
+        "seconds": (decided - entered).total_seconds(),
+        "undone": undone,
+    }
     statement = _dialect_insert(QueueWait).values(comment_id=comment_id, **values)
-    db.session.execute(statement.on_conflict_do_update(index_elements=[QueueWait.__table__.c.comment_id],
-                                                       set_=values))
+    db.session.execute(statement.on_conflict_do_update(index_elements=[QueueWait.__table__.c.comment_id], set_=values))
 
 
 # --- the whole log ------------------------------------------------------------------------------------
+
 
 def rebuild(connection: Connection, batch: int = 20_000) -> tuple[int, int]:
     """Fill the (empty) tables from the whole audit log: the migration's backfill, the loader's.
@@ -183,10 +209,18 @@ def rebuild(connection: Connection, batch: int = 20_000) -> tuple[int, int]:
     # yield_per on the statement, not the connection: the migration's later statements must not
     # inherit a server-side cursor.
     rows = connection.execute(
-        select(audit.c.comment_id, audit.c.site_id, audit.c.action, audit.c.actor_type, audit.c.to_status,
-               audit.c.created_at)
+        select(
+            audit.c.comment_id,
+            audit.c.site_id,
+            audit.c.action,
+            audit.c.actor_type,
+            audit.c.to_status,
+            audit.c.created_at,
+        )
         .where(audit.c.comment_id.is_not(None), audit.c.site_id.is_not(None))
-        .order_by(audit.c.comment_id, audit.c.id).execution_options(yield_per=batch))
+        .order_by(audit.c.comment_id, audit.c.id)
+        .execution_options(yield_per=batch)
+    )
     days: dict[tuple[int, date], dict[str, int]] = {}
     waits: list[dict[str, Any]] = []
 
@@ -200,8 +234,16 @@ def rebuild(connection: Connection, batch: int = 20_000) -> tuple[int, int]:
             days.setdefault((site_id, day), {"held": 0, "approved": 0, "rejected": 0})[figure] += delta
         if state.wait is not None:
             entered, decided = state.wait
-            waits.append({"comment_id": comment_id, "site_id": site_id, "entered_at": entered, "decided_at": decided,
-                          "seconds": (decided - entered).total_seconds(), "undone": state.wait_undone})
+            waits.append(
+                {
+                    "comment_id": comment_id,
+                    "site_id": site_id,
+                    "entered_at": entered,
+                    "decided_at": decided,
+                    "seconds": (decided - entered).total_seconds(),
+                    "undone": state.wait_undone,
+                }
+            )
 
     current: tuple[int, int] | None = None
     events: list[_Event] = []
@@ -216,8 +258,7 @@ def rebuild(connection: Connection, batch: int = 20_000) -> tuple[int, int]:
         finish(*current, events)
     day_rows = [{"site_id": site_id, "day": day, **figures} for (site_id, day), figures in sorted(days.items())]
     for start in range(0, len(day_rows), batch):
-        connection.execute(ModerationDay.__table__.insert(), day_rows[start:start + batch])
+        connection.execute(ModerationDay.__table__.insert(), day_rows[start : start + batch])
     for start in range(0, len(waits), batch):
-        connection.execute(QueueWait.__table__.insert(), waits[start:start + batch])
+        connection.execute(QueueWait.__table__.insert(), waits[start : start + batch])
     return len(day_rows), len(waits)
-

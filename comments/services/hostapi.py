@@ -26,6 +26,7 @@ THREAD_FIELDS = ("title", "url", "closed")
 
 # --- threads ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CountedThread:
     """A thread with its comments counted per status: the host API's thread."""
@@ -53,7 +54,9 @@ def status_counts(thread_ids: list[int]) -> dict[int, dict[str, int]]:
         return result
     rows = db.session.execute(
         select(Comment.thread_id, Comment.status, func.count())
-        .where(Comment.thread_id.in_(thread_ids)).group_by(Comment.thread_id, Comment.status)).all()
+        .where(Comment.thread_id.in_(thread_ids))
+        .group_by(Comment.thread_id, Comment.status)
+    ).all()
     for thread_id, status, count in rows:
         result[thread_id][status] = int(count)
     return result
@@ -76,8 +79,13 @@ def put_thread(site: Site, key: str, changes: dict[str, Any], actor: Actor) -> t
     if thread is None:
         try:
             with db.session.begin_nested():
-                thread = Thread(site_id=site.id, key=key, title=changes.get("title", ""),
-                                url=changes.get("url", ""), closed=bool(changes.get("closed", False)))
+                thread = Thread(
+                    site_id=site.id,
+                    key=key,
+                    title=changes.get("title", ""),
+                    url=changes.get("url", ""),
+                    closed=bool(changes.get("closed", False)),
+                )
                 db.session.add(thread)
             created = True
         except IntegrityError:  # created meanwhile by a first comment: update it instead
@@ -94,8 +102,12 @@ def put_thread(site: Site, key: str, changes: dict[str, Any], actor: Actor) -> t
         if changed:
             moderation.bump_thread_revision(thread.id)
             db.session.expire(thread, ["revision"])
-        record("thread_created" if created else "thread_updated", actor, site_id=site.id,
-               reasons=[{"kind": "thread", "key": key, "changes": changed or after}])
+        record(
+            "thread_created" if created else "thread_updated",
+            actor,
+            site_id=site.id,
+            reasons=[{"kind": "thread", "key": key, "changes": changed or after}],
+        )
     return thread, created
 
 
@@ -118,10 +130,25 @@ def list_threads(site: Site, *, limit: int, cursor: str | None = None, closed: b
 # --- exports ----------------------------------------------------------------------------------
 
 _EXPORT_COLUMNS = (
-    Comment.id, Thread.key.label("thread_key"), Comment.parent_id, Comment.reply_to_id,
-    Comment.author_name, Comment.author_key, Comment.body, Comment.body_html, Comment.status,
-    Comment.reasons, Comment.scores, Comment.max_score, Comment.model_name, Comment.report_count,
-    Comment.created_at, Comment.edited_at, Comment.decided_at, Comment.updated_at, Comment.import_ref,
+    Comment.id,
+    Thread.key.label("thread_key"),
+    Comment.parent_id,
+    Comment.reply_to_id,
+    Comment.author_name,
+    Comment.author_key,
+    Comment.body,
+    Comment.body_html,
+    Comment.status,
+    Comment.reasons,
+    Comment.scores,
+    Comment.max_score,
+    Comment.model_name,
+    Comment.report_count,
+    Comment.created_at,
+    Comment.edited_at,
+    Comment.decided_at,
+    Comment.updated_at,
+    Comment.import_ref,
 )
 
 
@@ -138,8 +165,7 @@ class ExportFilter:
 
 
 def _export_query(site: Site, where: ExportFilter) -> Select[*tuple[Any, ...]]:
-    query = select(*_EXPORT_COLUMNS).join(Thread, Thread.id == Comment.thread_id).where(
-        Comment.site_id == site.id)
+    query = select(*_EXPORT_COLUMNS).join(Thread, Thread.id == Comment.thread_id).where(Comment.site_id == site.id)
     if where.statuses:
         query = query.where(Comment.status.in_(where.statuses))
     if where.since is not None:
@@ -173,13 +199,15 @@ def export_page(site: Site, where: ExportFilter, *, limit: int, cursor: str | No
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = paging.encode_cursor(sort, [(last.updated_at if by_change else last.created_at).isoformat(),
-                                                  last.id])
+        next_cursor = paging.encode_cursor(
+            sort, [(last.updated_at if by_change else last.created_at).isoformat(), last.id]
+        )
     return Page(list(rows[:limit]), next_cursor)
 
 
-def export_batches(site: Site, where: ExportFilter, *, batch_size: int = 500,
-                   cursor: str | None = None) -> Iterator[list[dict[str, Any]]]:
+def export_batches(
+    site: Site, where: ExportFilter, *, batch_size: int = 500, cursor: str | None = None
+) -> Iterator[list[dict[str, Any]]]:
     """Every matching comment, in keyset batches: memory stays flat however big the site.
 
     The cursor is checked here, when called, not when the first batch is read: a stream has

@@ -18,13 +18,13 @@ class _AuthorKey(ma.fields.String):
         return (value or "")[:16]
 
 
-REASONS_DESCRIPTION = ("why it is where it is: each reason has `kind` and, as the kind has them, "
-                       + ", ".join(f"`{key}`" for key in sorted(Reason.__annotations__) if key != "kind"))
+REASONS_DESCRIPTION = "why it is where it is: each reason has `kind` and, as the kind has them, " + ", ".join(
+    f"`{key}`" for key in sorted(Reason.__annotations__) if key != "kind"
+)
 
 
 class _Reasons(ma.fields.List[dict[str, Any]]):
-    def _serialize(self, value: list[Any] | None, attr: str | None, obj: Any,
-                   **kwargs: Any) -> list[Any] | None:
+    def _serialize(self, value: list[Any] | None, attr: str | None, obj: Any, **kwargs: Any) -> list[Any] | None:
         return super()._serialize(value or [], attr, obj, **kwargs)
 
 
@@ -54,5 +54,3 @@ class ExportCommentSchema(ma.Schema):
 
 
 EXPORTED_COMMENT = ExportCommentSchema()
-
-

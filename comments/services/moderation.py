@@ -51,9 +51,19 @@ REASON_TEXT: dict[str, str] = {
 }
 # The codes a moderator can filter the queues by (after the classifier's labels), in menu order:
 # those that put a comment into a queue.
-FILTER_REASON_CODES = ("suspect_word", "banned_word", "premoderation_all", "premoderation_first_comment",
-                       "premoderation_links", "repeat_post", "author_banned", "author_history", "reader_report",
-                       "report_threshold", "classifier_unavailable")
+FILTER_REASON_CODES = (
+    "suspect_word",
+    "banned_word",
+    "premoderation_all",
+    "premoderation_first_comment",
+    "premoderation_links",
+    "repeat_post",
+    "author_banned",
+    "author_history",
+    "reader_report",
+    "report_threshold",
+    "classifier_unavailable",
+)
 
 
 def reason_text(code: str) -> str:
@@ -98,8 +108,14 @@ def outcome(
 def _classifier_reasons(result: ClassifierResult, settings: dict[str, Any]) -> list[Reason]:
     if result.scores is None:
         effect: ReasonEffect = NOTE if settings["failure_policy"] == "publish" else HOLD
-        return [{"kind": "classifier", "code": "classifier_unavailable", "effect": effect,
-                 "detail": result.error or "the classifier did not answer"}]
+        return [
+            {
+                "kind": "classifier",
+                "code": "classifier_unavailable",
+                "effect": effect,
+                "detail": result.error or "the classifier did not answer",
+            }
+        ]
     reasons: list[Reason] = []
     reject_at = settings.get("reject_thresholds") or {}
     for label, threshold in sorted(settings["thresholds"].items()):
@@ -114,9 +130,17 @@ def _classifier_reasons(result: ClassifierResult, settings: dict[str, Any]) -> l
             continue
         if settings["shadow_mode"]:
             effect = NOTE
-        reasons.append({"kind": "classifier", "code": "label_over_threshold", "label": label,
-                        "score": round(score, 4), "threshold": limit, "effect": effect,
-                        "model": result.model})
+        reasons.append(
+            {
+                "kind": "classifier",
+                "code": "label_over_threshold",
+                "label": label,
+                "score": round(score, 4),
+                "threshold": limit,
+                "effect": effect,
+                "model": result.model,
+            }
+        )
     return reasons
 
 
@@ -146,8 +170,7 @@ def change_status(
     _follow_visibility([(comment, old_status)])
     if audit_reasons is None:
         audit_reasons = reasons if reasons is not None else comment.reasons
-    record(action, actor, comment=comment, from_status=old_status, to_status=new_status.value,
-           reasons=audit_reasons)
+    record(action, actor, comment=comment, from_status=old_status, to_status=new_status.value, reasons=audit_reasons)
     # In the same transaction: the event is stored (for webhooks) exactly when the change is.
     emit_status(comment, old_status, new_status.value, action)
 
@@ -210,8 +233,17 @@ def change_statuses(moves: list[Move], actor: Actor, action: str, also_write: Se
 
 
 # What deciding a comment changes in its row: its status, why, and the scores it was decided on.
-_DECISION_COLUMNS = ("status", "reasons", "reason_codes", "scores", "max_score", "model_name", "scored_at",
-                     "needs_scoring", "decided_at")
+_DECISION_COLUMNS = (
+    "status",
+    "reasons",
+    "reason_codes",
+    "scores",
+    "max_score",
+    "model_name",
+    "scored_at",
+    "needs_scoring",
+    "decided_at",
+)
 
 
 def _write_decisions_statement() -> Update:
@@ -221,9 +253,15 @@ def _write_decisions_statement() -> Update:
     values["updated_at"] = bindparam("w_updated_at", type_=table.c.updated_at.type)
     # The row must still be at the version it was read at AND still hold the text that was
     # scored: a version check alone does not prove that the scores belong to the stored text.
-    return (update(table).where(table.c.id == bindparam("w_id"), table.c.version == bindparam("w_version"),
-                                table.c.body == bindparam("w_scored_body"))
-            .values(values))
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("w_id"),
+            table.c.version == bindparam("w_version"),
+            table.c.body == bindparam("w_scored_body"),
+        )
+        .values(values)
+    )
 
 
 _WRITE_DECISIONS = _write_decisions_statement()
@@ -244,9 +282,17 @@ def write_decisions(comments: Sequence[Comment]) -> None:
     if not comments:
         return
     now = utcnow()
-    rows = [{"w_id": comment.id, "w_version": comment.version, "w_new_version": comment.version + 1,
-             "w_scored_body": comment.body, "w_updated_at": now, **{f"w_{name}": getattr(comment, name) for name in _DECISION_COLUMNS}}
-            for comment in comments]
+    rows = [
+        {
+            "w_id": comment.id,
+            "w_version": comment.version,
+            "w_new_version": comment.version + 1,
+            "w_scored_body": comment.body,
+            "w_updated_at": now,
+            **{f"w_{name}": getattr(comment, name) for name in _DECISION_COLUMNS},
+        }
+        for comment in comments
+    ]
     written = cast(CursorResult[Any], db.session.execute(_WRITE_DECISIONS, rows)).rowcount
     if written != len(rows):
         raise StaleDataError(f"{len(rows) - written} of {len(rows)} comments changed since they were read")
@@ -261,8 +307,19 @@ def _after_moves(moved: list[tuple[Comment, str]], actor: Actor, action: str) ->
     """What follows comments' moves from the given old statuses to their current ones: counters,
     one audit insert (a plain insert: the commit has no more objects to flush) and the events."""
     _follow_visibility(moved)
-    record_many([{"action": action, "actor": actor, "comment": comment, "from_status": old,
-                  "to_status": comment.status, "reasons": comment.reasons} for comment, old in moved])
+    record_many(
+        [
+            {
+                "action": action,
+                "actor": actor,
+                "comment": comment,
+                "from_status": old,
+                "to_status": comment.status,
+                "reasons": comment.reasons,
+            }
+            for comment, old in moved
+        ]
+    )
     emit_statuses([(comment, old, comment.status) for comment, old in moved], action)
 
 
@@ -302,10 +359,16 @@ def bump_thread_revision(thread_id: int) -> None:
 
 # Expressions, not read-modify-write, so concurrent posts never lose a count. Built once: these
 # run on every status change, and building a statement costs more than executing it.
-_THREAD_COUNTS = update(Thread).where(Thread.id == bindparam("thread_id")).values(
-    published_count=Thread.published_count + bindparam("delta"), revision=Thread.revision + 1)
-_REPLY_COUNT = update(Comment).where(Comment.id == bindparam("comment_id")).values(
-    reply_count=Comment.reply_count + bindparam("delta"))
+_THREAD_COUNTS = (
+    update(Thread)
+    .where(Thread.id == bindparam("thread_id"))
+    .values(published_count=Thread.published_count + bindparam("delta"), revision=Thread.revision + 1)
+)
+_REPLY_COUNT = (
+    update(Comment)
+    .where(Comment.id == bindparam("comment_id"))
+    .values(reply_count=Comment.reply_count + bindparam("delta"))
+)
 
 
 def _bump_thread(thread_id: int, published_delta: int) -> None:

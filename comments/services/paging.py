@@ -86,8 +86,9 @@ def date_cursor(sort: str, comment: Any) -> str:
     return encode_cursor(sort, [comment.created_at.isoformat(), comment.id])
 
 
-def order_by_date(query: Select[*tuple[Any, ...]], newest_first: bool,
-                  position: list[Any] | None) -> Select[*tuple[Any, ...]]:
+def order_by_date(
+    query: Select[*tuple[Any, ...]], newest_first: bool, position: list[Any] | None
+) -> Select[*tuple[Any, ...]]:
     """Comments by (created_at, id), after ``position`` when given."""
     key = tuple_(Comment.created_at, Comment.id)
     if newest_first:
@@ -99,8 +100,9 @@ def order_by_date(query: Select[*tuple[Any, ...]], newest_first: bool,
     return query.order_by(Comment.created_at, Comment.id)
 
 
-def newest_by_id(query: Select[*tuple[Any, ...]], id_column: InstrumentedAttribute[int], sort: str, limit: int,
-                 cursor: str | None) -> tuple[list[Any], str | None]:
+def newest_by_id(
+    query: Select[*tuple[Any, ...]], id_column: InstrumentedAttribute[int], sort: str, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
     """One page of ``query``'s rows (one entity each) by descending ``id_column``: the newest ``limit``
     before the cursor's id, and the cursor after them (None on the last page). The audit log, the
     host's threads and a webhook's deliveries page this way."""

@@ -20,7 +20,8 @@ _INTEGER = re.compile(INTEGER_PATTERN)
 _DECIMAL = re.compile(r"[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20}")
 _RFC3339 = re.compile(
     r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ](?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2})(?P<fraction>\.[0-9]{1,9})?"
-    r"(?:(?P<utc>[Zz])|(?P<sign>[+-])(?P<hours>[0-9]{2}):(?P<minutes>[0-9]{2}))")
+    r"(?:(?P<utc>[Zz])|(?P<sign>[+-])(?P<hours>[0-9]{2}):(?P<minutes>[0-9]{2}))"
+)
 
 
 class ParseError(ValueError):
@@ -63,8 +64,14 @@ def moment(text: str) -> datetime:
     fraction = (match["fraction"] or ".")[1:7].ljust(6, "0")
     try:
         local = datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}")
-        offset = timedelta(0) if match["utc"] else (
-            (1 if match["sign"] == "+" else -1) * timedelta(hours=int(match["hours"]), minutes=int(match["minutes"])))
+        offset = (
+            timedelta(0)
+            if match["utc"]
+            else (
+                (1 if match["sign"] == "+" else -1)
+                * timedelta(hours=int(match["hours"]), minutes=int(match["minutes"]))
+            )
+        )
         zone = timezone(offset)  # refuses offsets of a day or more
     except ValueError:
         raise ParseError("Not a valid date-time (no such day, hour or offset).") from None

@@ -32,8 +32,12 @@ def export_author(site: Site, email: str, *, limit: int, cursor: str | None, act
     email_hash = hash_email(email)
     page = hostapi.export_page(site, hostapi.ExportFilter(author_email_hash=email_hash), limit=limit, cursor=cursor)
     if cursor is None:
-        record("privacy_export", actor, site_id=site.id,
-               reasons=[{"kind": "privacy", "author": email_hash[:16], "first_page": len(page.items)}])
+        record(
+            "privacy_export",
+            actor,
+            site_id=site.id,
+            reasons=[{"kind": "privacy", "author": email_hash[:16], "first_page": len(page.items)}],
+        )
     return page
 
 
@@ -51,17 +55,22 @@ def erase_author(site: Site, email: str, actor: Actor) -> Erasure:
     place; the others are deleted outright. Edit history goes too. One audited transaction.
     """
     email_hash = hash_email(email)
-    comments = list(db.session.execute(
-        select(Comment).where(Comment.site_id == site.id, Comment.author_email_hash == email_hash)
-        .order_by(Comment.depth.desc(), Comment.id)).scalars())
+    comments = list(
+        db.session.execute(
+            select(Comment)
+            .where(Comment.site_id == site.id, Comment.author_email_hash == email_hash)
+            .order_by(Comment.depth.desc(), Comment.id)
+        ).scalars()
+    )
     result = Erasure(erased=len(comments))
     if not comments:
         return result
     ids = [c.id for c in comments]
     for comment in comments:
         if comment.status != Status.DELETED:
-            moderation.change_status(comment, Status.DELETED, actor, "erased",
-                                     reasons=[{"kind": "privacy", "code": "erased_on_request"}])
+            moderation.change_status(
+                comment, Status.DELETED, actor, "erased", reasons=[{"kind": "privacy", "code": "erased_on_request"}]
+            )
         comment.body = ""
         comment.body_html = ""
         comment.body_fingerprint = ""
@@ -88,10 +97,21 @@ def erase_author(site: Site, email: str, actor: Actor) -> Erasure:
         db.session.delete(comment)
         db.session.flush()
         result.removed += 1
-    record("privacy_erased", actor, site_id=site.id,
-           reasons=[{"kind": "privacy", "author": email_hash[:16], "comment_ids": ids,
-                     "removed": result.removed, "tombstoned": result.tombstoned,
-                     "webhook_deliveries_dropped": forgotten}])
+    record(
+        "privacy_erased",
+        actor,
+        site_id=site.id,
+        reasons=[
+            {
+                "kind": "privacy",
+                "author": email_hash[:16],
+                "comment_ids": ids,
+                "removed": result.removed,
+                "tombstoned": result.tombstoned,
+                "webhook_deliveries_dropped": forgotten,
+            }
+        ],
+    )
     return result
 
 
@@ -127,8 +147,11 @@ class Retention:
         if older_than_days < 0 or (deliveries_older_than_days or 0) < 0:
             raise ValueError("the retention period cannot be negative")
         now = utcnow()
-        return cls(older_than_days, now - timedelta(days=older_than_days),
-                   None if deliveries_older_than_days is None else now - timedelta(days=deliveries_older_than_days))
+        return cls(
+            older_than_days,
+            now - timedelta(days=older_than_days),
+            None if deliveries_older_than_days is None else now - timedelta(days=deliveries_older_than_days),
+        )
 
 
 # Rows per kind per batch: a batch's transaction holds SQLite's write lock for milliseconds, so
@@ -148,40 +171,82 @@ def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
     cutoff = retention.ip_cutoff
     # The partial index on created_at holds only comments that still have an IP hash: each batch
     # reads what it changes, however many comments were purged before.
-    expired = (select(Comment.id).where(Comment.created_at < cutoff, Comment.ip_hash.is_not(None))
-               .order_by(Comment.created_at).limit(limit))
-    comments = typing.cast(CursorResult[Any], db.session.execute(
-        update(Comment).where(Comment.id.in_(expired.scalar_subquery()))
-        # SET reads the row as it was: the author key goes where it was the IP hash.
-        # updated_at kept: nothing a host sees changes.
-        .values(author_key=case((Comment.author_key == Comment.ip_hash, PURGED_AUTHOR_KEY),
-                                else_=Comment.author_key),
-                ip_hash=None, updated_at=Comment.updated_at)
-        .execution_options(synchronize_session=False))).rowcount
-    expired_reports = (select(Report.id).where(Report.created_at < cutoff,
-                                               ~Report.reporter_hash.startswith("purged:")).limit(limit))
-    reports = typing.cast(CursorResult[Any], db.session.execute(
-        update(Report).where(Report.id.in_(expired_reports.scalar_subquery()))
-        .values(reporter_hash=literal("purged:") + cast(Report.id, String))
-        .execution_options(synchronize_session=False))).rowcount
+    expired = (
+        select(Comment.id)
+        .where(Comment.created_at < cutoff, Comment.ip_hash.is_not(None))
+        .order_by(Comment.created_at)
+        .limit(limit)
+    )
+    comments = typing.cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(Comment)
+            .where(Comment.id.in_(expired.scalar_subquery()))
+            # SET reads the row as it was: the author key goes where it was the IP hash.
+            # updated_at kept: nothing a host sees changes.
+            .values(
+                author_key=case((Comment.author_key == Comment.ip_hash, PURGED_AUTHOR_KEY), else_=Comment.author_key),
+                ip_hash=None,
+                updated_at=Comment.updated_at,
+            )
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    expired_reports = (
+        select(Report.id).where(Report.created_at < cutoff, ~Report.reporter_hash.startswith("purged:")).limit(limit)
+    )
+    reports = typing.cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(Report)
+            .where(Report.id.in_(expired_reports.scalar_subquery()))
+            .values(reporter_hash=literal("purged:") + cast(Report.id, String))
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
     expired_failures = select(LoginFailure.id).where(LoginFailure.last_failure_at < cutoff).limit(limit)
-    login_failures = typing.cast(CursorResult[Any], db.session.execute(
-        delete(LoginFailure).where(LoginFailure.id.in_(expired_failures.scalar_subquery()))
-        .execution_options(synchronize_session=False))).rowcount
+    login_failures = typing.cast(
+        CursorResult[Any],
+        db.session.execute(
+            delete(LoginFailure)
+            .where(LoginFailure.id.in_(expired_failures.scalar_subquery()))
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
     deliveries = 0
     if retention.deliveries_cutoff is not None:
-        expired_deliveries = (select(WebhookDelivery.id).where(
-            WebhookDelivery.created_at < retention.deliveries_cutoff,
-            WebhookDelivery.status.in_((outbox.DELIVERED, outbox.FAILED))).limit(limit))
-        deliveries = typing.cast(CursorResult[Any], db.session.execute(
-            delete(WebhookDelivery).where(WebhookDelivery.id.in_(expired_deliveries.scalar_subquery()))
-            .execution_options(synchronize_session=False))).rowcount
+        expired_deliveries = (
+            select(WebhookDelivery.id)
+            .where(
+                WebhookDelivery.created_at < retention.deliveries_cutoff,
+                WebhookDelivery.status.in_((outbox.DELIVERED, outbox.FAILED)),
+            )
+            .limit(limit)
+        )
+        deliveries = typing.cast(
+            CursorResult[Any],
+            db.session.execute(
+                delete(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(expired_deliveries.scalar_subquery()))
+                .execution_options(synchronize_session=False)
+            ),
+        ).rowcount
     return Purge(comments=comments, reports=reports, login_failures=login_failures, deliveries=deliveries)
 
 
 def record_purge(retention: Retention, purged: Purge, actor: Actor = Actor("operator", "purge")) -> None:
     """The audit row for a whole purge (all its batches)."""
-    record("ip_hashes_purged", actor, reasons=[{"kind": "privacy", "older_than_days": retention.older_than_days,
-                                                "comments": purged.comments, "reports": purged.reports,
-                                                "login_failures": purged.login_failures,
-                                                "webhook_deliveries": purged.deliveries}])
+    record(
+        "ip_hashes_purged",
+        actor,
+        reasons=[
+            {
+                "kind": "privacy",
+                "older_than_days": retention.older_than_days,
+                "comments": purged.comments,
+                "reports": purged.reports,
+                "login_failures": purged.login_failures,
+                "webhook_deliveries": purged.deliveries,
+            }
+        ],
+    )

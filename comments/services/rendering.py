@@ -22,7 +22,7 @@ _ENABLED_INLINE = ["text", "newline", "escape", "backticks", "emphasis", "link",
 # MAX_NESTING is markdown-it's own bound for everything else (lists inside quotes inside lists).
 MAX_QUOTE_DEPTH = 8
 MAX_NESTING = 24
-_DEEP_QUOTE = re.compile(r"^((?:[ \t]{0,3}>){%d})(?:[ \t]{0,3}>)+" % MAX_QUOTE_DEPTH, re.MULTILINE)
+_DEEP_QUOTE = re.compile(r"^((?:[ \t]{0,3}>){" + str(MAX_QUOTE_DEPTH) + r"})(?:[ \t]{0,3}>)+", re.MULTILINE)
 
 ALLOWED_TAGS = {"p", "br", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a"}
 ALLOWED_ATTRIBUTES = {"a": {"href"}, "ol": {"start"}}
@@ -31,8 +31,9 @@ LINK_REL = "nofollow ugc noopener noreferrer"
 
 
 def _build_parser() -> MarkdownIt:
-    md = MarkdownIt("zero", {"html": False, "linkify": True, "typographer": False,
-                             "maxNesting": MAX_NESTING, "breaks": True})
+    md = MarkdownIt(
+        "zero", {"html": False, "linkify": True, "typographer": False, "maxNesting": MAX_NESTING, "breaks": True}
+    )
     md.enable(_ENABLED_BLOCK)
     md.enable(_ENABLED_INLINE)
     md.inline.ruler2.enable(["emphasis"])
@@ -40,7 +41,8 @@ def _build_parser() -> MarkdownIt:
     # markdown-it's own link check allows only safe schemes after normalisation; nh3 checks again.
     # (markdown-it-py documents replacing it on the instance; its annotations declare a method.)
     md.validateLink = (  # type: ignore[method-assign]
-        lambda url: url.lower().startswith(("http://", "https://", "mailto:")))
+        lambda url: url.lower().startswith(("http://", "https://", "mailto:"))
+    )
     return md
 
 

@@ -41,11 +41,19 @@ def report(comment: Comment, reason: str, note: str, client_ip: str) -> None:
     if distinct >= threshold and comment.reported_at is None:
         # The comment stays published: readers keep seeing it until a moderator decides.
         comment.reported_at = utcnow()
-        audit.record("queued_for_review", audit.SYSTEM, comment=comment,
-                     reasons=[{"kind": "rule", "code": "report_threshold", "reports": distinct,
-                               "threshold": threshold}])
-    outbox.emit(comment.site_id, WebhookEvent.REPORTED.value, lambda: outbox.comment_data(
-        comment, report={"reason": reason, "note": note}, queued_for_review=comment.reported_at is not None),
-        comment_id=comment.id)
+        audit.record(
+            "queued_for_review",
+            audit.SYSTEM,
+            comment=comment,
+            reasons=[{"kind": "rule", "code": "report_threshold", "reports": distinct, "threshold": threshold}],
+        )
+    outbox.emit(
+        comment.site_id,
+        WebhookEvent.REPORTED.value,
+        lambda: outbox.comment_data(
+            comment, report={"reason": reason, "note": note}, queued_for_review=comment.reported_at is not None
+        ),
+        comment_id=comment.id,
+    )
     # Flushed here: a comment changed meanwhile (StaleDataError) is found while the caller can retry.
     db.session.flush()

@@ -49,9 +49,13 @@ def check_url(url: str) -> tuple[str, str, int, str]:
 
 # IPv6 ranges that carry an IPv4 address in their last 32 bits: NAT64 (well-known prefix) and the
 # deprecated IPv4-compatible form. The embedded address is the one that must be public.
-_EMBEDS_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"),
-                # local-use NAT64 (RFC 8215) and the IPv4-translated form (RFC 2765)
-                ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("::ffff:0:0:0/96"))
+_EMBEDS_IPV4 = (
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("::/96"),
+    # local-use NAT64 (RFC 8215) and the IPv4-translated form (RFC 2765)
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),
+)
 # Not public whatever Python's (version-dependent) is_global table says: deprecated site-local.
 _NEVER_PUBLIC = (ipaddress.ip_network("fec0::/10"),)
 

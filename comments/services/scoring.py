@@ -54,23 +54,30 @@ _DECIDED_UNSCORED = (Status.HELD.value, Status.PUBLISHED.value, Status.REJECTED.
 def waiting_query(older_than_seconds: float = 0) -> Select[Comment]:
     """Comments that wait for scores: pending, or decided while the classifier was down."""
     query = select(Comment).where(
-        or_(Comment.status == Status.PENDING.value,
-            Comment.needs_scoring.is_(True) & Comment.status.in_(_DECIDED_UNSCORED))
+        or_(
+            Comment.status == Status.PENDING.value,
+            Comment.needs_scoring.is_(True) & Comment.status.in_(_DECIDED_UNSCORED),
+        )
     )
     if older_than_seconds:
         cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-        query = query.where(or_(Comment.edited_at.is_(None) & (Comment.created_at <= cutoff),
-                                Comment.edited_at <= cutoff))
+        query = query.where(
+            or_(Comment.edited_at.is_(None) & (Comment.created_at <= cutoff), Comment.edited_at <= cutoff)
+        )
     return query.order_by(Comment.id)
 
 
-_WAITING_BY_ID = (waiting_query().where(Comment.id.in_(bindparam("ids", expanding=True)))
-                  .limit(bindparam("limit")))
+_WAITING_BY_ID = waiting_query().where(Comment.id.in_(bindparam("ids", expanding=True))).limit(bindparam("limit"))
 
 
-def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = None, *,
-                  limit: int = 64, older_than_seconds: float = 0,
-                  load_error: str | None = None) -> ScoringRun:
+def score_waiting(
+    classifier: Classifier | None,
+    ids: Sequence[int] | None = None,
+    *,
+    limit: int = 64,
+    older_than_seconds: float = 0,
+    load_error: str | None = None,
+) -> ScoringRun:
     """Score up to ``limit`` waiting comments (only those in ``ids`` when given) and decide them.
 
     ``classifier`` None means it could not be loaded (``load_error`` says why): the policy then
@@ -93,9 +100,12 @@ def score_waiting(classifier: Classifier | None, ids: Sequence[int] | None = Non
         return run
     texts = [c.body for c in comments]
     scores, error, model = _classify(classifier, texts, load_error)
-    results = [moderation.ClassifierResult(scores=scores[i] if scores is not None else None, model=model, error=error,
-                                           text=text)
-               for i, text in enumerate(texts)]
+    results = [
+        moderation.ClassifierResult(
+            scores=scores[i] if scores is not None else None, model=model, error=error, text=text
+        )
+        for i, text in enumerate(texts)
+    ]
     try:
         outcomes = _apply_batch(comments, results)
     except StaleDataError:
@@ -133,8 +143,9 @@ def _lock_for_writing() -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _classify(classifier: Classifier | None, texts: list[str],
-              load_error: str | None) -> tuple[list[dict[str, float]] | None, str | None, str | None]:
+def _classify(
+    classifier: Classifier | None, texts: list[str], load_error: str | None
+) -> tuple[list[dict[str, float]] | None, str | None, str | None]:
     if classifier is None:
         return None, load_error or "the classifier is not loaded", None
     model = f"{classifier.name}@{classifier.version}"
@@ -192,11 +203,15 @@ def _apply_batch(comments: list[Comment], results: list[moderation.ClassifierRes
     return [decision[0].value if decision is not None else None for decision in decisions]
 
 
-def _write(comments: list[Comment], decisions: list[tuple[Status, moderation.Move | None] | None],
-           results: list[moderation.ClassifierResult]) -> None:
+def _write(
+    comments: list[Comment],
+    decisions: list[tuple[Status, moderation.Move | None] | None],
+    results: list[moderation.ClassifierResult],
+) -> None:
     """Store the comments' decisions (those still waiting: a decision, not None)."""
-    decided = [(comment, decision[1]) for comment, decision in zip(comments, decisions, strict=True)
-               if decision is not None]
+    decided = [
+        (comment, decision[1]) for comment, decision in zip(comments, decisions, strict=True) if decision is not None
+    ]
     moves = [move for _, move in decided if move is not None]
     rescored = [comment for comment, move in decided if move is None]
     # one classifier call: every result scored, or none
@@ -224,6 +239,7 @@ def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
 
 # --- re-scoring after a model or threshold change ---------------------------------------------
 
+
 @dataclass
 class Rescore:
     """What re-scoring found (and, when applied, did)."""
@@ -240,8 +256,15 @@ class Rescore:
         return counts
 
 
-def rescore(classifier: Classifier, *, site_id: int | None = None, since: Any = None, apply: bool = False,
-            batch_size: int = 32, commit_each: Callable[[], None] | None = None) -> Rescore:
+def rescore(
+    classifier: Classifier,
+    *,
+    site_id: int | None = None,
+    since: Any = None,
+    apply: bool = False,
+    batch_size: int = 32,
+    commit_each: Callable[[], None] | None = None,
+) -> Rescore:
     """Score published, held and rejected comments again and decide them with today's settings.
 
     A moderator's decision stands: comments a moderator approved or rejected are not touched.
@@ -280,9 +303,15 @@ def rescore(classifier: Classifier, *, site_id: int | None = None, since: Any = 
             verdict = moderation.ClassifierResult(comment_scores, model=model)
             status, reasons = moderation.outcome(rule_reasons(comment), effective_settings(comment.site), verdict)
             if status != comment.status:
-                result.changes.append({"comment_id": comment.id, "site_id": comment.site_id,
-                                       "from": comment.status, "to": status.value,
-                                       "max_score": round(max(comment_scores.values(), default=0.0), 4)})
+                result.changes.append(
+                    {
+                        "comment_id": comment.id,
+                        "site_id": comment.site_id,
+                        "from": comment.status,
+                        "to": status.value,
+                        "max_score": round(max(comment_scores.values(), default=0.0), 4),
+                    }
+                )
             if apply:
                 if not _rescore_one(comment, comment_scores, model, status, reasons):
                     result.skipped += 1
@@ -293,8 +322,7 @@ def rescore(classifier: Classifier, *, site_id: int | None = None, since: Any = 
         db.session.expunge_all()
 
 
-def _rescore_one(comment: Comment, scores: dict[str, float], model: str, status: Status,
-                 reasons: list[Reason]) -> bool:
+def _rescore_one(comment: Comment, scores: dict[str, float], model: str, status: Status, reasons: list[Reason]) -> bool:
     """Write one comment's new scores (and status), through the same version- and text-checked
     statement as the scoring worker's, in a savepoint; False when it changed since it was read
     (theirs stands: only this comment's savepoint is rolled back)."""

@@ -29,7 +29,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "report_threshold": 3,
     "duplicate_window_seconds": 24 * 3600,
     "repeat_window_seconds": 3600,
-    "thresholds": {label: 0.7 for label in CLASSIFIER_LABELS},
+    "thresholds": dict.fromkeys(CLASSIFIER_LABELS, 0.7),
     "reject_thresholds": {},  # auto-reject is off unless a site sets these
     "failure_policy": "hold",  # or "publish" when the classifier is down
     "shadow_mode": False,
@@ -45,21 +45,26 @@ class SiteSettingsSchema(StorableSchema):
     """The site settings a host or moderator may change; every field optional on update."""
 
     premoderation = ma.fields.String(validate=ma.validate.OneOf(PREMODERATION_MODES))
-    banned_words = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 100)),
-                                  validate=ma.validate.Length(max=1000))
-    suspect_words = ma.fields.List(ma.fields.String(validate=ma.validate.Length(1, 100)),
-                                   validate=ma.validate.Length(max=1000))
+    banned_words = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(1, 100)), validate=ma.validate.Length(max=1000)
+    )
+    suspect_words = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(1, 100)), validate=ma.validate.Length(max=1000)
+    )
     edit_window_seconds = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, 7 * 24 * 3600))
     max_depth = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 20))
     report_threshold = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 1000))
     # At most 30 days, like the rejections the author-history rule counts (submission.HISTORY_DAYS).
     duplicate_window_seconds = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, 30 * 24 * 3600))
     repeat_window_seconds = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, 30 * 24 * 3600))
-    thresholds = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.OneOf(CLASSIFIER_LABELS)),
-                                values=ma.fields.Float(validate=_probability))
+    thresholds = ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.OneOf(CLASSIFIER_LABELS)),
+        values=ma.fields.Float(validate=_probability),
+    )
     reject_thresholds = ma.fields.Dict(
         keys=ma.fields.String(validate=ma.validate.OneOf(CLASSIFIER_LABELS)),
-        values=ma.fields.Float(validate=_probability))
+        values=ma.fields.Float(validate=_probability),
+    )
     failure_policy = ma.fields.String(validate=ma.validate.OneOf(("hold", "publish")))
     shadow_mode = ma.fields.Boolean()
 
@@ -75,8 +80,14 @@ def validate_origin(origin: str) -> str:
     if not is_one_clean_line(origin):
         raise ValueError(f"{origin!r} is not an origin like https://news.example")
     parts = urlsplit(origin.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
-            or parts.query or parts.fragment or parts.username:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username
+    ):
         raise ValueError(f"{origin!r} is not an origin like https://news.example")
     host = parts.hostname
     port = f":{parts.port}" if parts.port else ""
@@ -128,8 +139,7 @@ def rotate_api_key(site: Site, actor: Actor = Actor("operator"), revoke_old: boo
         for old in site.api_keys:
             if old.revoked_at is None and old.key_hash is not None and old.id is not None:
                 old.revoked_at = utcnow()
-    record("api_key_rotated", actor, site_id=site.id,
-           reasons=[{"kind": "rotation", "revoked_old": revoke_old}])
+    record("api_key_rotated", actor, site_id=site.id, reasons=[{"kind": "rotation", "revoked_old": revoke_old}])
     return key
 
 
@@ -140,8 +150,9 @@ def set_origins(site: Site, origins: list[str], actor: Actor = Actor("operator")
         raise SiteError(str(exc)) from None
     before = list(site.allowed_origins or [])
     site.allowed_origins = normalised
-    record("origins_changed", actor, site_id=site.id,
-           reasons=[{"kind": "origins", "before": before, "after": normalised}])
+    record(
+        "origins_changed", actor, site_id=site.id, reasons=[{"kind": "origins", "before": before, "after": normalised}]
+    )
 
 
 def _invalid(fields: dict[str, Any]) -> Invalid:
@@ -166,8 +177,7 @@ def update_settings(site: Site, changes: dict[str, Any], actor: Actor) -> dict[s
                 validate_origin(origin)
             except ValueError as exc:
                 raise _invalid({"allowed_origins": [str(exc)]}) from None
-    reject_removals = [label for label, value in (changes.get("reject_thresholds") or {}).items()
-                       if value is None]
+    reject_removals = [label for label, value in (changes.get("reject_thresholds") or {}).items() if value is None]
     if reject_removals:
         changes["reject_thresholds"] = {k: v for k, v in changes["reject_thresholds"].items() if v is not None}
     try:
@@ -191,8 +201,9 @@ def update_settings(site: Site, changes: dict[str, Any], actor: Actor) -> dict[s
             stored[field] = value
     site.settings = stored  # a new dict, so SQLAlchemy sees the JSON column change
     after = effective_settings(site)
-    changed = {key: {"before": before.get(key), "after": after.get(key)}
-               for key in after if before.get(key) != after.get(key)}
+    changed = {
+        key: {"before": before.get(key), "after": after.get(key)} for key in after if before.get(key) != after.get(key)
+    }
     if changed:
         record("settings_changed", actor, site_id=site.id, reasons=[{"kind": "settings", "changes": changed}])
     if origins is not None and sorted(set(origins)) != sorted(site.allowed_origins or []):

@@ -18,6 +18,7 @@ from comments.services.review.access import visible_site_ids
 from comments.services.review.queue import COUNT_LIMIT, bounded_count, queue_condition
 from comments.services.sites import CLASSIFIER_LABELS, effective_settings
 
+
 @dataclass
 class DayFigures:
     day: date
@@ -53,9 +54,16 @@ def moderation_stats(moderator: Moderator, *, site_slug: str | None = None, days
     first_day = today - timedelta(days=days - 1)
     start = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
     per_day = {today - timedelta(days=i): DayFigures(today - timedelta(days=i)) for i in range(days)}
-    query = (select(ModerationDay.day, func.sum(ModerationDay.held), func.sum(ModerationDay.approved),
-                    func.sum(ModerationDay.rejected))
-             .where(ModerationDay.day >= first_day).group_by(ModerationDay.day))
+    query = (
+        select(
+            ModerationDay.day,
+            func.sum(ModerationDay.held),
+            func.sum(ModerationDay.approved),
+            func.sum(ModerationDay.rejected),
+        )
+        .where(ModerationDay.day >= first_day)
+        .group_by(ModerationDay.day)
+    )
     if site_ids is not None:
         query = query.where(ModerationDay.site_id.in_(site_ids))
     for day, held_count, approved, rejected in db.session.execute(query):
@@ -69,26 +77,39 @@ def moderation_stats(moderator: Moderator, *, site_slug: str | None = None, days
     # When each waiting comment arrived in the queue: held ones when written, reported ones when
     # enough readers reported them; the oldest of both kinds.
     candidates = [
-        db.session.execute(select(Comment.id, Comment.created_at).where(held, scope)
-                           .order_by(Comment.created_at, Comment.id).limit(1)).first(),
-        db.session.execute(select(Comment.id, Comment.reported_at).where(reported, scope)
-                           .order_by(Comment.reported_at, Comment.id).limit(1)).first(),
+        db.session.execute(
+            select(Comment.id, Comment.created_at).where(held, scope).order_by(Comment.created_at, Comment.id).limit(1)
+        ).first(),
+        db.session.execute(
+            select(Comment.id, Comment.reported_at)
+            .where(reported, scope)
+            .order_by(Comment.reported_at, Comment.id)
+            .limit(1)
+        ).first(),
     ]
     found = [row for row in candidates if row is not None]
     # Both times are set: created_at always, reported_at in the reported queue.
     oldest_id, oldest = min(found, key=lambda row: cast(datetime, row[1])) if found else (None, None)
 
-    return Stats(sorted(per_day.values(), key=lambda d: d.day, reverse=True), oldest, oldest_id, waiting,
-                 *_decision_times(site_ids, start))
+    return Stats(
+        sorted(per_day.values(), key=lambda d: d.day, reverse=True),
+        oldest,
+        oldest_id,
+        waiting,
+        *_decision_times(site_ids, start),
+    )
 
 
 def _decision_times(site_ids: list[int] | None, start: datetime) -> tuple[float | None, int]:
     """Median seconds from entering the queue (held, or queued by reports) to a moderator's decision,
     over the period's latest ``MEDIAN_SAMPLE`` decisions (each comment's last; an undone decision
     does not count) of comments that entered the queue within the period."""
-    query = (select(QueueWait.seconds)
-             .where(QueueWait.decided_at >= start, QueueWait.entered_at >= start, QueueWait.undone.is_(False))
-             .order_by(QueueWait.decided_at.desc()).limit(MEDIAN_SAMPLE))
+    query = (
+        select(QueueWait.seconds)
+        .where(QueueWait.decided_at >= start, QueueWait.entered_at >= start, QueueWait.undone.is_(False))
+        .order_by(QueueWait.decided_at.desc())
+        .limit(MEDIAN_SAMPLE)
+    )
     if site_ids is not None:
         query = query.where(QueueWait.site_id.in_(site_ids))
     durations = list(db.session.execute(query).scalars())
@@ -107,15 +128,23 @@ class ThresholdPreview:
     held_total: int  # held by any label
 
 
-def threshold_preview(site: Site, thresholds: dict[str, float] | None = None,
-                      sample: int = PREVIEW_SAMPLE) -> ThresholdPreview:
+def threshold_preview(
+    site: Site, thresholds: dict[str, float] | None = None, sample: int = PREVIEW_SAMPLE
+) -> ThresholdPreview:
     """How many of the site's last ``sample`` scored comments each threshold would have held,
     from the scores stored with them (nothing is scored again)."""
     current = effective_settings(site)["thresholds"]
     thresholds = {**current, **(thresholds or {})}
-    rows = db.session.execute(
-        select(Comment.scores).where(Comment.site_id == site.id, Comment.scores.is_not(None))
-        .order_by(Comment.created_at.desc(), Comment.id.desc()).limit(sample)).scalars().all()
+    rows = (
+        db.session.execute(
+            select(Comment.scores)
+            .where(Comment.site_id == site.id, Comment.scores.is_not(None))
+            .order_by(Comment.created_at.desc(), Comment.id.desc())
+            .limit(sample)
+        )
+        .scalars()
+        .all()
+    )
     held_by_label = dict.fromkeys(CLASSIFIER_LABELS, 0)
     held_total = 0
     for scores in rows:

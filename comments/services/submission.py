@@ -87,6 +87,7 @@ class SubmissionResult:
 
 # --- rules ------------------------------------------------------------------------------------
 
+
 def thread_open(draft: Draft) -> None:
     if draft.thread.closed:
         raise Forbidden("thread_closed", "This thread is closed to new comments.")
@@ -116,24 +117,46 @@ def _history_statement() -> Select[bool, bool, bool, int, int]:
     (ix_comments_author_status). Posting does not slow down as an author (or many readers behind
     one address, who share an author key without an email) piles up comments.
     """
-    author = and_(Comment.site_id == bindparam("site_id"), Comment.author_key == bindparam("author_key"),
-                  Comment.id != bindparam("exclude_id"))
+    author = and_(
+        Comment.site_id == bindparam("site_id"),
+        Comment.author_key == bindparam("author_key"),
+        Comment.id != bindparam("exclude_id"),
+    )
     same_words = and_(author, Comment.body_fingerprint == bindparam("fingerprint"))
     duplicate = exists().where(
-        same_words, Comment.thread_id == bindparam("thread_id"),
+        same_words,
+        Comment.thread_id == bindparam("thread_id"),
         Comment.created_at >= bindparam("duplicate_since", type_=UTCDateTime),
-        Comment.status.not_in([Status.REJECTED.value, Status.DELETED.value]))
+        Comment.status.not_in([Status.REJECTED.value, Status.DELETED.value]),
+    )
     repeat = exists().where(
-        same_words, Comment.thread_id != bindparam("thread_id"),
-        Comment.created_at >= bindparam("repeat_since", type_=UTCDateTime))
+        same_words,
+        Comment.thread_id != bindparam("thread_id"),
+        Comment.created_at >= bindparam("repeat_since", type_=UTCDateTime),
+    )
     published = exists().where(author, Comment.status == Status.PUBLISHED.value)
-    rejected = select(func.count()).where(
-        author, Comment.status == Status.REJECTED.value,
-        Comment.created_at >= bindparam("rejected_since", type_=UTCDateTime)).scalar_subquery()
-    banned = select(func.count()).select_from(Ban).where(
-        Ban.site_id == bindparam("site_id"), Ban.author_key == bindparam("author_key")).scalar_subquery()
-    return select(duplicate.select().scalar_subquery(), repeat.select().scalar_subquery(),
-                  published.select().scalar_subquery(), rejected, banned)
+    rejected = (
+        select(func.count())
+        .where(
+            author,
+            Comment.status == Status.REJECTED.value,
+            Comment.created_at >= bindparam("rejected_since", type_=UTCDateTime),
+        )
+        .scalar_subquery()
+    )
+    banned = (
+        select(func.count())
+        .select_from(Ban)
+        .where(Ban.site_id == bindparam("site_id"), Ban.author_key == bindparam("author_key"))
+        .scalar_subquery()
+    )
+    return select(
+        duplicate.select().scalar_subquery(),
+        repeat.select().scalar_subquery(),
+        published.select().scalar_subquery(),
+        rejected,
+        banned,
+    )
 
 
 _HISTORY = _history_statement()
@@ -150,13 +173,19 @@ def author_history(draft: Draft) -> AuthorHistory:
     def since(seconds: int) -> datetime:
         return draft.now - (timedelta(seconds=seconds) if seconds else _NEVER)
 
-    row = db.session.execute(_HISTORY, {
-        "site_id": draft.site.id, "author_key": draft.author_key, "thread_id": draft.thread.id,
-        "fingerprint": draft.fingerprint, "exclude_id": draft.editing.id if draft.editing else -1,
-        "duplicate_since": since(settings["duplicate_window_seconds"]),
-        "repeat_since": since(settings["repeat_window_seconds"]),
-        "rejected_since": draft.now - timedelta(days=HISTORY_DAYS),
-    }).one()
+    row = db.session.execute(
+        _HISTORY,
+        {
+            "site_id": draft.site.id,
+            "author_key": draft.author_key,
+            "thread_id": draft.thread.id,
+            "fingerprint": draft.fingerprint,
+            "exclude_id": draft.editing.id if draft.editing else -1,
+            "duplicate_since": since(settings["duplicate_window_seconds"]),
+            "repeat_since": since(settings["repeat_window_seconds"]),
+            "rejected_since": draft.now - timedelta(days=HISTORY_DAYS),
+        },
+    ).one()
     draft.history = AuthorHistory(bool(row[0]), bool(row[1]), bool(row[2]), int(row[3]), bool(row[4]))
     return draft.history
 
@@ -225,13 +254,20 @@ def author_not_banned(draft: Draft) -> Reason | None:
 def author_record(draft: Draft) -> Reason | None:
     rejected = author_history(draft).rejected_recently
     if rejected >= REJECTIONS_BEFORE_HOLD:
-        return {"kind": "rule", "code": "author_history", "effect": moderation.HOLD,
-                "rejected_recently": rejected}
+        return {"kind": "rule", "code": "author_history", "effect": moderation.HOLD, "rejected_recently": rejected}
     return None
 
 
-RULES: list[Rule] = [thread_open, not_a_duplicate, banned_words, suspect_words, premoderation, not_a_repeat,
-                     author_not_banned, author_record]
+RULES: list[Rule] = [
+    thread_open,
+    not_a_duplicate,
+    banned_words,
+    suspect_words,
+    premoderation,
+    not_a_repeat,
+    author_not_banned,
+    author_record,
+]
 
 
 def apply_rules(draft: Draft, rules: list[Rule] | None = None) -> list[Reason]:
@@ -244,6 +280,7 @@ def apply_rules(draft: Draft, rules: list[Rule] | None = None) -> list[Reason]:
 
 
 # --- the pipeline -----------------------------------------------------------------------------
+
 
 def checked(check: Callable[[str], str], field_name: str, value: str) -> str:
     try:
@@ -308,18 +345,38 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
     thread = get_or_create_thread(site, thread_key, new.thread_title, new.thread_url)
     parent = find_parent(thread, new.parent_id)
     body_html = rendering.render(body)
-    draft = Draft(site=site, settings=settings, thread=thread, parent=parent, body=body,
-                  body_html=body_html, author_name=author_name, author_key=author_key,
-                  fingerprint=rendering.fingerprint(body), now=utcnow())
+    draft = Draft(
+        site=site,
+        settings=settings,
+        thread=thread,
+        parent=parent,
+        body=body,
+        body_html=body_html,
+        author_name=author_name,
+        author_key=author_key,
+        fingerprint=rendering.fingerprint(body),
+        now=utcnow(),
+    )
     rule_reasons = apply_rules(draft)
 
     parent_id, root_id, depth, reply_to_id = place_reply(parent, settings["max_depth"])
     nonce = new_nonce()
     comment = Comment(
-        site_id=site.id, thread_id=thread.id, parent_id=parent_id, root_id=root_id, depth=depth,
-        reply_to_id=reply_to_id, author_name=author_name, author_email_hash=email_hash,
-        author_key=author_key, ip_hash=ip_hash, body=body, body_html=body_html,
-        body_fingerprint=draft.fingerprint, edit_nonce=nonce, created_at=draft.now,
+        site_id=site.id,
+        thread_id=thread.id,
+        parent_id=parent_id,
+        root_id=root_id,
+        depth=depth,
+        reply_to_id=reply_to_id,
+        author_name=author_name,
+        author_email_hash=email_hash,
+        author_key=author_key,
+        ip_hash=ip_hash,
+        body=body,
+        body_html=body_html,
+        body_fingerprint=draft.fingerprint,
+        edit_nonce=nonce,
+        created_at=draft.now,
     )
     decided, reasons = _status_for(rule_reasons, settings, scoring)
     moderation.store_new(comment, decided, Actor("author", author_key[:16]), "submitted", reasons)
@@ -329,8 +386,13 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
     transaction.after_commit(lambda: metrics.SUBMITTED.labels(status).inc())
     if scoring is not None and scoring.enabled and status == Status.PENDING:
         _enqueue_after_commit(scoring, comment_id)
-    return SubmissionResult(comment=comment, edit_token_nonce=nonce, comment_id=comment_id, status=status,
-                            editable_until=editable_until(settings, draft.now))
+    return SubmissionResult(
+        comment=comment,
+        edit_token_nonce=nonce,
+        comment_id=comment_id,
+        status=status,
+        editable_until=editable_until(settings, draft.now),
+    )
 
 
 def editable_until(settings: dict[str, Any], created_at: datetime) -> datetime:
@@ -338,8 +400,9 @@ def editable_until(settings: dict[str, Any], created_at: datetime) -> datetime:
     return created_at + timedelta(seconds=settings["edit_window_seconds"])
 
 
-def _status_for(rule_reasons: list[Reason], settings: dict[str, Any],
-                scoring: Scoring | None) -> tuple[Status, list[Reason]]:
+def _status_for(
+    rule_reasons: list[Reason], settings: dict[str, Any], scoring: Scoring | None
+) -> tuple[Status, list[Reason]]:
     """Decide now, or leave the comment pending for the classifier when a rule does not already
     reject it (a rejected comment needs no scores)."""
     status, reasons = moderation.outcome(rule_reasons, settings, classifier=None)
@@ -348,8 +411,14 @@ def _status_for(rule_reasons: list[Reason], settings: dict[str, Any],
     return status, reasons
 
 
-def _settle(comment: Comment, rule_reasons: list[Reason], settings: dict[str, Any],
-            scoring: Scoring | None, actor: Actor, action: str) -> None:
+def _settle(
+    comment: Comment,
+    rule_reasons: list[Reason],
+    settings: dict[str, Any],
+    scoring: Scoring | None,
+    actor: Actor,
+    action: str,
+) -> None:
     status, reasons = _status_for(rule_reasons, settings, scoring)
     moderation.change_status(comment, status, actor, action, reasons)
 
@@ -360,12 +429,28 @@ def resubmit(comment: Comment, new_body: str, scoring: Scoring | None = None) ->
     site = comment.site
     settings = effective_settings(site)
     body_html = rendering.render(body)
-    draft = Draft(site=site, settings=settings, thread=comment.thread, parent=comment.parent, body=body,
-                  body_html=body_html, author_name=comment.author_name, author_key=comment.author_key,
-                  fingerprint=rendering.fingerprint(body), now=utcnow(), editing=comment)
+    draft = Draft(
+        site=site,
+        settings=settings,
+        thread=comment.thread,
+        parent=comment.parent,
+        body=body,
+        body_html=body_html,
+        author_name=comment.author_name,
+        author_key=comment.author_key,
+        fingerprint=rendering.fingerprint(body),
+        now=utcnow(),
+        editing=comment,
+    )
     rule_reasons = apply_rules(draft)
-    db.session.add(CommentRevision(comment_id=comment.id, body=comment.body, body_html=comment.body_html,
-                                   written_at=comment.edited_at or comment.created_at))
+    db.session.add(
+        CommentRevision(
+            comment_id=comment.id,
+            body=comment.body,
+            body_html=comment.body_html,
+            written_at=comment.edited_at or comment.created_at,
+        )
+    )
     comment.body = body
     comment.body_html = body_html
     comment.body_fingerprint = draft.fingerprint

@@ -13,12 +13,23 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import marshmallow as ma
 from sqlalchemy import (
-    ColumnElement, CompoundSelect, Integer, Select, and_, bindparam, func, or_, select, true, tuple_, union_all,
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
@@ -46,8 +57,16 @@ _IDS_PER_STATEMENT = 1000
 _REPLIES_CURSOR = "replies"  # the "sort" a replies cursor belongs to: thread cursors are refused
 
 _COLUMNS = (
-    Comment.id, Comment.parent_id, Comment.root_id, Comment.reply_to_id, Comment.author_name,
-    Comment.body, Comment.body_html, Comment.status, Comment.created_at, Comment.edited_at,
+    Comment.id,
+    Comment.parent_id,
+    Comment.root_id,
+    Comment.reply_to_id,
+    Comment.author_name,
+    Comment.body,
+    Comment.body_html,
+    Comment.status,
+    Comment.created_at,
+    Comment.edited_at,
     Comment.reply_count,
 )
 
@@ -77,11 +96,17 @@ def find_thread(site: Site, key: str) -> Thread | None:
 def thread_json(thread: Thread | None, key: str) -> dict[str, Any]:
     if thread is None:
         return {"key": key, "title": "", "url": "", "closed": False, "comment_count": 0}
-    return {"key": thread.key, "title": thread.title, "url": thread.url, "closed": thread.closed,
-            "comment_count": thread.published_count}
+    return {
+        "key": thread.key,
+        "title": thread.title,
+        "url": thread.url,
+        "closed": thread.closed,
+        "comment_count": thread.published_count,
+    }
 
 
 # --- cursors ----------------------------------------------------------------------------------
+
 
 def _encode_cursor(sort: str, row: Any) -> str:
     if sort == "top":
@@ -113,8 +138,9 @@ def _decode_replies_cursor(cursor: str) -> list[Any] | None:
 
 def _shown_to_readers(table: Any = Comment) -> ColumnElement[bool]:
     """Published comments, and deleted ones still answered by a published reply (tombstones)."""
-    return or_(table.status == Status.PUBLISHED.value,
-               and_(table.status == Status.DELETED.value, table.reply_count > 0))
+    return or_(
+        table.status == Status.PUBLISHED.value, and_(table.status == Status.DELETED.value, table.reply_count > 0)
+    )
 
 
 def _roots_query(thread_id: int, sort: str, limit: int, cursor: str | None) -> Select[*tuple[Any, ...]]:
@@ -134,6 +160,7 @@ def _roots_query(thread_id: int, sort: str, limit: int, cursor: str | None) -> S
 
 
 # --- the tree ---------------------------------------------------------------------------------
+
 
 def _comment_dict(row: Any) -> dict[str, Any]:
     """The contract's comment shape (the API's CommentSchema) from a row, for the hot path of thread
@@ -164,15 +191,19 @@ def _tree_node(row: Any) -> dict[str, Any]:
     return node
 
 
-@lru_cache(maxsize=None)
+@cache
 def _first_replies_statement(parents: int) -> Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]:
     """UNION ALL of ``parents`` seeks, parent ids bound as p0, p1, ... and the count as ``n``.
 
     Built once per size: constructing a select costs more than running one of these seeks.
     """
     members = [
-        select(*_COLUMNS).where(Comment.parent_id == bindparam(f"p{i}"), _shown_to_readers())
-        .order_by(Comment.created_at, Comment.id).limit(bindparam("n", type_=Integer)).subquery().select()
+        select(*_COLUMNS)
+        .where(Comment.parent_id == bindparam(f"p{i}"), _shown_to_readers())
+        .order_by(Comment.created_at, Comment.id)
+        .limit(bindparam("n", type_=Integer))
+        .subquery()
+        .select()
         for i in range(parents)
     ]
     return members[0] if parents == 1 else union_all(*members)
@@ -183,8 +214,13 @@ def _lateral_first_replies_statement() -> Select[*tuple[Any, ...]]:
     the same few nodes however many parents there are (planning a UNION ALL of 64 seeks took 30
     ms, ten times what running it did)."""
     parents = func.unnest(bindparam("parent_ids", type_=ARRAY(Integer))).table_valued("id").render_derived()
-    replies = (select(*_COLUMNS).where(Comment.parent_id == parents.c.id, _shown_to_readers())
-               .order_by(Comment.created_at, Comment.id).limit(bindparam("n", type_=Integer)).lateral())
+    replies = (
+        select(*_COLUMNS)
+        .where(Comment.parent_id == parents.c.id, _shown_to_readers())
+        .order_by(Comment.created_at, Comment.id)
+        .limit(bindparam("n", type_=Integer))
+        .lateral()
+    )
     return select(replies).select_from(parents.join(replies, true()))
 
 
@@ -192,8 +228,9 @@ _LATERAL_FIRST_REPLIES = _lateral_first_replies_statement()
 
 
 # Every reply shown to readers of the given parents, for parents with few of them.
-_ALL_REPLIES = select(*_COLUMNS).where(Comment.parent_id.in_(bindparam("parent_ids", expanding=True)),
-                                       _shown_to_readers())
+_ALL_REPLIES = select(*_COLUMNS).where(
+    Comment.parent_id.in_(bindparam("parent_ids", expanding=True)), _shown_to_readers()
+)
 
 
 def _first_replies(parents: list[dict[str, Any]], count: int) -> dict[int, list[Any]]:
@@ -209,14 +246,14 @@ def _first_replies(parents: list[dict[str, Any]], count: int) -> dict[int, list[
     many = [parent["id"] for parent in parents if parent["reply_count"] >= count]
     found: dict[int, list[Any]] = defaultdict(list)
     for start in range(0, len(few), _IDS_PER_STATEMENT):
-        for row in db.session.execute(_ALL_REPLIES, {"parent_ids": few[start:start + _IDS_PER_STATEMENT]}):
+        for row in db.session.execute(_ALL_REPLIES, {"parent_ids": few[start : start + _IDS_PER_STATEMENT]}):
             found[row.parent_id].append(row)
     if many and db.session.get_bind().dialect.name == "postgresql":
         for row in db.session.execute(_LATERAL_FIRST_REPLIES, {"parent_ids": many, "n": count}):
             found[row.parent_id].append(row)
         many = []
     for start in range(0, len(many), _PARENTS_PER_STATEMENT):
-        chunk = many[start:start + _PARENTS_PER_STATEMENT]
+        chunk = many[start : start + _PARENTS_PER_STATEMENT]
         # A few statement sizes (powers of two), padded with id 0, which no comment has.
         size = 1 << (len(chunk) - 1).bit_length()
         params: dict[str, int] = {f"p{i}": parent_id for i, parent_id in enumerate(chunk + [0] * (size - len(chunk)))}
@@ -245,7 +282,7 @@ def _fill_replies(tops: list[dict[str, Any]]) -> None:
         next_level = []
         for node, top in level:
             rows = rows_by_parent.get(node["id"], [])
-            shown = rows[:min(REPLIES_SHOWN, share[top])]
+            shown = rows[: min(REPLIES_SHOWN, share[top])]
             share[top] -= len(shown)
             for row in shown:
                 child = _tree_node(row)
@@ -265,9 +302,13 @@ def _name_replied_to(nodes: list[dict[str, Any]]) -> None:
     answering = [node for node in nodes if "reply_to" in node]
     missing = {node["reply_to"]["id"] for node in answering} - names.keys()
     if missing:
-        names.update(db.session.execute(
-            select(Comment.id, Comment.author_name)
-            .where(Comment.id.in_(missing), Comment.status == Status.PUBLISHED.value)).all())
+        names.update(
+            db.session.execute(
+                select(Comment.id, Comment.author_name).where(
+                    Comment.id.in_(missing), Comment.status == Status.PUBLISHED.value
+                )
+            ).all()
+        )
     for node in answering:
         node["reply_to"]["author_name"] = names.get(node["reply_to"]["id"])
 
@@ -282,8 +323,7 @@ class ThreadPage:
         return {"thread": self.thread, "comments": self.comments, "next_cursor": self.next_cursor}
 
 
-def read_page(site: Site, key: str, thread: Thread | None, sort: str, limit: int,
-              cursor: str | None) -> ThreadPage:
+def read_page(site: Site, key: str, thread: Thread | None, sort: str, limit: int, cursor: str | None) -> ThreadPage:
     if thread is None:
         if cursor:
             _decode_cursor(sort, cursor)  # still refuse a malformed cursor
@@ -300,6 +340,7 @@ def read_page(site: Site, key: str, thread: Thread | None, sort: str, limit: int
 
 # --- the replies of one comment ---------------------------------------------------------------
 
+
 @dataclass
 class RepliesPage:
     comments: list[dict[str, Any]]
@@ -311,10 +352,14 @@ class RepliesPage:
 
 def _chain_statement() -> Select[bool]:
     above = aliased(Comment)
-    chain = (select(Comment.id, Comment.parent_id, Comment.status, Comment.reply_count)
-             .where(Comment.id == bindparam("comment_id")).cte("chain", recursive=True))
-    chain = chain.union_all(select(above.id, above.parent_id, above.status, above.reply_count)
-                            .where(above.id == chain.c.parent_id))
+    chain = (
+        select(Comment.id, Comment.parent_id, Comment.status, Comment.reply_count)
+        .where(Comment.id == bindparam("comment_id"))
+        .cte("chain", recursive=True)
+    )
+    chain = chain.union_all(
+        select(above.id, above.parent_id, above.status, above.reply_count).where(above.id == chain.c.parent_id)
+    )
     return select(_shown_to_readers(chain.c).label("shown"))
 
 
@@ -357,7 +402,9 @@ def read_replies(comment: Comment, limit: int, cursor: str | None) -> RepliesPag
 
 
 def counts(site: Site, keys: list[str]) -> dict[str, int]:
-    found = dict(db.session.execute(
-        select(Thread.key, Thread.published_count).where(Thread.site_id == site.id, Thread.key.in_(keys))
-    ).all())
+    found = dict(
+        db.session.execute(
+            select(Thread.key, Thread.published_count).where(Thread.site_id == site.id, Thread.key.in_(keys))
+        ).all()
+    )
     return {key: found.get(key, 0) for key in keys}

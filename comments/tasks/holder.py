@@ -31,7 +31,8 @@ class ClassifierHolder:
     def get(self) -> tuple[Classifier | None, str | None]:
         with self._lock:
             if self._classifier is None and (
-                    self._error is None or time.monotonic() - self._failed_at > self.RETRY_SECONDS):
+                self._error is None or time.monotonic() - self._failed_at > self.RETRY_SECONDS
+            ):
                 self._load()
             return self._classifier, self._error
 
@@ -44,8 +45,12 @@ class ClassifierHolder:
                 config = {**config, "CLASSIFIER_THREADS": self._default_threads}
             self._classifier = load_classifier(config)
             self._error = None
-            log.info("classifier %s@%s loaded in %.1fs", self._classifier.name, self._classifier.version,
-                     time.perf_counter() - started)
+            log.info(
+                "classifier %s@%s loaded in %.1fs",
+                self._classifier.name,
+                self._classifier.version,
+                time.perf_counter() - started,
+            )
         except ClassifierUnavailable as exc:
             self._error = str(exc)
             self._failed_at = time.monotonic()

@@ -88,8 +88,7 @@ class OutboxWorker(BackgroundThread):
 def init_webhooks(app: Flask) -> None:
     mode = app.config["WEBHOOK_DELIVERY"]
     if mode not in WEBHOOK_DELIVERY_MODES:
-        raise ValueError(f"COMMENTS_WEBHOOK_DELIVERY must be one of {', '.join(WEBHOOK_DELIVERY_MODES)}, "
-                         f"not {mode!r}")
+        raise ValueError(f"COMMENTS_WEBHOOK_DELIVERY must be one of {', '.join(WEBHOOK_DELIVERY_MODES)}, not {mode!r}")
     if mode != "inprocess":
         return
     app.extensions["comments.outbox"] = OutboxWorker(app)

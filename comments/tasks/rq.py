@@ -52,8 +52,9 @@ class RQScoring:
         if not self.redis.may_try(REDIS_USE):
             return  # Redis failed a moment ago: not waited for again on every post
         try:
-            self.queue.enqueue("comments.tasks.rq.score_job", ids, job_timeout=600, result_ttl=0,
-                               failure_ttl=7 * 24 * 3600)
+            self.queue.enqueue(
+                "comments.tasks.rq.score_job", ids, job_timeout=600, result_ttl=0, failure_ttl=7 * 24 * 3600
+            )
         except (redis.RedisError, OSError) as exc:
             self.redis.failed(REDIS_USE, exc)
         else:
@@ -146,8 +147,7 @@ def run_worker(app: Flask, burst: bool = False) -> None:
             sweep(holder, app.config["SCORING_COMMENTS_PER_BATCH"], app.config["SCORING_GRACE_SECONDS"])
         drain(app)
     else:
-        threading.Thread(target=_sweep_forever, args=(app, holder, stop), name="comments-sweep",
-                         daemon=True).start()
+        threading.Thread(target=_sweep_forever, args=(app, holder, stop), name="comments-sweep", daemon=True).start()
         outbox = OutboxWorker(app)  # webhooks: workers deliver whatever the web side stored
         outbox.start()
     connection = _connection(app)

@@ -40,8 +40,9 @@ def sweep(holder: ClassifierHolder, batch_size: int, grace_seconds: float, max_b
     return done
 
 
-def _score_batch(holder: ClassifierHolder, *, ids: Sequence[int] | None = None, limit: int,
-                 older_than_seconds: float = 0) -> ScoringRun:
+def _score_batch(
+    holder: ClassifierHolder, *, ids: Sequence[int] | None = None, limit: int, older_than_seconds: float = 0
+) -> ScoringRun:
     """One scoring batch as the job's unit of work: its decisions are committed here, once for
     the batch (a failure rolls the whole batch back; its comments stay waiting for the sweep)."""
     classifier, error = holder.get()

@@ -67,8 +67,9 @@ def asset(name: str) -> Asset:
         body = path.read_bytes()
         if name == "embed.js":
             body = body.replace(CSS_VERSION_PLACEHOLDER.encode(), asset("embed.css").etag.encode())
-            body = body.replace(REPORT_REASONS_PLACEHOLDER.encode(),
-                                json.dumps(list(REPORT_REASONS), separators=(",", ":")).encode())
+            body = body.replace(
+                REPORT_REASONS_PLACEHOLDER.encode(), json.dumps(list(REPORT_REASONS), separators=(",", ":")).encode()
+            )
             body = _without_comment_lines(body)
         built = Asset(body, gzip.compress(body, 9, mtime=0), _version(body), ASSETS[name], mtime)
         _assets[name] = built
@@ -119,7 +120,7 @@ DEMO_ARTICLES = {
         "title": "Welcome to the demo",
         "section": "Community",
         "standfirst": "This page is a stand-in for your own article page: the comments under it are "
-                      "the widget, loaded with one script tag.",
+        "the widget, loaded with one script tag.",
         "paragraphs": [
             "Every article on a news site gets its own thread, named by the site's own article id. "
             "The widget below reads it from the comment service, lets readers post and reply, and "
@@ -163,8 +164,15 @@ def demo_page() -> str:
         abort(404)
     article_url = url_for("widget.demo_page", article=key, _external=True)
     others = {k: v for k, v in DEMO_ARTICLES.items() if k != key}
-    return render_template("demo.html", key=key, article=DEMO_ARTICLES[key], article_url=article_url,
-                           others=others, site=DEMO_SITE, lang=_demo_lang())
+    return render_template(
+        "demo.html",
+        key=key,
+        article=DEMO_ARTICLES[key],
+        article_url=article_url,
+        others=others,
+        site=DEMO_SITE,
+        lang=_demo_lang(),
+    )
 
 
 def _demo_lang() -> str:

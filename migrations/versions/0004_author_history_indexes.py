@@ -9,26 +9,28 @@ whether they were approved or rejected before. With only (site, author, created_
 scans of the author's recent comments, so posting slowed as an author (or the many readers behind
 one address) piled comments up.
 """
+
 from alembic import op
 
-
-revision = '0004'
-down_revision = '0003'
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('comments', schema=None) as batch_op:
-        batch_op.drop_index('ix_comments_fingerprint')
-        batch_op.create_index('ix_comments_author_words',
-                              ['site_id', 'author_key', 'body_fingerprint', 'created_at'], unique=False)
-        batch_op.create_index('ix_comments_author_status',
-                              ['site_id', 'author_key', 'status', 'created_at'], unique=False)
+    with op.batch_alter_table("comments", schema=None) as batch_op:
+        batch_op.drop_index("ix_comments_fingerprint")
+        batch_op.create_index(
+            "ix_comments_author_words", ["site_id", "author_key", "body_fingerprint", "created_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_comments_author_status", ["site_id", "author_key", "status", "created_at"], unique=False
+        )
 
 
 def downgrade():
-    with op.batch_alter_table('comments', schema=None) as batch_op:
-        batch_op.drop_index('ix_comments_author_status')
-        batch_op.drop_index('ix_comments_author_words')
-        batch_op.create_index('ix_comments_fingerprint', ['body_fingerprint', 'created_at'], unique=False)
+    with op.batch_alter_table("comments", schema=None) as batch_op:
+        batch_op.drop_index("ix_comments_author_status")
+        batch_op.drop_index("ix_comments_author_words")
+        batch_op.create_index("ix_comments_fingerprint", ["body_fingerprint", "created_at"], unique=False)

@@ -11,22 +11,22 @@ sorted them, so a comment with thousands of replies made every page that showed 
 The new index starts with parent_id, so the old one on parent_id alone goes (foreign-key checks
 and "has replies?" use the new one).
 """
+
 from alembic import op
 
-
-revision = '0008'
-down_revision = '0007'
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('comments', schema=None) as batch_op:
-        batch_op.create_index('ix_comments_parent_order', ['parent_id', 'created_at', 'id'], unique=False)
-        batch_op.drop_index('ix_comments_parent')
+    with op.batch_alter_table("comments", schema=None) as batch_op:
+        batch_op.create_index("ix_comments_parent_order", ["parent_id", "created_at", "id"], unique=False)
+        batch_op.drop_index("ix_comments_parent")
 
 
 def downgrade():
-    with op.batch_alter_table('comments', schema=None) as batch_op:
-        batch_op.create_index('ix_comments_parent', ['parent_id'], unique=False)
-        batch_op.drop_index('ix_comments_parent_order')
+    with op.batch_alter_table("comments", schema=None) as batch_op:
+        batch_op.create_index("ix_comments_parent", ["parent_id"], unique=False)
+        batch_op.drop_index("ix_comments_parent_order")

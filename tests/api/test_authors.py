@@ -42,15 +42,13 @@ def test_held_comment_is_visible_only_to_its_author_in_plain_words(api, site):
 
 def test_edit_rerenders_keeps_history_and_audits(api, db, posted):
     comment_id, token = posted
-    response = api.client.patch(_url(comment_id), json={"body": "better *text*"},
-                                headers={"X-Edit-Token": token})
+    response = api.client.patch(_url(comment_id), json={"body": "better *text*"}, headers={"X-Edit-Token": token})
     assert response.status_code == 200
     comment = response.json["comment"]
     assert comment["body_html"] == "<p>better <em>text</em></p>"
     assert comment["edited_at"] is not None
     assert comment["status"] == "published"
-    assert [r.body for r in db.session.query(CommentRevision).filter_by(comment_id=comment_id)] == [
-        "original text"]
+    assert [r.body for r in db.session.query(CommentRevision).filter_by(comment_id=comment_id)] == ["original text"]
     actions = [e.action for e in db.session.query(AuditEvent).filter_by(comment_id=comment_id).order_by(AuditEvent.id)]
     assert actions == ["submitted", "edited"]
     assert api.read().json["comments"][0]["body"] == "better *text*"
@@ -59,17 +57,19 @@ def test_edit_rerenders_keeps_history_and_audits(api, db, posted):
 def test_an_edit_goes_through_the_rules_again(api, site, posted):
     comment_id, token = posted
     set_settings(site, suspect_words=["crypto"])
-    response = api.client.patch(_url(comment_id), json={"body": "buy crypto now"},
-                                headers={"X-Edit-Token": token})
+    response = api.client.patch(_url(comment_id), json={"body": "buy crypto now"}, headers={"X-Edit-Token": token})
     assert response.json["comment"]["status"] == "held"
     assert api.read().json["comments"] == []
     assert api.read().json["thread"]["comment_count"] == 0
 
 
-@pytest.mark.parametrize("headers,code", [
-    ({}, "edit_token_missing"),
-    ({"X-Edit-Token": "garbage"}, "edit_token_invalid"),
-])
+@pytest.mark.parametrize(
+    "headers,code",
+    [
+        ({}, "edit_token_missing"),
+        ({"X-Edit-Token": "garbage"}, "edit_token_invalid"),
+    ],
+)
 def test_edit_needs_a_valid_token(api, posted, headers, code):
     comment_id, _ = posted
     response = api.client.patch(_url(comment_id), json={"body": "hijack"}, headers=headers)
@@ -80,8 +80,7 @@ def test_edit_needs_a_valid_token(api, posted, headers, code):
 def test_a_token_is_bound_to_its_comment(api, posted):
     comment_id, _ = posted
     other_token = api.post("another", "Bob").json["edit_token"]
-    response = api.client.patch(_url(comment_id), json={"body": "hijack"},
-                                headers={"X-Edit-Token": other_token})
+    response = api.client.patch(_url(comment_id), json={"body": "hijack"}, headers={"X-Edit-Token": other_token})
     assert response.json["error"]["code"] == "edit_token_invalid"
 
 
@@ -120,10 +119,14 @@ def test_bad_edit_bodies(api, posted):
     headers = {"X-Edit-Token": token}
     assert api.client.patch(_url(comment_id), json={"body": ""}, headers=headers).status_code == 422
     assert api.client.patch(_url(comment_id), json={"body": "x" * 10_001}, headers=headers).status_code == 422
-    assert api.client.patch(_url(comment_id), json={"body": "ok", "status": "published"},
-                            headers=headers).status_code == 422
-    assert api.client.patch(_url(comment_id), data="{", content_type="application/json",
-                            headers=headers).status_code == 400
+    assert (
+        api.client.patch(_url(comment_id), json={"body": "ok", "status": "published"}, headers=headers).status_code
+        == 422
+    )
+    assert (
+        api.client.patch(_url(comment_id), data="{", content_type="application/json", headers=headers).status_code
+        == 400
+    )
 
 
 def test_delete_without_replies_removes_the_text(api, db, posted):

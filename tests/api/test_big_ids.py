@@ -22,8 +22,9 @@ def _cursor(sort: str, position: list) -> str:
 
 @pytest.fixture()
 def mod_auth(client, moderator):
-    token = client.post("/api/v1/auth/token", json={"email": "mod@news.example",
-                                                    "password": "correct horse battery"}).json["token"]
+    token = client.post(
+        "/api/v1/auth/token", json={"email": "mod@news.example", "password": "correct horse battery"}
+    ).json["token"]
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -43,8 +44,9 @@ def test_public_api(api, client, value):
 
 @pytest.mark.parametrize("value", [BIG, HUGE])
 def test_moderation_api(client, mod_auth, value):
-    decision = client.post(f"/api/v1/moderation/comments/{value}/decision", json={"action": "approve"},
-                           headers=mod_auth)
+    decision = client.post(
+        f"/api/v1/moderation/comments/{value}/decision", json={"action": "approve"}, headers=mod_auth
+    )
     assert decision.status_code == 404
     audit = client.get("/api/v1/moderation/audit", query_string={"comment_id": value}, headers=mod_auth)
     assert audit.status_code == 422
@@ -55,8 +57,9 @@ def test_host_api(client, site, value):
     host = {"Authorization": f"Bearer {site.test_api_key}"}
     assert client.delete(f"/api/v1/sites/news/keys/{value}", headers=host).status_code == 404
     assert client.get(f"/api/v1/sites/news/webhooks/{value}", headers=host).status_code == 404
-    threads = client.get("/api/v1/sites/news/threads", query_string={"cursor": _cursor("threads", [value])},
-                         headers=host)
+    threads = client.get(
+        "/api/v1/sites/news/threads", query_string={"cursor": _cursor("threads", [value])}, headers=host
+    )
     assert threads.status_code == 422
 
 

@@ -26,8 +26,9 @@ def test_errors_carry_cors_headers_so_the_widget_can_read_them(api):
 def test_other_origins_are_refused(api, db):
     from comments.models import Comment
 
-    response = api.client.post(api.thread_url(), json={"body": "hi", "author_name": "A"},
-                               headers={"Origin": "https://evil.example"})
+    response = api.client.post(
+        api.thread_url(), json={"body": "hi", "author_name": "A"}, headers={"Origin": "https://evil.example"}
+    )
     assert response.status_code == 403
     assert response.json["error"]["code"] == "origin_not_allowed"
     assert "Access-Control-Allow-Origin" not in response.headers
@@ -52,8 +53,11 @@ def test_comment_routes_check_the_comments_site(api):
 
 
 def test_preflight(api):
-    headers = {"Origin": ORIGIN, "Access-Control-Request-Method": "PATCH",
-               "Access-Control-Request-Headers": "content-type, x-edit-token"}
+    headers = {
+        "Origin": ORIGIN,
+        "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "content-type, x-edit-token",
+    }
     response = api.client.options(api.thread_url(), headers=headers)
     assert response.status_code == 204
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
@@ -75,10 +79,18 @@ def limited_app(tmp_path):
     from tests.helpers import TEST_REDIS_URL
 
     url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'limits.db'}"
-    application = create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "TESTING": True,
-                              "RATELIMIT_POST": "3 per minute", "RATELIMIT_READ": "5 per minute",
-                              "RATELIMIT_REPORT": "2 per minute", "REDIS_URL": TEST_REDIS_URL,
-                              "SCORING_MODE": "off"})
+    application = create_app(
+        {
+            "DATABASE_URL": url,
+            "SECRET_KEY": "x",
+            "TESTING": True,
+            "RATELIMIT_POST": "3 per minute",
+            "RATELIMIT_READ": "5 per minute",
+            "RATELIMIT_REPORT": "2 per minute",
+            "REDIS_URL": TEST_REDIS_URL,
+            "SCORING_MODE": "off",
+        }
+    )
     with application.app_context():
         upgrade()
         limiter.reset()
@@ -102,9 +114,11 @@ def test_posting_is_rate_limited_per_site_and_ip_with_retry_after(limited_app, d
     client = limited_app.test_client()
 
     def post(site, ip, n):
-        return client.post(f"/api/v1/sites/{site}/threads/a/comments",
-                           json={"body": f"comment {n}", "author_name": "A"},
-                           environ_base={"REMOTE_ADDR": ip})
+        return client.post(
+            f"/api/v1/sites/{site}/threads/a/comments",
+            json={"body": f"comment {n}", "author_name": "A"},
+            environ_base={"REMOTE_ADDR": ip},
+        )
 
     assert [post("news", "192.0.2.1", n).status_code for n in range(3)] == [201, 201, 201]
     limited = post("news", "192.0.2.1", 4)
@@ -126,19 +140,25 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies(limited_app, db):
     client = limited_app.test_client()
     for n in range(5):
         client.get("/api/v1/sites/x/threads/a/comments", headers={"X-Forwarded-For": f"10.0.0.{n}"})
-    assert client.get("/api/v1/sites/x/threads/a/comments",
-                      headers={"X-Forwarded-For": "10.0.0.99"}).status_code == 429
+    assert client.get("/api/v1/sites/x/threads/a/comments", headers={"X-Forwarded-For": "10.0.0.99"}).status_code == 429
 
 
 def test_trusted_proxy_count_takes_the_client_ip_from_x_forwarded_for(tmp_path):
     from comments.limiting import client_ip
 
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}", "SECRET_KEY": "x", "SCORING_MODE": "off",
-                      "TRUSTED_PROXY_COUNT": 1})
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
+            "SECRET_KEY": "x",
+            "SCORING_MODE": "off",
+            "TRUSTED_PROXY_COUNT": 1,
+        }
+    )
     seen = []
     app.add_url_rule("/probe-ip", "probe", lambda: seen.append(client_ip()) or "ok")
     client = app.test_client()
-    client.get("/probe-ip", headers={"X-Forwarded-For": "203.0.113.5, 198.51.100.7"},
-               environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    client.get(
+        "/probe-ip", headers={"X-Forwarded-For": "203.0.113.5, 198.51.100.7"}, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+    )
     # One trusted proxy: the address it saw (the last one it appended) is the client.
     assert seen == ["198.51.100.7"]

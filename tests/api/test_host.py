@@ -33,12 +33,27 @@ def _url(path: str, site: str = "news") -> str:
 # --- authentication ---------------------------------------------------------------------------
 
 ENDPOINTS = [
-    ("get", "/threads"), ("get", "/threads/a"), ("put", "/threads/a"), ("get", "/comments"),
-    ("get", "/comments/export"), ("get", "/settings"), ("patch", "/settings"), ("get", "/keys"),
-    ("post", "/keys"), ("delete", "/keys/1"), ("get", "/webhooks"), ("post", "/webhooks"),
-    ("get", "/webhooks/1"), ("patch", "/webhooks/1"), ("delete", "/webhooks/1"),
-    ("get", "/webhooks/1/deliveries"), ("post", "/webhooks/1/ping"), ("post", "/webhooks/1/secret"), ("post", "/webhooks/1/deliveries/1/retry"),
-    ("post", "/privacy/export"), ("post", "/privacy/erase"),
+    ("get", "/threads"),
+    ("get", "/threads/a"),
+    ("put", "/threads/a"),
+    ("get", "/comments"),
+    ("get", "/comments/export"),
+    ("get", "/settings"),
+    ("patch", "/settings"),
+    ("get", "/keys"),
+    ("post", "/keys"),
+    ("delete", "/keys/1"),
+    ("get", "/webhooks"),
+    ("post", "/webhooks"),
+    ("get", "/webhooks/1"),
+    ("patch", "/webhooks/1"),
+    ("delete", "/webhooks/1"),
+    ("get", "/webhooks/1/deliveries"),
+    ("post", "/webhooks/1/ping"),
+    ("post", "/webhooks/1/secret"),
+    ("post", "/webhooks/1/deliveries/1/retry"),
+    ("post", "/privacy/export"),
+    ("post", "/privacy/erase"),
 ]
 
 
@@ -61,8 +76,13 @@ def test_every_endpoint_needs_the_sites_own_key(client, db, site, method, path):
 
 def test_another_sites_key_is_refused(client, site, other_site):
     other = {"Authorization": f"Bearer {other_site.test_api_key}"}
-    for method, path in [("get", "/threads"), ("put", "/threads/a"), ("get", "/comments"),
-                         ("get", "/settings"), ("patch", "/settings")]:
+    for method, path in [
+        ("get", "/threads"),
+        ("put", "/threads/a"),
+        ("get", "/comments"),
+        ("get", "/settings"),
+        ("patch", "/settings"),
+    ]:
         response = getattr(client, method)(_url(path), headers=other, json={} if method != "get" else None)
         assert response.status_code == 403, (method, path)
         assert response.json["error"]["code"] == "site_not_allowed"
@@ -98,6 +118,7 @@ def test_failed_key_attempts_are_rate_limited_per_ip(app, client, site, host):
 
 
 # --- keys -------------------------------------------------------------------------------------
+
 
 def test_keys_rotate_without_downtime(client, db, site, host):
     page = client.get(_url("/keys"), headers=host).json
@@ -142,15 +163,21 @@ def test_key_requests_are_validated(client, site, other_site, host):
 
 # --- threads ----------------------------------------------------------------------------------
 
+
 def test_put_creates_then_updates_a_thread(client, db, site, host):
     key = "politics/2026/budget"
     url = _url(f"/threads/{quote(key, safe='')}")
     created = client.put(url, headers=host, json={"title": "The budget", "url": "https://news.example/b"})
     assert created.status_code == 201
     assert created.json["thread"] == {
-        "key": key, "title": "The budget", "url": "https://news.example/b", "closed": False,
-        "comment_count": 0, "created_at": created.json["thread"]["created_at"],
-        "counts": {"pending": 0, "published": 0, "held": 0, "rejected": 0, "deleted": 0}}
+        "key": key,
+        "title": "The budget",
+        "url": "https://news.example/b",
+        "closed": False,
+        "comment_count": 0,
+        "created_at": created.json["thread"]["created_at"],
+        "counts": {"pending": 0, "published": 0, "held": 0, "rejected": 0, "deleted": 0},
+    }
     updated = client.put(url, headers=host, json={"title": "The 2026 budget"})
     assert updated.status_code == 200
     assert updated.json["thread"]["title"] == "The 2026 budget"
@@ -177,8 +204,9 @@ def test_closing_stops_new_comments_keeps_reading_and_changes_the_etag(client, d
     assert api.post("Reopened").status_code == 201
 
 
-@pytest.mark.parametrize("body", [{"title": "x" * 501}, {"url": "javascript:alert(1)"}, {"closed": "maybe"},
-                                  {"colour": "red"}, [1, 2]])
+@pytest.mark.parametrize(
+    "body", [{"title": "x" * 501}, {"url": "javascript:alert(1)"}, {"closed": "maybe"}, {"colour": "red"}, [1, 2]]
+)
 def test_bad_thread_bodies_are_422(client, site, host, body):
     response = client.put(_url("/threads/a"), headers=host, json=body)
     assert response.status_code == 422, response.json
@@ -213,6 +241,7 @@ def test_threads_are_listed_with_counts_and_paged(client, db, api, site, host):
 
 # --- exports ----------------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def mixed(api, site):
     set_settings(site, suspect_words=["crypto"], banned_words=["scam"])
@@ -220,8 +249,9 @@ def mixed(api, site):
     ids["published"] = api.post("A fine comment", author="Ann").json["comment"]["id"]
     ids["held"] = api.post("crypto tips", author="Bo", ip="192.0.2.2").json["comment"]["id"]
     ids["rejected"] = api.post("a scam", author="Cy", ip="192.0.2.3").json["comment"]["id"]
-    ids["reply"] = api.post("A reply", author="Di", parent_id=ids["published"], key="article-1",
-                            ip="192.0.2.4").json["comment"]["id"]
+    ids["reply"] = api.post("A reply", author="Di", parent_id=ids["published"], key="article-1", ip="192.0.2.4").json[
+        "comment"
+    ]["id"]
     return ids
 
 
@@ -243,8 +273,7 @@ def test_export_filters_and_pages(client, site, host, mixed):
     assert {c["id"] for c in only["comments"]} == {mixed["held"], mixed["rejected"]}
     first = client.get(_url("/comments"), headers=host, query_string={"limit": 3}).json
     assert len(first["comments"]) == 3 and first["next_cursor"]
-    second = client.get(_url("/comments"), headers=host,
-                        query_string={"limit": 3, "cursor": first["next_cursor"]}).json
+    second = client.get(_url("/comments"), headers=host, query_string={"limit": 3, "cursor": first["next_cursor"]}).json
     assert [c["id"] for c in first["comments"] + second["comments"]] == sorted(mixed.values())
     since = first["comments"][0]["created_at"]
     assert len(client.get(_url("/comments"), headers=host, query_string={"since": since}).json["comments"]) == 4
@@ -254,9 +283,18 @@ def test_export_filters_and_pages(client, site, host, mixed):
     assert until["comments"] == []
 
 
-@pytest.mark.parametrize("params", [{"status": "nope"}, {"status": "held,bogus"}, {"since": "yesterday"},
-                                    {"since": "2026-01-01T00:00:00"}, {"limit": 501}, {"cursor": "x"},
-                                    {"whatever": 1}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"status": "nope"},
+        {"status": "held,bogus"},
+        {"since": "yesterday"},
+        {"since": "2026-01-01T00:00:00"},
+        {"limit": 501},
+        {"cursor": "x"},
+        {"whatever": 1},
+    ],
+)
 def test_export_refuses_bad_filters(client, site, host, params):
     response = client.get(_url("/comments"), headers=host, query_string=params)
     assert response.status_code == 422, params
@@ -290,15 +328,26 @@ def test_export_is_only_the_sites_own(client, db, site, host, other_site, mixed)
 
 # --- settings ---------------------------------------------------------------------------------
 
+
 def test_settings_read_and_change(client, db, site, host):
     settings = client.get(_url("/settings"), headers=host).json["settings"]
     assert settings["thresholds"]["toxicity"] == 0.7
     assert settings["premoderation"] == "none"
     assert settings["allowed_origins"] == ["http://localhost:9000", "https://news.example"]
-    changed = client.patch(_url("/settings"), headers=host, json={
-        "thresholds": {"insult": 0.5}, "premoderation": "first-comment", "banned_words": ["Spam"],
-        "edit_window_seconds": 600, "failure_policy": "publish", "shadow_mode": True,
-        "reject_thresholds": {"threat": 0.95}, "allowed_origins": ["https://www.news.example"]})
+    changed = client.patch(
+        _url("/settings"),
+        headers=host,
+        json={
+            "thresholds": {"insult": 0.5},
+            "premoderation": "first-comment",
+            "banned_words": ["Spam"],
+            "edit_window_seconds": 600,
+            "failure_policy": "publish",
+            "shadow_mode": True,
+            "reject_thresholds": {"threat": 0.95},
+            "allowed_origins": ["https://www.news.example"],
+        },
+    )
     assert changed.status_code == 200, changed.json
     after = changed.json["settings"]
     assert after["thresholds"]["insult"] == 0.5 and after["thresholds"]["toxicity"] == 0.7
@@ -309,17 +358,20 @@ def test_settings_read_and_change(client, db, site, host):
     assert {e.actor_type for e in events} == {"host"} and len(events) == 3
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"thresholds": {"toxicity": 1.5}}, "thresholds"),
-    ({"thresholds": {"nonsense": 0.5}}, "thresholds"),
-    ({"premoderation": "sometimes"}, "premoderation"),
-    ({"edit_window_seconds": -1}, "edit_window_seconds"),
-    ({"failure_policy": "panic"}, "failure_policy"),
-    ({"shadow_mode": "perhaps"}, "shadow_mode"),
-    ({"banned_words": "spam"}, "banned_words"),
-    ({"allowed_origins": ["ftp://x.example"]}, "allowed_origins"),
-    ({"no_such_setting": 1}, "no_such_setting"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"thresholds": {"toxicity": 1.5}}, "thresholds"),
+        ({"thresholds": {"nonsense": 0.5}}, "thresholds"),
+        ({"premoderation": "sometimes"}, "premoderation"),
+        ({"edit_window_seconds": -1}, "edit_window_seconds"),
+        ({"failure_policy": "panic"}, "failure_policy"),
+        ({"shadow_mode": "perhaps"}, "shadow_mode"),
+        ({"banned_words": "spam"}, "banned_words"),
+        ({"allowed_origins": ["ftp://x.example"]}, "allowed_origins"),
+        ({"no_such_setting": 1}, "no_such_setting"),
+    ],
+)
 def test_malformed_settings_are_422_and_change_nothing(client, db, site, host, body, field):
     before = client.get(_url("/settings"), headers=host).json
     response = client.patch(_url("/settings"), headers=host, json=body)
@@ -333,9 +385,14 @@ def test_openapi_documents_the_host_api(client):
     spec = client.get("/api/v1/openapi.json").json
     assert spec["components"]["securitySchemes"]["siteApiKey"]["scheme"] == "bearer"
     paths = spec["paths"]
-    for path in ["/api/v1/sites/{site_slug}/threads/{key}", "/api/v1/sites/{site_slug}/comments",
-                 "/api/v1/sites/{site_slug}/comments/export", "/api/v1/sites/{site_slug}/settings",
-                 "/api/v1/sites/{site_slug}/keys", "/api/v1/sites/{site_slug}/threads"]:
+    for path in [
+        "/api/v1/sites/{site_slug}/threads/{key}",
+        "/api/v1/sites/{site_slug}/comments",
+        "/api/v1/sites/{site_slug}/comments/export",
+        "/api/v1/sites/{site_slug}/settings",
+        "/api/v1/sites/{site_slug}/keys",
+        "/api/v1/sites/{site_slug}/threads",
+    ]:
         assert path in paths, path
     assert "put" in paths["/api/v1/sites/{site_slug}/threads/{key}"]
     assert "patch" in paths["/api/v1/sites/{site_slug}/settings"]
@@ -359,13 +416,21 @@ def test_changed_since_exports_what_changed_in_the_order_it_changed(client, db, 
     assert ids == [first, third]  # in the order they changed
     assert second not in ids
     page = client.get(_url("/comments"), headers=host, query_string={"changed_since": mark, "limit": 1}).json
-    rest = client.get(_url("/comments"), headers=host,
-                      query_string={"changed_since": mark, "limit": 10, "cursor": page["next_cursor"]}).json
+    rest = client.get(
+        _url("/comments"),
+        headers=host,
+        query_string={"changed_since": mark, "limit": 10, "cursor": page["next_cursor"]},
+    ).json
     assert [c["id"] for c in page["comments"] + rest["comments"]] == [c["id"] for c in changed["comments"]]
     # a cursor of one order is refused by the other
     created_order = client.get(_url("/comments"), headers=host, query_string={"limit": 1}).json["next_cursor"]
-    assert client.get(_url("/comments"), headers=host,
-                      query_string={"changed_since": mark, "cursor": created_order}).status_code == 422
+    assert (
+        client.get(
+            _url("/comments"), headers=host, query_string={"changed_since": mark, "cursor": created_order}
+        ).status_code
+        == 422
+    )
     stream = client.get(_url("/comments/export"), headers=host, query_string={"changed_since": mark})
-    assert [json.loads(line)["id"] for line in stream.get_data(as_text=True).splitlines()] == \
-        [c["id"] for c in changed["comments"]]
+    assert [json.loads(line)["id"] for line in stream.get_data(as_text=True).splitlines()] == [
+        c["id"] for c in changed["comments"]
+    ]

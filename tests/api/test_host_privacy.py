@@ -24,8 +24,7 @@ def authored(api, site):
     root = api.post("Ann's root", author="Ann", author_email="Ann@Example.org").json["comment"]["id"]
     bo = api.post("Bo replies", author="Bo", ip="192.0.2.9", parent_id=root).json["comment"]["id"]
     lone = api.post("Ann alone", author="Ann", author_email="ann@example.org", key="other").json["comment"]["id"]
-    reply = api.post("Ann answers Bo", author="Ann", author_email="ann@example.org",
-                     parent_id=bo).json["comment"]["id"]
+    reply = api.post("Ann answers Bo", author="Ann", author_email="ann@example.org", parent_id=bo).json["comment"]["id"]
     return {"root": root, "bo": bo, "lone": lone, "reply": reply}
 
 
@@ -41,8 +40,11 @@ def test_export_by_email_finds_only_that_authors_comments(client, db, site, host
 
 
 def test_erase_removes_identity_and_text_and_keeps_tombstones_for_replies(client, db, api, site, host, authored):
-    db.session.add(CommentRevision(comment_id=authored["lone"], body="old words", body_html="<p>old words</p>",
-                                   written_at=utcnow()))
+    db.session.add(
+        CommentRevision(
+            comment_id=authored["lone"], body="old words", body_html="<p>old words</p>", written_at=utcnow()
+        )
+    )
     db.session.commit()
     response = client.post(f"{PRIVACY}/erase", headers=host, json={"email": "ann@example.org"})
     assert response.status_code == 200
@@ -68,8 +70,9 @@ def test_erase_removes_identity_and_text_and_keeps_tombstones_for_replies(client
     assert again.json == {"erased": 0, "removed": 0, "tombstoned": 0}
 
 
-@pytest.mark.parametrize("body", [{}, {"email": "not-an-email"}, {"email": "a@b.example", "extra": 1},
-                                  {"email": ["a@b.example"]}])
+@pytest.mark.parametrize(
+    "body", [{}, {"email": "not-an-email"}, {"email": "a@b.example", "extra": 1}, {"email": ["a@b.example"]}]
+)
 def test_privacy_requests_are_validated(client, site, host, body):
     for action in ("export", "erase"):
         assert client.post(f"{PRIVACY}/{action}", headers=host, json=body).status_code == 422
@@ -81,21 +84,25 @@ def test_privacy_requests_need_the_sites_key(client, db, site, authored):
     _other, key = create_site("other", [])
     db.session.commit()
     assert client.post(f"{PRIVACY}/erase", json={"email": "ann@example.org"}).status_code == 401
-    response = client.post(f"{PRIVACY}/erase", headers={"Authorization": f"Bearer {key}"},
-                           json={"email": "ann@example.org"})
+    response = client.post(
+        f"{PRIVACY}/erase", headers={"Authorization": f"Bearer {key}"}, json={"email": "ann@example.org"}
+    )
     assert response.status_code == 403
     assert db.session.query(Comment).count() == 4
 
 
 # --- purge ------------------------------------------------------------------------------------
 
+
 def test_purge_drops_old_ip_hashes_only(app, db, api, site):
     old = api.post("Old words", author="Old", ip="192.0.2.50").json["comment"]["id"]
-    with_email = api.post("Old with email", author="Em", ip="192.0.2.51",
-                          author_email="em@example.org").json["comment"]["id"]
+    with_email = api.post("Old with email", author="Em", ip="192.0.2.51", author_email="em@example.org").json[
+        "comment"
+    ]["id"]
     new = api.post("New words", author="New", ip="192.0.2.52").json["comment"]["id"]
-    api.client.post(f"/api/v1/comments/{new}/reports", json={"reason": "spam"},
-                    environ_base={"REMOTE_ADDR": "192.0.2.60"})
+    api.client.post(
+        f"/api/v1/comments/{new}/reports", json={"reason": "spam"}, environ_base={"REMOTE_ADDR": "192.0.2.60"}
+    )
     long_ago = utcnow() - timedelta(days=100)
     db.session.query(Comment).filter(Comment.id.in_([old, with_email])).update({"created_at": long_ago})
     db.session.query(Report).update({"created_at": long_ago})
@@ -119,10 +126,12 @@ def test_purge_drops_old_ip_hashes_only(app, db, api, site):
 
 # --- host decisions ---------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def moderate_key(client, site, host):
-    response = client.post("/api/v1/sites/news/keys", headers=host,
-                           json={"label": "cms moderation", "scopes": ["moderate"]})
+    response = client.post(
+        "/api/v1/sites/news/keys", headers=host, json={"label": "cms moderation", "scopes": ["moderate"]}
+    )
     return {"Authorization": f"Bearer {response.json['api_key']}"}
 
 
@@ -131,14 +140,16 @@ def test_a_moderate_key_decides_on_its_own_site(client, db, api, site, moderate_
     held = api.post("Waiting").json["comment"]["id"]
     queue = client.get("/api/v1/moderation/queue", headers=moderate_key)
     assert queue.status_code == 200 and [i["comment"]["id"] for i in queue.json["items"]] == [held]
-    decided = client.post(f"/api/v1/moderation/comments/{held}/decision", headers=moderate_key,
-                          json={"action": "approve", "reason": "fine"})
+    decided = client.post(
+        f"/api/v1/moderation/comments/{held}/decision",
+        headers=moderate_key,
+        json={"action": "approve", "reason": "fine"},
+    )
     assert decided.status_code == 200 and decided.json["comment"]["status"] == "published"
     assert decided.json["comment"]["decided_at"]
     event = db.session.query(AuditEvent).filter_by(action="approved").one()
     assert event.actor_type == "host" and event.actor_id.startswith("key:cmk_")
-    again = client.post(f"/api/v1/moderation/comments/{held}/decision", headers=moderate_key,
-                        json={"action": "reject"})
+    again = client.post(f"/api/v1/moderation/comments/{held}/decision", headers=moderate_key, json={"action": "reject"})
     assert again.status_code == 409
     assert again.json["error"]["current"]["decision"]["by"].startswith("key:cmk_")
     audit = client.get("/api/v1/moderation/audit", headers=moderate_key, query_string={"comment_id": held})
@@ -153,11 +164,13 @@ def test_a_moderate_key_cannot_touch_another_site(client, db, api, site, moderat
     db.session.commit()
     set_settings(other, premoderation="all")
     theirs = submit(other, "x", NewComment(body="elsewhere", author_name="Eve")).comment_id
-    response = client.post(f"/api/v1/moderation/comments/{theirs}/decision", headers=moderate_key,
-                           json={"action": "approve"})
+    response = client.post(
+        f"/api/v1/moderation/comments/{theirs}/decision", headers=moderate_key, json={"action": "approve"}
+    )
     assert response.status_code == 403
-    assert client.get("/api/v1/moderation/queue", headers=moderate_key,
-                      query_string={"site": "other"}).status_code == 403
+    assert (
+        client.get("/api/v1/moderation/queue", headers=moderate_key, query_string={"site": "other"}).status_code == 403
+    )
     assert client.get("/api/v1/moderation/queue", headers=moderate_key).json["items"] == []
 
 
@@ -172,10 +185,12 @@ def test_a_host_only_key_cannot_moderate(client, api, site, host):
 
 # --- the command line -------------------------------------------------------------------------
 
+
 def test_cli_adds_lists_and_revokes_keys(app, client, db, site):
     runner = app.test_cli_runner()
-    added = runner.invoke(args=["comments", "add-key", "news", "--label", "cms", "--scope", "host",
-                                "--scope", "moderate"])
+    added = runner.invoke(
+        args=["comments", "add-key", "news", "--label", "cms", "--scope", "host", "--scope", "moderate"]
+    )
     assert added.exit_code == 0, added.output
     key = added.output.rsplit(": ", 1)[1].strip()
     assert "scopes: host, moderate" in added.output
@@ -198,8 +213,11 @@ def test_purge_forgets_old_finished_webhook_deliveries(app, db, site):
     db.session.flush()
     old = utcnow() - timedelta(days=40)
     for status, created in [("delivered", old), ("failed", old), ("pending", old), ("delivered", utcnow())]:
-        db.session.add(WebhookDelivery(webhook_id=hook.id, event="comment.held", body="{}", status=status,
-                                       attempt_log=[], created_at=created))
+        db.session.add(
+            WebhookDelivery(
+                webhook_id=hook.id, event="comment.held", body="{}", status=status, attempt_log=[], created_at=created
+            )
+        )
     db.session.commit()
     result = app.test_cli_runner().invoke(args=["comments", "purge"])
     assert result.exit_code == 0, result.output
@@ -211,8 +229,11 @@ def test_erase_drops_webhook_deliveries_about_the_author(app, client, db, api, s
     from comments.models import WebhookDelivery
 
     monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE", True)
-    client.post("/api/v1/sites/news/webhooks", headers=host,
-                json={"url": "http://127.0.0.1:9/hook", "events": ["comment.published"]})
+    client.post(
+        "/api/v1/sites/news/webhooks",
+        headers=host,
+        json={"url": "http://127.0.0.1:9/hook", "events": ["comment.published"]},
+    )
     api.post("Ann's words", author="Ann", author_email="ann@example.org")
     api.post("Bo's words", author="Bo", ip="192.0.2.9")
     assert db.session.query(WebhookDelivery).count() == 2
@@ -225,8 +246,14 @@ def test_purge_forgets_old_login_failures(app, db, moderator):
     from comments.models import LoginFailure
 
     for address, days in (("old", 100), ("recent", 1)):
-        db.session.add(LoginFailure(moderator_id=moderator.id, address_key=hash_ip(address), failures=2,
-                                    last_failure_at=utcnow() - timedelta(days=days)))
+        db.session.add(
+            LoginFailure(
+                moderator_id=moderator.id,
+                address_key=hash_ip(address),
+                failures=2,
+                last_failure_at=utcnow() - timedelta(days=days),
+            )
+        )
     db.session.commit()
     assert app.test_cli_runner().invoke(args=["comments", "purge", "--ip-older-than", "90"]).exit_code == 0
     db.session.expire_all()

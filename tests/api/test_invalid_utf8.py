@@ -21,8 +21,11 @@ def host(site):
 
 
 def _refused(response) -> bool:
-    return response.status_code in (404, 422) and response.mimetype == "application/json" \
+    return (
+        response.status_code in (404, 422)
+        and response.mimetype == "application/json"
         and response.json["error"]["code"] in ("not_found", "invalid_encoding")
+    )
 
 
 @pytest.mark.parametrize("key", BAD_BYTES)
@@ -46,18 +49,24 @@ def test_two_byte_strings_never_reach_one_thread(api, client, host, db):
 
 
 def test_utf8_keys_still_work(api, client):
-    assert client.post("/api/v1/sites/news/threads/caf%C3%A9%2F%E2%82%AC/comments",
-                       json={"body": "Hello", "author_name": "Ann"}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/sites/news/threads/caf%C3%A9%2F%E2%82%AC/comments", json={"body": "Hello", "author_name": "Ann"}
+        ).status_code
+        == 201
+    )
     assert api.read("café/€").json["comments"][0]["body"] == "Hello"
     assert client.get("/api/v1/sites/news/counts?keys=caf%C3%A9%2F%E2%82%AC").json == {"counts": {"café/€": 1}}
 
 
 @pytest.mark.parametrize("bad", BAD_BYTES)
 def test_query_values_and_names_that_are_not_utf8_are_refused(api, client, host, bad):
-    for path, headers in [(f"/api/v1/sites/news/counts?keys=a,{bad}", {}),
-                          (f"/api/v1/sites/news/threads/a/comments?sort={bad}", {}),
-                          (f"/api/v1/sites/news/comments?thread={bad}", host),
-                          (f"/api/v1/sites/news/comments?{bad}=1", host)]:
+    for path, headers in [
+        (f"/api/v1/sites/news/counts?keys=a,{bad}", {}),
+        (f"/api/v1/sites/news/threads/a/comments?sort={bad}", {}),
+        (f"/api/v1/sites/news/comments?thread={bad}", host),
+        (f"/api/v1/sites/news/comments?{bad}=1", host),
+    ]:
         response = client.get(path, headers=headers)
         assert response.status_code == 422, (path, response.status_code)
         assert response.json["error"]["code"] == "invalid_encoding"

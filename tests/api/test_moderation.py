@@ -16,8 +16,9 @@ PASSWORD = "correct horse battery"
 
 
 def _login(client, email="mod@news.example", password=PASSWORD, ip="127.0.0.1"):
-    return client.post("/api/v1/auth/token", json={"email": email, "password": password},
-                       environ_base={"REMOTE_ADDR": ip})
+    return client.post(
+        "/api/v1/auth/token", json={"email": email, "password": password}, environ_base={"REMOTE_ADDR": ip}
+    )
 
 
 @pytest.fixture()
@@ -55,13 +56,11 @@ def test_login_gives_an_expiring_token_stored_only_hashed(client, db, moderator)
     assert token not in stored.token_hash
 
 
-@pytest.mark.parametrize("email,password", [("mod@news.example", "wrong password"),
-                                            ("nobody@news.example", PASSWORD)])
+@pytest.mark.parametrize("email,password", [("mod@news.example", "wrong password"), ("nobody@news.example", PASSWORD)])
 def test_failed_logins_get_one_uniform_error(client, moderator, email, password):
     response = _login(client, email, password)
     assert response.status_code == 401
-    assert response.json["error"] == {"code": "invalid_credentials",
-                                      "message": "The email or password is not right."}
+    assert response.json["error"] == {"code": "invalid_credentials", "message": "The email or password is not right."}
 
 
 def test_repeated_failures_lock_that_address_out_of_the_account_for_a_while(client, db, moderator):
@@ -149,8 +148,18 @@ def test_queue_sorted_by_score(client, auth, db, held):
     assert [i["comment"]["id"] for i in rest["items"]] == [held[0], held[2]]
 
 
-@pytest.mark.parametrize("params", [{"queue": "nope"}, {"sort": "random"}, {"limit": 0}, {"reason": "a%"},
-                                    {"cursor": "zzz"}, {"extra": 1}, {"site": "Bad Slug"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"queue": "nope"},
+        {"sort": "random"},
+        {"limit": 0},
+        {"reason": "a%"},
+        {"cursor": "zzz"},
+        {"extra": 1},
+        {"site": "Bad Slug"},
+    ],
+)
 def test_bad_queue_parameters(client, auth, params):
     assert client.get("/api/v1/moderation/queue", query_string=params, headers=auth).status_code == 422
 
@@ -204,9 +213,15 @@ def test_concurrent_decisions_only_one_wins(app, client, db, auth, held):
     def decide(action):
         barrier.wait()
         with app.app_context():
-            results.append(app.test_client().post(f"/api/v1/moderation/comments/{held[0]}/decision",
-                                                  json={"action": action, "expected_version": version},
-                                                  headers=auth).status_code)
+            results.append(
+                app.test_client()
+                .post(
+                    f"/api/v1/moderation/comments/{held[0]}/decision",
+                    json={"action": action, "expected_version": version},
+                    headers=auth,
+                )
+                .status_code
+            )
 
     threads = [threading.Thread(target=decide, args=(a,)) for a in ("approve", "reject")]
     for t in threads:
@@ -216,8 +231,16 @@ def test_concurrent_decisions_only_one_wins(app, client, db, auth, held):
     assert sorted(results) == [200, 409]
 
 
-@pytest.mark.parametrize("body", [{"action": "delete"}, {}, {"action": "approve", "expected_version": "2"},
-                                  {"action": "approve", "extra": True}, {"action": "approve", "reason": "x" * 501}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"action": "delete"},
+        {},
+        {"action": "approve", "expected_version": "2"},
+        {"action": "approve", "extra": True},
+        {"action": "approve", "reason": "x" * 501},
+    ],
+)
 def test_bad_decisions(client, auth, held, body):
     assert _decide(client, auth, held[0], **body).status_code == 422
 
@@ -240,8 +263,11 @@ def test_reported_queue_and_dismissal(api, client, auth, db, site):
     set_settings(site, report_threshold=2)
     comment_id = api.post("edgy but fine").json["comment"]["id"]
     for ip in ["198.51.100.1", "198.51.100.2"]:
-        client.post(f"/api/v1/comments/{comment_id}/reports", json={"reason": "offensive", "note": "rude"},
-                    environ_base={"REMOTE_ADDR": ip})
+        client.post(
+            f"/api/v1/comments/{comment_id}/reports",
+            json={"reason": "offensive", "note": "rude"},
+            environ_base={"REMOTE_ADDR": ip},
+        )
     item = _queue(client, auth, queue="reported")["items"][0]
     assert item["comment"]["status"] == "published" and item["comment"]["report_count"] == 2
     assert [r["reason"] for r in item["reports"]] == ["offensive", "offensive"]
@@ -305,9 +331,14 @@ def test_two_first_failures_at_once_from_one_address_answer_alike(client, db, mo
     class RacedHasher:
         def verify(self, stored, password):
             with db.engine.begin() as connection:
-                connection.execute(LoginFailure.__table__.insert().values(
-                    moderator_id=moderator.id, address_key=hash_ip("198.51.100.9"), failures=1,
-                    last_failure_at=utcnow()))
+                connection.execute(
+                    LoginFailure.__table__.insert().values(
+                        moderator_id=moderator.id,
+                        address_key=hash_ip("198.51.100.9"),
+                        failures=1,
+                        last_failure_at=utcnow(),
+                    )
+                )
             raise VerifyMismatchError()
 
     monkeypatch.setattr(accounts, "password_hasher", RacedHasher())
@@ -317,12 +348,17 @@ def test_two_first_failures_at_once_from_one_address_answer_alike(client, db, mo
 
 
 def test_the_moderation_api_can_undo(client, db, moderator, waiting):
-    token = client.post("/api/v1/auth/token", json={"email": "mod@news.example",
-                                                     "password": "correct horse battery"}).json["token"]
+    token = client.post(
+        "/api/v1/auth/token", json={"email": "mod@news.example", "password": "correct horse battery"}
+    ).json["token"]
     auth = {"Authorization": f"Bearer {token}"}
     comment_id = waiting[0].id
-    assert client.post(f"/api/v1/moderation/comments/{comment_id}/decision", json={"action": "approve"},
-                       headers=auth).status_code == 200
+    assert (
+        client.post(
+            f"/api/v1/moderation/comments/{comment_id}/decision", json={"action": "approve"}, headers=auth
+        ).status_code
+        == 200
+    )
     undone = client.post(f"/api/v1/moderation/comments/{comment_id}/undo", headers=auth)
     assert undone.status_code == 200 and undone.json["comment"]["status"] == "held"
     again = client.post(f"/api/v1/moderation/comments/{comment_id}/undo", headers=auth)
@@ -335,8 +371,12 @@ def test_a_host_key_with_the_moderate_scope_can_undo_its_own_decision(client, db
     created = client.post("/api/v1/sites/news/keys", headers=host, json={"label": "cms", "scopes": ["moderate"]})
     key = {"Authorization": f"Bearer {created.json['api_key']}"}
     comment_id = waiting[0].id
-    assert client.post(f"/api/v1/moderation/comments/{comment_id}/decision", json={"action": "reject"},
-                       headers=key).status_code == 200
+    assert (
+        client.post(
+            f"/api/v1/moderation/comments/{comment_id}/decision", json={"action": "reject"}, headers=key
+        ).status_code
+        == 200
+    )
     # A moderator did not make that decision: only the key may undo it.
     with pytest.raises(Conflict):
         decisions.undo_decision(moderator, comment_id)

@@ -26,8 +26,7 @@ def test_a_clean_comment_is_published_at_once(api):
 def test_first_comment_creates_the_thread_with_title_and_url(api, db):
     api.post(key="politics/2026/11/budget", thread_title="The budget", thread_url="https://news.example/b")
     thread = db.session.query(Thread).one()
-    assert (thread.key, thread.title, thread.url) == ("politics/2026/11/budget", "The budget",
-                                                      "https://news.example/b")
+    assert (thread.key, thread.title, thread.url) == ("politics/2026/11/budget", "The budget", "https://news.example/b")
     assert api.read("politics/2026/11/budget").json["thread"]["comment_count"] == 1
 
 
@@ -51,7 +50,11 @@ def test_each_submission_is_in_the_audit_log(api, db):
     comment_id = api.post().json["comment"]["id"]
     event = db.session.query(AuditEvent).filter_by(comment_id=comment_id).one()
     assert (event.action, event.actor_type, event.from_status, event.to_status) == (
-        "submitted", "author", "pending", "published")
+        "submitted",
+        "author",
+        "pending",
+        "published",
+    )
 
 
 def test_email_and_ip_are_stored_only_as_keyed_hashes(api, db):
@@ -64,6 +67,7 @@ def test_email_and_ip_are_stored_only_as_keyed_hashes(api, db):
 
 
 # --- bad input ------------------------------------------------------------------------------
+
 
 def _error(response, status, code=None):
     assert response.status_code == status, response.get_data(as_text=True)
@@ -109,8 +113,7 @@ def test_unknown_fields_are_refused_not_ignored(api):
 
 @pytest.mark.parametrize("raw", ["{", "not json", '{"body": "x",}', "\xff\xfe"])
 def test_invalid_json_is_400(api, raw):
-    response = api.client.post(api.thread_url(), data=raw.encode("latin-1"),
-                               content_type="application/json")
+    response = api.client.post(api.thread_url(), data=raw.encode("latin-1"), content_type="application/json")
     _error(response, 400, "invalid_json")
 
 
@@ -121,10 +124,18 @@ def test_json_that_is_not_an_object_is_refused(api, payload):
     assert response.json["error"]["code"]
 
 
-@pytest.mark.parametrize("field,value", [
-    ("body", 42), ("author_name", ["a"]), ("parent_id", "1"), ("parent_id", 1.5), ("parent_id", True),
-    ("author_email", "not-an-email"), ("thread_url", "javascript:alert(1)"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("body", 42),
+        ("author_name", ["a"]),
+        ("parent_id", "1"),
+        ("parent_id", 1.5),
+        ("parent_id", True),
+        ("author_email", "not-an-email"),
+        ("thread_url", "javascript:alert(1)"),
+    ],
+)
 def test_wrong_types_are_422(api, field, value):
     payload = {"body": "text", "author_name": "Ann", field: value}
     error = _error(api.client.post(api.thread_url(), json=payload), 422)
@@ -133,8 +144,7 @@ def test_wrong_types_are_422(api, field, value):
 
 def test_request_body_over_64_kib_is_413(api):
     payload = json.dumps({"body": "a" * 70_000, "author_name": "Ann"})
-    _error(api.client.post(api.thread_url(), data=payload, content_type="application/json"), 413,
-           "payload_too_large")
+    _error(api.client.post(api.thread_url(), data=payload, content_type="application/json"), 413, "payload_too_large")
 
 
 @pytest.mark.parametrize("text", ["nul \x00 byte", "bell \x07", "escape \x1b[31m", "del \x7f", "c1 \x85"])

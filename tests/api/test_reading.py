@@ -28,9 +28,11 @@ def _names(nodes):
 def test_unknown_thread_reads_as_empty(api):
     response = api.read("never-commented")
     assert response.status_code == 200
-    assert response.json == {"thread": {"key": "never-commented", "title": "", "url": "", "closed": False,
-                                        "comment_count": 0},
-                             "comments": [], "next_cursor": None}
+    assert response.json == {
+        "thread": {"key": "never-commented", "title": "", "url": "", "closed": False, "comment_count": 0},
+        "comments": [],
+        "next_cursor": None,
+    }
 
 
 def test_tree_shapes_are_nested_in_reply_order(api):
@@ -79,8 +81,7 @@ def test_default_depth_cap_is_six_levels(api):
 def _backdate(db, minutes_by_name):
     now = utcnow()
     for name, minutes in minutes_by_name.items():
-        db.session.query(Comment).filter_by(author_name=name).update(
-            {"created_at": now - timedelta(minutes=minutes)})
+        db.session.query(Comment).filter_by(author_name=name).update({"created_at": now - timedelta(minutes=minutes)})
     db.session.commit()
 
 
@@ -116,11 +117,18 @@ def test_cursor_pagination_walks_every_root_once(api, db, sort):
     assert len(seen) == len(set(seen))
 
 
-@pytest.mark.parametrize("params,field", [
-    ({"sort": "best"}, "sort"), ({"limit": 0}, "limit"), ({"limit": 201}, "limit"),
-    ({"limit": "many"}, "limit"), ({"cursor": "!!!"}, "cursor"), ({"cursor": "eyJ4IjoxfQ"}, "cursor"),
-    ({"unknown": 1}, "unknown"),
-])
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ({"sort": "best"}, "sort"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"cursor": "!!!"}, "cursor"),
+        ({"cursor": "eyJ4IjoxfQ"}, "cursor"),
+        ({"unknown": 1}, "unknown"),
+    ],
+)
 def test_bad_read_parameters_are_422(api, params, field):
     api.post()
     response = api.read(**params)
@@ -177,8 +185,9 @@ def test_deleted_comments_with_replies_are_tombstones(api):
     api.post("a reply", "Bob", parent_id=root_id)
     lonely = api.post("no replies", "Cat")
     assert api.client.delete(f"/api/v1/comments/{root_id}", headers={"X-Edit-Token": token}).status_code == 204
-    api.client.delete(f"/api/v1/comments/{lonely.json['comment']['id']}",
-                      headers={"X-Edit-Token": lonely.json["edit_token"]})
+    api.client.delete(
+        f"/api/v1/comments/{lonely.json['comment']['id']}", headers={"X-Edit-Token": lonely.json["edit_token"]}
+    )
     comments = api.read().json["comments"]
     assert len(comments) == 1
     tombstone = comments[0]
@@ -220,8 +229,7 @@ def test_rendered_pages_are_cached_until_the_thread_changes(app, api, db):
     # A change that is not a new comment (an edit) also moves the thread to a new revision.
     token = api.post("third", "Cat").json["edit_token"]
     third_id = api.read().json["comments"][-1]["id"]
-    api.client.patch(f"/api/v1/comments/{third_id}", json={"body": "third, edited"},
-                     headers={"X-Edit-Token": token})
+    api.client.patch(f"/api/v1/comments/{third_id}", json={"body": "third, edited"}, headers={"X-Edit-Token": token})
     assert api.read().json["comments"][-1]["body"] == "third, edited"
     assert comment_id
 

@@ -25,8 +25,15 @@ def redis_app(tmp_path, redis_server, db, own_limiter_storage, classifier, class
     from comments.tasks import ClassifierHolder
     from comments.tasks.inprocess import InProcessScoring
 
-    application = app_of_its_own(tmp_path, "redis-down.db", SCORING_MODE="inprocess", REDIS_URL=redis_server.url,
-                                 RATELIMIT_POST="4 per minute", RATELIMIT_READ="1000 per minute", **classifier_config)
+    application = app_of_its_own(
+        tmp_path,
+        "redis-down.db",
+        SCORING_MODE="inprocess",
+        REDIS_URL=redis_server.url,
+        RATELIMIT_POST="4 per minute",
+        RATELIMIT_READ="1000 per minute",
+        **classifier_config,
+    )
     scoring = InProcessScoring(application, ClassifierHolder(classifier_config, classifier))
     application.extensions["comments.scoring"] = scoring
     yield application
@@ -48,8 +55,11 @@ def _metric(client, name):
 
 
 def _redis_warnings(caplog):
-    return [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("comments")
-            and "Redis" in r.getMessage()]
+    return [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("comments") and "Redis" in r.getMessage()
+    ]
 
 
 def test_reads_and_posts_go_on_while_redis_is_down(redis_app, redis_server, caplog):
@@ -96,8 +106,11 @@ def test_reads_and_posts_go_on_while_redis_is_down(redis_app, redis_server, capl
         assert direct.keys("*comments*post*"), "the post limit counts in Redis again"
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json["status"] == "ready" and ready.json["degraded"] == []
-    assert any("again" in r.getMessage() for r in _redis_warnings(caplog) + [
-        r for r in caplog.records if "Redis" in r.getMessage() and r.levelno == logging.INFO])
+    assert any(
+        "again" in r.getMessage()
+        for r in _redis_warnings(caplog)
+        + [r for r in caplog.records if "Redis" in r.getMessage() and r.levelno == logging.INFO]
+    )
 
 
 def test_a_hung_redis_delays_requests_by_seconds_not_forever(redis_app, redis_server):

@@ -72,12 +72,12 @@ def test_a_root_with_many_replies_carries_the_first_and_a_cursor_for_the_rest(ap
     assert carried["replies_next_cursor"] is not None
 
     first = _replies(api, root, cursor=carried["replies_next_cursor"], limit=10).json
-    assert [n["id"] for n in first["comments"]] == replies[SHOWN:SHOWN + 10]
+    assert [n["id"] for n in first["comments"]] == replies[SHOWN : SHOWN + 10]
     rest = _replies(api, root, cursor=first["next_cursor"], limit=50).json
-    assert [n["id"] for n in rest["comments"]] == replies[SHOWN + 10:]
+    assert [n["id"] for n in rest["comments"]] == replies[SHOWN + 10 :]
     assert rest["next_cursor"] is None
     # Without a cursor the page starts at the first reply; the default page is 10.
-    assert [n["id"] for n in _replies(api, root).json["comments"]] == replies[:threads.REPLY_PAGE_DEFAULT]
+    assert [n["id"] for n in _replies(api, root).json["comments"]] == replies[: threads.REPLY_PAGE_DEFAULT]
 
 
 def test_nested_replies_are_bounded_per_root_and_every_level_pages_to_the_end(api):
@@ -121,8 +121,7 @@ def test_reply_pages_show_what_readers_see_tombstones_included(api, site, db):
     lonely = api.post("lonely deleted", "Lonely", parent_id=root).json
     _post(api, "answer under the gone one", gone["comment"]["id"])
     for posted in (gone, lonely):
-        api.client.delete(f"/api/v1/comments/{posted['comment']['id']}",
-                          headers={"X-Edit-Token": posted["edit_token"]})
+        api.client.delete(f"/api/v1/comments/{posted['comment']['id']}", headers={"X-Edit-Token": posted["edit_token"]})
     set_settings(site, premoderation="all")
     held = api.post("held reply", "Held", parent_id=root)
     assert held.status_code == 202
@@ -142,8 +141,9 @@ def test_reply_pages_show_what_readers_see_tombstones_included(api, site, db):
     # A comment whose only reply was deleted still shows that tombstone when it was answered.
     kept_reply = api.post("reply to kept, then deleted", "Kim", parent_id=kept).json
     _post(api, "answer under the deleted reply to kept", kept_reply["comment"]["id"])
-    api.client.delete(f"/api/v1/comments/{kept_reply['comment']['id']}",
-                      headers={"X-Edit-Token": kept_reply["edit_token"]})
+    api.client.delete(
+        f"/api/v1/comments/{kept_reply['comment']['id']}", headers={"X-Edit-Token": kept_reply["edit_token"]}
+    )
     under_kept = _replies(api, root).json["comments"][0]
     assert under_kept["id"] == kept and under_kept["reply_count"] == 0
     assert [n["status"] for n in under_kept["replies"]] == ["deleted"]
@@ -182,10 +182,17 @@ def test_an_unknown_comment_is_404(api):
     assert response.json["error"]["code"] == "comment_not_found"
 
 
-@pytest.mark.parametrize("params,field", [
-    ({"cursor": "!!!"}, "cursor"), ({"cursor": "eyJ4IjoxfQ"}, "cursor"), ({"limit": 0}, "limit"),
-    ({"limit": threads.REPLY_PAGE_MAX + 1}, "limit"), ({"limit": "many"}, "limit"), ({"sort": "top"}, "sort"),
-])
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ({"cursor": "!!!"}, "cursor"),
+        ({"cursor": "eyJ4IjoxfQ"}, "cursor"),
+        ({"limit": 0}, "limit"),
+        ({"limit": threads.REPLY_PAGE_MAX + 1}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"sort": "top"}, "sort"),
+    ],
+)
 def test_bad_reply_page_parameters_are_422(api, params, field):
     root = _post(api, "root")
     response = _replies(api, root, **params)
@@ -217,12 +224,17 @@ def test_every_sort_bounds_replies_and_keeps_them_in_reading_order(api, db, sort
         db.session.query(Comment).filter_by(id=roots[name]).update({"created_at": now - timedelta(hours=minutes + 1)})
     db.session.commit()
     page = api.read(sort=sort).json
-    order = {"oldest": ["quiet", "busy", "middle"], "newest": ["middle", "busy", "quiet"],
-             "top": ["busy", "middle", "quiet"]}[sort]
+    order = {
+        "oldest": ["quiet", "busy", "middle"],
+        "newest": ["middle", "busy", "quiet"],
+        "top": ["busy", "middle", "quiet"],
+    }[sort]
     assert [n["body"].split()[0] for n in page["comments"]] == order
     for node in page["comments"]:
         name = node["body"].split()[0]
-        assert [r["body"] for r in node["replies"]] == [f"{name}{i} reply" for i in range(min(SHOWN, len(node["replies"])))]
+        assert [r["body"] for r in node["replies"]] == [
+            f"{name}{i} reply" for i in range(min(SHOWN, len(node["replies"])))
+        ]
         assert (node["replies_next_cursor"] is not None) == (node["reply_count"] > SHOWN)
 
 
@@ -270,8 +282,9 @@ def test_reply_pages_draw_on_the_readers_budget(app, api, client):
     root = _post(api, "root")
     app.config["RATELIMIT_READ"] = "2 per minute"
     try:
-        statuses = [api.read().status_code] + [client.get(f"/api/v1/comments/{root}/replies").status_code
-                                               for _ in range(2)]
+        statuses = [api.read().status_code] + [
+            client.get(f"/api/v1/comments/{root}/replies").status_code for _ in range(2)
+        ]
     finally:
         app.config["RATELIMIT_READ"] = "1000 per minute"
     assert statuses == [200, 200, 429]

@@ -9,8 +9,9 @@ from tests.helpers import set_settings
 
 
 def _report(client, comment_id, ip, reason="abuse", **extra):
-    return client.post(f"/api/v1/comments/{comment_id}/reports", json={"reason": reason, **extra},
-                       environ_base={"REMOTE_ADDR": ip})
+    return client.post(
+        f"/api/v1/comments/{comment_id}/reports", json={"reason": reason, **extra}, environ_base={"REMOTE_ADDR": ip}
+    )
 
 
 @pytest.fixture()
@@ -47,10 +48,16 @@ def test_report_threshold_is_a_site_setting(client, db, site, comment_id):
     assert db.session.get(Comment, comment_id).reported_at is not None
 
 
-@pytest.mark.parametrize("payload", [
-    {"reason": "boring"}, {}, {"reason": "spam", "note": "x" * 1001}, {"reason": "spam", "extra": 1},
-    {"reason": "spam", "note": "bad \x00"},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"reason": "boring"},
+        {},
+        {"reason": "spam", "note": "x" * 1001},
+        {"reason": "spam", "extra": 1},
+        {"reason": "spam", "note": "bad \x00"},
+    ],
+)
 def test_bad_reports_are_422(client, comment_id, payload):
     response = client.post(f"/api/v1/comments/{comment_id}/reports", json=payload)
     assert response.status_code == 422

@@ -44,20 +44,27 @@ def conversation(api, client, site) -> dict[str, int]:
     which says whom it answers), more replies than a comment carries (a replies cursor), an
     edited comment and a deleted comment kept as a tombstone for its reply."""
     host = {"Authorization": f"Bearer {site.test_api_key}"}
-    assert client.patch(f"/api/v1/sites/{site.slug}/settings", headers=host,
-                        json={"max_depth": 3}).status_code == 200
+    assert client.patch(f"/api/v1/sites/{site.slug}/settings", headers=host, json={"max_depth": 3}).status_code == 200
     root = _post(api, "root of it all")["comment"]["id"]
     replies = [_post(api, f"reply {n}", root)["comment"]["id"] for n in range(threads.REPLIES_SHOWN + 2)]
     deeper = _post(api, "deeper still", replies[0])["comment"]["id"]
     capped = _post(api, "past the cap", deeper)["comment"]["id"]
     edited = _post(api, "edited later")
     token = {"X-Edit-Token": edited["edit_token"]}
-    assert client.patch(f"/api/v1/comments/{edited['comment']['id']}", headers=token,
-                        json={"body": "edited, **now**"}).status_code == 200
+    assert (
+        client.patch(
+            f"/api/v1/comments/{edited['comment']['id']}", headers=token, json={"body": "edited, **now**"}
+        ).status_code
+        == 200
+    )
     gone = _post(api, "deleted but answered")
     _post(api, "the answer", gone["comment"]["id"])
-    assert client.delete(f"/api/v1/comments/{gone['comment']['id']}",
-                         headers={"X-Edit-Token": gone["edit_token"]}).status_code == 204
+    assert (
+        client.delete(
+            f"/api/v1/comments/{gone['comment']['id']}", headers={"X-Edit-Token": gone["edit_token"]}
+        ).status_code
+        == 204
+    )
     for n in range(3):
         _post(api, f"another root {n}")
     return {"root": root, "capped": capped, "edited": edited["comment"]["id"], "gone": gone["comment"]["id"]}
@@ -71,8 +78,9 @@ def _check_tree_node(node: dict[str, Any]) -> None:
     assert set(node) == expected, node["id"]
     dumped = CommentSchema().dump(db.session.get(Comment, node["id"]))
     assert set(dumped) == declared - TREE_ONLY
-    assert {k: v for k, v in node.items() if k not in TREE_ONLY and k != "replies"} == \
-        {k: v for k, v in dumped.items() if k != "replies"}
+    assert {k: v for k, v in node.items() if k not in TREE_ONLY and k != "replies"} == {
+        k: v for k, v in dumped.items() if k != "replies"
+    }
 
 
 def test_a_thread_read_is_what_the_schema_declares_and_dumps(api, conversation):
@@ -94,8 +102,9 @@ def test_a_thread_read_is_what_the_schema_declares_and_dumps(api, conversation):
 
 def test_a_replies_page_is_what_the_schema_declares_and_dumps(api, conversation):
     root = next(c for c in api.read().json["comments"] if c["id"] == conversation["root"])
-    page = api.client.get(f"/api/v1/comments/{root['id']}/replies",
-                          query_string={"cursor": root["replies_next_cursor"], "limit": 1}).json
+    page = api.client.get(
+        f"/api/v1/comments/{root['id']}/replies", query_string={"cursor": root["replies_next_cursor"], "limit": 1}
+    ).json
     assert RepliesPageSchema().validate(page) == {}
     assert set(page) == set(RepliesPageSchema().fields)
     assert page["next_cursor"] is not None and page["comments"]
@@ -105,14 +114,26 @@ def test_a_replies_page_is_what_the_schema_declares_and_dumps(api, conversation)
 
 def test_a_schema_refuses_what_it_does_not_declare():
     """The check above can fail: an undeclared field or a wrong type is an error."""
-    node = {"id": 1, "parent_id": None, "author_name": "Ann", "body": "x", "body_html": "<p>x</p>",
-            "status": "published", "created_at": "2026-01-01T00:00:00.000Z", "edited_at": None,
-            "reply_count": 0, "replies": [], "replies_next_cursor": None}
-    page = {"thread": {"key": "k", "title": "", "url": "", "closed": False, "comment_count": 1},
-            "comments": [node], "next_cursor": None}
+    node = {
+        "id": 1,
+        "parent_id": None,
+        "author_name": "Ann",
+        "body": "x",
+        "body_html": "<p>x</p>",
+        "status": "published",
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "edited_at": None,
+        "reply_count": 0,
+        "replies": [],
+        "replies_next_cursor": None,
+    }
+    page = {
+        "thread": {"key": "k", "title": "", "url": "", "closed": False, "comment_count": 1},
+        "comments": [node],
+        "next_cursor": None,
+    }
     assert ThreadPageSchema().validate(page) == {}
-    for wrong in ({"reactions": {}}, {"reply_count": "many"}, {"created_at": "yesterday"}, {"id": None},
-                  {"body": 5}):
+    for wrong in ({"reactions": {}}, {"reply_count": "many"}, {"created_at": "yesterday"}, {"id": None}, {"body": 5}):
         assert ThreadPageSchema().validate({**page, "comments": [{**node, **wrong}]}), wrong
 
 
@@ -126,8 +147,10 @@ def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     description beside it) merged."""
     while True:
         if "$ref" in schema:
-            schema = {**{k: v for k, v in schema.items() if k != "$ref"},
-                      **spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]}
+            schema = {
+                **{k: v for k, v in schema.items() if k != "$ref"},
+                **spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]],
+            }
         elif len(schema.get("allOf", ())) == 1:
             schema = {**{k: v for k, v in schema.items() if k != "allOf"}, **schema["allOf"][0]}
         else:
@@ -143,8 +166,9 @@ def _conforms(spec: dict[str, Any], schema: dict[str, Any], value: Any, where: s
         return
     if kinds:
         allowed = tuple(_TYPES[k] for k in kinds if k != "null")
-        assert isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed), \
+        assert isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed), (
             f"{where}: {value!r} is not {kinds}"
+        )
     if isinstance(value, dict) and "properties" in schema:
         undeclared = set(value) - set(schema["properties"])
         assert not undeclared, f"{where}: {undeclared} not in the document"
@@ -165,8 +189,12 @@ def test_the_public_answers_are_what_the_openapi_document_describes(api, client,
     thread = "/api/v1/sites/{site_slug}/threads/{key}/comments"
     one = "/api/v1/comments/{comment_id}"
     _answer_conforms(client, api.read(limit=3), thread, "get")
-    _answer_conforms(client, client.get(f"/api/v1/comments/{conversation['root']}/replies"),
-                     "/api/v1/comments/{comment_id}/replies", "get")
+    _answer_conforms(
+        client,
+        client.get(f"/api/v1/comments/{conversation['root']}/replies"),
+        "/api/v1/comments/{comment_id}/replies",
+        "get",
+    )
     posted = api.post("a new one")
     _answer_conforms(client, posted, thread, "post")
     assert set(posted.json["comment"]) == set(CommentSchema().fields) - TREE_ONLY
@@ -176,8 +204,9 @@ def test_the_public_answers_are_what_the_openapi_document_describes(api, client,
     assert set(as_reader.json["comment"]) == set(CommentSchema().fields) - TREE_ONLY - AUTHORS_ONLY
     _answer_conforms(client, as_reader, one, "get")
     _answer_conforms(client, client.get(f"/api/v1/comments/{comment_id}", headers=token), one, "get")
-    _answer_conforms(client, client.patch(f"/api/v1/comments/{comment_id}", headers=token, json={"body": "new"}),
-                     one, "patch")
+    _answer_conforms(
+        client, client.patch(f"/api/v1/comments/{comment_id}", headers=token, json={"body": "new"}), one, "patch"
+    )
     tombstone = client.get(f"/api/v1/comments/{conversation['gone']}")
     assert tombstone.json["comment"]["author_name"] is None
     _answer_conforms(client, tombstone, one, "get")
@@ -195,8 +224,12 @@ def test_the_host_answers_are_what_the_openapi_document_describes(api, client, s
     _answer_conforms(client, exported, f"{base}/comments", "get")
     _answer_conforms(client, client.get(f"{at}/threads", headers=host), f"{base}/threads", "get")
     _answer_conforms(client, client.get(f"{at}/threads/article-1", headers=host), f"{base}/threads/{{key}}", "get")
-    _answer_conforms(client, client.put(f"{at}/threads/new-one", headers=host, json={"title": "New"}),
-                     f"{base}/threads/{{key}}", "put")
+    _answer_conforms(
+        client,
+        client.put(f"{at}/threads/new-one", headers=host, json={"title": "New"}),
+        f"{base}/threads/{{key}}",
+        "put",
+    )
     _answer_conforms(client, client.post(f"{at}/keys", headers=host, json={"label": "spare"}), f"{base}/keys", "post")
     _answer_conforms(client, client.get(f"{at}/keys", headers=host), f"{base}/keys", "get")
 

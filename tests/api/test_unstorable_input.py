@@ -30,11 +30,15 @@ def test_titles_urls_and_labels(api, client, host, text):
 @pytest.mark.parametrize("text", [NUL, SURROGATE])
 def test_login_and_decision_reasons(api, client, moderator, text):
     assert client.post("/api/v1/auth/token", json={"email": text, "password": text}).status_code == 422
-    token = client.post("/api/v1/auth/token", json={"email": "mod@news.example",
-                                                    "password": "correct horse battery"}).json["token"]
+    token = client.post(
+        "/api/v1/auth/token", json={"email": "mod@news.example", "password": "correct horse battery"}
+    ).json["token"]
     comment_id = api.post("to decide").json["comment"]["id"]
-    decision = client.post(f"/api/v1/moderation/comments/{comment_id}/decision",
-                           json={"action": "reject", "reason": text}, headers={"Authorization": f"Bearer {token}"})
+    decision = client.post(
+        f"/api/v1/moderation/comments/{comment_id}/decision",
+        json={"action": "reject", "reason": text},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert decision.status_code == 422
     assert decision.json["error"]["fields"].keys() == {"reason"}
 
@@ -48,8 +52,13 @@ def test_a_nul_in_the_dashboard_login_is_a_wrong_password(client, moderator):
 
 
 def test_settings_refuse_such_strings_and_fractions(client, host):
-    for change in ({"banned_words": [NUL]}, {"allowed_origins": ["https://x\u0000.example"]},
-                   {"max_depth": 4.7}, {"edit_window_seconds": 600.9}, {"report_threshold": "3"}):
+    for change in (
+        {"banned_words": [NUL]},
+        {"allowed_origins": ["https://x\u0000.example"]},
+        {"max_depth": 4.7},
+        {"edit_window_seconds": 600.9},
+        {"report_threshold": "3"},
+    ):
         response = client.patch("/api/v1/sites/news/settings", headers=host, json=change)
         assert response.status_code == 422, change
     assert client.get("/api/v1/sites/news/settings", headers=host).json["settings"]["max_depth"] == 6
@@ -57,8 +66,9 @@ def test_settings_refuse_such_strings_and_fractions(client, host):
 
 def test_a_slug_with_nul_is_an_unknown_site(client):
     assert client.get("/api/v1/sites/a%00b/counts?keys=a").status_code == 404
-    assert client.post("/api/v1/sites/a%00b/threads/k/comments",
-                       json={"body": "x", "author_name": "A"}).status_code == 404
+    assert (
+        client.post("/api/v1/sites/a%00b/threads/k/comments", json={"body": "x", "author_name": "A"}).status_code == 404
+    )
 
 
 def test_json_nested_thousands_deep_is_bad_json(api, client):

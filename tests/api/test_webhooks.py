@@ -121,23 +121,25 @@ def test_a_stale_timestamp_fails_verification(receiver):
 
 
 def test_only_subscribed_events_and_every_kind(app, client, db, api, site, host, receiver, moderator):
-    _register(client, host, receiver.url, ["comment.held", "comment.rejected", "comment.reported",
-                                            "comment.decided"])
+    _register(client, host, receiver.url, ["comment.held", "comment.rejected", "comment.reported", "comment.decided"])
     set_settings(site, suspect_words=["crypto"], banned_words=["scam"], report_threshold=1)
     api.post("A fine comment")  # published: not subscribed
     held_id = api.post("crypto tips", author="Bo", ip="192.0.2.2").json["comment"]["id"]
     api.post("a scam", author="Cy", ip="192.0.2.3")
     published_id = api.post("Another fine one", author="Di", ip="192.0.2.4").json["comment"]["id"]
     client.post(f"/api/v1/comments/{published_id}/reports", json={"reason": "spam"})
-    token = client.post("/api/v1/auth/token", json={"email": "mod@news.example",
-                                                    "password": "correct horse battery"}).json["token"]
-    decided = client.post(f"/api/v1/moderation/comments/{held_id}/decision", json={"action": "reject"},
-                          headers={"Authorization": f"Bearer {token}"})
+    token = client.post(
+        "/api/v1/auth/token", json={"email": "mod@news.example", "password": "correct horse battery"}
+    ).json["token"]
+    decided = client.post(
+        f"/api/v1/moderation/comments/{held_id}/decision",
+        json={"action": "reject"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert decided.status_code == 200
     drain(app)
     events = [json.loads(r["body"])["event"] for r in receiver.requests]
-    assert events == ["comment.held", "comment.rejected", "comment.reported", "comment.rejected",
-                      "comment.decided"]
+    assert events == ["comment.held", "comment.rejected", "comment.reported", "comment.rejected", "comment.decided"]
     reported = json.loads(receiver.requests[2]["body"])["data"]
     assert reported["report"]["reason"] == "spam" and reported["queued_for_review"] is True
     decision = json.loads(receiver.requests[4]["body"])["data"]["decision"]
@@ -174,8 +176,9 @@ def test_a_failed_delivery_is_retried_with_backoff(app, client, db, api, site, h
     assert [a["status"] for a in log["attempt_log"]] == [500, 503, 200]
 
 
-def test_a_delivery_is_given_up_after_the_last_attempt_and_can_be_retried(app, client, db, api, site, host,
-                                                                           receiver, monkeypatch):
+def test_a_delivery_is_given_up_after_the_last_attempt_and_can_be_retried(
+    app, client, db, api, site, host, receiver, monkeypatch
+):
     monkeypatch.setitem(app.config, "WEBHOOK_MAX_ATTEMPTS", 2)
     monkeypatch.setitem(app.config, "WEBHOOK_RETRY_BASE_SECONDS", 0)
     created = _register(client, host, receiver.url, ["comment.published"])
@@ -205,9 +208,15 @@ def test_a_delivery_survives_a_restart(app, client, db, api, site, host, receive
     drain(app)  # the first attempt fails; then the process "dies"
     db.session.query(WebhookDelivery).update({"next_attempt_at": utcnow() - timedelta(seconds=1)})
     db.session.commit()
-    restarted = create_app({**{k: app.config[k] for k in ("DATABASE_URL", "SECRET_KEY", "HASH_KEY")},
-                            "SCORING_MODE": "off", "WEBHOOK_DELIVERY": "worker", "WEBHOOK_ALLOW_PRIVATE": True,
-                            "REDIS_URL": app.config["REDIS_URL"]})
+    restarted = create_app(
+        {
+            **{k: app.config[k] for k in ("DATABASE_URL", "SECRET_KEY", "HASH_KEY")},
+            "SCORING_MODE": "off",
+            "WEBHOOK_DELIVERY": "worker",
+            "WEBHOOK_ALLOW_PRIVATE": True,
+            "REDIS_URL": app.config["REDIS_URL"],
+        }
+    )
     try:
         assert drain(restarted).delivered == 1
     finally:
@@ -259,15 +268,33 @@ def test_ping(app, client, db, site, host, receiver):
 
 # --- refusing private addresses ---------------------------------------------------------------
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:8080/hook", "http://localhost/hook", "http://[::1]/hook", "http://10.1.2.3/hook",
-    "http://192.168.0.10/hook", "http://172.16.5.4/hook", "http://169.254.169.254/latest/meta-data",
-    "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/", "http://100.64.0.1/", "http://[fe80::1]/",
-    "http://[64:ff9b::7f00:1]/", "http://[::7f00:1]/", "http://[2002:7f00:1::]/", "http://[fc00::1]/",
-    "http://224.0.0.1/", "http://[::]/",
-    # ranges Python 3.11's is_global still calls global: local-use NAT64, IPv4-translated, site-local
-    "http://[64:ff9b:1::a00:1]/", "http://[::ffff:0:7f00:1]/", "http://[fec0::1]/",
-])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://[::1]/hook",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://172.16.5.4/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://0.0.0.0/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://100.64.0.1/",
+        "http://[fe80::1]/",
+        "http://[64:ff9b::7f00:1]/",
+        "http://[::7f00:1]/",
+        "http://[2002:7f00:1::]/",
+        "http://[fc00::1]/",
+        "http://224.0.0.1/",
+        "http://[::]/",
+        # ranges Python 3.11's is_global still calls global: local-use NAT64, IPv4-translated, site-local
+        "http://[64:ff9b:1::a00:1]/",
+        "http://[::ffff:0:7f00:1]/",
+        "http://[fec0::1]/",
+    ],
+)
 def test_private_addresses_are_refused(client, site, host, url):
     response = client.post(HOOKS, headers=host, json={"url": url, "events": ["comment.held"]})
     assert response.status_code == 422, url
@@ -278,21 +305,23 @@ def test_private_addresses_are_refused(client, site, host, url):
         assert "127.0.0.1" not in response.json["error"]["message"]
 
 
-@pytest.mark.parametrize("body", [
-    {"url": "ftp://example.com/hook", "events": ["comment.held"]},
-    {"url": "https://user:pw@example.com/hook", "events": ["comment.held"]},
-    {"url": "not a url", "events": ["comment.held"]},
-    {"url": "https://example.com/hook", "events": ["comment.exploded"]},
-    {"url": "https://example.com/hook", "events": []},
-    {"url": "https://example.com/hook"},
-    {"events": ["comment.held"]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"url": "ftp://example.com/hook", "events": ["comment.held"]},
+        {"url": "https://user:pw@example.com/hook", "events": ["comment.held"]},
+        {"url": "not a url", "events": ["comment.held"]},
+        {"url": "https://example.com/hook", "events": ["comment.exploded"]},
+        {"url": "https://example.com/hook", "events": []},
+        {"url": "https://example.com/hook"},
+        {"events": ["comment.held"]},
+    ],
+)
 def test_bad_webhook_bodies_are_422(client, site, host, body):
     assert client.post(HOOKS, headers=host, json=body).status_code == 422
 
 
-def test_an_address_that_turns_private_is_refused_at_connect_time(app, client, db, api, site, host,
-                                                                   monkeypatch):
+def test_an_address_that_turns_private_is_refused_at_connect_time(app, client, db, api, site, host, monkeypatch):
     """DNS rebinding: the name was public when registered, points inward when delivering."""
     answers = {"hooks.example.com": "93.184.215.14"}
 
@@ -315,9 +344,11 @@ def test_an_address_that_turns_private_is_refused_at_connect_time(app, client, d
 def test_the_vetted_address_is_the_one_connected_to(monkeypatch):
     """The connection goes to the address that was checked, with the name as Host."""
     resolved = iter(["93.184.215.14", "127.0.0.1"])  # a rebinding resolver: public, then private
-    monkeypatch.setattr(safehttp.socket, "getaddrinfo",
-                        lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "",
-                                                      (next(resolved), port))])
+    monkeypatch.setattr(
+        safehttp.socket,
+        "getaddrinfo",
+        lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(resolved), port))],
+    )
     seen = []
 
     def fake_connect(address, timeout=None):
@@ -333,8 +364,9 @@ def test_the_vetted_address_is_the_one_connected_to(monkeypatch):
 def test_webhooks_are_managed_and_audited(app, client, db, site, host, receiver, monkeypatch):
     created = _register(client, host, receiver.url, ["comment.held"])
     webhook_id = created["webhook"]["id"]
-    changed = client.patch(f"{HOOKS}/{webhook_id}", headers=host, json={"events": ["comment.rejected"],
-                                                                          "active": False})
+    changed = client.patch(
+        f"{HOOKS}/{webhook_id}", headers=host, json={"events": ["comment.rejected"], "active": False}
+    )
     assert changed.status_code == 200
     assert changed.json["webhook"]["events"] == ["comment.rejected"] and changed.json["webhook"]["active"] is False
     monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE", False)
@@ -344,8 +376,10 @@ def test_webhooks_are_managed_and_audited(app, client, db, site, host, receiver,
     assert client.get(f"{HOOKS}/{webhook_id}", headers=host).status_code == 200
     assert client.delete(f"{HOOKS}/{webhook_id}", headers=host).status_code == 204
     assert client.get(f"{HOOKS}/{webhook_id}", headers=host).status_code == 404
-    actions = [e.action for e in db.session.query(AuditEvent).filter(AuditEvent.action.like("webhook_%"))
-               .order_by(AuditEvent.id)]
+    actions = [
+        e.action
+        for e in db.session.query(AuditEvent).filter(AuditEvent.action.like("webhook_%")).order_by(AuditEvent.id)
+    ]
     assert actions[0] == "webhook_created" and "webhook_changed" in actions and actions[-1] == "webhook_deleted"
 
 
@@ -354,8 +388,11 @@ def test_another_sites_webhooks_are_out_of_reach(client, db, site, host, receive
 
     other, key = create_site("other", [])
     db.session.commit()
-    theirs = client.post("/api/v1/sites/other/webhooks", headers={"Authorization": f"Bearer {key}"},
-                         json={"url": receiver.url, "events": ["comment.held"]}).json["webhook"]["id"]
+    theirs = client.post(
+        "/api/v1/sites/other/webhooks",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"url": receiver.url, "events": ["comment.held"]},
+    ).json["webhook"]["id"]
     assert client.get(f"{HOOKS}/{theirs}", headers=host).status_code == 404
     assert client.delete(f"{HOOKS}/{theirs}", headers=host).status_code == 404
     assert client.get(f"/api/v1/sites/other/webhooks/{theirs}", headers=host).status_code == 403
@@ -392,10 +429,15 @@ def test_one_broken_delivery_does_not_stop_the_others(app, client, db, api, site
     assert run.retrying == 1 and run.delivered == 1 and len(receiver.requests) == 1
 
 
-@pytest.mark.parametrize("path, params", [
-    ("/deliveries", {"status": "lost"}), ("/deliveries", {"limit": 0}), ("/deliveries", {"cursor": "nope"}),
-    ("/deliveries", {"extra": 1}),
-])
+@pytest.mark.parametrize(
+    "path, params",
+    [
+        ("/deliveries", {"status": "lost"}),
+        ("/deliveries", {"limit": 0}),
+        ("/deliveries", {"cursor": "nope"}),
+        ("/deliveries", {"extra": 1}),
+    ],
+)
 def test_delivery_log_refuses_bad_queries(client, site, host, receiver, path, params):
     webhook_id = _register(client, host, receiver.url, ["comment.held"])["webhook"]["id"]
     assert client.get(f"{HOOKS}/{webhook_id}{path}", headers=host, query_string=params).status_code == 422
@@ -430,8 +472,12 @@ def test_a_secret_rotation_signs_with_both_secrets_for_a_while(app, client, db, 
     assert request["headers"]["X-Comments-Signature"].count("v1=") == 2
     for secret in (old_secret, new_secret):  # a receiver with either secret accepts it
         assert receiver_verifies(secret, request["headers"], request["body"])
-        assert verify(secret, request["headers"]["X-Comments-Timestamp"],
-                      request["headers"]["X-Comments-Signature"], request["body"])
+        assert verify(
+            secret,
+            request["headers"]["X-Comments-Timestamp"],
+            request["headers"]["X-Comments-Signature"],
+            request["body"],
+        )
     # once the overlap is over, only the new secret signs
     db.session.query(Webhook).update({"previous_secret_until": utcnow() - timedelta(seconds=1)})
     db.session.commit()
@@ -441,7 +487,6 @@ def test_a_secret_rotation_signs_with_both_secrets_for_a_while(app, client, db, 
     assert receiver_verifies(new_secret, request["headers"], request["body"])
     assert not receiver_verifies(old_secret, request["headers"], request["body"])
     assert client.post(f"{HOOKS}/999999/secret", headers=host).status_code == 404
-
 
 
 def test_webhook_changes_are_left_to_their_owner_to_commit(db, site, receiver):

@@ -11,13 +11,13 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import socket  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from typing import Any  # noqa: E402
+import socket
+from collections.abc import Iterator
+from typing import Any
 
-import pytest  # noqa: E402
+import pytest
 
-from comments.classifier.testmodel import TestModelInfo, load_labelled_sample  # noqa: E402
+from comments.classifier.testmodel import TestModelInfo, load_labelled_sample
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -73,8 +73,9 @@ def test_windows_cover_every_short_span(n: int):
 
 
 def passes_of(lengths: list[int], windows_per_pass: int = 16, pass_cost_tokens: int = 64) -> list[list[int]]:
-    passes = group_into_passes(lengths, windows_per_pass=windows_per_pass, window=512,
-                               pass_cost_tokens=pass_cost_tokens)
+    passes = group_into_passes(
+        lengths, windows_per_pass=windows_per_pass, window=512, pass_cost_tokens=pass_cost_tokens
+    )
     assert sorted(k for p in passes for k in p) == list(range(len(lengths)))  # every window once
     for p in passes:
         assert lengths[p[0]] == max(lengths[k] for k in p)  # longest first: it sets the pass's width

@@ -48,9 +48,7 @@ def max_difference(scores: list[dict[str, float]], reference: list[dict[str, flo
 
 @pytest.mark.parametrize(("runtime", "precision"), SETTINGS)
 def test_setting_close_to_fp32(classifier_settings: dict[str, Any], texts, fp32_scores, runtime: str, precision: str):
-    clf = load_classifier(
-        {**classifier_settings, "CLASSIFIER_RUNTIME": runtime, "CLASSIFIER_PRECISION": precision}
-    )
+    clf = load_classifier({**classifier_settings, "CLASSIFIER_RUNTIME": runtime, "CLASSIFIER_PRECISION": precision})
     assert (clf.runtime, clf.precision) == (runtime, precision)
     scores = clf.score(texts)
     worst = max_difference(scores, fp32_scores)

@@ -17,7 +17,9 @@ def _filler(clf, sentences: list[str], min_tokens: int) -> str:
     """Clean sentences (in a fixed order) until the text is at least ``min_tokens`` long."""
     parts: list[str] = []
     i = 0
-    while len(clf.detoxify.tokenizer(" ".join(parts), add_special_tokens=False, verbose=False)["input_ids"]) < min_tokens:
+    while (
+        len(clf.detoxify.tokenizer(" ".join(parts), add_special_tokens=False, verbose=False)["input_ids"]) < min_tokens
+    ):
         parts.append(sentences[(i * 7) % len(sentences)])
         i += 1
     return " ".join(parts)
@@ -103,7 +105,10 @@ def test_the_pass_cost_is_measured_for_the_loaded_model(fp32_classifier):
     assert PASS_COST_BOUNDS[0] <= clf.pass_cost_tokens <= PASS_COST_BOUNDS[1]
     tok = clf.detoxify.tokenizer
     assert (clf.windowing.window, clf.windowing.prefix, clf.windowing.suffix) == (
-        512, (tok.cls_token_id,), (tok.sep_token_id,))
+        512,
+        (tok.cls_token_id,),
+        (tok.sep_token_id,),
+    )
 
 
 def test_concurrent_scoring_from_four_threads(fp32_classifier, heldout, clean_train_sentences):
@@ -127,7 +132,7 @@ def test_concurrent_scoring_from_four_threads(fp32_classifier, heldout, clean_tr
                 got = clf.score(batches[i])
                 assert all(abs(g[k] - e[k]) < 1e-5 for g, e in zip(got, expected[i]) for k in g)
             results[i] = got
-        except BaseException as exc:  # noqa: BLE001 - collected and re-raised below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]

@@ -12,7 +12,7 @@ from comments import config
 from comments.classifier import testmodel
 from comments.classifier.testmodel import JIGSAW_CLASSES, TestModelInfo, build_test_model, load_labelled_sample
 
-TINY = dict(short_epochs=1, mixed_epochs=1, long_per_epoch=8, long_max_tokens=64)
+TINY = {"short_epochs": 1, "mixed_epochs": 1, "long_per_epoch": 8, "long_max_tokens": 64}
 
 
 def test_labelled_sample_is_well_formed():

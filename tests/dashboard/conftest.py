@@ -16,10 +16,22 @@ from tests.helpers import Dashboard, make_comment, set_settings
 def held_comments(db, site) -> list[Comment]:
     """Two comments the classifier held (toxicity; insult and threat) and one a rule held."""
     set_settings(site, suspect_words=["crypto"])
-    first = make_comment(site, "You are all idiots.", scores={"toxicity": 0.93, "insult": 0.41},
-                         author="Bob", title="Budget 2026", ip="192.0.2.5")
-    second = make_comment(site, "I will find you.", scores={"threat": 0.88, "insult": 0.75},
-                          author="Cid", title="Budget 2026", ip="192.0.2.6")
+    first = make_comment(
+        site,
+        "You are all idiots.",
+        scores={"toxicity": 0.93, "insult": 0.41},
+        author="Bob",
+        title="Budget 2026",
+        ip="192.0.2.5",
+    )
+    second = make_comment(
+        site,
+        "I will find you.",
+        scores={"threat": 0.88, "insult": 0.75},
+        author="Cid",
+        title="Budget 2026",
+        ip="192.0.2.6",
+    )
     third = make_comment(site, "Buy crypto now", author="Dee", key="article-2", ip="192.0.2.7")
     for comment in (first, second, third):
         assert comment.status == "held", comment.reasons
@@ -34,6 +46,7 @@ def dashboard(client, moderator) -> Dashboard:
 
 
 # --- the browser ------------------------------------------------------------------------------
+
 
 @pytest.fixture()
 def page(browser, live_server) -> Iterator[Any]:

@@ -53,14 +53,16 @@ def test_the_cookie_is_secure_over_https(app, moderator, db):
     client = app.test_client()
     page = client.get("/mod/login", base_url="https://mod.example")
     token = CSRF_FIELD.search(page.text).group(1)
-    response = client.post("/mod/login", base_url="https://mod.example",
-                           data={"email": "mod@news.example", "password": PASSWORD, "csrf_token": token})
+    response = client.post(
+        "/mod/login",
+        base_url="https://mod.example",
+        data={"email": "mod@news.example", "password": PASSWORD, "csrf_token": token},
+    )
     assert response.status_code == 303
     assert "Secure" in _cookie_header(response)
 
 
-@pytest.mark.parametrize("email,password", [("mod@news.example", "wrong password"),
-                                            ("nobody@news.example", PASSWORD)])
+@pytest.mark.parametrize("email,password", [("mod@news.example", "wrong password"), ("nobody@news.example", PASSWORD)])
 def test_failed_logins_get_one_uniform_error(client, moderator, email, password):
     response = Dashboard(client).login(email, password)
     assert response.status_code == 401
@@ -99,14 +101,17 @@ def test_login_never_redirects_elsewhere(client, moderator):
     for target in ("https://evil.example/", "//evil.example/mod/", "/api/v1/", "/mod/\\evil"):
         page = client.get("/mod/login", query_string={"next": target})
         token = CSRF_FIELD.search(page.text).group(1)
-        response = client.post("/mod/login", data={"email": "mod@news.example", "password": PASSWORD,
-                                                   "csrf_token": token, "next": target})
+        response = client.post(
+            "/mod/login", data={"email": "mod@news.example", "password": PASSWORD, "csrf_token": token, "next": target}
+        )
         assert response.location == "/mod/", target
         client.post("/mod/logout", data={"csrf_token": CSRF_FIELD.search(client.get("/mod/").text).group(1)})
     page = client.get("/mod/login?next=/mod/stats")
     token = CSRF_FIELD.search(page.text).group(1)
-    response = client.post("/mod/login", data={"email": "mod@news.example", "password": PASSWORD,
-                                               "csrf_token": token, "next": "/mod/stats"})
+    response = client.post(
+        "/mod/login",
+        data={"email": "mod@news.example", "password": PASSWORD, "csrf_token": token, "next": "/mod/stats"},
+    )
     assert response.location == "/mod/stats"
 
 
@@ -132,23 +137,33 @@ def test_an_expired_token_ends_the_session(client, db, dashboard):
 
 def test_every_dashboard_post_needs_the_csrf_token(dashboard, held_comments):
     comment_id = held_comments[0].id
-    posts = [(f"/mod/comments/{comment_id}/decision", {"action": "approve"}),
-             (f"/mod/comments/{comment_id}/undo", {}),
-             ("/mod/bulk", {"action": "approve", "selected": f"{comment_id}:2"}),
-             ("/mod/sites/news/settings", {"threshold_toxicity": "0.5"})]
+    posts = [
+        (f"/mod/comments/{comment_id}/decision", {"action": "approve"}),
+        (f"/mod/comments/{comment_id}/undo", {}),
+        ("/mod/bulk", {"action": "approve", "selected": f"{comment_id}:2"}),
+        ("/mod/sites/news/settings", {"threshold_toxicity": "0.5"}),
+    ]
     for path, data in posts:
         assert dashboard.post(path, data, csrf=False).status_code == 403, path
         assert dashboard.post(path, {**data, "csrf_token": "forged"}).status_code == 403, path
     # The X-CSRF-Token header (what htmx sends) is accepted in place of the field.
-    response = dashboard.client.post(f"/mod/comments/{comment_id}/decision", data={"action": "approve"},
-                                     headers={"HX-Request": "true", "X-CSRF-Token": dashboard.csrf})
+    response = dashboard.client.post(
+        f"/mod/comments/{comment_id}/decision",
+        data={"action": "approve"},
+        headers={"HX-Request": "true", "X-CSRF-Token": dashboard.csrf},
+    )
     assert response.status_code == 200
     assert "Approved" in response.text
 
 
 def test_dashboard_pages_carry_a_strict_content_security_policy(dashboard, held_comments):
-    for path in ("/mod/", "/mod/login", f"/mod/comments/{held_comments[0].id}", "/mod/stats",
-                 "/mod/sites/news/settings"):
+    for path in (
+        "/mod/",
+        "/mod/login",
+        f"/mod/comments/{held_comments[0].id}",
+        "/mod/stats",
+        "/mod/sites/news/settings",
+    ):
         response = dashboard.get(path)
         policy = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
@@ -158,6 +173,7 @@ def test_dashboard_pages_carry_a_strict_content_security_policy(dashboard, held_
 
 
 # --- the moderation API with the dashboard's session ----------------------------------------------
+
 
 def test_the_moderation_api_accepts_the_dashboard_session(dashboard, held_comments):
     client = dashboard.client

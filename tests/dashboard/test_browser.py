@@ -46,8 +46,7 @@ def _count(page, queue: str) -> str:
     return page.locator(f'#queue-tabs [data-count="{queue}"]').inner_text()
 
 
-def test_log_in_see_reasons_approve_by_keyboard_reject_and_count(page, live_server, db, moderator,
-                                                                 held_comments):
+def test_log_in_see_reasons_approve_by_keyboard_reject_and_count(page, live_server, db, moderator, held_comments):
     first, second, third = held_comments
     browser_login(page)
     card = page.locator(f"#card-{first.id}")
@@ -143,8 +142,9 @@ def test_comment_html_from_the_xss_payloads_stays_inert(page, db, site, moderato
 
     set_settings(site, premoderation="all")
     for i, payload in enumerate(PAYLOADS):
-        make_comment(site, payload, author=f"<img src=x onerror=alert({i})>", ip=f"10.1.{i}.1",
-                     title=f"<svg onload=alert({i})>")
+        make_comment(
+            site, payload, author=f"<img src=x onerror=alert({i})>", ip=f"10.1.{i}.1", title=f"<svg onload=alert({i})>"
+        )
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     browser_login(page)
@@ -175,31 +175,62 @@ def test_comment_html_from_the_xss_payloads_stays_inert(page, db, site, moderato
 
 # --- screenshots for the README -----------------------------------------------------------------
 
+
 def _realistic_queue(site, db) -> None:
     set_settings(site, suspect_words=["crypto"], report_threshold=2)
-    make_comment(site, "You are all **idiots** and this article is garbage.",
-                 scores={"toxicity": 0.94, "insult": 0.88, "obscene": 0.31}, author="Bob Hartley",
-                 title="City council approves the 2026 budget", key="budget-2026", ip="192.0.2.5")
-    root = make_comment(site, "The transport numbers look optimistic to me. Where does the 12% come from?",
-                        author="Maria Santos", title="City council approves the 2026 budget", key="budget-2026",
-                        ip="192.0.2.6")
-    make_comment(site, "Maybe read the report before posting, genius. People like you should keep quiet.",
-                 scores={"toxicity": 0.78, "insult": 0.72}, author="Kev", key="budget-2026", parent_id=root.id,
-                 title="City council approves the 2026 budget", ip="192.0.2.7")
-    make_comment(site, "Earn 300% a month with this crypto trick: https://example.com/get-rich",
-                 author="FastMoney", title="Markets close higher", key="markets-0611", ip="192.0.2.8")
-    make_comment(site, "If the council passes this I know where the mayor lives.",
-                 scores={"threat": 0.81, "toxicity": 0.66}, author="anon1987", title="Protest planned downtown",
-                 key="protest", ip="192.0.2.9")
+    make_comment(
+        site,
+        "You are all **idiots** and this article is garbage.",
+        scores={"toxicity": 0.94, "insult": 0.88, "obscene": 0.31},
+        author="Bob Hartley",
+        title="City council approves the 2026 budget",
+        key="budget-2026",
+        ip="192.0.2.5",
+    )
+    root = make_comment(
+        site,
+        "The transport numbers look optimistic to me. Where does the 12% come from?",
+        author="Maria Santos",
+        title="City council approves the 2026 budget",
+        key="budget-2026",
+        ip="192.0.2.6",
+    )
+    make_comment(
+        site,
+        "Maybe read the report before posting, genius. People like you should keep quiet.",
+        scores={"toxicity": 0.78, "insult": 0.72},
+        author="Kev",
+        key="budget-2026",
+        parent_id=root.id,
+        title="City council approves the 2026 budget",
+        ip="192.0.2.7",
+    )
+    make_comment(
+        site,
+        "Earn 300% a month with this crypto trick: https://example.com/get-rich",
+        author="FastMoney",
+        title="Markets close higher",
+        key="markets-0611",
+        ip="192.0.2.8",
+    )
+    make_comment(
+        site,
+        "If the council passes this I know where the mayor lives.",
+        scores={"threat": 0.81, "toxicity": 0.66},
+        author="anon1987",
+        title="Protest planned downtown",
+        key="protest",
+        ip="192.0.2.9",
+    )
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width,height,name", [(1280, 900, "desktop"), (390, 844, "phone")])
-def test_queue_screenshots(browser, live_server, db, site, moderator, screenshots, scheme, width, height,
-                           name):
+def test_queue_screenshots(browser, live_server, db, site, moderator, screenshots, scheme, width, height, name):
     _realistic_queue(site, db)
-    context = browser.new_context(base_url=live_server, viewport={"width": width, "height": height},
-                                  color_scheme=scheme, device_scale_factor=1)
+    context = browser.new_context(
+        base_url=live_server, viewport={"width": width, "height": height}, color_scheme=scheme, device_scale_factor=1
+    )
     tab = context.new_page()
     try:
         browser_login(tab)
@@ -219,8 +250,7 @@ def test_queue_screenshots(browser, live_server, db, site, moderator, screenshot
 def test_other_page_screenshots(browser, live_server, db, site, moderator, screenshots, scheme):
     _realistic_queue(site, db)
     first = db.session.query(Comment).order_by(Comment.id).first()
-    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900},
-                                  color_scheme=scheme)
+    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900}, color_scheme=scheme)
     tab = context.new_page()
     problems: list[str] = []
     tab.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
@@ -229,8 +259,12 @@ def test_other_page_screenshots(browser, live_server, db, site, moderator, scree
         tab.locator(f"#card-{first.id}").get_by_role("button", name="Reject").click()
         tab.locator(f"#card-{first.id}.decided").wait_for()
         tab.screenshot(path=str(screenshots / f"decided-{scheme}.png"))
-        for name, path in (("comment", f"/mod/comments/{first.id}"), ("settings", "/mod/sites/news/settings"),
-                           ("stats", "/mod/stats"), ("thread", "/mod/sites/news/threads/budget-2026")):
+        for name, path in (
+            ("comment", f"/mod/comments/{first.id}"),
+            ("settings", "/mod/sites/news/settings"),
+            ("stats", "/mod/stats"),
+            ("thread", "/mod/sites/news/threads/budget-2026"),
+        ):
             tab.goto(path)
             tab.screenshot(path=str(screenshots / f"{name}-{scheme}.png"), full_page=True)
         tab.goto("/mod/sites/news/settings")

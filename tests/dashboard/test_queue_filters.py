@@ -14,15 +14,33 @@ def test_empty_filters_are_the_defaults():
 
 
 def test_a_decision_form_sends_them_prefixed():
-    form = {"filter_queue": "reported", "filter_site": "news", "filter_reason": "toxicity", "filter_sort": "score",
-            "queue": "ignored"}
-    assert queue_filters(form, "filter_") == {"queue": "reported", "site": "news", "reason": "toxicity",
-                                              "sort": "score"}
+    form = {
+        "filter_queue": "reported",
+        "filter_site": "news",
+        "filter_reason": "toxicity",
+        "filter_sort": "score",
+        "queue": "ignored",
+    }
+    assert queue_filters(form, "filter_") == {
+        "queue": "reported",
+        "site": "news",
+        "reason": "toxicity",
+        "sort": "score",
+    }
 
 
-@pytest.mark.parametrize("args", [{"queue": "everything"}, {"sort": "random"}, {"site": "Bad Slug"},
-                                  {"site": "news\n"}, {"reason": "a%"}, {"reason": "toxicity\n"},
-                                  {"site": "x" * 65}])
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"queue": "everything"},
+        {"sort": "random"},
+        {"site": "Bad Slug"},
+        {"site": "news\n"},
+        {"reason": "a%"},
+        {"reason": "toxicity\n"},
+        {"site": "x" * 65},
+    ],
+)
 def test_what_the_api_refuses_the_dashboard_refuses(args):
     with pytest.raises(BadRequest):
         queue_filters(args)

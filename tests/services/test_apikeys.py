@@ -9,14 +9,17 @@ from comments.services import apikeys
 from comments.services.errors import Invalid
 
 
-@pytest.mark.parametrize(("scopes", "stored"), [
-    (None, "host"),  # a key is a host key unless asked otherwise
-    ([], "host"),
-    (["host"], "host"),
-    (["moderate"], "moderate"),
-    (["moderate", "host"], "host moderate"),  # one spelling for each set: sorted
-    (("host", "moderate", "host"), "host moderate"),  # each scope once
-])
+@pytest.mark.parametrize(
+    ("scopes", "stored"),
+    [
+        (None, "host"),  # a key is a host key unless asked otherwise
+        ([], "host"),
+        (["host"], "host"),
+        (["moderate"], "moderate"),
+        (["moderate", "host"], "host moderate"),  # one spelling for each set: sorted
+        (("host", "moderate", "host"), "host moderate"),  # each scope once
+    ],
+)
 def test_scopes_are_stored_once_each_sorted(scopes, stored):
     assert apikeys.normalise_scopes(scopes) == stored
 
@@ -29,8 +32,7 @@ def test_a_scope_that_does_not_exist_is_refused_as_the_field_scopes(scopes):
     assert list(raised.value.fields) == ["scopes"]
 
 
-@pytest.mark.parametrize("raw_key", ["", "not-a-key", API_KEY_PREFIX.upper() + "x" * 40,
-                                     API_KEY_PREFIX + "x" * 200])
+@pytest.mark.parametrize("raw_key", ["", "not-a-key", API_KEY_PREFIX.upper() + "x" * 40, API_KEY_PREFIX + "x" * 200])
 def test_what_cannot_be_a_key_is_no_key_before_any_query(raw_key, monkeypatch):
     # No database here: a query would fail the test, so None must come from the checks before it.
     monkeypatch.setattr(apikeys, "db", None)

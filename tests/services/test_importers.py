@@ -11,8 +11,8 @@ from comments.models import AuditEvent, Comment, Status, Thread
 from comments.security import hash_email, hash_ip
 from comments.services import importers
 from comments.services.importers import ImportFailed, disqus
-from comments.services.importers.source import SkippedItem, SourceComment
 from comments.services.importers.html import to_markdown
+from comments.services.importers.source import SkippedItem, SourceComment
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -107,13 +107,16 @@ def test_an_existing_threads_host_values_win(app, db, site):
     assert thread.title == "Our own title" and thread.url == "https://daily.example/politics/2024/budget"
 
 
-@pytest.mark.parametrize("name, message", [
-    ("broken_truncated.xml", "is not well-formed XML"),
-    ("billion_laughs.xml", "contains a DOCTYPE declaration"),
-    ("external_entity.xml", "contains a DOCTYPE declaration"),
-    ("not_comments.xml", "neither a Disqus export"),
-    ("missing.xml", "is not a file"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("broken_truncated.xml", "is not well-formed XML"),
+        ("billion_laughs.xml", "contains a DOCTYPE declaration"),
+        ("external_entity.xml", "contains a DOCTYPE declaration"),
+        ("not_comments.xml", "neither a Disqus export"),
+        ("missing.xml", "is not a file"),
+    ],
+)
 def test_broken_files_give_a_clear_error_and_import_nothing(app, db, site, name, message):
     result = _import(app, "news", DATA / name)
     assert result.exit_code != 0
@@ -131,8 +134,12 @@ def test_format_mismatch_and_unknown_site(app, db, site):
 def test_overlong_comments_are_skipped_not_truncated(app, db, site, tmp_path):
     big = "x" * 10_001
     path = tmp_path / "big.xml"
-    path.write_text((DATA / "disqus_bad_date.xml").read_text()
-                    .replace("last tuesday", "2024-01-01T00:00:00Z").replace(">hi<", f">{big}<"))
+    path.write_text(
+        (DATA / "disqus_bad_date.xml")
+        .read_text()
+        .replace("last tuesday", "2024-01-01T00:00:00Z")
+        .replace(">hi<", f">{big}<")
+    )
     result = _import(app, "news", path)
     assert result.exit_code == 0
     assert "over the 10000 limit" in result.output and db.session.query(Comment).count() == 0
@@ -162,8 +169,9 @@ def test_files_are_streamed_element_by_element(tmp_path):
 
     path = tmp_path / "many.xml"
     posts = "".join(f'<post dsq:id="{i}"><message>m{i}</message></post>' for i in range(20000))
-    path.write_text(f'<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
-                    f"{posts}</disqus>")
+    path.write_text(
+        f'<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">{posts}</disqus>'
+    )
     document = Document(path)
     sizes = []
     for count, _element in enumerate(document.elements(depth=1)):
@@ -180,10 +188,12 @@ WXR_HEAD = """<?xml version="1.0" encoding="UTF-8" ?>
 
 def _wxr_comment(comment_id: str, date: str = "2020-01-01 10:00:00", email: str = "ann@example.org") -> str:
     ident = f"<wp:comment_id>{comment_id}</wp:comment_id>" if comment_id else ""
-    return (f"<wp:comment>{ident}<wp:comment_author>Ann</wp:comment_author>"
-            f"<wp:comment_author_email><![CDATA[{email}]]></wp:comment_author_email>"
-            f"<wp:comment_date_gmt>{date}</wp:comment_date_gmt><wp:comment_content>Hi {comment_id}</wp:comment_content>"
-            f"<wp:comment_approved>1</wp:comment_approved><wp:comment_parent>0</wp:comment_parent></wp:comment>")
+    return (
+        f"<wp:comment>{ident}<wp:comment_author>Ann</wp:comment_author>"
+        f"<wp:comment_author_email><![CDATA[{email}]]></wp:comment_author_email>"
+        f"<wp:comment_date_gmt>{date}</wp:comment_date_gmt><wp:comment_content>Hi {comment_id}</wp:comment_content>"
+        f"<wp:comment_approved>1</wp:comment_approved><wp:comment_parent>0</wp:comment_parent></wp:comment>"
+    )
 
 
 def _wxr_item(link: str, *comments: str, post_id: str | None = None) -> str:
@@ -199,10 +209,14 @@ def _write(tmp_path, name: str, text: str):
 
 @pytest.fixture()
 def wxr_without_post_ids(tmp_path):
-    return _write(tmp_path, "old.xml", WXR_HEAD
-                  + _wxr_item("https://old.example/a/", _wxr_comment("1"), _wxr_comment("2"))
-                  + _wxr_item("https://old.example/b/", _wxr_comment("3"), post_id="7")
-                  + "</channel></rss>")
+    return _write(
+        tmp_path,
+        "old.xml",
+        WXR_HEAD
+        + _wxr_item("https://old.example/a/", _wxr_comment("1"), _wxr_comment("2"))
+        + _wxr_item("https://old.example/b/", _wxr_comment("3"), post_id="7")
+        + "</channel></rss>",
+    )
 
 
 def test_wxr_items_without_post_ids_are_keyed_by_their_link_with_key_from_url(app, db, site, wxr_without_post_ids):
@@ -210,9 +224,14 @@ def test_wxr_items_without_post_ids_are_keyed_by_their_link_with_key_from_url(ap
     assert result.exit_code == 0, result.output
     assert "Imported 3 comments (3 published) into 2 threads (2 new)." in result.output
     keys = {t.key: t.url for t in db.session.query(Thread)}
-    assert keys == {"https://old.example/a/": "https://old.example/a/", "https://old.example/b/": "https://old.example/b/"}
-    assert "Already imported before (left as they are): 3." in _import(
-        app, "news", wxr_without_post_ids, "--key-from", "url").output
+    assert keys == {
+        "https://old.example/a/": "https://old.example/a/",
+        "https://old.example/b/": "https://old.example/b/",
+    }
+    assert (
+        "Already imported before (left as they are): 3."
+        in _import(app, "news", wxr_without_post_ids, "--key-from", "url").output
+    )
 
 
 def test_wxr_items_without_post_ids_are_skipped_and_listed_otherwise(app, db, site, wxr_without_post_ids):
@@ -224,9 +243,20 @@ def test_wxr_items_without_post_ids_are_skipped_and_listed_otherwise(app, db, si
 
 
 def test_wxr_comments_without_ids_or_dates_are_skipped_and_listed(app, db, site, tmp_path):
-    path = _write(tmp_path, "bad.xml", WXR_HEAD + _wxr_item(
-        "https://old.example/a/", _wxr_comment("1"), _wxr_comment(""), _wxr_comment("3", date="yesterday"),
-        _wxr_comment("4", date="0000-00-00 00:00:00"), post_id="5") + "</channel></rss>")
+    path = _write(
+        tmp_path,
+        "bad.xml",
+        WXR_HEAD
+        + _wxr_item(
+            "https://old.example/a/",
+            _wxr_comment("1"),
+            _wxr_comment(""),
+            _wxr_comment("3", date="yesterday"),
+            _wxr_comment("4", date="0000-00-00 00:00:00"),
+            post_id="5",
+        )
+        + "</channel></rss>",
+    )
     result = _import(app, "news", path)
     assert result.exit_code == 0, result.output
     assert "Imported 1 comments" in result.output and "Skipped: 3." in result.output
@@ -237,26 +267,41 @@ def test_wxr_comments_without_ids_or_dates_are_skipped_and_listed(app, db, site,
 DISQUS_HEAD = '<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
 
 
-def _disqus_post(ref: str | None, date: str = "2024-01-01T00:00:00Z", thread: str | None = "1",
-                 email: str = "ann@example.org") -> str:
+def _disqus_post(
+    ref: str | None, date: str = "2024-01-01T00:00:00Z", thread: str | None = "1", email: str = "ann@example.org"
+) -> str:
     ident = f' dsq:id="{ref}"' if ref else ""
     names = f'<thread dsq:id="{thread}"/>' if thread else ""
-    return (f"<post{ident}><message>post {ref}</message><createdAt>{date}</createdAt>{names}"
-            f"<author><name>Ann</name><email>{email}</email></author></post>")
+    return (
+        f"<post{ident}><message>post {ref}</message><createdAt>{date}</createdAt>{names}"
+        f"<author><name>Ann</name><email>{email}</email></author></post>"
+    )
 
 
 def test_disqus_items_that_cannot_be_read_are_skipped_and_listed(app, db, site, tmp_path):
-    path = _write(tmp_path, "bad.xml", DISQUS_HEAD
-                  + '<thread dsq:id="1"><id>a</id><link>https://x.example/a</link></thread>'
-                  + "<thread><id>b</id><link>https://x.example/b</link></thread>"
-                  + _disqus_post("10") + _disqus_post(None) + _disqus_post("12", thread=None)
-                  + _disqus_post("13", date="last tuesday") + _disqus_post("14", date="0001-01-01T00:00:00+01:00")
-                  + "</disqus>")
+    path = _write(
+        tmp_path,
+        "bad.xml",
+        DISQUS_HEAD
+        + '<thread dsq:id="1"><id>a</id><link>https://x.example/a</link></thread>'
+        + "<thread><id>b</id><link>https://x.example/b</link></thread>"
+        + _disqus_post("10")
+        + _disqus_post(None)
+        + _disqus_post("12", thread=None)
+        + _disqus_post("13", date="last tuesday")
+        + _disqus_post("14", date="0001-01-01T00:00:00+01:00")
+        + "</disqus>",
+    )
     result = _import(app, "news", path)
     assert result.exit_code == 0, result.output
     assert "Imported 1 comments" in result.output and "Skipped: 5." in result.output
-    for line in ("disqus thread 'b': has no dsq:id", "has no dsq:id attribute", "disqus:12: names no thread",
-                 "disqus:13: 'last tuesday' is not a date", "disqus:14: '0001-01-01T00:00:00+01:00' is not a date"):
+    for line in (
+        "disqus thread 'b': has no dsq:id",
+        "has no dsq:id attribute",
+        "disqus:12: names no thread",
+        "disqus:13: 'last tuesday' is not a date",
+        "disqus:14: '0001-01-01T00:00:00+01:00' is not a date",
+    ):
         assert line in result.output, line
     assert set(_by_ref(db)) == {"disqus:10"}
 
@@ -269,27 +314,41 @@ def test_the_bad_date_sample_imports_nothing_but_says_why(app, db, site):
 
 @pytest.mark.parametrize("email", [" ann@example.org", "ann@example.org\n", "\n  Ann@Example.org \n\t"])
 def test_imported_emails_are_trimmed_before_hashing(app, db, site, tmp_path, email):
-    wxr = _write(tmp_path, "e.xml", WXR_HEAD + _wxr_item("https://old.example/a/", _wxr_comment("1", email=email),
-                                                         post_id="5") + "</channel></rss>")
-    disqus = _write(tmp_path, "e2.xml", DISQUS_HEAD + '<thread dsq:id="1"><id>a</id></thread>'
-                    + _disqus_post("10", email=email) + "</disqus>")
+    wxr = _write(
+        tmp_path,
+        "e.xml",
+        WXR_HEAD
+        + _wxr_item("https://old.example/a/", _wxr_comment("1", email=email), post_id="5")
+        + "</channel></rss>",
+    )
+    disqus = _write(
+        tmp_path,
+        "e2.xml",
+        DISQUS_HEAD + '<thread dsq:id="1"><id>a</id></thread>' + _disqus_post("10", email=email) + "</disqus>",
+    )
     assert _import(app, "news", wxr).exit_code == 0 and _import(app, "news", disqus).exit_code == 0
     hashes = {ref: c.author_email_hash for ref, c in _by_ref(db).items()}
     assert hashes == {"wxr:1": hash_email("ann@example.org"), "disqus:10": hash_email("ann@example.org")}
 
 
-def test_with_the_classifier_on_imported_published_comments_get_scores_of_their_own(app, db, api, site, tmp_path,
-                                                                                     classifier):
+def test_with_the_classifier_on_imported_published_comments_get_scores_of_their_own(
+    app, db, api, site, tmp_path, classifier
+):
     """Imported comments stay as readers knew them, but none stays published unscored: the sweep
     scores them and the policy holds what the site's thresholds hold."""
     from tests.helpers import score_batch
 
-    toxic = ("<wp:comment><wp:comment_id>9</wp:comment_id><wp:comment_author>Troll</wp:comment_author>"
-             "<wp:comment_date_gmt>2020-01-02 10:00:00</wp:comment_date_gmt><wp:comment_content>You are a "
-             "stupid idiot and I will hurt you</wp:comment_content><wp:comment_approved>1</wp:comment_approved>"
-             "<wp:comment_parent>0</wp:comment_parent></wp:comment>")
-    path = _write(tmp_path, "blog.xml", WXR_HEAD + _wxr_item("https://old.example/a/", _wxr_comment("1"), toxic,
-                                                             post_id="5") + "</channel></rss>")
+    toxic = (
+        "<wp:comment><wp:comment_id>9</wp:comment_id><wp:comment_author>Troll</wp:comment_author>"
+        "<wp:comment_date_gmt>2020-01-02 10:00:00</wp:comment_date_gmt><wp:comment_content>You are a "
+        "stupid idiot and I will hurt you</wp:comment_content><wp:comment_approved>1</wp:comment_approved>"
+        "<wp:comment_parent>0</wp:comment_parent></wp:comment>"
+    )
+    path = _write(
+        tmp_path,
+        "blog.xml",
+        WXR_HEAD + _wxr_item("https://old.example/a/", _wxr_comment("1"), toxic, post_id="5") + "</channel></rss>",
+    )
     app.config["SCORING_MODE"] = "inprocess"
     try:
         result = _import(app, "news", path)
@@ -315,11 +374,14 @@ def test_with_the_classifier_off_imports_are_not_marked_for_scoring(app, db, sit
 
 # --- reading files, names, dates and order, as pure functions (no app, no database) -----------
 
+
 def test_reading_a_disqus_export_yields_its_threads_and_comments_without_storing_anything():
     source = importers.read(DATA / "disqus_sample.xml")
     assert source.format == "disqus"
     assert {ref: (t.key, t.closed) for ref, t in source.threads.items()} == {
-        "2001": ("politics/2024/budget", False), "2002": ("https://daily.example/sport/final", True)}
+        "2001": ("politics/2024/budget", False),
+        "2002": ("https://daily.example/sport/final", True),
+    }
     by_ref = {c.ref: c for c in source.comments}
     assert by_ref["disqus:3004"].parent_ref == "disqus:3002"
     assert by_ref["disqus:3003"].status == Status.REJECTED and by_ref["disqus:3005"].status == Status.DELETED
@@ -341,22 +403,28 @@ def test_a_format_named_by_the_operator_must_be_the_files():
         importers.read(DATA / "not_comments.xml")
 
 
-@pytest.mark.parametrize(("name", "cleaned"), [
-    ("  Ann  ", "Ann"),
-    ("An\u0000n\u200b\u202e", "Ann"),  # control and format characters go
-    ("Cafe\u0301", "Café"),  # NFC: one code point, as names typed today are stored
-    ("\t\n ", "Anonymous"),
-    ("", "Anonymous"),
-])
+@pytest.mark.parametrize(
+    ("name", "cleaned"),
+    [
+        ("  Ann  ", "Ann"),
+        ("An\u0000n\u200b\u202e", "Ann"),  # control and format characters go
+        ("Cafe\u0301", "Café"),  # NFC: one code point, as names typed today are stored
+        ("\t\n ", "Anonymous"),
+        ("", "Anonymous"),
+    ],
+)
 def test_clean_name(name, cleaned):
     assert importers.clean_name(name) == cleaned
 
 
-@pytest.mark.parametrize(("value", "moment"), [
-    ("2024-03-01T09:15:00Z", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),
-    (" 2024-03-01T09:15:00 ", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),  # no offset: UTC, as Disqus writes
-    ("2024-03-01T11:15:00+02:00", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("value", "moment"),
+    [
+        ("2024-03-01T09:15:00Z", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),
+        (" 2024-03-01T09:15:00 ", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),  # no offset: UTC, as Disqus writes
+        ("2024-03-01T11:15:00+02:00", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),
+    ],
+)
 def test_disqus_dates_are_read_as_utc(value, moment):
     parsed = disqus.parse_date(value, "disqus:1")
     assert parsed == moment and parsed.utcoffset() == timedelta(0)
@@ -368,9 +436,17 @@ def test_a_date_that_is_not_one_skips_the_item_and_says_where():
 
 
 def _comment(ref: str, parent_ref: str | None, minute: int) -> SourceComment:
-    return SourceComment(ref=ref, thread_ref="t", parent_ref=parent_ref, author_name="A", author_email=None,
-                         ip=None, created_at=datetime(2024, 1, 1, 12, minute, tzinfo=UTC), body="b",
-                         status=Status.PUBLISHED)
+    return SourceComment(
+        ref=ref,
+        thread_ref="t",
+        parent_ref=parent_ref,
+        author_name="A",
+        author_email=None,
+        ip=None,
+        created_at=datetime(2024, 1, 1, 12, minute, tzinfo=UTC),
+        body="b",
+        status=Status.PUBLISHED,
+    )
 
 
 def test_parents_come_before_their_replies_whatever_the_dates_say():

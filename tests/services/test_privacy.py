@@ -24,24 +24,49 @@ def _age(db, model, column, ids, days: int) -> None:
 def expired(app, db, api, site, moderator):
     """Seven old comments (three with an email), two recent, three old reports, old login
     failures and finished deliveries: more of each than a batch of two."""
-    old = [api.post(f"Old words {i}", author=f"Old {i}", ip=f"192.0.2.{10 + i}",
-                    author_email=f"old{i}@example.org" if i % 2 else None).json["comment"]["id"] for i in range(7)]
-    new = [api.post(f"New words {i}", author=f"New {i}", ip=f"192.0.2.{40 + i}").json["comment"]["id"]
-           for i in range(2)]
+    old = [
+        api.post(
+            f"Old words {i}",
+            author=f"Old {i}",
+            ip=f"192.0.2.{10 + i}",
+            author_email=f"old{i}@example.org" if i % 2 else None,
+        ).json["comment"]["id"]
+        for i in range(7)
+    ]
+    new = [
+        api.post(f"New words {i}", author=f"New {i}", ip=f"192.0.2.{40 + i}").json["comment"]["id"] for i in range(2)
+    ]
     for i, comment_id in enumerate(old[:3] + new[:1]):
-        api.client.post(f"/api/v1/comments/{comment_id}/reports", json={"reason": "spam"},
-                        environ_base={"REMOTE_ADDR": f"198.51.100.{i}"})
+        api.client.post(
+            f"/api/v1/comments/{comment_id}/reports",
+            json={"reason": "spam"},
+            environ_base={"REMOTE_ADDR": f"198.51.100.{i}"},
+        )
     _age(db, Comment, "created_at", old, 100)
     _age(db, Report, "created_at", [r.id for r in db.session.query(Report).filter(Report.comment_id.in_(old))], 100)
     for i in range(3):
-        db.session.add(LoginFailure(moderator_id=moderator.id, address_key=hash_ip(f"old{i}"), failures=1,
-                                    last_failure_at=utcnow() - timedelta(days=100)))
+        db.session.add(
+            LoginFailure(
+                moderator_id=moderator.id,
+                address_key=hash_ip(f"old{i}"),
+                failures=1,
+                last_failure_at=utcnow() - timedelta(days=100),
+            )
+        )
     hook = Webhook(site_id=site.id, url="https://hooks.example.com/", events=["comment.held"], secret="whsec_x")
     db.session.add(hook)
     db.session.flush()
     for status in ("delivered", "failed", "delivered", "pending"):
-        db.session.add(WebhookDelivery(webhook_id=hook.id, event="comment.held", body="{}", status=status,
-                                       attempt_log=[], created_at=utcnow() - timedelta(days=40)))
+        db.session.add(
+            WebhookDelivery(
+                webhook_id=hook.id,
+                event="comment.held",
+                body="{}",
+                status=status,
+                attempt_log=[],
+                created_at=utcnow() - timedelta(days=40),
+            )
+        )
     db.session.commit()
     return {"old": old, "new": new}
 
@@ -106,8 +131,7 @@ def test_erasing_a_comment_others_replied_to_past_the_depth_cap(db, api, site):
     reply_to_id: it stays, pointing at nothing (the foreign key's ON DELETE SET NULL)."""
     set_settings(site, max_depth=2)
     root = api.post("Root", author="Root").json["comment"]["id"]
-    ann = api.post("Ann answers", author="Ann", author_email="ann@example.org",
-                   parent_id=root).json["comment"]["id"]
+    ann = api.post("Ann answers", author="Ann", author_email="ann@example.org", parent_id=root).json["comment"]["id"]
     bo = api.post("Bo answers Ann", author="Bo", ip="192.0.2.9", parent_id=ann).json["comment"]["id"]
     assert db.session.get(Comment, bo).parent_id == root and db.session.get(Comment, bo).reply_to_id == ann
     result = erase_author(site, "ann@example.org", Actor("host", "test"))
@@ -120,6 +144,7 @@ def test_erasing_a_comment_others_replied_to_past_the_depth_cap(db, api, site):
 
 
 # --- query plans (SQLite: PostgreSQL's planner picks a sequential scan of tables this small) ---
+
 
 def _sqlite_plan(db, statement: str, params=()) -> str:
     rows = db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
@@ -173,6 +198,6 @@ def test_an_export_reads_the_authors_comments_not_the_whole_site(db, sqlite_only
         export_author(site, "ann@example.org", limit=10, cursor=None, actor=Actor("host", "test"))
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
-    (statement, params), = pages
+    ((statement, params),) = pages
     plan = _sqlite_plan(db, statement, params)
     assert "ix_comments_email (site_id=? AND author_email_hash=?)" in plan and "TEMP B-TREE" not in plan, plan

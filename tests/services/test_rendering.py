@@ -44,25 +44,32 @@ def test_xss_payloads_are_inert(payload):
             assert attrs == {}, html
 
 
-@pytest.mark.parametrize("markdown,html", [
-    ("plain", "<p>plain</p>"),
-    ("*em* **strong** _em_", "<p><em>em</em> <strong>strong</strong> <em>em</em></p>"),
-    ("`code`", "<p><code>code</code></p>"),
-    ("```\nblock\n```", "<pre><code>block\n</code></pre>"),
-    ("> quoted", "<blockquote>\n<p>quoted</p>\n</blockquote>"),
-    ("- a\n- b", "<ul>\n<li>a</li>\n<li>b</li>\n</ul>"),
-    ("1. a\n2. b", "<ol>\n<li>a</li>\n<li>b</li>\n</ol>"),
-    ("line\nbreak", "<p>line<br>\nbreak</p>"),
-    ("[a link](https://x.example/a?b=c)",
-     f'<p><a href="https://x.example/a?b=c" rel="{LINK_REL}">a link</a></p>'),
-    ("bare https://x.example link", f'<p>bare <a href="https://x.example" rel="{LINK_REL}">https://x.example</a> link</p>'),
-])
+@pytest.mark.parametrize(
+    "markdown,html",
+    [
+        ("plain", "<p>plain</p>"),
+        ("*em* **strong** _em_", "<p><em>em</em> <strong>strong</strong> <em>em</em></p>"),
+        ("`code`", "<p><code>code</code></p>"),
+        ("```\nblock\n```", "<pre><code>block\n</code></pre>"),
+        ("> quoted", "<blockquote>\n<p>quoted</p>\n</blockquote>"),
+        ("- a\n- b", "<ul>\n<li>a</li>\n<li>b</li>\n</ul>"),
+        ("1. a\n2. b", "<ol>\n<li>a</li>\n<li>b</li>\n</ol>"),
+        ("line\nbreak", "<p>line<br>\nbreak</p>"),
+        ("[a link](https://x.example/a?b=c)", f'<p><a href="https://x.example/a?b=c" rel="{LINK_REL}">a link</a></p>'),
+        (
+            "bare https://x.example link",
+            f'<p>bare <a href="https://x.example" rel="{LINK_REL}">https://x.example</a> link</p>',
+        ),
+    ],
+)
 def test_markdown_subset(markdown, html):
     assert render(markdown) == html
 
 
-@pytest.mark.parametrize("markdown", ["# Heading", "![image](https://x.example/i.png)", "| a | b |\n|---|---|\n| 1 | 2 |",
-                                      "<b>raw html</b>", "---"])
+@pytest.mark.parametrize(
+    "markdown",
+    ["# Heading", "![image](https://x.example/i.png)", "| a | b |\n|---|---|\n| 1 | 2 |", "<b>raw html</b>", "---"],
+)
 def test_outside_the_subset_stays_text(markdown):
     assert _tags(render(markdown)) <= {"p", "a", "br"}
     assert "<img" not in render(markdown) and "<h1" not in render(markdown)

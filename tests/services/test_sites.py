@@ -36,14 +36,17 @@ def test_words_are_normalised_and_deduplicated(site):
     assert after["banned_words"] == ["spam", "scam"]
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"thresholds": {"toxicity": 1.5}}, "thresholds"),
-    ({"thresholds": {"nonsense": 0.5}}, "thresholds"),
-    ({"premoderation": "sometimes"}, "premoderation"),
-    ({"no_such_setting": 1}, "no_such_setting"),
-    ({"allowed_origins": ["ftp://x"]}, "allowed_origins"),
-    ({"allowed_origins": "https://x.example"}, "allowed_origins"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"thresholds": {"toxicity": 1.5}}, "thresholds"),
+        ({"thresholds": {"nonsense": 0.5}}, "thresholds"),
+        ({"premoderation": "sometimes"}, "premoderation"),
+        ({"no_such_setting": 1}, "no_such_setting"),
+        ({"allowed_origins": ["ftp://x"]}, "allowed_origins"),
+        ({"allowed_origins": "https://x.example"}, "allowed_origins"),
+    ],
+)
 def test_invalid_changes_are_refused_and_nothing_changes(site, changes, field):
     before = effective_settings(site)
     with pytest.raises(Invalid) as info:

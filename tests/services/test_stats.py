@@ -29,13 +29,17 @@ from tests.helpers import make_comment, set_settings
 
 # --- the oracle: services/stats.py before the figures were kept --------------------------------------
 
+
 def oracle(db, now: datetime, days: int = 14) -> tuple[list[tuple[date, int, int, int]], float | None, int]:
     today = now.date()
     start = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), tzinfo=UTC)
     events = db.session.execute(
-        select(AuditEvent.comment_id, AuditEvent.action, AuditEvent.actor_type, AuditEvent.to_status,
-               AuditEvent.created_at).where(AuditEvent.created_at >= start, AuditEvent.comment_id.is_not(None))
-        .order_by(AuditEvent.id)).all()
+        select(
+            AuditEvent.comment_id, AuditEvent.action, AuditEvent.actor_type, AuditEvent.to_status, AuditEvent.created_at
+        )
+        .where(AuditEvent.created_at >= start, AuditEvent.comment_id.is_not(None))
+        .order_by(AuditEvent.id)
+    ).all()
     per_day = {today - timedelta(days=i): [0, 0, 0] for i in range(days)}
     index = {"held": 0, "approved": 1, "rejected": 2}
     held_seen: set[tuple[date, int]] = set()
@@ -59,8 +63,9 @@ def oracle(db, now: datetime, days: int = 14) -> tuple[list[tuple[date, int, int
     entered: dict[int, datetime] = {}
     decided: dict[int, tuple[datetime, float]] = {}
     for event in events:
-        if event.actor_type not in DECIDERS and (event.to_status == Status.HELD.value
-                                                or event.action == "queued_for_review"):
+        if event.actor_type not in DECIDERS and (
+            event.to_status == Status.HELD.value or event.action == "queued_for_review"
+        ):
             entered.setdefault(event.comment_id, event.created_at)
         elif event.action in ("approved", "rejected") and event.actor_type in DECIDERS:
             since = entered.pop(event.comment_id, None)
@@ -75,11 +80,15 @@ def oracle(db, now: datetime, days: int = 14) -> tuple[list[tuple[date, int, int
 
 def kept(moderator) -> tuple[list[tuple[date, int, int, int]], float | None, int]:
     result = stats.moderation_stats(moderator)
-    return ([(d.day, d.held, d.approved, d.rejected) for d in result.days], result.median_decision_seconds,
-            result.decisions)
+    return (
+        [(d.day, d.held, d.approved, d.rejected) for d in result.days],
+        result.median_decision_seconds,
+        result.decisions,
+    )
 
 
 # --- a history --------------------------------------------------------------------------------------
+
 
 class Clock:
     """The time audit events are written at (and undo windows are checked against)."""
@@ -94,8 +103,13 @@ class Clock:
 @pytest.fixture()
 def clock(monkeypatch):
     moving = Clock(datetime.now(UTC) - timedelta(days=20))
-    for module in ("comments.services.audit", "comments.services.review.decisions",
-                   "comments.services.review.queue", "comments.services.stats", "comments.services.moderation"):
+    for module in (
+        "comments.services.audit",
+        "comments.services.review.decisions",
+        "comments.services.review.queue",
+        "comments.services.stats",
+        "comments.services.moderation",
+    ):
         monkeypatch.setattr(f"{module}.utcnow", moving)
     return moving
 
@@ -126,8 +140,11 @@ def history(db, site, moderator, client, clock: Clock, seed: int, steps: int = 1
         elif roll < 0.75 and published:
             comment_id = rng.choice(published)
             for reader in range(2):
-                client.post(f"/api/v1/comments/{comment_id}/reports", json={"reason": "spam"},
-                            environ_base={"REMOTE_ADDR": f"198.51.100.{reader + rng.randrange(100)}"})
+                client.post(
+                    f"/api/v1/comments/{comment_id}/reports",
+                    json={"reason": "spam"},
+                    environ_base={"REMOTE_ADDR": f"198.51.100.{reader + rng.randrange(100)}"},
+                )
         else:
             reported = list(db.session.execute(select(Comment.id).where(Comment.reported_at.is_not(None))).scalars())
             if reported:
@@ -171,17 +188,25 @@ def test_queue_counts_stop_at_the_limit(db, site, moderator, monkeypatch):
     assert stats.moderation_stats(moderator).waiting == 3
 
 
-
 def test_a_scoring_batch_that_holds_and_rejects_several_counts_each(db, site, moderator):
     """The scoring worker decides a batch with one audit insert: every comment of it counts."""
     from comments.services.submission import NewComment, submit
     from tests.helpers import FixedClassifier, HeldBackScoring, score_batch
 
     set_settings(site, reject_thresholds={"threat": 0.9})
-    table = {f"batch comment {i}": ({"toxicity": 0.95} if i % 3 == 0 else {"threat": 0.97} if i % 3 == 1 else {})
-             for i in range(9)}
-    ids = [submit(site, "article-1", NewComment(body=body, author_name=f"A{i}", client_ip=f"192.0.2.{i + 1}"),
-                  HeldBackScoring()).comment_id for i, body in enumerate(table)]
+    table = {
+        f"batch comment {i}": ({"toxicity": 0.95} if i % 3 == 0 else {"threat": 0.97} if i % 3 == 1 else {})
+        for i in range(9)
+    }
+    ids = [
+        submit(
+            site,
+            "article-1",
+            NewComment(body=body, author_name=f"A{i}", client_ip=f"192.0.2.{i + 1}"),
+            HeldBackScoring(),
+        ).comment_id
+        for i, body in enumerate(table)
+    ]
     db.session.commit()
     run = score_batch(FixedClassifier(table), ids=ids)
     assert run.outcomes == {"held": 3, "rejected": 3, "published": 3}
@@ -220,8 +245,9 @@ def test_stats_oldest_waiting_counts_reported_comments_from_when_they_were_repor
 
 def test_threshold_preview_uses_the_stored_scores(db, site):
     for i, score in enumerate((0.95, 0.75, 0.55, 0.2)):
-        make_comment(site, f"scored {i}", scores={"toxicity": score, "insult": 0.9 if i == 3 else 0.1},
-                     ip=f"192.0.2.{20 + i}")
+        make_comment(
+            site, f"scored {i}", scores={"toxicity": score, "insult": 0.9 if i == 3 else 0.1}, ip=f"192.0.2.{20 + i}"
+        )
     make_comment(site, "never scored", ip="192.0.2.30")
     preview = stats.threshold_preview(site)
     assert preview.sample == 4

@@ -146,8 +146,11 @@ def test_concurrent_first_comments_share_one_thread(app, site, db):
     def post(client, name):
         barrier.wait()
         with app.app_context():
-            results.append(client.post("/api/v1/sites/news/threads/race/comments",
-                                       json={"body": f"from {name}", "author_name": name}).status_code)
+            results.append(
+                client.post(
+                    "/api/v1/sites/news/threads/race/comments", json={"body": f"from {name}", "author_name": name}
+                ).status_code
+            )
 
     threads = [threading.Thread(target=post, args=(c, n)) for c, n in [(client_a, "A"), (client_b, "B")]]
     for t in threads:
@@ -166,12 +169,20 @@ def test_a_new_comment_is_stored_with_its_defaults_and_stays_in_the_session(app,
     written by the unit of work, version checked."""
     from comments.services import submission
 
-    result = submission.submit(site, "defaults", submission.NewComment(body="Hello *there*", author_name="Ann",
-                                                                        client_ip="198.51.100.7"))
+    result = submission.submit(
+        site, "defaults", submission.NewComment(body="Hello *there*", author_name="Ann", client_ip="198.51.100.7")
+    )
     comment = result.comment
     assert db.session.get(Comment, comment.id) is comment
-    assert (comment.version, comment.reply_count, comment.report_count, comment.needs_scoring,
-            comment.scores, comment.reported_at, comment.edited_at) == (1, 0, 0, False, None, None, None)
+    assert (
+        comment.version,
+        comment.reply_count,
+        comment.report_count,
+        comment.needs_scoring,
+        comment.scores,
+        comment.reported_at,
+        comment.edited_at,
+    ) == (1, 0, 0, False, None, None, None)
     assert comment.updated_at >= comment.created_at
     assert comment.body_html == "<p>Hello <em>there</em></p>" and comment.thread.key == "defaults"
 
@@ -184,25 +195,56 @@ def test_a_new_comment_is_stored_with_its_defaults_and_stays_in_the_session(app,
 
 # --- the rules and reply placement as pure functions (no app, no database) --------------------
 
-def _draft(body: str = "A thoughtful comment.", *, author: str = "Ann", closed: bool = False,
-           editing: Any = None, **history: Any) -> submission.Draft:
+
+def _draft(
+    body: str = "A thoughtful comment.",
+    *,
+    author: str = "Ann",
+    closed: bool = False,
+    editing: Any = None,
+    **history: Any,
+) -> submission.Draft:
     """A draft whose author history is given, so that no rule needs the database."""
     settings = {**DEFAULT_SETTINGS, "banned_words": ["scamcoin", "buy followers"], "suspect_words": ["crypto"]}
-    known = {"duplicate_here": False, "repeated_elsewhere": False, "approved_before": True,
-             "rejected_recently": 0, "banned": False, **history}
+    known = {
+        "duplicate_here": False,
+        "repeated_elsewhere": False,
+        "approved_before": True,
+        "rejected_recently": 0,
+        "banned": False,
+        **history,
+    }
     return submission.Draft(
-        site=SimpleNamespace(id=1), settings=settings, thread=SimpleNamespace(id=1, closed=closed), parent=None,
-        body=body, body_html=rendering.render(body), author_name=author, author_key="k", fingerprint="f",
-        now=datetime(2026, 1, 1, tzinfo=UTC), editing=editing, history=submission.AuthorHistory(**known))
+        site=SimpleNamespace(id=1),
+        settings=settings,
+        thread=SimpleNamespace(id=1, closed=closed),
+        parent=None,
+        body=body,
+        body_html=rendering.render(body),
+        author_name=author,
+        author_key="k",
+        fingerprint="f",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        editing=editing,
+        history=submission.AuthorHistory(**known),
+    )
 
 
 def test_word_rules_match_whole_words_folded_in_the_body_and_the_name():
     assert submission.banned_words(_draft("Get SCAMCOIN, or ｂｕｙ  followers? buy followers!")) == {
-        "kind": "rule", "code": "banned_word", "effect": moderation.REJECT, "words": ["buy followers", "scamcoin"]}
+        "kind": "rule",
+        "code": "banned_word",
+        "effect": moderation.REJECT,
+        "words": ["buy followers", "scamcoin"],
+    }
     assert submission.banned_words(_draft("hello", author="ScamCoin Sam"))["words"] == ["scamcoin"]
     assert submission.banned_words(_draft("scamcoins, antiscamcoin and cryptography")) is None
     assert submission.suspect_words(_draft("Crypto!")) == {
-        "kind": "rule", "code": "suspect_word", "effect": moderation.HOLD, "words": ["crypto"]}
+        "kind": "rule",
+        "code": "suspect_word",
+        "effect": moderation.HOLD,
+        "words": ["crypto"],
+    }
     assert submission.suspect_words(_draft("cryptography")) is None
 
 
@@ -212,14 +254,17 @@ def test_an_empty_or_blank_word_list_matches_nothing():
     assert submission.banned_words(draft) is None
 
 
-@pytest.mark.parametrize(("mode", "body", "approved_before", "code"), [
-    ("none", "see https://x.example", False, None),
-    ("all", "plain words", True, "premoderation_all"),
-    ("links", "plain words", True, None),
-    ("links", "see https://x.example", True, "premoderation_links"),
-    ("first-comment", "plain words", True, None),
-    ("first-comment", "plain words", False, "premoderation_first_comment"),
-])
+@pytest.mark.parametrize(
+    ("mode", "body", "approved_before", "code"),
+    [
+        ("none", "see https://x.example", False, None),
+        ("all", "plain words", True, "premoderation_all"),
+        ("links", "plain words", True, None),
+        ("links", "see https://x.example", True, "premoderation_links"),
+        ("first-comment", "plain words", True, None),
+        ("first-comment", "plain words", False, "premoderation_first_comment"),
+    ],
+)
 def test_premoderation_modes(mode, body, approved_before, code):
     draft = _draft(body, approved_before=approved_before)
     draft.settings["premoderation"] = mode
@@ -243,7 +288,11 @@ def test_history_rules_hold_repeats_banned_authors_and_authors_rejected_twice():
     below = submission.REJECTIONS_BEFORE_HOLD - 1
     assert submission.author_record(_draft(rejected_recently=below)) is None
     assert submission.author_record(_draft(rejected_recently=below + 1)) == {
-        "kind": "rule", "code": "author_history", "effect": moderation.HOLD, "rejected_recently": below + 1}
+        "kind": "rule",
+        "code": "author_history",
+        "effect": moderation.HOLD,
+        "rejected_recently": below + 1,
+    }
 
 
 def test_a_closed_thread_and_a_duplicate_are_refused_not_held():
@@ -268,8 +317,7 @@ def _chain(length: int) -> list[SimpleNamespace]:
     chain: list[SimpleNamespace] = []
     for depth in range(length):
         parent = chain[-1] if chain else None
-        chain.append(SimpleNamespace(id=10 + depth, depth=depth, parent=parent,
-                                     root_id=chain[0].id if chain else None))
+        chain.append(SimpleNamespace(id=10 + depth, depth=depth, parent=parent, root_id=chain[0].id if chain else None))
     return chain
 
 
@@ -297,14 +345,17 @@ def test_with_the_smallest_cap_replies_stay_one_level_under_the_root():
     assert submission.place_reply(second, max_depth=1) == (root.id, root.id, 1, second.id)
 
 
-@pytest.mark.parametrize(("enabled", "premoderation", "banned", "status"), [
-    (False, "none", False, Status.PUBLISHED),
-    (False, "all", False, Status.HELD),
-    (True, "none", False, Status.PENDING),
-    (True, "all", False, Status.PENDING),
-    (True, "none", True, Status.REJECTED),  # a rejected comment needs no scores
-    (False, "none", True, Status.REJECTED),
-])
+@pytest.mark.parametrize(
+    ("enabled", "premoderation", "banned", "status"),
+    [
+        (False, "none", False, Status.PUBLISHED),
+        (False, "all", False, Status.HELD),
+        (True, "none", False, Status.PENDING),
+        (True, "all", False, Status.PENDING),
+        (True, "none", True, Status.REJECTED),  # a rejected comment needs no scores
+        (False, "none", True, Status.REJECTED),
+    ],
+)
 def test_a_comment_waits_for_the_classifier_unless_a_rule_rejects_it(enabled, premoderation, banned, status):
     draft = _draft("scamcoin" if banned else "plain words")
     draft.settings["premoderation"] = premoderation

@@ -64,11 +64,11 @@ def test_reply_reads_are_index_seeks_in_reading_order(api, site, db):
     lists = [(sql, params) for sql, params in seen if "parent_id IN" in sql]
     assert seeks and lists
     for sql, params in seeks + lists:
-        plan = " | ".join(row[-1] for row in db.session.connection().exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + sql, params))
+        plan = " | ".join(
+            row[-1] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)
+        )
         assert "ix_comments_parent_order (parent_id=?" in plan, plan
         assert "TEMP B-TREE" not in plan, plan  # no sort: the index gives reading order
-
 
 
 @pytest.mark.skipif(bool(TEST_DATABASE_URL), reason="SQLite's plans; PostgreSQL's are checked in bench/README")
@@ -88,8 +88,9 @@ def test_every_sort_of_root_pages_is_an_index_seek_without_a_sort(api, site, db,
     if sort == "top":
         assert [c["body"] for c in first.comments] == ["root 3", "root 2"]
     for sql, params in roots:
-        plan = " | ".join(row[-1] for row in db.session.connection().exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + sql, params))
+        plan = " | ".join(
+            row[-1] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)
+        )
         assert "USING INDEX ix_comments_thread_" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
 

@@ -35,16 +35,19 @@ def test_a_body_is_returned_unchanged_never_trimmed_or_truncated():
     assert check_body("x" * BODY_MAX) == "x" * BODY_MAX
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    ("", "too_short"),
-    (" \n\t ", "too_short"),
-    ("x" * (BODY_MAX + 1), "too_long"),
-    ("bell\x07", "invalid_characters"),
-    ("nul\x00", "invalid_characters"),
-    ("del\x7f", "invalid_characters"),
-    ("c1\x85", "invalid_characters"),
-    ("lone \ud800 surrogate", "invalid_characters"),
-])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("", "too_short"),
+        (" \n\t ", "too_short"),
+        ("x" * (BODY_MAX + 1), "too_long"),
+        ("bell\x07", "invalid_characters"),
+        ("nul\x00", "invalid_characters"),
+        ("del\x7f", "invalid_characters"),
+        ("c1\x85", "invalid_characters"),
+        ("lone \ud800 surrogate", "invalid_characters"),
+    ],
+)
 def test_a_body_is_refused_with_a_code_saying_why(body, code):
     assert _code(check_body, body) == code
 
@@ -66,16 +69,19 @@ def test_a_name_is_stripped_and_must_be_one_line():
     assert _code(check_author_name, "Ann\tBob") == "invalid_characters"
 
 
-@pytest.mark.parametrize(("value", "clean"), [
-    ("article-1", True),
-    ("Ünïcödé and emoji 🙂", True),
-    ("", True),
-    ("tab\there", False),
-    ("new\nline", False),
-    ("carriage\rreturn", False),
-    ("\x9b", False),
-    ("\udfff", False),
-])
+@pytest.mark.parametrize(
+    ("value", "clean"),
+    [
+        ("article-1", True),
+        ("Ünïcödé and emoji 🙂", True),
+        ("", True),
+        ("tab\there", False),
+        ("new\nline", False),
+        ("carriage\rreturn", False),
+        ("\x9b", False),
+        ("\udfff", False),
+    ],
+)
 def test_one_clean_line(value, clean):
     assert is_one_clean_line(value) is clean
 
@@ -89,8 +95,12 @@ def test_thread_keys_are_one_to_255_characters_of_one_line():
 
 
 def test_unstorable_strings_names_the_path_of_each_bad_string():
-    data = {"body": "fine", "title": "nul\x00", "reasons": [{"note": "ok"}, {"note": "\ud800"}],
-            "nested": {"deeper": ("ok", "bad\x00")}}
+    data = {
+        "body": "fine",
+        "title": "nul\x00",
+        "reasons": [{"note": "ok"}, {"note": "\ud800"}],
+        "nested": {"deeper": ("ok", "bad\x00")},
+    }
     assert sorted(unstorable_strings(data)) == ["nested.deeper.1", "reasons.1.note", "title"]
 
 

@@ -35,8 +35,9 @@ def _actions(db, comment_id) -> list[tuple[str, str | None, str | None]]:
 
 
 @pytest.mark.parametrize("who", ["moderator", "host key", "bulk"])
-def test_an_approval_during_an_outage_stands_when_the_classifier_is_back(api, db, site, moderator, held_back,
-                                                                         classifier, who):
+def test_an_approval_during_an_outage_stands_when_the_classifier_is_back(
+    api, db, site, moderator, held_back, classifier, who
+):
     posted = _held_during_outage(api, db, held_back, TOXIC)
     comment_id = posted["comment"]["id"]
     if who == "moderator":
@@ -50,8 +51,11 @@ def test_an_approval_during_an_outage_stands_when_the_classifier_is_back(api, db
     assert comment.status == Status.PUBLISHED
     assert comment.scores["toxicity"] >= 0.7 and not comment.needs_scoring  # recorded, not acted on
     assert run.outcomes == {"published": 1}
-    assert _actions(db, comment_id) == [("submitted", "pending", "pending"), ("scoring_failed", "pending", "held"),
-                                        ("approved", "held", "published")]
+    assert _actions(db, comment_id) == [
+        ("submitted", "pending", "pending"),
+        ("scoring_failed", "pending", "held"),
+        ("approved", "held", "published"),
+    ]
     assert [c["body"] for c in api.read().json["comments"]] == [TOXIC]
 
 
@@ -88,15 +92,17 @@ def test_an_undo_after_the_scores_came_keeps_the_scores(api, db, moderator, held
     assert comment.scores is not None and not comment.needs_scoring
 
 
-def test_an_authors_edit_of_an_approved_comment_is_scored_as_a_new_text(app, api, db, moderator, held_back,
-                                                                        classifier):
+def test_an_authors_edit_of_an_approved_comment_is_scored_as_a_new_text(app, api, db, moderator, held_back, classifier):
     posted = api.post(TOXIC + " (not really)").json
     comment_id = posted["comment"]["id"]
     score_batch(classifier, held_back.ids)
     assert _stored(db, comment_id).status == Status.HELD
     decisions.decide(moderator, comment_id, "approve")
-    edited = api.client.patch(f"/api/v1/comments/{comment_id}", json={"body": TOXIC + " and worse"},
-                              headers={"X-Edit-Token": posted["edit_token"]})
+    edited = api.client.patch(
+        f"/api/v1/comments/{comment_id}",
+        json={"body": TOXIC + " and worse"},
+        headers={"X-Edit-Token": posted["edit_token"]},
+    )
     assert edited.status_code == 200 and edited.json["comment"]["status"] == "pending"
     comment = _stored(db, comment_id)
     # The approval was of the old text: nothing a person saw stands behind the new one.
@@ -112,8 +118,9 @@ def test_an_authors_edit_cannot_undo_a_rejection(api, db, moderator, held_back, 
     score_batch(classifier, held_back.ids)
     decisions.decide(moderator, comment_id, "reject")
     db.session.commit()  # the decision's unit of work ends here; the refused edit rolls back only its own
-    edited = api.client.patch(f"/api/v1/comments/{comment_id}", json={"body": CLEAN},
-                              headers={"X-Edit-Token": posted["edit_token"]})
+    edited = api.client.patch(
+        f"/api/v1/comments/{comment_id}", json={"body": CLEAN}, headers={"X-Edit-Token": posted["edit_token"]}
+    )
     assert edited.status_code == 409 and edited.json["error"]["code"] == "not_editable"
     assert _stored(db, comment_id).status == Status.REJECTED
 
@@ -148,13 +155,17 @@ def test_an_edit_that_races_the_scorers_write_is_not_a_500(app, api, db, held_ba
         if not raced:
             raced.append(True)
             with db.engine.begin() as connection:
-                connection.execute(update(Comment).where(Comment.id == comment_id)
-                                   .values(status="published", version=Comment.version + 1))
+                connection.execute(
+                    update(Comment)
+                    .where(Comment.id == comment_id)
+                    .values(status="published", version=Comment.version + 1)
+                )
         return real_rules(draft, rules)
 
     monkeypatch.setattr(submission, "apply_rules", rules_then_a_concurrent_write)
-    edited = api.client.patch(f"/api/v1/comments/{comment_id}", json={"body": TOXIC},
-                              headers={"X-Edit-Token": posted["edit_token"]})
+    edited = api.client.patch(
+        f"/api/v1/comments/{comment_id}", json={"body": TOXIC}, headers={"X-Edit-Token": posted["edit_token"]}
+    )
     assert edited.status_code == 200, edited.json
     assert edited.json["comment"]["status"] == "pending"
     assert _stored(db, comment_id).body == TOXIC
@@ -175,7 +186,8 @@ def test_an_edit_that_loses_the_race_twice_is_a_409_and_changes_nothing(app, api
         return real_rules(draft, rules)
 
     monkeypatch.setattr(submission, "apply_rules", rules_then_a_concurrent_write_every_time)
-    edited = api.client.patch(f"/api/v1/comments/{comment_id}", json={"body": TOXIC},
-                              headers={"X-Edit-Token": posted["edit_token"]})
+    edited = api.client.patch(
+        f"/api/v1/comments/{comment_id}", json={"body": TOXIC}, headers={"X-Edit-Token": posted["edit_token"]}
+    )
     assert edited.status_code == 409 and edited.json["error"]["code"] == "changed_meanwhile"
     assert _stored(db, comment_id).body == CLEAN

@@ -64,6 +64,7 @@ def test_rescore_needs_a_scope_and_a_known_site(rescore_cli, db):
 
 # --- paging (the service, with a stand-in classifier: which comments it is given, not scores) ---
 
+
 class _Recording:
     name = "recording"
     version = "1"
@@ -99,10 +100,13 @@ def mixed(api, db, site):
 
 
 def _rescorable(ids, site_name=None):
-    return sorted(body for body in ids
-                  if body.split()[1] in ("published", "held", "rejected")
-                  and body not in ("news held 1", "news rejected 10")
-                  and (site_name is None or body.startswith(site_name)))
+    return sorted(
+        body
+        for body in ids
+        if body.split()[1] in ("published", "held", "rejected")
+        and body not in ("news held 1", "news rejected 10")
+        and (site_name is None or body.startswith(site_name))
+    )
 
 
 @pytest.mark.parametrize("site_name", ["news", "other", None])
@@ -143,6 +147,7 @@ def test_rescore_pages_seek_by_id_not_sort_the_site(db, mixed):
         event.remove(db.engine, "before_cursor_execute", capture)
     assert pages
     statement, params = pages[-1]
-    plan = " ".join(row[-1] for row in db.session.connection().exec_driver_sql(
-        "EXPLAIN QUERY PLAN " + statement, params))
+    plan = " ".join(
+        row[-1] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+    )
     assert "TEMP B-TREE" not in plan and "id>?" in plan, plan

@@ -20,27 +20,14 @@ needs_redis = pytest.mark.skipif(not TEST_REDIS_URL, reason="needs COMMENTS_TEST
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture()
-def rq_app(tmp_path, classifier_config, db):
-    """An app in the scale-out shape: scoring on Redis, workers apart."""
-    config = {"SCORING_MODE": "rq", "REDIS_URL": TEST_REDIS_URL or "redis://127.0.0.1:1/0",
-              "RATELIMIT_STORAGE_URI": "memory://", "SCORING_GRACE_SECONDS": 0, **classifier_config}
-    application = app_of_its_own(tmp_path, "rq.db", **config)
-    config = {key: application.config[key] for key in ("DATABASE_URL", "SECRET_KEY", "HASH_KEY", "TESTING",
-                                                       "WEBHOOK_DELIVERY", *config)}
-    if TEST_REDIS_URL:
-        application.extensions["comments.scoring"].queue.empty()
-    yield application, config
-    with application.app_context():
-        database.engine.dispose()
-
-
 def _post(client, n, prefix="A perfectly civil remark"):
     ids = []
     for i in range(n):
-        response = client.post("/api/v1/sites/news/threads/a/comments",
-                               json={"body": f"{prefix} number {i}", "author_name": f"R{i}"},
-                               environ_base={"REMOTE_ADDR": f"192.0.2.{i + 1}"})
+        response = client.post(
+            "/api/v1/sites/news/threads/a/comments",
+            json={"body": f"{prefix} number {i}", "author_name": f"R{i}"},
+            environ_base={"REMOTE_ADDR": f"192.0.2.{i + 1}"},
+        )
         assert response.status_code == 202, response.json
         ids.append(response.json["comment"]["id"])
     return ids
@@ -72,8 +59,11 @@ def test_a_job_takes_the_jobs_queued_behind_it_into_its_batch(rq_app, monkeypatc
     ids = _post(app.test_client(), 5)  # one job per post
     batches = []
     real_score_ids = rq_tasks.score_ids
-    monkeypatch.setattr(rq_tasks, "score_ids", lambda holder, batch, size: (
-        batches.append(list(batch)) or real_score_ids(holder, batch, size)))
+    monkeypatch.setattr(
+        rq_tasks,
+        "score_ids",
+        lambda holder, batch, size: batches.append(list(batch)) or real_score_ids(holder, batch, size),
+    )
     app.config["SCORING_COMMENTS_PER_BATCH"] = 4
     app.config["SCORING_GRACE_SECONDS"] = 3600  # the burst's sweep leaves them to their jobs
     with app.app_context():
@@ -132,8 +122,9 @@ def test_a_killed_worker_process_loses_nothing(rq_app):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "FLASK_APP": "wsgi"}
     env.update({f"COMMENTS_{k}": str(v) for k, v in config.items() if k not in ("TESTING",)})
     flask = [sys.executable, "-m", "flask"]
-    worker = subprocess.Popen([*flask, "comments", "worker"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [*flask, "comments", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 180  # a loaded machine takes a while to load torch and the model
         while time.monotonic() < deadline and _statuses(app, ids) == {"pending"}:
@@ -142,8 +133,9 @@ def test_a_killed_worker_process_loses_nothing(rq_app):
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
     assert "published" in _statuses(app, ids)  # it was working when it died
-    finisher = subprocess.run([*flask, "comments", "worker", "--burst"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
+    finisher = subprocess.run(
+        [*flask, "comments", "worker", "--burst"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert finisher.returncode == 0, finisher.stderr[-2000:]
     assert _statuses(app, ids) == {"published"}
 
@@ -176,8 +168,14 @@ def test_a_worker_delivers_the_webhooks_of_what_it_decided(rq_app):
 @pytest.fixture()
 def rq_redis_app(tmp_path, redis_server, db, own_limiter_storage, classifier_config):
     """The scale-out shape with limits and queue on a real Redis of the test's own."""
-    application = app_of_its_own(tmp_path, "rq-down.db", SCORING_MODE="rq", REDIS_URL=redis_server.url,
-                                 SCORING_GRACE_SECONDS=0, **classifier_config)
+    application = app_of_its_own(
+        tmp_path,
+        "rq-down.db",
+        SCORING_MODE="rq",
+        REDIS_URL=redis_server.url,
+        SCORING_GRACE_SECONDS=0,
+        **classifier_config,
+    )
     yield application
     with application.app_context():
         database.engine.dispose()
@@ -202,8 +200,7 @@ def test_redis_killed_mid_test_posts_are_stored_and_the_worker_sweep_scores_them
     assert client.get("/api/v1/sites/news/threads/a/comments").status_code == 200
     assert client.get("/api/v1/sites/news/counts?keys=a").status_code == 200
     assert _statuses(app, before + during) == {"pending"}  # stored, and not published unscored
-    queue_warnings = [r for r in caplog.records if r.levelno == logging.WARNING
-                      and "scoring_queue" in r.getMessage()]
+    queue_warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "scoring_queue" in r.getMessage()]
     assert len(queue_warnings) == 1  # once for the outage, not once per post
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'comments_redis_errors_total{use="scoring_queue"}' in metrics

@@ -18,16 +18,21 @@ from comments.services import moderation
 from comments.services.scoring import rescore
 from comments.services.sites import effective_settings
 from tests.helpers import TEST_REDIS_URL, score_batch
-from tests.tasks.test_rq import ROOT, _statuses, rq_app  # noqa: F401 (rq_app is a fixture)
+from tests.tasks.test_rq import ROOT, _statuses
 
-CLEAN = ("Thanks for the thoughtful article about the city budget. The council should publish the "
-         "figures for the library and the parks as well, so that everyone can follow the debate.")
+CLEAN = (
+    "Thanks for the thoughtful article about the city budget. The council should publish the "
+    "figures for the library and the parks as well, so that everyone can follow the debate."
+)
 TOXIC = "You are a stupid idiot and I will hurt you"
 
 
 def _edit(api, posted, body):
-    return api.client.patch(f"/api/v1/comments/{posted['comment']['id']}", json={"body": body},
-                            headers={"X-Edit-Token": posted["edit_token"]})
+    return api.client.patch(
+        f"/api/v1/comments/{posted['comment']['id']}",
+        json={"body": body},
+        headers={"X-Edit-Token": posted["edit_token"]},
+    )
 
 
 class EditsWhileScoring:
@@ -110,19 +115,23 @@ def test_rescore_apply_leaves_a_comment_edited_while_the_model_ran(api, db, clas
     posted = api.post(CLEAN).json
     score_batch(classifier, held_back.ids)
     assert _stored(db, posted["comment"]["id"]).status == Status.PUBLISHED
-    result = rescore(EditsWhileScoring(classifier, [lambda: _edit(api, posted, TOXIC)]), apply=True,
-                     commit_each=db.session.commit)
+    result = rescore(
+        EditsWhileScoring(classifier, [lambda: _edit(api, posted, TOXIC)]), apply=True, commit_each=db.session.commit
+    )
     comment = _stored(db, posted["comment"]["id"])
     assert comment.body == TOXIC and comment.status == Status.PENDING  # the edit's, not the rescore's
-    assert not [c for c in result.changes if c["comment_id"] == comment.id and c["to"] == "published"] or \
-        result.skipped == 1
+    assert (
+        not [c for c in result.changes if c["comment_id"] == comment.id and c["to"] == "published"]
+        or result.skipped == 1
+    )
     assert db.session.query(AuditEvent).filter_by(comment_id=comment.id, action="rescored").count() == 0
 
 
 def _expected_status(db, classifier, comment: Comment) -> tuple[str, dict[str, float]]:
     scores = classifier.score([comment.body])[0]
-    status, _ = moderation.outcome([], effective_settings(comment.site),
-                                  moderation.ClassifierResult(scores, model="check"))
+    status, _ = moderation.outcome(
+        [], effective_settings(comment.site), moderation.ClassifierResult(scores, model="check")
+    )
     return status.value, scores
 
 
@@ -139,8 +148,11 @@ def test_edits_during_scoring_under_load_never_publish_another_texts_scores(app,
         client = app.test_client()
         for i in range(12):
             body = f"{CLEAN} Reader {n}, comment {i}."
-            response = client.post(api.thread_url(f"load-{n % 3}"), json={"body": body, "author_name": f"R{n}"},
-                                   environ_base={"REMOTE_ADDR": f"192.0.2.{n * 16 + i + 1}"})
+            response = client.post(
+                api.thread_url(f"load-{n % 3}"),
+                json={"body": body, "author_name": f"R{n}"},
+                environ_base={"REMOTE_ADDR": f"192.0.2.{n * 16 + i + 1}"},
+            )
             if response.status_code != 202:
                 errors.append(f"post {response.status_code} {response.get_data(as_text=True)[:200]}")
                 continue
@@ -148,9 +160,11 @@ def test_edits_during_scoring_under_load_never_publish_another_texts_scores(app,
                 posted.append(response.json)
             if rng.random() < 0.5:
                 time.sleep(rng.random() * 0.06)
-                edit = client.patch(f"/api/v1/comments/{response.json['comment']['id']}",
-                                    json={"body": f"{TOXIC} (reader {n}, {i})"},
-                                    headers={"X-Edit-Token": response.json["edit_token"]})
+                edit = client.patch(
+                    f"/api/v1/comments/{response.json['comment']['id']}",
+                    json={"body": f"{TOXIC} (reader {n}, {i})"},
+                    headers={"X-Edit-Token": response.json["edit_token"]},
+                )
                 if edit.status_code != 200:
                     errors.append(f"edit {edit.status_code} {edit.get_data(as_text=True)[:200]}")
 
@@ -187,22 +201,28 @@ def test_edits_while_a_real_rq_worker_scores_never_publish_another_texts_scores(
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "FLASK_APP": "wsgi"}
     env.update({f"COMMENTS_{k}": str(v) for k, v in config.items() if k != "TESTING"})
     flask = [sys.executable, "-m", "flask"]
-    worker = subprocess.Popen([*flask, "comments", "worker"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [*flask, "comments", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     rng = random.Random(7)
     client = app.test_client()
     ids = []
     try:
         for i in range(48):
-            response = client.post("/api/v1/sites/news/threads/rq-load/comments",
-                                   json={"body": f"{CLEAN} Comment {i}.", "author_name": f"R{i}"},
-                                   environ_base={"REMOTE_ADDR": f"192.0.2.{i + 1}"})
+            response = client.post(
+                "/api/v1/sites/news/threads/rq-load/comments",
+                json={"body": f"{CLEAN} Comment {i}.", "author_name": f"R{i}"},
+                environ_base={"REMOTE_ADDR": f"192.0.2.{i + 1}"},
+            )
             assert response.status_code == 202, response.json
             ids.append(response.json["comment"]["id"])
             if i % 2:
                 time.sleep(rng.random() * 0.05)
-                edit = client.patch(f"/api/v1/comments/{ids[-1]}", json={"body": f"{TOXIC} ({i})"},
-                                    headers={"X-Edit-Token": response.json["edit_token"]})
+                edit = client.patch(
+                    f"/api/v1/comments/{ids[-1]}",
+                    json={"body": f"{TOXIC} ({i})"},
+                    headers={"X-Edit-Token": response.json["edit_token"]},
+                )
                 assert edit.status_code == 200, edit.json
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and "pending" in _statuses(app, ids):

@@ -42,8 +42,9 @@ def test_a_post_is_pending_at_once_then_decided_by_the_worker(api, db, scoring):
 def test_the_author_sees_waiting_for_review_without_scores(api, db, scoring):
     response = api.post(TOXIC, "Troll")
     scoring.wait_idle()
-    own = api.client.get(f"/api/v1/comments/{response.json['comment']['id']}",
-                         headers={"X-Edit-Token": response.json["edit_token"]}).json["comment"]
+    own = api.client.get(
+        f"/api/v1/comments/{response.json['comment']['id']}", headers={"X-Edit-Token": response.json["edit_token"]}
+    ).json["comment"]
     assert own["status"] == "held"
     assert own["moderation_note"] == "Your comment is waiting for review by a moderator."
     assert "score" not in str(own).lower()
@@ -52,8 +53,11 @@ def test_the_author_sees_waiting_for_review_without_scores(api, db, scoring):
 def test_an_edit_is_scored_again(api, db, scoring):
     response = api.post(CLEAN)
     scoring.wait_idle()
-    edited = api.client.patch(f"/api/v1/comments/{response.json['comment']['id']}", json={"body": TOXIC},
-                              headers={"X-Edit-Token": response.json["edit_token"]})
+    edited = api.client.patch(
+        f"/api/v1/comments/{response.json['comment']['id']}",
+        json={"body": TOXIC},
+        headers={"X-Edit-Token": response.json["edit_token"]},
+    )
     assert edited.json["comment"]["status"] == "pending"
     scoring.wait_idle()
     assert _comment(db, response).status == "held"
@@ -153,7 +157,8 @@ def _pending(api, db, n):
     for i in range(n):
         ids.append(api.post(f"{CLEAN} number {i}", f"A{i}", ip=f"192.0.2.{i + 1}").json["comment"]["id"])
     db.session.query(Comment).filter(Comment.id.in_(ids)).update(
-        {"status": "pending", "created_at": utcnow() - timedelta(minutes=5)})
+        {"status": "pending", "created_at": utcnow() - timedelta(minutes=5)}
+    )
     db.session.commit()
     return ids
 
@@ -247,15 +252,24 @@ def test_web_process_scoring_uses_one_torch_thread_unless_configured(monkeypatch
 def test_one_batch_keeps_counters_audit_and_webhooks_right(api, db, classifier, held_back, site):
     from comments.models import Thread, Webhook, WebhookDelivery
 
-    db.session.add(Webhook(site_id=site.id, url="https://hooks.example/c", secret="s" * 32,
-                           events=["comment.published", "comment.held"], active=True))
+    db.session.add(
+        Webhook(
+            site_id=site.id,
+            url="https://hooks.example/c",
+            secret="s" * 32,
+            events=["comment.published", "comment.held"],
+            active=True,
+        )
+    )
     db.session.commit()
     root = api.post(CLEAN, "Root").json["comment"]["id"]
     score_batch(classifier, [root])
     thread = db.session.execute(db.select(Thread)).scalar_one()
     revision = thread.revision
-    replies = [api.post(f"{CLEAN} Reply {i}.", f"R{i}", ip=f"192.0.2.{20 + i}", parent_id=root).json["comment"]["id"]
-               for i in range(3)]
+    replies = [
+        api.post(f"{CLEAN} Reply {i}.", f"R{i}", ip=f"192.0.2.{20 + i}", parent_id=root).json["comment"]["id"]
+        for i in range(3)
+    ]
     toxic = api.post(TOXIC, "Troll", ip="192.0.2.66", parent_id=root).json["comment"]["id"]
     run = score_batch(classifier, replies + [toxic])
     assert run.scored == 4 and run.outcomes == {"published": 3, "held": 1}
@@ -265,14 +279,15 @@ def test_one_batch_keeps_counters_audit_and_webhooks_right(api, db, classifier, 
     assert db.session.get(Comment, root).reply_count == 3
     scored = db.session.execute(db.select(AuditEvent).where(AuditEvent.action == "scored")).scalars().all()
     assert sorted((e.comment_id, e.from_status, e.to_status) for e in scored) == sorted(
-        [(root, "pending", "published")] + [(i, "pending", "published") for i in replies]
-        + [(toxic, "pending", "held")])
+        [(root, "pending", "published")] + [(i, "pending", "published") for i in replies] + [(toxic, "pending", "held")]
+    )
     assert all(e.actor_type == "system" and e.actor_id == "classifier" for e in scored)
     held_event = next(e for e in scored if e.comment_id == toxic)
     assert {r["label"] for r in held_event.reasons if r["kind"] == "classifier"} >= {"toxicity"}
     deliveries = db.session.execute(db.select(WebhookDelivery)).scalars().all()
     assert sorted((d.comment_id, d.event) for d in deliveries) == sorted(
-        [(root, "comment.published")] + [(i, "comment.published") for i in replies] + [(toxic, "comment.held")])
+        [(root, "comment.published")] + [(i, "comment.published") for i in replies] + [(toxic, "comment.held")]
+    )
 
 
 def test_a_comment_decided_while_its_batch_was_scored_keeps_that_decision(app, api, db, classifier, held_back):
@@ -287,8 +302,9 @@ def test_a_comment_decided_while_its_batch_was_scored_keeps_that_decision(app, a
 
         def score(self, texts):
             with db.engine.begin() as connection:
-                connection.execute(update(Comment).where(Comment.id == ids[1])
-                                   .values(status="rejected", version=Comment.version + 1))
+                connection.execute(
+                    update(Comment).where(Comment.id == ids[1]).values(status="rejected", version=Comment.version + 1)
+                )
             return classifier.score(texts)
 
     run = score_batch(ModeratorMeanwhile(), ids)
@@ -307,6 +323,7 @@ def _feeder(worker, count, every_seconds, stop):
                 return
             worker._queue.put(i + 1)
             stop.wait(every_seconds)
+
     thread = threading.Thread(target=feed, daemon=True)
     thread.start()
     return thread

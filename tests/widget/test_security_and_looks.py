@@ -19,8 +19,10 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 # Anything a payload could use to run script, load something, or restyle the widget: nowhere in the
 # widget, and no form controls inside what users wrote.
-FORBIDDEN = "script, img, svg, math, iframe, object, embed, video, audio, source, base, meta, style, " \
-            "details, body, table, link:not([rel=stylesheet])"
+FORBIDDEN = (
+    "script, img, svg, math, iframe, object, embed, video, audio, source, base, meta, style, "
+    "details, body, table, link:not([rel=stylesheet])"
+)
 FORBIDDEN_IN_CONTENT = FORBIDDEN + ", form, input, button, textarea, select"
 
 INSPECT = """root => {
@@ -59,13 +61,16 @@ def test_xss_payloads_in_names_and_bodies_stay_inert(reader, app, paper):
         if len(name) <= 64:
             assert api.post(f"Posted under a hostile name #{i}", name, ip=f"192.0.2.{i + 10}").status_code == 201
     page = reader.article()
-    page.evaluate("window.__xss = []; window.alert = window.confirm = window.prompt = m => window.__xss.push(String(m)); 0")
+    page.evaluate(
+        "window.__xss = []; window.alert = window.confirm = window.prompt = m => window.__xss.push(String(m)); 0"
+    )
     more = page.locator("#comments .more-roots")
     while more.is_visible():
         more.click()
         expect(more).to_be_enabled()  # disabled while the next page loads
-    expect(page.locator("#comments article.main")).to_have_count(len(PAYLOADS) + sum(
-        len(_as_name(p)) <= 64 for p in PAYLOADS))
+    expect(page.locator("#comments article.main")).to_have_count(
+        len(PAYLOADS) + sum(len(_as_name(p)) <= 64 for p in PAYLOADS)
+    )
     # Names are text: the hostile one reads exactly as typed.
     expect(page.locator("#comments .author").get_by_text("<img src=x onerror=alert(1)>", exact=True)).to_have_count(1)
 
@@ -93,8 +98,11 @@ def test_xss_payloads_in_names_and_bodies_stay_inert(reader, app, paper):
 
 def test_the_host_page_is_never_trusted(reader):
     """Hostile data-* attributes on the host element end up as text or URL parts, never as markup."""
-    page = reader.article("<img src=x onerror=alert(1)>", title="<script>alert(1)</script>",
-                          attrs='data-lang="<b>x</b>" data-theme="<i>dark</i>"')
+    page = reader.article(
+        "<img src=x onerror=alert(1)>",
+        title="<script>alert(1)</script>",
+        attrs='data-lang="<b>x</b>" data-theme="<i>dark</i>"',
+    )
     assert _inspect(page) == {"bad": [], "forbidden": []}
     assert reader.dialogs == []
     expect(page.locator("#comments .message")).to_have_text("No comments yet. Be the first to comment.")
@@ -111,14 +119,22 @@ DARK_HOST = "body { background: #15171c; color: #ddd; }"
 
 
 def _seed(api: Api) -> None:
-    first = api.post("The library hours decision matters to a lot of families here. **Well done.**",
-                     "Maria").json["comment"]["id"]
+    first = api.post("The library hours decision matters to a lot of families here. **Well done.**", "Maria").json[
+        "comment"
+    ]["id"]
     tom = api.post("Agreed. Though I wonder how long the funding lasts.", "Tom", parent_id=first)
-    reply = api.post("Two years, according to the minutes:\n\n> funding secured until 2028", "Maria",
-                     parent_id=tom.json["comment"]["id"], ip="192.0.2.50")
+    reply = api.post(
+        "Two years, according to the minutes:\n\n> funding secured until 2028",
+        "Maria",
+        parent_id=tom.json["comment"]["id"],
+        ip="192.0.2.50",
+    )
     api.post("That is not long at all.", "Priya", parent_id=reply.json["comment"]["id"], ip="192.0.2.51")
-    api.post("Does anyone know when the tram extension will be *voted* on? See https://example.org/tram",
-             "Sam", ip="192.0.2.52")
+    api.post(
+        "Does anyone know when the tram extension will be *voted* on? See https://example.org/tram",
+        "Sam",
+        ip="192.0.2.52",
+    )
 
 
 def test_light_dark_and_phone(new_reader, app, paper, tmp_path):
@@ -155,8 +171,7 @@ def test_light_dark_and_phone(new_reader, app, paper, tmp_path):
     assert _colors(system_dark.article())["dark"] is True
     assert _colors(system_dark.article(attrs='data-theme="light"'))["dark"] is False
 
-    phone = new_reader(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True,
-                       has_touch=True)
+    phone = new_reader(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True)
     page = phone.article()
     assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing sticks out sideways
     page.locator("#comments article.main").nth(1).get_by_role("button", name="Reply").click()

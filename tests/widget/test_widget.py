@@ -48,6 +48,7 @@ def status_text(page: Any) -> Any:
 
 # --- reading ----------------------------------------------------------------------------------
 
+
 def test_reads_a_thread_with_nesting_flattening_tombstones_and_more(reader, api, db):
     root = api.post("The root comment", "Maria").json["comment"]["id"]
     parent = root
@@ -78,8 +79,10 @@ def test_reads_a_thread_with_nesting_flattening_tombstones_and_more(reader, api,
     tombstone = page.locator("#comments article.main", has=page.locator(".tombstone"))
     expect(tombstone).to_have_text("This comment was deleted.")
     expect(tombstone.locator("button")).to_have_count(0)
-    assert tombstone.evaluate("el => el.parentElement.querySelector('ul.replies .body').textContent") \
+    assert (
+        tombstone.evaluate("el => el.parentElement.querySelector('ul.replies .body').textContent")
         == "A reply under the deleted one"
+    )
     expect(comment(page, "A reply under the deleted one")).to_be_visible()
     # Relative time, the exact time on hover.
     time = comment(page, "The root comment").locator("time").first
@@ -99,8 +102,10 @@ def test_reads_a_thread_with_nesting_flattening_tombstones_and_more(reader, api,
 
 def test_host_styles_do_not_reach_the_widget(reader, api):
     api.post("Styled?", "Ann")
-    page = reader.article(style="p, li, button, textarea, div { color: rgb(255, 0, 0) !important; "
-                                "background: yellow !important; font-family: Georgia !important; }")
+    page = reader.article(
+        style="p, li, button, textarea, div { color: rgb(255, 0, 0) !important; "
+        "background: yellow !important; font-family: Georgia !important; }"
+    )
     body = comment(page, "Styled?").locator(".body p")
     assert body.evaluate("el => getComputedStyle(el).color") == "rgb(31, 35, 40)"
     assert not body.evaluate("el => getComputedStyle(el).fontFamily").startswith("Georgia")
@@ -110,7 +115,8 @@ def test_host_styles_do_not_reach_the_widget(reader, api):
 def test_empty_thread_and_strings_in_french(reader, db):
     page = reader.article("nouvel-article", lang="fr")
     expect(page.locator("#comments .message")).to_have_text(
-        "Aucun commentaire pour l’instant. Soyez le premier à commenter.")
+        "Aucun commentaire pour l’instant. Soyez le premier à commenter."
+    )
     expect(page.locator("#comments h2")).to_have_text("Commentaires")
     expect(page.get_by_role("button", name="Publier")).to_be_visible()
     post_from_widget(page, "Premier !", "Zoé")
@@ -118,10 +124,14 @@ def test_empty_thread_and_strings_in_french(reader, db):
     expect(status_text(page)).to_have_text("Votre commentaire est publié.")
     db.session.expire_all()
     thread = db.session.query(Thread).one()  # the first comment created it, with the page's title and address
-    assert thread.title == "City council agrees next year's budget" and thread.url == f"{reader.host_origin}/nouvel-article.html"
+    assert (
+        thread.title == "City council agrees next year's budget"
+        and thread.url == f"{reader.host_origin}/nouvel-article.html"
+    )
 
 
 # --- writing ----------------------------------------------------------------------------------
+
 
 def test_post_reply_and_the_name_is_remembered(reader, api, db):
     api.post("Is anyone here?", "Maria")
@@ -193,7 +203,8 @@ def test_a_held_comment_stays_waiting_and_comes_back_after_a_reload(reader, pape
     page = reader.article()
     post_from_widget(page, "Please review me", "Ann")
     expect(comment(page, "Please review me").locator(".note")).to_have_text(
-        "Your comment is waiting for review by a moderator.")
+        "Your comment is waiting for review by a moderator."
+    )
     page.reload()
     page.locator("#comments .root[data-state=ready]").wait_for()
     # Readers do not see it; its author, with the token kept in local storage, still does.
@@ -249,6 +260,7 @@ def test_no_edit_after_the_window(reader, api, paper, db):
 
 # --- reports ----------------------------------------------------------------------------------
 
+
 def test_report_menu_from_the_keyboard(reader, api, db):
     api.post("Buy cheap watches", "Spammer")
     page = reader.article()
@@ -276,6 +288,7 @@ def test_report_menu_from_the_keyboard(reader, api, db):
 
 # --- counts -----------------------------------------------------------------------------------
 
+
 def test_counts_fill_every_link_with_one_request(reader, api):
     api.post("one", key="a")
     api.post("two", key="a", ip="192.0.2.2")
@@ -286,11 +299,14 @@ def test_counts_fill_every_link_with_one_request(reader, api):
     reader.listing(["a", "b/with slash", "never-commented", "a"])
     links = page.locator("a[data-comments-filled]")
     expect(links).to_have_count(4)
-    expect(page.locator("a[data-comments-count]")).to_have_text(["2 comments", "1 comment", "No comments", "2 comments"])
+    expect(page.locator("a[data-comments-count]")).to_have_text(
+        ["2 comments", "1 comment", "No comments", "2 comments"]
+    )
     assert len(requests) == 1
 
 
 # --- errors -----------------------------------------------------------------------------------
+
 
 def _form_error(page: Any) -> Any:
     return page.locator("#comments .new .error")
@@ -300,22 +316,25 @@ def test_invalid_fields_too_large_and_the_text_is_kept(reader):
     page = reader.article()
     form = page.locator("#comments .new form")
     post_from_widget(page, "Fine text", "N" * 65)
-    expect(_form_error(page)).to_have_text("Please check your comment: Your name is 65 characters long; "
-                                           "at most 64 are allowed.")
+    expect(_form_error(page)).to_have_text(
+        "Please check your comment: Your name is 65 characters long; at most 64 are allowed."
+    )
     expect(form.locator("textarea")).to_have_value("Fine text")
     form.get_by_label("Name").fill("Ann")
     long_text = "x" * 10_001
     form.locator("textarea").fill(long_text)
     form.get_by_role("button", name="Post comment").click()
-    expect(_form_error(page)).to_have_text("Please check your comment: Your comment is 10001 characters long; "
-                                           "at most 10000 are allowed.")
+    expect(_form_error(page)).to_have_text(
+        "Please check your comment: Your comment is 10001 characters long; at most 10000 are allowed."
+    )
     huge = "y" * 70_000
     form.locator("textarea").fill(huge)
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         form.get_by_role("button", name="Post comment").click()
     assert answer.value.status == 413  # the service's answer reached the widget, not a dropped connection
     expect(_form_error(page)).to_have_text(
-        "Your comment is too large to send (the service accepts at most 64 KiB). Please shorten it.")
+        "Your comment is too large to send (the service accepts at most 64 KiB). Please shorten it."
+    )
     assert form.locator("textarea").input_value() == huge
     expect(_form_error(page)).to_have_attribute("role", "alert")
 
@@ -328,7 +347,8 @@ def test_rate_limited_with_the_wait(reader, app):
         expect(comment(page, "First")).to_be_visible()
         post_from_widget(page, "Second, too fast")
         expect(_form_error(page)).to_have_text(
-            re.compile(r"^You are commenting too fast\. Please wait (1 minute|\d+ seconds) and try again\.$"))
+            re.compile(r"^You are commenting too fast\. Please wait (1 minute|\d+ seconds) and try again\.$")
+        )
         expect(page.locator("#comments .new textarea")).to_have_value("Second, too fast")
     finally:
         app.config["RATELIMIT_POST"] = "1000 per minute"
@@ -359,7 +379,8 @@ def test_an_origin_not_on_the_allow_list_is_refused(reader, api, foreign_origin,
     api.post("Only for the paper's own pages", "Maria")
     page = reader.article(origin=foreign_origin)
     expect(page.locator("#comments .message")).to_have_text(
-        "Comments cannot be shown here: this website is not allowed by the comment service.")
+        "Comments cannot be shown here: this website is not allowed by the comment service."
+    )
     expect(page.locator("#comments .body")).to_have_count(0)
     expect(page.locator("#comments form")).to_have_count(0)
     result = page.evaluate(f"""fetch("{reader.service_url}/api/v1/sites/{SITE}/threads/t/comments", {{

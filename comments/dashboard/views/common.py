@@ -19,13 +19,27 @@ from comments.services.errors import SERVICE_ERROR_STATUS, ServiceError
 log = logging.getLogger(__name__)
 
 # Named for the package, so that its templates/ and static/ are found beside the views/ package.
-bp = Blueprint("dashboard", "comments.dashboard", url_prefix="/mod", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint(
+    "dashboard",
+    "comments.dashboard",
+    url_prefix="/mod",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-    "connect-src 'self'", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
 # The longest cursor the dashboard makes, with room to spare; longer ones are forged.
 MAX_CURSOR_LENGTH = 200
 
@@ -39,8 +53,11 @@ def _check_csrf() -> Response | None:
     if request.method in moderator_session.SAFE_METHODS:
         return None
     if not moderator_session.csrf_ok(moderator_session.sent_csrf_token()):
-        return error_page(403, "This form has expired or did not come from the dashboard. Reload the page "
-                               "and try again.", title="Form expired")
+        return error_page(
+            403,
+            "This form has expired or did not come from the dashboard. Reload the page and try again.",
+            title="Form expired",
+        )
     return None
 
 
@@ -61,18 +78,30 @@ def csrf_token() -> str:
 
 
 def login_page(error: str | None = None, status: int = 200, email: str = "") -> Response:
-    return make_response(render_template("dashboard/login.html", error=error, email=email,
-                                         next=safe_next(request.values.get("next"))), status)
+    return make_response(
+        render_template("dashboard/login.html", error=error, email=email, next=safe_next(request.values.get("next"))),
+        status,
+    )
 
 
 def error_page(status: int, message: str, title: str | None = None) -> Response:
-    titles = {400: "Bad request", 401: "Please log in", 403: "Not allowed", 404: "Not found",
-              405: "Not allowed", 409: "Already decided", 413: "Too large", 422: "Not valid",
-              429: "Too many attempts"}
+    titles = {
+        400: "Bad request",
+        401: "Please log in",
+        403: "Not allowed",
+        404: "Not found",
+        405: "Not allowed",
+        409: "Already decided",
+        413: "Too large",
+        422: "Not valid",
+        429: "Too many attempts",
+    }
     title = title or titles.get(status, "Something went wrong")
     template = "dashboard/_notice.html" if is_htmx() else "dashboard/error.html"
-    response = make_response(render_template(template, status=status, title=title, message=message,
-                                              moderator=g.get("dashboard_moderator")), status)
+    response = make_response(
+        render_template(template, status=status, title=title, message=message, moderator=g.get("dashboard_moderator")),
+        status,
+    )
     if is_htmx():
         # The toast area shows it; the target the request aimed at stays as it was.
         response.headers["HX-Retarget"] = "#toasts"
@@ -90,8 +119,9 @@ def _service_error(error: ServiceError) -> Response:
 def _database_down(error: Exception) -> Response:
     db.session.rollback()
     log.error("database unavailable: %s", error)
-    response = error_page(503, "The database is not reachable; nothing was changed. Try again in a moment.",
-                          title="Database unavailable")
+    response = error_page(
+        503, "The database is not reachable; nothing was changed. Try again in a moment.", title="Database unavailable"
+    )
     response.headers["Retry-After"] = "5"
     return response
 

@@ -23,9 +23,16 @@ def comment(moderator: Moderator, comment_id: int) -> str:
     found = get_comment(moderator, comment_id)
     where = queue_of(found)
     events, _ = audit_events(moderator, comment_id=comment_id, limit=HISTORY_SHOWN)
-    return render_template("dashboard/comment.html", moderator=moderator, item=queue_item(found, where or ""),
-                           queue=where, events=events, others=author_comments(moderator, found),
-                           reject_reasons=REJECT_REASONS, filters=queue_filters({}))
+    return render_template(
+        "dashboard/comment.html",
+        moderator=moderator,
+        item=queue_item(found, where or ""),
+        queue=where,
+        events=events,
+        others=author_comments(moderator, found),
+        reject_reasons=REJECT_REASONS,
+        filters=queue_filters({}),
+    )
 
 
 @bp.get("/sites/<site_slug>/threads/<threadkey:key>")
@@ -39,5 +46,12 @@ def thread(moderator: Moderator, site_slug: str, key: str) -> str:
         abort(404, "No such thread.")
     cursor = checked_cursor(request.args.get("cursor") or None)
     view = thread_comments(moderator, site_slug, key, cursor=cursor)
-    return render_template("dashboard/thread.html", moderator=moderator, site_slug=site_slug, thread=view.thread,
-                           rows=view.rows, next_cursor=view.next_cursor, first_page=cursor is None)
+    return render_template(
+        "dashboard/thread.html",
+        moderator=moderator,
+        site_slug=site_slug,
+        thread=view.thread,
+        rows=view.rows,
+        next_cursor=view.next_cursor,
+        first_page=cursor is None,
+    )

@@ -17,8 +17,11 @@ from comments.services.review.queue import queue_item, queue_of
 # How long the dashboard offers "Undo" after a decision (the server allows decisions.UNDO_SECONDS).
 UNDO_OFFER_SECONDS = 8
 MAX_BULK = 200
-DONE = {"approve": ("approved", "Approved"), "reject": ("rejected", "Rejected"),
-        "ban": ("rejected", "Rejected and author banned")}
+DONE = {
+    "approve": ("approved", "Approved"),
+    "reject": ("rejected", "Rejected"),
+    "ban": ("rejected", "Rejected and author banned"),
+}
 
 
 def _form_integer(raw: str, what: str, minimum: int = 0) -> int:
@@ -43,11 +46,20 @@ def _reject_reason() -> str:
     return reason
 
 
-def _decided(comment_id: int, outcome: str, message: str, *, undo: bool, oob: bool = False,
-             conflict: Conflict | None = None) -> str:
+def _decided(
+    comment_id: int, outcome: str, message: str, *, undo: bool, oob: bool = False, conflict: Conflict | None = None
+) -> str:
     decision = (conflict.details.get("current") or {}).get("decision") if conflict else None
-    return render_template("dashboard/_decided.html", comment_id=comment_id, outcome=outcome, message=message,
-                           undo=undo, oob=oob, undo_seconds=UNDO_OFFER_SECONDS, decision=decision)
+    return render_template(
+        "dashboard/_decided.html",
+        comment_id=comment_id,
+        outcome=outcome,
+        message=message,
+        undo=undo,
+        oob=oob,
+        undo_seconds=UNDO_OFFER_SECONDS,
+        decision=decision,
+    )
 
 
 @bp.post("/comments/<int:comment_id>/decision")
@@ -60,13 +72,20 @@ def decision(moderator: Moderator, comment_id: int) -> Response:
     version = _int_field("version", required=False)
     reason = _reject_reason() if action != "approve" else ""
     try:
-        decisions.decide(moderator, comment_id, "approve" if action == "approve" else "reject", reason=reason,
-                         expected_version=version, ban_author=action == "ban")
+        decisions.decide(
+            moderator,
+            comment_id,
+            "approve" if action == "approve" else "reject",
+            reason=reason,
+            expected_version=version,
+            ban_author=action == "ban",
+        )
     except Conflict as conflict:
         if conflict.code != "already_decided":
             raise
-        return after_change(moderator, _decided(comment_id, "conflict", conflict.message, undo=False,
-                                                conflict=conflict), filters)
+        return after_change(
+            moderator, _decided(comment_id, "conflict", conflict.message, undo=False, conflict=conflict), filters
+        )
     outcome, label = DONE[action]
     if reason:
         label += f" ({dict(decisions.REJECT_REASONS)[reason].lower()})"
@@ -79,8 +98,9 @@ def undo(moderator: Moderator, comment_id: int) -> Response:
     filters = form_filters()
     comment = decisions.undo_decision(moderator, comment_id)
     item = queue_item(comment, queue_of(comment) or Queue.HELD)
-    fragment = render_template("dashboard/_card.html", item=item, reject_reasons=decisions.REJECT_REASONS,
-                               restored=True)
+    fragment = render_template(
+        "dashboard/_card.html", item=item, reject_reasons=decisions.REJECT_REASONS, restored=True
+    )
     return after_change(moderator, fragment, filters)
 
 
@@ -110,8 +130,9 @@ def bulk(moderator: Moderator) -> Response:
             decisions.decide(moderator, comment_id, action, reason=reason, expected_version=version)
         except Conflict as conflict:
             conflicts += 1
-            fragments.append(_decided(comment_id, "conflict", conflict.message, undo=False, oob=True,
-                                      conflict=conflict))
+            fragments.append(
+                _decided(comment_id, "conflict", conflict.message, undo=False, oob=True, conflict=conflict)
+            )
         else:
             done += 1
             fragments.append(_decided(comment_id, outcome, label, undo=True, oob=True))

@@ -31,8 +31,12 @@ def queue_filters(source: Any, prefix: str = "") -> dict[str, Any]:
         return filters
     except ma.ValidationError as exc:
         messages = exc.normalized_messages()  # type: ignore[no-untyped-call]  # marshmallow's is unannotated
-        abort(400, " ".join(f"{name}: {' '.join(map(str, field_messages))}"
-                            for name, field_messages in sorted(messages.items())))
+        abort(
+            400,
+            " ".join(
+                f"{name}: {' '.join(map(str, field_messages))}" for name, field_messages in sorted(messages.items())
+            ),
+        )
 
 
 def form_filters() -> dict[str, Any]:
@@ -45,14 +49,24 @@ def counts_for(moderator: Moderator, filters: dict[str, Any]) -> dict[str, int]:
 
 
 def _page(moderator: Moderator, filters: dict[str, Any], cursor: str | None) -> QueuePage:
-    return list_queue(moderator, filters["queue"], site_slug=filters["site"], reason=filters["reason"],
-                      sort=filters["sort"], limit=PAGE_SIZE, cursor=checked_cursor(cursor))
+    return list_queue(
+        moderator,
+        filters["queue"],
+        site_slug=filters["site"],
+        reason=filters["reason"],
+        sort=filters["sort"],
+        limit=PAGE_SIZE,
+        cursor=checked_cursor(cursor),
+    )
 
 
 def filter_args(filters: dict[str, Any]) -> dict[str, Any]:
     """The filters as query parameters, leaving out the defaults."""
-    return {k: v for k, v in filters.items() if v and not (k == "queue" and v == Queue.HELD)
-            and not (k == "sort" and v == "oldest")}
+    return {
+        k: v
+        for k, v in filters.items()
+        if v and not (k == "queue" and v == Queue.HELD) and not (k == "sort" and v == "oldest")
+    }
 
 
 def after_change(moderator: Moderator, fragment: str, filters: dict[str, Any]) -> Response:
@@ -68,12 +82,18 @@ def after_change(moderator: Moderator, fragment: str, filters: dict[str, Any]) -
 def queue(moderator: Moderator) -> Response | str:
     filters = queue_filters(request.args)
     page = _page(moderator, filters, request.args.get("cursor") or None)
-    context = {"moderator": moderator, "filters": filters, "page": page,
-               "reject_reasons": REJECT_REASONS, "sorts": SORTS}
+    context = {
+        "moderator": moderator,
+        "filters": filters,
+        "page": page,
+        "reject_reasons": REJECT_REASONS,
+        "sorts": SORTS,
+    }
     if is_htmx() and request.args.get("cursor"):
         return render_template("dashboard/_cards.html", **context)
-    return render_template("dashboard/queue.html", counts=counts_for(moderator, filters),
-                           sites=visible_sites(moderator), **context)
+    return render_template(
+        "dashboard/queue.html", counts=counts_for(moderator, filters), sites=visible_sites(moderator), **context
+    )
 
 
 @bp.get("/counts")

@@ -14,13 +14,13 @@ from comments.services import parsing, stats
 from comments.services.audit import Actor
 from comments.services.errors import Invalid
 from comments.services.review.access import site_for, visible_sites
-from comments.services.validation import SLUG_PATTERN
 from comments.services.sites import (
     CLASSIFIER_LABELS,
     PREMODERATION_MODES,
     effective_settings,
     update_settings,
 )
+from comments.services.validation import SLUG_PATTERN
 
 
 @bp.get("/settings")
@@ -79,13 +79,31 @@ def _form_errors(fields: dict[str, Any]) -> dict[str, list[str]]:
     return flat
 
 
-def _render_settings(moderator: Moderator, site: Site, *, errors: dict[str, Any] | None = None,
-                     saved: bool = False, status: int = 200, values: dict[str, Any] | None = None) -> Response:
+def _render_settings(
+    moderator: Moderator,
+    site: Site,
+    *,
+    errors: dict[str, Any] | None = None,
+    saved: bool = False,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+) -> Response:
     shown = {**effective_settings(site), **(values or {})}
     preview = stats.threshold_preview(site, shown.get("thresholds"))
-    return make_response(render_template(
-        "dashboard/settings.html", moderator=moderator, site=site, settings=shown, preview=preview,
-        labels=CLASSIFIER_LABELS, modes=PREMODERATION_MODES, errors=errors or {}, saved=saved), status)
+    return make_response(
+        render_template(
+            "dashboard/settings.html",
+            moderator=moderator,
+            site=site,
+            settings=shown,
+            preview=preview,
+            labels=CLASSIFIER_LABELS,
+            modes=PREMODERATION_MODES,
+            errors=errors or {},
+            saved=saved,
+        ),
+        status,
+    )
 
 
 @bp.route("/sites/<site_slug>/settings", methods=["GET", "POST"])

@@ -18,5 +18,6 @@ def stats_page(moderator: Moderator) -> str:
     if site is not None and not SLUG_PATTERN.fullmatch(site):
         abort(400, "That is not a site name.")
     figures = stats.moderation_stats(moderator, site_slug=site)
-    return render_template("dashboard/stats.html", moderator=moderator, figures=figures, site=site,
-                           sites=visible_sites(moderator))
+    return render_template(
+        "dashboard/stats.html", moderator=moderator, figures=figures, site=site, sites=visible_sites(moderator)
+    )

@@ -51,14 +51,18 @@ class Summary:
 
     def lines(self) -> list[str]:
         statuses = ", ".join(f"{count} {status}" for status, count in sorted(self.by_status.items())) or "none"
-        out = [f"Format: {self.format}.",
-               f"Imported {self.imported} comments ({statuses}) into {self.threads_used} threads "
-               f"({self.threads_new} new).",
-               f"Already imported before (left as they are): {self.already}.",
-               f"Skipped: {len(self.skipped)}."]
+        out = [
+            f"Format: {self.format}.",
+            f"Imported {self.imported} comments ({statuses}) into {self.threads_used} threads "
+            f"({self.threads_new} new).",
+            f"Already imported before (left as they are): {self.already}.",
+            f"Skipped: {len(self.skipped)}.",
+        ]
         if self.to_score:
-            out.append(f"Waiting for the classifier: {self.to_score} published comments (the workers' sweep "
-                       "scores them; any the site's thresholds hold leave their thread for the review queue).")
+            out.append(
+                f"Waiting for the classifier: {self.to_score} published comments (the workers' sweep "
+                "scores them; any the site's thresholds hold leave their thread for the review queue)."
+            )
         out += [f"  skipped {line}" for line in self.skipped[:50]]
         if len(self.skipped) > 50:
             out.append(f"  … and {len(self.skipped) - 50} more")
@@ -72,8 +76,10 @@ def detect(document: Document) -> str:
         return "disqus"
     if name == "rss" and any("wordpress.org/export" in uri for uri in document.namespaces):
         return "wxr"
-    raise ImportFailed(f"The file's root element is <{name}>: neither a Disqus export (<disqus>) "
-                       "nor a WordPress WXR file (<rss> with the wp: namespace).")
+    raise ImportFailed(
+        f"The file's root element is <{name}>: neither a Disqus export (<disqus>) "
+        "nor a WordPress WXR file (<rss> with the wp: namespace)."
+    )
 
 
 def read(path: Path, fmt: str = "auto", key_from: str = "id") -> Source:
@@ -87,8 +93,7 @@ def read(path: Path, fmt: str = "auto", key_from: str = "id") -> Source:
 
 
 def clean_name(name: str) -> str:
-    name = "".join(ch for ch in unicodedata.normalize("NFC", name)
-                   if unicodedata.category(ch)[0] != "C").strip()
+    name = "".join(ch for ch in unicodedata.normalize("NFC", name) if unicodedata.category(ch)[0] != "C").strip()
     return name or "Anonymous"
 
 
@@ -114,8 +119,9 @@ def _thread_for(site: Site, source: SourceThread, summary: Summary, cache: dict[
         return cache[source.ref]
     thread = find_thread(site, source.key)
     if thread is None:
-        thread = Thread(site_id=site.id, key=source.key, title=source.title[:500], url=source.url[:2000],
-                        closed=source.closed)
+        thread = Thread(
+            site_id=site.id, key=source.key, title=source.title[:500], url=source.url[:2000], closed=source.closed
+        )
         db.session.add(thread)
         db.session.flush()
         summary.threads_new += 1
@@ -140,8 +146,9 @@ def run_import(site: Site, source: Source, *, score: bool = False) -> Summary:
     refs = [c.ref for c in source.comments]
     existing: dict[str, Comment] = {}
     for start in range(0, len(refs), 500):
-        for row in db.session.execute(select(Comment).where(
-                Comment.site_id == site.id, Comment.import_ref.in_(refs[start:start + 500]))).scalars():
+        for row in db.session.execute(
+            select(Comment).where(Comment.site_id == site.id, Comment.import_ref.in_(refs[start : start + 500]))
+        ).scalars():
             existing[cast(str, row.import_ref)] = row  # found by it: never None
     threads: dict[str, Thread] = {}
     stored: dict[str, Comment] = dict(existing)
@@ -165,15 +172,17 @@ def run_import(site: Site, source: Source, *, score: bool = False) -> Summary:
             summary.skipped.append(f"{item.ref}: no text")
             continue
         elif len(body) > MAX_BODY:
-            summary.skipped.append(f"{item.ref}: {len(body)} characters, over the {MAX_BODY} limit "
-                                   "(comments are never truncated)")
+            summary.skipped.append(
+                f"{item.ref}: {len(body)} characters, over the {MAX_BODY} limit (comments are never truncated)"
+            )
             continue
         parent = None
         if item.parent_ref:
             parent = stored.get(item.parent_ref)
             if parent is None:
-                summary.warnings.append(f"{item.ref}: its parent {item.parent_ref} is not in the file; "
-                                        "imported as a root comment")
+                summary.warnings.append(
+                    f"{item.ref}: its parent {item.parent_ref} is not in the file; imported as a root comment"
+                )
             elif parent.thread_id != _thread_for(site, thread_source, summary, threads).id:
                 summary.warnings.append(f"{item.ref}: its parent is in another thread; imported as a root")
                 parent = None
@@ -181,31 +190,59 @@ def run_import(site: Site, source: Source, *, score: bool = False) -> Summary:
         name = clean_name(item.author_name)
         if len(name) > MAX_NAME:
             summary.warnings.append(f"{item.ref}: author name shortened to {MAX_NAME} characters")
-            name = name[:MAX_NAME - 1] + "…"
+            name = name[: MAX_NAME - 1] + "…"
         email_hash = hash_email(item.author_email) if item.author_email else None
         ip_hash = hash_ip(item.ip) if item.ip else None
         parent_id, root_id, depth, reply_to_id = place_reply(parent, settings["max_depth"])
         comment = Comment(
-            site_id=site.id, thread_id=thread.id, parent_id=parent_id, root_id=root_id, depth=depth,
-            reply_to_id=reply_to_id, author_name="" if item.status == Status.DELETED else name,
-            author_email_hash=email_hash, author_key=email_hash or ip_hash or "anonymous", ip_hash=ip_hash,
-            body=body, body_html=rendering.render(body) if body else "",
+            site_id=site.id,
+            thread_id=thread.id,
+            parent_id=parent_id,
+            root_id=root_id,
+            depth=depth,
+            reply_to_id=reply_to_id,
+            author_name="" if item.status == Status.DELETED else name,
+            author_email_hash=email_hash,
+            author_key=email_hash or ip_hash or "anonymous",
+            ip_hash=ip_hash,
+            body=body,
+            body_html=rendering.render(body) if body else "",
             body_fingerprint=rendering.fingerprint(body) if body else "",
-            status=Status.PENDING.value, reasons=[], edit_nonce=new_nonce(), created_at=item.created_at,
-            import_ref=item.ref[:100], needs_scoring=score and item.status == Status.PUBLISHED)
+            status=Status.PENDING.value,
+            reasons=[],
+            edit_nonce=new_nonce(),
+            created_at=item.created_at,
+            import_ref=item.ref[:100],
+            needs_scoring=score and item.status == Status.PUBLISHED,
+        )
         db.session.add(comment)
         db.session.flush()
-        moderation.change_status(comment, item.status, IMPORT_ACTOR, "imported",
-                                 reasons=[{"kind": "import", "code": "imported", "source": source.format,
-                                           "ref": item.ref}])
+        moderation.change_status(
+            comment,
+            item.status,
+            IMPORT_ACTOR,
+            "imported",
+            reasons=[{"kind": "import", "code": "imported", "source": source.format, "ref": item.ref}],
+        )
         stored[item.ref] = comment
         summary.imported += 1
         summary.by_status[item.status.value] = summary.by_status.get(item.status.value, 0) + 1
         summary.to_score += int(comment.needs_scoring)
     summary.threads_used = len(threads)
-    record("comments_imported", IMPORT_ACTOR, site_id=site.id,
-           reasons=[{"kind": "import", "format": source.format, "imported": summary.imported,
-                     "already": summary.already, "skipped": len(summary.skipped)}])
+    record(
+        "comments_imported",
+        IMPORT_ACTOR,
+        site_id=site.id,
+        reasons=[
+            {
+                "kind": "import",
+                "format": source.format,
+                "imported": summary.imported,
+                "already": summary.already,
+                "skipped": len(summary.skipped),
+            }
+        ],
+    )
     return summary
 
 

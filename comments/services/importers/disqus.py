@@ -55,8 +55,7 @@ def _thread(element: ET.Element, key_from: str, source: Source, deleted: set[str
     identifier = text(element, "id")
     link = text(element, "link")
     if not ref:
-        raise SkippedItem(f"disqus thread {(identifier or link)[:80]!r}: has no dsq:id attribute "
-                          "(no post can name it)")
+        raise SkippedItem(f"disqus thread {(identifier or link)[:80]!r}: has no dsq:id attribute (no post can name it)")
     key = (identifier if key_from == "id" else link) or link or identifier
     if _bool(text(element, "isDeleted", "false")):
         deleted.add(ref)
@@ -65,8 +64,9 @@ def _thread(element: ET.Element, key_from: str, source: Source, deleted: set[str
         deleted.add(ref)
         source.skipped.append(f"disqus thread {ref}: has neither an identifier nor a link")
     else:
-        source.threads[ref] = SourceThread(ref=ref, key=key, title=text(element, "title"), url=link,
-                                           closed=_bool(text(element, "isClosed", "false")))
+        source.threads[ref] = SourceThread(
+            ref=ref, key=key, title=text(element, "title"), url=link, closed=_bool(text(element, "isClosed", "false"))
+        )
 
 
 def _post(element: ET.Element) -> SourceComment:
@@ -90,7 +90,13 @@ def _post(element: ET.Element) -> SourceComment:
     message = child(element, "message")
     parent_ref = attribute(child(element, "parent"), "id")
     return SourceComment(
-        ref=f"disqus:{ref}", thread_ref=thread_ref, parent_ref=f"disqus:{parent_ref}" if parent_ref else None,
-        author_name=name, author_email=email or None, ip=text(element, "ipAddress") or None,
+        ref=f"disqus:{ref}",
+        thread_ref=thread_ref,
+        parent_ref=f"disqus:{parent_ref}" if parent_ref else None,
+        author_name=name,
+        author_email=email or None,
+        ip=text(element, "ipAddress") or None,
         created_at=parse_date(text(element, "createdAt"), f"disqus:{ref}"),
-        body=to_markdown((message.text or "") if message is not None else ""), status=status)
+        body=to_markdown((message.text or "") if message is not None else ""),
+        status=status,
+    )

@@ -25,6 +25,7 @@ class _Refused(Exception):
 def _refuse(what: str) -> Callable[..., NoReturn]:
     def handler(*_args: object) -> NoReturn:
         raise _Refused(what)
+
     return handler
 
 
@@ -41,8 +42,10 @@ def _check_no_dtd(path: Path) -> None:
     except _Refused as exc:
         raise ImportFailed(f"{path.name} contains {exc}, which exports never need; refusing to read it.") from None
     except expat.ExpatError as exc:
-        raise ImportFailed(f"{path.name} is not well-formed XML: {expat.ErrorString(exc.code)} "
-                           f"at line {exc.lineno}, column {exc.offset + 1}.") from None
+        raise ImportFailed(
+            f"{path.name} is not well-formed XML: {expat.ErrorString(exc.code)} "
+            f"at line {exc.lineno}, column {exc.offset + 1}."
+        ) from None
 
 
 class Document:
@@ -74,7 +77,9 @@ class Document:
             yield from self._events
         except ET.ParseError as exc:  # the first pass catches these; say it the same way
             line, column = exc.position
-            raise ImportFailed(f"{self.path.name} is not well-formed XML at line {line}, column {column + 1}.") from None
+            raise ImportFailed(
+                f"{self.path.name} is not well-formed XML at line {line}, column {column + 1}."
+            ) from None
 
     def elements(self, depth: int) -> Iterator[ET.Element]:
         """Every element that closes ``depth`` levels below the root (1: the root's children)."""

@@ -35,8 +35,14 @@ class AuditEntry:
     at: str | None
 
 
-def audit_events(reviewer: Reviewer, *, comment_id: int | None = None, site_slug: str | None = None,
-                 limit: int = 50, cursor: str | None = None) -> tuple[list[AuditEntry], str | None]:
+def audit_events(
+    reviewer: Reviewer,
+    *,
+    comment_id: int | None = None,
+    site_slug: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[AuditEntry], str | None]:
     """The events on the reviewer's sites, newest first, and the cursor of the next page."""
     query = select(AuditEvent)
     site_ids = visible_site_ids(reviewer, site_slug)
@@ -46,9 +52,19 @@ def audit_events(reviewer: Reviewer, *, comment_id: int | None = None, site_slug
         query = query.where(AuditEvent.comment_id == comment_id)
     events, next_cursor = paging.newest_by_id(query, AuditEvent.id, "audit", limit, cursor)
     moderators = {str(m.id): m.email for m in db.session.execute(select(Moderator)).scalars()}
-    return [AuditEntry(
-        id=e.id, comment_id=e.comment_id, action=e.action,
-        actor=AuditActor(e.actor_type, moderators.get(e.actor_id or "", e.actor_id)
-                         if e.actor_type == "moderator" else e.actor_id),
-        from_status=e.from_status, to_status=e.to_status, reasons=e.reasons, at=rfc3339(e.created_at),
-    ) for e in events], next_cursor
+    return [
+        AuditEntry(
+            id=e.id,
+            comment_id=e.comment_id,
+            action=e.action,
+            actor=AuditActor(
+                e.actor_type,
+                moderators.get(e.actor_id or "", e.actor_id) if e.actor_type == "moderator" else e.actor_id,
+            ),
+            from_status=e.from_status,
+            to_status=e.to_status,
+            reasons=e.reasons,
+            at=rfc3339(e.created_at),
+        )
+        for e in events
+    ], next_cursor

@@ -37,27 +37,45 @@ from comments.services.webhooks import outbox
 ACTIONS = ("approve", "reject")
 # The short list of reasons a moderator can give for a rejection (code, words); free text stays
 # possible through the API.
-REJECT_REASONS = (("spam", "Spam"), ("abuse", "Abuse or harassment"), ("hate", "Hate speech"),
-                  ("off_topic", "Off topic"), ("personal_data", "Personal data"), ("other", "Other"))
+REJECT_REASONS = (
+    ("spam", "Spam"),
+    ("abuse", "Abuse or harassment"),
+    ("hate", "Hate speech"),
+    ("off_topic", "Off topic"),
+    ("personal_data", "Personal data"),
+    ("other", "Other"),
+)
 UNDO_SECONDS = 60  # the dashboard offers undo for a few seconds; the server allows some slack
 
 
 def _waiting(comment: Comment) -> bool:
     return comment.status in (Status.HELD, Status.PENDING) or (
-        comment.status == Status.PUBLISHED and comment.reported_at is not None)
+        comment.status == Status.PUBLISHED and comment.reported_at is not None
+    )
 
 
 def last_decision(comment_id: int) -> dict[str, Any] | None:
     event = db.session.execute(
-        select(AuditEvent).where(AuditEvent.comment_id == comment_id, AuditEvent.actor_type.in_(DECIDERS),
-                                 AuditEvent.action.in_((*DECISION_ACTIONS, "decision_undone")))
-        .order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
+        select(AuditEvent)
+        .where(
+            AuditEvent.comment_id == comment_id,
+            AuditEvent.actor_type.in_(DECIDERS),
+            AuditEvent.action.in_((*DECISION_ACTIONS, "decision_undone")),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
     if event is None:
         return None
-    moderator = (db.session.get(Moderator, int(event.actor_id))
-                 if event.actor_id and event.actor_type == "moderator" else None)
-    return {"action": event.action, "status": event.to_status, "at": rfc3339(event.created_at),
-            "by": moderator.email if moderator else event.actor_id}
+    moderator = (
+        db.session.get(Moderator, int(event.actor_id)) if event.actor_id and event.actor_type == "moderator" else None
+    )
+    return {
+        "action": event.action,
+        "status": event.to_status,
+        "at": rfc3339(event.created_at),
+        "by": moderator.email if moderator else event.actor_id,
+    }
 
 
 def _already_decided(comment: Comment) -> Conflict:
@@ -66,9 +84,11 @@ def _already_decided(comment: Comment) -> Conflict:
         message = f"Already {decision['action']} by {decision['by']} at {decision['at']}."
     else:
         message = f"This comment is no longer waiting (it is {comment.status})."
-    return Conflict("already_decided", message,
-                    details={"current": {"status": comment.status, "version": comment.version,
-                                         "decision": decision}})
+    return Conflict(
+        "already_decided",
+        message,
+        details={"current": {"status": comment.status, "version": comment.version, "decision": decision}},
+    )
 
 
 def _hold(comment: Comment) -> None:
@@ -76,16 +96,29 @@ def _hold(comment: Comment) -> None:
     "already decided". A no-op UPDATE guarded by the version: a concurrent decision waits for ours
     to commit (PostgreSQL's row lock, SQLite's write lock) and then finds the version moved; no
     change is made before, so the rest of the unit of work (a bulk action's other decisions) stands."""
-    held = cast(CursorResult[Any], db.session.execute(
-        update(Comment).where(Comment.id == comment.id, Comment.version == comment.version)
-        .values(version=Comment.version).execution_options(synchronize_session=False)))
+    held = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(Comment)
+            .where(Comment.id == comment.id, Comment.version == comment.version)
+            .values(version=Comment.version)
+            .execution_options(synchronize_session=False)
+        ),
+    )
     if held.rowcount != 1:
         db.session.refresh(comment)
         raise _already_decided(comment)
 
 
-def decide(reviewer: Reviewer, comment_id: int, action: str, *, reason: str = "",
-           expected_version: int | None = None, ban_author: bool = False) -> Comment:
+def decide(
+    reviewer: Reviewer,
+    comment_id: int,
+    action: str,
+    *,
+    reason: str = "",
+    expected_version: int | None = None,
+    ban_author: bool = False,
+) -> Comment:
     """Approve or reject. Without ``expected_version`` only a waiting comment can be decided;
     with it, any comment whose version still matches (changing an earlier decision)."""
     comment = get_comment(reviewer, comment_id)
@@ -98,25 +131,44 @@ def decide(reviewer: Reviewer, comment_id: int, action: str, *, reason: str = ""
     new_status = Status.PUBLISHED if action == "approve" else Status.REJECTED
     actor = reviewer_actor(reviewer)
     # What the decision overwrites, so that ``undo_decision`` can put it back exactly.
-    note: list[Mapping[str, Any]] = [{"kind": actor.type, "code": action, "reason": reason, "moderator": reviewer.email,
-             "was_reported_at": rfc3339(comment.reported_at), "was_decided_at": rfc3339(comment.decided_at),
-             "ban_created": bool(ban_author and not _is_banned(comment))}]
+    note: list[Mapping[str, Any]] = [
+        {
+            "kind": actor.type,
+            "code": action,
+            "reason": reason,
+            "moderator": reviewer.email,
+            "was_reported_at": rfc3339(comment.reported_at),
+            "was_decided_at": rfc3339(comment.decided_at),
+            "ban_created": bool(ban_author and not _is_banned(comment)),
+        }
+    ]
     _hold(comment)
     comment.reported_at = None
     taken = DecisionAction.APPROVED.value if action == "approve" else DecisionAction.REJECTED.value
     moderation.change_status(comment, new_status, actor, taken, audit_reasons=[*(comment.reasons or []), *note])
     if ban_author:
         _ban(reviewer, comment, reason)
-    outbox.emit(comment.site_id, WebhookEvent.DECIDED.value, lambda: outbox.comment_data(
-        comment, decision={"action": action, "reason": reason, "by": {"type": actor.type, "id": (
-            reviewer.email if actor.type == "moderator" else actor.id)}}), comment_id=comment.id)
+    outbox.emit(
+        comment.site_id,
+        WebhookEvent.DECIDED.value,
+        lambda: outbox.comment_data(
+            comment,
+            decision={
+                "action": action,
+                "reason": reason,
+                "by": {"type": actor.type, "id": (reviewer.email if actor.type == "moderator" else actor.id)},
+            },
+        ),
+        comment_id=comment.id,
+    )
     db.session.flush()  # the new version, for the answer that shows it
     return comment
 
 
 def _find_ban(comment: Comment) -> Ban | None:
-    return db.session.execute(select(Ban).where(Ban.site_id == comment.site_id,
-                                                Ban.author_key == comment.author_key)).scalar()
+    return db.session.execute(
+        select(Ban).where(Ban.site_id == comment.site_id, Ban.author_key == comment.author_key)
+    ).scalar()
 
 
 def _is_banned(comment: Comment) -> bool:
@@ -126,8 +178,9 @@ def _is_banned(comment: Comment) -> bool:
 def _ban(reviewer: Reviewer, comment: Comment, reason: str) -> None:
     exists = _find_ban(comment)
     if exists is None:
-        db.session.add(Ban(site_id=comment.site_id, author_key=comment.author_key, reason=reason,
-                           moderator_id=reviewer.id))
+        db.session.add(
+            Ban(site_id=comment.site_id, author_key=comment.author_key, reason=reason, moderator_id=reviewer.id)
+        )
     actor = reviewer_actor(reviewer)
     record("author_banned", actor, comment=comment, reasons=[{"kind": actor.type, "code": "ban", "reason": reason}])
 
@@ -145,16 +198,24 @@ def undo_decision(reviewer: Reviewer, comment_id: int, *, window_seconds: int = 
     """
     comment = get_comment(reviewer, comment_id)
     event = db.session.execute(
-        select(AuditEvent).where(AuditEvent.comment_id == comment_id)
-        .order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
+        select(AuditEvent).where(AuditEvent.comment_id == comment_id).order_by(AuditEvent.id.desc()).limit(1)
+    ).scalar_one_or_none()
     if event is not None and event.action == "author_banned":
         # The ban that came with the decision is written after it; look one further back.
         event = db.session.execute(
-            select(AuditEvent).where(AuditEvent.comment_id == comment_id, AuditEvent.id < event.id)
-            .order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
+            select(AuditEvent)
+            .where(AuditEvent.comment_id == comment_id, AuditEvent.id < event.id)
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
     actor = reviewer_actor(reviewer)
-    if (event is None or event.action not in DECISION_ACTIONS or event.actor_type not in DECIDERS
-            or event.to_status != comment.status or not event.from_status):
+    if (
+        event is None
+        or event.action not in DECISION_ACTIONS
+        or event.actor_type not in DECIDERS
+        or event.to_status != comment.status
+        or not event.from_status
+    ):
         raise Conflict("nothing_to_undo", "This comment has changed since the decision; there is nothing to undo.")
     if (event.actor_type, event.actor_id) != (actor.type, actor.id):
         raise Conflict("nothing_to_undo", "Only the moderator who decided can undo the decision.")
@@ -162,17 +223,33 @@ def undo_decision(reviewer: Reviewer, comment_id: int, *, window_seconds: int = 
         raise Conflict("undo_expired", "It is too late to undo this decision; decide again instead.")
     note: Mapping[str, Any] = next((r for r in reversed(event.reasons or []) if r.get("kind") == actor.type), {})
     _hold(comment)
-    moderation.change_status(comment, Status(event.from_status), actor, "decision_undone",
-                             audit_reasons=[{"kind": actor.type, "code": "undo", "undid": event.action,
-                                             "event_id": event.id, "moderator": reviewer.email}])
+    moderation.change_status(
+        comment,
+        Status(event.from_status),
+        actor,
+        "decision_undone",
+        audit_reasons=[
+            {
+                "kind": actor.type,
+                "code": "undo",
+                "undid": event.action,
+                "event_id": event.id,
+                "moderator": reviewer.email,
+            }
+        ],
+    )
     comment.reported_at = _parse_time(note.get("was_reported_at"))
     comment.decided_at = _parse_time(note.get("was_decided_at"))
     if note.get("ban_created"):
         ban = _find_ban(comment)
         if ban is not None:
             db.session.delete(ban)
-            record("author_unbanned", actor, comment=comment,
-                   reasons=[{"kind": actor.type, "code": "undo", "event_id": event.id}])
+            record(
+                "author_unbanned",
+                actor,
+                comment=comment,
+                reasons=[{"kind": actor.type, "code": "undo", "event_id": event.id}],
+            )
     db.session.flush()  # the new version, for the answer that shows it
     return comment
 

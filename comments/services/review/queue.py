@@ -45,6 +45,7 @@ def reason_condition(reason: str) -> ColumnElement[bool]:
 
 # --- what an item of the queue is ---------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class QueueThread:
     site: str
@@ -100,16 +101,29 @@ class ModeratorComment:
 
 def moderator_view(comment: Comment) -> ModeratorComment:
     return ModeratorComment(
-        id=comment.id, parent_id=comment.parent_id, author_name=comment.author_name, body=comment.body,
-        body_html=comment.body_html, status=comment.status, created_at=comment.created_at,
-        edited_at=comment.edited_at, reply_count=comment.reply_count, version=comment.version,
-        scores=comment.scores, model=comment.model_name, scored_at=comment.scored_at,
-        report_count=comment.report_count, decided_at=comment.decided_at, author_key=comment.author_key[:16])
+        id=comment.id,
+        parent_id=comment.parent_id,
+        author_name=comment.author_name,
+        body=comment.body,
+        body_html=comment.body_html,
+        status=comment.status,
+        created_at=comment.created_at,
+        edited_at=comment.edited_at,
+        reply_count=comment.reply_count,
+        version=comment.version,
+        scores=comment.scores,
+        model=comment.model_name,
+        scored_at=comment.scored_at,
+        report_count=comment.report_count,
+        decided_at=comment.decided_at,
+        author_key=comment.author_key[:16],
+    )
 
 
 def _reports(comment: Comment) -> list[QueueReport]:
     rows = db.session.execute(
-        select(Report).where(Report.comment_id == comment.id).order_by(Report.created_at)).scalars()
+        select(Report).where(Report.comment_id == comment.id).order_by(Report.created_at)
+    ).scalars()
     return [QueueReport(r.reason, r.note, rfc3339(r.created_at)) for r in rows]
 
 
@@ -143,10 +157,10 @@ def queue_of(comment: Comment) -> str | None:
 
 # --- a page of a queue ----------------------------------------------------------------------------
 
+
 def _encode(sort: str, comment: Comment) -> str:
     if sort == "score":
-        return paging.encode_cursor(sort, [comment.max_score if comment.max_score is not None else -1.0,
-                                           comment.id])
+        return paging.encode_cursor(sort, [comment.max_score if comment.max_score is not None else -1.0, comment.id])
     return paging.date_cursor(sort, comment)
 
 
@@ -159,8 +173,16 @@ class QueuePage:
     next_cursor: str | None
 
 
-def list_queue(reviewer: Reviewer, queue: str, *, site_slug: str | None = None, reason: str | None = None,
-               sort: str = "oldest", limit: int = 25, cursor: str | None = None) -> QueuePage:
+def list_queue(
+    reviewer: Reviewer,
+    queue: str,
+    *,
+    site_slug: str | None = None,
+    reason: str | None = None,
+    sort: str = "oldest",
+    limit: int = 25,
+    cursor: str | None = None,
+) -> QueuePage:
     query = select(Comment).where(queue_condition(queue))
     site_ids = visible_site_ids(reviewer, site_slug)
     if site_ids is not None:
@@ -173,8 +195,7 @@ def list_queue(reviewer: Reviewer, queue: str, *, site_slug: str | None = None, 
         query = paging.order_by_date(query, sort == "newest", position)
     else:
         if position:
-            query = query.where(or_(SCORE_KEY < position[0],
-                                    and_(SCORE_KEY == position[0], Comment.id > position[1])))
+            query = query.where(or_(position[0] > SCORE_KEY, and_(position[0] == SCORE_KEY, Comment.id > position[1])))
         # The indexed expression itself (models.SCORE_KEY): the sort reads ix_comments_*_score.
         query = query.order_by(SCORE_KEY.desc(), Comment.id)
     comments = list(db.session.execute(query.limit(limit + 1)).scalars())
@@ -190,8 +211,12 @@ def list_queue(reviewer: Reviewer, queue: str, *, site_slug: str | None = None, 
 COUNT_LIMIT = 1000
 
 
-_QUEUE_DATES: dict[str, Any] = {Queue.HELD: Comment.created_at, Queue.REJECTED: Comment.created_at,
-                Queue.REPORTED: Comment.reported_at, Queue.APPROVED: Comment.decided_at}
+_QUEUE_DATES: dict[str, Any] = {
+    Queue.HELD: Comment.created_at,
+    Queue.REJECTED: Comment.created_at,
+    Queue.REPORTED: Comment.reported_at,
+    Queue.APPROVED: Comment.decided_at,
+}
 
 
 def bounded_count(queue: str, site_ids: list[int] | None, reason: str | None = None) -> int:
@@ -208,8 +233,7 @@ def bounded_count(queue: str, site_ids: list[int] | None, reason: str | None = N
     return db.session.execute(select(func.count()).select_from(limited)).scalar_one()
 
 
-def queue_counts(reviewer: Reviewer, *, site_slug: str | None = None,
-                 reason: str | None = None) -> dict[str, int]:
+def queue_counts(reviewer: Reviewer, *, site_slug: str | None = None, reason: str | None = None) -> dict[str, int]:
     """How many items each queue holds (up to ``COUNT_LIMIT + 1``), with ``list_queue``'s filters."""
     site_ids = visible_site_ids(reviewer, site_slug)
     return {queue: bounded_count(queue, site_ids, reason) for queue in QUEUES}
@@ -228,9 +252,11 @@ def queue_figures() -> QueueFigures:
     depth: dict[str, int] = {}
     for queue in (Queue.HELD, Queue.REPORTED):
         depth[queue] = db.session.execute(
-            select(func.count()).select_from(Comment).where(queue_condition(queue))).scalar_one()
+            select(func.count()).select_from(Comment).where(queue_condition(queue))
+        ).scalar_one()
     oldest = db.session.execute(
-        select(func.min(Comment.created_at)).where(Comment.status == Status.HELD.value)).scalar()
+        select(func.min(Comment.created_at)).where(Comment.status == Status.HELD.value)
+    ).scalar()
     if isinstance(oldest, str):  # SQLite returns aggregates of the type decorator's column as text
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and oldest.tzinfo is None:
@@ -241,15 +267,20 @@ def queue_figures() -> QueueFigures:
 
 # --- context beside an item -----------------------------------------------------------------------
 
+
 def author_comments(moderator: Moderator, comment: Comment, limit: int = 50) -> list[dict[str, Any]]:
     """The author's other comments on the same site (by email hash, else IP hash), newest first."""
     get_comment(moderator, comment.id)
     rows = db.session.execute(
-        select(Comment).where(Comment.site_id == comment.site_id, Comment.author_key == comment.author_key,
-                              Comment.id != comment.id)
-        .order_by(Comment.created_at.desc(), Comment.id.desc()).limit(limit)).scalars()
-    return [{"comment": moderator_view(c), "thread": {"key": c.thread.key, "title": c.thread.title},
-             "queue": queue_of(c)} for c in rows]
+        select(Comment)
+        .where(Comment.site_id == comment.site_id, Comment.author_key == comment.author_key, Comment.id != comment.id)
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+        .limit(limit)
+    ).scalars()
+    return [
+        {"comment": moderator_view(c), "thread": {"key": c.thread.key, "title": c.thread.title}, "queue": queue_of(c)}
+        for c in rows
+    ]
 
 
 THREAD_VIEW_PAGE = 100
@@ -262,8 +293,9 @@ class ThreadView:
     next_cursor: str | None
 
 
-def thread_comments(moderator: Moderator, site_slug: str, key: str, *, limit: int = THREAD_VIEW_PAGE,
-                    cursor: str | None = None) -> ThreadView:
+def thread_comments(
+    moderator: Moderator, site_slug: str, key: str, *, limit: int = THREAD_VIEW_PAGE, cursor: str | None = None
+) -> ThreadView:
     """A thread as moderators see it, a page at a time: ``limit`` comments whatever their status,
     in date order across pages (an index range, however big the thread) and in reading order
     within the page (replies under their parents; a reply whose parent is on an earlier page

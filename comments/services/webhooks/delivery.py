@@ -63,21 +63,32 @@ def backoff_seconds(attempts: int, base: float, rng: random.Random | None = None
 
 def due_ids(limit: int) -> list[int]:
     """The deliveries due now, the longest waiting first."""
-    return list(db.session.execute(
-        select(WebhookDelivery.id).where(WebhookDelivery.status == PENDING,
-                                         WebhookDelivery.next_attempt_at <= utcnow())
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)).scalars())
+    return list(
+        db.session.execute(
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= utcnow())
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+            .limit(limit)
+        ).scalars()
+    )
 
 
 def claim(delivery_id: int, lease_seconds: float) -> bool:
     """Take a due delivery for this worker: only one of several racing workers moves it (the
     lease holds once the caller commits)."""
     now = utcnow()
-    result = cast(CursorResult[Any], db.session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == PENDING,
-               WebhookDelivery.next_attempt_at <= now)
-        .values(next_attempt_at=now + timedelta(seconds=lease_seconds))))
+    result = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.status == PENDING,
+                WebhookDelivery.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + timedelta(seconds=lease_seconds))
+        ),
+    )
     return result.rowcount == 1
 
 
@@ -96,9 +107,12 @@ def attempt(delivery: WebhookDelivery, timeout: float, max_attempts: int, base_d
         timestamp = int(time.time())
         body = delivery.body.encode()
         headers = {
-            "Content-Type": "application/json", "User-Agent": "comments-webhooks/1",
-            "X-Comments-Event": delivery.event, "X-Comments-Delivery": str(delivery.id),
-            TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: signature_header(webhook, timestamp, body),
+            "Content-Type": "application/json",
+            "User-Agent": "comments-webhooks/1",
+            "X-Comments-Event": delivery.event,
+            "X-Comments-Delivery": str(delivery.id),
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: signature_header(webhook, timestamp, body),
         }
         try:
             answer = safehttp.post(webhook.url, body, headers, timeout=timeout, allow_private=allow_private())
@@ -126,7 +140,12 @@ def attempt(delivery: WebhookDelivery, timeout: float, max_attempts: int, base_d
     elif delivery.attempts >= max_attempts or not webhook.active:
         delivery.status = FAILED
         delivery.next_attempt_at = None
-        log.warning("webhook delivery %s to %s given up after %d attempts: %s",
-                    delivery.id, webhook.url, delivery.attempts, error)
+        log.warning(
+            "webhook delivery %s to %s given up after %d attempts: %s",
+            delivery.id,
+            webhook.url,
+            delivery.attempts,
+            error,
+        )
     else:
         delivery.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(delivery.attempts, base_delay))

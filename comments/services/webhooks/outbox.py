@@ -26,27 +26,41 @@ PENDING, DELIVERED, FAILED = DeliveryStatus.PENDING.value, DeliveryStatus.DELIVE
 
 
 def _payload(site_slug: str, event: str, data: dict[str, Any]) -> str:
-    return orjson.dumps({"id": uuid.uuid4().hex, "event": event, "site": site_slug,
-                         "created_at": rfc3339(utcnow()), "data": data}).decode()
+    return orjson.dumps(
+        {"id": uuid.uuid4().hex, "event": event, "site": site_slug, "created_at": rfc3339(utcnow()), "data": data}
+    ).decode()
 
 
 def _enqueue(webhook_id: int, event: str, body: str, comment_id: int | None = None) -> WebhookDelivery:
-    delivery = WebhookDelivery(webhook_id=webhook_id, event=event, body=body, status=PENDING, comment_id=comment_id,
-                               attempts=0, next_attempt_at=utcnow(), attempt_log=[])
+    delivery = WebhookDelivery(
+        webhook_id=webhook_id,
+        event=event,
+        body=body,
+        status=PENDING,
+        comment_id=comment_id,
+        attempts=0,
+        next_attempt_at=utcnow(),
+        attempt_log=[],
+    )
     db.session.add(delivery)
     return delivery
 
 
 # Built once and reading two columns: this runs on every status change, posting included.
-_LISTENERS = select(Webhook.id, Webhook.events).where(Webhook.site_id == bindparam("site_id"),
-                                                      Webhook.active.is_(True))
+_LISTENERS = select(Webhook.id, Webhook.events).where(Webhook.site_id == bindparam("site_id"), Webhook.active.is_(True))
 _ALL_LISTENERS = select(Webhook.site_id, Webhook.id, Webhook.events).where(
-    Webhook.site_id.in_(bindparam("site_ids", expanding=True)), Webhook.active.is_(True))
+    Webhook.site_id.in_(bindparam("site_ids", expanding=True)), Webhook.active.is_(True)
+)
 _SITE_SLUG = select(Site.slug).where(Site.id == bindparam("site_id"))
 
 
-def emit(site_id: int, event: str, data_factory: Callable[[], dict[str, Any]], comment_id: int | None = None,
-         subscriptions: list[tuple[int, list[str]]] | None = None) -> int:
+def emit(
+    site_id: int,
+    event: str,
+    data_factory: Callable[[], dict[str, Any]],
+    comment_id: int | None = None,
+    subscriptions: list[tuple[int, list[str]]] | None = None,
+) -> int:
     """Store ``event`` for every active webhook of the site subscribed to it; in the caller's
     transaction. ``data_factory`` builds the payload only when someone listens.
     ``subscriptions`` are the site's active webhooks when the caller has read them already."""
@@ -66,20 +80,31 @@ def forget_comments(comment_ids: list[int]) -> int:
     """Drop every delivery about these comments, queued or logged (an author's erasure)."""
     if not comment_ids:
         return 0
-    result = cast(CursorResult[Any], db.session.execute(
-        delete(WebhookDelivery).where(WebhookDelivery.comment_id.in_(comment_ids))
-        .execution_options(synchronize_session=False)))
+    result = cast(
+        CursorResult[Any],
+        db.session.execute(
+            delete(WebhookDelivery)
+            .where(WebhookDelivery.comment_id.in_(comment_ids))
+            .execution_options(synchronize_session=False)
+        ),
+    )
     return result.rowcount
 
 
 def comment_data(comment: Comment, **extra: Any) -> dict[str, Any]:
     thread = comment.thread
-    return {"comment": EXPORTED_COMMENT.dump(comment),
-            "thread": {"key": thread.key, "title": thread.title, "url": thread.url}, **extra}
+    return {
+        "comment": EXPORTED_COMMENT.dump(comment),
+        "thread": {"key": thread.key, "title": thread.title, "url": thread.url},
+        **extra,
+    }
 
 
-STATUS_EVENTS: dict[str, str] = {Status.PUBLISHED: WebhookEvent.PUBLISHED.value, Status.HELD: WebhookEvent.HELD.value,
-                 Status.REJECTED: WebhookEvent.REJECTED.value}
+STATUS_EVENTS: dict[str, str] = {
+    Status.PUBLISHED: WebhookEvent.PUBLISHED.value,
+    Status.HELD: WebhookEvent.HELD.value,
+    Status.REJECTED: WebhookEvent.REJECTED.value,
+}
 
 
 def _status_event(old_status: str, new_status: str, action: str) -> str | None:
@@ -109,9 +134,13 @@ def emit_statuses(moved: list[tuple[Comment, str, str]], action: str) -> None:
         subscriptions[row.site_id].append((row.id, row.events))
     for comment, old, event in events:
         if event is not None:
-            emit(comment.site_id, event,
-                 partial(comment_data, comment, action=action, from_status=old),
-                 comment_id=comment.id, subscriptions=subscriptions[comment.site_id])
+            emit(
+                comment.site_id,
+                event,
+                partial(comment_data, comment, action=action, from_status=old),
+                comment_id=comment.id,
+                subscriptions=subscriptions[comment.site_id],
+            )
 
 
 def ping(site: Site, webhook_id: int) -> WebhookDelivery:
@@ -137,6 +166,7 @@ def retry(site: Site, webhook_id: int, delivery_id: int) -> WebhookDelivery:
 
 # --- the delivery log -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DeliveryView:
     """A delivery and its attempts as hosts see them: the API's ``DeliverySchema`` dumps it."""
@@ -157,16 +187,24 @@ class DeliveryView:
 
 def delivery_view(delivery: WebhookDelivery) -> DeliveryView:
     return DeliveryView(
-        id=delivery.id, event=delivery.event, status=delivery.status, attempts=delivery.attempts,
+        id=delivery.id,
+        event=delivery.event,
+        status=delivery.status,
+        attempts=delivery.attempts,
         next_attempt_at=rfc3339(delivery.next_attempt_at) if delivery.status == PENDING else None,
-        last_attempt_at=rfc3339(delivery.last_attempt_at), response_status=delivery.response_status,
-        last_error=delivery.last_error, attempt_log=delivery.attempt_log or [],
-        created_at=rfc3339(delivery.created_at), delivered_at=rfc3339(delivery.delivered_at),
-        payload=orjson.loads(delivery.body))
+        last_attempt_at=rfc3339(delivery.last_attempt_at),
+        response_status=delivery.response_status,
+        last_error=delivery.last_error,
+        attempt_log=delivery.attempt_log or [],
+        created_at=rfc3339(delivery.created_at),
+        delivered_at=rfc3339(delivery.delivered_at),
+        payload=orjson.loads(delivery.body),
+    )
 
 
-def deliveries_page(site: Site, webhook_id: int, *, status: str | None, limit: int,
-                    cursor: str | None) -> tuple[list[DeliveryView], str | None]:
+def deliveries_page(
+    site: Site, webhook_id: int, *, status: str | None, limit: int, cursor: str | None
+) -> tuple[list[DeliveryView], str | None]:
     """The delivery log, newest first."""
     webhook = get_webhook(site, webhook_id)
     query = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
@@ -179,7 +217,8 @@ def deliveries_page(site: Site, webhook_id: int, *, status: str | None, limit: i
 def outbox_figures() -> tuple[int, float]:
     """Deliveries waiting, and the age in seconds of the oldest (for /metrics)."""
     count, oldest = db.session.execute(
-        select(func.count(), func.min(WebhookDelivery.created_at)).where(WebhookDelivery.status == PENDING)).one()
+        select(func.count(), func.min(WebhookDelivery.created_at)).where(WebhookDelivery.status == PENDING)
+    ).one()
     if isinstance(oldest, str):  # SQLite returns aggregates of the type decorator's column as text
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and oldest.tzinfo is None:

@@ -46,10 +46,16 @@ class WebhookView:
 
 def webhook_view(webhook: Webhook) -> WebhookView:
     overlapping = webhook.previous_secret_until is not None and webhook.previous_secret_until > utcnow()
-    return WebhookView(id=webhook.id, url=webhook.url, events=list(webhook.events or []),
-                       description=webhook.description, active=webhook.active,
-                       created_at=rfc3339(webhook.created_at), secret_prefix=webhook.secret[:10],
-                       previous_secret_valid_until=rfc3339(webhook.previous_secret_until) if overlapping else None)
+    return WebhookView(
+        id=webhook.id,
+        url=webhook.url,
+        events=list(webhook.events or []),
+        description=webhook.description,
+        active=webhook.active,
+        created_at=rfc3339(webhook.created_at),
+        secret_prefix=webhook.secret[:10],
+        previous_secret_valid_until=rfc3339(webhook.previous_secret_until) if overlapping else None,
+    )
 
 
 def vet_url(url: str) -> str:
@@ -93,9 +99,14 @@ def rotate_secret(site: Site, webhook_id: int, actor: Actor) -> tuple[Webhook, s
     webhook.previous_secret_until = utcnow() + ROTATION_OVERLAP
     secret = _new_secret()
     webhook.secret = secret
-    record("webhook_secret_rotated", actor, site_id=site.id,
-           reasons=[{"kind": "webhook", "webhook_id": webhook.id,
-                     "old_valid_until": rfc3339(webhook.previous_secret_until)}])
+    record(
+        "webhook_secret_rotated",
+        actor,
+        site_id=site.id,
+        reasons=[
+            {"kind": "webhook", "webhook_id": webhook.id, "old_valid_until": rfc3339(webhook.previous_secret_until)}
+        ],
+    )
     return webhook, secret
 
 
@@ -104,12 +115,17 @@ def create_webhook(site: Site, url: str, events: list[str], description: str, ac
     if len(list_webhooks(site)) >= MAX_WEBHOOKS_PER_SITE:
         raise invalid_field("url", "too_many_webhooks", f"A site has at most {MAX_WEBHOOKS_PER_SITE} webhooks.")
     secret = _new_secret()
-    webhook = Webhook(site_id=site.id, url=vet_url(url), events=_events(events), secret=secret,
-                      description=description, active=True)
+    webhook = Webhook(
+        site_id=site.id, url=vet_url(url), events=_events(events), secret=secret, description=description, active=True
+    )
     db.session.add(webhook)
     db.session.flush()
-    record("webhook_created", actor, site_id=site.id,
-           reasons=[{"kind": "webhook", "webhook_id": webhook.id, "url": webhook.url, "events": webhook.events}])
+    record(
+        "webhook_created",
+        actor,
+        site_id=site.id,
+        reasons=[{"kind": "webhook", "webhook_id": webhook.id, "url": webhook.url, "events": webhook.events}],
+    )
     return webhook, secret
 
 
@@ -127,13 +143,21 @@ def change_webhook(site: Site, webhook_id: int, changes: dict[str, Any], actor: 
     after = dataclasses.asdict(webhook_view(webhook))
     changed = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
     if changed:
-        record("webhook_changed", actor, site_id=site.id,
-               reasons=[{"kind": "webhook", "webhook_id": webhook.id, "changes": changed}])
+        record(
+            "webhook_changed",
+            actor,
+            site_id=site.id,
+            reasons=[{"kind": "webhook", "webhook_id": webhook.id, "changes": changed}],
+        )
     return webhook
 
 
 def delete_webhook(site: Site, webhook_id: int, actor: Actor) -> None:
     webhook = get_webhook(site, webhook_id)
-    record("webhook_deleted", actor, site_id=site.id,
-           reasons=[{"kind": "webhook", "webhook_id": webhook.id, "url": webhook.url}])
+    record(
+        "webhook_deleted",
+        actor,
+        site_id=site.id,
+        reasons=[{"kind": "webhook", "webhook_id": webhook.id, "url": webhook.url}],
+    )
     db.session.delete(webhook)  # its deliveries go with it (ON DELETE CASCADE)

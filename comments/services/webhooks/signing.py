@@ -20,8 +20,14 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"v1={digest}"
 
 
-def verify(secret: str, timestamp_header: str, signature_header: str, body: bytes,
-           tolerance_seconds: int = 300, now: float | None = None) -> bool:
+def verify(
+    secret: str,
+    timestamp_header: str,
+    signature_header: str,
+    body: bytes,
+    tolerance_seconds: int = 300,
+    now: float | None = None,
+) -> bool:
     """What a receiver does (and the README shows): recompute, compare in constant time with each
     signature sent, and refuse timestamps too far from now so a captured delivery cannot be
     replayed later."""
@@ -32,8 +38,7 @@ def verify(secret: str, timestamp_header: str, signature_header: str, body: byte
     if abs((now if now is not None else time.time()) - timestamp) > tolerance_seconds:
         return False
     expected = sign(secret, timestamp, body)
-    return any(hmac.compare_digest(expected, candidate.strip())
-               for candidate in (signature_header or "").split(","))
+    return any(hmac.compare_digest(expected, candidate.strip()) for candidate in (signature_header or "").split(","))
 
 
 def signature_header(webhook: Webhook, timestamp: int, body: bytes) -> str:

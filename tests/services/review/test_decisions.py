@@ -64,9 +64,10 @@ def test_undo_window(db, moderator, waiting):
     decisions.decide(moderator, comment.id, "approve")
     db.session.commit()  # the decision's unit of work ends before another connection backdates it
     with db.engine.begin() as conn:
-        conn.execute(text("UPDATE audit_events SET created_at = :t WHERE comment_id = :c AND action = 'approved'"),
-                     {"t": (utcnow() - timedelta(seconds=decisions.UNDO_SECONDS + 5)).replace(tzinfo=None),
-                      "c": comment.id})
+        conn.execute(
+            text("UPDATE audit_events SET created_at = :t WHERE comment_id = :c AND action = 'approved'"),
+            {"t": (utcnow() - timedelta(seconds=decisions.UNDO_SECONDS + 5)).replace(tzinfo=None), "c": comment.id},
+        )
     db.session.expire_all()
     with pytest.raises(Conflict) as late:
         decisions.undo_decision(moderator, comment.id)
@@ -81,5 +82,3 @@ def test_undo_checks_the_comment_and_the_site(db, moderator, waiting):
     db.session.commit()
     with pytest.raises(Forbidden):
         decisions.undo_decision(limited, waiting[0].id)
-
-

@@ -19,28 +19,38 @@ from comments.services.review.queue import (
 from tests.helpers import make_comment, set_settings
 
 
-@pytest.mark.parametrize("status, reported, decided, queue", [
-    (Status.HELD, False, False, "held"),
-    (Status.REJECTED, False, True, "rejected"),
-    (Status.PUBLISHED, True, False, "reported"),
-    (Status.PUBLISHED, True, True, "reported"),  # reported again after an approval: back in front of people
-    (Status.PUBLISHED, False, True, "approved"),
-    (Status.PUBLISHED, False, False, None),  # published by the machine: in no queue
-    (Status.PENDING, False, False, None),
-    (Status.DELETED, False, True, None),
-])
+@pytest.mark.parametrize(
+    "status, reported, decided, queue",
+    [
+        (Status.HELD, False, False, "held"),
+        (Status.REJECTED, False, True, "rejected"),
+        (Status.PUBLISHED, True, False, "reported"),
+        (Status.PUBLISHED, True, True, "reported"),  # reported again after an approval: back in front of people
+        (Status.PUBLISHED, False, True, "approved"),
+        (Status.PUBLISHED, False, False, None),  # published by the machine: in no queue
+        (Status.PENDING, False, False, None),
+        (Status.DELETED, False, True, None),
+    ],
+)
 def test_queue_of(status, reported, decided, queue):
-    comment = Comment(status=status, reported_at=utcnow() if reported else None,
-                      decided_at=utcnow() if decided else None)
+    comment = Comment(
+        status=status, reported_at=utcnow() if reported else None, decided_at=utcnow() if decided else None
+    )
     assert queue_of(comment) == queue
 
 
 def test_a_queue_item_has_the_fields_of_the_api_contract():
     from comments.api.schemas import QueueItemSchema
 
-    item = QueueItem(queue="held", comment={"id": 1}, thread=QueueThread("news", "a-1", "A", None), parent=None,
-                     reasons=[{"kind": "rule", "code": "suspect_word"}],
-                     reports=[QueueReport("spam", None, "2026-01-01T00:00:00Z")], arrived_at="2026-01-01T00:00:00Z")
+    item = QueueItem(
+        queue="held",
+        comment={"id": 1},
+        thread=QueueThread("news", "a-1", "A", None),
+        parent=None,
+        reasons=[{"kind": "rule", "code": "suspect_word"}],
+        reports=[QueueReport("spam", None, "2026-01-01T00:00:00Z")],
+        arrived_at="2026-01-01T00:00:00Z",
+    )
     assert {f.name for f in dataclasses.fields(QueueItem)} == set(QueueItemSchema().fields)
     dumped = QueueItemSchema().dump(item)
     assert dumped["thread"] == {"site": "news", "key": "a-1", "title": "A", "url": None}
@@ -54,18 +64,45 @@ def test_the_moderator_view_is_a_record_the_api_schema_dumps_as_the_contract_say
     from comments.api.schemas import ModeratorCommentSchema
 
     moment = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-    comment = Comment(id=7, parent_id=None, author_name="Ann", body="gone", body_html="<p>gone</p>",
-                      status=Status.DELETED.value, created_at=moment, edited_at=None, reply_count=1, version=3,
-                      scores={"toxicity": 0.5}, model_name="m-1", scored_at=moment, report_count=0,
-                      decided_at=None, author_key="k" * 64)
+    comment = Comment(
+        id=7,
+        parent_id=None,
+        author_name="Ann",
+        body="gone",
+        body_html="<p>gone</p>",
+        status=Status.DELETED.value,
+        created_at=moment,
+        edited_at=None,
+        reply_count=1,
+        version=3,
+        scores={"toxicity": 0.5},
+        model_name="m-1",
+        scored_at=moment,
+        report_count=0,
+        decided_at=None,
+        author_key="k" * 64,
+    )
     view = moderator_view(comment)
     assert isinstance(view, ModeratorComment)
     assert (view.author_name, view.body) == ("Ann", "gone")  # the dashboard shows moderators a tombstone's text
     assert ModeratorCommentSchema().dump(view) == {
-        "id": 7, "parent_id": None, "author_name": None, "body": None, "body_html": None, "status": "deleted",
-        "created_at": "2026-01-02T03:04:05.678Z", "edited_at": None, "reply_count": 1, "replies": [],
-        "version": 3, "scores": {"toxicity": 0.5}, "model": "m-1", "scored_at": "2026-01-02T03:04:05.678Z",
-        "report_count": 0, "decided_at": None, "author_key": "k" * 16,
+        "id": 7,
+        "parent_id": None,
+        "author_name": None,
+        "body": None,
+        "body_html": None,
+        "status": "deleted",
+        "created_at": "2026-01-02T03:04:05.678Z",
+        "edited_at": None,
+        "reply_count": 1,
+        "replies": [],
+        "version": 3,
+        "scores": {"toxicity": 0.5},
+        "model": "m-1",
+        "scored_at": "2026-01-02T03:04:05.678Z",
+        "report_count": 0,
+        "decided_at": None,
+        "author_key": "k" * 16,
     }
 
 

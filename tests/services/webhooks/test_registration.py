@@ -18,8 +18,15 @@ def test_the_records_have_the_fields_of_the_api_contract():
 
 def test_a_webhook_shows_only_its_secrets_prefix_and_the_old_secrets_overlap():
     created = datetime(2026, 1, 1, tzinfo=UTC)
-    webhook = Webhook(id=3, url="https://hooks.example/x", events=["comment.held"], description="", active=True,
-                      created_at=created, secret="whsec_0123456789abcdef")
+    webhook = Webhook(
+        id=3,
+        url="https://hooks.example/x",
+        events=["comment.held"],
+        description="",
+        active=True,
+        created_at=created,
+        secret="whsec_0123456789abcdef",
+    )
     dumped = WebhookSchema().dump(webhook_view(webhook))
     assert dumped["secret_prefix"] == "whsec_0123" and "secret" not in dumped
     assert dumped["created_at"].startswith("2026-01-01T00:00:00") and dumped["previous_secret_valid_until"] is None
@@ -30,8 +37,15 @@ def test_a_webhook_shows_only_its_secrets_prefix_and_the_old_secrets_overlap():
 
 
 def test_a_delivery_shows_when_it_is_next_tried_only_while_pending():
-    delivery = WebhookDelivery(id=7, event="ping", status=PENDING, attempts=1, next_attempt_at=utcnow(),
-                               body='{"event": "ping"}', attempt_log=None)
+    delivery = WebhookDelivery(
+        id=7,
+        event="ping",
+        status=PENDING,
+        attempts=1,
+        next_attempt_at=utcnow(),
+        body='{"event": "ping"}',
+        attempt_log=None,
+    )
     dumped = DeliverySchema().dump(delivery_view(delivery))
     assert dumped["next_attempt_at"] is not None and dumped["payload"] == {"event": "ping"}
     assert dumped["attempt_log"] == []

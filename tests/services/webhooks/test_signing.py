@@ -35,8 +35,9 @@ def test_a_receiver_refuses_old_timestamps_other_secrets_other_bodies_and_garbag
 
 
 def test_after_a_rotation_both_secrets_sign_until_the_overlap_ends():
-    webhook = Webhook(secret="whsec_new", previous_secret="whsec_old",
-                      previous_secret_until=utcnow() + timedelta(hours=1))
+    webhook = Webhook(
+        secret="whsec_new", previous_secret="whsec_old", previous_secret_until=utcnow() + timedelta(hours=1)
+    )
     assert signature_header(webhook, NOW, BODY) == f"{sign('whsec_new', NOW, BODY)},{sign('whsec_old', NOW, BODY)}"
     webhook.previous_secret_until = utcnow() - timedelta(seconds=1)
     assert signature_header(webhook, NOW, BODY) == sign("whsec_new", NOW, BODY)
