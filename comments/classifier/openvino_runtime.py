@@ -50,7 +50,7 @@ def import_openvino() -> Any:
             sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
         try:
             import openvino  # optional: the openvino extra
-            import openvino.tools.ovc
+            import openvino.tools.ovc  # optional: the openvino extra (its model converter)
         except ImportError as exc:
             raise ClassifierUnavailable(
                 "runtime 'openvino' needs the openvino package (pip install 'comments[openvino]')"
