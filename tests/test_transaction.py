@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text, update
 
 from comments import metrics, transaction
 from comments.models import Comment, LoginFailure, Thread
@@ -72,6 +72,49 @@ def test_unit_of_work_commits_when_the_block_ends_and_rolls_back_when_it_raises(
         raise RuntimeError("the job failed")
     assert _committed_count(db, Thread) == 1
     assert ran == []
+
+
+def _commits_during(db, block) -> int:
+    commits = []
+    listener = lambda connection: commits.append(connection)  # noqa: E731
+    event.listen(db.engine, "commit", listener)
+    try:
+        block()
+    finally:
+        event.remove(db.engine, "commit", listener)
+    return len(commits)
+
+
+def test_a_unit_of_work_that_only_read_is_not_committed(db, site):
+    assert _commits_during(db, lambda: _read_in_a_unit_of_work(db)) == 0
+
+
+def _read_in_a_unit_of_work(db):
+    with transaction.unit_of_work():
+        db.session.execute(select(func.count()).select_from(Thread)).scalar_one()
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda db, site: db.session.add(Thread(site_id=site.id, key="orm")), id="orm-add"),
+        pytest.param(lambda db, site: db.session.execute(update(Thread).values(title="core update")), id="core-update"),
+        pytest.param(lambda db, site: db.session.execute(text("UPDATE threads SET title = 'text'")), id="text-update"),
+        pytest.param(lambda db, site: transaction.after_commit(lambda: None), id="a-step-only"),
+    ],
+)
+def test_a_unit_of_work_that_wrote_in_any_way_is_committed(db, site, write):
+    def block():
+        with transaction.unit_of_work():
+            db.session.execute(select(func.count()).select_from(Thread)).scalar_one()  # a read first
+            write(db, site)
+
+    assert _commits_during(db, block) == 1
+
+
+def test_reading_a_thread_commits_nothing_and_posting_commits_once(db, api):
+    assert _commits_during(db, lambda: api.post()) == 1
+    assert _commits_during(db, lambda: api.read()) == 0
 
 
 # --- services never commit ------------------------------------------------------------------------
