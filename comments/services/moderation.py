@@ -22,6 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from comments.extensions import db
 from comments.models import Comment, Reason, ReasonEffect, Status, Thread, utcnow
 from comments.services.audit import Actor, record, record_many
+from comments.services.statements import rows_changed
 from comments.services.webhooks.outbox import emit_status, emit_statuses
 
 HOLD: Final[ReasonEffect] = "hold"
@@ -293,7 +294,7 @@ def write_decisions(comments: Sequence[Comment]) -> None:
         }
         for comment in comments
     ]
-    written = cast(CursorResult[Any], db.session.execute(_WRITE_DECISIONS, rows)).rowcount
+    written = rows_changed(_WRITE_DECISIONS, rows)
     if written != len(rows):
         raise StaleDataError(f"{len(rows) - written} of {len(rows)} comments changed since they were read")
     for comment, row in zip(comments, rows, strict=True):

@@ -7,13 +7,10 @@ author's comments by hashing the address it is given.
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import String, case, cast, delete, exists, literal, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import aliased
 
 from comments.extensions import db
@@ -21,6 +18,7 @@ from comments.models import Comment, CommentRevision, LoginFailure, Report, Site
 from comments.security import hash_email
 from comments.services import hostapi, moderation
 from comments.services.audit import Actor, record
+from comments.services.statements import rows_changed
 from comments.services.webhooks import outbox
 
 ERASED_AUTHOR_KEY = "erased"
@@ -177,42 +175,33 @@ def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
         .order_by(Comment.created_at)
         .limit(limit)
     )
-    comments = typing.cast(
-        CursorResult[Any],
-        db.session.execute(
-            update(Comment)
-            .where(Comment.id.in_(expired.scalar_subquery()))
-            # SET reads the row as it was: the author key goes where it was the IP hash.
-            # updated_at kept: nothing a host sees changes.
-            .values(
-                author_key=case((Comment.author_key == Comment.ip_hash, PURGED_AUTHOR_KEY), else_=Comment.author_key),
-                ip_hash=None,
-                updated_at=Comment.updated_at,
-            )
-            .execution_options(synchronize_session=False)
-        ),
-    ).rowcount
+    comments = rows_changed(
+        update(Comment)
+        .where(Comment.id.in_(expired.scalar_subquery()))
+        # SET reads the row as it was: the author key goes where it was the IP hash.
+        # updated_at kept: nothing a host sees changes.
+        .values(
+            author_key=case((Comment.author_key == Comment.ip_hash, PURGED_AUTHOR_KEY), else_=Comment.author_key),
+            ip_hash=None,
+            updated_at=Comment.updated_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
     expired_reports = (
         select(Report.id).where(Report.created_at < cutoff, ~Report.reporter_hash.startswith("purged:")).limit(limit)
     )
-    reports = typing.cast(
-        CursorResult[Any],
-        db.session.execute(
-            update(Report)
-            .where(Report.id.in_(expired_reports.scalar_subquery()))
-            .values(reporter_hash=literal("purged:") + cast(Report.id, String))
-            .execution_options(synchronize_session=False)
-        ),
-    ).rowcount
+    reports = rows_changed(
+        update(Report)
+        .where(Report.id.in_(expired_reports.scalar_subquery()))
+        .values(reporter_hash=literal("purged:") + cast(Report.id, String))
+        .execution_options(synchronize_session=False)
+    )
     expired_failures = select(LoginFailure.id).where(LoginFailure.last_failure_at < cutoff).limit(limit)
-    login_failures = typing.cast(
-        CursorResult[Any],
-        db.session.execute(
-            delete(LoginFailure)
-            .where(LoginFailure.id.in_(expired_failures.scalar_subquery()))
-            .execution_options(synchronize_session=False)
-        ),
-    ).rowcount
+    login_failures = rows_changed(
+        delete(LoginFailure)
+        .where(LoginFailure.id.in_(expired_failures.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
     deliveries = 0
     if retention.deliveries_cutoff is not None:
         expired_deliveries = (
@@ -223,14 +212,11 @@ def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
             )
             .limit(limit)
         )
-        deliveries = typing.cast(
-            CursorResult[Any],
-            db.session.execute(
-                delete(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(expired_deliveries.scalar_subquery()))
-                .execution_options(synchronize_session=False)
-            ),
-        ).rowcount
+        deliveries = rows_changed(
+            delete(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(expired_deliveries.scalar_subquery()))
+            .execution_options(synchronize_session=False)
+        )
     return Purge(comments=comments, reports=reports, login_failures=login_failures, deliveries=deliveries)
 
 

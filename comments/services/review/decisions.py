@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import CursorResult
 
 from comments.extensions import db
 from comments.models import (
@@ -31,6 +30,7 @@ from comments.services import moderation
 from comments.services.audit import record
 from comments.services.errors import Conflict
 from comments.services.review.access import Reviewer, get_comment, reviewer_actor
+from comments.services.statements import rows_changed
 from comments.services.threads import rfc3339
 from comments.services.webhooks import outbox
 
@@ -96,16 +96,13 @@ def _hold(comment: Comment) -> None:
     "already decided". A no-op UPDATE guarded by the version: a concurrent decision waits for ours
     to commit (PostgreSQL's row lock, SQLite's write lock) and then finds the version moved; no
     change is made before, so the rest of the unit of work (a bulk action's other decisions) stands."""
-    held = cast(
-        CursorResult[Any],
-        db.session.execute(
-            update(Comment)
-            .where(Comment.id == comment.id, Comment.version == comment.version)
-            .values(version=Comment.version)
-            .execution_options(synchronize_session=False)
-        ),
+    held = rows_changed(
+        update(Comment)
+        .where(Comment.id == comment.id, Comment.version == comment.version)
+        .values(version=Comment.version)
+        .execution_options(synchronize_session=False)
     )
-    if held.rowcount != 1:
+    if held != 1:
         db.session.refresh(comment)
         raise _already_decided(comment)
 

@@ -12,14 +12,13 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, cast
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import CursorResult
 
 from comments.extensions import db
 from comments.models import WebhookDelivery, utcnow
 from comments.services import safehttp
+from comments.services.statements import rows_changed
 from comments.services.threads import rfc3339
 from comments.services.webhooks.outbox import DELIVERED, FAILED, PENDING
 from comments.services.webhooks.registration import allow_private
@@ -77,19 +76,16 @@ def claim(delivery_id: int, lease_seconds: float) -> bool:
     """Take a due delivery for this worker: only one of several racing workers moves it (the
     lease holds once the caller commits)."""
     now = utcnow()
-    result = cast(
-        CursorResult[Any],
-        db.session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.status == PENDING,
-                WebhookDelivery.next_attempt_at <= now,
-            )
-            .values(next_attempt_at=now + timedelta(seconds=lease_seconds))
-        ),
+    claimed = rows_changed(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status == PENDING,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=now + timedelta(seconds=lease_seconds))
     )
-    return result.rowcount == 1
+    return claimed == 1
 
 
 def attempt(delivery: WebhookDelivery, timeout: float, max_attempts: int, base_delay: float) -> None:

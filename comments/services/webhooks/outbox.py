@@ -8,17 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, delete, func, select
-from sqlalchemy.engine import CursorResult
 
 from comments.extensions import db
 from comments.models import Comment, DeliveryStatus, Site, Status, Webhook, WebhookDelivery, WebhookEvent, utcnow
 from comments.services import paging
 from comments.services.errors import NotFound
 from comments.services.hostjson import EXPORTED_COMMENT
+from comments.services.statements import rows_changed
 from comments.services.threads import rfc3339
 from comments.services.webhooks.registration import get_webhook
 
@@ -80,15 +80,11 @@ def forget_comments(comment_ids: list[int]) -> int:
     """Drop every delivery about these comments, queued or logged (an author's erasure)."""
     if not comment_ids:
         return 0
-    result = cast(
-        CursorResult[Any],
-        db.session.execute(
-            delete(WebhookDelivery)
-            .where(WebhookDelivery.comment_id.in_(comment_ids))
-            .execution_options(synchronize_session=False)
-        ),
+    return rows_changed(
+        delete(WebhookDelivery)
+        .where(WebhookDelivery.comment_id.in_(comment_ids))
+        .execution_options(synchronize_session=False)
     )
-    return result.rowcount
 
 
 def comment_data(comment: Comment, **extra: Any) -> dict[str, Any]:
