@@ -86,6 +86,7 @@ class Queue(MethodView):
             query["queue"],
             site_slug=query["site"],
             reason=query["reason"],
+            author_id=query["author"],
             sort=query["sort"],
             limit=query["limit"],
             cursor=query["cursor"],

@@ -304,6 +304,12 @@ class QueueQuerySchema(StrictSchema):
         validate=ma.validate.Regexp(REASON_FILTER_PATTERN),
         metadata={"description": "a reason code or label, e.g. toxicity, premoderation_all, reader_report"},
     )
+    author = QueryInteger(
+        minimum=1,
+        maximum=MAX_ID,
+        load_default=None,
+        metadata={"description": "an author's `id` (a comment's `author.id`): only their comments"},
+    )
     sort = ma.fields.String(load_default="oldest", validate=ma.validate.OneOf(QUEUE_SORTS))
     limit = QueryInteger(minimum=1, maximum=100, load_default=25)
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))

@@ -179,16 +179,22 @@ def list_queue(
     *,
     site_slug: str | None = None,
     reason: str | None = None,
+    author_id: int | None = None,
     sort: str = "oldest",
     limit: int = 25,
     cursor: str | None = None,
 ) -> QueuePage:
+    """A page of ``queue``; ``author_id`` keeps one author's comments (``Author.id``: the reviewer's
+    sites still bound it, so another site's author gives an empty page, as any filter that matches
+    nothing)."""
     query = select(Comment).where(queue_condition(queue))
     site_ids = visible_site_ids(reviewer, site_slug)
     if site_ids is not None:
         query = query.where(Comment.site_id.in_(site_ids))
     if reason:
         query = query.where(reason_condition(reason))
+    if author_id is not None:
+        query = query.where(Comment.author_id == author_id)
     shape = _SCORE_POSITION if sort == "score" else paging.DATE_POSITION
     position = paging.decode_cursor(sort, cursor, shape) if cursor else None
     if sort in ("oldest", "newest"):
@@ -219,7 +225,9 @@ _QUEUE_DATES: dict[str, Any] = {
 }
 
 
-def bounded_count(queue: str, site_ids: list[int] | None, reason: str | None = None) -> int:
+def bounded_count(
+    queue: str, site_ids: list[int] | None, reason: str | None = None, author_id: int | None = None
+) -> int:
     """How many items ``queue`` holds, counted up to ``COUNT_LIMIT + 1`` (more than the limit:
     ``COUNT_LIMIT + 1``); a bounded read of the queue's index, whatever the history."""
     query = select(Comment.id).where(queue_condition(queue))
@@ -227,16 +235,20 @@ def bounded_count(queue: str, site_ids: list[int] | None, reason: str | None = N
         query = query.where(Comment.site_id.in_(site_ids))
     if reason:
         query = query.where(reason_condition(reason))
+    if author_id is not None:
+        query = query.where(Comment.author_id == author_id)
     # In the order of the queue's partial index: without it SQLite scans ix_comments_site_status
     # from its first entry, through every published comment before the first rejected one.
     limited = query.order_by(_QUEUE_DATES[queue], Comment.id).limit(COUNT_LIMIT + 1).subquery()
     return db.session.execute(select(func.count()).select_from(limited)).scalar_one()
 
 
-def queue_counts(reviewer: Reviewer, *, site_slug: str | None = None, reason: str | None = None) -> dict[str, int]:
+def queue_counts(
+    reviewer: Reviewer, *, site_slug: str | None = None, reason: str | None = None, author_id: int | None = None
+) -> dict[str, int]:
     """How many items each queue holds (up to ``COUNT_LIMIT + 1``), with ``list_queue``'s filters."""
     site_ids = visible_site_ids(reviewer, site_slug)
-    return {queue: bounded_count(queue, site_ids, reason) for queue in QUEUES}
+    return {queue: bounded_count(queue, site_ids, reason, author_id) for queue in QUEUES}
 
 
 @dataclass

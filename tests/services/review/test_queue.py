@@ -140,3 +140,26 @@ def test_the_queues_by_score_keep_unscored_comments_last(db, site, moderator):
     first = queue.list_queue(moderator, "held", sort="score", limit=2)
     rest = queue.list_queue(moderator, "held", sort="score", limit=2, cursor=first.next_cursor)
     assert [i.comment.id for i in first.items + rest.items] == [high.id, low.id, unscored.id]
+
+
+def test_the_author_filter_keeps_one_authors_comments_in_each_queue(db, site, moderator):
+    set_settings(site, premoderation="all")
+    ann = [make_comment(site, f"ann {i}", author="Ann", ip="192.0.2.80") for i in range(3)]
+    bob = make_comment(site, "bob's", author="Bob", ip="192.0.2.81")
+    assert ann[0].author_id is not None and ann[0].author_id == ann[2].author_id != bob.author_id
+    decisions.decide(moderator, ann[1].id, "reject")
+    held = queue.list_queue(moderator, "held", author_id=ann[0].author_id)
+    assert [i.comment.id for i in held.items] == [ann[0].id, ann[2].id]
+    first = queue.list_queue(moderator, "held", author_id=ann[0].author_id, sort="newest", limit=1)
+    rest = queue.list_queue(moderator, "held", author_id=ann[0].author_id, sort="newest", cursor=first.next_cursor)
+    assert [i.comment.id for i in first.items + rest.items] == [ann[2].id, ann[0].id] and rest.next_cursor is None
+    rejected = queue.list_queue(moderator, "rejected", author_id=ann[0].author_id)
+    assert [i.comment.id for i in rejected.items] == [ann[1].id]
+    assert [i.comment.id for i in queue.list_queue(moderator, "held", author_id=bob.author_id).items] == [bob.id]
+    assert queue.list_queue(moderator, "held", author_id=bob.author_id + ann[0].author_id + 1000).items == []
+    assert queue.queue_counts(moderator, author_id=ann[0].author_id) == {
+        "held": 2,
+        "reported": 0,
+        "rejected": 1,
+        "approved": 0,
+    }
