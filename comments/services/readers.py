@@ -298,15 +298,24 @@ def briefs(author_ids: Iterable[int | None]) -> dict[int, AuthorBrief]:
 
 
 def summary(author: Author) -> AuthorSummary:
-    reports = db.session.execute(
-        select(func.coalesce(func.sum(Comment.report_count), 0)).where(Comment.author_id == author.id)
-    ).scalar_one()
+    # Counts and reports in one pass over ix_comments_author_id_status (author_id, status,
+    # report_count): index-only, however many comments the author wrote.
+    per_status = dict.fromkeys((s.value for s in Status), 0)
+    reports = 0
+    rows = db.session.execute(
+        select(Comment.status, func.count(), func.coalesce(func.sum(Comment.report_count), 0))
+        .where(Comment.author_id == author.id)
+        .group_by(Comment.status)
+    )
+    for status, count, reported in rows:
+        per_status[status] = count
+        reports += int(reported)
     names = list(
         db.session.scalars(
             select(AuthorName).where(AuthorName.author_id == author.id).order_by(AuthorName.last_used_at.desc())
         )
     )
-    return AuthorSummary(author, counts([author.id])[author.id], int(reports), names)
+    return AuthorSummary(author, per_status, reports, names)
 
 
 AUTHOR_COMMENTS_SORT = "author"
