@@ -27,6 +27,7 @@ from comments.models import RevokedToken, Site, SsoSecret, utcnow
 from comments.security import keyed_hash
 from comments.services.audit import Actor, record
 from comments.services.errors import Unauthorized
+from comments.services.sites import effective_settings
 from comments.services.statements import rows_changed
 from comments.services.validation import AUTHOR_NAME_MAX, is_one_clean_line
 
@@ -197,12 +198,19 @@ def _reader(claims: dict[str, Any]) -> Reader:
     email = user.get("email")
     if email is not None and (not isinstance(email, str) or len(email) > 254):
         raise invalid("user.email must be a string of at most 254 characters")
-    badges = user.get("badges") or []
+    badges = user.get("badges")
+    if badges is None:
+        badges = []
+    # Anything else that is not a list (a string, an object, false) is refused, not read as none:
+    # the host's code is wrong, and its readers would lose their badges without anyone noticing.
     if not isinstance(badges, list) or len(badges) > MAX_BADGES:
         raise invalid(f"user.badges must be a list of at most {MAX_BADGES} strings")
     if any(isinstance(b, bool) or not isinstance(b, str) for b in badges):
         raise invalid("user.badges must hold strings")
-    clean_badges = tuple(dict.fromkeys(b for b in (_short_text(b, "a badge", BADGE_MAX) for b in badges) if b))
+    # required=True: an empty badge is refused, so the filter only tells the type checker so.
+    clean_badges = tuple(
+        dict.fromkeys(b for b in (_short_text(b, "a badge", BADGE_MAX, required=True) for b in badges) if b)
+    )
     url = _short_text(user.get("url"), "user.url", URL_MAX)
     if url is not None and urlsplit(url).scheme not in ("http", "https"):
         raise invalid("user.url must be an http or https URL")
@@ -220,14 +228,26 @@ def _reader(claims: dict[str, Any]) -> Reader:
     )
 
 
-def verify_token(site: Site, token: str) -> Reader:
-    """The reader a token signs in, or ``Unauthorized("invalid_token")`` saying what is wrong."""
+def verify_token(site: Site, token: str, *, revoked_ok: bool = False) -> Reader:
+    """The reader a token signs in, or ``Unauthorized("invalid_token")`` saying what is wrong.
+
+    ``revoked_ok``: a signed-out token is still read (signing out twice is not an error)."""
+    token = token.strip()
     if not token or len(token.encode("utf-8", "surrogatepass")) > MAX_TOKEN_BYTES:
         raise invalid(f"it must be 1–{MAX_TOKEN_BYTES} bytes")
-    reader = _reader(_claims(token.strip(), site))
-    if reader.jti is not None and _is_revoked(site, reader.jti):
+    if token.count(".") != 2:
+        raise invalid("a JWT has three parts separated by dots")
+    reader = _reader(_claims(token, site))
+    if not revoked_ok and reader.jti is not None and _is_revoked(site, reader.jti):
         raise invalid("its reader signed out")
     return reader
+
+
+def require_sign_in(site: Site, reader: Reader | None, doing: str) -> None:
+    """On a site whose identity is ``sso``, only signed-in readers post and report (401
+    ``sign_in_required``); ``anonymous`` and ``both`` sites take anyone, and a token when sent."""
+    if reader is None and effective_settings(site)["identity"] == "sso":
+        raise Unauthorized("sign_in_required", f"Sign in to {doing} on this site.")
 
 
 def _jti_hash(jti: str) -> str:
