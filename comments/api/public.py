@@ -276,7 +276,9 @@ class Identity(MethodView):
 
 @blp.route("/sites/<site_slug>/sso/logout")
 class SignOut(MethodView):
-    decorators = [post_limit(methods=["POST"])]
+    # The reading budget, not posting's: a reader who has just posted can still sign out, and each
+    # call needs a valid token of the site anyway.
+    decorators = [read_limit(methods=["POST"])]
 
     @blp.response(204)
     @blp.doc(security=REQUIRED)

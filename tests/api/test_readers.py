@@ -4,6 +4,7 @@ the reader, not their address."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from comments.models import Author, AuthorStatus, Comment, Report, Status, utcnow
 from comments.services import readers
 from comments.services.sites import create_site
-from tests.helpers import bearer, new_sso_secret, set_settings, sso_token
+from tests.helpers import TEST_DATABASE_URL, bearer, new_sso_secret, set_settings, sso_token
 
 
 def _url(comment_id: int) -> str:
@@ -206,3 +207,40 @@ def test_anonymous_reports_are_still_counted_by_address(api, db, site, ann):
             f"/api/v1/comments/{comment_id}/reports", json={"reason": "spam"}, environ_base={"REMOTE_ADDR": "192.0.2.9"}
         )
     assert db.session.get(Comment, comment_id).report_count == 1
+
+
+# --- the same new reader posting twice at once ------------------------------------------------------
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="two writers at once need PostgreSQL (SQLite takes one at a time)")
+def test_two_first_posts_of_a_new_reader_at_once_are_both_stored(app, db, ann, monkeypatch):
+    both_looked = threading.Barrier(2, timeout=10)
+    looked = threading.local()
+    real_find = readers._find
+
+    def find_together(site_id, author_key):
+        found = real_find(site_id, author_key)
+        if not getattr(looked, "once", False):
+            looked.once = True
+            both_looked.wait()  # both requests have seen no author before either makes one
+        return found
+
+    monkeypatch.setattr(readers, "_find", find_together)
+    statuses: list[int] = []
+
+    def first_post(key: str) -> None:
+        response = app.test_client().post(
+            f"/api/v1/sites/news/threads/{key}/comments", json={"body": f"First words on {key}."}, headers=ann
+        )
+        statuses.append(response.status_code)
+
+    # Two threads of comments: the posts race for the author only, not for a new thread's row.
+    workers = [threading.Thread(target=first_post, args=(key,)) for key in ("race-a", "race-b")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert statuses == [201, 201]
+    assert db.session.execute(select(func.count()).select_from(Author)).scalar_one() == 1
+    author_ids = db.session.scalars(select(Comment.author_id)).all()
+    assert len(author_ids) == 2 and len(set(author_ids)) == 1
