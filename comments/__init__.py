@@ -76,6 +76,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from comments.api.host import register_security_scheme
     from comments.api.moderation import blp as moderation_blp
     from comments.api.public import blp as public_blp
+    from comments.api.signin import register_security_scheme as register_reader_scheme
     from comments.cli import comments_cli
     from comments.dashboard import bp as dashboard_bp
     from comments.encoding import refuse_undecodable_input
@@ -106,6 +107,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(moderation_blp)
     api.register_blueprint(host_blp)
     register_security_scheme(api)
+    register_reader_scheme(api)
     app.register_blueprint(ops_bp)
     app.register_blueprint(widget_bp)
     app.register_blueprint(dashboard_bp)

@@ -22,10 +22,12 @@ from comments.models import Site
 from comments.services import sites as site_service
 from comments.services.accounts import AccountError, create_moderator
 from comments.services.apikeys import issue_key, list_keys, revoke_key
+from comments.services.audit import Actor
 from comments.services.errors import ServiceError
 from comments.services.importers import ImportFailed, import_file
 from comments.services.privacy import PURGE_BATCH_SIZE, Purge, Retention, purge_batch, record_purge
 from comments.services.scoring import rescore
+from comments.services.sso import issue_secret
 from comments.services.submission import NewComment, submit
 from comments.tasks import ClassifierHolder
 
@@ -114,6 +116,16 @@ def revoke_key_command(slug: str, key: str) -> None:
     except ServiceError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Revoked {matches[0].prefix}… of '{slug}'.")
+
+
+@comments_cli.command("sso-secret")
+@click.argument("slug")
+def sso_secret_command(slug: str) -> None:
+    """Print a new SSO secret for the site's sign-in tokens (the previous one works 24 hours more)."""
+    with transaction.unit_of_work():
+        secret = issue_secret(_site_or_exit(slug), Actor("operator", "cli"))
+    click.echo(f"New SSO secret for '{slug}' (store it now, it is not shown again; the previous one works 24 hours):")
+    click.echo(secret)
 
 
 @comments_cli.command("purge")

@@ -6,16 +6,22 @@ dashboard, the scoring pipeline, the browser and the widget's host pages, a Redi
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import html
+import json
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote
 
+import jwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -25,7 +31,7 @@ from comments import create_app, transaction
 from comments.classifier.base import DETOXIFY_LABELS
 from comments.extensions import db as _db
 from comments.models import Comment, Site
-from comments.services import scoring
+from comments.services import scoring, sso
 from comments.services.audit import Actor
 from comments.services.sites import update_settings
 from comments.services.submission import NewComment, submit
@@ -124,6 +130,117 @@ class Api:
 
     def read(self, key: str = "article-1", **params: Any):
         return self.client.get(self.thread_url(key), query_string=params)
+
+
+# --- single sign-on: what a host does for its signed-in readers ----------------------------------
+
+
+def sso_token(secret: str, *, user: Any = None, lifetime: int = 600, **claims: Any) -> str:
+    """A sign-in token as a host signs it for its reader: HS256, Coral Talk's claims. A claim given
+    as None is left out (``iat=None, exp=None``: a token with neither)."""
+    now = int(time.time())
+    payload = {
+        "user": {"id": "reader-1", "username": "Reader One"} if user is None else user,
+        "iat": now,
+        "exp": now + lifetime,
+        **claims,
+    }
+    return jwt.encode({k: v for k, v in payload.items() if v is not None}, secret, algorithm="HS256")
+
+
+def new_sso_secret(site: Site) -> str:
+    """The site's new SSO secret, as ``flask comments sso-secret`` issues it (committed)."""
+    with transaction.unit_of_work():
+        return sso.issue_secret(site, Actor("operator", "tests"))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def raw_jwt(secret: str, header: dict[str, Any] | bytes, payload: dict[str, Any] | bytes, digest: Any = None) -> str:
+    """A token put together by hand (what ``jwt.encode`` would refuse to make): any header, any
+    payload bytes, an HMAC signature (SHA-256 unless ``digest``)."""
+
+    def part(value: dict[str, Any] | bytes) -> str:
+        data = value if isinstance(value, bytes) else json.dumps(value).encode()
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = f"{part(header)}.{part(payload)}"
+    mac = hmac.new(secret.encode(), signing_input.encode(), digest or hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+
+
+_DAY = 86400
+_READER = {"id": "reader-1", "username": "Reader One"}
+
+# Bad sign-in tokens, each with a part of the reason the 401 must give: (name, make(secret,
+# another site's secret) -> token, reason). The service's and the API's tests both run all of them.
+BAD_SSO_TOKENS: list[tuple[str, Any, str]] = [
+    ("forged", lambda s, o: sso_token("sso_" + "x" * 43), "signature does not match"),
+    ("another site's", lambda s, o: sso_token(o), "signature does not match"),
+    ("expired", lambda s, o: sso_token(s, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600), "expired"),
+    ("nbf in the future", lambda s, o: sso_token(s, nbf=int(time.time()) + 3600), "not valid yet"),
+    (
+        "iat in the future",
+        lambda s, o: sso_token(s, iat=int(time.time()) + 3600, exp=int(time.time()) + 7200),
+        "not valid yet",
+    ),
+    ("alg none", lambda s, o: raw_jwt(s, {"alg": "none"}, {"user": _READER}).rsplit(".", 1)[0] + ".", "HS256"),
+    (
+        "alg HS512",
+        lambda s, o: raw_jwt(s, {"alg": "HS512"}, {"user": _READER, "iat": int(time.time())}, hashlib.sha512),
+        "HS256",
+    ),
+    ("alg RS256", lambda s, o: raw_jwt(s, {"alg": "RS256", "typ": "JWT"}, {"user": _READER}), "HS256"),
+    ("no alg", lambda s, o: raw_jwt(s, {"typ": "JWT"}, {"user": _READER}), "HS256"),
+    ("two parts", lambda s, o: sso_token(s).rsplit(".", 1)[0], "three parts"),
+    ("four parts", lambda s, o: sso_token(s) + ".e30", "three parts"),
+    ("bad base64", lambda s, o: "!!!.@@@.###", "not a JWT"),
+    ("header not JSON", lambda s, o: raw_jwt(s, b"{alg: HS256", {"user": _READER}), "not a JWT"),
+    ("header not an object", lambda s, o: raw_jwt(s, b'["HS256"]', {"user": _READER}), "not a JWT"),
+    ("payload not JSON", lambda s, o: raw_jwt(s, {"alg": "HS256"}, b"{user: 1}"), "malformed"),
+    ("claims not an object", lambda s, o: raw_jwt(s, {"alg": "HS256"}, b"[1, 2]"), "malformed"),
+    ("over 8 KiB", lambda s, o: sso_token(s, padding="x" * 9000), "8192 bytes"),
+    ("no user", lambda s, o: _without_user(s), "no user object"),
+    ("user not an object", lambda s, o: sso_token(s, user="reader-1"), "no user object"),
+    ("no user.id", lambda s, o: sso_token(s, user={"username": "Ann"}), "user.id"),
+    ("empty user.id", lambda s, o: sso_token(s, user={"id": "", "username": "Ann"}), "user.id"),
+    ("user.id a list", lambda s, o: sso_token(s, user={"id": [1], "username": "Ann"}), "user.id must be a string"),
+    ("user.id over 255", lambda s, o: sso_token(s, user={"id": "u" * 256, "username": "Ann"}), "user.id"),
+    ("no user.username", lambda s, o: sso_token(s, user={"id": "reader-1"}), "user.username"),
+    (
+        "username with a control character",
+        lambda s, o: sso_token(s, user={"id": "reader-1", "username": "Ann\x07"}),
+        "control characters",
+    ),
+    ("username with a newline", lambda s, o: sso_token(s, user={"id": "r", "username": "Ann\nB"}), "control"),
+    ("username over 64", lambda s, o: sso_token(s, user={"id": "r", "username": "A" * 65}), "1–64 characters"),
+    ("badges a string", lambda s, o: sso_token(s, user={**_READER, "badges": "staff"}), "user.badges"),
+    ("badges an object", lambda s, o: sso_token(s, user={**_READER, "badges": {"a": 1}}), "user.badges"),
+    ("badges false", lambda s, o: sso_token(s, user={**_READER, "badges": False}), "user.badges"),
+    ("badge a number", lambda s, o: sso_token(s, user={**_READER, "badges": ["staff", 7]}), "user.badges"),
+    ("badge too long", lambda s, o: sso_token(s, user={**_READER, "badges": ["b" * 33]}), "a badge"),
+    ("badge empty", lambda s, o: sso_token(s, user={**_READER, "badges": [""]}), "a badge"),
+    ("too many badges", lambda s, o: sso_token(s, user={**_READER, "badges": [f"b{i}" for i in range(11)]}), "at most"),
+    ("url not http", lambda s, o: sso_token(s, user={**_READER, "url": "javascript:alert(1)"}), "user.url"),
+    ("email not a string", lambda s, o: sso_token(s, user={**_READER, "email": 5}), "user.email"),
+    (
+        "issued over 30 days ago",
+        lambda s, o: sso_token(s, iat=int(time.time()) - 31 * _DAY, exp=int(time.time()) + 3600),
+        "30 days ago",
+    ),
+    ("expiring over 30 days ahead", lambda s, o: sso_token(s, exp=int(time.time()) + 31 * _DAY), "30 days ahead"),
+    ("neither exp nor iat", lambda s, o: sso_token(s, iat=None, exp=None), "neither exp nor iat"),
+    ("exp not a number", lambda s, o: raw_jwt(s, {"alg": "HS256"}, {"user": _READER, "exp": "soon"}), "malformed"),
+    ("exp out of range", lambda s, o: raw_jwt(s, {"alg": "HS256"}, {"user": _READER, "exp": 1e300}), "out of range"),
+    ("jti not a string", lambda s, o: sso_token(s, jti=12), "malformed"),
+]
+
+
+def _without_user(secret: str) -> str:
+    now = int(time.time())
+    return jwt.encode({"iat": now, "exp": now + 600}, secret, algorithm="HS256")
 
 
 # --- site settings ------------------------------------------------------------------------------

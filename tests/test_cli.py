@@ -6,9 +6,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from comments.models import ApiKey, Comment, Moderator, Site, Thread
+from comments.models import ApiKey, Comment, Moderator, Site, SsoSecret, Thread
 from comments.security import hash_api_key
-from comments.services import moderation
+from comments.services import moderation, sso
+from tests.helpers import sso_token
 
 
 def test_create_site_prints_a_key_stored_only_as_a_hash(app, db):
@@ -130,3 +131,21 @@ def test_ensure_demo_creates_its_site_and_welcome_comment_in_one_unit_of_work(ap
     with db.engine.connect() as connection:
         demo = connection.execute(select(Site.id).where(Site.slug == "demo-uow")).scalar_one()
         assert connection.execute(select(Comment.body).where(Comment.site_id == demo)).scalars().all() != []
+
+
+def test_sso_secret_prints_a_new_secret_and_keeps_the_previous_one_a_day(app, db, site):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["comments", "sso-secret", "news"])
+    assert first.exit_code == 0, first.output
+    old = first.output.strip().splitlines()[-1]
+    second = runner.invoke(args=["comments", "sso-secret", "news"])
+    new = second.output.strip().splitlines()[-1]
+    assert old.startswith("sso_") and new.startswith("sso_") and old != new
+    db.session.expire_all()
+    rows = db.session.query(SsoSecret).filter_by(site_id=site.id).all()
+    assert sorted(r.retired_at is None for r in rows) == [False, True]
+    assert not any(s in r.ciphertext for r in rows for s in (old, new))
+    for secret in (old, new):
+        assert sso.verify_token(site, sso_token(secret)).user_id == "reader-1"
+    missing = runner.invoke(args=["comments", "sso-secret", "nope"])
+    assert missing.exit_code != 0 and "No site" in missing.output

@@ -29,6 +29,7 @@ from comments.api.host_schemas import (
     PrivacyRequestSchema,
     SettingsChangeSchema,
     SettingsEnvelopeSchema,
+    SsoSecretSchema,
     StreamQuerySchema,
     ThreadEnvelopeSchema,
     ThreadListQuerySchema,
@@ -42,7 +43,7 @@ from comments.api.host_schemas import (
 from comments.api.hostauth import host_actor, require_host
 from comments.extensions import db
 from comments.models import Site
-from comments.services import apikeys, hostapi, privacy
+from comments.services import apikeys, hostapi, privacy, sso
 from comments.services.errors import NotFound
 from comments.services.hostjson import EXPORTED_COMMENT
 from comments.services.sites import effective_settings, update_settings
@@ -339,6 +340,25 @@ class PrivacyErase(MethodView):
         stays as a tombstone, the others are deleted. Audited; cannot be undone."""
         result = privacy.erase_author(require_host(site_slug), data["email"], host_actor())
         return {"erased": result.erased, "removed": result.removed, "tombstoned": result.tombstoned}
+
+
+# --- single sign-on ----------------------------------------------------------------------------
+
+
+@route("/sites/<site_slug>/sso/secret")
+class SsoSecretResource(MethodView):
+    @blp.response(201, SsoSecretSchema, description="The site's first SSO secret")
+    @blp.alt_response(200, schema=SsoSecretSchema, description="A new secret; the one it replaces works 24 hours more")
+    def post(self, site_slug: str):
+        """A new secret for signing readers' sign-in tokens (HS256), shown once.
+
+        The secret it replaces keeps verifying tokens for 24 hours, so the host can switch without
+        signing anyone out; one replaced earlier stops at once. Audited (`sso_secret_issued`).
+        """
+        site = require_host(site_slug)
+        replacing = sso.has_secret(site)
+        secret = sso.issue_secret(site, host_actor())
+        return {"secret": secret}, 200 if replacing else 201
 
 
 # --- the OpenAPI document -----------------------------------------------------------------------

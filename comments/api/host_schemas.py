@@ -218,6 +218,12 @@ class WebhookEnvelopeSchema(ma.Schema):
     webhook = ma.fields.Nested(WebhookSchema)
 
 
+class SsoSecretSchema(ma.Schema):
+    secret = ma.fields.String(
+        metadata={"description": "the site's SSO secret, for signing readers' HS256 tokens: shown only in this answer"}
+    )
+
+
 class NewWebhookSchema(WebhookEnvelopeSchema):
     secret = ma.fields.String(metadata={"description": "the signing secret: shown only in this answer"})
 

@@ -22,6 +22,7 @@ from comments.api.schemas import (
     CommentEnvelopeSchema,
     CountsQuerySchema,
     CountsSchema,
+    IdentitySchema,
     PostedCommentSchema,
     PreviewCreateSchema,
     PreviewSchema,
@@ -32,13 +33,14 @@ from comments.api.schemas import (
     ThreadPageSchema,
     ThreadQuerySchema,
 )
-from comments.api.signin import signed_in_reader
+from comments.api.signin import OPTIONAL, REQUIRED, required_reader, signed_in_reader
 from comments.extensions import db
 from comments.limiting import client_ip
 from comments.models import Comment, Thread
 from comments.security import make_edit_token
-from comments.services import authors, rendering, reports, submission, threads
+from comments.services import authors, rendering, reports, sso, submission, threads
 from comments.services.errors import invalid_field
+from comments.services.sites import effective_settings
 from comments.services.validation import checked_thread_key
 
 blp = Blueprint(
@@ -111,8 +113,15 @@ class ThreadComments(MethodView):
     @blp.alt_response(
         202, schema=PostedCommentSchema, description="Stored, but pending scoring, held for review or rejected"
     )
+    @blp.doc(security=OPTIONAL)
     def post(self, data: dict[str, Any], site_slug: str, key: str):
-        """Post a comment or a reply (with parent_id)."""
+        """Post a comment or a reply (with parent_id).
+
+        With the host's sign-in token (`Authorization: Bearer`), the name and badges come from the
+        token (`author_name` and `author_email` are ignored). 401 `sign_in_required` on a site whose
+        identity is `sso` without one, 401 `invalid_token` for a bad one, 403 `author_banned` /
+        `author_suspended` (`fields.until`) for a signed-in author moderators stopped.
+        """
         site = require_site(site_slug)
         new = submission.NewComment(client_ip=client_ip(), reader=signed_in_reader(site), **data)
         result = submission.submit(site, checked_thread_key(key), new, scoring())
@@ -143,28 +152,39 @@ class CommentResource(MethodView):
     decorators = [read_limit(methods=["GET"]), post_limit(methods=["PATCH", "DELETE"])]
 
     @blp.response(200, CommentEnvelopeSchema)
+    @blp.doc(security=OPTIONAL)
     def get(self, comment_id: int):
-        """One comment. Its author (with X-Edit-Token) also sees it while pending or held."""
-        comment, is_author = authors.view(comment_site(comment_id), request.headers.get("X-Edit-Token"))
+        """One comment. Its author (with X-Edit-Token, or signed in as the reader who posted it)
+        also sees it while pending or held."""
+        comment = comment_site(comment_id)
+        reader = signed_in_reader(comment.site)
+        comment, is_author = authors.view(comment, request.headers.get("X-Edit-Token"), reader)
         return {"comment": authors.authors_copy(comment) if is_author else comment}
 
     @blp.arguments(CommentEditSchema)
     @blp.response(200, CommentEnvelopeSchema)
+    @blp.doc(security=OPTIONAL)
     def patch(self, data: dict[str, Any], comment_id: int):
-        """Edit within the site's edit window (X-Edit-Token). The new text is scored again."""
+        """Edit within the site's edit window (X-Edit-Token, or the sign-in token of the reader who
+        posted it). The new text is scored again."""
+        # Read once: a token is the same token when the change is run again after a race.
+        reader = signed_in_reader(comment_site(comment_id).site)
 
         def edit() -> Comment:
             comment = comment_site(comment_id)
-            authors.edit(comment, request.headers.get("X-Edit-Token"), data["body"], scoring())
+            authors.edit(comment, request.headers.get("X-Edit-Token"), data["body"], scoring(), reader)
             return comment
 
         return {"comment": authors.authors_copy(_again_if_changed_meanwhile(edit))}
 
     @blp.response(204)
+    @blp.doc(security=OPTIONAL)
     def delete(self, comment_id: int):
-        """Delete (X-Edit-Token) within the edit window; with replies it stays as a tombstone."""
+        """Delete (X-Edit-Token, or the sign-in token of the reader who posted it) within the edit
+        window; with replies it stays as a tombstone."""
+        reader = signed_in_reader(comment_site(comment_id).site)
         _again_if_changed_meanwhile(
-            lambda: authors.remove(comment_site(comment_id), request.headers.get("X-Edit-Token"))
+            lambda: authors.remove(comment_site(comment_id), request.headers.get("X-Edit-Token"), reader)
         )
         return None
 
@@ -199,10 +219,16 @@ class CommentReports(MethodView):
 
     @blp.arguments(ReportCreateSchema)
     @blp.response(202, ReportReceivedSchema, description="Received")
+    @blp.doc(security=OPTIONAL)
     def post(self, data: dict[str, Any], comment_id: int):
-        """Report a comment. Enough distinct readers send it to the review queue."""
+        """Report a comment. Enough distinct readers send it to the review queue.
+
+        A signed-in reader (`Authorization: Bearer`) counts once per comment wherever they report
+        from; on a site whose identity is `sso`, only they may report (else 401 `sign_in_required`).
+        """
+        reader = signed_in_reader(comment_site(comment_id).site)
         _again_if_changed_meanwhile(
-            lambda: reports.report(comment_site(comment_id), data["reason"], data["note"], client_ip())
+            lambda: reports.report(comment_site(comment_id), data["reason"], data["note"], client_ip(), reader)
         )
         return {"report": {"comment_id": comment_id, "reason": data["reason"]}}
 
@@ -222,6 +248,47 @@ class Counts(MethodView):
         for key in keys:
             checked_thread_key(key)
         return {"counts": threads.counts(site, keys)}
+
+
+@blp.route("/sites/<site_slug>/identity")
+class Identity(MethodView):
+    decorators = [read_limit(methods=["GET"])]
+
+    @blp.response(200, IdentitySchema)
+    @blp.doc(security=OPTIONAL)
+    def get(self, site_slug: str):
+        """How readers comment on the site (`identity`, `sso_login_url`) and, with a sign-in token,
+        who the reader is: the token's name and badges, and their status on this site.
+
+        A bad token is 401 `invalid_token`, with the reason: the widget then signs the reader out.
+        """
+        site = require_site(site_slug)
+        reader = signed_in_reader(site)
+        settings = effective_settings(site)
+        body = {
+            "identity": settings["identity"],
+            "sso_login_url": settings["sso_login_url"],
+            "reader": authors.signed_in(site, reader) if reader is not None else None,
+        }
+        # The answer depends on the token: no shared cache may keep one reader's for another.
+        return body, 200, {"Cache-Control": "private, no-store", "Vary": "Authorization"}
+
+
+@blp.route("/sites/<site_slug>/sso/logout")
+class SignOut(MethodView):
+    # The reading budget, not posting's: a reader who has just posted can still sign out, and each
+    # call needs a valid token of the site anyway.
+    decorators = [read_limit(methods=["POST"])]
+
+    @blp.response(204)
+    @blp.doc(security=REQUIRED)
+    def post(self, site_slug: str):
+        """Sign the reader out: the token's `jti` is refused from now on (a token without `jti`:
+        204, nothing to refuse). Signing out twice is not an error; a bad token is 401 `invalid_token`.
+        """
+        site = require_site(site_slug)
+        sso.revoke(site, required_reader(site, revoked_ok=True))
+        return None
 
 
 @blp.route("/sites/<site_slug>/preview")

@@ -12,6 +12,7 @@ from comments.services.hostjson import REASONS_DESCRIPTION
 from comments.services.review.authors import AUTHOR_PAGE_DEFAULT, AUTHOR_PAGE_MAX
 from comments.services.review.decisions import ACTIONS
 from comments.services.review.queue import QUEUE_SORTS, QUEUES
+from comments.services.sites import IDENTITY_MODES
 from comments.services.threads import (
     REPLIES_PER_TOP,
     REPLIES_SHOWN,
@@ -282,6 +283,32 @@ class PreviewSchema(ma.Schema):
 
 class CountsSchema(ma.Schema):
     counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+
+
+class SignedInReaderSchema(ma.Schema):
+    name = ma.fields.String(metadata={"description": "the token's user.username"})
+    badges = ma.fields.List(ma.fields.String(), metadata={"description": "the token's user.badges"})
+    # No enum in the document: tests/test_vocabulary.py reads every "status" enum as a comment's.
+    status = ma.fields.String(
+        metadata={
+            "description": f"what moderators decided ({', '.join(AUTHOR_STATUS_VALUES)}): banned or suspended"
+            " readers cannot post"
+        },
+    )
+    until = Rfc3339(allow_none=True, metadata={"description": "the end of a suspension; else null"})
+
+
+class IdentitySchema(ma.Schema):
+    identity = ma.fields.String(
+        validate=ma.validate.OneOf(IDENTITY_MODES),
+        metadata={"description": "anonymous: names typed in; sso: only signed-in readers post and report; both"},
+    )
+    sso_login_url = ma.fields.String(
+        allow_none=True, metadata={"description": "where the widget's 'Sign in to comment' link goes"}
+    )
+    reader = ma.fields.Nested(
+        SignedInReaderSchema, allow_none=True, metadata={"description": "null without a sign-in token"}
+    )
 
 
 # --- moderation -------------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""What a comment's author may do with their edit token: read it while waiting, edit, delete."""
+"""What a comment's author may do: read it while waiting, edit, delete.
+
+The author proves it with the edit token their post was answered with (``X-Edit-Token``) or, for
+a comment posted signed in, with a sign-in token of the same reader (``sso.Reader``): the host's
+token stands for the person, so it works from any device and after the edit token is lost.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,13 @@ from typing import Any
 from sqlalchemy import delete, exists, select
 
 from comments.extensions import db
-from comments.models import Comment, CommentRevision, Status, utcnow
+from comments.models import AuthorStatus, Comment, CommentRevision, Site, Status, utcnow
 from comments.security import TokenError, check_edit_token
-from comments.services import moderation
+from comments.services import moderation, readers
 from comments.services.audit import Actor
 from comments.services.errors import Conflict, Forbidden, NotFound
 from comments.services.sites import effective_settings
+from comments.services.sso import Reader
 from comments.services.submission import Scoring, editable_until, resubmit
 
 # What an author is told about their own comment, in plain words and without scores.
@@ -32,17 +38,35 @@ def get_comment(comment_id: int) -> Comment:
     return comment
 
 
-def authorised(comment: Comment, token: str | None) -> None:
+def posted_by(comment: Comment, reader: Reader | None) -> bool:
+    """Whether the signed-in reader (verified for the comment's site) wrote the comment."""
+    if reader is None or comment.author_id is None:
+        return False
+    author = comment.author
+    return (
+        author is not None
+        and author.site_id == comment.site_id
+        and author.verified
+        and author.sso_user_id == reader.user_id
+    )
+
+
+def authorised(comment: Comment, token: str | None, reader: Reader | None = None) -> None:
+    """The caller is the comment's author (their sign-in token, else their edit token), or 403."""
+    if posted_by(comment, reader):
+        return
+    if token is None and reader is not None:
+        raise Forbidden("not_comment_author", "Only the reader who wrote this comment can change it.")
     try:
         check_edit_token(token, comment.id, comment.edit_nonce)
     except TokenError as exc:
         raise Forbidden(exc.code, exc.message) from None
 
 
-def view(comment: Comment, token: str | None) -> tuple[Comment, bool]:
+def view(comment: Comment, token: str | None, reader: Reader | None = None) -> tuple[Comment, bool]:
     """The comment and whether the caller is its author. Only authors see unpublished ones."""
-    is_author = False
-    if token is not None:
+    is_author = posted_by(comment, reader)
+    if token is not None and not is_author:
         authorised(comment, token)
         is_author = True
     if comment.status != Status.PUBLISHED and not is_author:
@@ -69,8 +93,14 @@ def _within_window(comment: Comment) -> None:
         )
 
 
-def edit(comment: Comment, token: str | None, body: str, scoring: Scoring | None = None) -> Comment:
-    authorised(comment, token)
+def edit(
+    comment: Comment, token: str | None, body: str, scoring: Scoring | None = None, reader: Reader | None = None
+) -> Comment:
+    authorised(comment, token, reader)
+    if comment.author is not None:
+        # A banned or suspended signed-in author is refused an edit as they are a post (an
+        # anonymous one is held again by the rules, as their new posts are).
+        readers.check_may_post(comment.author)
     if comment.status in (Status.DELETED, Status.REJECTED):
         raise Conflict("not_editable", f"A {comment.status} comment cannot be edited.")
     if comment.thread.closed:
@@ -80,9 +110,10 @@ def edit(comment: Comment, token: str | None, body: str, scoring: Scoring | None
     return comment
 
 
-def remove(comment: Comment, token: str | None) -> None:
-    """Delete at the author's request. The text goes; a comment with replies stays a tombstone."""
-    authorised(comment, token)
+def remove(comment: Comment, token: str | None, reader: Reader | None = None) -> None:
+    """Delete at the author's request. The text goes; a comment with replies stays a tombstone.
+    A banned author may still take their words back."""
+    authorised(comment, token, reader)
     if comment.status == Status.DELETED:
         return
     _within_window(comment)
@@ -119,3 +150,23 @@ def authors_copy(comment: Comment) -> AuthorsCopy:
     return AuthorsCopy(
         comment, author_note(comment.status), editable_until(effective_settings(comment.site), comment.created_at)
     )
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A signed-in reader as they see themselves: the token's name and badges, and what moderators
+    decided about them on this site (``active`` for a reader who has not posted yet)."""
+
+    name: str
+    badges: list[str]
+    status: str
+    until: datetime | None  # a suspension's end
+
+
+def signed_in(site: Site, reader: Reader) -> SignedIn:
+    author = readers.known_reader(site, reader)  # a read: a reader who only looks leaves no record
+    if author is None:
+        return SignedIn(reader.username, list(reader.badges), AuthorStatus.ACTIVE.value, None)
+    status = readers.current_status(author)
+    until = author.status_until if status == AuthorStatus.SUSPENDED else None
+    return SignedIn(reader.username, list(reader.badges), status.value, until)

@@ -76,6 +76,11 @@ def for_reader(site: Site, reader: Reader, now: datetime | None = None) -> Autho
     return author
 
 
+def known_reader(site: Site, reader: Reader) -> Author | None:
+    """The signed-in reader's author record if they have one (a read: nothing is made)."""
+    return _find(site.id, sso_author_key(site, reader.user_id))
+
+
 def for_anonymous(
     site: Site, author_key: str, name: str, email_hash: str | None, now: datetime | None = None
 ) -> Author:

@@ -8,15 +8,19 @@ from sqlalchemy.exc import IntegrityError
 from comments.extensions import db
 from comments.models import Comment, Report, Status, WebhookEvent, utcnow
 from comments.security import hash_ip
-from comments.services import audit
+from comments.services import audit, readers, sso
 from comments.services.errors import NotFound, invalid_field
 from comments.services.sites import effective_settings
 from comments.services.validation import TextError, check_text
 from comments.services.webhooks import outbox
 
 
-def report(comment: Comment, reason: str, note: str, client_ip: str) -> None:
-    """Record one reader's report; the same reader reporting again changes nothing."""
+def report(comment: Comment, reason: str, note: str, client_ip: str, reader: sso.Reader | None = None) -> None:
+    """Record one reader's report; the same reader reporting again changes nothing.
+
+    A signed-in reader is counted as the person (their author key), wherever they report from; an
+    anonymous one by address. On a site whose identity is ``sso`` only signed-in readers report."""
+    sso.require_sign_in(comment.site, reader, "report comments")
     if comment.status != Status.PUBLISHED:
         raise NotFound("comment_not_found", "No such comment.")
     if note:
@@ -24,7 +28,7 @@ def report(comment: Comment, reason: str, note: str, client_ip: str) -> None:
             check_text(note, minimum=0, maximum=1000, multiline=True, what="note")
         except TextError as exc:
             raise invalid_field("note", exc.code, exc.message) from None
-    reporter = hash_ip(client_ip)
+    reporter = readers.sso_author_key(comment.site, reader.user_id) if reader is not None else hash_ip(client_ip)
     try:
         with db.session.begin_nested():
             db.session.add(Report(comment_id=comment.id, reason=reason, note=note, reporter_hash=reporter))

@@ -9,6 +9,7 @@ keeps verifying tokens for ``ROTATION_OVERLAP``, so the host can switch without 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 import jwt
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from comments.extensions import db
@@ -27,6 +28,7 @@ from comments.models import RevokedToken, Site, SsoSecret, utcnow
 from comments.security import keyed_hash
 from comments.services.audit import Actor, record
 from comments.services.errors import Unauthorized
+from comments.services.sites import effective_settings
 from comments.services.statements import rows_changed
 from comments.services.validation import AUTHOR_NAME_MAX, is_one_clean_line
 
@@ -65,19 +67,28 @@ def invalid(why: str) -> Unauthorized:
 # --- secrets ----------------------------------------------------------------------------------
 
 
-def _cipher() -> MultiFernet:
-    keys = [k.strip() for k in str(current_app.config["SSO_ENCRYPTION_KEY"]).split(",") if k.strip()]
+def _keys() -> str:
+    return str(current_app.config["SSO_ENCRYPTION_KEY"])
+
+
+@functools.lru_cache(maxsize=8)
+def _cipher(keys: str) -> MultiFernet:
     # Any text makes a key: it is stretched to Fernet's 32 bytes, so an operator can set a passphrase.
-    return MultiFernet([Fernet(base64.urlsafe_b64encode(hashlib.sha256(k.encode()).digest())) for k in keys])
+    texts = [k.strip() for k in keys.split(",") if k.strip()]
+    return MultiFernet([Fernet(base64.urlsafe_b64encode(hashlib.sha256(k.encode()).digest())) for k in texts])
 
 
 def _seal(secret: str) -> str:
-    return _cipher().encrypt(secret.encode()).decode()
+    return _cipher(_keys()).encrypt(secret.encode()).decode()
 
 
-def _open(ciphertext: str) -> str | None:
+@functools.lru_cache(maxsize=1024)
+def _decrypted(keys: str, ciphertext: str) -> str | None:
+    # Kept per (keys, ciphertext): every signed-in request reads the site's secrets, and decrypting
+    # them each time was a third of a token's check. Another key list is another entry, so a
+    # process given other keys still cannot read a row it could not decrypt.
     try:
-        return _cipher().decrypt(ciphertext.encode()).decode()
+        return _cipher(keys).decrypt(ciphertext.encode()).decode()
     except InvalidToken:
         # Encrypted under a key this process no longer has: as if there were no such secret.
         current_app.logger.warning("an SSO secret cannot be decrypted with SSO_ENCRYPTION_KEY")
@@ -101,17 +112,28 @@ def issue_secret(site: Site, actor: Actor) -> str:
     return secret
 
 
+# Built once, as the thread lookup is: every signed-in request runs both, and building the
+# statements cost more than running them.
+_LIVE_SECRETS = (
+    select(SsoSecret.ciphertext)
+    .where(
+        SsoSecret.site_id == bindparam("site_id"),
+        or_(SsoSecret.retired_at.is_(None), SsoSecret.retired_at >= bindparam("retired_since")),
+    )
+    .order_by(SsoSecret.retired_at.is_not(None), SsoSecret.id.desc())
+)
+_REVOKED = select(RevokedToken.id).where(
+    RevokedToken.site_id == bindparam("site_id"), RevokedToken.jti_hash == bindparam("jti_hash")
+)
+
+
 def _secrets(site: Site) -> list[str]:
     """The secrets that verify tokens now: the current one first, then any replaced lately."""
-    rows = db.session.scalars(
-        select(SsoSecret)
-        .where(
-            SsoSecret.site_id == site.id,
-            or_(SsoSecret.retired_at.is_(None), SsoSecret.retired_at >= utcnow() - ROTATION_OVERLAP),
-        )
-        .order_by(SsoSecret.retired_at.is_not(None), SsoSecret.id.desc())
+    ciphertexts = db.session.scalars(
+        _LIVE_SECRETS, {"site_id": site.id, "retired_since": utcnow() - ROTATION_OVERLAP}
     ).all()
-    return [s for s in (_open(row.ciphertext) for row in rows) if s is not None]
+    keys = _keys()
+    return [s for s in (_decrypted(keys, c) for c in ciphertexts) if s is not None]
 
 
 def has_secret(site: Site) -> bool:
@@ -197,12 +219,19 @@ def _reader(claims: dict[str, Any]) -> Reader:
     email = user.get("email")
     if email is not None and (not isinstance(email, str) or len(email) > 254):
         raise invalid("user.email must be a string of at most 254 characters")
-    badges = user.get("badges") or []
+    badges = user.get("badges")
+    if badges is None:
+        badges = []
+    # Anything else that is not a list (a string, an object, false) is refused, not read as none:
+    # the host's code is wrong, and its readers would lose their badges without anyone noticing.
     if not isinstance(badges, list) or len(badges) > MAX_BADGES:
         raise invalid(f"user.badges must be a list of at most {MAX_BADGES} strings")
     if any(isinstance(b, bool) or not isinstance(b, str) for b in badges):
         raise invalid("user.badges must hold strings")
-    clean_badges = tuple(dict.fromkeys(b for b in (_short_text(b, "a badge", BADGE_MAX) for b in badges) if b))
+    # required=True: an empty badge is refused, so the filter only tells the type checker so.
+    clean_badges = tuple(
+        dict.fromkeys(b for b in (_short_text(b, "a badge", BADGE_MAX, required=True) for b in badges) if b)
+    )
     url = _short_text(user.get("url"), "user.url", URL_MAX)
     if url is not None and urlsplit(url).scheme not in ("http", "https"):
         raise invalid("user.url must be an http or https URL")
@@ -220,14 +249,26 @@ def _reader(claims: dict[str, Any]) -> Reader:
     )
 
 
-def verify_token(site: Site, token: str) -> Reader:
-    """The reader a token signs in, or ``Unauthorized("invalid_token")`` saying what is wrong."""
+def verify_token(site: Site, token: str, *, revoked_ok: bool = False) -> Reader:
+    """The reader a token signs in, or ``Unauthorized("invalid_token")`` saying what is wrong.
+
+    ``revoked_ok``: a signed-out token is still read (signing out twice is not an error)."""
+    token = token.strip()
     if not token or len(token.encode("utf-8", "surrogatepass")) > MAX_TOKEN_BYTES:
         raise invalid(f"it must be 1–{MAX_TOKEN_BYTES} bytes")
-    reader = _reader(_claims(token.strip(), site))
-    if reader.jti is not None and _is_revoked(site, reader.jti):
+    if token.count(".") != 2:
+        raise invalid("a JWT has three parts separated by dots")
+    reader = _reader(_claims(token, site))
+    if not revoked_ok and reader.jti is not None and _is_revoked(site, reader.jti):
         raise invalid("its reader signed out")
     return reader
+
+
+def require_sign_in(site: Site, reader: Reader | None, doing: str) -> None:
+    """On a site whose identity is ``sso``, only signed-in readers post and report (401
+    ``sign_in_required``); ``anonymous`` and ``both`` sites take anyone, and a token when sent."""
+    if reader is None and effective_settings(site)["identity"] == "sso":
+        raise Unauthorized("sign_in_required", f"Sign in to {doing} on this site.")
 
 
 def _jti_hash(jti: str) -> str:
@@ -235,10 +276,7 @@ def _jti_hash(jti: str) -> str:
 
 
 def _is_revoked(site: Site, jti: str) -> bool:
-    found = db.session.execute(
-        select(RevokedToken.id).where(RevokedToken.site_id == site.id, RevokedToken.jti_hash == _jti_hash(jti))
-    ).first()
-    return found is not None
+    return db.session.execute(_REVOKED, {"site_id": site.id, "jti_hash": _jti_hash(jti)}).first() is not None
 
 
 def revoke(site: Site, reader: Reader) -> bool:

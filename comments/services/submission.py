@@ -21,11 +21,10 @@ from comments import metrics, transaction
 from comments.extensions import db
 from comments.models import Author, Comment, CommentRevision, Reason, Site, Status, Thread, UTCDateTime, utcnow
 from comments.security import hash_email, hash_ip, new_nonce
-from comments.services import moderation, readers, rendering
+from comments.services import moderation, readers, rendering, sso
 from comments.services.audit import Actor
-from comments.services.errors import Conflict, Forbidden, Unauthorized, invalid_field
+from comments.services.errors import Conflict, Forbidden, invalid_field
 from comments.services.sites import effective_settings
-from comments.services.sso import Reader
 from comments.services.threads import find_thread
 from comments.services.validation import TextError, check_author_name, check_body, check_thread_key
 
@@ -41,7 +40,7 @@ class NewComment:
     client_ip: str | None = None
     thread_title: str | None = None
     thread_url: str | None = None
-    reader: Reader | None = None  # signed in with the host's token: the name comes from it
+    reader: sso.Reader | None = None  # signed in with the host's token: the name comes from it
 
 
 @dataclass
@@ -339,8 +338,7 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
         email_hash = hash_email(reader.email) if reader.email else None
         author_key = readers.sso_author_key(site, reader.user_id)
     else:
-        if settings["identity"] == "sso":
-            raise Unauthorized("sign_in_required", "Sign in to comment on this site.")
+        sso.require_sign_in(site, reader, "comment")
         if new.author_name is None:
             raise invalid_field("author_name", "required", "Missing data for required field.")
         author_name = checked(check_author_name, "author_name", new.author_name)

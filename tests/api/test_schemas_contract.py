@@ -17,6 +17,7 @@ from comments.api.schemas import CommentSchema, RepliesPageSchema, ThreadPageSch
 from comments.extensions import db
 from comments.models import Comment
 from comments.services import threads
+from tests.helpers import bearer, sso_token
 
 # What only an author's own read (or their post's answer) carries.
 AUTHORS_ONLY = {"moderation_note", "editable_until"}
@@ -232,6 +233,24 @@ def test_the_host_answers_are_what_the_openapi_document_describes(api, client, s
     )
     _answer_conforms(client, client.post(f"{at}/keys", headers=host, json={"label": "spare"}), f"{base}/keys", "post")
     _answer_conforms(client, client.get(f"{at}/keys", headers=host), f"{base}/keys", "get")
+
+
+def test_the_sign_in_answers_are_what_the_openapi_document_describes(api, client, site):
+    host = {"Authorization": f"Bearer {site.test_api_key}"}
+    secret = client.post(f"/api/v1/sites/{site.slug}/sso/secret", headers=host)
+    _answer_conforms(client, secret, "/api/v1/sites/{site_slug}/sso/secret", "post")
+    token = bearer(sso_token(secret.json["secret"], user={"id": "u", "username": "U", "badges": ["staff"]}))
+    identity = "/api/v1/sites/{site_slug}/identity"
+    _answer_conforms(client, client.get(f"/api/v1/sites/{site.slug}/identity"), identity, "get")
+    signed_in = client.get(f"/api/v1/sites/{site.slug}/identity", headers=token)
+    assert signed_in.json["reader"]["badges"] == ["staff"]
+    _answer_conforms(client, signed_in, identity, "get")
+    posted = client.post(api.thread_url(), json={"body": "signed in"}, headers=token)
+    _answer_conforms(client, posted, "/api/v1/sites/{site_slug}/threads/{key}/comments", "post")
+    spec = client.get("/api/v1/openapi.json").json
+    assert spec["components"]["securitySchemes"]["readerToken"]["scheme"] == "bearer"
+    assert {"readerToken": []} in spec["paths"][identity]["get"]["security"]
+    assert "204" in spec["paths"]["/api/v1/sites/{site_slug}/sso/logout"]["post"]["responses"]
 
 
 def test_the_checker_refuses_an_answer_unlike_the_document(client):
