@@ -134,7 +134,7 @@ def test_erasing_a_comment_others_replied_to_past_the_depth_cap(db, api, site):
     ann = api.post("Ann answers", author="Ann", author_email="ann@example.org", parent_id=root).json["comment"]["id"]
     bo = api.post("Bo answers Ann", author="Bo", ip="192.0.2.9", parent_id=ann).json["comment"]["id"]
     assert db.session.get(Comment, bo).parent_id == root and db.session.get(Comment, bo).reply_to_id == ann
-    result = erase_author(site, "ann@example.org", Actor("host", "test"))
+    result = erase_author(site, Actor("host", "test"), email="ann@example.org")
     assert (result.erased, result.removed, result.tombstoned) == (1, 1, 0)
     db.session.expire_all()
     assert db.session.get(Comment, ann) is None
@@ -169,10 +169,11 @@ def test_the_purge_reads_old_ip_hashes_through_an_index(db, sqlite_only, site):
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
     db.session.rollback()
-    comments, _reports, _failures, deliveries = statements
-    for statement, params in (comments, deliveries):
+    comments, _reports, _failures, deliveries, revoked = statements
+    for statement, params in (comments, deliveries, revoked):
         plan = _sqlite_plan(db, statement, params)
         assert "SCAN comments" not in plan and "SCAN webhook_deliveries" not in plan, plan
+        assert "SCAN revoked_sso_tokens" not in plan, plan
         assert "TEMP B-TREE" not in plan, plan
 
 
@@ -195,7 +196,7 @@ def test_an_export_reads_the_authors_comments_not_the_whole_site(db, sqlite_only
 
     event.listen(db.engine, "before_cursor_execute", capture)
     try:
-        export_author(site, "ann@example.org", limit=10, cursor=None, actor=Actor("host", "test"))
+        export_author(site, email="ann@example.org", limit=10, cursor=None, actor=Actor("host", "test"))
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
     ((statement, params),) = pages
