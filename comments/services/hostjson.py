@@ -22,7 +22,7 @@ class _AuthorId(ma.fields.String):
     """The author record's id as the moderation API shows it (``readers.public_id``: the decimal
     string, opaque to clients; null for a comment whose author record was erased)."""
 
-    def _serialize(self, value: int | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+    def _serialize(self, value: int | str | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else str(value)
 
 

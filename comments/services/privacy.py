@@ -18,6 +18,7 @@ from comments.extensions import db
 from comments.models import (
     Author,
     AuthorName,
+    AuthorStatus,
     Comment,
     CommentRevision,
     LoginFailure,
@@ -234,6 +235,7 @@ class Purge:
     login_failures: int = 0
     deliveries: int = 0
     revoked_tokens: int = 0  # signed-out SSO tokens past their expiry (``sso.purge_revoked``)
+    authors: int = 0  # author records known only by an expired address hash, unkeyed
 
     def add(self, other: Purge) -> None:
         self.comments += other.comments
@@ -241,10 +243,11 @@ class Purge:
         self.login_failures += other.login_failures
         self.deliveries += other.deliveries
         self.revoked_tokens += other.revoked_tokens
+        self.authors += other.authors
 
     @property
     def total(self) -> int:
-        return self.comments + self.reports + self.login_failures + self.deliveries + self.revoked_tokens
+        return self.comments + self.reports + self.login_failures + self.deliveries + self.revoked_tokens + self.authors
 
 
 @dataclass(frozen=True)
@@ -277,33 +280,36 @@ def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
     """Drop up to ``limit`` of each kind of expired data, oldest first; the caller commits and
     calls again until a batch changes nothing (``total`` 0).
 
-    IP hashes go from comments (and the author key of authors known only by IP) and from
-    reports (where the hash only kept one report per reader); wrong-password counts per
-    moderator and address go (a lock lasts minutes, the hash no longer); finished webhook
+    IP hashes go from comments (and the author key of authors known only by IP: the comment's,
+    and the author record's, ``_unkey_authors``) and from reports (where the hash only kept one
+    report per reader); wrong-password counts per moderator and address go (a lock lasts minutes, the hash no longer); finished webhook
     deliveries go (the log holds comment texts); signed-out SSO tokens that have expired anyway
     go (all at once: a revoked token is one small row, refused only until it expires).
     """
     cutoff = retention.ip_cutoff
     # The partial index on created_at holds only comments that still have an IP hash: each batch
     # reads what it changes, however many comments were purged before.
-    expired = (
-        select(Comment.id)
+    expired = db.session.execute(
+        select(Comment.id, Comment.author_id)
         .where(Comment.created_at < cutoff, Comment.ip_hash.is_not(None))
         .order_by(Comment.created_at)
         .limit(limit)
-    )
-    comments = rows_changed(
-        update(Comment)
-        .where(Comment.id.in_(expired.scalar_subquery()))
-        # SET reads the row as it was: the author key goes where it was the IP hash.
-        # updated_at kept: nothing a host sees changes.
-        .values(
-            author_key=case((Comment.author_key == Comment.ip_hash, PURGED_AUTHOR_KEY), else_=Comment.author_key),
-            ip_hash=None,
-            updated_at=Comment.updated_at,
+    ).all()
+    comments = authors = 0
+    if expired:
+        comments = rows_changed(
+            update(Comment)
+            .where(Comment.id.in_([row.id for row in expired]), Comment.ip_hash.is_not(None))
+            # SET reads the row as it was: the author key goes where it was the IP hash.
+            # updated_at kept: nothing a host sees changes.
+            .values(
+                author_key=case((Comment.author_key == Comment.ip_hash, PURGED_AUTHOR_KEY), else_=Comment.author_key),
+                ip_hash=None,
+                updated_at=Comment.updated_at,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    )
+        authors = _unkey_authors({row.author_id for row in expired if row.author_id is not None}, cutoff)
     expired_reports = (
         select(Report.id).where(Report.created_at < cutoff, ~Report.reporter_hash.startswith("purged:")).limit(limit)
     )
@@ -340,6 +346,30 @@ def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
         login_failures=login_failures,
         deliveries=deliveries,
         revoked_tokens=sso.purge_revoked(),
+        authors=authors,
+    )
+
+
+def _unkey_authors(author_ids: set[int], cutoff: datetime) -> int:
+    """The author records of these comments that are known only by their address (no email, not
+    signed in: the key is the IP hash) and have not posted since ``cutoff`` lose that key; a later
+    comment from the address starts a new record. Found through the comments being purged (an
+    author's last comment expires after their last visit), so no batch reads every author. A
+    status a moderator gave them keeps the key: a ban by address lasts, as the bans table did."""
+    if not author_ids:
+        return 0
+    return rows_changed(
+        update(Author)
+        .where(
+            Author.id.in_(sorted(author_ids)),
+            Author.last_seen_at < cutoff,
+            Author.email_hash.is_(None),
+            Author.verified.is_(False),
+            Author.status == AuthorStatus.ACTIVE.value,
+            Author.author_key != PURGED_AUTHOR_KEY,  # the one record the migration made for purged comments
+        )
+        .values(author_key=literal(PURGED_AUTHOR_KEY + ":") + cast(Author.id, String))
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -357,6 +387,7 @@ def record_purge(retention: Retention, purged: Purge, actor: Actor = Actor("oper
                 "login_failures": purged.login_failures,
                 "webhook_deliveries": purged.deliveries,
                 "revoked_sso_tokens": purged.revoked_tokens,
+                "authors": purged.authors,
             }
         ],
     )
