@@ -30,10 +30,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import and_, func, not_, select
+from sqlalchemy import Select, and_, bindparam, func, not_, select
 
 from comments.extensions import db
-from comments.models import Author, AuthorStatus, Comment, Status
+from comments.models import Author, AuthorStatus, Comment, Status, UTCDateTime
 from comments.services import readers
 from comments.services.audit import Actor
 from comments.services.sites import effective_settings
@@ -44,8 +44,26 @@ ACTOR: Final = Actor("system", "recent_history")
 CODE: Final = "recent_history"
 
 DECIDED_STATUSES: Final = (Status.PUBLISHED.value, Status.REJECTED.value)
-# When the comment was decided: a person's decision, else the classifier's, else the rules' at posting.
-_decided_when = func.coalesce(Comment.decided_at, Comment.scored_at, Comment.created_at)
+
+
+def _statement(*, since: bool) -> Select[str]:
+    """Built once (building costs more than running it): the statuses of the author's last
+    ``:count`` decided comments, newest first, decided after ``:since`` when asked."""
+    query = select(Comment.status).where(
+        Comment.author_id == bindparam("author_id"),
+        Comment.status.in_(DECIDED_STATUSES),
+        # published only for want of the classifier: not decided yet
+        not_(and_(Comment.status == Status.PUBLISHED.value, Comment.needs_scoring.is_(True))),
+    )
+    if since:
+        # When it was decided: a person's decision, else the classifier's, else the rules' at posting.
+        decided_when = func.coalesce(Comment.decided_at, Comment.scored_at, Comment.created_at)
+        query = query.where(decided_when > bindparam("since", type_=UTCDateTime))
+    return query.order_by(Comment.id.desc()).limit(bindparam("count"))
+
+
+_LAST_DECIDED = _statement(since=False)
+_LAST_DECIDED_SINCE = _statement(since=True)
 
 
 @dataclass(frozen=True)
@@ -70,22 +88,21 @@ def recent_history(author: Author) -> RecentHistory:
     """One query: the statuses of the author's last N decided comments, newest first.
 
     It walks ``ix_comments_author_id`` (author_id, id) backwards and stops after N decided rows:
-    its cost is the author's comments since their Nth-last decision, not all of them.
+    its cost is the author's comments since their Nth-last decision, not all of them. (After a
+    status change with fewer than N decisions since, it reads all the author's comments: a
+    decision after the change may be on an old comment. bench numbers in the lead's report.)
     """
     settings = effective_settings(author.site)
     count = int(settings["recent_history_count"])
     threshold = float(settings["recent_history_threshold"])
     if count <= 0:
         return RecentHistory(0, 0, count, threshold)
-    query = select(Comment.status).where(
-        Comment.author_id == author.id,
-        Comment.status.in_(DECIDED_STATUSES),
-        # published only for want of the classifier: not decided yet
-        not_(and_(Comment.status == Status.PUBLISHED.value, Comment.needs_scoring.is_(True))),
-    )
-    if author.status_changed_at is not None:
-        query = query.where(_decided_when > author.status_changed_at)
-    statuses = list(db.session.scalars(query.order_by(Comment.id.desc()).limit(count)))
+    if author.status_changed_at is None:
+        found = db.session.scalars(_LAST_DECIDED, {"author_id": author.id, "count": count})
+    else:
+        parameters = {"author_id": author.id, "count": count, "since": author.status_changed_at}
+        found = db.session.scalars(_LAST_DECIDED_SINCE, parameters)
+    statuses = list(found)
     rejected = sum(1 for status in statuses if status == Status.REJECTED)
     return RecentHistory(len(statuses), rejected, count, threshold)
 
