@@ -438,6 +438,8 @@ def _settle(
 ) -> None:
     status, reasons = _status_for(rule_reasons, settings, scoring)
     moderation.change_status(comment, status, actor, action, reasons)
+    if status == Status.REJECTED:  # an edit the rules reject counts as a decision too
+        recent_history.after_decision(comment)
 
 
 def resubmit(comment: Comment, new_body: str, scoring: Scoring | None = None) -> None:

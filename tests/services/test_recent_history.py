@@ -195,3 +195,16 @@ def test_the_history_is_one_query_through_the_authors_index(db, rules):
     connection = db.session.connection()
     plan = " ".join(row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params))
     assert "ix_comments_author_id" in plan and "SCAN comments" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_an_edit_the_rules_reject_counts(db, rules):
+    from comments.services.submission import resubmit
+
+    _fine(rules, 1)
+    last_fine = _post(rules, "Fine for now.")
+    rude = _rude(rules, 2)
+    assert _author(db, rude[-1]).status == "active"  # 2 of 4
+    with transaction.unit_of_work():
+        resubmit(db.session.get(Comment, last_fine.id), "Now with spamword in it.")
+    assert db.session.get(Comment, last_fine.id).status == "rejected"
+    assert _author(db, rude[-1]).status == "premod"  # 3 of 4
