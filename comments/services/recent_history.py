@@ -41,6 +41,7 @@ from comments.services.sites import effective_settings
 # Fewer decided comments than this say too little: two rejections of two comments are not a pattern.
 MIN_DECIDED: Final = 3
 ACTOR: Final = Actor("system", "recent_history")
+# The audit reason's code; spelt out again where ``check`` writes it (the vocabulary test reads it there).
 CODE: Final = "recent_history"
 
 DECIDED_STATUSES: Final = (Status.PUBLISHED.value, Status.REJECTED.value)
@@ -120,7 +121,7 @@ def check(author: Author, comment: Comment | None = None) -> bool:
         f" ({history.share:.0%}; the site premoderates from {history.threshold:.0%}"
         f" of the last {history.count}, at least {MIN_DECIDED} decided)"
     )
-    readers.set_status(author, AuthorStatus.PREMOD, ACTOR, reason=reason, comment=comment, code=CODE)
+    readers.set_status(author, AuthorStatus.PREMOD, ACTOR, reason=reason, comment=comment, code="recent_history")
     return True
 
 

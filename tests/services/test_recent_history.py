@@ -208,3 +208,9 @@ def test_an_edit_the_rules_reject_counts(db, rules):
         resubmit(db.session.get(Comment, last_fine.id), "Now with spamword in it.")
     assert db.session.get(Comment, last_fine.id).status == "rejected"
     assert _author(db, rude[-1]).status == "premod"  # 3 of 4
+
+
+def test_the_code_has_plain_words():
+    from comments.services import moderation, recent_history
+
+    assert moderation.reason_text(recent_history.CODE) == "Most of the author's recent comments were rejected"
