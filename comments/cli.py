@@ -163,6 +163,7 @@ def purge_command(days: int | None, delivery_days: int | None, batch_size: int |
         record_purge(retention, result)
     click.echo(f"Dropped IP hashes older than {days} days: {result.comments} comments, {result.reports} reports.")
     click.echo(f"Dropped {result.deliveries} finished webhook deliveries older than {delivery_days} days.")
+    click.echo(f"Dropped {result.revoked_tokens} signed-out SSO tokens past their expiry.")
 
 
 @comments_cli.command("import")

@@ -320,13 +320,18 @@ class PrivacyExport(MethodView):
     @blp.arguments(PrivacyExportQuerySchema, location="query", unknown=ma.RAISE)
     @blp.response(200, ExportPageSchema)
     def post(self, data: dict[str, Any], query: dict[str, Any], site_slug: str):
-        """Every comment an author (by email) wrote on this site, for an access request.
+        """Every comment an author (by email, or by the host's SSO user id) wrote on this site,
+        for an access request.
 
         POST, so the address stays out of URLs and logs. Paged like the export.
         """
-        site = require_host(site_slug)
         page = privacy.export_author(
-            site, data["email"], limit=query["limit"], cursor=query["cursor"], actor=host_actor()
+            require_host(site_slug),
+            email=data.get("email"),
+            sso_user_id=data.get("sso_user_id"),
+            limit=query["limit"],
+            cursor=query["cursor"],
+            actor=host_actor(),
         )
         return {"comments": page.items, "next_cursor": page.next_cursor}
 
@@ -336,10 +341,18 @@ class PrivacyErase(MethodView):
     @blp.arguments(PrivacyRequestSchema)
     @blp.response(200, ErasedSchema)
     def post(self, data: dict[str, Any], site_slug: str):
-        """Erase an author (by email): name, text and edit history go; a comment with replies
-        stays as a tombstone, the others are deleted. Audited; cannot be undone."""
-        result = privacy.erase_author(require_host(site_slug), data["email"], host_actor())
-        return {"erased": result.erased, "removed": result.removed, "tombstoned": result.tombstoned}
+        """Erase an author (by email, or by the host's SSO user id): name, text and edit history
+        go; a comment with replies stays as a tombstone, the others are deleted; their author
+        records go. Audited; cannot be undone."""
+        result = privacy.erase_author(
+            require_host(site_slug), host_actor(), email=data.get("email"), sso_user_id=data.get("sso_user_id")
+        )
+        return {
+            "erased": result.erased,
+            "removed": result.removed,
+            "tombstoned": result.tombstoned,
+            "authors": result.authors,
+        }
 
 
 # --- single sign-on ----------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from comments.api.schemas import EmailAddress, Moment, QueryInteger, StrictSchema, ThreadSchema
@@ -261,7 +263,20 @@ class DeliveryPageSchema(ma.Schema):
 
 
 class PrivacyRequestSchema(StrictSchema):
-    email = EmailAddress(required=True, validate=ma.validate.Length(max=254))
+    """Whose data: ``email`` (the address they commented with, or their SSO token's) or
+    ``sso_user_id`` (the host's ``user.id`` in its SSO tokens), exactly one of them."""
+
+    email = EmailAddress(validate=ma.validate.Length(max=254))
+    sso_user_id = ma.fields.String(
+        validate=ma.validate.Length(1, 255), metadata={"description": "the host's user id (the SSO token's user.id)"}
+    )
+
+    @ma.validates_schema
+    def _one_subject(self, data: dict[str, Any], **kwargs: Any) -> None:
+        given = [name for name in ("email", "sso_user_id") if data.get(name) is not None]
+        if len(given) != 1:
+            message = "Give exactly one of email and sso_user_id."
+            raise ma.ValidationError({name: [message] for name in ("email", "sso_user_id")})
 
 
 class PrivacyExportQuerySchema(PageQuerySchema):
@@ -272,3 +287,6 @@ class ErasedSchema(ma.Schema):
     erased = ma.fields.Integer(metadata={"description": "comments whose author and text were removed"})
     removed = ma.fields.Integer(metadata={"description": "of those, comments deleted outright (no replies)"})
     tombstoned = ma.fields.Integer(metadata={"description": "of those, kept as tombstones under replies"})
+    authors = ma.fields.Integer(
+        metadata={"description": "author records removed (names, badges, the SSO user id, the email's hash)"}
+    )

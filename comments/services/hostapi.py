@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from comments.extensions import db
@@ -136,6 +136,9 @@ _EXPORT_COLUMNS = (
     Comment.reply_to_id,
     Comment.author_name,
     Comment.author_key,
+    Comment.author_id,
+    Comment.author_badges,
+    Comment.author_verified,
     Comment.body,
     Comment.body_html,
     Comment.status,
@@ -159,6 +162,9 @@ class ExportFilter:
     until: datetime | None = None
     thread_key: str | None = None
     author_email_hash: str | None = None
+    # An author's comments by their records (privacy requests): with ``author_email_hash``, the
+    # comments that match either.
+    author_ids: tuple[int, ...] = ()
     # Comments changed (any status, text or counter change) at or after this; pages then run in
     # the order of change, so a host can sync incrementally.
     changed_since: datetime | None = None
@@ -174,8 +180,14 @@ def _export_query(site: Site, where: ExportFilter) -> Select[*tuple[Any, ...]]:
         query = query.where(Comment.created_at < where.until)
     if where.thread_key is not None:
         query = query.where(Thread.key == where.thread_key)
-    if where.author_email_hash is not None:
+    if where.author_email_hash is not None and where.author_ids:
+        query = query.where(
+            or_(Comment.author_email_hash == where.author_email_hash, Comment.author_id.in_(where.author_ids))
+        )
+    elif where.author_email_hash is not None:
         query = query.where(Comment.author_email_hash == where.author_email_hash)
+    elif where.author_ids:
+        query = query.where(Comment.author_id.in_(where.author_ids))
     if where.changed_since is not None:
         query = query.where(Comment.updated_at >= where.changed_since)
     return query

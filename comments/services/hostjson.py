@@ -18,6 +18,14 @@ class _AuthorKey(ma.fields.String):
         return (value or "")[:16]
 
 
+class _AuthorId(ma.fields.String):
+    """The author record's id as the moderation API shows it (``readers.public_id``: the decimal
+    string, opaque to clients; null for a comment whose author record was erased)."""
+
+    def _serialize(self, value: int | str | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else str(value)
+
+
 REASONS_DESCRIPTION = "why it is where it is: each reason has `kind` and, as the kind has them, " + ", ".join(
     f"`{key}`" for key in sorted(Reason.__annotations__) if key != "kind"
 )
@@ -38,6 +46,14 @@ class ExportCommentSchema(ma.Schema):
     reply_to_id = ma.fields.Integer(allow_none=True)
     author_name = ma.fields.String()
     author_key = _AuthorKey(metadata={"description": "a short hash grouping one author's comments"})
+    author_id = _AuthorId(
+        allow_none=True,
+        metadata={"description": "the author's record (the moderation API's author id); null once erased"},
+    )
+    author_badges = ma.fields.List(
+        ma.fields.String(), metadata={"description": "the badges of the host's token it was posted with; [] anonymous"}
+    )
+    author_verified = ma.fields.Boolean(metadata={"description": "posted signed in with the host's SSO token"})
     body = ma.fields.String()
     body_html = ma.fields.String()
     status = ma.fields.String(validate=ma.validate.OneOf(STATUS_VALUES))

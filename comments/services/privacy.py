@@ -1,8 +1,9 @@
-"""Privacy requests and retention: an author's comments exported or erased by email, and IP
-hashes dropped after ``IP_RETENTION_DAYS``.
+"""Privacy requests and retention: an author's comments exported or erased (by email, or by the
+host's SSO user id), and IP hashes and expired sign-outs dropped after their time.
 
-Emails are never stored, only their keyed hash (``security.hash_email``), so a request finds an
-author's comments by hashing the address it is given.
+Emails are never stored, only their keyed hash (``security.hash_email``), so a request by email
+finds an author's comments by hashing the address it is given. A request by SSO user id finds the
+author record by its keyed key (``readers.sso_author_key``), then their comments by ``author_id``.
 """
 
 from __future__ import annotations
@@ -10,13 +11,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, case, cast, delete, exists, literal, select, update
+from sqlalchemy import String, case, cast, delete, exists, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
 from comments.extensions import db
-from comments.models import Comment, CommentRevision, LoginFailure, Report, Site, Status, WebhookDelivery, utcnow
+from comments.models import (
+    Author,
+    AuthorName,
+    AuthorStatus,
+    Comment,
+    CommentRevision,
+    LoginFailure,
+    Report,
+    Site,
+    Status,
+    WebhookDelivery,
+    utcnow,
+)
 from comments.security import hash_email
-from comments.services import hostapi, moderation
+from comments.services import hostapi, moderation, readers, sso
 from comments.services.audit import Actor, record
 from comments.services.statements import rows_changed
 from comments.services.webhooks import outbox
@@ -25,16 +38,92 @@ ERASED_AUTHOR_KEY = "erased"
 PURGED_AUTHOR_KEY = "ip-purged"
 
 
-def export_author(site: Site, email: str, *, limit: int, cursor: str | None, actor: Actor) -> hostapi.Page:
+@dataclass(frozen=True)
+class Subject:
+    """Whom a privacy request is about, as far as this site knows them."""
+
+    label: str  # a short hash for the audit log (never the address or the host's user id)
+    email_hash: str | None  # by email: their comments carry it
+    authors: tuple[Author, ...]  # their author records (by email: each record with that email's hash)
+
+    @property
+    def author_ids(self) -> tuple[int, ...]:
+        return tuple(a.id for a in self.authors)
+
+    @property
+    def unknown(self) -> bool:
+        """No comment can be theirs: asked by SSO user id, and the reader has no record here."""
+        return self.email_hash is None and not self.authors
+
+    def export_filter(self) -> hostapi.ExportFilter:
+        if self.email_hash is None:
+            return hostapi.ExportFilter(author_ids=self.author_ids)
+        # Anonymous authors' comments all carry the email's hash (it is their key); a signed-in
+        # reader's may not (a token without the email): those are found by the record too.
+        signed_in = tuple(a.id for a in self.authors if a.verified)
+        return hostapi.ExportFilter(author_email_hash=self.email_hash, author_ids=signed_in)
+
+    def comments(self, site: Site) -> list[Comment]:
+        who = []
+        if self.email_hash is not None:
+            who.append(Comment.author_email_hash == self.email_hash)
+        if self.authors:
+            who.append(Comment.author_id.in_(self.author_ids))
+        if not who:  # unknown
+            return []
+        return list(
+            db.session.execute(
+                select(Comment).where(Comment.site_id == site.id, or_(*who)).order_by(Comment.depth.desc(), Comment.id)
+            ).scalars()
+        )
+
+
+def subject(site: Site, *, email: str | None = None, sso_user_id: str | None = None) -> Subject:
+    """The subject of a request by email or by the host's SSO user id (exactly one of them)."""
+    if (email is None) == (sso_user_id is None):
+        raise ValueError("a privacy request names its subject by email or by SSO user id, not both")
+    if email is not None:
+        email_hash = hash_email(email)
+        authors = db.session.execute(
+            select(Author).where(Author.site_id == site.id, Author.email_hash == email_hash).order_by(Author.id)
+        ).scalars()
+        return Subject(email_hash[:16], email_hash, tuple(authors))
+    assert sso_user_id is not None
+    key = readers.sso_author_key(site, sso_user_id)
+    author = db.session.execute(
+        select(Author).where(Author.site_id == site.id, Author.author_key == key)
+    ).scalar_one_or_none()
+    return Subject(key[:16], None, (author,) if author is not None else ())
+
+
+def export_author(
+    site: Site,
+    *,
+    email: str | None = None,
+    sso_user_id: str | None = None,
+    limit: int,
+    cursor: str | None,
+    actor: Actor,
+) -> hostapi.Page:
     """The author's comments on this site, whatever their status, as the export shows them."""
-    email_hash = hash_email(email)
-    page = hostapi.export_page(site, hostapi.ExportFilter(author_email_hash=email_hash), limit=limit, cursor=cursor)
+    who = subject(site, email=email, sso_user_id=sso_user_id)
+    if who.unknown:
+        page = hostapi.Page([], None)
+    else:
+        page = hostapi.export_page(site, who.export_filter(), limit=limit, cursor=cursor)
     if cursor is None:
         record(
             "privacy_export",
             actor,
             site_id=site.id,
-            reasons=[{"kind": "privacy", "author": email_hash[:16], "first_page": len(page.items)}],
+            reasons=[
+                {
+                    "kind": "privacy",
+                    "author": who.label,
+                    "by": "email" if email is not None else "sso_user_id",
+                    "first_page": len(page.items),
+                }
+            ],
         )
     return page
 
@@ -44,24 +133,23 @@ class Erasure:
     erased: int = 0
     removed: int = 0
     tombstoned: int = 0
+    authors: int = 0  # author records removed (with their name history)
 
 
-def erase_author(site: Site, email: str, actor: Actor) -> Erasure:
-    """Remove the author's identity and words from every comment of theirs on this site.
+def erase_author(site: Site, actor: Actor, *, email: str | None = None, sso_user_id: str | None = None) -> Erasure:
+    """Remove the author's identity and words from every comment of theirs on this site, and
+    their author records (names, badges, the host's user id, the email's hash, url, role).
 
     A comment with replies stays as a tombstone (no author, no text) so the replies keep their
-    place; the others are deleted outright. Edit history goes too. One audited transaction.
+    place; the others are deleted outright. Edit history goes too. The author record goes
+    whole: nothing is left to link a later comment to the erased one (a later post by the same
+    reader makes a fresh record), and so a status a moderator gave them goes with it. One
+    audited transaction.
     """
-    email_hash = hash_email(email)
-    comments = list(
-        db.session.execute(
-            select(Comment)
-            .where(Comment.site_id == site.id, Comment.author_email_hash == email_hash)
-            .order_by(Comment.depth.desc(), Comment.id)
-        ).scalars()
-    )
-    result = Erasure(erased=len(comments))
-    if not comments:
+    who = subject(site, email=email, sso_user_id=sso_user_id)
+    comments = who.comments(site)
+    result = Erasure(erased=len(comments), authors=len(who.authors))
+    if not comments and not who.authors:
         return result
     ids = [c.id for c in comments]
     for comment in comments:
@@ -76,6 +164,9 @@ def erase_author(site: Site, email: str, actor: Actor) -> Erasure:
         comment.author_email_hash = None
         comment.ip_hash = None
         comment.author_key = ERASED_AUTHOR_KEY
+        comment.author_id = None
+        comment.author_badges = []
+        comment.author_verified = False
         comment.scores = None
         comment.reasons = [{"kind": "privacy", "code": "erased_on_request"}]
         comment.reason_codes = "erased_on_request"
@@ -95,6 +186,7 @@ def erase_author(site: Site, email: str, actor: Actor) -> Erasure:
         db.session.delete(comment)
         db.session.flush()
         result.removed += 1
+    _remove_authors(who.author_ids)
     record(
         "privacy_erased",
         actor,
@@ -102,15 +194,38 @@ def erase_author(site: Site, email: str, actor: Actor) -> Erasure:
         reasons=[
             {
                 "kind": "privacy",
-                "author": email_hash[:16],
+                "author": who.label,
+                "by": "email" if email is not None else "sso_user_id",
                 "comment_ids": ids,
                 "removed": result.removed,
                 "tombstoned": result.tombstoned,
+                "authors_removed": result.authors,
                 "webhook_deliveries_dropped": forgotten,
             }
         ],
     )
     return result
+
+
+def _remove_authors(author_ids: tuple[int, ...]) -> None:
+    """The author records and their name history. ``Comment.author_id`` has no foreign key: any
+    comment still pointing at them (posted while the erasure ran) is unlinked here."""
+    if not author_ids:
+        return
+    db.session.execute(
+        update(Comment)
+        .where(Comment.author_id.in_(author_ids))
+        .values(author_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        delete(AuthorName).where(AuthorName.author_id.in_(author_ids)).execution_options(synchronize_session=False)
+    )
+    for author_id in author_ids:
+        author = db.session.get(Author, author_id)
+        if author is not None:
+            db.session.delete(author)
+    db.session.flush()
 
 
 @dataclass
@@ -119,16 +234,20 @@ class Purge:
     reports: int = 0
     login_failures: int = 0
     deliveries: int = 0
+    revoked_tokens: int = 0  # signed-out SSO tokens past their expiry (``sso.purge_revoked``)
+    authors: int = 0  # author records known only by an expired address hash, unkeyed
 
     def add(self, other: Purge) -> None:
         self.comments += other.comments
         self.reports += other.reports
         self.login_failures += other.login_failures
         self.deliveries += other.deliveries
+        self.revoked_tokens += other.revoked_tokens
+        self.authors += other.authors
 
     @property
     def total(self) -> int:
-        return self.comments + self.reports + self.login_failures + self.deliveries
+        return self.comments + self.reports + self.login_failures + self.deliveries + self.revoked_tokens + self.authors
 
 
 @dataclass(frozen=True)
@@ -161,32 +280,36 @@ def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
     """Drop up to ``limit`` of each kind of expired data, oldest first; the caller commits and
     calls again until a batch changes nothing (``total`` 0).
 
-    IP hashes go from comments (and the author key of authors known only by IP) and from
-    reports (where the hash only kept one report per reader); wrong-password counts per
-    moderator and address go (a lock lasts minutes, the hash no longer); finished webhook
-    deliveries go (the log holds comment texts).
+    IP hashes go from comments (and the author key of authors known only by IP: the comment's,
+    and the author record's, ``_unkey_authors``) and from reports (where the hash only kept one
+    report per reader); wrong-password counts per moderator and address go (a lock lasts minutes, the hash no longer); finished webhook
+    deliveries go (the log holds comment texts); signed-out SSO tokens that have expired anyway
+    go (all at once: a revoked token is one small row, refused only until it expires).
     """
     cutoff = retention.ip_cutoff
     # The partial index on created_at holds only comments that still have an IP hash: each batch
     # reads what it changes, however many comments were purged before.
-    expired = (
-        select(Comment.id)
+    expired = db.session.execute(
+        select(Comment.id, Comment.author_id)
         .where(Comment.created_at < cutoff, Comment.ip_hash.is_not(None))
         .order_by(Comment.created_at)
         .limit(limit)
-    )
-    comments = rows_changed(
-        update(Comment)
-        .where(Comment.id.in_(expired.scalar_subquery()))
-        # SET reads the row as it was: the author key goes where it was the IP hash.
-        # updated_at kept: nothing a host sees changes.
-        .values(
-            author_key=case((Comment.author_key == Comment.ip_hash, PURGED_AUTHOR_KEY), else_=Comment.author_key),
-            ip_hash=None,
-            updated_at=Comment.updated_at,
+    ).all()
+    comments = authors = 0
+    if expired:
+        comments = rows_changed(
+            update(Comment)
+            .where(Comment.id.in_([row.id for row in expired]), Comment.ip_hash.is_not(None))
+            # SET reads the row as it was: the author key goes where it was the IP hash.
+            # updated_at kept: nothing a host sees changes.
+            .values(
+                author_key=case((Comment.author_key == Comment.ip_hash, PURGED_AUTHOR_KEY), else_=Comment.author_key),
+                ip_hash=None,
+                updated_at=Comment.updated_at,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    )
+        authors = _unkey_authors({row.author_id for row in expired if row.author_id is not None}, cutoff)
     expired_reports = (
         select(Report.id).where(Report.created_at < cutoff, ~Report.reporter_hash.startswith("purged:")).limit(limit)
     )
@@ -217,7 +340,37 @@ def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
             .where(WebhookDelivery.id.in_(expired_deliveries.scalar_subquery()))
             .execution_options(synchronize_session=False)
         )
-    return Purge(comments=comments, reports=reports, login_failures=login_failures, deliveries=deliveries)
+    return Purge(
+        comments=comments,
+        reports=reports,
+        login_failures=login_failures,
+        deliveries=deliveries,
+        revoked_tokens=sso.purge_revoked(),
+        authors=authors,
+    )
+
+
+def _unkey_authors(author_ids: set[int], cutoff: datetime) -> int:
+    """The author records of these comments that are known only by their address (no email, not
+    signed in: the key is the IP hash) and have not posted since ``cutoff`` lose that key; a later
+    comment from the address starts a new record. Found through the comments being purged (an
+    author's last comment expires after their last visit), so no batch reads every author. A
+    status a moderator gave them keeps the key: a ban by address lasts, as the bans table did."""
+    if not author_ids:
+        return 0
+    return rows_changed(
+        update(Author)
+        .where(
+            Author.id.in_(sorted(author_ids)),
+            Author.last_seen_at < cutoff,
+            Author.email_hash.is_(None),
+            Author.verified.is_(False),
+            Author.status == AuthorStatus.ACTIVE.value,
+            Author.author_key != PURGED_AUTHOR_KEY,  # the one record the migration made for purged comments
+        )
+        .values(author_key=literal(PURGED_AUTHOR_KEY + ":") + cast(Author.id, String))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def record_purge(retention: Retention, purged: Purge, actor: Actor = Actor("operator", "purge")) -> None:
@@ -233,6 +386,8 @@ def record_purge(retention: Retention, purged: Purge, actor: Actor = Actor("oper
                 "reports": purged.reports,
                 "login_failures": purged.login_failures,
                 "webhook_deliveries": purged.deliveries,
+                "revoked_sso_tokens": purged.revoked_tokens,
+                "authors": purged.authors,
             }
         ],
     )

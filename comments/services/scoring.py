@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from comments.classifier import Classifier, ClassifierUnavailable
 from comments.extensions import db
 from comments.models import Comment, Reason, Status, utcnow
-from comments.services import moderation
+from comments.services import moderation, recent_history
 from comments.services.audit import Actor
 from comments.services.sites import effective_settings
 
@@ -216,6 +216,8 @@ def _write(
     rescored = [comment for comment, move in decided if move is None]
     # one classifier call: every result scored, or none
     moderation.change_statuses(moves, CLASSIFIER_ACTOR, _action(results[0]), also_write=rescored)
+    # The classifier's (or the rules') rejections may put their authors on premod: same unit of work.
+    recent_history.after_decisions(move.comment for move in moves if move.status == Status.REJECTED)
     # Their rows are written: out of the session, or the commit's unit of work would go through
     # every one of them again (~0.2 ms a comment) only to find nothing left to write. Nothing
     # after this reads them.

@@ -21,7 +21,7 @@ from comments import metrics, transaction
 from comments.extensions import db
 from comments.models import Author, Comment, CommentRevision, Reason, Site, Status, Thread, UTCDateTime, utcnow
 from comments.security import hash_email, hash_ip, new_nonce
-from comments.services import moderation, readers, rendering, sso
+from comments.services import moderation, readers, recent_history, rendering, sso
 from comments.services.audit import Actor
 from comments.services.errors import Conflict, Forbidden, invalid_field
 from comments.services.sites import effective_settings
@@ -394,6 +394,8 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
     decided, reasons = _status_for(rule_reasons, settings, scoring)
     moderation.store_new(comment, decided, Actor("author", author_key[:16]), "submitted", reasons)
     comment_id, status = comment.id, comment.status
+    if status == Status.REJECTED:  # the rules rejected it: the author's recent history may say premod
+        recent_history.after_decision(comment)
     # Counted, and handed to the scorer, only once the request's unit of work has committed the
     # comment: a post rolled back is neither, and the scorer never looks for a row not yet there.
     transaction.after_commit(lambda: metrics.SUBMITTED.labels(status).inc())
@@ -434,6 +436,8 @@ def _settle(
 ) -> None:
     status, reasons = _status_for(rule_reasons, settings, scoring)
     moderation.change_status(comment, status, actor, action, reasons)
+    if status == Status.REJECTED:  # an edit the rules reject counts as a decision too
+        recent_history.after_decision(comment)
 
 
 def resubmit(comment: Comment, new_body: str, scoring: Scoring | None = None) -> None:

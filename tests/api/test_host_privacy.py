@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
-from comments.models import AuditEvent, Comment, CommentRevision, Report, Thread, utcnow
+from comments.models import AuditEvent, Author, AuthorName, Comment, CommentRevision, Report, Thread, utcnow
 from comments.security import hash_email, hash_ip
 from tests.helpers import set_settings
 
@@ -48,7 +49,7 @@ def test_erase_removes_identity_and_text_and_keeps_tombstones_for_replies(client
     db.session.commit()
     response = client.post(f"{PRIVACY}/erase", headers=host, json={"email": "ann@example.org"})
     assert response.status_code == 200
-    assert response.json == {"erased": 3, "removed": 2, "tombstoned": 1}
+    assert response.json == {"erased": 3, "removed": 2, "tombstoned": 1, "authors": 1}
     db.session.expire_all()
     assert db.session.get(Comment, authored["lone"]) is None
     assert db.session.get(Comment, authored["reply"]) is None
@@ -67,7 +68,7 @@ def test_erase_removes_identity_and_text_and_keeps_tombstones_for_replies(client
     event = db.session.query(AuditEvent).filter_by(action="privacy_erased").one()
     assert event.actor_type == "host" and event.reasons[0]["removed"] == 2
     again = client.post(f"{PRIVACY}/erase", headers=host, json={"email": "ann@example.org"})
-    assert again.json == {"erased": 0, "removed": 0, "tombstoned": 0}
+    assert again.json == {"erased": 0, "removed": 0, "tombstoned": 0, "authors": 0}
 
 
 @pytest.mark.parametrize(
@@ -269,3 +270,127 @@ def test_emails_with_spaces_or_newlines_around_them_are_trimmed(api, client, db,
     assert found.status_code == 200 and [c["id"] for c in found.json["comments"]] == [comment.id]
     assert client.post(f"{PRIVACY}/erase", headers=host, json={"email": "\nann@example.org"}).json["erased"] == 1
     assert api.post("Not an address", author_email="ann @example.org").status_code == 422
+
+
+# --- by the host's SSO user id ----------------------------------------------------------------
+
+
+@pytest.fixture()
+def sso_secret(db, site) -> str:
+    from comments.services import sso
+    from comments.services.audit import Actor
+
+    secret = sso.issue_secret(site, Actor("operator", "tests"))
+    db.session.commit()
+    return secret
+
+
+def _signed_in(secret: str, user_id: str, **user: object) -> dict[str, str]:
+    """The Authorization header of a reader the host signed in (an HS256 token with Coral's claims)."""
+    import jwt
+
+    now = int(utcnow().timestamp())
+    claims = {"user": {"id": user_id, "username": f"reader {user_id}", **user}, "iat": now, "exp": now + 3600}
+    return {"Authorization": f"Bearer {jwt.encode(claims, secret, algorithm='HS256')}"}
+
+
+def _post_as(api, headers: dict[str, str], body: str, **extra):
+    response = api.client.post(api.thread_url(), json={"body": body, **extra}, headers=headers)
+    assert response.status_code == 201, response.json
+    return response.json["comment"]["id"]
+
+
+def _authors(db) -> list[Author]:
+    db.session.expire_all()
+    return db.session.query(Author).order_by(Author.id).all()
+
+
+def test_export_and_erase_by_sso_user_id(client, db, api, site, host, sso_secret):
+    reader = _signed_in(sso_secret, "u-42", badges=["subscriber"], email="Kim@Example.org", url="https://kim.example")
+    root = _post_as(api, reader, "Kim's first words")
+    bo = api.post("Bo answers Kim", author="Bo", ip="192.0.2.9", parent_id=root).json["comment"]["id"]
+    lone = _post_as(api, reader, "Kim again")
+    other = _post_as(api, _signed_in(sso_secret, "u-7"), "Someone else signed in")
+    (kim,) = [a for a in _authors(db) if a.sso_user_id == "u-42"]
+
+    exported = client.post(f"{PRIVACY}/export", headers=host, json={"sso_user_id": "u-42"})
+    assert exported.status_code == 200, exported.json
+    rows = exported.json["comments"]
+    assert [r["id"] for r in rows] == [root, lone]
+    assert {(r["author_id"], tuple(r["author_badges"]), r["author_verified"]) for r in rows} == {
+        (str(kim.id), ("subscriber",), True)
+    }
+    assert client.post(f"{PRIVACY}/export", headers=host, json={"sso_user_id": "u-404"}).json == {
+        "comments": [],
+        "next_cursor": None,
+    }
+
+    erased = client.post(f"{PRIVACY}/erase", headers=host, json={"sso_user_id": "u-42"})
+    assert erased.json == {"erased": 2, "removed": 1, "tombstoned": 1, "authors": 1}
+    db.session.expire_all()
+    assert db.session.get(Comment, lone) is None
+    tomb = db.session.get(Comment, root)
+    assert tomb.author_id is None and tomb.author_badges == [] and not tomb.author_verified
+    assert tomb.author_name == "" and tomb.body == ""
+    assert db.session.query(AuthorName).filter_by(author_id=kim.id).count() == 0
+    assert [a.sso_user_id for a in _authors(db)] == [None, "u-7"]  # Bo's record and the other reader's
+    assert db.session.get(Comment, bo).author_name == "Bo" and db.session.get(Comment, other).author_id is not None
+    event = db.session.query(AuditEvent).filter_by(action="privacy_erased").one()
+    assert event.reasons[0]["by"] == "sso_user_id" and "u-42" not in str(event.reasons)
+    # The same reader posting again is a new author: nothing links them to what was erased.
+    again = _post_as(api, reader, "Kim is back")
+    (fresh,) = [a for a in _authors(db) if a.sso_user_id == "u-42"]
+    assert fresh.id != kim.id and db.session.get(Comment, again).author_id == fresh.id
+    assert [n.name for n in db.session.query(AuthorName).filter_by(author_id=fresh.id)] == ["reader u-42"]
+    nothing = client.post(f"{PRIVACY}/erase", headers=host, json={"sso_user_id": "u-404"})
+    assert nothing.json == {"erased": 0, "removed": 0, "tombstoned": 0, "authors": 0}
+
+
+def test_erasure_by_email_takes_the_author_records_with_it(client, db, api, site, host, sso_secret):
+    anonymous = api.post("Ann, anonymous", author="Ann", author_email="ann@example.org").json["comment"]["id"]
+    with_email = _post_as(api, _signed_in(sso_secret, "u-1", email="ANN@example.org"), "Ann signed in")
+    # A later token without the email: the comment carries no email hash, the record still has it.
+    without = _post_as(api, _signed_in(sso_secret, "u-1"), "Ann signed in, no email in the token")
+    bo = api.post("Bo's words", author="Bo", ip="192.0.2.9").json["comment"]["id"]
+    assert db.session.get(Comment, without).author_email_hash is None
+    # The author records keep the email's keyed hash, never the address.
+    for table in ("authors", "author_names"):
+        rows = db.session.execute(text(f"SELECT * FROM {table}")).all()
+        assert rows and "example.org" not in str(rows).lower()
+    assert {a.email_hash for a in _authors(db) if a.name != "Bo"} == {hash_email("ann@example.org")}
+
+    exported = client.post(f"{PRIVACY}/export", headers=host, json={"email": "ann@example.org"}).json
+    assert [c["id"] for c in exported["comments"]] == [anonymous, with_email, without]
+    erased = client.post(f"{PRIVACY}/erase", headers=host, json={"email": "ann@example.org"}).json
+    assert erased == {"erased": 3, "removed": 3, "tombstoned": 0, "authors": 2}
+    assert [a.name for a in _authors(db)] == ["Bo"]
+    assert db.session.get(Comment, bo) is not None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "ann@example.org", "sso_user_id": "u-1"},
+        {"sso_user_id": ""},
+        {"sso_user_id": "x" * 256},
+        {"sso_user_id": 42},
+        {"sso_user_id": None},
+    ],
+)
+def test_a_request_names_exactly_one_subject(client, site, host, body):
+    for action in ("export", "erase"):
+        response = client.post(f"{PRIVACY}/{action}", headers=host, json=body)
+        assert response.status_code == 422, response.json
+        assert response.json["error"]["fields"]
+
+
+def test_webhook_payloads_carry_the_author_fields(db, api, site, sso_secret):
+    from comments.services.webhooks.outbox import comment_data
+
+    posted = _post_as(api, _signed_in(sso_secret, "u-9", badges=["staff"]), "Signed in")
+    comment = db.session.get(Comment, posted)
+    payload = comment_data(comment)["comment"]
+    assert payload["author_id"] == str(comment.author_id)
+    assert payload["author_badges"] == ["staff"] and payload["author_verified"] is True
+    anonymous = comment_data(db.session.get(Comment, api.post("Anonymous").json["comment"]["id"]))["comment"]
+    assert anonymous["author_badges"] == [] and anonymous["author_verified"] is False

@@ -134,7 +134,7 @@ def test_erasing_a_comment_others_replied_to_past_the_depth_cap(db, api, site):
     ann = api.post("Ann answers", author="Ann", author_email="ann@example.org", parent_id=root).json["comment"]["id"]
     bo = api.post("Bo answers Ann", author="Bo", ip="192.0.2.9", parent_id=ann).json["comment"]["id"]
     assert db.session.get(Comment, bo).parent_id == root and db.session.get(Comment, bo).reply_to_id == ann
-    result = erase_author(site, "ann@example.org", Actor("host", "test"))
+    result = erase_author(site, Actor("host", "test"), email="ann@example.org")
     assert (result.erased, result.removed, result.tombstoned) == (1, 1, 0)
     db.session.expire_all()
     assert db.session.get(Comment, ann) is None
@@ -169,10 +169,11 @@ def test_the_purge_reads_old_ip_hashes_through_an_index(db, sqlite_only, site):
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
     db.session.rollback()
-    comments, _reports, _failures, deliveries = statements
-    for statement, params in (comments, deliveries):
+    comments, _reports, _failures, deliveries, revoked = statements
+    for statement, params in (comments, deliveries, revoked):
         plan = _sqlite_plan(db, statement, params)
         assert "SCAN comments" not in plan and "SCAN webhook_deliveries" not in plan, plan
+        assert "SCAN revoked_sso_tokens" not in plan, plan
         assert "TEMP B-TREE" not in plan, plan
 
 
@@ -195,9 +196,45 @@ def test_an_export_reads_the_authors_comments_not_the_whole_site(db, sqlite_only
 
     event.listen(db.engine, "before_cursor_execute", capture)
     try:
-        export_author(site, "ann@example.org", limit=10, cursor=None, actor=Actor("host", "test"))
+        export_author(site, email="ann@example.org", limit=10, cursor=None, actor=Actor("host", "test"))
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
     ((statement, params),) = pages
     plan = _sqlite_plan(db, statement, params)
     assert "ix_comments_email (site_id=? AND author_email_hash=?)" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_the_purge_unkeys_authors_known_only_by_an_old_address_and_drops_expired_sign_outs(db, api, site):
+    from comments.models import Author, RevokedToken
+    from comments.services import readers
+    from comments.services.readers import AuthorStatus
+
+    by_address = api.post("Old words", author="Old", ip="192.0.2.50").json["comment"]["id"]
+    banned = api.post("Banned words", author="Ban", ip="192.0.2.51").json["comment"]["id"]
+    by_email = api.post("Emailed", author="Em", ip="192.0.2.52", author_email="em@example.org").json["comment"]["id"]
+    recent = api.post("Recent", author="New", ip="192.0.2.53").json["comment"]["id"]
+    author_of = {c: db.session.get(Comment, c).author_id for c in (by_address, banned, by_email, recent)}
+    readers.set_status(db.session.get(Author, author_of[banned]), AuthorStatus.BANNED, Actor("moderator", "1"))
+    long_ago = utcnow() - timedelta(days=100)
+    old_ids = [author_of[c] for c in (by_address, banned, by_email)]
+    db.session.query(Author).filter(Author.id.in_(old_ids)).update({"last_seen_at": long_ago})
+    old_comments = [by_address, banned, by_email]
+    db.session.query(Comment).filter(Comment.id.in_(old_comments)).update({"created_at": long_ago})
+    for jti, expires in (("gone", utcnow() - timedelta(hours=1)), ("kept", utcnow() + timedelta(hours=1))):
+        db.session.add(RevokedToken(site_id=site.id, jti_hash=jti, expires_at=expires))
+    db.session.commit()
+
+    first = purge_batch(Retention.days(90, 30))
+    assert (first.authors, first.revoked_tokens) == (1, 1)
+    db.session.commit()
+    db.session.expire_all()
+    keys = {c: db.session.get(Author, a).author_key for c, a in author_of.items()}
+    assert keys[by_address] == f"ip-purged:{author_of[by_address]}"
+    assert keys[banned] == hash_ip("192.0.2.51")  # a moderator's ban by address stays
+    assert keys[by_email] == hash_email("em@example.org")
+    assert keys[recent] == hash_ip("192.0.2.53")
+    assert [t.jti_hash for t in db.session.query(RevokedToken)] == ["kept"]
+    assert purge_batch(Retention.days(90, 30)).total == 0
+    # The same address posting again is somebody new.
+    again = api.post("Back", author="Old", ip="192.0.2.50").json["comment"]["id"]
+    assert db.session.get(Comment, again).author_id != author_of[by_address]

@@ -26,7 +26,7 @@ from comments.models import (
     WebhookEvent,
     utcnow,
 )
-from comments.services import moderation, readers
+from comments.services import moderation, readers, recent_history
 from comments.services.errors import Conflict
 from comments.services.review.access import Reviewer, get_comment, reviewer_actor
 from comments.services.statements import rows_changed
@@ -144,6 +144,8 @@ def decide(
     moderation.change_status(comment, new_status, actor, taken, audit_reasons=[*(comment.reasons or []), *note])
     if ban_author:
         _ban(reviewer, comment, reason)
+    # After the ban: a banned author is no longer ``active``, and the rule leaves them be.
+    recent_history.after_decision(comment)
     outbox.emit(
         comment.site_id,
         WebhookEvent.DECIDED.value,
@@ -192,8 +194,11 @@ def undo_decision(reviewer: Reviewer, comment_id: int, *, window_seconds: int = 
     event = db.session.execute(
         select(AuditEvent).where(AuditEvent.comment_id == comment_id).order_by(AuditEvent.id.desc()).limit(1)
     ).scalar_one_or_none()
+    author_change: AuditEvent | None = None
     if event is not None and event.action in BAN_ACTIONS:
-        # The ban that came with the decision is written after it; look one further back.
+        # The ban (or the recent-history premod) that came with the decision is written after it;
+        # look one further back.
+        author_change = event
         event = db.session.execute(
             select(AuditEvent)
             .where(AuditEvent.comment_id == comment_id, AuditEvent.id < event.id)
@@ -235,8 +240,15 @@ def undo_decision(reviewer: Reviewer, comment_id: int, *, window_seconds: int = 
     author = readers.author_of(comment)
     if note.get("ban_created") and author.status == AuthorStatus.BANNED:
         readers.set_status(author, AuthorStatus.ACTIVE, actor, comment=comment, code="undo")
+    elif _premodded_by(author_change) and author.status == AuthorStatus.PREMOD:
+        # The rejection undone is what put the author over the recent-history threshold.
+        readers.set_status(author, AuthorStatus.ACTIVE, actor, comment=comment, code="undo")
     db.session.flush()  # the new version, for the answer that shows it
     return comment
+
+
+def _premodded_by(event: AuditEvent | None) -> bool:
+    return event is not None and any(r.get("code") == recent_history.CODE for r in event.reasons or [])
 
 
 def _parse_time(value: str | None) -> datetime | None:
