@@ -565,6 +565,13 @@ class ModeratorToken(Model):
     moderator: Mapped[Moderator] = relationship()
 
 
+# The author keys of comments whose author is no longer known: erased on request, or whose address
+# hash (their only key) was purged. They name nobody: no author record is keyed by them.
+ERASED_AUTHOR_KEY = "erased"
+PURGED_AUTHOR_KEY = "ip-purged"
+UNKNOWN_AUTHOR_KEYS = (ERASED_AUTHOR_KEY, PURGED_AUTHOR_KEY)
+
+
 class AuthorStatus(enum.StrEnum):
     """What moderators decided about an author as a person (``services.readers``)."""
 

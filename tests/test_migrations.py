@@ -125,6 +125,9 @@ def _seed_0009() -> dict[str, Any]:
             ("news", "Annie", ann, ann, 4),
             ("news", "Rex", rex, None, 5),
             ("blog", "Ann B.", ann, ann, 6),
+            # Keys that name nobody: an erased comment, one whose address hash was purged.
+            ("news", "", "erased", None, 7),
+            ("news", "Someone", "ip-purged", None, 8),
         ]
         comment_ids = []
         for slug, name, key, email_hash, hours in posted:
@@ -202,6 +205,9 @@ def test_0010_turns_author_keys_and_bans_into_author_records_and_back(migrating)
     assert (ghost.status, ghost.status_reason, ghost.name) == ("banned", "spam bot", "")
     assert db.session.query(AuthorName).filter_by(author_id=ghost.id).count() == 0
     for comment in db.session.query(Comment):
+        if comment.author_key in ("erased", "ip-purged"):
+            assert comment.author_id is None  # not one record lumping everyone erased or purged together
+            continue
         assert comment.author_id == authors[(comment.site_id, comment.author_key)].id
         assert comment.author_badges == [] and comment.author_verified is False
 

@@ -16,6 +16,8 @@ from sqlalchemy.orm import aliased
 
 from comments.extensions import db
 from comments.models import (
+    ERASED_AUTHOR_KEY,
+    PURGED_AUTHOR_KEY,
     Author,
     AuthorName,
     AuthorStatus,
@@ -33,10 +35,6 @@ from comments.services import hostapi, moderation, readers, sso
 from comments.services.audit import Actor, record
 from comments.services.statements import rows_changed
 from comments.services.webhooks import outbox
-
-ERASED_AUTHOR_KEY = "erased"
-PURGED_AUTHOR_KEY = "ip-purged"
-
 
 @dataclass(frozen=True)
 class Subject:
@@ -366,7 +364,6 @@ def _unkey_authors(author_ids: set[int], cutoff: datetime) -> int:
             Author.email_hash.is_(None),
             Author.verified.is_(False),
             Author.status == AuthorStatus.ACTIVE.value,
-            Author.author_key != PURGED_AUTHOR_KEY,  # the one record the migration made for purged comments
         )
         .values(author_key=literal(PURGED_AUTHOR_KEY + ":") + cast(Author.id, String))
         .execution_options(synchronize_session=False)

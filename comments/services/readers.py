@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from comments.extensions import db
-from comments.models import MAX_ID, Author, AuthorName, AuthorStatus, Comment, Reason, Site, Status, utcnow
+from comments.models import MAX_ID, UNKNOWN_AUTHOR_KEYS, Author, AuthorName, AuthorStatus, Comment, Reason, Site, Status, utcnow
 from comments.security import keyed_hash
 from comments.services import moderation
 from comments.services.audit import Actor, record
@@ -126,7 +126,11 @@ def author_of(comment: Comment) -> Author:
     """A comment's author record (made from the comment for one whose record was erased)."""
     if comment.author is not None:
         return comment.author
-    author = for_anonymous(comment.site, comment.author_key, comment.author_name or "", comment.author_email_hash)
+    key = comment.author_key
+    if key in UNKNOWN_AUTHOR_KEYS:
+        # The author of this one comment, whoever they were: not everyone erased or purged at once.
+        key = f"{key}:{comment.id}"
+    author = for_anonymous(comment.site, key, comment.author_name or "", comment.author_email_hash)
     comment.author_id = author.id
     return author
 

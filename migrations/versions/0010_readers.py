@@ -97,7 +97,10 @@ def upgrade():
         "INSERT INTO authors (site_id, author_key, name, badges, verified, email_hash, url, role, status,"
         " status_reason, first_seen_at, last_seen_at)"
         " SELECT site_id, author_key, '', '[]', false, max(author_email_hash), '', '', 'active', '',"
-        " min(created_at), max(created_at) FROM comments GROUP BY site_id, author_key"
+        " min(created_at), max(created_at) FROM comments"
+        # Keys that name nobody (erased on request, address hash purged): their comments keep no author.
+        " WHERE author_key NOT IN ('erased', 'ip-purged')"
+        " GROUP BY site_id, author_key"
     )
     op.execute(
         "UPDATE authors SET name = coalesce((SELECT c.author_name FROM comments c"

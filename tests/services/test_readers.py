@@ -14,7 +14,7 @@ from comments.models import Author, AuthorName, AuthorStatus, Site, utcnow
 from comments.services import readers, sso
 from comments.services.errors import Forbidden
 from comments.services.sites import create_site
-from tests.helpers import TEST_DATABASE_URL, new_sso_secret, sso_token
+from tests.helpers import TEST_DATABASE_URL, make_comment, new_sso_secret, sso_token
 
 
 def _reader(site, secret, **user) -> sso.Reader:
@@ -140,3 +140,14 @@ def test_two_first_posts_of_the_same_reader_at_once_make_one_author(app, db, sit
     assert _authors(db) == 1
     names = db.session.execute(select(func.count()).select_from(AuthorName)).scalar_one()
     assert names == 1
+
+
+def test_a_comment_whose_author_key_names_nobody_gets_an_author_of_its_own(db, site):
+    erased = [make_comment(site, f"Gone {n}", ip=f"192.0.2.{n}") for n in (1, 2)]
+    for comment in erased:
+        comment.author_key, comment.author_id = "erased", None
+    db.session.flush()
+    first, second = (readers.author_of(c) for c in erased)
+    # Not one record lumping everyone erased together (a ban on it would mean nothing, a panel less).
+    assert first.id != second.id
+    assert {first.author_key, second.author_key} == {f"erased:{c.id}" for c in erased}
