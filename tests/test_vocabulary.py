@@ -20,12 +20,14 @@ import comments
 from comments.classifier import DETOXIFY_LABELS
 from comments.dashboard.views.template_helpers import REASON_FILTERS
 from comments.models import (
+    AUTHOR_STATUS_VALUES,
     DELIVERY_STATUS_VALUES,
     QUEUE_VALUES,
     QUEUES_WHERE,
     REPORT_REASONS,
     STATUS_VALUES,
     WEBHOOK_EVENTS,
+    Author,
     Comment,
     ReasonEffect,
     ReasonKind,
@@ -105,10 +107,18 @@ def test_the_widget_has_words_for_every_report_reason_in_every_language():
 # --- statuses and queues --------------------------------------------------------------------------
 
 
+# The schemas whose ``status`` is an author's (``AuthorStatus``), not a comment's.
+AUTHOR_STATUS_SCHEMAS = ("AuthorBrief", "Author", "AuthorStatusChange")
+
+
 def test_statuses_agree_in_the_api_and_the_table(spec):
-    status_enums = [enum for where, enum in _openapi_enums(spec).items() if where.endswith("/properties/status")]
+    enums = {where: enum for where, enum in _openapi_enums(spec).items() if where.endswith("/properties/status")}
+    of_authors = {f"/components/schemas/{name}/properties/status" for name in AUTHOR_STATUS_SCHEMAS}
+    assert of_authors <= set(enums) and all(enums[where] == list(AUTHOR_STATUS_VALUES) for where in of_authors)
+    status_enums = [enum for where, enum in enums.items() if where not in of_authors]
     assert status_enums and all(enum == list(STATUS_VALUES) for enum in status_enums)
     assert _check_text(Comment, "status_known") == f"status in ({', '.join(map(repr, STATUS_VALUES))})"
+    assert _check_text(Author, "status_known") == f"status in ({', '.join(map(repr, AUTHOR_STATUS_VALUES))})"
 
 
 def test_queues_agree_in_the_api_the_indexes_and_the_services(spec):

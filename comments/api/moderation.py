@@ -16,6 +16,10 @@ from comments.api.hostauth import bearer_token
 from comments.api.schemas import (
     AuditPageSchema,
     AuditQuerySchema,
+    AuthorEnvelopeSchema,
+    AuthorPageSchema,
+    AuthorQuerySchema,
+    AuthorStatusChangeSchema,
     BanSchema,
     DecidedSchema,
     DecisionSchema,
@@ -25,8 +29,9 @@ from comments.api.schemas import (
     TokenSchema,
 )
 from comments.limiting import client_ip, limiter
+from comments.models import AuthorStatus
 from comments.services import accounts
-from comments.services.review import audit_log, decisions, queue
+from comments.services.review import audit_log, authors, decisions, queue
 from comments.services.threads import rfc3339
 
 blp = Blueprint(
@@ -136,6 +141,30 @@ class BanAuthor(MethodView):
         return None
 
 
+@blp.route("/moderation/authors/<author_id>")
+class AuthorPage(MethodView):
+    @blp.arguments(AuthorQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, AuthorPageSchema)
+    @blp.alt_response(404, description="`author_not_found`: no such author on the sites you moderate")
+    def get(self, query: dict[str, Any], author_id: str):
+        """An author: their record, counts per status, names, and their comments, newest first."""
+        page = authors.author_page(require_moderator(), author_id, limit=query["limit"], cursor=query["cursor"])
+        return {"author": page.author, "comments": page.comments, "next_cursor": page.next_cursor}
+
+
+@blp.route("/moderation/authors/<author_id>/status")
+class AuthorStatusChange(MethodView):
+    @blp.arguments(AuthorStatusChangeSchema)
+    @blp.response(200, AuthorEnvelopeSchema)
+    @blp.alt_response(404, description="`author_not_found`: no such author on the sites you moderate")
+    def post(self, data: dict[str, Any], author_id: str):
+        """Set an author's status (active, premod, suspended until a time, banned); audited."""
+        author = authors.change_status(
+            require_moderator(), author_id, AuthorStatus(data["status"]), until=data["until"], reason=data["reason"]
+        )
+        return {"author": author}
+
+
 @blp.route("/moderation/audit")
 class Audit(MethodView):
     @blp.arguments(AuditQuerySchema, location="query", unknown=ma.RAISE)
@@ -146,6 +175,7 @@ class Audit(MethodView):
             require_moderator(),
             comment_id=query["comment_id"],
             site_slug=query["site"],
+            author_id=query["author_id"],
             limit=query["limit"],
             cursor=query["cursor"],
         )

@@ -6,9 +6,10 @@ from typing import Any
 
 import marshmallow as ma
 
-from comments.models import MAX_ID, REPORT_REASONS, STATUS_VALUES, Queue, Status
+from comments.models import AUTHOR_STATUS_VALUES, MAX_ID, REPORT_REASONS, STATUS_VALUES, Queue, Status
 from comments.services import parsing
 from comments.services.hostjson import REASONS_DESCRIPTION
+from comments.services.review.authors import AUTHOR_PAGE_DEFAULT, AUTHOR_PAGE_MAX
 from comments.services.review.decisions import ACTIONS
 from comments.services.review.queue import QUEUE_SORTS, QUEUES
 from comments.services.threads import (
@@ -315,6 +316,29 @@ class QueueQuerySchema(StrictSchema):
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
 
 
+def _per_status(description: str) -> ma.fields.Dict:
+    return ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.OneOf(STATUS_VALUES)),
+        values=ma.fields.Integer(),
+        metadata={"description": description},
+    )
+
+
+class AuthorBriefSchema(ma.Schema):
+    """The author beside each comment moderators read (dumps a ``readers.AuthorBrief``)."""
+
+    id = ma.fields.String(metadata={"description": "opaque; GET /api/v1/moderation/authors/{id}"})
+    name = ma.fields.String(metadata={"description": "the name they last used"})
+    badges = ma.fields.List(ma.fields.String())
+    verified = ma.fields.Boolean(metadata={"description": "a reader signed in with the host's SSO token"})
+    status = ma.fields.String(
+        validate=ma.validate.OneOf(AUTHOR_STATUS_VALUES),
+        metadata={"description": "in force now: a suspension that has run out reads active"},
+    )
+    until = Rfc3339(allow_none=True, metadata={"description": "the end of a suspension; null otherwise"})
+    counts = _per_status("their comments per status, every status present")
+
+
 class ModeratorCommentSchema(CommentSchema):
     version = ma.fields.Integer(metadata={"description": "send back as expected_version to decide"})
     scores = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), allow_none=True)
@@ -323,6 +347,18 @@ class ModeratorCommentSchema(CommentSchema):
     report_count = ma.fields.Integer()
     decided_at = Rfc3339(allow_none=True)
     author_key = ma.fields.String(metadata={"description": "a short hash that groups one author's comments"})
+    author = ma.fields.Nested(
+        AuthorBriefSchema,
+        allow_none=True,
+        metadata={"description": "null when the author's record was erased, and on a tombstone"},
+    )
+
+    @ma.post_dump
+    def _tombstone_author(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        # A tombstone shows moderators no more of its author than readers (the base schema's rule).
+        if data.get("status") == Status.DELETED:
+            data["author"] = None
+        return data
 
 
 class QueueThreadSchema(ma.Schema):
@@ -373,8 +409,91 @@ class DecidedSchema(ma.Schema):
     comment = ma.fields.Nested(ModeratorCommentSchema)
 
 
+class AuthorQuerySchema(StrictSchema):
+    limit = QueryInteger(
+        minimum=1,
+        maximum=AUTHOR_PAGE_MAX,
+        load_default=AUTHOR_PAGE_DEFAULT,
+        metadata={"description": f"comments per page; default {AUTHOR_PAGE_DEFAULT}, at most {AUTHOR_PAGE_MAX}"},
+    )
+    cursor = ma.fields.String(
+        load_default=None, validate=ma.validate.Length(max=500), metadata={"description": "the previous `next_cursor`"}
+    )
+
+
+class AuthorStatusChangeSchema(StrictSchema):
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(AUTHOR_STATUS_VALUES))
+    until = Moment(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "RFC 3339; required for suspended (in the future), refused for the others"},
+    )
+    reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+
+
+class AuthorNameSchema(ma.Schema):
+    name = ma.fields.String()
+    first_used_at = Rfc3339()
+    last_used_at = Rfc3339()
+
+
+class AuthorSchema(AuthorBriefSchema):
+    """An author's record (dumps a ``review.authors.AuthorDetail``)."""
+
+    site = ma.fields.String()
+    status_reason = ma.fields.String(metadata={"description": "why, as the moderator said"})
+    status_changed_at = Rfc3339(allow_none=True)
+    first_seen_at = Rfc3339()
+    last_seen_at = Rfc3339()
+    reports_received = ma.fields.Integer(metadata={"description": "readers' reports over all their comments"})
+    names = ma.fields.List(
+        ma.fields.Nested(AuthorNameSchema), metadata={"description": "the names they used, most recent first"}
+    )
+
+
+class AuthorCommentSchema(ma.Schema):
+    id = ma.fields.Integer()
+    parent_id = ma.fields.Integer(allow_none=True)
+    thread_key = ma.fields.String()
+    thread_title = ma.fields.String(allow_none=True)
+    status = ma.fields.String(validate=ma.validate.OneOf(STATUS_VALUES))
+    queue = ma.fields.String(allow_none=True, metadata={"description": "the review queue it is in, if any"})
+    reasons = ma.fields.List(ma.fields.Dict(), metadata={"description": REASONS_DESCRIPTION})
+    body = ma.fields.String(allow_none=True, metadata={"description": "null on a deleted comment"})
+    body_html = ma.fields.String(allow_none=True)
+    created_at = Rfc3339()
+    edited_at = Rfc3339(allow_none=True)
+    decided_at = Rfc3339(allow_none=True)
+    report_count = ma.fields.Integer()
+    version = ma.fields.Integer(metadata={"description": "send back as expected_version to decide"})
+
+    @ma.post_dump
+    def _tombstone(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        # As in every comment the API shows: a deleted comment keeps its place, not its text.
+        if data.get("status") == Status.DELETED:
+            data.update(body=None, body_html=None)
+        return data
+
+
+class AuthorEnvelopeSchema(ma.Schema):
+    author = ma.fields.Nested(AuthorSchema)
+
+
+class AuthorPageSchema(AuthorEnvelopeSchema):
+    comments = ma.fields.List(
+        ma.fields.Nested(AuthorCommentSchema), metadata={"description": "newest first, every status"}
+    )
+    next_cursor = ma.fields.String(allow_none=True)
+
+
 class AuditQuerySchema(StrictSchema):
     comment_id = QueryInteger(minimum=1, maximum=MAX_ID, load_default=None)
+    author_id = QueryInteger(
+        minimum=1,
+        maximum=MAX_ID,
+        load_default=None,
+        metadata={"description": "an author's `id`: the changes of their status"},
+    )
     site = ma.fields.String(load_default=None, validate=ma.validate.Regexp(SLUG_PATTERN))
     limit = QueryInteger(minimum=1, maximum=200, load_default=50)
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=50))

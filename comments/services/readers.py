@@ -8,6 +8,7 @@ the recent-history rule's) change, audited.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,7 +20,7 @@ from comments.models import MAX_ID, Author, AuthorName, AuthorStatus, Comment, R
 from comments.security import keyed_hash
 from comments.services import moderation
 from comments.services.audit import Actor, record
-from comments.services.errors import Forbidden, NotFound
+from comments.services.errors import Forbidden, NotFound, invalid_field
 from comments.services.paging import newest_by_id
 from comments.services.sso import Reader
 from comments.services.statements import rows_changed
@@ -154,6 +155,23 @@ def hold_reason(author: Author) -> Reason | None:
     return None
 
 
+# The audit action of every change of an author's status (the audit log filters on it).
+AUTHOR_STATUS_CHANGED = "author_status_changed"
+
+
+def check_status_change(status: AuthorStatus, until: datetime | None, now: datetime | None = None) -> None:
+    """What a moderator may ask of ``set_status``: a suspension ends at a time still to come, and
+    only a suspension has an end (an "until" on a ban or on premod would promise a lifting that no
+    one performs). Raises a 422 naming ``until``."""
+    if status == AuthorStatus.SUSPENDED:
+        if until is None:
+            raise invalid_field("until", "until_required", "A suspension needs `until`, the moment it ends.")
+        if until <= (now or utcnow()):
+            raise invalid_field("until", "until_past", "`until` must be in the future.")
+    elif until is not None:
+        raise invalid_field("until", "until_not_allowed", "Only a suspension has an `until`.")
+
+
 def set_status(
     author: Author,
     status: AuthorStatus,
@@ -182,7 +200,7 @@ def set_status(
             "reason": reason,
         }
     ]
-    record("author_status_changed", actor, comment=comment, site_id=author.site_id, reasons=reasons)
+    record(AUTHOR_STATUS_CHANGED, actor, comment=comment, site_id=author.site_id, reasons=reasons)
     db.session.flush()
     return author
 
@@ -228,6 +246,45 @@ def counts(author_ids: list[int]) -> dict[int, dict[str, int]]:
         if author_id is not None:  # the IN above leaves none out; to the type checker it may be null
             found[author_id][status] = count
     return found
+
+
+@dataclass(frozen=True)
+class AuthorBrief:
+    """An author as moderators see them beside each of their comments (queue items, decisions)."""
+
+    id: str  # public_id
+    name: str
+    badges: list[str]
+    verified: bool
+    status: str  # current_status: a suspension that has run out reads "active"
+    until: datetime | None  # the end of a suspension in force
+    counts: dict[str, int]  # their comments per status
+
+
+def brief(author: Author, author_counts: dict[str, int], now: datetime | None = None) -> AuthorBrief:
+    status = current_status(author, now)
+    return AuthorBrief(
+        id=public_id(author),
+        name=author.name,
+        badges=list(author.badges or []),
+        verified=author.verified,
+        status=status.value,
+        until=author.status_until if status == AuthorStatus.SUSPENDED else None,
+        counts=author_counts,
+    )
+
+
+def briefs(author_ids: Iterable[int | None]) -> dict[int, AuthorBrief]:
+    """The briefs of a page's authors by ``Author.id``: two queries whatever the page's size (the
+    authors, and their counts grouped in one index-only read). A comment whose author record was
+    erased has no ``author_id`` and no brief."""
+    ids = sorted({i for i in author_ids if i is not None})
+    if not ids:
+        return {}
+    authors = db.session.scalars(select(Author).where(Author.id.in_(ids))).all()
+    per_author = counts([a.id for a in authors])
+    now = utcnow()
+    return {a.id: brief(a, per_author[a.id], now) for a in authors}
 
 
 def summary(author: Author) -> AuthorSummary:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from comments.extensions import db
-from comments.models import MAX_ID, Comment, Moderator, Site
+from comments.models import MAX_ID, Author, Comment, Moderator, Site
+from comments.services import readers
 from comments.services.audit import Actor
 from comments.services.errors import Forbidden, NotFound
 from comments.services.sites import get_site
@@ -82,3 +83,12 @@ def get_comment(reviewer: Reviewer, comment_id: int) -> Comment:
     if not reviewer.may_moderate(comment.site.slug):
         raise Forbidden("site_not_allowed", "You do not moderate this site.")
     return comment
+
+
+def get_author(reviewer: Reviewer, author_id: str) -> Author:
+    """The author an API id names, on one of the reviewer's sites: another site's author is a 404
+    like an unknown one (a site-scoped moderator learns nothing of who comments elsewhere)."""
+    author = readers.get_author(author_id)
+    if not reviewer.may_moderate(author.site.slug):
+        raise NotFound("author_not_found", "No such author.")
+    return author

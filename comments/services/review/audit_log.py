@@ -10,6 +10,7 @@ from sqlalchemy import select
 from comments.extensions import db
 from comments.models import AuditEvent, Moderator
 from comments.services import paging
+from comments.services.readers import AUTHOR_STATUS_CHANGED
 from comments.services.review.access import Reviewer, visible_site_ids
 from comments.services.threads import rfc3339
 
@@ -40,6 +41,7 @@ def audit_events(
     *,
     comment_id: int | None = None,
     site_slug: str | None = None,
+    author_id: int | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[AuditEntry], str | None]:
@@ -50,6 +52,13 @@ def audit_events(
         query = query.where(AuditEvent.site_id.in_(site_ids))
     if comment_id is not None:
         query = query.where(AuditEvent.comment_id == comment_id)
+    if author_id is not None:
+        # An author's status changes: ``readers.set_status`` writes their id in the first reason
+        # (no column holds it, so this reads the site's log rather than an index; a rare query).
+        query = query.where(
+            AuditEvent.action == AUTHOR_STATUS_CHANGED,
+            AuditEvent.reasons[(0, "author_id")].as_string() == str(author_id),
+        )
     events, next_cursor = paging.newest_by_id(query, AuditEvent.id, "audit", limit, cursor)
     moderators = {str(m.id): m.email for m in db.session.execute(select(Moderator)).scalars()}
     return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from comments.models import (
     Thread,
     utcnow,
 )
-from comments.services import paging
+from comments.services import paging, readers
 from comments.services.errors import NotFound
 from comments.services.review.access import Reviewer, get_comment, site_for, visible_site_ids
 from comments.services.threads import find_thread, rfc3339
@@ -97,9 +98,19 @@ class ModeratorComment:
     report_count: int
     decided_at: datetime | None
     author_key: str
+    author_badges: list[str]
+    author_verified: bool
+    author: readers.AuthorBrief | None  # None: the author's record was erased
 
 
-def moderator_view(comment: Comment) -> ModeratorComment:
+Briefs = Mapping[int, readers.AuthorBrief]
+
+
+def moderator_view(comment: Comment, authors: Briefs | None = None) -> ModeratorComment:
+    """``authors``: the briefs of a page's authors (``readers.briefs``), read once for the page;
+    without them the comment's own author is read (two queries)."""
+    if authors is None:
+        authors = readers.briefs([comment.author_id])
     return ModeratorComment(
         id=comment.id,
         parent_id=comment.parent_id,
@@ -117,7 +128,16 @@ def moderator_view(comment: Comment) -> ModeratorComment:
         report_count=comment.report_count,
         decided_at=comment.decided_at,
         author_key=comment.author_key[:16],
+        author_badges=list(comment.author_badges or []),
+        author_verified=bool(comment.author_verified),
+        author=authors.get(comment.author_id) if comment.author_id is not None else None,
     )
+
+
+def page_briefs(comments: list[Comment]) -> dict[int, readers.AuthorBrief]:
+    """The briefs of the authors of ``comments`` and of their parents, read once for the page."""
+    parents = [c.parent for c in comments if c.parent_id is not None]
+    return readers.briefs([c.author_id for c in comments] + [p.author_id for p in parents if p is not None])
 
 
 def _reports(comment: Comment) -> list[QueueReport]:
@@ -127,14 +147,16 @@ def _reports(comment: Comment) -> list[QueueReport]:
     return [QueueReport(r.reason, r.note, rfc3339(r.created_at)) for r in rows]
 
 
-def queue_item(comment: Comment, queue: str) -> QueueItem:
+def queue_item(comment: Comment, queue: str, authors: Briefs | None = None) -> QueueItem:
     thread: Thread = comment.thread
     parent = comment.parent
+    if authors is None:
+        authors = page_briefs([comment])
     return QueueItem(
         queue=queue,
-        comment=moderator_view(comment),
+        comment=moderator_view(comment, authors),
         thread=QueueThread(comment.site.slug, thread.key, thread.title, thread.url),
-        parent=moderator_view(parent) if parent is not None else None,
+        parent=moderator_view(parent, authors) if parent is not None else None,
         reasons=comment.reasons or [],
         reports=_reports(comment) if comment.report_count else [],
         arrived_at=rfc3339(comment.edited_at or comment.created_at),
@@ -207,7 +229,8 @@ def list_queue(
     comments = list(db.session.execute(query.limit(limit + 1)).scalars())
     next_cursor = _encode(sort, comments[limit - 1]) if len(comments) > limit else None
     comments = comments[:limit]
-    return QueuePage([queue_item(c, queue) for c in comments], next_cursor)
+    authors = page_briefs(comments)
+    return QueuePage([queue_item(c, queue, authors) for c in comments], next_cursor)
 
 
 # --- how many wait --------------------------------------------------------------------------------
@@ -283,14 +306,25 @@ def queue_figures() -> QueueFigures:
 def author_comments(moderator: Moderator, comment: Comment, limit: int = 50) -> list[dict[str, Any]]:
     """The author's other comments on the same site (by email hash, else IP hash), newest first."""
     get_comment(moderator, comment.id)
-    rows = db.session.execute(
-        select(Comment)
-        .where(Comment.site_id == comment.site_id, Comment.author_key == comment.author_key, Comment.id != comment.id)
-        .order_by(Comment.created_at.desc(), Comment.id.desc())
-        .limit(limit)
-    ).scalars()
+    rows = (
+        db.session.execute(
+            select(Comment)
+            .where(
+                Comment.site_id == comment.site_id, Comment.author_key == comment.author_key, Comment.id != comment.id
+            )
+            .order_by(Comment.created_at.desc(), Comment.id.desc())
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    authors = readers.briefs(c.author_id for c in rows)
     return [
-        {"comment": moderator_view(c), "thread": {"key": c.thread.key, "title": c.thread.title}, "queue": queue_of(c)}
+        {
+            "comment": moderator_view(c, authors),
+            "thread": {"key": c.thread.key, "title": c.thread.title},
+            "queue": queue_of(c),
+        }
         for c in rows
     ]
 
@@ -321,6 +355,7 @@ def thread_comments(
     rows = list(db.session.execute(query.limit(limit + 1)).scalars())
     next_cursor = paging.date_cursor("thread", rows[limit - 1]) if len(rows) > limit else None
     rows = rows[:limit]
+    authors = readers.briefs(row.author_id for row in rows)
     on_page = {row.id for row in rows}
     children: dict[int | None, list[Comment]] = {}
     for row in rows:
@@ -329,7 +364,7 @@ def thread_comments(
 
     def walk(parent_id: int | None) -> None:
         for row in children.get(parent_id, []):
-            ordered.append({"comment": moderator_view(row), "depth": row.depth, "queue": queue_of(row)})
+            ordered.append({"comment": moderator_view(row, authors), "depth": row.depth, "queue": queue_of(row)})
             walk(row.id)
 
     walk(None)

@@ -81,6 +81,8 @@ def test_the_moderator_view_is_a_record_the_api_schema_dumps_as_the_contract_say
         report_count=0,
         decided_at=None,
         author_key="k" * 64,
+        author_badges=["staff"],
+        author_verified=True,
     )
     view = moderator_view(comment)
     assert isinstance(view, ModeratorComment)
@@ -103,6 +105,9 @@ def test_the_moderator_view_is_a_record_the_api_schema_dumps_as_the_contract_say
         "report_count": 0,
         "decided_at": None,
         "author_key": "k" * 16,
+        "author_badges": [],  # blanked on a tombstone, as for readers
+        "author_verified": False,
+        "author": None,  # no author record (erased), and a tombstone besides
     }
 
 
