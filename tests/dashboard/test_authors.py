@@ -78,6 +78,7 @@ def test_an_anonymous_author_is_known_by_their_email(dashboard, site, db):
     comment = make_comment(site, "Plain words", author="Kim", email="kim@example.com")
     text = dashboard.get(f"/mod/authors/{comment.author_id}").text
     assert "anonymous: known by email" in text and 'class="verified"' not in text
+    assert '<h1 id="author-panel-title" class="author-name">Kim</h1>' in text
 
 
 def test_the_comments_come_a_page_at_a_time(dashboard, site, db, monkeypatch):
@@ -146,12 +147,11 @@ def test_suspend_for_a_chosen_time(dashboard, db, jane, duration, days):
     assert "suspended until" in template
 
 
-def test_suspend_until_a_day(dashboard, db, jane):
+@pytest.mark.parametrize("duration", ["date", "1d"])  # a day filled in wins over the list's default
+def test_suspend_until_a_day(dashboard, db, jane, duration):
     day = (utcnow() + timedelta(days=12)).date()
-    assert (
-        _set(dashboard, jane.author_id, status="suspended", duration="date", until_date=day.isoformat()).status_code
-        == 200
-    )
+    response = _set(dashboard, jane.author_id, status="suspended", duration=duration, until_date=day.isoformat())
+    assert response.status_code == 200
     until = _author(db, jane.author_id).status_until
     assert (until.date(), until.hour, until.minute, until.tzinfo is not None) == (day, 0, 0, True)
 
@@ -246,10 +246,12 @@ def other_site_moderator(app, db, site):
 
 
 def test_a_moderator_of_other_sites_cannot_see_or_change_the_author(other_site_moderator, db, jane):
-    assert other_site_moderator.get(f"/mod/authors/{jane.author_id}").status_code == 403
-    assert other_site_moderator.get(f"/mod/?author={jane.author_id}").status_code == 403
+    # As for an unknown author: they learn nothing of who comments on sites they do not moderate.
+    panel = other_site_moderator.get(f"/mod/authors/{jane.author_id}")
+    assert panel.status_code == 404 and "Jane" not in panel.text
+    assert other_site_moderator.get(f"/mod/?author={jane.author_id}").status_code == 404
     refused = _set(other_site_moderator, jane.author_id, status="banned")
-    assert refused.status_code == 403 and "Jane" not in refused.text
+    assert refused.status_code == 404 and "Jane" not in refused.text
     assert _author(db, jane.author_id).status == AuthorStatus.ACTIVE
     # Their own site's authors they see.
     other = db.session.query(Site).filter_by(slug="other").one()
@@ -287,3 +289,28 @@ def test_a_decision_under_the_author_filter_counts_their_comments(dashboard, db,
     response = dashboard.decide(jane.id, "approve", filter_author=str(jane.author_id))
     assert response.status_code == 200
     assert re.search(r'data-count="held">0<', response.text)  # Ned's held comment is not theirs
+
+
+def test_cards_show_the_person_behind_the_comment(dashboard, db, site, jane):
+    anonymous = make_comment(site, "Someone else's words", author="Ned", ip="192.0.2.77")
+    _set(dashboard, jane.author_id, status="suspended", duration="7d")
+    page = dashboard.get("/mod/").text
+    card = page.split(f'id="card-{jane.id}"')[1].split("</article>")[0]
+    assert f'href="/mod/authors/{jane.author_id}"' in card and f'hx-get="/mod/authors/{jane.author_id}"' in card
+    assert 'hx-target="#author-drawer-body"' in card and 'aria-keyshortcuts="i"' in card
+    assert '<span class="pill">subscriber</span> <span class="pill">staff</span>' in card
+    assert 'class="verified"' in card
+    assert f'data-author-state="{jane.author_id}"><span class="badge astatus-suspended">suspended until' in card
+    plain = page.split(f'id="card-{anonymous.id}"')[1].split("</article>")[0]
+    assert 'class="verified"' not in plain and 'class="pill"' not in plain
+    assert f'data-author-state="{anonymous.author_id}"></span>' in plain  # active: nothing shown
+    assert '<dialog id="author-drawer"' in page
+
+
+@pytest.mark.parametrize("status,shown", [("premod", "premod"), ("banned", "banned"), ("active", "")])
+def test_a_cards_status_pill_names_the_status(dashboard, db, jane, status, shown):
+    _set(dashboard, jane.author_id, status="premod" if status == "active" else "active")
+    _set(dashboard, jane.author_id, status=status)
+    card = dashboard.get("/mod/").text.split(f'id="card-{jane.id}"')[1].split("</article>")[0]
+    state = card.split(f'data-author-state="{jane.author_id}">')[1].split('<span class="on">')[0]
+    assert re.sub(r"<[^>]+>", "", state).strip() == shown

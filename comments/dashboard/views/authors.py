@@ -11,15 +11,13 @@ from flask import abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from comments.dashboard.views.common import bp, checked_cursor, is_htmx, login_required
-from comments.models import Author, AuthorStatus, Moderator, Status, utcnow
-from comments.services import parsing, readers
-from comments.services.errors import Forbidden
-from comments.services.review.access import reviewer_actor
-from comments.services.review.queue import queue_of
+from comments.models import AuthorStatus, Moderator, Status, utcnow
+from comments.services import parsing
+from comments.services.review.authors import author_page, change_status
 
 PANEL_PAGE = 20  # comments per page of the panel
 MAX_REASON = 500  # ``Author.status_reason``'s length
-# The durations offered for a suspension; "date" takes the day from the form's date field.
+# The durations offered for a suspension; "date" (or any day filled in) takes the form's date field.
 SUSPENSIONS = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30), "date": None}
 SUSPENSION_WORDS = {"1d": "1 day", "7d": "7 days", "30d": "30 days", "date": "until a date"}
 # A suspension longer than this is a ban in all but name; a date past it is a typo.
@@ -34,38 +32,27 @@ STATUS_CHOICES = (
 )
 
 
-def visible_author(moderator: Moderator, author_id: str) -> Author:
-    """The author an address names (404 otherwise), on one of the moderator's sites (403 otherwise,
-    as a comment of another site is)."""
-    author = readers.get_author(author_id)
-    if not moderator.may_moderate(author.site.slug):
-        raise Forbidden("site_not_allowed", "You do not moderate this author's site.")
-    return author
-
-
-def _panel_context(moderator: Moderator, author: Author, cursor: str | None) -> dict[str, Any]:
-    comments, next_cursor = readers.comments_page(author, PANEL_PAGE, cursor)
+def _panel(moderator: Moderator, author_id: str, cursor: str | None, **extra: Any) -> dict[str, Any]:
+    page = author_page(moderator, author_id, limit=PANEL_PAGE, cursor=cursor)
     return {
         "moderator": moderator,
-        "author": author,
-        "status": readers.current_status(author),
-        "rows": [{"comment": c, "queue": queue_of(c)} for c in comments],
-        "next_cursor": next_cursor,
+        "author": page.author,
+        "rows": page.comments,
+        "next_cursor": page.next_cursor,
         "status_choices": STATUS_CHOICES,
         "suspensions": SUSPENSION_WORDS,
         "comment_statuses": [s.value for s in Status],
+        **extra,
     }
 
 
 @bp.get("/authors/<author_id>")
 @login_required
 def author(moderator: Moderator, author_id: str) -> str:
-    found = visible_author(moderator, author_id)
     cursor = checked_cursor(request.args.get("cursor") or None)
-    context = _panel_context(moderator, found, cursor)
+    context = _panel(moderator, author_id, cursor)
     if is_htmx() and cursor:
         return render_template("dashboard/_author_comments.html", **context)
-    context["summary"] = readers.summary(found)
     if is_htmx():
         return render_template("dashboard/_author_panel.html", in_drawer=True, **context)
     return render_template("dashboard/author.html", in_drawer=False, **context)
@@ -79,10 +66,11 @@ def _until(status: AuthorStatus) -> datetime | None:
     if choice not in SUSPENSIONS:
         abort(400, "Choose how long the suspension lasts from the list.")
     now = utcnow()
-    length = SUSPENSIONS[choice]
-    if length is not None:
-        return now + length
     raw = request.form.get("until_date", "")
+    length = SUSPENSIONS[choice]
+    if length is not None and not raw:
+        return now + length
+    # A day filled in wins over the list: it is the more deliberate of the two.
     if not _DATE.fullmatch(raw):
         abort(400, "Choose the day the suspension ends.")
     try:
@@ -99,7 +87,6 @@ def _until(status: AuthorStatus) -> datetime | None:
 @bp.post("/authors/<author_id>/status")
 @login_required
 def author_status(moderator: Moderator, author_id: str) -> Response | str:
-    found = visible_author(moderator, author_id)
     try:
         status = AuthorStatus(request.form.get("status", ""))
     except ValueError:
@@ -107,12 +94,11 @@ def author_status(moderator: Moderator, author_id: str) -> Response | str:
     reason = request.form.get("reason", "").strip()
     if len(reason) > MAX_REASON:
         abort(400, f"The reason is at most {MAX_REASON} characters.")
-    until = _until(status)
-    readers.set_status(found, status, reviewer_actor(moderator), until=until, reason=reason)
+    changed = change_status(moderator, author_id, status, until=_until(status), reason=reason)
     if not is_htmx():
-        return redirect(url_for("dashboard.author", author_id=readers.public_id(found)), 303)
-    context = _panel_context(moderator, found, None)
-    context["summary"] = readers.summary(found)
+        return redirect(url_for("dashboard.author", author_id=changed.id), 303)
     # The panel answers in place: in the drawer (a card's) or on the author's own page.
     in_drawer = request.form.get("view") != "page"
-    return render_template("dashboard/_author_panel.html", in_drawer=in_drawer, done=status, **context)
+    return render_template(
+        "dashboard/_author_panel.html", **_panel(moderator, author_id, None, in_drawer=in_drawer, done=status)
+    )

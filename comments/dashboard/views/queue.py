@@ -9,10 +9,9 @@ from flask import abort, make_response, redirect, render_template, request, url_
 from werkzeug.wrappers import Response
 
 from comments.api.schemas import QueueQuerySchema
-from comments.dashboard.views.authors import visible_author
 from comments.dashboard.views.common import bp, checked_cursor, is_htmx, login_required
 from comments.models import Moderator, Queue
-from comments.services.review.access import visible_sites
+from comments.services.review.access import get_author, visible_sites
 from comments.services.review.decisions import REJECT_REASONS
 from comments.services.review.queue import QueuePage, list_queue, queue_counts
 
@@ -83,8 +82,8 @@ def after_change(moderator: Moderator, fragment: str, filters: dict[str, Any]) -
 @login_required
 def queue(moderator: Moderator) -> Response | str:
     filters = queue_filters(request.args)
-    # The author filter's chip names them: only an author of the moderator's sites (403, 404).
-    author = visible_author(moderator, str(filters["author"])) if filters["author"] else None
+    # The author filter's chip names them: only an author of the moderator's sites (else 404).
+    author = get_author(moderator, str(filters["author"])) if filters["author"] else None
     page = _page(moderator, filters, request.args.get("cursor") or None)
     context = {
         "author": author,
