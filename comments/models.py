@@ -311,9 +311,11 @@ class Comment(Model):
         Index("ix_comments_reply_to", "reply_to_id"),
         # A comment's replies in reading order, a few at a time (thread reads and reply pages).
         Index("ix_comments_parent_order", "parent_id", "created_at", "id"),
-        # An author's comments, newest first (the author panel) and counted by status.
+        # An author's comments, newest first (the author panel) and counted by status; with
+        # report_count, the reports they received are summed from the index alone too (reading
+        # the rows of an author with 10,000 comments cost ~60 ms on SQLite).
         Index("ix_comments_author_id", "author_id", "id"),
-        Index("ix_comments_author_id_status", "author_id", "status"),
+        Index("ix_comments_author_id_status", "author_id", "status", "report_count"),
         # Author history (first-comment mode, duplicates, repeat posts).
         Index("ix_comments_author", "site_id", "author_key", "created_at"),
         # "Approved before?" and "rejected lately?" as seeks, however many comments the author

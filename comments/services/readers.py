@@ -86,11 +86,21 @@ def for_anonymous(
     )
     if created or author.name != name:
         _record_name(author, name, now)
-    author.last_seen_at = now
+    author.last_seen_at = max(author.last_seen_at, now)
     return author
 
 
+def seen(author: Author, name: str, at: datetime) -> None:
+    """An author's comment from any moment (an import's are old, and come in any order)."""
+    author.first_seen_at = min(author.first_seen_at, at)
+    author.last_seen_at = max(author.last_seen_at, at)
+    if name and author.name != name:
+        _record_name(author, name, at)
+
+
 def _record_name(author: Author, name: str, now: datetime) -> None:
+    if not name:
+        return  # a deleted comment's author has no name to remember
     author.name = name
     db.session.flush()  # the author's id, for a new one
     changed = (
@@ -288,15 +298,24 @@ def briefs(author_ids: Iterable[int | None]) -> dict[int, AuthorBrief]:
 
 
 def summary(author: Author) -> AuthorSummary:
-    reports = db.session.execute(
-        select(func.coalesce(func.sum(Comment.report_count), 0)).where(Comment.author_id == author.id)
-    ).scalar_one()
+    # Counts and reports in one pass over ix_comments_author_id_status (author_id, status,
+    # report_count): index-only, however many comments the author wrote.
+    per_status = dict.fromkeys((s.value for s in Status), 0)
+    reports = 0
+    rows = db.session.execute(
+        select(Comment.status, func.count(), func.coalesce(func.sum(Comment.report_count), 0))
+        .where(Comment.author_id == author.id)
+        .group_by(Comment.status)
+    )
+    for status, count, reported in rows:
+        per_status[status] = count
+        reports += int(reported)
     names = list(
         db.session.scalars(
             select(AuthorName).where(AuthorName.author_id == author.id).order_by(AuthorName.last_used_at.desc())
         )
     )
-    return AuthorSummary(author, counts([author.id])[author.id], int(reports), names)
+    return AuthorSummary(author, per_status, reports, names)
 
 
 AUTHOR_COMMENTS_SORT = "author"

@@ -137,7 +137,7 @@ def upgrade():
     )
     op.drop_table("bans")
     op.create_index("ix_comments_author_id", "comments", ["author_id", "id"], unique=False)
-    op.create_index("ix_comments_author_id_status", "comments", ["author_id", "status"], unique=False)
+    op.create_index("ix_comments_author_id_status", "comments", ["author_id", "status", "report_count"], unique=False)
 
 
 def downgrade():
