@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote
@@ -30,10 +31,11 @@ from sqlalchemy import text
 from comments import create_app, transaction
 from comments.classifier.base import DETOXIFY_LABELS
 from comments.extensions import db as _db
-from comments.models import Comment, Site
+from comments.models import Comment, Site, utcnow
 from comments.services import scoring, sso
 from comments.services.audit import Actor
 from comments.services.sites import update_settings
+from comments.services.sso import Reader
 from comments.services.submission import NewComment, submit
 
 # --- the suite's databases --------------------------------------------------------------------
@@ -305,8 +307,10 @@ def make_comment(
     parent_id: int | None = None,
     email: str | None = None,
     ip: str = "192.0.2.1",
+    reader: Reader | None = None,
 ) -> Comment:
-    """A comment through ``submission.submit`` and, with ``scores``, the classifier's path."""
+    """A comment through ``submission.submit`` and, with ``scores``, the classifier's path; with
+    ``reader``, posted signed in (``signed_in``) as the host's token would have it."""
     new = NewComment(
         body=body,
         author_name=author,
@@ -315,6 +319,7 @@ def make_comment(
         client_ip=ip,
         thread_title=title,
         thread_url=f"https://news.example/{key}" if title else None,
+        reader=reader,
     )
     with transaction.unit_of_work():  # the test owns this unit of work, as the posting view would
         result = submit(site, key, new, HeldBackScoring() if scores is not None else None)
@@ -322,6 +327,22 @@ def make_comment(
     if scores is not None:
         score_batch(FixedClassifier({body: scores}), ids=[comment_id])
     return _db.session.get(Comment, comment_id)
+
+
+def signed_in(user_id: str, username: str, badges: Sequence[str] = ()) -> Reader:
+    """A reader as ``sso.verify_token`` returns one for a good token (no token needed: the posting
+    rules are what is tested, not the token, which services/sso.py's own tests check)."""
+    return Reader(
+        user_id=user_id,
+        username=username,
+        email=None,
+        badges=tuple(badges),
+        role=None,
+        url=None,
+        jti=None,
+        issued_at=utcnow(),
+        expires_at=utcnow() + timedelta(hours=1),
+    )
 
 
 def score_batch(classifier: Any, ids: Sequence[int] | None = None, **options: Any) -> scoring.ScoringRun:

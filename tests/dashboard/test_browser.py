@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from comments.models import Comment
-from tests.helpers import browser_login, make_comment, set_settings
+from comments.models import Author, Comment
+from tests.helpers import browser_login, make_comment, set_settings, signed_in
 
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -273,3 +273,90 @@ def test_other_page_screenshots(browser, live_server, db, site, moderator, scree
         assert problems == []
     finally:
         context.close()
+
+
+# --- the person behind a comment ----------------------------------------------------------------
+
+
+def _jane_and_kev(site) -> tuple[Comment, Comment, Comment]:
+    """Two held comments by a signed-in reader with badges, and one by an anonymous author."""
+    set_settings(site, premoderation="all")
+    jane = signed_in("u-17", "Jane Doe", ["subscriber", "staff"])
+    first = make_comment(
+        site,
+        "I was at the meeting: the library hours are **not** being cut, the report says so on page 12.",
+        reader=jane,
+        title="City council approves the 2026 budget",
+        key="budget-2026",
+    )
+    second = make_comment(
+        site,
+        "Same as last week: read the report before you shout.",
+        reader=jane,
+        title="Protest planned",
+        key="protest",
+    )
+    kev = make_comment(
+        site, "Maybe read the report before posting, genius.", author="Kev", title="Protest planned", key="protest"
+    )
+    return first, second, kev
+
+
+def _author_status(db, author_id: int) -> str:
+    db.session.expire_all()
+    return db.session.get(Author, author_id).status
+
+
+def test_the_author_panel_opens_from_a_card_and_a_key_changes_the_status(page, db, site, moderator, screenshots):
+    first, second, kev = _jane_and_kev(site)
+    browser_login(page)
+    card = page.locator(f"#card-{first.id}")
+    expect(card.locator(".pill")).to_have_text(["subscriber", "staff"])
+    expect(card.locator(".verified")).to_be_visible()
+    expect(page.locator(f"#card-{kev.id} .verified")).to_have_count(0)
+    card.focus()
+    page.keyboard.press("i")  # the card's author, in the drawer
+    drawer = page.locator("#author-drawer")
+    expect(drawer).to_be_visible()
+    expect(drawer.get_by_role("heading", level=2)).to_contain_text("Jane Doe")
+    expect(drawer.locator(".author-comment")).to_have_count(2)
+
+    page.keyboard.press("p")
+    expect(drawer.locator(".author-standing")).to_contain_text("premod")
+    expect(page.locator(f"#card-{second.id} .author-state")).to_have_text("premod")  # every card of theirs
+    expect(page.locator(f"#card-{kev.id} .author-state")).to_have_text("")
+    assert _author_status(db, first.author_id) == "premod"
+
+    drawer.get_by_label("Suspend for").select_option("7d")
+    drawer.get_by_label("Reason").fill("Flooding the budget threads")
+    drawer.locator(".author-counts").click()  # out of the fields: keys are not typed into them
+    page.keyboard.press("s")
+    expect(drawer.locator("[data-done]")).to_contain_text("Suspended until")
+    expect(drawer.locator(".author-standing")).to_contain_text("Flooding the budget threads")
+    assert _author_status(db, first.author_id) == "suspended"
+    page.screenshot(path=str(screenshots / "dashboard-author-panel.png"))
+
+    page.keyboard.press("Escape")
+    expect(drawer).to_be_hidden()
+    expect(card.locator(".author-state")).to_contain_text("suspended until")
+    page.locator("#cards").screenshot(path=str(screenshots / "dashboard-card-badges.png"))
+    assert page.problems == []
+
+
+def test_the_author_page_without_the_drawer_and_the_queue_filter(page, db, site, moderator):
+    first, second, kev = _jane_and_kev(site)
+    browser_login(page)
+    page.goto(f"/mod/authors/{first.author_id}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Jane Doe")
+    page.keyboard.press("b")
+    expect(page.locator("[data-done]")).to_contain_text("Banned")
+    assert _author_status(db, first.author_id) == "banned"
+    page.keyboard.press("q")  # their comments in the queue
+    page.wait_for_url(f"**/mod/?author={first.author_id}")
+    expect(page.locator("[data-card]")).to_have_count(2)
+    expect(page.locator("[data-author-chip]")).to_contain_text("Jane Doe")
+    expect(page.locator(f"#card-{first.id} .author-state")).to_have_text("banned")
+    page.get_by_role("link", name="Remove the author filter").click()
+    expect(page.locator("[data-card]")).to_have_count(3)
+    expect(page.locator("[data-author-chip]")).to_have_count(0)
+    assert page.problems == []

@@ -9,7 +9,7 @@ from comments.dashboard.views.queue import filter_args, queue_filters
 
 
 def test_empty_filters_are_the_defaults():
-    assert queue_filters({}) == {"queue": "held", "site": None, "reason": None, "sort": "oldest"}
+    assert queue_filters({}) == {"queue": "held", "site": None, "reason": None, "sort": "oldest", "author": None}
     assert queue_filters({"queue": "", "site": "", "sort": ""}) == queue_filters({})
 
 
@@ -19,6 +19,7 @@ def test_a_decision_form_sends_them_prefixed():
         "filter_site": "news",
         "filter_reason": "toxicity",
         "filter_sort": "score",
+        "filter_author": "17",
         "queue": "ignored",
     }
     assert queue_filters(form, "filter_") == {
@@ -26,6 +27,7 @@ def test_a_decision_form_sends_them_prefixed():
         "site": "news",
         "reason": "toxicity",
         "sort": "score",
+        "author": 17,
     }
 
 
@@ -39,6 +41,11 @@ def test_a_decision_form_sends_them_prefixed():
         {"reason": "a%"},
         {"reason": "toxicity\n"},
         {"site": "x" * 65},
+        {"author": "abc"},
+        {"author": "0"},
+        {"author": "-3"},
+        {"author": "1e3"},
+        {"author": "99999999999"},
     ],
 )
 def test_what_the_api_refuses_the_dashboard_refuses(args):

@@ -63,6 +63,43 @@
     }
   }
 
+  // The author panel the keys act on: the drawer's when it is open, else the author's own page.
+  function activePanel() {
+    var drawer = document.getElementById("author-drawer");
+    if (drawer && drawer.open) { return drawer.querySelector("[data-author-panel]"); }
+    var shortcuts = document.getElementById("shortcuts");
+    if (shortcuts && shortcuts.open) { return null; }
+    return document.querySelector("main [data-author-panel]");
+  }
+
+  var PANEL_KEYS = { a: "[data-status-key=a]", p: "[data-status-key=p]", s: "[data-status-key=s]",
+    b: "[data-status-key=b]", q: "[data-author-queue]", m: "[data-author-more]" };
+
+  function openDrawer() {
+    var drawer = document.getElementById("author-drawer");
+    if (!drawer) { return; }
+    if (!drawer.open) { drawer.showModal(); }
+    focusPanel();
+  }
+
+  function focusPanel() {
+    var panel = activePanel();
+    if (!panel) { return; }
+    panel.setAttribute("tabindex", "-1");
+    panel.focus({ preventScroll: true });
+  }
+
+  // After a status change, every card of that author on the page shows the new status.
+  function spreadAuthorState(panel) {
+    var source = panel && panel.querySelector("template[data-author-state-template]");
+    if (!source) { return; }
+    var id = source.getAttribute("data-author-state-template");
+    document.querySelectorAll("[data-author-state]").forEach(function (el) {
+      if (el.getAttribute("data-author-state") !== id || el.closest("[data-author-panel]")) { return; }
+      el.replaceWith(source.content.firstElementChild.cloneNode(true));
+    });
+  }
+
   function toggleShortcuts() {
     var dialog = document.getElementById("shortcuts");
     if (!dialog) { return; }
@@ -73,6 +110,12 @@
     if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) { return; }
     var t = event.target;
     if (t && (t.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName))) { return; }
+    var panel = activePanel();
+    if (panel && event.key !== "?") {
+      if (!PANEL_KEYS[event.key] || !clickIn(panel, PANEL_KEYS[event.key])) { return; }
+      event.preventDefault();
+      return;
+    }
     var dialog = document.getElementById("shortcuts");
     if (dialog && dialog.open && event.key !== "?") { return; }
     var card;
@@ -99,6 +142,10 @@
       case "o":
         card = currentItem();
         if (!clickIn(card, "[data-open]")) { return; }
+        break;
+      case "i":
+        card = currentItem();
+        if (!clickIn(card, "[data-open-author]")) { return; }
         break;
       default: return;
     }
@@ -150,11 +197,20 @@
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     // Only a decision moves the focus; the counts' polling must not cancel one under way.
+    // Opening the author's panel from a card is not one: the focus goes to the drawer.
+    if (event.target.hasAttribute && event.target.hasAttribute("data-open-author")) { return; }
     var card = event.target.closest && event.target.closest("[data-card]");
     if (card) { pendingFocus = card.id; }
   });
 
-  document.addEventListener("htmx:afterSettle", function () {
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "author-drawer-body") { openDrawer(); }
+    if (target && target.id === "author-panel") {
+      // The panel was swapped whole (a status change): read the new one, not the target.
+      spreadAuthorState(document.getElementById("author-panel"));
+      focusPanel();
+    }
     armTimers(document);
     updateSelectedCount();
     if (pendingFocus) {

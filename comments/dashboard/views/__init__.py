@@ -2,6 +2,7 @@
 
 from comments.dashboard.views import (  # noqa: F401  (each registers its routes)
     auth,
+    authors,
     context,
     decisions,
     queue,

@@ -11,13 +11,13 @@ from werkzeug.wrappers import Response
 from comments.api.schemas import QueueQuerySchema
 from comments.dashboard.views.common import bp, checked_cursor, is_htmx, login_required
 from comments.models import Moderator, Queue
-from comments.services.review.access import visible_sites
+from comments.services.review.access import get_author, visible_sites
 from comments.services.review.decisions import REJECT_REASONS
 from comments.services.review.queue import QueuePage, list_queue, queue_counts
 
 PAGE_SIZE = 20
 SORTS = {"oldest": "Oldest first", "score": "Highest score", "newest": "Newest first"}
-FILTERS = ("queue", "site", "reason", "sort")
+FILTERS = ("queue", "site", "reason", "sort", "author")
 # The API's own reading of the queue's filters: the dashboard refuses what the API refuses.
 _FILTER_SCHEMA = QueueQuerySchema(only=FILTERS)
 
@@ -45,7 +45,7 @@ def form_filters() -> dict[str, Any]:
 
 
 def counts_for(moderator: Moderator, filters: dict[str, Any]) -> dict[str, int]:
-    return queue_counts(moderator, site_slug=filters["site"], reason=filters["reason"])
+    return queue_counts(moderator, site_slug=filters["site"], reason=filters["reason"], author_id=filters["author"])
 
 
 def _page(moderator: Moderator, filters: dict[str, Any], cursor: str | None) -> QueuePage:
@@ -54,6 +54,7 @@ def _page(moderator: Moderator, filters: dict[str, Any], cursor: str | None) -> 
         filters["queue"],
         site_slug=filters["site"],
         reason=filters["reason"],
+        author_id=filters["author"],
         sort=filters["sort"],
         limit=PAGE_SIZE,
         cursor=checked_cursor(cursor),
@@ -81,8 +82,11 @@ def after_change(moderator: Moderator, fragment: str, filters: dict[str, Any]) -
 @login_required
 def queue(moderator: Moderator) -> Response | str:
     filters = queue_filters(request.args)
+    # The author filter's chip names them: only an author of the moderator's sites (else 404).
+    author = get_author(moderator, str(filters["author"])) if filters["author"] else None
     page = _page(moderator, filters, request.args.get("cursor") or None)
     context = {
+        "author": author,
         "moderator": moderator,
         "filters": filters,
         "page": page,

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from comments.dashboard.views.common import bp
-from comments.models import Queue, utcnow
+from comments.models import AuthorStatus, Queue, utcnow
 from comments.services import moderation
 from comments.services.review.queue import COUNT_LIMIT
 from comments.services.sites import CLASSIFIER_LABELS
@@ -23,6 +23,7 @@ def _template_context() -> dict[str, Any]:
 # The queues' names for the templates' tabs, tests and links (``models.Queue``, their one home); a
 # global, so that the macros imported without context see it too.
 bp.add_app_template_global(Queue, "Queue")
+bp.add_app_template_global(AuthorStatus, "AuthorStatus")
 
 
 bp.add_app_template_filter(moderation.reason_text, "reason_text")
@@ -50,6 +51,13 @@ def moment_text(value: Any) -> str:
 def fulltime(value: Any) -> str:
     moment = _as_datetime(value)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
+@bp.app_template_filter("shortdate")
+def shortdate(value: Any) -> str:
+    """A moment a moderator chose or reads at a glance (a suspension's end), to the minute."""
+    moment = _as_datetime(value)
+    return moment.strftime("%d %b %Y %H:%M UTC") if moment else ""
 
 
 @bp.app_template_filter("duration")
