@@ -36,6 +36,7 @@ from comments.services.audit import Actor, record
 from comments.services.statements import rows_changed
 from comments.services.webhooks import outbox
 
+
 @dataclass(frozen=True)
 class Subject:
     """Whom a privacy request is about, as far as this site knows them."""

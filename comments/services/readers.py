@@ -16,7 +16,18 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from comments.extensions import db
-from comments.models import MAX_ID, UNKNOWN_AUTHOR_KEYS, Author, AuthorName, AuthorStatus, Comment, Reason, Site, Status, utcnow
+from comments.models import (
+    MAX_ID,
+    UNKNOWN_AUTHOR_KEYS,
+    Author,
+    AuthorName,
+    AuthorStatus,
+    Comment,
+    Reason,
+    Site,
+    Status,
+    utcnow,
+)
 from comments.security import keyed_hash
 from comments.services import moderation
 from comments.services.audit import Actor, record
