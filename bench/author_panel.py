@@ -4,6 +4,8 @@
     .venv/bin/python bench/author_panel.py                                   # SQLite under bench/.work/author_panel/
     .venv/bin/python bench/author_panel.py --database-url postgresql://postgres@127.0.0.1:5432/DB  # drops DB's tables
     .venv/bin/python bench/author_panel.py --runs 50 --others 200000 --author-comments 10000
+    .venv/bin/python bench/author_panel.py --reuse --covering-index   # the last database, plus the index proposed
+    .venv/bin/python bench/author_panel.py --repo ../other-checkout   # another checkout's code
 
 Builds a database (written straight into the tables, as the service would have written the rows)
 with one site, 2,000 threads, 20,000 other authors with ``--others`` comments between them, and one
@@ -354,12 +356,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--limit", type=int, default=25, help="comments per page (the API's default: 25)")
     parser.add_argument("--services", action="store_true", help="call the services even when the route exists")
+    parser.add_argument("--repo", type=Path, default=None, help="measure another checkout's code")
     parser.add_argument("--reuse", action="store_true", help="measure the database built by an earlier run")
     parser.add_argument("--vacuum", action="store_true", help="VACUUM (and ANALYZE) before measuring")
     parser.add_argument(
         "--covering-index", action="store_true", help="add (author_id, status, report_count) first (implies --vacuum)"
     )
     args = parser.parse_args()
+    if args.repo is not None:
+        sys.path.insert(0, str(args.repo.resolve()))  # another checkout's code, on the same kind of data
     if not (1 <= args.runs <= 1000 and 0 <= args.others <= 5_000_000 and 1 <= args.author_comments <= 1_000_000):
         parser.error("keep --runs 1-1000, --others up to 5M, --author-comments 1-1M")
     if args.reuse:
