@@ -4,6 +4,7 @@
     .venv/bin/python bench/identity.py posting               # SQLite, gunicorn -w 2, wrk (about 5 min)
     .venv/bin/python bench/identity.py posting --postgres    # also PostgreSQL (drops --pg-database first)
     .venv/bin/python bench/identity.py profile               # one process: CPU per post each way + cProfile
+    .venv/bin/python bench/identity.py profile --repo DIR    # the same with another checkout's code
 
 ``posting`` starts the service once (``gunicorn -w 2``, rate limits and scoring off, as
 run_read_post.py does), creates the site and its SSO secret, and posts to the same site with wrk,
@@ -326,8 +327,8 @@ WATCHED = [
 ]
 
 
-def make_app(database_url: str):
-    sys.path.insert(0, str(rrp.REPO))
+def make_app(database_url: str, repo: Path):
+    sys.path.insert(0, str(repo))
     for key in [k for k in os.environ if k.startswith("COMMENTS_")]:
         del os.environ[key]
     from comments import create_app
@@ -348,7 +349,7 @@ def profile(args: argparse.Namespace) -> int:
     if WORK.exists():
         shutil.rmtree(WORK)
     WORK.mkdir(parents=True)
-    app = make_app(f"sqlite:///{WORK / 'profile.db'}")
+    app = make_app(f"sqlite:///{WORK / 'profile.db'}", (args.repo or rrp.REPO).resolve())
     from comments.extensions import db
     from comments.services import sites, sso
     from comments.services.audit import Actor
@@ -465,6 +466,7 @@ def main() -> int:
     q = sub.add_parser("profile", help="one process, test client: CPU per post each way, cProfile")
     q.add_argument("--posts", type=int, default=1000, help="posts per side (default 1000)")
     q.add_argument("--top", type=int, default=60, help="lines of the signed-in profile to keep (0: none)")
+    q.add_argument("--repo", type=Path, default=None, help="another checkout's code (git archive REV | tar -x -C DIR)")
     args = parser.parse_args()
     if args.command == "posting":
         if not (1 <= args.duration <= 60 and 1 <= args.rounds <= 12 and 1 <= args.connections <= 64):
