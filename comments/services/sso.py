@@ -13,14 +13,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
-from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from comments.extensions import db
@@ -77,14 +76,6 @@ def _seal(secret: str) -> str:
 
 
 def _open(ciphertext: str) -> str | None:
-    return _opened(str(current_app.config["SSO_ENCRYPTION_KEY"]), ciphertext)
-
-
-@lru_cache(maxsize=256)
-def _opened(keys: str, ciphertext: str) -> str | None:
-    """A stored secret in clear, decrypted once per process: the same keys and ciphertext always
-    give the same secret (a new secret is a new ciphertext), so nothing here goes stale, and every
-    signed-in request no longer pays Fernet's decryption and the key's derivation."""
     try:
         return _cipher().decrypt(ciphertext.encode()).decode()
     except InvalidToken:
@@ -110,28 +101,17 @@ def issue_secret(site: Site, actor: Actor) -> str:
     return secret
 
 
-# Built once, with bound parameters: every signed-in request runs these two, and building the
-# statement (and loading SsoSecret objects) cost several times what running it does (bench/README,
-# "Readers' identity").
-_USABLE_SECRETS = (
-    select(SsoSecret.ciphertext)
-    .where(
-        SsoSecret.site_id == bindparam("site_id"),
-        or_(SsoSecret.retired_at.is_(None), SsoSecret.retired_at >= bindparam("retired_since")),
-    )
-    .order_by(SsoSecret.retired_at.is_not(None), SsoSecret.id.desc())
-)
-_REVOKED = (
-    select(RevokedToken.id)
-    .where(RevokedToken.site_id == bindparam("site_id"), RevokedToken.jti_hash == bindparam("jti_hash"))
-    .limit(1)
-)
-
-
 def _secrets(site: Site) -> list[str]:
     """The secrets that verify tokens now: the current one first, then any replaced lately."""
-    rows = db.session.scalars(_USABLE_SECRETS, {"site_id": site.id, "retired_since": utcnow() - ROTATION_OVERLAP}).all()
-    return [s for s in (_open(ciphertext) for ciphertext in rows) if s is not None]
+    rows = db.session.scalars(
+        select(SsoSecret)
+        .where(
+            SsoSecret.site_id == site.id,
+            or_(SsoSecret.retired_at.is_(None), SsoSecret.retired_at >= utcnow() - ROTATION_OVERLAP),
+        )
+        .order_by(SsoSecret.retired_at.is_not(None), SsoSecret.id.desc())
+    ).all()
+    return [s for s in (_open(row.ciphertext) for row in rows) if s is not None]
 
 
 def has_secret(site: Site) -> bool:
@@ -255,7 +235,9 @@ def _jti_hash(jti: str) -> str:
 
 
 def _is_revoked(site: Site, jti: str) -> bool:
-    found = db.session.execute(_REVOKED, {"site_id": site.id, "jti_hash": _jti_hash(jti)}).first()
+    found = db.session.execute(
+        select(RevokedToken.id).where(RevokedToken.site_id == site.id, RevokedToken.jti_hash == _jti_hash(jti))
+    ).first()
     return found is not None
 
 
