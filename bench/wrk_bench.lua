@@ -6,7 +6,9 @@
 -- With it, every request is a POST whose JSON body is a line of that file (one JSON document
 -- per line, taken in turn) with each "@@N@@" replaced by PREFIX and a number unique to the
 -- request, so that no two posted bodies or author names are the same (give each run its own
--- PREFIX).
+-- PREFIX). A line may begin with one request header and a TAB ("Authorization: Bearer
+-- <token>\t{...}"): that request carries the header (JSON never holds a raw TAB, so the split
+-- is unambiguous); bench/identity.py posts as a different signed-in reader per line this way.
 -- Each thread stops after MAX_REQUESTS requests (the run is bounded by -d as well).
 -- At the end one line "WRK_JSON {...}" gives the counts, status codes and latency percentiles,
 -- and the monotonic times of the first and last responses (so that slow servers, whose requests
@@ -35,13 +37,29 @@ function setup(thread)
    table.insert(threads, thread)
 end
 
+local function post_headers_base()
+   local headers = {}
+   for k, v in pairs(wrk.headers) do headers[k] = v end
+   headers["Content-Type"] = "application/json"
+   return headers
+end
+
 function init(args)
    max_requests = tonumber(args[1]) or 1000000
    templates = {}
    if args[2] ~= nil and args[2] ~= "" then
       local f = assert(io.open(args[2], "r"))
       for line in f:lines() do
-         if #line > 0 then table.insert(templates, line) end
+         if #line > 0 then
+            local headers = post_headers_base()
+            local tab = string.find(line, "\t", 1, true)
+            if tab then
+               local name, value = string.match(string.sub(line, 1, tab - 1), "^([^:]+):%s*(.*)$")
+               headers[name] = value
+               line = string.sub(line, tab + 1)
+            end
+            table.insert(templates, {headers = headers, body = line})
+         end
       end
       f:close()
    end
@@ -50,9 +68,6 @@ function init(args)
    statuses = {}
    first_response = -1
    last_response = -1
-   post_headers = {}
-   for k, v in pairs(wrk.headers) do post_headers[k] = v end
-   post_headers["Content-Type"] = "application/json"
 end
 
 function request()
@@ -64,8 +79,9 @@ function request()
       return wrk.request()
    end
    local n = prefix .. tostring(id) .. "x" .. tostring(sent)
-   local body = (string.gsub(templates[(sent - 1) % #templates + 1], "@@N@@", n))
-   return wrk.format("POST", nil, post_headers, body)
+   local template = templates[(sent - 1) % #templates + 1]
+   local body = (string.gsub(template.body, "@@N@@", n))
+   return wrk.format("POST", nil, template.headers, body)
 end
 
 function response(status, headers, body)
