@@ -20,6 +20,7 @@ from comments import create_app
 from comments.extensions import db as _db
 from comments.limiting import limiter
 from comments.models import Comment, Site
+from comments.services import sso
 from tests.helpers import (
     CHROMIUM_ARGS,
     ORIGIN,
@@ -67,6 +68,7 @@ def db(app: Flask) -> Iterator[Any]:
                 conn.execute(table.delete())
         limiter.reset()
         app.extensions["comments.page_cache"].clear()
+        sso.forget_secrets()  # the emptied tables' sites come back with the same ids
 
 
 @pytest.fixture()

@@ -12,6 +12,7 @@ import base64
 import functools
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -109,13 +110,14 @@ def issue_secret(site: Site, actor: Actor) -> str:
     db.session.add(SsoSecret(site_id=site.id, ciphertext=_seal(secret), created_at=now))
     record("sso_secret_issued", actor, site_id=site.id)
     db.session.flush()
+    forget_secrets()  # this process uses the new one at once (others read it at their first token)
     return secret
 
 
 # Built once, as the thread lookup is: every signed-in request runs both, and building the
 # statements cost more than running them.
 _LIVE_SECRETS = (
-    select(SsoSecret.ciphertext)
+    select(SsoSecret.ciphertext, SsoSecret.retired_at)
     .where(
         SsoSecret.site_id == bindparam("site_id"),
         or_(SsoSecret.retired_at.is_(None), SsoSecret.retired_at >= bindparam("retired_since")),
@@ -126,18 +128,44 @@ _REVOKED = select(RevokedToken.id).where(
     RevokedToken.site_id == bindparam("site_id"), RevokedToken.jti_hash == bindparam("jti_hash")
 )
 
+# How long a process keeps a site's secrets before reading them again. Reading them on every
+# signed-in request was most of what signing in added to a post (bench/README, "Readers'
+# identity"). Nothing is accepted that should not be: a new secret is read at once (a token that
+# no kept secret verifies reads them again), a replaced one's 24 hours are counted from its
+# ``retired_at`` here, and a replacement made by another process only starts that count up to
+# this much later, well inside the 24 hours the old secret works anyway.
+SECRETS_TTL_SECONDS = 30.0
+_CACHE = "comments.sso_secrets"
 
-def _secrets(site: Site) -> list[str]:
-    """The secrets that verify tokens now: the current one first, then any replaced lately."""
-    ciphertexts = db.session.scalars(
-        _LIVE_SECRETS, {"site_id": site.id, "retired_since": utcnow() - ROTATION_OVERLAP}
-    ).all()
+
+def _stored_secrets(site: Site) -> list[tuple[str, datetime | None]]:
+    rows = db.session.execute(_LIVE_SECRETS, {"site_id": site.id, "retired_since": utcnow() - ROTATION_OVERLAP})
     keys = _keys()
-    return [s for s in (_decrypted(keys, c) for c in ciphertexts) if s is not None]
+    return [(secret, retired) for ciphertext, retired in rows if (secret := _decrypted(keys, ciphertext)) is not None]
+
+
+def _secrets(site: Site, *, fresh: bool = False) -> list[str]:
+    """The secrets that verify tokens now: the current one first, then any replaced lately.
+    ``fresh``: read from the database, not this process's copy."""
+    cache: dict[tuple[str, int], tuple[float, list[tuple[str, datetime | None]]]]
+    cache = current_app.extensions.setdefault(_CACHE, {})
+    key = (_keys(), site.id)  # other encryption keys read other secrets (or none)
+    kept = cache.get(key)
+    if fresh or kept is None or kept[0] <= time.monotonic():
+        kept = (time.monotonic() + SECRETS_TTL_SECONDS, _stored_secrets(site))
+        cache[key] = kept
+    since = utcnow() - ROTATION_OVERLAP
+    return [secret for secret, retired in kept[1] if retired is None or retired >= since]
+
+
+def forget_secrets() -> None:
+    """Drop this process's copy of every site's secrets (after changing them, or the rows behind
+    the service's back): the next token reads them again."""
+    current_app.extensions.pop(_CACHE, None)
 
 
 def has_secret(site: Site) -> bool:
-    return bool(_secrets(site))
+    return bool(_secrets(site, fresh=True))
 
 
 # --- tokens -----------------------------------------------------------------------------------
@@ -150,9 +178,19 @@ def _claims(token: str, site: Site) -> dict[str, Any]:
         raise invalid("it is not a JWT") from None
     if header.get("alg") != ALGORITHM:
         raise invalid(f"it must be signed with {ALGORITHM}")
-    candidates = _secrets(site)
-    if not candidates:
-        raise invalid("this site has no SSO secret")
+    claims = _verified(token, _secrets(site))
+    if claims is None:
+        # None of the kept secrets signed it: perhaps one issued since, by another process.
+        claims = _verified(token, _secrets(site, fresh=True))
+    if claims is None:
+        if not _secrets(site):
+            raise invalid("this site has no SSO secret")
+        raise invalid("its signature does not match this site's secret")
+    return claims
+
+
+def _verified(token: str, candidates: list[str]) -> dict[str, Any] | None:
+    """The token's claims under the first of ``candidates`` that signed it; None if none did."""
     for secret in candidates:
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -172,7 +210,7 @@ def _claims(token: str, site: Site) -> dict[str, Any]:
             raise invalid("it is not valid yet") from None
         except jwt.PyJWTError as exc:
             raise invalid(f"its claims are malformed ({exc})") from None
-    raise invalid("its signature does not match this site's secret")
+    return None
 
 
 def _moment(claims: dict[str, Any], name: str) -> datetime | None:

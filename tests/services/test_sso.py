@@ -122,11 +122,14 @@ def test_the_replaced_secret_works_for_24_hours_and_no_longer(db, site, secret):
     for key in (secret, newer):
         assert sso.verify_token(site, sso_token(key)).user_id == "reader-1"
     retired = db.session.execute(select(SsoSecret).where(SsoSecret.retired_at.is_not(None))).scalar_one()
+    # The rows changed behind the service's back: forget the process's copy, as SECRETS_TTL_SECONDS would.
     retired.retired_at = utcnow() - timedelta(hours=23, minutes=59)
     db.session.commit()
+    sso.forget_secrets()
     assert sso.verify_token(site, sso_token(secret)).user_id == "reader-1"
     retired.retired_at = utcnow() - timedelta(hours=24, minutes=1)
     db.session.commit()
+    sso.forget_secrets()
     assert "signature does not match" in _refused(site, sso_token(secret))
     assert sso.verify_token(site, sso_token(newer)).user_id == "reader-1"
 
@@ -136,7 +139,7 @@ def test_a_third_secret_retires_the_second_and_forgets_the_first(db, site, secre
     first_row = db.session.execute(select(SsoSecret).order_by(SsoSecret.id)).scalars().first()
     first_row.retired_at = utcnow() - timedelta(hours=25)
     db.session.commit()
-    third = new_sso_secret(site)
+    third = new_sso_secret(site)  # issuing drops the process's copy of the secrets
     rows = db.session.execute(select(SsoSecret).order_by(SsoSecret.id)).scalars().all()
     assert len(rows) == 2 and rows[0].retired_at is not None and rows[1].retired_at is None
     assert sso.verify_token(site, sso_token(second)).user_id == "reader-1"  # within its 24 hours
@@ -190,3 +193,25 @@ def test_only_sso_sites_require_signing_in(site, secret, mode, anonymous_may):
         with pytest.raises(Unauthorized) as caught:
             sso.require_sign_in(site, None, "comment")
         assert caught.value.code == "sign_in_required"
+
+
+def test_a_process_keeps_the_secrets_a_while_and_still_takes_a_new_one_at_once(app, db, site, secret, monkeypatch):
+    assert sso.verify_token(site, sso_token(secret)).user_id == "reader-1"  # read and kept
+    # Another process replaces the secret: this one's copy does not know the new one yet...
+    with app.app_context():
+        app.extensions["comments.sso_secrets"], kept = {}, app.extensions["comments.sso_secrets"]
+        newer = new_sso_secret(site)
+        app.extensions["comments.sso_secrets"] = kept
+    db.session.commit()
+    # ... and still verifies with it at once (a token no kept secret verifies reads them again).
+    assert sso.verify_token(site, sso_token(newer)).user_id == "reader-1"
+    # The old one works in its 24 hours, counted from its retirement as read.
+    assert sso.verify_token(site, sso_token(secret)).user_id == "reader-1"
+    # Kept only so long: a retirement seen late is seen after SECRETS_TTL_SECONDS.
+    row = db.session.execute(select(SsoSecret).where(SsoSecret.retired_at.is_not(None))).scalar_one()
+    row.retired_at = utcnow() - timedelta(hours=25)
+    db.session.commit()
+    assert sso.verify_token(site, sso_token(secret)).user_id == "reader-1"  # the copy, within its lifetime
+    later = time.monotonic() + sso.SECRETS_TTL_SECONDS + 1
+    monkeypatch.setattr(sso.time, "monotonic", lambda: later)
+    assert "signature does not match" in _refused(site, sso_token(secret))
