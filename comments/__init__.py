@@ -148,6 +148,10 @@ def _derive_settings(app: Flask) -> None:
         cfg["SECRET_KEY"] = settings.instance_secret(app.instance_path)
     if not cfg.get("HASH_KEY"):
         cfg["HASH_KEY"] = hmac.new(cfg["SECRET_KEY"].encode(), b"comments.hash-key", hashlib.sha256).hexdigest()
+    if not cfg.get("SSO_ENCRYPTION_KEY"):
+        cfg["SSO_ENCRYPTION_KEY"] = hmac.new(
+            cfg["SECRET_KEY"].encode(), b"comments.sso-key", hashlib.sha256
+        ).hexdigest()
     cfg["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     cfg["RATELIMIT_STORAGE_URI"] = cfg.get("RATELIMIT_STORAGE_URI") or cfg["REDIS_URL"] or "memory://"
     # Redis only carries hints: when it fails, limits count in this process's memory (the

@@ -90,6 +90,13 @@ SETTINGS: dict[str, Setting] = {
         "generated once into `instance/secret_key`",
     ),
     "HASH_KEY": Setting(None, str, "key for the IP and email hashes", "derived from the secret key"),
+    "SSO_ENCRYPTION_KEY": Setting(
+        None,
+        str,
+        "encrypts the sites' SSO secrets in the database; several, comma-separated, while rotating"
+        " (the first encrypts, any decrypts)",
+        "derived from the secret key",
+    ),
     "REDIS_URL": Setting(
         None, str, "Redis for rate limits shared by all processes, and the RQ queue; unset = in-memory / in-process"
     ),

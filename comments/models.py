@@ -239,8 +239,15 @@ class Comment(Model):
 
     author_name: Mapped[str] = mapped_column(String(64))
     author_email_hash: Mapped[str | None] = mapped_column(String(64))
-    # Who the author is for history rules: the email hash when given, else the IP hash.
+    # Who the author is for history rules: the email hash when given, else the IP hash; for a
+    # signed-in reader, a keyed hash of the host's user id (``Author.author_key``).
     author_key: Mapped[str] = mapped_column(String(64))
+    # The author as a person (null only for comments whose author record was erased). No foreign
+    # key: SQLite cannot add one to a table this size without copying it; erasure clears it.
+    author_id: Mapped[int | None] = mapped_column(Integer)
+    # From the host's token when posted signed in: shown beside the name as it was then.
+    author_badges: Mapped[list[str]] = mapped_column(JSON, default=list)
+    author_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     ip_hash: Mapped[str | None] = mapped_column(String(64))
 
     body: Mapped[str] = mapped_column(Text)  # raw Markdown, as written
@@ -279,6 +286,7 @@ class Comment(Model):
 
     thread: Mapped[Thread] = relationship()
     site: Mapped[Site] = relationship()
+    author: Mapped[Author | None] = relationship(primaryjoin="foreign(Comment.author_id) == Author.id")
     parent: Mapped[Comment | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
     reply_to: Mapped[Comment | None] = relationship(remote_side=[id], foreign_keys=[reply_to_id])
 
@@ -303,6 +311,9 @@ class Comment(Model):
         Index("ix_comments_reply_to", "reply_to_id"),
         # A comment's replies in reading order, a few at a time (thread reads and reply pages).
         Index("ix_comments_parent_order", "parent_id", "created_at", "id"),
+        # An author's comments, newest first (the author panel) and counted by status.
+        Index("ix_comments_author_id", "author_id", "id"),
+        Index("ix_comments_author_id_status", "author_id", "status"),
         # Author history (first-comment mode, duplicates, repeat posts).
         Index("ix_comments_author", "site_id", "author_key", "created_at"),
         # "Approved before?" and "rejected lately?" as seeks, however many comments the author
@@ -552,19 +563,92 @@ class ModeratorToken(Model):
     moderator: Mapped[Moderator] = relationship()
 
 
-class Ban(Model):
-    """An author (by email or IP hash) whose next comments on a site are held."""
+class AuthorStatus(enum.StrEnum):
+    """What moderators decided about an author as a person (``services.readers``)."""
 
-    __tablename__ = "bans"
+    ACTIVE = "active"
+    PREMOD = "premod"  # every new comment is held for review
+    SUSPENDED = "suspended"  # until ``status_until``: a signed-in author may not post
+    BANNED = "banned"  # signed in: refused; anonymous: every comment silently held
+
+
+AUTHOR_STATUS_VALUES = tuple(s.value for s in AuthorStatus)
+
+
+class Author(Model):
+    """One person per site, as far as we can tell: a host's signed-in reader (by the token's
+    ``user.id``) or an anonymous author key (the email hash, else the address hash)."""
+
+    __tablename__ = "authors"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    # The same key as their comments' ``Comment.author_key`` (the history rules read by it).
     author_key: Mapped[str] = mapped_column(String(64))
-    reason: Mapped[str] = mapped_column(String(500), default="")
-    moderator_id: Mapped[int | None] = mapped_column(ForeignKey("moderators.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sso_user_id: Mapped[str | None] = mapped_column(String(255))  # the host's user.id; null: anonymous
+    name: Mapped[str] = mapped_column(String(64), default="")  # the name last used
+    badges: Mapped[list[str]] = mapped_column(JSON, default=list)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)  # signed in with the host's token
+    email_hash: Mapped[str | None] = mapped_column(String(64))  # never the address itself
+    url: Mapped[str] = mapped_column(String(2000), default="")
+    role: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), default=AuthorStatus.ACTIVE.value)
+    status_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a suspension's end
+    status_reason: Mapped[str] = mapped_column(String(500), default="")
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("site_id", "author_key"),)
+    site: Mapped[Site] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "author_key"),
+        UniqueConstraint("site_id", "sso_user_id"),
+        CheckConstraint(_sql_in("status", AUTHOR_STATUS_VALUES), name="status_known"),
+        # The dashboard's and the API's lists of authors by status (banned, on premod).
+        Index("ix_authors_site_status", "site_id", "status"),
+    )
+
+
+class AuthorName(Model):
+    """A name an author has used: their display-name history."""
+
+    __tablename__ = "author_names"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    first_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("author_id", "name"),)
+
+
+class SsoSecret(Model):
+    """A site's secret for its readers' sign-on tokens, encrypted with a key from the environment
+    (``services.sso``): the database alone does not let anyone sign tokens."""
+
+    __tablename__ = "sso_secrets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when a newer secret replaced it; tokens it signed are accepted for a while after.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RevokedToken(Model):
+    """A signed-out reader's token (its ``jti``), refused until it would have expired anyway."""
+
+    __tablename__ = "revoked_sso_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    jti_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (UniqueConstraint("site_id", "jti_hash"),)
 
 
 class WebhookEvent(enum.StrEnum):

@@ -13,7 +13,7 @@ from comments.api.lookup import comment_site, require_site
 from comments.services.errors import Forbidden
 
 ALLOWED_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
-ALLOWED_HEADERS = "Content-Type, X-Edit-Token"
+ALLOWED_HEADERS = "Authorization, Content-Type, X-Edit-Token"
 EXPOSED_HEADERS = "ETag, Retry-After"
 PREFLIGHT_MAX_AGE = "600"
 

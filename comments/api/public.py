@@ -32,6 +32,7 @@ from comments.api.schemas import (
     ThreadPageSchema,
     ThreadQuerySchema,
 )
+from comments.api.signin import signed_in_reader
 from comments.extensions import db
 from comments.limiting import client_ip
 from comments.models import Comment, Thread
@@ -113,7 +114,7 @@ class ThreadComments(MethodView):
     def post(self, data: dict[str, Any], site_slug: str, key: str):
         """Post a comment or a reply (with parent_id)."""
         site = require_site(site_slug)
-        new = submission.NewComment(client_ip=client_ip(), **data)
+        new = submission.NewComment(client_ip=client_ip(), reader=signed_in_reader(site), **data)
         result = submission.submit(site, checked_thread_key(key), new, scoring())
         comment = authors.AuthorsCopy(result.comment, authors.author_note(result.status), result.editable_until)
         body = {"comment": comment, "edit_token": make_edit_token(result.comment_id, result.edit_token_nonce)}

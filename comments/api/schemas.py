@@ -24,7 +24,6 @@ from comments.services.validation import (
     SLUG_PATTERN,
     StorableSchema,
     TextError,
-    check_author_name,
     check_body,
 )
 
@@ -87,8 +86,11 @@ class CommentCreateSchema(StrictSchema):
     body = ma.fields.String(
         required=True, validate=_checked(check_body), metadata={"description": "Markdown, 1–10,000 characters"}
     )
+    # Checked by the submission, not here: a signed-in reader's post needs none, and one sent is ignored.
     author_name = ma.fields.String(
-        required=True, validate=_checked(check_author_name), metadata={"description": "1–64 characters"}
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "1–64 characters; required unless posting with an SSO token (then ignored)"},
     )
     author_email = EmailAddress(
         load_default=None,
@@ -176,6 +178,14 @@ class CommentSchema(ma.Schema):
     id = ma.fields.Integer()
     parent_id = ma.fields.Integer(allow_none=True)
     author_name = ma.fields.String(allow_none=True, metadata={"description": "null on a tombstone"})
+    author_badges = ma.fields.List(
+        ma.fields.String(),
+        dump_default=list,
+        metadata={"description": "the badges the host's SSO token gave the author; [] for anonymous authors"},
+    )
+    author_verified = ma.fields.Boolean(
+        dump_default=False, metadata={"description": "true when posted by a reader signed in with an SSO token"}
+    )
     body = ma.fields.String(allow_none=True, metadata={"description": "raw Markdown, as written"})
     body_html = ma.fields.String(allow_none=True, metadata={"description": "sanitised HTML"})
     status = ma.fields.String(validate=ma.validate.OneOf(STATUS_VALUES))
@@ -222,7 +232,7 @@ class CommentSchema(ma.Schema):
     def _tombstone(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         # A deleted comment shown for its replies keeps its place in the thread, not its author or text.
         if data.get("status") == Status.DELETED:
-            data.update(author_name=None, body=None, body_html=None)
+            data.update(author_name=None, author_badges=[], author_verified=False, body=None, body_html=None)
         return data
 
 

@@ -34,6 +34,10 @@ class Invalid(ServiceError):
     kind = "invalid"  # 422
 
 
+class Unauthorized(ServiceError):
+    kind = "unauthorized"  # 401
+
+
 class NotFound(ServiceError):
     kind = "not_found"  # 404
 

@@ -33,7 +33,15 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "reject_thresholds": {},  # auto-reject is off unless a site sets these
     "failure_policy": "hold",  # or "publish" when the classifier is down
     "shadow_mode": False,
+    # Readers' identity: "anonymous" (names typed in), "sso" (only readers signed in by the host), "both".
+    "identity": "anonymous",
+    "sso_login_url": None,  # where the widget's "Sign in to comment" goes
+    # Recent history: an author whose rejected share of their last N decided comments reaches the
+    # threshold (with at least RECENT_HISTORY_MIN_DECIDED decided) goes on premod. 0 comments: off.
+    "recent_history_count": 10,
+    "recent_history_threshold": 0.6,
 }
+IDENTITY_MODES = ("anonymous", "sso", "both")
 
 
 def _probability(value: float) -> None:
@@ -67,6 +75,10 @@ class SiteSettingsSchema(StorableSchema):
     )
     failure_policy = ma.fields.String(validate=ma.validate.OneOf(("hold", "publish")))
     shadow_mode = ma.fields.Boolean()
+    identity = ma.fields.String(validate=ma.validate.OneOf(IDENTITY_MODES))
+    sso_login_url = ma.fields.Url(schemes={"http", "https"}, allow_none=True, validate=ma.validate.Length(max=2000))
+    recent_history_count = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, 100))
+    recent_history_threshold = ma.fields.Float(validate=_probability)
 
 
 def effective_settings(site: Site) -> dict[str, Any]:

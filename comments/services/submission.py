@@ -19,12 +19,13 @@ from sqlalchemy.exc import IntegrityError
 
 from comments import metrics, transaction
 from comments.extensions import db
-from comments.models import Ban, Comment, CommentRevision, Reason, Site, Status, Thread, UTCDateTime, utcnow
+from comments.models import Author, Comment, CommentRevision, Reason, Site, Status, Thread, UTCDateTime, utcnow
 from comments.security import hash_email, hash_ip, new_nonce
-from comments.services import moderation, rendering
+from comments.services import moderation, readers, rendering
 from comments.services.audit import Actor
-from comments.services.errors import Conflict, Forbidden, invalid_field
+from comments.services.errors import Conflict, Forbidden, Unauthorized, invalid_field
 from comments.services.sites import effective_settings
+from comments.services.sso import Reader
 from comments.services.threads import find_thread
 from comments.services.validation import TextError, check_author_name, check_body, check_thread_key
 
@@ -34,12 +35,13 @@ class NewComment:
     """A submission as any client sends it."""
 
     body: str
-    author_name: str
+    author_name: str | None  # required unless ``reader`` is set (then ignored)
     author_email: str | None = None
     parent_id: int | None = None
     client_ip: str | None = None
     thread_title: str | None = None
     thread_url: str | None = None
+    reader: Reader | None = None  # signed in with the host's token: the name comes from it
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Draft:
     body_html: str
     author_name: str
     author_key: str
+    author: Author
     fingerprint: str
     now: datetime
     editing: Comment | None = None  # set when an author edits: the comment itself is not history
@@ -101,7 +104,6 @@ class AuthorHistory:
     repeated_elsewhere: bool  # the same words under another article, recently
     approved_before: bool  # any published comment
     rejected_recently: int  # rejected comments in the last 30 days
-    banned: bool
 
 
 # An author with this many rejected comments in the last 30 days is held until a moderator looks.
@@ -144,18 +146,11 @@ def _history_statement() -> Select[bool, bool, bool, int, int]:
         )
         .scalar_subquery()
     )
-    banned = (
-        select(func.count())
-        .select_from(Ban)
-        .where(Ban.site_id == bindparam("site_id"), Ban.author_key == bindparam("author_key"))
-        .scalar_subquery()
-    )
     return select(
         duplicate.select().scalar_subquery(),
         repeat.select().scalar_subquery(),
         published.select().scalar_subquery(),
         rejected,
-        banned,
     )
 
 
@@ -186,7 +181,7 @@ def author_history(draft: Draft) -> AuthorHistory:
             "rejected_since": draft.now - timedelta(days=HISTORY_DAYS),
         },
     ).one()
-    draft.history = AuthorHistory(bool(row[0]), bool(row[1]), bool(row[2]), int(row[3]), bool(row[4]))
+    draft.history = AuthorHistory(bool(row[0]), bool(row[1]), bool(row[2]), int(row[3]))
     return draft.history
 
 
@@ -245,10 +240,9 @@ def not_a_repeat(draft: Draft) -> Reason | None:
     return None
 
 
-def author_not_banned(draft: Draft) -> Reason | None:
-    if author_history(draft).banned:
-        return {"kind": "rule", "code": "author_banned", "effect": moderation.HOLD}
-    return None
+def author_status(draft: Draft) -> Reason | None:
+    """What moderators decided about the author: on premod (or an anonymous banned author) is held."""
+    return readers.hold_reason(draft.author)
 
 
 def author_record(draft: Draft) -> Reason | None:
@@ -265,7 +259,7 @@ RULES: list[Rule] = [
     suspect_words,
     premoderation,
     not_a_repeat,
-    author_not_banned,
+    author_status,
     author_record,
 ]
 
@@ -336,14 +330,31 @@ def place_reply(parent: Comment | None, max_depth: int) -> tuple[int | None, int
 def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None = None) -> SubmissionResult:
     """Store a new comment with its status decided (or ``pending`` when scoring is on)."""
     body = checked(check_body, "body", new.body)
-    author_name = checked(check_author_name, "author_name", new.author_name)
-    email_hash = hash_email(new.author_email) if new.author_email else None
-    ip_hash = hash_ip(new.client_ip) if new.client_ip else None
-    author_key = email_hash or ip_hash or "anonymous"
     settings = effective_settings(site)
+    reader = new.reader
+    ip_hash = hash_ip(new.client_ip) if new.client_ip else None
+    if reader is not None:
+        # The token's name (checked when the token was), never the body's.
+        author_name = reader.username
+        email_hash = hash_email(reader.email) if reader.email else None
+        author_key = readers.sso_author_key(site, reader.user_id)
+    else:
+        if settings["identity"] == "sso":
+            raise Unauthorized("sign_in_required", "Sign in to comment on this site.")
+        if new.author_name is None:
+            raise invalid_field("author_name", "required", "Missing data for required field.")
+        author_name = checked(check_author_name, "author_name", new.author_name)
+        email_hash = hash_email(new.author_email) if new.author_email else None
+        author_key = email_hash or ip_hash or "anonymous"
 
     thread = get_or_create_thread(site, thread_key, new.thread_title, new.thread_url)
     parent = find_parent(thread, new.parent_id)
+    now = utcnow()
+    if reader is not None:
+        author = readers.for_reader(site, reader, now)
+        readers.check_may_post(author)
+    else:
+        author = readers.for_anonymous(site, author_key, author_name, email_hash, now)
     body_html = rendering.render(body)
     draft = Draft(
         site=site,
@@ -354,8 +365,9 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
         body_html=body_html,
         author_name=author_name,
         author_key=author_key,
+        author=author,
         fingerprint=rendering.fingerprint(body),
-        now=utcnow(),
+        now=now,
     )
     rule_reasons = apply_rules(draft)
 
@@ -371,6 +383,9 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
         author_name=author_name,
         author_email_hash=email_hash,
         author_key=author_key,
+        author_id=author.id,
+        author_badges=list(reader.badges) if reader is not None else [],
+        author_verified=reader is not None,
         ip_hash=ip_hash,
         body=body,
         body_html=body_html,
@@ -438,6 +453,7 @@ def resubmit(comment: Comment, new_body: str, scoring: Scoring | None = None) ->
         body_html=body_html,
         author_name=comment.author_name,
         author_key=comment.author_key,
+        author=readers.author_of(comment),
         fingerprint=rendering.fingerprint(body),
         now=utcnow(),
         editing=comment,

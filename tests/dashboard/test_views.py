@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from comments.models import QUEUE_VALUES, AuditEvent, Ban, Comment, Site, utcnow
+from comments.models import QUEUE_VALUES, AuditEvent, Author, Comment, Site, utcnow
 from comments.services.accounts import create_moderator
 from comments.services.sites import create_site
 from comments.services.threads import rfc3339
@@ -110,7 +110,7 @@ def test_reject_with_a_reason_and_ban(dashboard, db, held_comments):
     banned = dashboard.decide(second.id, "ban", version=second.version)
     assert "author banned" in banned.text
     assert db.session.get(Comment, second.id).status == "rejected"
-    assert db.session.query(Ban).filter_by(author_key=second.author_key).count() == 1
+    assert db.session.query(Author).filter_by(author_key=second.author_key).one().status == "banned"
 
 
 def test_without_htmx_a_decision_redirects_back_to_the_queue(dashboard, held_comments):
@@ -158,9 +158,9 @@ def test_undo_returns_the_comment_to_the_queue(dashboard, db, held_comments, api
 def test_undo_of_a_ban_lifts_the_ban(dashboard, db, held_comments):
     comment = held_comments[1]
     dashboard.decide(comment.id, "ban", version=comment.version)
-    assert db.session.query(Ban).count() == 1
+    assert db.session.query(Author).filter_by(status="banned").count() == 1
     assert dashboard.post(f"/mod/comments/{comment.id}/undo").status_code == 200
-    assert db.session.query(Ban).count() == 0
+    assert db.session.query(Author).filter_by(status="banned").count() == 0
     assert db.session.get(Comment, comment.id).status == "held"
 
 

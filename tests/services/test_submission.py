@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from comments.models import Comment, Status
+from comments.models import Author, Comment, Status
 from comments.services import moderation, rendering, submission
 from comments.services.errors import Conflict, Forbidden
 from comments.services.sites import DEFAULT_SETTINGS
@@ -202,6 +202,8 @@ def _draft(
     author: str = "Ann",
     closed: bool = False,
     editing: Any = None,
+    author_status: str = "active",
+    verified: bool = False,
     **history: Any,
 ) -> submission.Draft:
     """A draft whose author history is given, so that no rule needs the database."""
@@ -211,7 +213,6 @@ def _draft(
         "repeated_elsewhere": False,
         "approved_before": True,
         "rejected_recently": 0,
-        "banned": False,
         **history,
     }
     return submission.Draft(
@@ -223,6 +224,7 @@ def _draft(
         body_html=rendering.render(body),
         author_name=author,
         author_key="k",
+        author=Author(status=author_status, verified=verified, status_until=None),
         fingerprint="f",
         now=datetime(2026, 1, 1, tzinfo=UTC),
         editing=editing,
@@ -284,7 +286,9 @@ def test_an_edit_of_a_published_comment_is_no_first_comment():
 
 def test_history_rules_hold_repeats_banned_authors_and_authors_rejected_twice():
     assert submission.not_a_repeat(_draft(repeated_elsewhere=True))["code"] == "repeat_post"
-    assert submission.author_not_banned(_draft(banned=True))["code"] == "author_banned"
+    assert submission.author_status(_draft(author_status="banned"))["code"] == "author_banned"
+    assert submission.author_status(_draft(author_status="premod"))["code"] == "author_premod"
+    assert submission.author_status(_draft()) is None
     below = submission.REJECTIONS_BEFORE_HOLD - 1
     assert submission.author_record(_draft(rejected_recently=below)) is None
     assert submission.author_record(_draft(rejected_recently=below + 1)) == {

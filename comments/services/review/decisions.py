@@ -18,7 +18,7 @@ from comments.models import (
     DECIDERS,
     DECISION_ACTIONS,
     AuditEvent,
-    Ban,
+    AuthorStatus,
     Comment,
     DecisionAction,
     Moderator,
@@ -26,8 +26,7 @@ from comments.models import (
     WebhookEvent,
     utcnow,
 )
-from comments.services import moderation
-from comments.services.audit import record
+from comments.services import moderation, readers
 from comments.services.errors import Conflict
 from comments.services.review.access import Reviewer, get_comment, reviewer_actor
 from comments.services.statements import rows_changed
@@ -136,7 +135,7 @@ def decide(
             "moderator": reviewer.email,
             "was_reported_at": rfc3339(comment.reported_at),
             "was_decided_at": rfc3339(comment.decided_at),
-            "ban_created": bool(ban_author and not _is_banned(comment)),
+            "ban_created": bool(ban_author and readers.author_of(comment).status != AuthorStatus.BANNED),
         }
     ]
     _hold(comment)
@@ -162,28 +161,24 @@ def decide(
     return comment
 
 
-def _find_ban(comment: Comment) -> Ban | None:
-    return db.session.execute(
-        select(Ban).where(Ban.site_id == comment.site_id, Ban.author_key == comment.author_key)
-    ).scalar()
-
-
-def _is_banned(comment: Comment) -> bool:
-    return _find_ban(comment) is not None
-
-
 def _ban(reviewer: Reviewer, comment: Comment, reason: str) -> None:
-    exists = _find_ban(comment)
-    if exists is None:
-        db.session.add(
-            Ban(site_id=comment.site_id, author_key=comment.author_key, reason=reason, moderator_id=reviewer.id)
-        )
-    actor = reviewer_actor(reviewer)
-    record("author_banned", actor, comment=comment, reasons=[{"kind": actor.type, "code": "ban", "reason": reason}])
+    """Ban the comment's author (their record's status): audited with the comment it came from."""
+    readers.set_status(
+        readers.author_of(comment),
+        AuthorStatus.BANNED,
+        reviewer_actor(reviewer),
+        reason=reason,
+        comment=comment,
+        code="ban",
+    )
 
 
 def ban_author(reviewer: Reviewer, comment_id: int, reason: str = "") -> None:
     _ban(reviewer, get_comment(reviewer, comment_id), reason)
+
+
+# The audit actions of a ban that came with a decision ("author_banned" before authors had records).
+BAN_ACTIONS = ("author_status_changed", "author_banned")
 
 
 def undo_decision(reviewer: Reviewer, comment_id: int, *, window_seconds: int = UNDO_SECONDS) -> Comment:
@@ -197,7 +192,7 @@ def undo_decision(reviewer: Reviewer, comment_id: int, *, window_seconds: int = 
     event = db.session.execute(
         select(AuditEvent).where(AuditEvent.comment_id == comment_id).order_by(AuditEvent.id.desc()).limit(1)
     ).scalar_one_or_none()
-    if event is not None and event.action == "author_banned":
+    if event is not None and event.action in BAN_ACTIONS:
         # The ban that came with the decision is written after it; look one further back.
         event = db.session.execute(
             select(AuditEvent)
@@ -237,16 +232,9 @@ def undo_decision(reviewer: Reviewer, comment_id: int, *, window_seconds: int = 
     )
     comment.reported_at = _parse_time(note.get("was_reported_at"))
     comment.decided_at = _parse_time(note.get("was_decided_at"))
-    if note.get("ban_created"):
-        ban = _find_ban(comment)
-        if ban is not None:
-            db.session.delete(ban)
-            record(
-                "author_unbanned",
-                actor,
-                comment=comment,
-                reasons=[{"kind": actor.type, "code": "undo", "event_id": event.id}],
-            )
+    author = readers.author_of(comment)
+    if note.get("ban_created") and author.status == AuthorStatus.BANNED:
+        readers.set_status(author, AuthorStatus.ACTIVE, actor, comment=comment, code="undo")
     db.session.flush()  # the new version, for the answer that shows it
     return comment
 
