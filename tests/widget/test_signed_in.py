@@ -15,7 +15,7 @@ import jwt
 import pytest
 from playwright.sync_api import expect
 
-from comments.models import Author, Comment, RevokedToken
+from comments.models import Author, AuthorStatus, Comment, RevokedToken
 from tests.helpers import SITE, Api, set_settings
 
 pytestmark = pytest.mark.browser
@@ -31,10 +31,11 @@ document.addEventListener("DOMContentLoaded", () => document.getElementById("com
   .addEventListener("comments:login-required", e => window.heard.push("element:" + e.detail.reason)));"""
 
 
-def sign(secret: str, user_id: str = "u-1", username: str = "Ann Reader", **claims: Any) -> str:
+def sign(secret: str, user_id: str = "u-1", username: str = "Ann Reader", badges: Any = (), **claims: Any) -> str:
+    """A host's token for its reader (Coral's claims), valid for an hour."""
     now = int(time.time())
-    payload = {"user": {"id": user_id, "username": username, **claims.pop("user", {})}, "iat": now, "exp": now + 3600}
-    return jwt.encode({**payload, **claims}, secret, algorithm="HS256")
+    user = {"id": user_id, "username": username, "badges": list(badges)}
+    return jwt.encode({"user": user, "iat": now, "exp": now + 3600, **claims}, secret, algorithm="HS256")
 
 
 def comment(page: Any, text: str) -> Any:
@@ -221,25 +222,29 @@ def test_a_refused_token_is_dropped_and_the_host_told(reader, api, paper, sso_se
 
 
 def test_badges_and_the_verified_mark_are_text(reader, api, paper, sso_secret, db, tmp_path):
-    staff = sign(sso_secret, user_id="staff-1", username="Dee <i>Editor</i>", badges=["Staff", "<b>Editor</b>"])
-    answer = api.client.post(
-        api.thread_url(),
-        json={"body": "Thanks for reading, the correction is in.", "author_name": "ignored"},
-        headers={"Authorization": f"Bearer {staff}"},
-    )
-    assert answer.status_code == 201, answer.json
-    api.post("An anonymous reader's question.", "Maria")
-    page = reader.article()
+    def post_as(token: str, body: str, key: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        answer = api.client.post(api.thread_url(key), json={"body": body, "author_name": "ignored"}, headers=headers)
+        assert answer.status_code == 201, answer.json
 
+    staff = sign(sso_secret, user_id="staff-1", username="Dana Whitfield", badges=["Staff", "Subscriber"])
+    post_as(staff, "Thanks for reading: the **correction** is in the second paragraph now.", "article-1")
+    api.post("Which figure was wrong, the tram line's cost?", "Maria", key="article-1")
+    page = reader.article("article-1")
     signed = comment(page, "Thanks for reading")
-    expect(signed.locator(".author")).to_have_text("Dee <i>Editor</i>")
-    expect(signed.locator(".tag")).to_have_text(["Staff", "<b>Editor</b>"])
+    expect(signed.locator(".author")).to_have_text("Dana Whitfield")
+    expect(signed.locator(".tag")).to_have_text(["Staff", "Subscriber"])
     expect(signed.get_by_role("img", name="Verified account")).to_be_visible()
-    assert signed.locator(".meta i, .meta b").count() == 0  # shown as text, never parsed
-    anonymous = comment(page, "An anonymous reader's question.")
-    expect(anonymous.locator(".tag, .ok")).to_have_count(0)
-    shot = tmp_path / "widget-badge.png"
-    signed.screenshot(path=str(shot))
+    expect(comment(page, "Which figure").locator(".tag, .ok")).to_have_count(0)  # anonymous: neither
+    _shot(page, tmp_path, "widget-badge.png")
+
+    hostile = sign(sso_secret, user_id="u-2", username="Dee <i>Editor</i>", badges=["<b>Editor</b>", "<img src=x>"])
+    post_as(hostile, "Names and badges are text.", "article-2")
+    page = reader.article("article-2")
+    signed = comment(page, "Names and badges are text.")
+    expect(signed.locator(".author")).to_have_text("Dee <i>Editor</i>")
+    expect(signed.locator(".tag")).to_have_text(["<b>Editor</b>", "<img src=x>"])
+    assert signed.locator(".meta i, .meta b, .meta img").count() == 0  # shown as text, never parsed
     _keep(tmp_path, "widget-badge.png")
 
 
@@ -255,7 +260,7 @@ def test_a_banned_or_suspended_author_is_told_in_plain_words(reader, api, paper,
     until = datetime.now(UTC) + timedelta(days=3) if status == "suspended" else None
     with unit_of_work():
         author = db.session.query(Author).filter_by(sso_user_id="u-9").one()
-        readers.set_status(author, status, until, "tests", Actor("operator", "tests"))
+        readers.set_status(author, AuthorStatus(status), Actor("operator", "tests"), until=until, reason="tests")
 
     page = reader.article(attrs=f'data-sso-token="{token}"')
     form = page.locator("#comments .new form")
