@@ -85,11 +85,21 @@ def for_anonymous(
     )
     if created or author.name != name:
         _record_name(author, name, now)
-    author.last_seen_at = now
+    author.last_seen_at = max(author.last_seen_at, now)
     return author
 
 
+def seen(author: Author, name: str, at: datetime) -> None:
+    """An author's comment from any moment (an import's are old, and come in any order)."""
+    author.first_seen_at = min(author.first_seen_at, at)
+    author.last_seen_at = max(author.last_seen_at, at)
+    if name and author.name != name:
+        _record_name(author, name, at)
+
+
 def _record_name(author: Author, name: str, now: datetime) -> None:
+    if not name:
+        return  # a deleted comment's author has no name to remember
     author.name = name
     db.session.flush()  # the author's id, for a new one
     changed = (

@@ -56,6 +56,10 @@ def test_disqus_import_keeps_threading_authors_dates_and_statuses(app, db, api, 
     assert page["comments"][0]["created_at"] == "2024-03-01T09:15:00.000Z"
     events = db.session.query(AuditEvent).filter_by(action="imported").count()
     assert events == 6
+    # Every imported comment has its author as a person, with the time of their first comment.
+    assert all(c.author_id is not None for c in comments.values())
+    assert ann.author.name == "Ann" and ann.author.email_hash == hash_email("ann@example.org")
+    assert ann.author.first_seen_at == datetime(2024, 3, 1, 9, 15, tzinfo=UTC) and not ann.author.verified
 
 
 def test_importing_twice_adds_nothing(app, db, site):

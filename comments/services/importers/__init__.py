@@ -17,9 +17,9 @@ from typing import cast
 from sqlalchemy import select
 
 from comments.extensions import db
-from comments.models import Comment, Site, Status, Thread
+from comments.models import Author, Comment, Site, Status, Thread
 from comments.security import hash_email, hash_ip, new_nonce
-from comments.services import moderation, rendering
+from comments.services import moderation, readers, rendering
 from comments.services.audit import Actor, record
 from comments.services.importers.disqus import read_disqus
 from comments.services.importers.safexml import Document, ImportFailed, local
@@ -151,6 +151,7 @@ def run_import(site: Site, source: Source, *, score: bool = False) -> Summary:
         ).scalars():
             existing[cast(str, row.import_ref)] = row  # found by it: never None
     threads: dict[str, Thread] = {}
+    authors: dict[str, Author] = {}  # by author key, for this import
     stored: dict[str, Comment] = dict(existing)
     for item in _ordered(source.comments):
         if item.ref in existing:
@@ -193,6 +194,11 @@ def run_import(site: Site, source: Source, *, score: bool = False) -> Summary:
             name = name[: MAX_NAME - 1] + "…"
         email_hash = hash_email(item.author_email) if item.author_email else None
         ip_hash = hash_ip(item.ip) if item.ip else None
+        author_key = email_hash or ip_hash or "anonymous"
+        author = authors.get(author_key)
+        if author is None:
+            author = authors[author_key] = readers.for_anonymous(site, author_key, "", email_hash, item.created_at)
+        readers.seen(author, "" if item.status == Status.DELETED else name, item.created_at)
         parent_id, root_id, depth, reply_to_id = place_reply(parent, settings["max_depth"])
         comment = Comment(
             site_id=site.id,
@@ -203,7 +209,8 @@ def run_import(site: Site, source: Source, *, score: bool = False) -> Summary:
             reply_to_id=reply_to_id,
             author_name="" if item.status == Status.DELETED else name,
             author_email_hash=email_hash,
-            author_key=email_hash or ip_hash or "anonymous",
+            author_key=author_key,
+            author_id=author.id,
             ip_hash=ip_hash,
             body=body,
             body_html=rendering.render(body) if body else "",

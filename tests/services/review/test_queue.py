@@ -89,6 +89,8 @@ def test_the_moderator_view_is_a_record_the_api_schema_dumps_as_the_contract_say
         "id": 7,
         "parent_id": None,
         "author_name": None,
+        "author_badges": [],
+        "author_verified": False,
         "body": None,
         "body_html": None,
         "status": "deleted",
