@@ -827,6 +827,7 @@
       });
       items.forEach(function (item) { menu.appendChild(item); });
       function open(focusIndex) {
+        if (needSignIn()) return loginRequired("report");
         menu.hidden = false; button.setAttribute("aria-expanded", "true");
         items[focusIndex || 0].focus();
         document.addEventListener("click", outside, true);
@@ -846,7 +847,7 @@
           announce(t("reportThanks"));
         }, function (e) { button.disabled = false; announce(describe(e)); });
       }
-      button.addEventListener("click", function () { if (needSignIn()) loginRequired("report"); else if (menu.hidden) open(0); else close(true); });
+      button.addEventListener("click", function () { if (menu.hidden) open(0); else close(true); });
       button.addEventListener("keydown", function (ev) {
         if (ev.key === "ArrowDown" || ev.key === "ArrowUp") { ev.preventDefault(); open(ev.key === "ArrowUp" ? items.length - 1 : 0); }
       });
