@@ -265,6 +265,17 @@ def _reasons_written() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {"code": set(), "kind": set(), "effect": set()}
     for tree in _modules().values():
         for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                # A code handed to the writer of a reason (``readers.set_status(..., code="ban")``).
+                for keyword in node.keywords:
+                    if keyword.arg == "code" and isinstance(keyword.value, ast.Constant):
+                        found["code"].add(keyword.value.value)
+            if isinstance(node, ast.FunctionDef):
+                # ... and its default (``code: str = "author_status"``).
+                arguments = node.args
+                for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True):
+                    if arg.arg == "code" and isinstance(default, ast.Constant):
+                        found["code"].add(default.value)
             if not isinstance(node, ast.Dict):
                 continue
             entries = {

@@ -43,7 +43,6 @@ REASON_TEXT: dict[str, str] = {
     "author_banned": "Author is banned",
     "author_premod": "Author is on pre-moderation",
     "author_history": "Author had comments rejected recently",
-    "recent_history": "Most of the author's recent comments were rejected",
     "author_status": "Author status changed",
     "reader_report": "Reported by readers",
     "report_threshold": "Enough readers reported it",
