@@ -72,3 +72,14 @@ def new_reader(browser: Any, host_pages: HostPages, host_origin: str, service_ur
     for browsing in opened:
         browsing.close()
     assert [e for b in opened for e in b.errors] == []
+
+
+@pytest.fixture()
+def sso_secret(db: Any, paper: Site) -> str:
+    """The test site's SSO secret, as its host would sign readers' tokens with it."""
+    from comments.services import sso
+    from comments.services.audit import Actor
+
+    secret = sso.issue_secret(paper, Actor("operator", "tests"))
+    db.session.commit()
+    return secret

@@ -55,7 +55,10 @@
       eGone: "This comment no longer exists.",
       loadFailed: "The comments could not be loaded.", retry: "Try again",
       seconds1: "1 second", secondsN: "{n} seconds", minutes1: "1 minute", minutesN: "{n} minutes",
-      bodyWhat: "Your comment", nameWhat: "Your name"
+      bodyWhat: "Your comment", nameWhat: "Your name",
+      signIn: "Sign in to comment", signOut: "Sign out", signedIn: "Signed in as",
+      verified: "Verified account", eBanned: "You can no longer comment on this site.",
+      eSuspended: "You cannot comment until {until}.", eSession: "Your sign-in is no longer valid. Please sign in again."
     },
     fr: {
       comments: "Commentaires", count1: "1 commentaire", countN: "{n} commentaires",
@@ -94,7 +97,10 @@
       eGone: "Ce commentaire n’existe plus.",
       loadFailed: "Les commentaires n’ont pas pu être chargés.", retry: "Réessayer",
       seconds1: "1 seconde", secondsN: "{n} secondes", minutes1: "1 minute", minutesN: "{n} minutes",
-      bodyWhat: "Votre commentaire", nameWhat: "Votre nom"
+      bodyWhat: "Votre commentaire", nameWhat: "Votre nom",
+      signIn: "Connectez-vous pour commenter", signOut: "Se déconnecter", signedIn: "Connecté en tant que",
+      verified: "Compte vérifié", eBanned: "Vous ne pouvez plus commenter sur ce site.",
+      eSuspended: "Vous ne pouvez pas commenter avant le {until}.", eSession: "Votre connexion n’est plus valide. Reconnectez-vous."
     },
     de: {
       comments: "Kommentare", count1: "1 Kommentar", countN: "{n} Kommentare",
@@ -133,9 +139,18 @@
       eGone: "Diesen Kommentar gibt es nicht mehr.",
       loadFailed: "Die Kommentare konnten nicht geladen werden.", retry: "Erneut versuchen",
       seconds1: "1 Sekunde", secondsN: "{n} Sekunden", minutes1: "1 Minute", minutesN: "{n} Minuten",
-      bodyWhat: "Ihr Kommentar", nameWhat: "Ihr Name"
+      bodyWhat: "Ihr Kommentar", nameWhat: "Ihr Name",
+      signIn: "Zum Kommentieren anmelden", signOut: "Abmelden", signedIn: "Angemeldet als",
+      verified: "Verifiziertes Konto", eBanned: "Sie können auf dieser Seite nicht mehr kommentieren.",
+      eSuspended: "Sie können erst ab {until} wieder kommentieren.", eSession: "Ihre Anmeldung ist nicht mehr gültig. Bitte melden Sie sich erneut an."
     }
   };
+
+  // The host's API (README, "Signed-in readers"), shared by every widget on the page, and by a
+  // second copy of this script.
+  var CE = window.CommentsEmbed = window.CommentsEmbed || { widgets: [],
+    login: function (token) { return Promise.all(CE.widgets.map(function (w) { return w.login(token); })); },
+    logout: function () { return Promise.all(CE.widgets.map(function (w) { return w.logout(); })); } };
 
   function store(key, value) {
     try {
@@ -144,9 +159,11 @@
     } catch (e) { return null; } // storage off (private mode, blocked): the widget still works
   }
 
-  // h("p", {class: "x", text: "..."}, children): elements built from text only, never from HTML.
+  // h("p", {class: "x", text: "..."}, children): elements built from text only, never from HTML
+  // (a string child is a text node). A button is type=button unless it says otherwise.
   function h(tag, attrs, children) {
     var el = document.createElement(tag);
+    if (tag === "button") el.type = "button";
     for (var k in attrs || {}) {
       var v = attrs[k];
       if (v === undefined || v === null || v === false) continue;
@@ -154,7 +171,7 @@
       else if (k.slice(0, 2) === "on") el.addEventListener(k.slice(2), v);
       else el.setAttribute(k, v === true ? "" : v);
     }
-    (children || []).forEach(function (c) { if (c) el.appendChild(c); });
+    (children || []).forEach(function (c) { if (c) el.append(c); });
     return el;
   }
 
@@ -174,11 +191,16 @@
     var exact = new Intl.DateTimeFormat(lang, { dateStyle: "full", timeStyle: "short" });
     var uid = 0;
     var entries = {}; // comment id -> {data, li, depth, flat (the list its replies go to)}
-    var mine = store("mine") || {}; // comment id -> {t: edit token, u: editable until, s: site, k: thread, a: saved at}
+    // comment id -> {t: edit token, u: editable until, s: site, k: thread, a: saved at, r: posted signed in}
+    var mine = store("mine") || {};
     Object.keys(mine).forEach(function (k) { // a token lets its author read for a week: forget older ones
       if (!(mine[k].a > Date.now() - TOKEN_DAYS * 86400000)) delete mine[k];
     });
     var state = { sort: store("sort") || "oldest", cursor: null, closed: false, count: 0 };
+    // The host's signed-in reader: the token lives here only, sent as a Bearer header by the calls
+    // made as the reader, never in an address or in storage. ident: GET .../identity's answer.
+    var token = host.getAttribute("data-sso-token") || null;
+    var ident = { identity: "anonymous", reader: null };
     if (["oldest", "newest", "top"].indexOf(state.sort) < 0) state.sort = "oldest";
 
     function t(key, values) {
@@ -204,7 +226,7 @@
     var formSlot = h("div", { class: "new" });
     var list = h("ul", { class: "list", "aria-labelledby": heading.id });
     var message = h("p", { class: "message" });
-    var moreButton = h("button", { type: "button", class: "more-roots", text: t("loadMore"), hidden: true, onclick: function () { load(true); } });
+    var moreButton = h("button", { class: "more-roots", text: t("loadMore"), hidden: true, onclick: function () { load(true); } });
     var section = h("section", { "aria-labelledby": heading.id }, [toolbar, formSlot, message, list, moreButton, live]);
     root.appendChild(section);
     var link = h("link", { rel: "stylesheet", href: CSS });
@@ -246,10 +268,11 @@
     });
 
     // --- talking to the public API
-    function call(method, path, body, token) {
+    function call(method, path, body, edit, bearer) {
       var headers = {};
       if (body !== undefined) headers["Content-Type"] = "application/json";
-      if (token) headers["X-Edit-Token"] = token;
+      if (edit) headers["X-Edit-Token"] = edit;
+      if (bearer) headers.Authorization = "Bearer " + bearer;
       var payload = body === undefined ? undefined : JSON.stringify(body);
       return fetch(API + path, { method: method, headers: headers, body: payload, credentials: "omit", mode: "cors" })
         .then(function (r) {
@@ -270,23 +293,84 @@
           throw e;
         });
     }
-    function threadPath() { return "sites/" + encodeURIComponent(site) + "/threads/" + encodeURIComponent(thread) + "/"; }
+    function sitePath() { return "sites/" + encodeURIComponent(site) + "/"; }
+    function threadPath() { return sitePath() + "threads/" + encodeURIComponent(thread) + "/"; }
+
+    // A call made as the reader: with their token; a token refused, or none where one is needed,
+    // signs them out and asks the host to sign them in.
+    function act(method, path, body, edit) {
+      return call(method, path, body, edit, token).catch(function (e) {
+        if (e.code === "invalid_token" || e.code === "sign_in_required") {
+          if (e.code === "sign_in_required") ident.identity = "sso";
+          token = ident.reader = null;
+          loginRequired(e.code);
+          reshow(e.code === "invalid_token" && t("eSession"));
+        }
+        throw e;
+      });
+    }
+
+    // An answer for a token since replaced (login() or logout() meanwhile) is dropped.
+    function identify() {
+      var sent = token;
+      return call("GET", sitePath() + "identity", undefined, null, sent).then(function (data) { if (sent === token) ident = data; }, function (e) {
+        // Unreachable (the thread's load says so) or an older service: the reader stays anonymous.
+        if (e.code !== "invalid_token" || sent !== token) return;
+        token = null;
+        loginRequired(e.code);
+        return identify();
+      });
+    }
+
+    // The host's cue to sign its reader in: bubbles from the widget's element up to document. A
+    // listener's preventDefault() keeps the "Sign in" link from being followed.
+    function loginRequired(why) {
+      return host.dispatchEvent(new CustomEvent("comments:login-required", {
+        bubbles: true, composed: true, cancelable: true, detail: { site: site, thread: thread, reason: why } }));
+    }
+    function needSignIn() { return ident.identity === "sso" && !ident.reader; }
+
+    function login(value) {
+      token = value || null;
+      return (who = identify()).then(function () { reshow(); });
+    }
+    function logout() {
+      var was = token;
+      token = ident.reader = null;
+      // What the reader posted signed in is no longer this browser's to change.
+      Object.keys(mine).forEach(function (k) { if (mine[k].r) delete mine[k]; });
+      store("mine", mine);
+      // Revoke the token's jti; whatever the answer, it is forgotten here.
+      return (was ? call("POST", sitePath() + "sso/logout", undefined, null, was).catch(function () {}) : Promise.resolve())
+        .then(function () { reshow(); });
+    }
+    // The reader changed: the form, and the Edit/Delete buttons that the token allowed.
+    function reshow(note) {
+      renderForm(note);
+      refill();
+    }
+    function refill() { Object.keys(entries).forEach(function (k) { fillMain(entries[k]); }); }
     function waitText(seconds) {
       seconds = Math.max(1, seconds || 60);
       if (seconds < 60) return plural("seconds1", "secondsN", seconds);
       var minutes = Math.ceil(seconds / 60);
       return plural("minutes1", "minutesN", minutes);
     }
+    // Error codes that a sentence of their own explains.
+    var CODES = { duplicate_comment: "e409", thread_closed: "closed", edit_window_closed: "eWindow", not_editable: "eWindow",
+      origin_not_allowed: "eOrigin", comment_not_found: "eGone", sign_in_required: "signIn", invalid_token: "eSession" };
     function describe(e, text, name) {
+      var code = e.code || "";
       if (e.status === 413) return t("e413");
       if (e.status === 429) return t("e429", { wait: waitText(e.wait) });
       if (e.status === 503) return t("e503", { wait: waitText(e.wait) });
-      if (e.status === 409 && e.code === "duplicate_comment") return t("e409");
-      if (e.code === "thread_closed") { setClosed(true, true); return t("closed"); }
-      if (e.code === "edit_window_closed" || e.code === "not_editable") return t("eWindow");
-      if (e.code && e.code.indexOf("edit_token") === 0) return t("eToken");
-      if (e.code === "origin_not_allowed") return t("eOrigin");
-      if (e.code === "comment_not_found") return t("eGone");
+      if (code === "thread_closed") setClosed(true, true);
+      if (CODES[code]) return t(CODES[code]);
+      if (!code.indexOf("edit_token")) return t("eToken");
+      if (code === "author_banned" || code === "author_suspended") {
+        var until = new Date([].concat((e.fields || {}).until)[0]);
+        return until > 0 ? t("eSuspended", { until: exact.format(until) }) : t("eBanned");
+      }
       if (e.status === 422) {
         var parts = [];
         var fields = e.fields || {};
@@ -324,17 +408,24 @@
     // --- the comment form: new comment, reply or edit
     function commentForm(opts) {
       var editing = !!opts.comment;
+      var anon = !editing && !ident.reader; // a signed-in reader's name comes from their token
       var textId = id("text");
       var nameInput = h("input", { id: id("name"), name: "name", autocomplete: "name", required: true, value: store("name") || "" });
       var emailInput = h("input", { id: id("email"), name: "email", type: "email", autocomplete: "email" });
       var textarea = h("textarea", { id: textId, name: "body", rows: editing || opts.parent ? 3 : 4, required: true, "aria-describedby": textId + "-hint" });
-      if (editing) textarea.value = opts.comment.body || "";
+      textarea.value = editing ? opts.comment.body || "" : opts.text || "";
       var preview = h("div", { class: "preview body", hidden: true, tabindex: "-1", "aria-live": "polite" });
       var error = h("p", { class: "error", role: "alert", hidden: true });
       var submit = h("button", { type: "submit", class: "primary", text: editing ? t("save") : opts.parent ? t("postReply") : t("post") });
-      var previewButton = h("button", { type: "button", "aria-pressed": "false", text: t("preview") });
+      var previewButton = h("button", { "aria-pressed": "false", text: t("preview") });
       var fields = [];
-      if (!editing) {
+      if (!editing && !opts.parent) {
+        fields.push(ident.reader ? h("p", { class: "me" }, [t("signedIn"),
+          h("b", { class: "author", text: ident.reader.name })].concat(tags(ident.reader.badges),
+          h("button", { class: "link", text: t("signOut"), onclick: function () { CE.logout(); } })))
+          : ident.identity === "both" && h("p", { class: "me" }, [signInLink()]));
+      }
+      if (anon) {
         fields.push(h("div", { class: "who" }, [
           h("div", { class: "field" }, [h("label", { for: nameInput.id, text: t("name") }), nameInput]),
           h("div", { class: "field" }, [h("label", { for: emailInput.id, text: t("email") }), emailInput])
@@ -345,10 +436,10 @@
         h("p", { class: "hint", id: textId + "-hint", text: t("hint") })
       ]));
       var buttons = h("div", { class: "buttons" }, [submit, previewButton]);
-      if (opts.onCancel) buttons.appendChild(h("button", { type: "button", text: t("cancel"), onclick: opts.onCancel }));
+      if (opts.onCancel) buttons.appendChild(h("button", { text: t("cancel"), onclick: opts.onCancel }));
       var form = h("form", { class: "form", novalidate: true }, fields.concat([error, buttons]));
       if (opts.onCancel) form.addEventListener("keydown", function (ev) { if (ev.key === "Escape") opts.onCancel(); });
-      function showError(text) { error.textContent = text; error.hidden = !text; }
+      function showError(text) { error.textContent = text || ""; error.hidden = !text; }
       function showPreview(on) {
         previewButton.setAttribute("aria-pressed", String(on));
         previewButton.textContent = on ? t("write") : t("preview");
@@ -356,7 +447,7 @@
         if (!on) { textarea.focus(); return; }
         if (!textarea.value.trim()) { preview.textContent = t("noPreview"); return; }
         preview.textContent = "…";
-        call("POST", "sites/" + encodeURIComponent(site) + "/preview", { body: textarea.value }).then(function (data) {
+        call("POST", sitePath() + "preview", { body: textarea.value }).then(function (data) {
           preview.innerHTML = data.body_html; // the service's sanitised HTML, the same renderer as posts
         }, function (e) { preview.textContent = ""; showError(describe(e, textarea.value)); showPreview(false); });
       }
@@ -364,21 +455,23 @@
       form.addEventListener("submit", function (ev) {
         ev.preventDefault();
         showError("");
-        if (!editing && !nameInput.value.trim()) { showError(t("needName")); nameInput.focus(); return; }
+        if (anon && !nameInput.value.trim()) { showError(t("needName")); nameInput.focus(); return; }
         if (!textarea.value.trim()) { showError(t("needText")); if (!textarea.hidden) textarea.focus(); return; }
         submit.disabled = true;
         submit.textContent = t("sending");
         var done = function () { submit.disabled = false; submit.textContent = editing ? t("save") : opts.parent ? t("postReply") : t("post"); };
-        opts.send(textarea.value, nameInput.value.trim(), emailInput.value.trim()).then(function () {
+        opts.send(textarea.value, anon && nameInput.value.trim(), anon && emailInput.value.trim()).then(function () {
           done();
-          if (!editing) { textarea.value = ""; store("name", nameInput.value.trim()); }
+          if (!editing) textarea.value = "";
+          if (anon) store("name", nameInput.value.trim());
           if (!preview.hidden) showPreview(false);
         }, function (e) {
           done(); // the text stays in the form whatever went wrong
           showError(describe(e, textarea.value, nameInput.value));
         });
       });
-      form.focusFirst = function () { (editing || nameInput.value ? textarea : nameInput).focus(); };
+      form.focusFirst = function () { (anon && !nameInput.value ? nameInput : textarea).focus(); };
+      form.showError = showError;
       return form;
     }
 
@@ -386,7 +479,7 @@
     function isMine(c) { return !!mine[c.id]; }
     function canChange(c) {
       var m = mine[c.id];
-      return m && c.status !== "deleted" && c.status !== "rejected" && (!m.u || new Date(m.u).getTime() > Date.now());
+      return m && (m.t || token) && c.status !== "deleted" && c.status !== "rejected" && (!m.u || new Date(m.u).getTime() > Date.now());
     }
     function nameOf(c) { return c && c.status !== "deleted" ? c.author_name : null; }
 
@@ -399,11 +492,13 @@
         main.appendChild(keep);
         return;
       }
-      var head = h("header", { class: "meta" }, [h("span", { class: "author", text: c.author_name })]);
+      var head = h("header", { class: "meta" }, [h("span", { class: "author", text: c.author_name }),
+        c.author_verified && h("span", { class: "ok", role: "img", title: t("verified"), "aria-label": t("verified"), text: "✓" })
+      ].concat(tags(c.author_badges)));
       if (isMine(c)) head.appendChild(h("span", { class: "you", text: "(" + t("yours") + ")" }));
       var replyingTo = entry.replyingTo || (c.reply_to && c.reply_to.author_name);
       if (replyingTo) head.appendChild(h("span", { class: "replying" }, [h("span", { "aria-hidden": "true", text: "↳ " }),
-        document.createTextNode(t("replyingTo", { name: replyingTo }))]));
+        t("replyingTo", { name: replyingTo })]));
       head.appendChild(timeEl(c.created_at));
       if (c.edited_at) head.appendChild(h("span", { class: "edited", title: exact.format(new Date(c.edited_at)), text: "(" + t("edited") + ")" }));
       if (c.status === "pending" || c.status === "held") head.appendChild(h("span", { class: "badge", text: t("waiting") }));
@@ -414,17 +509,27 @@
       main.appendChild(body);
       if (c.status !== "published") main.appendChild(h("p", { class: "note", text: t("note_" + c.status) }));
       var actions = h("div", { class: "actions" });
-      if (c.status === "published" && !state.closed) actions.appendChild(h("button", { type: "button", class: "link", text: t("reply"), onclick: function () { openReply(entry, this); } }));
+      if (c.status === "published" && !state.closed) actions.appendChild(h("button", { class: "link", text: t("reply"), onclick: function () { openReply(entry, this); } }));
       if (canChange(c)) {
         // The buttons go when the window closes, without a reload.
         clearTimeout(entry.timer);
         if (mine[c.id].u) entry.timer = setTimeout(function () { fillMain(entry); }, Math.min(new Date(mine[c.id].u) - Date.now() + 500, 864e5));
-        actions.appendChild(h("button", { type: "button", class: "link", text: t("edit"), onclick: function () { openEdit(entry, this); } }));
-        actions.appendChild(h("button", { type: "button", class: "link", text: t("del"), onclick: function () { confirmDelete(entry, this); } }));
+        actions.appendChild(h("button", { class: "link", text: t("edit"), onclick: function () { openEdit(entry, this); } }));
+        actions.appendChild(h("button", { class: "link", text: t("del"), onclick: function () { confirmDelete(entry, this); } }));
       }
       if (c.status === "published" && !isMine(c)) actions.appendChild(reportMenu(entry));
       main.appendChild(actions);
       main.appendChild(keep);
+    }
+
+    // The author's badges from the host's token: text in pills.
+    function tags(list) { return (list || []).map(function (b) { return h("span", { class: "tag", text: b }); }); }
+
+    // Where the reader signs in: the site's sso_login_url, else a button; both fire login-required.
+    function signInLink() {
+      var url = /^https?:\/\//i.test(ident.sso_login_url) && ident.sso_login_url;
+      return h(url ? "a" : "button", { class: "signin", href: url, text: t("signIn"),
+        onclick: function (ev) { if (!loginRequired("sign_in")) ev.preventDefault(); } });
     }
 
     function render(c, depth, replyingTo) {
@@ -475,7 +580,7 @@
         var n = items.length - shown;
         pending.forEach(function (p) { n += Math.max(0, p.left); });
         if (shown < items.length || pending.length) {
-          button = h("button", { type: "button", class: "more-replies", text: n ? plural("more1", "moreN", n) : t("moreReplies"),
+          button = h("button", { class: "more-replies", text: n ? plural("more1", "moreN", n) : t("moreReplies"),
             onclick: function () {
               if (shown < items.length) return focusOn(more(MORE_REPLIES));
               var p = pending[0], b = this;
@@ -509,14 +614,23 @@
     function setClosed(closed, keepForm) {
       var changed = closed !== state.closed;
       state.closed = closed;
-      if (closed && !keepForm) formSlot.replaceChildren(h("p", { class: "closed", text: t("closed") }));
-      else if (!closed && (!formSlot.firstChild || formSlot.firstChild.tagName !== "FORM")) formSlot.replaceChildren(newForm());
-      if (changed) Object.keys(entries).forEach(function (k) { fillMain(entries[k]); });
+      if (closed ? !keepForm : changed || !formSlot.firstChild) renderForm();
+      if (changed) refill();
+    }
+
+    // The new-comment form as the thread, the site and the reader allow; the text being written stays.
+    function renderForm(note) {
+      var old = formSlot.querySelector("textarea");
+      if (state.closed) return formSlot.replaceChildren(h("p", { class: "closed", text: t("closed") }));
+      if (needSignIn()) return formSlot.replaceChildren(h("p", { class: "me" }, [note, signInLink()]));
+      var form = commentForm({ send: send(null), text: old && old.value });
+      formSlot.replaceChildren(form);
+      form.showError(note);
     }
 
     function showMessage(text, retry) {
-      message.replaceChildren(document.createTextNode(text || ""));
-      if (retry) message.appendChild(h("button", { type: "button", class: "link", text: t("retry"), onclick: function () { load(); } }));
+      message.replaceChildren(text || "");
+      if (retry) message.appendChild(h("button", { class: "link", text: t("retry"), onclick: function () { load(); } }));
       message.hidden = !text;
     }
 
@@ -524,7 +638,8 @@
       var query = "?sort=" + state.sort + "&limit=" + PAGE + (more && state.cursor ? "&cursor=" + encodeURIComponent(state.cursor) : "");
       if (!more) { showMessage(t("loading")); root.setAttribute("data-state", "loading"); }
       moreButton.disabled = true;
-      return call("GET", threadPath() + "comments" + query).then(function (page) {
+      return Promise.all([call("GET", threadPath() + "comments" + query), who]).then(function (answers) {
+        var page = answers[0];
         if (!more) { list.replaceChildren(); entries = {}; }
         page.comments.forEach(function (c) { list.appendChild(render(c, 0, null)); });
         state.cursor = page.next_cursor;
@@ -559,9 +674,9 @@
           var c = data.comment;
           if (entries[c.id] || c.status === "published" || c.status === "deleted") return;
           insertOwn(c, entries[c.parent_id] || null);
-          if (c.status === "rejected") { delete mine[c.id]; store("mine", mine); } else poll(c.id);
+          if (c.status === "rejected") forget(c.id); else poll(c.id);
         }, function (e) {
-          if (e.status === 403 || e.status === 404) { delete mine[cid]; store("mine", mine); }
+          if (e.status === 403 || e.status === 404) forget(cid);
         });
       });
     }
@@ -582,24 +697,27 @@
     }
 
     // --- actions
+    function forget(cid) { delete mine[cid]; store("mine", mine); }
+
     function remember(posted) {
       var c = posted.comment;
-      mine[c.id] = { t: posted.edit_token, u: c.editable_until, s: site, k: thread, a: Date.now() };
+      mine[c.id] = { t: posted.edit_token, u: c.editable_until, s: site, k: thread, a: Date.now(), r: token && 1 };
       store("mine", mine);
     }
 
     function send(parentEntry) {
       return function (text, name, email) {
-        var body = { body: text, author_name: name, thread_title: title.slice(0, 500) };
+        var body = { body: text, thread_title: title.slice(0, 500) };
+        if (name) body.author_name = name;
         if (/^https?:\/\//.test(pageUrl)) body.thread_url = pageUrl.slice(0, 2000);
         if (email) body.author_email = email;
         if (parentEntry) body.parent_id = parentEntry.data.id;
-        return call("POST", threadPath() + "comments", body).catch(function (e) {
+        return act("POST", threadPath() + "comments", body).catch(function (e) {
           // The page's title or address is only a hint for the thread: a bad one must not cost the comment.
           var fields = Object.keys(e.fields || {});
           if (e.status !== 422 || !fields.length || fields.some(function (f) { return f.indexOf("thread_") !== 0; })) throw e;
           delete body.thread_title; delete body.thread_url;
-          return call("POST", threadPath() + "comments", body);
+          return act("POST", threadPath() + "comments", body);
         }).then(function (posted) {
           remember(posted);
           var c = posted.comment;
@@ -614,8 +732,6 @@
       };
     }
 
-    function newForm() { return commentForm({ send: send(null) }); }
-
     function closeSlot(entry) { entry.slot.replaceChildren(); }
 
     // Cancel (or Escape) closes the form and gives focus back to the button that opened it.
@@ -627,6 +743,7 @@
     }
 
     function openReply(entry, trigger) {
+      if (needSignIn()) return loginRequired("reply");
       var form = commentForm({ parent: entry.data, send: send(entry), onCancel: cancel(entry, trigger) });
       entry.slot.replaceChildren(form);
       form.focusFirst();
@@ -648,7 +765,7 @@
         comment: entry.data,
         onCancel: cancel(entry, trigger),
         send: function (text) {
-          return call("PATCH", "comments/" + entry.data.id, { body: text }, mine[entry.data.id].t).then(function (data) {
+          return act("PATCH", "comments/" + entry.data.id, { body: text }, mine[entry.data.id].t).then(function (data) {
             closeSlot(entry);
             update(data.comment);
             if (data.comment.status === "published") announce(t("savedOk"));
@@ -667,11 +784,11 @@
 
     function confirmDelete(entry, button) {
       var error = h("p", { class: "error", role: "alert", hidden: true });
-      var yes = h("button", { type: "button", class: "danger", text: t("yesDelete"), onclick: function () {
+      var yes = h("button", { class: "danger", text: t("yesDelete"), onclick: function () {
         yes.disabled = true;
-        call("DELETE", "comments/" + entry.data.id, undefined, mine[entry.data.id].t).then(function () {
+        act("DELETE", "comments/" + entry.data.id, undefined, mine[entry.data.id].t).then(function () {
           var wasPublished = entry.data.status === "published";
-          delete mine[entry.data.id]; store("mine", mine);
+          forget(entry.data.id);
           if (wasPublished) setCount(Math.max(0, state.count - 1));
           if (entry.flat && entry.flat.children.length && entry.depth < MAX_INDENT || hasFlatReplies(entry)) {
             entry.data = Object.assign({}, entry.data, { status: "deleted", body: null, body_html: null, author_name: null });
@@ -683,7 +800,7 @@
           announce(t("deletedOk"));
         }, function (e) { yes.disabled = false; error.textContent = describe(e); error.hidden = false; });
       } });
-      var no = h("button", { type: "button", text: t("no"), onclick: function () { closeSlot(entry); button.focus(); } });
+      var no = h("button", { text: t("no"), onclick: function () { closeSlot(entry); button.focus(); } });
       entry.slot.replaceChildren(h("div", { class: "confirm", role: "group", "aria-label": t("reallyDelete") }, [
         h("p", { text: t("reallyDelete") }), yes, no, error]));
       no.focus();
@@ -701,15 +818,16 @@
     function reportMenu(entry) {
       var wrap = h("span", { class: "menu-wrap" });
       var menuId = id("menu");
-      var button = h("button", { type: "button", class: "link", "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": menuId, text: t("report") },
+      var button = h("button", { class: "link", "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": menuId, text: t("report") },
         [h("span", { "aria-hidden": "true", text: " ▾" })]); // the arrow is decoration, not part of the name
       var menu = h("div", { class: "menu", role: "menu", id: menuId, hidden: true, "aria-label": t("reportWhy") });
       menu.appendChild(h("p", { class: "menu-title", "aria-hidden": "true", text: t("reportWhy") }));
       var items = REASONS.map(function (reason) {
-        return h("button", { type: "button", role: "menuitem", tabindex: "-1", "data-reason": reason, text: t(reason), onclick: function () { sendReport(reason); } });
+        return h("button", { role: "menuitem", tabindex: "-1", "data-reason": reason, text: t(reason), onclick: function () { sendReport(reason); } });
       });
       items.forEach(function (item) { menu.appendChild(item); });
       function open(focusIndex) {
+        if (needSignIn()) return loginRequired("report");
         menu.hidden = false; button.setAttribute("aria-expanded", "true");
         items[focusIndex || 0].focus();
         document.addEventListener("click", outside, true);
@@ -723,7 +841,7 @@
       function sendReport(reason) {
         close(true);
         button.disabled = true;
-        call("POST", "comments/" + entry.data.id + "/reports", { reason: reason }).then(function () {
+        act("POST", "comments/" + entry.data.id + "/reports", { reason: reason }).then(function () {
           button.textContent = t("reported");
           button.removeAttribute("aria-haspopup");
           announce(t("reportThanks"));
@@ -767,6 +885,8 @@
     }
 
     if (!site || !thread) { showMessage("data-site and data-thread are required."); root.hidden = false; return; }
+    CE.widgets.push({ login: login, logout: logout });
+    var who = identify();
     load();
   }
 
