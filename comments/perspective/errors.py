@@ -95,9 +95,7 @@ def _http_error(error: HTTPException) -> Response:
 def _classifier_unavailable(error: ClassifierUnavailable) -> Response:
     # The reason (a file, a setting) is for the operator's log, not for clients; never the text.
     log.warning("analysis unavailable: %s", type(error).__name__)
-    return google_error(
-        503, "The classifier is not available right now; try again later.", UNAVAILABLE_RETRY_SECONDS
-    )
+    return google_error(503, "The classifier is not available right now; try again later.", UNAVAILABLE_RETRY_SECONDS)
 
 
 def _timed_out(error: TimeoutError) -> Response:

@@ -47,9 +47,7 @@ def _quota_key() -> str:
     return "key:" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-quota = limiter.shared_limit(
-    lambda: current_app.config["RATELIMIT_ANALYZE"], scope="perspective", key_func=_quota_key
-)
+quota = limiter.shared_limit(lambda: current_app.config["RATELIMIT_ANALYZE"], scope="perspective", key_func=_quota_key)
 
 
 def _caller() -> ApiKey:
@@ -134,5 +132,7 @@ def discovery_document() -> Response:
 def _count(response: Response) -> Response:
     # Per key (its public prefix; "-" before a key is known) and method, by HTTP status.
     method = (request.endpoint or "").rpartition(".")[2] or "-"
-    metrics.PERSPECTIVE_REQUESTS.labels(key=g.get("perspective_key", "-"), method=method, code=response.status_code).inc()
+    metrics.PERSPECTIVE_REQUESTS.labels(
+        key=g.get("perspective_key", "-"), method=method, code=response.status_code
+    ).inc()
     return response

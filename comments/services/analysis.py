@@ -323,14 +323,17 @@ def sentences(text: str) -> list[tuple[int, int]]:
 # A light detector for the multilingual model's seven languages: frequent function words, and
 # Cyrillic for Russian. It only has to choose among the languages a model reads; a text with none
 # of these words is taken to be in the model's first language (said in detectedLanguages).
+# One line per language: its code, then its words.
+_FUNCTION_WORD_LINES = """
+en the and is are you that this of to it not was for with have be what your
+fr le la les est et une des que pas vous je il elle sont avec pour dans ce qui
+es el los las es y una que por con para del está son pero como muy yo tú
+it il lo gli è e una che per con non sono della questo sei anche come molto
+pt o os as é e uma que por com para não são do da você isso muito eu
+tr ve bir bu da de için ile çok ne değil ben sen mi var yok gibi
+"""
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("the and is are you that this of to it not was for with have be what your".split()),
-    "fr": frozenset("le la les est et une des que pas vous je il elle sont avec pour dans ce qui".split()),
-    "es": frozenset("el los las es y una que por con para del está son pero como muy yo tú".split()),
-    "it": frozenset("il lo gli è e una che per con non sono della questo sei anche come molto".split()),
-    "pt": frozenset("o os as é e uma que por com para não são do da você isso muito eu".split()),
-    "tr": frozenset("ve bir bu da de için ile çok ne değil ben sen mi var yok gibi".split()),
-    "ru": frozenset(),
+    words[0]: frozenset(words[1:]) for words in map(str.split, _FUNCTION_WORD_LINES.strip().splitlines())
 }
 _WORD = re.compile(r"[^\W\d_]+")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 GOOD = {"comment": {"text": "Have a nice day."}, "requestedAttributes": {"TOXICITY": {}}}
-GOOD_SUGGESTION = {"comment": {"text": "Have a nice day."}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0}}}}
+GOOD_SUGGESTION = {
+    "comment": {"text": "Have a nice day."},
+    "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0}}},
+}
 
 
 def google_error(response: Any, code: int, status: str) -> str:
@@ -93,7 +96,9 @@ BAD_ANALYZE_BODIES = [
 ]
 
 
-@pytest.mark.parametrize(("body", "message"), [p[1:] for p in BAD_ANALYZE_BODIES], ids=[p[0] for p in BAD_ANALYZE_BODIES])
+@pytest.mark.parametrize(
+    ("body", "message"), [p[1:] for p in BAD_ANALYZE_BODIES], ids=[p[0] for p in BAD_ANALYZE_BODIES]
+)
 def test_bad_analyze_requests_are_invalid_argument(client, analyze_key, analyzer, body, message):
     response = client.post(f"/v1alpha1/comments:analyze?key={analyze_key}", json=body)
     assert message in google_error(response, 400, "INVALID_ARGUMENT")
@@ -232,7 +237,7 @@ def test_a_key_over_its_quota_is_resource_exhausted_and_other_keys_are_not(
 
 @pytest.mark.parametrize("http_method", ["GET", "PUT", "DELETE", "PATCH"])
 def test_another_http_method_is_answered_in_googles_shape(client, http_method):
-    response = client.open(f"/v1alpha1/comments:analyze", method=http_method)
+    response = client.open("/v1alpha1/comments:analyze", method=http_method)
     google_error(response, 405, "INVALID_ARGUMENT")
 
 
@@ -251,9 +256,40 @@ def test_random_bodies_never_make_a_500(app, client, analyze_key, analyzer, monk
     """Mutations of valid requests: every answer is a 200 or Google's 400."""
     monkeypatch.setitem(app.config, "RATELIMIT_ANALYZE", "10000 per minute")
     rng = random.Random(16)
-    values: list[Any] = [None, True, 0, -1, 1.5, 1e308, "", "x", "TOXICITY", [], [1], {}, {"text": "x"}, "\u00e9\U0001f600"]
-    fields = ["comment", "text", "type", "requestedAttributes", "languages", "scoreThreshold", "scoreType", "doNotStore",
-              "spanAnnotations", "attributeScores", "summaryScore", "value", "spanScores", "begin", "end", "context"]
+    values: list[Any] = [
+        None,
+        True,
+        0,
+        -1,
+        1.5,
+        1e308,
+        "",
+        "x",
+        "TOXICITY",
+        [],
+        [1],
+        {},
+        {"text": "x"},
+        "\u00e9\U0001f600",
+    ]
+    fields = [
+        "comment",
+        "text",
+        "type",
+        "requestedAttributes",
+        "languages",
+        "scoreThreshold",
+        "scoreType",
+        "doNotStore",
+        "spanAnnotations",
+        "attributeScores",
+        "summaryScore",
+        "value",
+        "spanScores",
+        "begin",
+        "end",
+        "context",
+    ]
 
     def mutate(node: Any, depth: int = 0) -> Any:
         if isinstance(node, dict):

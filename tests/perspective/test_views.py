@@ -104,7 +104,9 @@ def test_every_attribute_of_the_model_is_scored(client, analyze_key, analyzer):
 
 
 def test_sexually_explicit_is_perspectives_400_on_a_model_without_it(client, analyze_key, analyzer):
-    response = analyze(client, analyze_key, {"comment": {"text": CLEAN}, "requestedAttributes": {"SEXUALLY_EXPLICIT": {}}})
+    response = analyze(
+        client, analyze_key, {"comment": {"text": CLEAN}, "requestedAttributes": {"SEXUALLY_EXPLICIT": {}}}
+    )
     assert response.status_code == 400
     assert response.get_json()["error"]["status"] == "INVALID_ARGUMENT"
 
@@ -136,7 +138,9 @@ def test_client_token_community_and_session_are_taken_and_the_token_echoed(clien
 
 
 def test_languages_omitted_are_detected_as_the_models_language(client, analyze_key, analyzer):
-    answer = analyze(client, analyze_key, {"comment": {"text": CLEAN}, "requestedAttributes": {"TOXICITY": {}}}).get_json()
+    answer = analyze(
+        client, analyze_key, {"comment": {"text": CLEAN}, "requestedAttributes": {"TOXICITY": {}}}
+    ).get_json()
     assert answer["languages"] == ["en"]
     assert answer["detectedLanguages"] == ["en"]
 
@@ -190,9 +194,7 @@ def test_a_text_longer_than_a_window_is_scored_over_every_window(client, analyze
 
 def test_the_key_may_come_as_a_bearer_token(client, analyze_key, analyzer):
     body = {"comment": {"text": CLEAN}, "requestedAttributes": {"TOXICITY": {}}}
-    response = client.post(
-        "/v1alpha1/comments:analyze", json=body, headers={"Authorization": f"Bearer {analyze_key}"}
-    )
+    response = client.post("/v1alpha1/comments:analyze", json=body, headers={"Authorization": f"Bearer {analyze_key}"})
     assert response.status_code == 200
 
 

@@ -152,7 +152,7 @@ def test_utf16_offsets_count_characters_outside_the_bmp_twice():
         ("Ends here.  ", ["Ends here.  "]),
         ("Line one\nLine two", ["Line one\n", "Line two"]),
         ("Wait... what?! Yes.", ["Wait... ", "what?! ", "Yes."]),
-        ("He said \"no.\" Then left.", ['He said "no." ', "Then left."]),
+        ('He said "no." Then left.', ['He said "no." ', "Then left."]),
         ("3.14 is pi", ["3.14 is pi"]),
         ("你好。再见。", ["你好。", "再见。"]),
     ],
@@ -168,7 +168,12 @@ def test_span_annotations_score_each_sentence_on_its_own():
     text = "You idiot. Nice day 😀. Bye"
     plan = analysis.prepare(request(text, spanAnnotations=True), model_type="original")
     assert analysis.texts_to_score(plan) == [text, "You idiot. ", "Nice day 😀. ", "Bye"]
-    results = [FakeAnalysis(scores(0.9)), FakeAnalysis(scores(0.9)), FakeAnalysis(scores(0.1)), FakeAnalysis(scores(0.2))]
+    results = [
+        FakeAnalysis(scores(0.9)),
+        FakeAnalysis(scores(0.9)),
+        FakeAnalysis(scores(0.1)),
+        FakeAnalysis(scores(0.2)),
+    ]
     body = analysis.respond(plan, results)
     spans = body["attributeScores"]["TOXICITY"]["spanScores"]
     # UTF-16 offsets: the emoji counts two, so everything after it moves by one
@@ -179,9 +184,7 @@ def test_span_annotations_score_each_sentence_on_its_own():
 def test_a_sentence_longer_than_a_window_gets_a_span_per_window():
     text = "short. " + "x" * 40
     plan = analysis.prepare(request(text, spanAnnotations=True), model_type="original")
-    long_sentence = FakeAnalysis(
-        scores(0.7), [FakeSpan(0, 30, scores(0.7)), FakeSpan(20, 40, scores(0.3))]
-    )
+    long_sentence = FakeAnalysis(scores(0.7), [FakeSpan(0, 30, scores(0.7)), FakeSpan(20, 40, scores(0.3))])
     body = analysis.respond(plan, [FakeAnalysis(scores(0.7)), FakeAnalysis(scores(0.1)), long_sentence])
     spans = body["attributeScores"]["TOXICITY"]["spanScores"]
     assert [(s["begin"], s["end"]) for s in spans] == [(0, 7), (7, 37), (27, 47)]
@@ -221,7 +224,9 @@ def test_an_attribute_under_its_threshold_is_left_out():
 
 
 def test_profanity_is_scored_by_the_obscene_label():
-    plan = analysis.prepare({"comment": {"text": "hi"}, "requestedAttributes": {"PROFANITY": {}}}, model_type="original")
+    plan = analysis.prepare(
+        {"comment": {"text": "hi"}, "requestedAttributes": {"PROFANITY": {}}}, model_type="original"
+    )
     answer = analysis.respond(plan, [FakeAnalysis({**scores(0.1), "obscene": 0.77})])
     assert answer["attributeScores"]["PROFANITY"]["summaryScore"]["value"] == 0.77
 
