@@ -130,3 +130,13 @@ def test_ensure_demo_creates_its_site_and_welcome_comment_in_one_unit_of_work(ap
     with db.engine.connect() as connection:
         demo = connection.execute(select(Site.id).where(Site.slug == "demo-uow")).scalar_one()
         assert connection.execute(select(Comment.body).where(Comment.site_id == demo)).scalars().all() != []
+
+
+def test_add_key_issues_a_key_with_the_analyze_scope(app, db, site):
+    result = app.test_cli_runner().invoke(
+        args=["comments", "add-key", "news", "--label", "coral", "--scope", "analyze"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "scopes: analyze;" in result.output
+    key = result.output.rsplit(": ", 1)[1].strip()
+    assert db.session.query(ApiKey).filter_by(key_hash=hash_api_key(key)).one().scope_list == ["analyze"]
