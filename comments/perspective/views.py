@@ -25,7 +25,7 @@ from comments.perspective.schemas import (
     first_problem,
 )
 from comments.services import analysis, apikeys
-from comments.services.errors import Forbidden
+from comments.services.errors import Forbidden, ServiceError
 
 bp = Blueprint("perspective", __name__)
 errors.register(bp)
@@ -50,10 +50,21 @@ def _quota_key() -> str:
 quota = limiter.shared_limit(lambda: current_app.config["RATELIMIT_ANALYZE"], scope="perspective", key_func=_quota_key)
 
 
+# Google's own sentences, which Perspective clients may show or match.
+_KEY_MISSING = "The request is missing a valid API key."
+_KEY_INVALID = "API key not valid. Please pass a valid API key."
+
+
 def _caller() -> ApiKey:
     """The API key sent, with the analyze scope, or 403 PERMISSION_DENIED (as Google answers a
     missing key; a wrong key counts against the client's failure budget, as on the host API)."""
-    key = authenticate(_raw_key())
+    raw = _raw_key()
+    try:
+        key = authenticate(raw)
+    except ServiceError as exc:
+        if exc.kind != "unauthorized":
+            raise  # past the failure budget: 429
+        raise Forbidden("api_key_invalid", _KEY_INVALID if raw else _KEY_MISSING) from None
     g.perspective_key = key.prefix
     if not key.has_scope(SCOPE):
         raise Forbidden("scope_missing", f"This API key does not have the '{SCOPE}' scope.")

@@ -204,7 +204,11 @@ def test_a_body_over_the_request_limit_is_invalid_argument(client, analyze_key, 
 )
 def test_a_missing_or_wrong_key_is_permission_denied(client, site, analyzer, method, query, headers):
     response = client.post(f"/v1alpha1/comments:{method}{query}", json=GOOD, headers=headers)
-    google_error(response, 403, "PERMISSION_DENIED")
+    message = google_error(response, 403, "PERMISSION_DENIED")
+    sent = "key=" in query and query != "?key=" or headers.get("Authorization", "").startswith("Bearer")
+    assert message == (
+        "API key not valid. Please pass a valid API key." if sent else "The request is missing a valid API key."
+    )
 
 
 def test_wrong_keys_past_the_failure_budget_are_resource_exhausted(app, client, site, monkeypatch):
