@@ -148,10 +148,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "SuggestCommentScoreResponse": {
         "type": "object",
         "description": "The feedback was kept.",
-        "properties": {
-            "clientToken": _string("The request's clientToken."),
-            "requestedLanguages": _strings("The request's languages."),
-        },
+        "properties": {"clientToken": _string("The request's clientToken.")},
     },
 }
 

@@ -114,12 +114,8 @@ def suggestscore() -> Response:
     key = _caller()
     data = _body(SuggestCommentScoreRequestSchema())
     analysis.record_feedback(key, data)
-    body: dict[str, Any] = {}
-    if "clientToken" in data:
-        body["clientToken"] = data["clientToken"]
-    if data.get("languages"):
-        body["requestedLanguages"] = data["languages"]
-    return jsonify(body)
+    # The contract's answer: the clientToken echoed, nothing else.
+    return jsonify({"clientToken": data["clientToken"]} if "clientToken" in data else {})
 
 
 @bp.route("/v1alpha1/comments:<name>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

@@ -77,7 +77,7 @@ def test_corals_suggestscore_request_is_stored_as_feedback(client, db, site, ana
     }
     response = client.post(f"/v1alpha1/comments:suggestscore?key={analyze_key}", json=body)
     assert response.status_code == 200
-    assert response.get_json() == {"clientToken": "comment:c-1", "requestedLanguages": ["en"]}
+    assert response.get_json() == {"clientToken": "comment:c-1"}
     row = db.session.query(AnalysisFeedback).one()
     assert row.site_id == site.id
     assert row.text == TOXIC
