@@ -1,7 +1,7 @@
 """The Perspective-compatible analyze path, one request at a time, through the Flask app (no
 network, no concurrency): the protocol's own cost (key, JSON, checks, answer, with a scorer that
-does nothing) and the whole request on a bert-base-shaped model with the scorer
-``comments.perspective`` is given. Concurrent load at 5/10/20 requests/s is
+does nothing) and the whole request on a bert-base-shaped model through the process's shared
+scorer (``comments.tasks.analyzer``). Concurrent load at 5/10/20 requests/s is
 bench/perspective_latency.py's (the shared batching scorer's benchmark).
 
     .venv/bin/python bench/perspective_protocol.py [--requests 100] [--threads 1,2]
@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
@@ -26,10 +27,9 @@ from classifier_throughput import build_bert_base, make_comments  # noqa: E402
 from comments import create_app  # noqa: E402
 from comments.classifier import load_classifier  # noqa: E402
 from comments.extensions import db  # noqa: E402
-from comments.perspective.standin import Analysis, Span, StandInAnalyzer  # noqa: E402
 from comments.services.apikeys import issue_key  # noqa: E402
 from comments.services.sites import create_site  # noqa: E402
-from comments.tasks import ClassifierHolder  # noqa: E402
+from comments.tasks.analyzer import EXTENSION, Analysis, SharedScorer, Span  # noqa: E402
 
 
 def main() -> None:
@@ -88,9 +88,11 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()}")
     print("| path | requests | p50 | p95 | p99 | mean |\n|---|---|---|---|---|---|")
     labels = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
-    app.extensions["comments.analyzer"] = lambda texts, timeout: [
-        Analysis(dict.fromkeys(labels, 0.1), [Span(0, len(text), {})]) for text in texts
-    ]
+    app.extensions[EXTENSION] = SimpleNamespace(
+        analyze=lambda texts, timeout: [
+            Analysis(dict.fromkeys(labels, 0.1), [Span(0, len(text), {})]) for text in texts
+        ]
+    )
     run("protocol only (a scorer that does nothing)", 200, False)
     for threads in (int(t) for t in args.threads.split(",")):
         classifier = load_classifier(
@@ -101,9 +103,11 @@ def main() -> None:
                 "CLASSIFIER_THREADS": threads,
             }
         )
-        app.extensions["comments.analyzer"] = StandInAnalyzer(ClassifierHolder({}, classifier))
-        run(f"stand-in scorer, bert-base-shaped, torch fp32, {threads} thread(s)", args.requests, False)
+        scorer = SharedScorer({}, classifier)
+        app.extensions[EXTENSION] = scorer
+        run(f"shared scorer, bert-base-shaped, torch fp32, {threads} thread(s)", args.requests, False)
         run(f"the same with spanAnnotations, {threads} thread(s)", args.requests, True)
+        scorer.stop()
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -82,7 +82,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from comments.limiting import limiter
     from comments.ops import bp as ops_bp
     from comments.perspective import bp as perspective_bp
-    from comments.perspective import init_analyzer
     from comments.tasks import init_scoring
     from comments.tasks.outbox import init_webhooks
     from comments.widget import bp as widget_bp
@@ -115,7 +114,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     moderator_session.init_app(app)
     transaction.init_app(app, blueprints=("public", "moderation", "host", "dashboard", "widget", "perspective"))
     init_scoring(app)
-    init_analyzer(app)
     init_webhooks(app)
     if app.config["READ_CACHE_MB"] > 0:
         app.extensions["comments.page_cache"] = PageCache(app.config["READ_CACHE_MB"] * 1024 * 1024)

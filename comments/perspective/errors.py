@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from comments.classifier import ClassifierUnavailable
 from comments.limiting import limiter
 from comments.services.errors import SERVICE_ERROR_STATUS, ServiceError
+from comments.tasks.analyzer import AnalysisTimeout
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,9 @@ STATUS_NAMES = {
 # (never 422), a missing or wrong key 403 PERMISSION_DENIED (never 401).
 _KIND_STATUS = {**SERVICE_ERROR_STATUS, "invalid": 400, "unauthorized": 403}
 
-#: Seconds a client is asked to wait when the classifier is not there (loading, or failed).
-UNAVAILABLE_RETRY_SECONDS = 30
+#: Seconds a client is asked to wait when the classifier is not there (the first call starts loading
+#: it: a few seconds; or it failed).
+UNAVAILABLE_RETRY_SECONDS = 10
 
 
 def google_error(status: int, message: str, retry_after: int | None = None) -> Response:
@@ -64,7 +66,7 @@ def register(bp: Blueprint) -> None:
     bp.register_error_handler(ServiceError, _service_error)
     bp.register_error_handler(HTTPException, _http_error)
     bp.register_error_handler(ClassifierUnavailable, _classifier_unavailable)
-    bp.register_error_handler(TimeoutError, _timed_out)
+    bp.register_error_handler(AnalysisTimeout, _timed_out)
     bp.register_error_handler(Exception, _unexpected)
 
 
@@ -98,7 +100,8 @@ def _classifier_unavailable(error: ClassifierUnavailable) -> Response:
     return google_error(503, "The classifier is not available right now; try again later.", UNAVAILABLE_RETRY_SECONDS)
 
 
-def _timed_out(error: TimeoutError) -> Response:
+def _timed_out(error: AnalysisTimeout) -> Response:
+    # A ClassifierUnavailable too, but the model is there and busy: try again soon.
     return google_error(503, "The classifier did not answer in time; try again.", 1)
 
 

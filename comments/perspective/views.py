@@ -1,6 +1,6 @@
 """``POST /v1alpha1/comments:analyze``, ``POST /v1alpha1/comments:suggestscore`` and the discovery
 document, as Google's Perspective API answers them. The views stay thin: the key (``hostauth``),
-the body (``schemas``), the rules (``services.analysis``), the scorer (``app.extensions``)."""
+the body (``schemas``), the rules (``services.analysis``), the scorer (``tasks.analyzer``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from comments import metrics
 from comments.api.hostauth import authenticate, bearer_token
-from comments.classifier import ClassifierUnavailable
 from comments.limiting import client_ip, limiter
 from comments.models import ApiKey
 from comments.perspective import discovery, errors
@@ -26,6 +25,7 @@ from comments.perspective.schemas import (
 )
 from comments.services import analysis, apikeys
 from comments.services.errors import Forbidden, ServiceError
+from comments.tasks import analyzer
 
 bp = Blueprint("perspective", __name__)
 errors.register(bp)
@@ -99,11 +99,10 @@ def analyze() -> Response:
     _caller()
     data = _body(AnalyzeCommentRequestSchema())
     plan = analysis.prepare(data, model_type=current_app.config["CLASSIFIER_MODEL_TYPE"])
-    analyzer = current_app.extensions.get("comments.analyzer")
-    if analyzer is None:
-        raise ClassifierUnavailable("scoring is off (COMMENTS_SCORING_MODE=off)")
     started = time.perf_counter()
-    scored = analyzer(analysis.texts_to_score(plan), timeout=current_app.config["ANALYZE_TIMEOUT_MS"] / 1000)
+    # The process's shared scorer: ClassifierUnavailable (503) with scoring off or the model not
+    # loaded yet, AnalysisTimeout (503) past the timeout.
+    scored = analyzer.analyze(analysis.texts_to_score(plan), timeout=current_app.config["ANALYZE_TIMEOUT_MS"] / 1000)
     metrics.PERSPECTIVE_SECONDS.observe(time.perf_counter() - started)
     return jsonify(analysis.respond(plan, scored))
 

@@ -21,12 +21,12 @@ def analyze_key(db: Any, site: Site) -> str:
 
 
 @pytest.fixture()
-def analyzer(app: Flask, classifier: Any) -> Iterator[Any]:
-    """The analyze path's scorer over the session's test model (the suite's app has scoring off)."""
-    from comments.perspective.standin import StandInAnalyzer
-    from comments.tasks import ClassifierHolder
+def analyzer(app: Flask, classifier: Any, classifier_config: dict[str, Any]) -> Iterator[Any]:
+    """The process's shared scorer over the session's test model (the suite's app has scoring off)."""
+    from comments.tasks.analyzer import EXTENSION, SharedScorer
 
-    previous = app.extensions.get("comments.analyzer")
-    app.extensions["comments.analyzer"] = scorer = StandInAnalyzer(ClassifierHolder({}, classifier))
+    previous = app.extensions.get(EXTENSION)
+    app.extensions[EXTENSION] = scorer = SharedScorer(classifier_config, classifier)
     yield scorer
-    app.extensions["comments.analyzer"] = previous
+    app.extensions[EXTENSION] = previous
+    scorer.stop()

@@ -1,4 +1,4 @@
-"""The Perspective-compatible API through HTTP, on the test model: Coral's exact requests, every
+"""The Perspective-compatible API through HTTP, on the test model and the shared scorer: Coral's exact requests, every
 request and response field, spans on multi-sentence, multi-window and non-ASCII texts, keys,
 metrics per key, and doNotStore leaving no trace in the database or the logs."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -287,7 +288,8 @@ def test_an_analyzed_text_leaves_no_trace_in_the_database_or_the_logs(
         response = analyze(client, analyze_key, sent)
         assert response.status_code in (200, 400)
         assert marker not in response.headers.get("Location", "")
-    app.extensions["comments.analyzer"] = lambda texts, timeout: 1 / 0  # a failing scorer logs too
+    # A scorer failing unexpectedly: the error is logged, the text is not.
+    app.extensions["comments.analyzer"] = SimpleNamespace(analyze=lambda texts, timeout: 1 / 0)
     assert analyze(client, analyze_key, body).status_code == 500
     assert caplog.records  # the logs were captured (the failure above was logged)
     assert marker not in caplog.text
@@ -312,41 +314,37 @@ def test_the_no_trace_check_would_see_a_stored_text(app, client, analyze_key, ca
 def test_with_scoring_off_analyze_is_503_unavailable_with_retry_after(client, analyze_key):
     response = analyze(client, analyze_key, {"comment": {"text": CLEAN}, "requestedAttributes": {"TOXICITY": {}}})
     assert response.status_code == 503
-    assert response.headers["Retry-After"] == "30"
+    assert response.headers["Retry-After"] == "10"
     assert response.get_json()["error"]["status"] == "UNAVAILABLE"
 
 
 def test_a_classifier_that_cannot_load_is_503_unavailable(app, client, analyze_key, tmp_path):
-    from comments.perspective.standin import StandInAnalyzer
-    from comments.tasks import ClassifierHolder
+    from comments.tasks.analyzer import SharedScorer
 
     missing = {"CLASSIFIER_CHECKPOINT": str(tmp_path / "missing.ckpt"), "CLASSIFIER_ALLOW_UNPINNED": True}
     previous = app.extensions["comments.analyzer"]
-    app.extensions["comments.analyzer"] = StandInAnalyzer(ClassifierHolder(missing))
+    app.extensions["comments.analyzer"] = scorer = SharedScorer(missing)
     try:
         response = analyze(client, analyze_key, {"comment": {"text": CLEAN}, "requestedAttributes": {"TOXICITY": {}}})
     finally:
         app.extensions["comments.analyzer"] = previous
+        scorer.stop()
     assert response.status_code == 503
     assert response.get_json()["error"] == {
         "code": 503,
         "message": "The classifier is not available right now; try again later.",
         "status": "UNAVAILABLE",
     }
-    assert "Retry-After" in response.headers
+    assert response.headers["Retry-After"] == "10"
 
 
-def test_a_scorer_past_its_timeout_is_503_unavailable(app, client, analyze_key):
-    def too_slow(texts, *, timeout):
-        assert timeout == app.config["ANALYZE_TIMEOUT_MS"] / 1000
-        raise TimeoutError
-
-    previous = app.extensions["comments.analyzer"]
-    app.extensions["comments.analyzer"] = too_slow
-    try:
-        response = analyze(client, analyze_key, {"comment": {"text": CLEAN}, "requestedAttributes": {"TOXICITY": {}}})
-    finally:
-        app.extensions["comments.analyzer"] = previous
+def test_a_scorer_past_its_timeout_is_503_unavailable(app, client, analyze_key, analyzer, monkeypatch):
+    monkeypatch.setitem(app.config, "ANALYZE_TIMEOUT_MS", 0)  # no answer can come in time
+    response = analyze(client, analyze_key, {"comment": {"text": CLEAN}, "requestedAttributes": {"TOXICITY": {}}})
     assert response.status_code == 503
-    assert response.get_json()["error"]["status"] == "UNAVAILABLE"
+    assert response.get_json()["error"] == {
+        "code": 503,
+        "message": "The classifier did not answer in time; try again.",
+        "status": "UNAVAILABLE",
+    }
     assert response.headers["Retry-After"] == "1"
