@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -338,9 +339,32 @@ def test_a_classifier_that_cannot_load_is_503_unavailable(app, client, analyze_k
     assert response.headers["Retry-After"] == "10"
 
 
-def test_a_scorer_past_its_timeout_is_503_unavailable(app, client, analyze_key, analyzer, monkeypatch):
-    monkeypatch.setitem(app.config, "ANALYZE_TIMEOUT_MS", 0)  # no answer can come in time
-    response = analyze(client, analyze_key, {"comment": {"text": CLEAN}, "requestedAttributes": {"TOXICITY": {}}})
+class BlockedClassifier:
+    """A whole-text classifier that answers only once released: a model busy past any timeout."""
+
+    name, version, labels = "blocked", "test", ("toxicity",)
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def score(self, texts: Any) -> list[dict[str, float]]:
+        self.release.wait(10)
+        return [{"toxicity": 0.5} for _ in texts]
+
+
+def test_a_scorer_past_its_timeout_is_503_unavailable(app, client, analyze_key, monkeypatch):
+    from comments.tasks.analyzer import EXTENSION, SharedScorer
+
+    monkeypatch.setitem(app.config, "ANALYZE_TIMEOUT_MS", 50)
+    blocked = BlockedClassifier()
+    previous = app.extensions[EXTENSION]
+    app.extensions[EXTENSION] = scorer = SharedScorer({}, blocked)
+    try:
+        response = analyze(client, analyze_key, {"comment": {"text": CLEAN}, "requestedAttributes": {"TOXICITY": {}}})
+    finally:
+        blocked.release.set()
+        app.extensions[EXTENSION] = previous
+        scorer.stop()
     assert response.status_code == 503
     assert response.get_json()["error"] == {
         "code": 503,
