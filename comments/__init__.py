@@ -82,6 +82,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from comments.encoding import refuse_undecodable_input
     from comments.limiting import limiter
     from comments.ops import bp as ops_bp
+    from comments.perspective import bp as perspective_bp
     from comments.tasks import init_scoring
     from comments.tasks.outbox import init_webhooks
     from comments.widget import bp as widget_bp
@@ -111,8 +112,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops_bp)
     app.register_blueprint(widget_bp)
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(perspective_bp)
     moderator_session.init_app(app)
-    transaction.init_app(app, blueprints=("public", "moderation", "host", "dashboard", "widget"))
+    transaction.init_app(app, blueprints=("public", "moderation", "host", "dashboard", "widget", "perspective"))
     init_scoring(app)
     init_webhooks(app)
     if app.config["READ_CACHE_MB"] > 0:
@@ -130,6 +132,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             "api_key",
             "session_moderator",
             "dashboard_moderator",
+            "perspective_key",
         ):
             g.pop(key, None)
 

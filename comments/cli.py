@@ -21,7 +21,7 @@ from comments.extensions import db
 from comments.models import Site
 from comments.services import sites as site_service
 from comments.services.accounts import AccountError, create_moderator
-from comments.services.apikeys import issue_key, list_keys, revoke_key
+from comments.services.apikeys import SCOPES, issue_key, list_keys, revoke_key
 from comments.services.audit import Actor
 from comments.services.errors import ServiceError
 from comments.services.importers import ImportFailed, import_file
@@ -81,8 +81,9 @@ def rotate_key_command(slug: str, keep_old: bool) -> None:
     "--scope",
     "scopes",
     multiple=True,
-    type=click.Choice(["host", "moderate"]),
-    help="host (the host-site API, default) and/or moderate (the moderation API, this site only).",
+    type=click.Choice(list(SCOPES)),
+    help="host (the host-site API, default), moderate (the moderation API, this site only) and/or analyze"
+    " (the Perspective-compatible analysis, /v1alpha1/comments:analyze).",
 )
 def add_key_command(slug: str, label: str, scopes: tuple[str, ...]) -> None:
     """Issue one more API key for a site (the others keep working)."""

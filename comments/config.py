@@ -109,6 +109,12 @@ SETTINGS: dict[str, Setting] = {
     "RATELIMIT_API_KEY_FAILURES": Setting(
         "10 per minute;100 per hour", str, "failed host API key attempts per client IP before 429"
     ),
+    "RATELIMIT_ANALYZE": Setting(
+        "10 per second;20000 per day",
+        str,
+        "Perspective-compatible requests (`comments:analyze`, `comments:suggestscore`) per API key; over it:"
+        " 429 RESOURCE_EXHAUSTED",
+    ),
     "RATELIMIT_ENABLED": Setting(True, parse_bool, "`false` turns rate limiting off (tests, benchmarks)"),
     "DEMO_PAGE": Setting(False, parse_bool, "serve the demo news page at `/demo/` (`./manage serve` turns it on)"),
     "EDIT_TOKEN_MAX_AGE": Setting(
@@ -166,6 +172,11 @@ SETTINGS: dict[str, Setting] = {
         30,
         parse_int,
         "`flask comments purge` drops finished webhook deliveries (which carry comment texts) older than this",
+    ),
+    "ANALYZE_TIMEOUT_MS": Setting(
+        2000,
+        parse_int,
+        "how long a `comments:analyze` request waits for the classifier before answering 503 UNAVAILABLE",
     ),
     # The classifier's settings (comments/classifier/ checks the values: known model types, etc.).
     "CLASSIFIER_MODEL_TYPE": Setting(

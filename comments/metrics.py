@@ -41,3 +41,15 @@ REDIS_DEGRADED = Gauge(
     ["use"],
     registry=registry,
 )
+PERSPECTIVE_REQUESTS = Counter(
+    "comments_perspective_requests_total",
+    "Perspective-compatible API requests, by API key (its public prefix), method and HTTP status",
+    ["key", "method", "code"],
+    registry=registry,
+)
+PERSPECTIVE_SECONDS = Histogram(
+    "comments_perspective_analyze_seconds",
+    "Time the classifier took to score one comments:analyze request",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 5),
+    registry=registry,
+)

@@ -174,7 +174,8 @@ class ApiKey(Model):
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(100), default="")
-    # Space-separated: "host" (the host-site API) and/or "moderate" (the moderation API, this site only).
+    # Space-separated: "host" (the host-site API), "moderate" (the moderation API, this site only),
+    # "analyze" (the Perspective-compatible analysis, comments.perspective).
     scopes: Mapped[str] = mapped_column(String(100), default="host")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -729,3 +730,29 @@ class WebhookDelivery(Model):
         # The purge's finished deliveries past the log's age, read without the rest of the log.
         Index("ix_webhook_deliveries_finished", "status", "created_at"),
     )
+
+
+class AnalysisFeedback(Model):
+    """A score a Perspective client suggested for a text (``comments:suggestscore``; Coral sends 0
+    for a comment its moderators approved and 1 for one they rejected): kept per site, for a later
+    calibration of the classifier. The only table that holds analysed text, and only what a client
+    sent to be kept; ``comments:analyze`` stores nothing."""
+
+    __tablename__ = "analysis_feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    # The key that sent it (a revoked or deleted key leaves its feedback standing).
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    # {ATTRIBUTE: {"summaryScore": {"value", "type"}?, "spanScores": [...]?}}, as sent.
+    attribute_scores: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The request's context ({"entries": [...]} or {"articleAndParentComment": ...}), as sent.
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    community_id: Mapped[str | None] = mapped_column(String(500))
+    client_token: Mapped[str | None] = mapped_column(String(500))
+    session_id: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_analysis_feedback_site", "site_id", "id"),)

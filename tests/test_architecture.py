@@ -17,7 +17,14 @@ import pytest
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "comments"
 ROOT = PACKAGE_DIR.parent
 
-CLIENT_LAYERS = ("comments.api", "comments.dashboard", "comments.widget", "comments.cli", "comments.tasks")
+CLIENT_LAYERS = (
+    "comments.api",
+    "comments.dashboard",
+    "comments.widget",
+    "comments.cli",
+    "comments.tasks",
+    "comments.perspective",
+)
 
 
 def _module_name(path: Path) -> str:

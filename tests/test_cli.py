@@ -149,3 +149,13 @@ def test_sso_secret_prints_a_new_secret_and_keeps_the_previous_one_a_day(app, db
         assert sso.verify_token(site, sso_token(secret)).user_id == "reader-1"
     missing = runner.invoke(args=["comments", "sso-secret", "nope"])
     assert missing.exit_code != 0 and "No site" in missing.output
+
+
+def test_add_key_issues_a_key_with_the_analyze_scope(app, db, site):
+    result = app.test_cli_runner().invoke(
+        args=["comments", "add-key", "news", "--label", "coral", "--scope", "analyze"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "scopes: analyze;" in result.output
+    key = result.output.rsplit(": ", 1)[1].strip()
+    assert db.session.query(ApiKey).filter_by(key_hash=hash_api_key(key)).one().scope_list == ["analyze"]

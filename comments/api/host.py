@@ -383,6 +383,6 @@ def register_security_scheme(api) -> None:
         {
             "type": "http",
             "scheme": "bearer",
-            "description": "One of the site's API keys (`cmk_…`); scope `host`, or `moderate` for the moderation API.",
+            "description": "One of the site's API keys (`cmk_…`); scope `host`, or `moderate` for the moderation API (`analyze` is for /v1alpha1/comments:analyze).",
         },
     )

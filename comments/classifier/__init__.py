@@ -23,12 +23,13 @@ from typing import Any
 
 from comments import config
 
-from .base import DETOXIFY_LABELS, Classifier, ClassifierUnavailable
+from .base import DETOXIFY_LABELS, Classifier, ClassifierUnavailable, WindowedClassifier
 
 __all__ = [
     "DETOXIFY_LABELS",
     "Classifier",
     "ClassifierUnavailable",
+    "WindowedClassifier",
     "load_classifier",
 ]
 

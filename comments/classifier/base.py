@@ -8,9 +8,12 @@ Anything with ``name``, ``version``, ``labels`` and ``score()`` is a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-__all__ = ["Classifier", "ClassifierUnavailable", "DETOXIFY_LABELS"]
+if TYPE_CHECKING:
+    from .planner import Windowing
+
+__all__ = ["Classifier", "ClassifierUnavailable", "DETOXIFY_LABELS", "WindowedClassifier"]
 
 #: Detoxify's standardised label names, in the order of the "original" model.
 #: "unbiased" models add e.g. ``sexual_explicit``; multilingual models use the
@@ -41,6 +44,31 @@ class Classifier(Protocol):
 
         Raises :class:`ClassifierUnavailable` if scoring fails.
         """
+        ...
+
+
+@runtime_checkable
+class WindowedClassifier(Classifier, Protocol):
+    """A :class:`Classifier` whose ``score()`` can be taken apart: tokenise, cut into windows,
+    one forward pass at a time (:class:`~comments.classifier.detoxify_backend.DetoxifyClassifier`).
+    A caller that plans the passes itself can share them between several callers' texts and
+    tell which part of a text each window scored."""
+
+    #: how texts are cut into windows (:mod:`comments.classifier.planner`)
+    windowing: Windowing
+    #: tokens per window, special tokens included
+    window: int
+    #: a pass's token budget, in full windows
+    windows_per_pass: int
+    #: the fixed cost of a forward pass, in tokens' worth of compute (measured at start-up)
+    pass_cost_tokens: int
+
+    def encode(self, texts: Sequence[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+        """Each text's token ids and each token's ``(begin, end)`` character indices."""
+        ...
+
+    def run_pass(self, windows: Sequence[Sequence[int]]) -> list[list[float]]:
+        """One forward pass: a row of probabilities (in ``labels`` order) per window."""
         ...
 
 

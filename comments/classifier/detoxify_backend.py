@@ -274,42 +274,66 @@ class DetoxifyClassifier:
             raise ClassifierUnavailable(f"classifier {self.name} failed to score: {exc}") from exc
 
     def _score_locked(self, texts: list[str]) -> list[dict[str, float]]:
-        import torch  # deferred: torch and the model load only where a classifier is used
+        encoded = self._encode_locked(texts, offsets=False)[0]
+        work = planner.plan(
+            encoded, self.windowing, windows_per_pass=self.windows_per_pass, pass_cost_tokens=self.pass_cost_tokens
+        )
+        pass_scores = [self._run_pass_locked([work.windows[k] for k in chunk]) for chunk in work.passes]
+        return [dict(zip(self.labels, row)) for row in planner.reassemble(work, pass_scores)]
 
-        tok = self.detoxify.tokenizer
-        forward = self._forward
-        encoded = tok(
+    # -- the parts of a score() call, for a caller that plans passes itself --------------------
+    # (comments.tasks.analyzer batches several callers' windows into shared passes.)
+
+    def encode(self, texts: Sequence[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+        """Each text's token ids (no special tokens) and each token's ``(begin, end)`` character
+        indices into its text (Python ``str`` indices, i.e. code points)."""
+        try:
+            with self._lock:
+                return self._encode_locked(list(texts), offsets=True)
+        except Exception as exc:
+            raise ClassifierUnavailable(f"classifier {self.name} failed to tokenise: {exc}") from exc
+
+    def run_pass(self, windows: Sequence[Sequence[int]]) -> list[list[float]]:
+        """One forward pass over ``windows`` (token ids with the special tokens, as
+        ``windowing.split`` makes them): one row of label probabilities per window, in order."""
+        try:
+            with self._lock:
+                return self._run_pass_locked(windows)
+        except Exception as exc:
+            raise ClassifierUnavailable(f"classifier {self.name} failed to score: {exc}") from exc
+
+    def _encode_locked(self, texts: list[str], *, offsets: bool) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+        encoding = self.detoxify.tokenizer(
             texts,
             add_special_tokens=False,
             truncation=False,
             verbose=False,
             return_attention_mask=False,
             return_token_type_ids=False,
-        )["input_ids"]
-
-        work = planner.plan(
-            encoded, self.windowing, windows_per_pass=self.windows_per_pass, pass_cost_tokens=self.pass_cost_tokens
+            return_offsets_mapping=offsets,
         )
-        n_labels = len(self.labels)
+        spans = [[(int(a), int(b)) for a, b in row] for row in encoding["offset_mapping"]] if offsets else []
+        return list(encoding["input_ids"]), spans
+
+    def _run_pass_locked(self, windows: Sequence[Sequence[int]]) -> list[list[float]]:
+        import torch  # deferred: torch and the model load only where a classifier is used
+
+        width = max(len(w) for w in windows)
+        input_ids = torch.full((len(windows), width), self._pad_id, dtype=torch.long)
+        attention = torch.zeros((len(windows), width), dtype=torch.long)
+        for row, w in enumerate(windows):
+            input_ids[row, : len(w)] = torch.tensor(w, dtype=torch.long)
+            attention[row, : len(w)] = 1
         device = self.detoxify.model.device
-        pass_scores: list[list[list[float]]] = []
+        inputs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device)}
+        if self._token_types:
+            inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
         with torch.inference_mode():
-            for chunk in work.passes:
-                windows = [work.windows[k] for k in chunk]
-                width = len(windows[0])
-                input_ids = torch.full((len(chunk), width), self._pad_id, dtype=torch.long)
-                attention = torch.zeros((len(chunk), width), dtype=torch.long)
-                for row, w in enumerate(windows):
-                    input_ids[row, : len(w)] = torch.tensor(w, dtype=torch.long)
-                    attention[row, : len(w)] = 1
-                inputs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device)}
-                if self._token_types:
-                    inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
-                logits = forward(**inputs)
-                if not isinstance(logits, torch.Tensor):  # a transformers output
-                    logits = logits[0]
-                pass_scores.append(torch.sigmoid(logits.float())[:, :n_labels].cpu().tolist())
-        return [dict(zip(self.labels, row)) for row in planner.reassemble(work, pass_scores)]
+            logits = self._forward(**inputs)
+            if not isinstance(logits, torch.Tensor):  # a transformers output
+                logits = logits[0]
+            rows: list[list[float]] = torch.sigmoid(logits.float())[:, : len(self.labels)].cpu().tolist()
+        return rows
 
     def __repr__(self) -> str:
         return (

@@ -64,6 +64,15 @@ class Windowing:
         """How far apart consecutive windows start (they share ``WINDOW_OVERLAP`` tokens)."""
         return self.body - min(WINDOW_OVERLAP, self.body // 2)
 
+    def starts(self, n_tokens: int) -> list[int]:
+        """Where each window of a text of ``n_tokens`` tokens starts (token indices; one window
+        for an empty text)."""
+        body, step = self.body, self.step
+        starts = [0]
+        while starts[-1] + body < n_tokens:
+            starts.append(starts[-1] + step)
+        return starts
+
     def split(self, ids: Sequence[int]) -> list[list[int]]:
         """Split one text's token ids into windows of at most ``body`` tokens.
 
@@ -72,12 +81,26 @@ class Windowing:
         window runs to the end (and may be shorter). Each window gets the special tokens; an
         empty text gets one window of special tokens only, so that every text has a score.
         """
-        body, step = self.body, self.step
-        starts = [0]
-        while starts[-1] + body < len(ids):
-            starts.append(starts[-1] + step)
         prefix, suffix = list(self.prefix), list(self.suffix)
-        return [prefix + list(ids[s : s + body]) + suffix for s in starts]
+        return [prefix + list(ids[s : s + self.body]) + suffix for s in self.starts(len(ids))]
+
+    def char_spans(self, offsets: Sequence[tuple[int, int]], text_length: int) -> list[tuple[int, int]]:
+        """The part of the text each window of :meth:`split` scored, as ``(begin, end)`` character
+        indices, from the tokenizer's offsets of the text's tokens (one ``(begin, end)`` each).
+
+        A window reaches from its first token's start to its last token's end; the first window
+        begins at 0 and the last ends at ``text_length``, so that the spans cover the whole text
+        (what lies before the first token or after the last one, spaces, is scored as part of
+        them). Consecutive spans overlap as their windows do.
+        """
+        starts = self.starts(len(offsets))
+        spans = []
+        for k, s in enumerate(starts):
+            last = min(s + self.body, len(offsets)) - 1
+            begin = 0 if k == 0 else offsets[s][0]
+            end = text_length if k == len(starts) - 1 else offsets[last][1]
+            spans.append((begin, end))
+        return spans
 
 
 @dataclass(frozen=True)
@@ -95,7 +118,12 @@ class Plan:
 
 
 def group_into_passes(
-    lengths: Sequence[int], *, windows_per_pass: int, window: int, pass_cost_tokens: int
+    lengths: Sequence[int],
+    *,
+    windows_per_pass: int,
+    window: int,
+    pass_cost_tokens: int,
+    max_padded_tokens: int | None = None,
 ) -> list[list[int]]:
     """Indices of ``lengths`` grouped into forward passes, longest first.
 
@@ -104,7 +132,8 @@ def group_into_passes(
     once: ``pass_cost_tokens``) plus its padded tokens (rows x longest). Dynamic programming over
     the sorted lengths finds the cheapest cut. A pass holds at most ``windows_per_pass`` full
     windows' worth of padded tokens and at most ``ROWS_PER_WINDOW * windows_per_pass`` rows; a
-    single window longer than that budget still gets a pass of its own.
+    single window longer than that budget still gets a pass of its own. ``max_padded_tokens``
+    lowers the budget further (a pass that must not take long, see ``comments.tasks.analyzer``).
     """
     if windows_per_pass < 1:
         raise ValueError(f"windows_per_pass must be a positive integer, got {windows_per_pass!r}")
@@ -112,6 +141,8 @@ def group_into_passes(
     ordered = [lengths[k] for k in order]
     n = len(ordered)
     budget = windows_per_pass * window
+    if max_padded_tokens is not None:
+        budget = max(1, min(budget, max_padded_tokens))
     max_rows = ROWS_PER_WINDOW * windows_per_pass
     cost = [0.0] + [float("inf")] * n
     cut = [0] * (n + 1)

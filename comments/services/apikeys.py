@@ -17,7 +17,9 @@ from comments.security import API_KEY_PREFIX, hash_api_key, new_api_key
 from comments.services.audit import Actor, record
 from comments.services.errors import Conflict, NotFound, invalid_field
 
-SCOPES = ("host", "moderate")
+# host: the host-site API; moderate: the moderation API (this site only); analyze: the
+# Perspective-compatible analysis (comments.perspective), for clients of Google's Perspective API.
+SCOPES = ("host", "moderate", "analyze")
 DEFAULT_SCOPES = ("host",)
 # last_used_at is a hint for operators, not an audit trail: write it at most once a minute per key.
 _TOUCH_EVERY = timedelta(seconds=60)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from comments.tasks import analyzer
+from comments.tasks.analyzer import SharedScorer
 from comments.tasks.background import start_with_first_request
 from comments.tasks.holder import ClassifierHolder
 from comments.tasks.inprocess import InProcessScoring
@@ -33,17 +35,24 @@ def init_scoring(app: Flask) -> None:
         raise ValueError(f"COMMENTS_SCORING_MODE must be one of {', '.join(SCORING_MODES)}, not {mode!r}")
     if mode == "off":
         app.extensions["comments.scoring"] = None
-        return
-    if mode == "rq":
-        # Only in rq mode: rq is an optional dependency (the "rq" extra).
-        from comments.tasks.rq import RQScoring
-
-        app.extensions["comments.scoring"] = RQScoring(app)
+        app.extensions[analyzer.EXTENSION] = None
         return
     # In a web process the model shares the cores with the request threads (and with the other
     # web processes). Torch's OpenMP threads spin-wait between operations and fight them: on 2
     # busy cores, scoring one comment took 57 ms of CPU with 2 torch threads and 3.4 ms with 1
     # (bench/README.md). So one torch thread per web process unless the operator says otherwise.
-    app.extensions["comments.scoring"] = InProcessScoring(app, ClassifierHolder(app.config, default_threads=1))
+    shared = SharedScorer(app.config, default_threads=1)
+    app.extensions[analyzer.EXTENSION] = shared
+    if mode == "rq":
+        # Only in rq mode: rq is an optional dependency (the "rq" extra).
+        from comments.tasks.rq import RQScoring
+
+        # The web process scores no comments: its model (loaded on the first analyze call, or by
+        # preload()) serves the analyze calls alone.
+        app.extensions["comments.scoring"] = RQScoring(app)
+        return
+    # One model per process: the pipeline scores through the shared scorer's holder, whose
+    # classifier takes turns with the analyze calls, pass by pass.
+    app.extensions["comments.scoring"] = InProcessScoring(app, shared.holder)
     # It loads the model and sweeps up what earlier processes left.
     start_with_first_request(app, "comments.scoring")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from comments.classifier import Classifier, ClassifierUnavailable, load_classifier
@@ -18,8 +19,18 @@ class ClassifierHolder:
 
     RETRY_SECONDS = 30.0
 
-    def __init__(self, config: Any, classifier: Classifier | None = None, *, default_threads: int | None = None):
+    def __init__(
+        self,
+        config: Any,
+        classifier: Classifier | None = None,
+        *,
+        default_threads: int | None = None,
+        wrap: Callable[[Classifier], Classifier] | None = None,
+    ):
         self._config = config
+        # What get() hands out instead of the model itself: in a web process, the shared scorer's
+        # front (comments.tasks.analyzer), so that the pipeline's passes take turns with analyze calls.
+        self._wrap = wrap
         # Torch's intra-op thread count when the operator did not set COMMENTS_CLASSIFIER_THREADS.
         self._default_threads = default_threads
         self._lock = threading.Lock()
@@ -34,7 +45,14 @@ class ClassifierHolder:
                 self._error is None or time.monotonic() - self._failed_at > self.RETRY_SECONDS
             ):
                 self._load()
-            return self._classifier, self._error
+            classifier, error = self._classifier, self._error
+        if classifier is not None and self._wrap is not None:
+            classifier = self._wrap(classifier)
+        return classifier, error
+
+    def loaded(self) -> tuple[Classifier | None, str | None]:
+        """The model if it is loaded (never wrapped), else why not; never waits for a load."""
+        return self._classifier, self._error
 
     def _load(self) -> None:
         started = time.perf_counter()

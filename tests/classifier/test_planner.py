@@ -72,9 +72,15 @@ def test_windows_cover_every_short_span(n: int):
         assert any(a <= start and stop <= b for a, b in spans), (n, start)
 
 
-def passes_of(lengths: list[int], windows_per_pass: int = 16, pass_cost_tokens: int = 64) -> list[list[int]]:
+def passes_of(
+    lengths: list[int], windows_per_pass: int = 16, pass_cost_tokens: int = 64, max_padded_tokens: int | None = None
+) -> list[list[int]]:
     passes = group_into_passes(
-        lengths, windows_per_pass=windows_per_pass, window=512, pass_cost_tokens=pass_cost_tokens
+        lengths,
+        windows_per_pass=windows_per_pass,
+        window=512,
+        pass_cost_tokens=pass_cost_tokens,
+        max_padded_tokens=max_padded_tokens,
     )
     assert sorted(k for p in passes for k in p) == list(range(len(lengths)))  # every window once
     for p in passes:
@@ -82,6 +88,37 @@ def passes_of(lengths: list[int], windows_per_pass: int = 16, pass_cost_tokens: 
         assert len(p) == 1 or len(p) * lengths[p[0]] <= windows_per_pass * 512
         assert len(p) <= ROWS_PER_WINDOW * windows_per_pass
     return passes
+
+
+def _word_offsets(n: int) -> list[tuple[int, int]]:
+    """Offsets of n one-character tokens separated by spaces: token k is at 2k."""
+    return [(2 * k, 2 * k + 1) for k in range(n)]
+
+
+@pytest.mark.parametrize("n", [0, 1, BODY, BODY + 1, 2003])
+def test_char_spans_follow_the_windows_tokens_and_cover_the_text(n: int):
+    offsets = _word_offsets(n)
+    length = max(0, 2 * n - 1) + 3  # and three trailing spaces
+    spans = BERT.char_spans(offsets, length)
+    starts = BERT.starts(n)
+    assert len(spans) == len(starts) == len(BERT.split(list(range(n))))
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    for k, (s, (begin, end)) in enumerate(zip(starts, spans)):
+        last = min(s + BODY, n) - 1
+        if k:
+            assert begin == 2 * s  # the window's first token
+        if k < len(spans) - 1:
+            assert end == 2 * last + 1  # the window's last token
+    for (b1, e1), (b2, e2) in pairwise(spans):
+        assert b1 < b2 < e1 < e2  # overlapping, in order
+
+
+def test_a_token_budget_makes_shorter_passes():
+    lengths = [100] * 20
+    assert [len(p) for p in passes_of(lengths, windows_per_pass=16)] == [20]
+    short = passes_of(lengths, windows_per_pass=16, max_padded_tokens=300)
+    assert len(short) == 7 and max(map(len, short)) == 3
+    assert [len(p) for p in passes_of([512, 512], windows_per_pass=16, max_padded_tokens=1)] == [1, 1]
 
 
 def test_no_windows_no_passes():

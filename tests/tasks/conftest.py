@@ -28,3 +28,13 @@ def rq_app(tmp_path, classifier_config, db):
     yield application, config
     with application.app_context():
         database.engine.dispose()
+
+
+@pytest.fixture()
+def shared_scorer(classifier, classifier_config):
+    """The process's shared scorer over the session's loaded test model."""
+    from comments.tasks.analyzer import SharedScorer
+
+    scorer = SharedScorer(classifier_config, classifier)
+    yield scorer
+    scorer.stop()

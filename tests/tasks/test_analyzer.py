@@ -1,0 +1,212 @@
+"""The shared scorer: analyze calls batched across threads, taking turns with the comment pipeline."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from comments.classifier import ClassifierUnavailable
+from comments.tasks.analyzer import AnalysisTimeout, PipelineClassifier, SharedScorer, analyze
+from tests.helpers import FixedClassifier, app_of_its_own
+
+TOXIC = "You are a stupid idiot and I will hurt you"
+CLEAN = "Thanks for the thoughtful article about the city budget."
+# Long enough for several 512-token windows of the test model, with characters outside ASCII
+# (accents, an emoji: one code point, two UTF-16 units) before and inside every window.
+LONG = " ".join(f"Crème brûlée nº{i} 😀 was lovely. {CLEAN}" for i in range(120)) + " " + TOXIC
+
+
+def _wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_summaries_are_the_pipelines_scores_and_spans_cover_the_text(shared_scorer, classifier):
+    texts = [TOXIC, CLEAN, LONG, ""]
+    analyses = shared_scorer.analyze(texts, timeout=30)
+    expected = classifier.score(texts)
+    for text, analysis, scores in zip(texts, analyses, expected, strict=True):
+        assert analysis.summary == pytest.approx(scores, abs=1e-5)
+        spans = analysis.spans
+        assert spans[0].begin == 0 and spans[-1].end == len(text)
+        for span in spans:
+            assert set(span.scores) == set(classifier.labels)
+        # the summary is each label's maximum over the windows
+        for label in classifier.labels:
+            assert analysis.summary[label] == pytest.approx(max(s.scores[label] for s in spans), abs=1e-6)
+    assert len(analyses[0].spans) == 1 and analyses[0].spans[0].end == len(TOXIC)
+    long_spans = analyses[2].spans
+    assert len(long_spans) == len(classifier.windowing.split(classifier.encode([LONG])[0][0])) >= 3
+    for before, after in zip(long_spans, long_spans[1:]):
+        assert before.begin < after.begin < before.end < after.end  # overlapping windows, in order
+    # offsets are code points: a span's text is what its window's tokens were cut from
+    last = long_spans[-1]
+    assert LONG[last.begin : last.end].endswith(TOXIC)
+    assert last.scores["toxicity"] > 0.7 > long_spans[0].scores["toxicity"]
+
+
+def test_a_window_spans_text_is_the_text_of_its_tokens(shared_scorer, classifier):
+    analysis = shared_scorer.analyze([LONG], timeout=30)[0]
+    ids, offsets = classifier.encode([LONG])
+    second = analysis.spans[1]
+    start = classifier.windowing.starts(len(ids[0]))[1]
+    body = classifier.windowing.body
+    assert second.begin == offsets[0][start][0]
+    assert second.end == offsets[0][start + body - 1][1]
+    window_text = LONG[second.begin : second.end]
+    assert classifier.encode([window_text])[0][0] == ids[0][start : start + body]
+
+
+def test_concurrent_callers_share_forward_passes(shared_scorer, classifier):
+    texts = [f"{CLEAN} ({i})" if i % 2 else f"{TOXIC} ({i})" for i in range(8)]
+    results: dict[int, object] = {}
+
+    def call(i: int) -> None:
+        results[i] = shared_scorer.analyze([texts[i]], timeout=30)[0]
+
+    with classifier._lock:  # the model is busy (as with a rescore in the same process): calls queue up
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(len(texts))]
+        for thread in threads:
+            thread.start()
+        _wait_until(lambda: len(shared_scorer._analyze) >= len(texts) - 1)
+    for thread in threads:
+        thread.join(30)
+    # the first call may have been taken alone before the others came; the rest went as one batch
+    assert shared_scorer.passes["analyze"] <= 2
+    expected = classifier.score(texts)
+    for i, scores in enumerate(expected):
+        assert results[i].summary == pytest.approx(scores, abs=1e-5)
+
+
+def test_an_analyze_call_does_not_wait_for_the_pipelines_queue(shared_scorer, classifier):
+    queue = [f"{LONG} {i}" for i in range(12)]  # a batch of comments worth dozens of windows
+    shared_scorer.SLICE_SECONDS = 1e-9  # (this instance's) pipeline passes of one window each
+    pipeline, _ = shared_scorer.holder.get()
+    assert isinstance(pipeline, PipelineClassifier)
+    done = threading.Event()
+    scored: list[dict[str, float]] = []
+    answered: list[tuple[object, int, bool]] = []
+
+    def run_pipeline() -> None:
+        scored.extend(pipeline.score(queue))
+        done.set()
+
+    def call() -> None:
+        result = shared_scorer.analyze([TOXIC], timeout=30)
+        answered.append((result, shared_scorer.passes["pipeline"], done.is_set()))
+
+    worker = threading.Thread(target=run_pipeline)
+    caller = threading.Thread(target=call)
+    with classifier._lock:  # both wait for the model: the pipeline's call first
+        worker.start()
+        _wait_until(lambda: len(shared_scorer._pipeline) == 1)
+        caller.start()
+        _wait_until(lambda: len(shared_scorer._analyze) == 1)
+    caller.join(30)
+    worker.join(60)
+    result, pipeline_passes, pipeline_done = answered[0]
+    assert result[0].summary["toxicity"] > 0.7
+    # answered after the pipeline's pass under way (and the one that may have started while the
+    # answer was on its way here), long before the pipeline's call was done
+    assert pipeline_passes <= 2 and not pipeline_done
+    assert shared_scorer.passes["pipeline"] > 10 * pipeline_passes
+    # the pipeline's scores are unchanged by being cut into turns
+    for got, expected in zip(scored, classifier.score(queue), strict=True):
+        assert got == pytest.approx(expected, abs=1e-5)
+
+
+def test_the_pipelines_passes_are_short_while_analyze_calls_are_made(shared_scorer, classifier):
+    texts = [LONG, LONG + " again"]
+    windows = sum(len(classifier.windowing.split(ids)) for ids in classifier.encode(texts)[0])
+    pipeline, _ = shared_scorer.holder.get()
+    pipeline.score(texts)
+    assert shared_scorer.passes["pipeline"] < windows  # no analyze calls: the classifier's own passes
+    shared_scorer.SLICE_SECONDS = 1e-9  # (this instance's) passes as short as can be: one window
+    shared_scorer.analyze([CLEAN], timeout=30)
+    before = shared_scorer.passes["pipeline"]
+    pipeline.score(texts)
+    assert shared_scorer.passes["pipeline"] - before == windows
+
+
+def test_a_call_that_times_out_is_dropped(shared_scorer, classifier):
+    first: list[object] = []
+    with classifier._lock:  # the model is busy with a first call: the next one waits in the queue
+        earlier = threading.Thread(target=lambda: first.append(shared_scorer.analyze([TOXIC], timeout=30)))
+        earlier.start()
+        _wait_until(lambda: shared_scorer._last_analyze > 0 and not shared_scorer._analyze)
+        with pytest.raises(AnalysisTimeout, match="did not answer within 0.2 s"):
+            shared_scorer.analyze([CLEAN + " (late)"], timeout=0.2)
+    earlier.join(30)
+    assert first
+    assert isinstance(AnalysisTimeout("x"), ClassifierUnavailable)  # the API answers both with 503
+    assert shared_scorer.analyze([CLEAN], timeout=30)[0].summary["toxicity"] < 0.3
+    assert shared_scorer.analyzed == 2  # the abandoned call was never scored
+
+
+def test_no_model_loaded_is_unavailable_with_the_reason(tmp_path):
+    scorer = SharedScorer({"CLASSIFIER_CHECKPOINT": str(tmp_path / "missing.ckpt"), "CLASSIFIER_ALLOW_UNPINNED": True})
+    with pytest.raises(ClassifierUnavailable, match="loading"):
+        scorer.analyze([TOXIC], timeout=1)  # answered at once; the load goes on in the background
+    assert scorer._loader is not None
+    scorer._loader.join(60)
+    with pytest.raises(ClassifierUnavailable, match="not loaded: .*missing.ckpt.* not found"):
+        scorer.analyze([TOXIC], timeout=1)
+    scorer.stop()
+
+
+def test_a_classifier_without_windows_scores_whole_texts(classifier_config):
+    fixed = FixedClassifier({TOXIC: {"toxicity": 0.9, "insult": 0.8}})
+    scorer = SharedScorer(classifier_config, fixed)
+    try:
+        toxic, clean = scorer.analyze([TOXIC, CLEAN], timeout=30)
+        assert toxic.summary["toxicity"] == 0.9 and clean.summary["toxicity"] == 0.01
+        assert [(s.begin, s.end, s.scores) for s in toxic.spans] == [(0, len(TOXIC), toxic.summary)]
+        pipeline, _ = scorer.holder.get()
+        assert pipeline.score([TOXIC]) == fixed.score([TOXIC])
+    finally:
+        scorer.stop()
+
+
+def test_bad_input_is_a_type_error(shared_scorer):
+    with pytest.raises(TypeError):
+        shared_scorer.analyze(TOXIC, timeout=1)
+    with pytest.raises(TypeError):
+        shared_scorer.analyze([TOXIC, 3], timeout=1)
+    assert shared_scorer.analyze([], timeout=1) == []
+
+
+def test_in_process_scoring_shares_the_web_processs_model(tmp_path, classifier_config):
+    app = app_of_its_own(tmp_path, "inprocess.db", SCORING_MODE="inprocess", **classifier_config)
+    scorer = app.extensions["comments.analyzer"]
+    assert app.extensions["comments.scoring"].holder is scorer.holder
+    with app.app_context():
+        with pytest.raises(ClassifierUnavailable, match="loading"):
+            analyze([TOXIC], timeout=1)
+        scorer._loader.join(60)
+        assert analyze([TOXIC], timeout=30)[0].summary["toxicity"] > 0.7
+    pipeline, _ = scorer.holder.get()
+    assert isinstance(pipeline, PipelineClassifier)
+    scorer.stop()
+
+
+def test_rq_mode_loads_the_model_in_the_web_process_for_analyze_calls(rq_app):
+    app, _ = rq_app
+    scorer = app.extensions["comments.analyzer"]
+    assert scorer.holder.loaded() == (None, None)  # nothing loaded until analyze is used
+    scorer.preload()
+    scorer._loader.join(60)
+    with app.app_context():
+        toxic, clean = analyze([TOXIC, CLEAN], timeout=30)
+    assert toxic.summary["toxicity"] > 0.7 > clean.summary["toxicity"]
+    assert scorer.passes == {"analyze": 1, "pipeline": 0}
+    scorer.stop()
+
+
+def test_scoring_off_means_no_analyze(tmp_path):
+    app = app_of_its_own(tmp_path, "off.db", SCORING_MODE="off")
+    with app.app_context(), pytest.raises(ClassifierUnavailable, match="off"):
+        analyze([TOXIC], timeout=1)
