@@ -8,6 +8,7 @@ import time
 import pytest
 
 from comments.classifier import ClassifierUnavailable
+from comments.extensions import db as database
 from comments.tasks.analyzer import AnalysisTimeout, PipelineClassifier, SharedScorer, analyze
 from tests.helpers import FixedClassifier, app_of_its_own
 
@@ -188,6 +189,7 @@ def test_in_process_scoring_shares_the_web_processs_model(tmp_path, classifier_c
             analyze([TOXIC], timeout=1)
         scorer._loader.join(60)
         assert analyze([TOXIC], timeout=30)[0].summary["toxicity"] > 0.7
+        database.engine.dispose()
     pipeline, _ = scorer.holder.get()
     assert isinstance(pipeline, PipelineClassifier)
     scorer.stop()
@@ -208,5 +210,7 @@ def test_rq_mode_loads_the_model_in_the_web_process_for_analyze_calls(rq_app):
 
 def test_scoring_off_means_no_analyze(tmp_path):
     app = app_of_its_own(tmp_path, "off.db", SCORING_MODE="off")
-    with app.app_context(), pytest.raises(ClassifierUnavailable, match="off"):
-        analyze([TOXIC], timeout=1)
+    with app.app_context():
+        with pytest.raises(ClassifierUnavailable, match="off"):
+            analyze([TOXIC], timeout=1)
+        database.engine.dispose()
