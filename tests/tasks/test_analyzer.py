@@ -83,6 +83,28 @@ def test_concurrent_callers_share_forward_passes(shared_scorer, classifier):
         assert results[i].summary == pytest.approx(scores, abs=1e-5)
 
 
+def test_in_a_batch_a_short_call_is_answered_before_the_long_ones(shared_scorer, classifier):
+    answered: dict[str, float] = {}
+
+    def call(name: str, texts: list[str]) -> None:
+        shared_scorer.analyze(texts, timeout=60)
+        answered[name] = time.perf_counter()
+
+    long_call = threading.Thread(target=call, args=("long", [f"{LONG} {i}" for i in range(6)]))
+    short_call = threading.Thread(target=call, args=("short", [TOXIC]))
+    with classifier._lock:  # the model is busy: both calls go into one batch
+        first = threading.Thread(target=call, args=("first", [CLEAN]))
+        first.start()
+        _wait_until(lambda: shared_scorer._last_analyze > 0 and not shared_scorer._analyze)
+        long_call.start()
+        short_call.start()
+        _wait_until(lambda: len(shared_scorer._analyze) == 2)
+    for thread in (first, long_call, short_call):
+        thread.join(60)
+    assert shared_scorer.passes["analyze"] > 3  # the second batch took several passes
+    assert answered["short"] < answered["long"]
+
+
 def test_an_analyze_call_does_not_wait_for_the_pipelines_queue(shared_scorer, classifier):
     queue = [f"{LONG} {i}" for i in range(12)]  # a batch of comments worth dozens of windows
     shared_scorer.SLICE_SECONDS = 1e-9  # (this instance's) pipeline passes of one window each
