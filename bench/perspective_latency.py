@@ -287,6 +287,9 @@ def rates_to_try(results: dict[float, dict]) -> float | None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["report"]:  # print the table of a results file again
+        print(report(json.loads(Path(sys.argv[2]).read_text())))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--settings",
@@ -362,8 +365,9 @@ def report(results: dict) -> str:
     for m in (reference or {}).values():
         ref_answers.update(m["answers"])
     lines = [
-        "| setting | p50 / p95 / p99 ms at 5/s | at 10/s | at 20/s | highest rate with p99 < 800 ms | max diff vs fp32 |",
-        "|---|---|---|---|---:|---:|",
+        "| setting | p50 / p95 / p99 ms at 5/s | at 10/s | at 20/s | highest rate with p99 < 800 ms | max diff vs fp32 "
+        "| 1-min load |",
+        "|---|---|---|---|---:|---:|---|",
     ]
     for setting, by_rate in settings.items():
         cells = []
@@ -387,7 +391,9 @@ def report(results: dict) -> str:
             if k in ref_answers[i]
         ]
         diff = f"{max(diffs):.3g}" if diffs and reference is not None else "—"
-        lines.append(f"| `{setting}` | " + " | ".join(cells) + f" | {best} | {diff} |")
+        loads = [m[key] for m in by_rate.values() for key in ("load_before", "load_after")]
+        load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "—"
+        lines.append(f"| `{setting}` | " + " | ".join(cells) + f" | {best} | {diff} | {load} |")
     return "\n".join(lines)
 
 
