@@ -265,6 +265,16 @@ def serve(setting: str, port: int, model: tuple[Path, Path, str]) -> subprocess.
     raise RuntimeError(f"server for {setting} did not start")
 
 
+def worker_rss_mb(master: int) -> float:
+    """Resident memory of gunicorn's (one) worker once the model is loaded."""
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        status = Path(f"/proc/{children[0]}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
+    except (OSError, IndexError, StopIteration):
+        return math.nan
+
+
 def rates_to_try(results: dict[float, dict]) -> float | None:
     """The next rate: the base rates, then up (x1.5) or down (/2, down to 1/s) until the highest
     rate with p99 under the target is bracketed, with one rate between a pass and a fail."""
@@ -326,7 +336,9 @@ def main() -> None:
         port = args.port + n
         started = time.perf_counter()
         server = serve(setting, port, model)
-        log(f"{setting}: ready in {time.perf_counter() - started:.1f}s")
+        ready_seconds = time.perf_counter() - started
+        rss = worker_rss_mb(server.pid)
+        log(f"{setting}: ready in {ready_seconds:.1f}s, worker RSS {rss:.0f} MB")
         try:
             for text in texts[:8]:  # warm-up
                 try:
@@ -350,6 +362,7 @@ def main() -> None:
             server.terminate()
             server.wait(30)
         results["settings"][setting] = {str(r): m for r, m in sorted(measured.items())}
+        results.setdefault("servers", {})[setting] = {"ready_seconds": ready_seconds, "rss_mb": rss}
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
     out = BENCH / ".work" / "results" / f"perspective_latency-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
