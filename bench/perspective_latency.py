@@ -350,6 +350,9 @@ def main() -> None:
     info = machine()
     log(f"machine: {info}; load {loadavg()}")
     results: dict[str, dict] = {"machine": info, "settings": {}, "seconds": args.seconds, "comments": len(texts)}
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
+    out = BENCH / ".work" / "results" / f"perspective_latency-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     for n, setting in enumerate(args.settings.split(",")):
         port = args.port + n
         started = time.perf_counter()
@@ -381,10 +384,7 @@ def main() -> None:
             server.wait(30)
         results["settings"][setting] = {str(r): m for r, m in sorted(measured.items())}
         results.setdefault("servers", {})[setting] = {"ready_seconds": ready_seconds, "rss_mb": rss}
-    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
-    out = BENCH / ".work" / "results" / f"perspective_latency-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
+        out.write_text(json.dumps(results, indent=1))  # after each setting: a stopped run keeps what it measured
     print(report(results))
     log(f"wrote {out}")
 
