@@ -135,9 +135,10 @@ class SharedScorer(BackgroundThread):
         self._loader: threading.Thread | None = None
         #: measured seconds per token's worth of compute (pass cost included), for the slices
         self.seconds_per_token: float | None = None
-        #: passes run, by kind, and texts analyzed (tests and the benchmark read them)
+        #: passes run, by kind, texts analyzed and analyze calls received (tests and the benchmark read them)
         self.passes = {"analyze": 0, "pipeline": 0}
         self.analyzed = 0
+        self.calls = 0
 
     # --- callers ------------------------------------------------------------------------------
     def analyze(self, texts: Sequence[str], *, timeout: float) -> list[Analysis]:
@@ -210,6 +211,7 @@ class SharedScorer(BackgroundThread):
             if job.kind == "analyze":
                 self._analyze.append(job)
                 self._last_analyze = time.monotonic()
+                self.calls += 1
             else:
                 self._pipeline.append(job)
             self._cond.notify()

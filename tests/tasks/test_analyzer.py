@@ -73,7 +73,7 @@ def test_concurrent_callers_share_forward_passes(shared_scorer, classifier):
         threads = [threading.Thread(target=call, args=(i,)) for i in range(len(texts))]
         for thread in threads:
             thread.start()
-        _wait_until(lambda: len(shared_scorer._analyze) >= len(texts) - 1)
+        _wait_until(lambda: shared_scorer.calls == len(texts))
     for thread in threads:
         thread.join(30)
     # the first call may have been taken alone before the others came; the rest went as one batch
@@ -98,7 +98,7 @@ def test_in_a_batch_a_short_call_is_answered_before_the_long_ones(shared_scorer,
         _wait_until(lambda: shared_scorer._last_analyze > 0 and not shared_scorer._analyze)
         long_call.start()
         short_call.start()
-        _wait_until(lambda: len(shared_scorer._analyze) == 2)
+        _wait_until(lambda: shared_scorer.calls == 3)
     for thread in (first, long_call, short_call):
         thread.join(60)
     assert shared_scorer.passes["analyze"] > 3  # the second batch took several passes
@@ -128,7 +128,7 @@ def test_an_analyze_call_does_not_wait_for_the_pipelines_queue(shared_scorer, cl
         worker.start()
         _wait_until(lambda: len(shared_scorer._pipeline) == 1)
         caller.start()
-        _wait_until(lambda: len(shared_scorer._analyze) == 1)
+        _wait_until(lambda: shared_scorer.calls == 1)
     caller.join(30)
     worker.join(60)
     result, pipeline_passes, pipeline_done = answered[0]
