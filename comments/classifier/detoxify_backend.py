@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import statistics
 import threading
 import time
 from collections.abc import Sequence
@@ -214,9 +215,15 @@ class DetoxifyClassifier:
         What a pass costs beyond its tokens depends on everything at once: the model's size (a
         tiny model is mostly the Python of transformers' modules, a bert-base mostly reading its
         weights), the runtime, the precision and the CPU. So it is measured once, at start-up,
-        from the best of a few timings of a one-row pass and a many-row pass (under a second
+        from the best of a few timings of a one-row pass and a many-row pass (about a second
         for a bert-base model on 2 cores): cost = fixed + per_token * padded tokens. Only how texts
         are grouped into passes depends on it, never the scores.
+
+        The estimate is the median of five, each from its own timings: on a busy machine a single
+        estimate came out anywhere between 44 and 4096 (the upper bound) for a bert-base model
+        whose quiet value is 28, and 4096 doubles the padded tokens of a batch of comments (and
+        nearly triples its attention work): torch fp32 ``score()`` then runs at about half its
+        speed (bench/README.md, "Perspective-compatible analyze").
         """
         import torch  # deferred: torch and the model load only where a classifier is used
 
@@ -241,9 +248,12 @@ class DetoxifyClassifier:
                     timings.append(time.perf_counter() - started)
             return min(timings)
 
-        one = best_seconds(1, 8)
-        many = best_seconds(rows, width)
-        return planner.pass_cost_from_timings(one, many, small_tokens=8, many_tokens=rows * width)
+        estimates = []
+        for _ in range(5):
+            one = best_seconds(1, 8)
+            many = best_seconds(rows, width)
+            estimates.append(planner.pass_cost_from_timings(one, many, small_tokens=8, many_tokens=rows * width))
+        return int(statistics.median(estimates))
 
     # -- scoring --------------------------------------------------------------
 

@@ -8,6 +8,9 @@ Two ways to run it, chosen by ``COMMENTS_SCORING_MODE``:
   on any machine that reaches the database and Redis) hold the model and score.
 - ``off``: no classifier; the site's rules alone decide.
 
+In ``inprocess`` and ``rq`` mode every web process also has a shared scorer for analyze calls
+(``comments.tasks.analyzer``; in ``inprocess`` mode the pipeline's passes go through it too).
+
 Either way the database is the truth and every worker also sweeps it for comments still waiting
 (their job was lost with a crashed process or Redis, or the classifier was down), so no comment
 is ever lost.

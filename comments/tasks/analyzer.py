@@ -135,9 +135,10 @@ class SharedScorer(BackgroundThread):
         self._loader: threading.Thread | None = None
         #: measured seconds per token's worth of compute (pass cost included), for the slices
         self.seconds_per_token: float | None = None
-        #: passes run, by kind, and texts analyzed (tests and the benchmark read them)
+        #: passes run, by kind, texts analyzed and analyze calls received (tests and the benchmark read them)
         self.passes = {"analyze": 0, "pipeline": 0}
         self.analyzed = 0
+        self.calls = 0
 
     # --- callers ------------------------------------------------------------------------------
     def analyze(self, texts: Sequence[str], *, timeout: float) -> list[Analysis]:
@@ -210,6 +211,7 @@ class SharedScorer(BackgroundThread):
             if job.kind == "analyze":
                 self._analyze.append(job)
                 self._last_analyze = time.monotonic()
+                self.calls += 1
             else:
                 self._pipeline.append(job)
             self._cond.notify()
@@ -255,48 +257,78 @@ class SharedScorer(BackgroundThread):
 
     def _run_analyze(self, batch: list[_Job]) -> None:
         classifier = self._model()
-        texts = [text for job in batch for text in job.texts]
-        self.analyzed += len(texts)
+        self.analyzed += sum(len(job.texts) for job in batch)
         if isinstance(classifier, WindowedClassifier):
-            analyses = self._analyze_windows(classifier, texts)
-        else:  # a classifier that scores whole texts only: one span, the whole text
-            scores = classifier.score(texts)
-            self.passes["analyze"] += 1
-            analyses = [Analysis(summary=s, spans=[Span(0, len(t), s)]) for t, s in zip(texts, scores, strict=True)]
+            self._analyze_windows(classifier, batch)
+            return
+        # A classifier that scores whole texts only: one span, the whole text.
+        texts = [text for job in batch for text in job.texts]
+        scores = classifier.score(texts)
+        self.passes["analyze"] += 1
+        analyses = [Analysis(summary=s, spans=[Span(0, len(t), s)]) for t, s in zip(texts, scores, strict=True)]
         at = 0
         for job in batch:
             job.analyses = analyses[at : at + len(job.texts)]
             at += len(job.texts)
             job.done.set()
 
-    def _analyze_windows(self, classifier: WindowedClassifier, texts: list[str]) -> list[Analysis]:
+    def _analyze_windows(self, classifier: WindowedClassifier, batch: list[_Job]) -> None:
+        """All the batch's windows in shared passes, the shortest first; each call is answered as
+        soon as its own windows are scored (a one-line comment does not wait for a long one)."""
+        texts = [text for job in batch for text in job.texts]
         work, char_spans = _cut(classifier, texts)
-        work = planner.Plan(
-            windows=work.windows,
-            owners=work.owners,
-            passes=planner.group_into_passes(
-                [len(w) for w in work.windows],
-                windows_per_pass=classifier.windows_per_pass,
-                window=classifier.window,
-                pass_cost_tokens=classifier.pass_cost_tokens,
-            ),
-            n_texts=len(texts),
+        passes = planner.group_into_passes(
+            [len(w) for w in work.windows],
+            windows_per_pass=classifier.windows_per_pass,
+            window=classifier.window,
+            pass_cost_tokens=classifier.pass_cost_tokens,
         )
+        job_of_text = [n for n, job in enumerate(batch) for _ in job.texts]
+        job_windows: list[list[int]] = [[] for _ in batch]
+        for k, owner in enumerate(work.owners):
+            job_windows[job_of_text[owner]].append(k)
+        waiting = [len(ks) for ks in job_windows]
         rows: list[list[float] | None] = [None] * len(work.windows)
-        pass_rows = []
-        for chunk in work.passes:
+        for chunk in reversed(passes):
             got = self._timed_pass(classifier, [work.windows[k] for k in chunk], "analyze")
-            pass_rows.append(got)
             for k, scored in zip(chunk, got, strict=True):
                 rows[k] = scored
-        summaries = planner.reassemble(work, pass_rows)
+                n = job_of_text[work.owners[k]]
+                waiting[n] -= 1
+                if not waiting[n]:
+                    self._answer(classifier, batch[n], job_windows[n], work, char_spans, rows)
+
+    @staticmethod
+    def _answer(
+        classifier: WindowedClassifier,
+        job: _Job,
+        windows: list[int],
+        work: planner.Plan,
+        char_spans: list[tuple[int, int]],
+        rows: list[list[float] | None],
+    ) -> None:
+        """Answer ``job`` from its ``windows``' rows: the summary is the pipeline's
+        (``planner.reassemble``), a span per window."""
+        first_text = work.owners[windows[0]]
+        own = planner.Plan(
+            windows=[work.windows[k] for k in windows],
+            owners=[work.owners[k] - first_text for k in windows],
+            passes=[[i] for i in range(len(windows))],
+            n_texts=len(job.texts),
+        )
+        scored = [rows[k] for k in windows]
+        summaries = planner.reassemble(own, [[row] for row in scored if row is not None])
         labels = classifier.labels
-        spans: list[list[Span]] = [[] for _ in texts]
-        for k, (owner, (begin, end)) in enumerate(zip(work.owners, char_spans, strict=True)):
-            row = rows[k]
+        spans: list[list[Span]] = [[] for _ in job.texts]
+        for k, row in zip(windows, scored, strict=True):
             assert row is not None
-            spans[owner].append(Span(begin, end, {label: min(1.0, max(0.0, v)) for label, v in zip(labels, row)}))
-        return [Analysis(dict(zip(labels, summary)), text_spans) for summary, text_spans in zip(summaries, spans)]
+            begin, end = char_spans[k]
+            clamped = {label: min(1.0, max(0.0, v)) for label, v in zip(labels, row)}
+            spans[work.owners[k] - first_text].append(Span(begin, end, clamped))
+        job.analyses = [
+            Analysis(dict(zip(labels, summary)), text_spans) for summary, text_spans in zip(summaries, spans)
+        ]
+        job.done.set()
 
     def _run_pipeline_pass(self, job: _Job) -> None:
         """One pass of the pipeline's oldest call; the call is answered after its last pass."""

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from comments.classifier import ClassifierUnavailable
+from comments.extensions import db as database
 from comments.tasks.analyzer import AnalysisTimeout, PipelineClassifier, SharedScorer, analyze
 from tests.helpers import FixedClassifier, app_of_its_own
 
@@ -72,7 +73,7 @@ def test_concurrent_callers_share_forward_passes(shared_scorer, classifier):
         threads = [threading.Thread(target=call, args=(i,)) for i in range(len(texts))]
         for thread in threads:
             thread.start()
-        _wait_until(lambda: len(shared_scorer._analyze) >= len(texts) - 1)
+        _wait_until(lambda: shared_scorer.calls == len(texts))
     for thread in threads:
         thread.join(30)
     # the first call may have been taken alone before the others came; the rest went as one batch
@@ -80,6 +81,28 @@ def test_concurrent_callers_share_forward_passes(shared_scorer, classifier):
     expected = classifier.score(texts)
     for i, scores in enumerate(expected):
         assert results[i].summary == pytest.approx(scores, abs=1e-5)
+
+
+def test_in_a_batch_a_short_call_is_answered_before_the_long_ones(shared_scorer, classifier):
+    answered: dict[str, float] = {}
+
+    def call(name: str, texts: list[str]) -> None:
+        shared_scorer.analyze(texts, timeout=60)
+        answered[name] = time.perf_counter()
+
+    long_call = threading.Thread(target=call, args=("long", [f"{LONG} {i}" for i in range(6)]))
+    short_call = threading.Thread(target=call, args=("short", [TOXIC]))
+    with classifier._lock:  # the model is busy: both calls go into one batch
+        first = threading.Thread(target=call, args=("first", [CLEAN]))
+        first.start()
+        _wait_until(lambda: shared_scorer._last_analyze > 0 and not shared_scorer._analyze)
+        long_call.start()
+        short_call.start()
+        _wait_until(lambda: shared_scorer.calls == 3)
+    for thread in (first, long_call, short_call):
+        thread.join(60)
+    assert shared_scorer.passes["analyze"] > 3  # the second batch took several passes
+    assert answered["short"] < answered["long"]
 
 
 def test_an_analyze_call_does_not_wait_for_the_pipelines_queue(shared_scorer, classifier):
@@ -105,7 +128,7 @@ def test_an_analyze_call_does_not_wait_for_the_pipelines_queue(shared_scorer, cl
         worker.start()
         _wait_until(lambda: len(shared_scorer._pipeline) == 1)
         caller.start()
-        _wait_until(lambda: len(shared_scorer._analyze) == 1)
+        _wait_until(lambda: shared_scorer.calls == 1)
     caller.join(30)
     worker.join(60)
     result, pipeline_passes, pipeline_done = answered[0]
@@ -188,6 +211,7 @@ def test_in_process_scoring_shares_the_web_processs_model(tmp_path, classifier_c
             analyze([TOXIC], timeout=1)
         scorer._loader.join(60)
         assert analyze([TOXIC], timeout=30)[0].summary["toxicity"] > 0.7
+        database.engine.dispose()
     pipeline, _ = scorer.holder.get()
     assert isinstance(pipeline, PipelineClassifier)
     scorer.stop()
@@ -208,5 +232,7 @@ def test_rq_mode_loads_the_model_in_the_web_process_for_analyze_calls(rq_app):
 
 def test_scoring_off_means_no_analyze(tmp_path):
     app = app_of_its_own(tmp_path, "off.db", SCORING_MODE="off")
-    with app.app_context(), pytest.raises(ClassifierUnavailable, match="off"):
-        analyze([TOXIC], timeout=1)
+    with app.app_context():
+        with pytest.raises(ClassifierUnavailable, match="off"):
+            analyze([TOXIC], timeout=1)
+        database.engine.dispose()
