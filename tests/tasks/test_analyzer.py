@@ -202,7 +202,9 @@ def test_bad_input_is_a_type_error(shared_scorer):
     assert shared_scorer.analyze([], timeout=1) == []
 
 
-def test_in_process_scoring_shares_the_web_processs_model(tmp_path, classifier_config):
+def test_in_process_scoring_shares_the_web_processs_model(tmp_path, classifier_config, db):
+    # ``db``: on PostgreSQL the app of its own writes its site "news" into the suite's database,
+    # which the fixture empties again for the next test.
     app = app_of_its_own(tmp_path, "inprocess.db", SCORING_MODE="inprocess", **classifier_config)
     scorer = app.extensions["comments.analyzer"]
     assert app.extensions["comments.scoring"].holder is scorer.holder
@@ -230,7 +232,7 @@ def test_rq_mode_loads_the_model_in_the_web_process_for_analyze_calls(rq_app):
     scorer.stop()
 
 
-def test_scoring_off_means_no_analyze(tmp_path):
+def test_scoring_off_means_no_analyze(tmp_path, db):
     app = app_of_its_own(tmp_path, "off.db", SCORING_MODE="off")
     with app.app_context():
         with pytest.raises(ClassifierUnavailable, match="off"):
