@@ -32,6 +32,7 @@ from tests.helpers import (
     chromium_or_skip,
     make_comment,
     make_config,
+    new_sso_secret,
     reset_postgres,
     set_settings,
 )
@@ -251,3 +252,19 @@ def own_limiter_storage() -> Iterator[None]:
         client = getattr(storage, "storage", None)
         if client is not None and hasattr(client, "close"):
             client.close()  # the redis client's connection pool: no unclosed sockets left behind
+
+
+@pytest.fixture()
+def secret(site: Site) -> str:
+    """The test site's SSO secret, as its host signs readers' tokens with it."""
+    return new_sso_secret(site)
+
+
+@pytest.fixture()
+def other_secret(db: Any) -> str:
+    """Another site's SSO secret: its tokens are not the test site's."""
+    from comments.services.sites import create_site
+
+    other, _ = create_site("other", [])
+    db.session.commit()
+    return new_sso_secret(other)

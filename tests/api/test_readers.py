@@ -21,11 +21,6 @@ def _url(comment_id: int) -> str:
 
 
 @pytest.fixture()
-def secret(site):
-    return new_sso_secret(site)
-
-
-@pytest.fixture()
 def ann(secret):
     return bearer(sso_token(secret, user={"id": "ann", "username": "Ann", "badges": ["subscriber"]}))
 

@@ -21,26 +21,13 @@ from comments.models import (
     Thread,
     utcnow,
 )
-from comments.services.sites import create_site
-from tests.helpers import BAD_SSO_TOKENS, ORIGIN, bearer, new_sso_secret, set_settings, sso_token
+from tests.helpers import BAD_SSO_TOKENS, ORIGIN, bearer, set_settings, sso_token
 
 STORED = (Comment, Author, AuthorName, Thread, Report, RevokedToken)
 
 
 def _counts(db) -> dict[str, int]:
     return {m.__tablename__: db.session.execute(select(func.count()).select_from(m)).scalar_one() for m in STORED}
-
-
-@pytest.fixture()
-def secret(site):
-    return new_sso_secret(site)
-
-
-@pytest.fixture()
-def other_secret(db):
-    other, _ = create_site("other", [])
-    db.session.commit()
-    return new_sso_secret(other)
 
 
 @pytest.fixture()

@@ -21,11 +21,6 @@ def _reader(site, secret, **user) -> sso.Reader:
     return sso.verify_token(site, sso_token(secret, user={"id": "u-1", "username": "Ann", **user}))
 
 
-@pytest.fixture()
-def secret(site):
-    return new_sso_secret(site)
-
-
 def _authors(db) -> int:
     return db.session.execute(select(func.count()).select_from(Author)).scalar_one()
 

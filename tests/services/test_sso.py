@@ -13,20 +13,7 @@ from comments import transaction
 from comments.models import AuditEvent, RevokedToken, SsoSecret, utcnow
 from comments.services import sso
 from comments.services.errors import Unauthorized
-from comments.services.sites import create_site
 from tests.helpers import BAD_SSO_TOKENS, new_sso_secret, set_settings, sso_token
-
-
-@pytest.fixture()
-def secret(site):
-    return new_sso_secret(site)
-
-
-@pytest.fixture()
-def other_secret(db):
-    other, _ = create_site("other", [])
-    db.session.commit()
-    return new_sso_secret(other)
 
 
 def _refused(site, token, **options) -> str:
