@@ -6,6 +6,8 @@ The limits themselves are declared where they apply: the public API's in ``comme
 
 from __future__ import annotations
 
+import time
+
 import flask_limiter
 from flask import current_app, g, request
 from limits.storage import MemoryStorage
@@ -70,3 +72,14 @@ class Limiter(flask_limiter.Limiter):
 
 
 limiter = Limiter(key_func=request_key)
+
+
+def retry_after_seconds() -> int:
+    """Seconds until the limit this request ran into resets: its 429's ``Retry-After``."""
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    try:
+        return max(1, int(current.reset_at - time.time()))
+    except Exception:  # the limit store (Redis) failed since the limit was checked: still a 429
+        return 60

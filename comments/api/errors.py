@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import marshmallow as ma
@@ -15,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from comments.extensions import db
-from comments.limiting import limiter
+from comments.limiting import retry_after_seconds
 from comments.services.errors import SERVICE_ERROR_STATUS, ServiceError
 
 log = logging.getLogger(__name__)
@@ -123,7 +122,7 @@ class ContractApi(Api):
             limit = current_app.config.get("MAX_CONTENT_LENGTH")
             message = f"The request body is larger than {limit} bytes."
         elif status == 429:
-            headers["Retry-After"] = str(_retry_after_seconds())
+            headers["Retry-After"] = str(retry_after_seconds())
             message = f"Too many requests ({error.description}). Try again later."
         elif status == 405:
             message = f"{request.method} is not allowed here."
@@ -157,16 +156,6 @@ class ContractApi(Api):
         if not _wants_json():
             raise error
         return error_response(500, "internal_error", "Something went wrong on our side.")
-
-
-def _retry_after_seconds() -> int:
-    current = limiter.current_limit
-    if current is None:
-        return 60
-    try:
-        return max(1, int(current.reset_at - time.time()))
-    except Exception:  # the limit store (Redis) failed since the limit was checked: still a 429
-        return 60
 
 
 # The API object: create_app binds it and registers the blueprints on it.

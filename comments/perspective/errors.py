@@ -9,7 +9,6 @@ The blueprint's own handlers take these errors before the app's (which answer in
 from __future__ import annotations
 
 import logging
-import time
 import traceback
 
 from flask import Blueprint, Response, current_app, jsonify
@@ -17,7 +16,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from comments.classifier import ClassifierUnavailable
-from comments.limiting import limiter
+from comments.limiting import retry_after_seconds
 from comments.services.errors import SERVICE_ERROR_STATUS, ServiceError
 from comments.tasks.analyzer import AnalysisTimeout
 
@@ -52,16 +51,6 @@ def google_error(status: int, message: str, retry_after: int | None = None) -> R
     return response
 
 
-def _retry_after_seconds() -> int:
-    current = limiter.current_limit
-    if current is None:
-        return 60
-    try:
-        return max(1, int(current.reset_at - time.time()))
-    except Exception:  # the limit store (Redis) failed since the limit was checked: still a 429
-        return 60
-
-
 def register(bp: Blueprint) -> None:
     bp.register_error_handler(ServiceError, _service_error)
     bp.register_error_handler(HTTPException, _http_error)
@@ -82,7 +71,7 @@ def _http_error(error: HTTPException) -> Response:
         return google_error(
             429,
             f"Quota exceeded for this API key ({error.description}). Try again later.",
-            _retry_after_seconds(),
+            retry_after_seconds(),
         )
     if status == 413:
         limit = current_app.config.get("MAX_CONTENT_LENGTH")

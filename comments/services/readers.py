@@ -28,7 +28,7 @@ from comments.models import (
     Status,
     utcnow,
 )
-from comments.security import keyed_hash
+from comments.security import hash_email, keyed_hash
 from comments.services import moderation
 from comments.services.audit import Actor, record
 from comments.services.errors import Forbidden, NotFound, invalid_field
@@ -78,7 +78,7 @@ def for_reader(site: Site, reader: Reader, now: datetime | None = None) -> Autho
     if author.badges != badges:
         author.badges = badges
     if reader.email is not None:
-        author.email_hash = keyed_hash("email", reader.email.strip().lower())
+        author.email_hash = hash_email(reader.email)
     author.url = reader.url or ""
     author.role = reader.role or ""
     if created or author.name != reader.username:
