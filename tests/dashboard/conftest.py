@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from comments.models import Comment
-from tests.helpers import Dashboard, make_comment, set_settings
+from comments.services.accounts import create_moderator
+from comments.services.sites import create_site
+from tests.helpers import PASSWORD, Dashboard, make_comment, set_settings
 
 
 @pytest.fixture()
@@ -46,6 +48,17 @@ def dashboard(client, moderator) -> Dashboard:
 
 
 # --- the browser ------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def other_site_moderator(app, db, site) -> Dashboard:
+    """Logged in as a moderator of another site only (the site "other")."""
+    create_site("other", ["https://other.example"])
+    create_moderator("limited@other.example", PASSWORD, ["other"])
+    db.session.commit()
+    board = Dashboard(app.test_client())
+    assert board.login("limited@other.example").status_code == 303
+    return board
 
 
 @pytest.fixture()

@@ -10,9 +10,7 @@ from datetime import timedelta
 import pytest
 
 from comments.models import AuditEvent, Author, AuthorStatus, Comment, Site, utcnow
-from comments.services.accounts import create_moderator
-from comments.services.sites import create_site
-from tests.helpers import PASSWORD, Dashboard, make_comment, set_settings, signed_in
+from tests.helpers import Dashboard, make_comment, set_settings, signed_in
 
 
 def _cards(page_html: str) -> list[int]:
@@ -233,16 +231,6 @@ def test_changing_an_unknown_author_is_404(dashboard, db):
 
 
 # --- moderators limited to some sites -----------------------------------------------------------------
-
-
-@pytest.fixture()
-def other_site_moderator(app, db, site):
-    create_site("other", ["https://other.example"])
-    create_moderator("limited@other.example", PASSWORD, ["other"])
-    db.session.commit()
-    board = Dashboard(app.test_client())
-    assert board.login("limited@other.example").status_code == 303
-    return board
 
 
 def test_a_moderator_of_other_sites_cannot_see_or_change_the_author(other_site_moderator, db, jane):

@@ -12,7 +12,6 @@ import pytest
 
 from comments.models import QUEUE_VALUES, AuditEvent, Author, Comment, Site, utcnow
 from comments.services.accounts import create_moderator
-from comments.services.sites import create_site
 from comments.services.threads import rfc3339
 from tests.helpers import PASSWORD, Dashboard, make_comment, set_settings
 
@@ -258,16 +257,6 @@ def test_deciding_an_unknown_comment_is_404(dashboard, db, comment_id, message):
 
 
 # --- moderators limited to some sites -----------------------------------------------------------
-
-
-@pytest.fixture()
-def other_site_moderator(app, db, site):
-    create_site("other", ["https://other.example"])
-    create_moderator("limited@other.example", PASSWORD, ["other"])
-    db.session.commit()
-    board = Dashboard(app.test_client())
-    assert board.login("limited@other.example").status_code == 303
-    return board
 
 
 def test_a_moderator_limited_to_some_sites_sees_only_those(other_site_moderator, held_comments, db):
