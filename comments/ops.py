@@ -16,6 +16,7 @@ from comments.extensions import db
 from comments.redis_health import CLIENT_OPTIONS
 from comments.services.review.queue import queue_figures
 from comments.services.webhooks.outbox import outbox_figures
+from comments.tasks.analyzer import EXTENSION
 
 bp = Blueprint("ops", __name__)
 
@@ -63,6 +64,18 @@ def _check_classifier() -> str | None:
     return None if ready else f"classifier: {state}"
 
 
+def _check_analyzer() -> str | None:
+    """rq mode only (in-process, the classifier check is the same model): the web process's model,
+    which serves analyze calls alone. None where it does not matter: scoring on another mode, or
+    no key has asked for it yet ("not_loaded": no active key with the analyze scope when the
+    process started, and no analyze call since)."""
+    if current_app.config["SCORING_MODE"] != "rq":
+        return None
+    scorer = current_app.extensions.get(EXTENSION)
+    state = getattr(scorer, "state", None)
+    return state if isinstance(state, str) else None
+
+
 class DatabaseCollector(Collector):
     """Comments by status, review queue depth, the oldest held item's age and the webhook outbox,
     read from the database at scrape time: right however many processes there are."""
@@ -105,10 +118,16 @@ def readyz() -> Response:
     truth): with Redis down, limits count per process and new comments wait for the sweep, so the
     answer stays 200 with ``"status": "degraded"`` and ``"degraded": ["redis"]``: a 503 would
     have every web process taken out of rotation, turning a degraded service into an outage.
+    In rq mode ``checks.analyzer`` is the web process's own model (analyze calls only): while it
+    loads or after it failed, ``"analyzer"`` is degraded, for the same reason.
     """
     problems = {"database": _check_database(), "classifier": _check_classifier()}
     redis_problem = _check_redis()
     degraded = ["redis"] if redis_problem else []
+    analyzer = _check_analyzer()
+    if analyzer is not None and (analyzer == "loading" or analyzer.startswith("failed")):
+        # Comments are served; analyze calls answer 503 meanwhile: degraded, not out of rotation.
+        degraded.append("analyzer")
     failed = [problem for problem in problems.values() if problem]
     status = "not_ready" if failed else "degraded" if degraded else "ready"
     checks: dict[str, Any] = {
@@ -118,6 +137,10 @@ def readyz() -> Response:
     }
     if current_app.config.get("REDIS_URL") is None:
         checks["redis"] = "not_configured"
+    if analyzer is not None:
+        checks["analyzer"] = analyzer
+    if analyzer is not None:
+        checks["analyzer"] = analyzer
     scoring = current_app.extensions.get("comments.scoring")
     if scoring is None:
         checks["classifier"] = "off"

@@ -49,6 +49,7 @@ from comments.services.hostjson import EXPORTED_COMMENT
 from comments.services.sites import effective_settings, update_settings
 from comments.services.validation import checked_thread_key
 from comments.services.webhooks import outbox, registration
+from comments.tasks import analyzer
 
 blp = Blueprint(
     "host",
@@ -112,6 +113,8 @@ class Keys(MethodView):
         """A new key, shown once: roll it out, then revoke the old one."""
         site = require_host(site_slug)
         row, key = apikeys.issue_key(site, data["label"], data["scopes"], host_actor())
+        if row.has_scope(apikeys.ANALYZE_SCOPE):
+            analyzer.preload()  # its first analyze call need not wait for the model (rq mode)
         return {"key": row, "api_key": key}
 
 

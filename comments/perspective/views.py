@@ -30,7 +30,7 @@ from comments.tasks import analyzer
 bp = Blueprint("perspective", __name__)
 errors.register(bp)
 
-SCOPE = "analyze"
+SCOPE = apikeys.ANALYZE_SCOPE
 
 
 def _raw_key() -> str | None:

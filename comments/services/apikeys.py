@@ -19,7 +19,8 @@ from comments.services.errors import Conflict, NotFound, invalid_field
 
 # host: the host-site API; moderate: the moderation API (this site only); analyze: the
 # Perspective-compatible analysis (comments.perspective), for clients of Google's Perspective API.
-SCOPES = ("host", "moderate", "analyze")
+ANALYZE_SCOPE = "analyze"
+SCOPES = ("host", "moderate", ANALYZE_SCOPE)
 DEFAULT_SCOPES = ("host",)
 # last_used_at is a hint for operators, not an audit trail: write it at most once a minute per key.
 _TOUCH_EVERY = timedelta(seconds=60)
@@ -84,6 +85,15 @@ def find_key(raw_key: str) -> ApiKey | None:
     if row is None or not hmac.compare_digest(row.key_hash, computed) or row.revoked_at is not None:
         return None
     return row
+
+
+def scope_in_use(scope: str) -> bool:
+    """Whether any active key, of any site, has ``scope`` (an rq-mode web process loads the model
+    at start only when some key may call analyze)."""
+    candidates = db.session.execute(
+        select(ApiKey.scopes).where(ApiKey.revoked_at.is_(None), ApiKey.scopes.contains(scope))
+    ).scalars()
+    return any(scope in scopes.split() for scopes in candidates)
 
 
 def touch(row: ApiKey) -> None:

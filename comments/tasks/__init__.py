@@ -19,7 +19,10 @@ is ever lost.
 from __future__ import annotations
 
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
+from comments.extensions import db
+from comments.services import apikeys
 from comments.tasks import analyzer
 from comments.tasks.analyzer import SharedScorer
 from comments.tasks.background import start_with_first_request
@@ -53,9 +56,34 @@ def init_scoring(app: Flask) -> None:
         # The web process scores no comments: its model (loaded on the first analyze call, or by
         # preload()) serves the analyze calls alone.
         app.extensions["comments.scoring"] = RQScoring(app)
+        _preload_when_analyze_is_served(app)
         return
     # One model per process: the pipeline scores through the shared scorer's holder, whose
     # classifier takes turns with the analyze calls, pass by pass.
     app.extensions["comments.scoring"] = InProcessScoring(app, shared.holder)
     # It loads the model and sweeps up what earlier processes left.
     start_with_first_request(app, "comments.scoring")
+
+
+def _preload_when_analyze_is_served(app: Flask) -> None:
+    """rq mode: the web process's model serves analyze calls alone, so it is loaded (in the
+    background) with the process's first request only when some active key has the ``analyze``
+    scope; the first analyze call would otherwise wait for the load (answered 503). Not at import
+    nor in ``create_app``: CLI commands and ``flask comments worker`` serve no request and never
+    load it for this. A key given the scope later loads it through the host API
+    (``analyzer.preload``) or with its first call."""
+    checked = False
+
+    @app.before_request
+    def _load_the_model_if_a_key_may_analyze() -> None:
+        nonlocal checked
+        if checked:
+            return
+        try:
+            wanted = apikeys.scope_in_use(apikeys.ANALYZE_SCOPE)
+        except SQLAlchemyError:
+            db.session.rollback()
+            return  # the database is not reachable: asked again with the next request
+        checked = True
+        if wanted:
+            analyzer.preload()

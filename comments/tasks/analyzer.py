@@ -22,9 +22,10 @@ Each text's summary is the pipeline's (each label's maximum over the text's wind
 :class:`Span` with the characters it covered.
 
 In ``rq`` mode the web processes score no comments, and load the model (one torch thread, as
-in-process scoring does) for analyze calls alone: on the first call (which answers 503 while the
-model loads) or when :meth:`SharedScorer.preload` is called. ``off`` has no classifier: analyze
-calls are refused.
+in-process scoring does) for analyze calls alone: with the process's first request when some
+active API key has the ``analyze`` scope (``comments.tasks.init_scoring``), when the host API
+gives a new key that scope (:func:`preload`), else on the first analyze call (which answers 503
+with Retry-After while the model loads). ``off`` has no classifier: analyze calls are refused.
 """
 
 from __future__ import annotations
@@ -92,6 +93,14 @@ def analyze(texts: Sequence[str], *, timeout: float) -> list[Analysis]:
     if scorer is None:
         raise ClassifierUnavailable("no classifier: COMMENTS_SCORING_MODE is off")
     return scorer.analyze(texts, timeout=timeout)
+
+
+def preload() -> None:
+    """Start loading the current app's model in the background, if it has one and it is not
+    loaded: a key that may call analyze now exists, and its first call should not wait."""
+    scorer = current_app.extensions.get(EXTENSION)
+    if isinstance(scorer, SharedScorer):
+        scorer.preload()
 
 
 @dataclass(eq=False)
@@ -186,7 +195,13 @@ class SharedScorer(BackgroundThread):
 
     @property
     def state(self) -> str:
-        return self.holder.state
+        """The holder's ("not_loaded", "loading", "loaded", "failed: …"); "loading" from the moment
+        :meth:`preload` is called, before its thread has taken the holder's lock."""
+        state = self.holder.state
+        loader = self._loader
+        if state == "not_loaded" and loader is not None and loader.is_alive():
+            return "loading"
+        return state
 
     def stop(self, timeout: float = 10) -> None:
         super().stop(timeout)

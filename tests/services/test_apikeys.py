@@ -37,3 +37,12 @@ def test_what_cannot_be_a_key_is_no_key_before_any_query(raw_key, monkeypatch):
     # No database here: a query would fail the test, so None must come from the checks before it.
     monkeypatch.setattr(apikeys, "db", None)
     assert apikeys.find_key(raw_key) is None
+
+
+def test_a_scope_is_in_use_while_an_active_key_has_it(db, site):
+    assert not apikeys.scope_in_use(apikeys.ANALYZE_SCOPE)  # the site's first key: host only
+    row, _ = apikeys.issue_key(site, "coral", ["moderate", "analyze"])
+    assert apikeys.scope_in_use(apikeys.ANALYZE_SCOPE)
+    apikeys.revoke_key(site, row.id)
+    assert not apikeys.scope_in_use(apikeys.ANALYZE_SCOPE)
+    assert apikeys.scope_in_use("host")

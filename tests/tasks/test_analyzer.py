@@ -238,3 +238,124 @@ def test_scoring_off_means_no_analyze(tmp_path, db):
         with pytest.raises(ClassifierUnavailable, match="off"):
             analyze([TOXIC], timeout=1)
         database.engine.dispose()
+
+
+# --- rq mode: the web process loads its model when analyze is served -------------------------------
+
+
+class SlowLoad:
+    """``load_classifier`` that waits to be released, then hands over the session's test model: the
+    loading state lasts as long as a test needs it to."""
+
+    def __init__(self, classifier):
+        self.classifier = classifier
+        self.release = threading.Event()
+        self.calls = 0
+
+    def __call__(self, config):
+        self.calls += 1
+        assert self.release.wait(30)
+        return self.classifier
+
+
+@pytest.fixture()
+def slow_load(monkeypatch, classifier):
+    import comments.tasks.holder
+
+    load = SlowLoad(classifier)
+    monkeypatch.setattr(comments.tasks.holder, "load_classifier", load)
+    yield load
+    load.release.set()
+
+
+def _issue_analyze_key(app, scopes=("analyze",)) -> str:
+    from comments.models import Site
+    from comments.services.apikeys import issue_key
+
+    with app.app_context():
+        _, key = issue_key(database.session.query(Site).filter_by(slug="news").one(), "coral", list(scopes))
+        database.session.commit()
+    return key
+
+
+def test_rq_mode_loads_the_model_with_the_first_request_when_a_key_may_analyze(rq_app, slow_load):
+    app, _ = rq_app
+    _issue_analyze_key(app)
+    scorer = app.extensions["comments.analyzer"]
+    assert scorer.state == "not_loaded"  # create_app loads nothing
+    client = app.test_client()
+    ready = client.get("/readyz")  # a load balancer's first probe: the load starts with it
+    assert scorer.state == "loading"
+    assert ready.json["checks"]["analyzer"] == "loading"
+    assert "analyzer" in ready.json["degraded"] and ready.status_code == 200  # comments are still served
+    slow_load.release.set()
+    scorer._loader.join(30)
+    ready = client.get("/readyz")
+    assert ready.json["checks"]["analyzer"] == "loaded"
+    assert "analyzer" not in ready.json["degraded"]
+    assert slow_load.calls == 1
+    scorer.stop()
+
+
+def test_rq_mode_loads_nothing_while_no_key_may_analyze(rq_app, slow_load):
+    app, _ = rq_app
+    _issue_analyze_key(app, scopes=("host", "moderate"))
+    client = app.test_client()
+    ready = client.get("/readyz")
+    assert client.get("/healthz").status_code == 200
+    assert app.extensions["comments.analyzer"].state == "not_loaded"
+    assert ready.json["checks"]["analyzer"] == "not_loaded"
+    assert "analyzer" not in ready.json["degraded"]
+    assert slow_load.calls == 0
+
+
+def test_commands_never_load_the_analyze_model(rq_app, slow_load):
+    """(`flask comments worker` is a command too: it loads its own model, for comments, not this one.)"""
+    app, _ = rq_app
+    _issue_analyze_key(app)
+    with app.app_context():  # (the suite's app context is pushed: the command must run in this app's)
+        result = app.test_cli_runner().invoke(args=["comments", "list-keys", "news"])
+    assert result.exit_code == 0, result.output
+    assert "analyze" in result.output
+    assert app.extensions["comments.analyzer"].state == "not_loaded"
+    assert slow_load.calls == 0
+
+
+def test_a_key_given_the_analyze_scope_through_the_host_api_starts_the_load(rq_app, slow_load):
+    app, _ = rq_app
+    host_key = _issue_analyze_key(app, scopes=("host",))
+    client = app.test_client()
+    client.get("/healthz")  # the first request: no key may analyze yet
+    scorer = app.extensions["comments.analyzer"]
+    assert scorer.state == "not_loaded"
+    created = client.post(
+        "/api/v1/sites/news/keys",
+        json={"label": "coral", "scopes": ["analyze"]},
+        headers={"Authorization": f"Bearer {host_key}"},
+    )
+    assert created.status_code == 201, created.json
+    assert scorer.state == "loading"
+    slow_load.release.set()
+    scorer._loader.join(30)
+    assert scorer.state == "loaded"
+    scorer.stop()
+
+
+def test_a_key_added_from_the_command_line_loads_it_with_its_first_call_a_503_with_retry_after(rq_app, slow_load):
+    app, _ = rq_app
+    client = app.test_client()
+    client.get("/healthz")  # the process started before the key existed
+    key = _issue_analyze_key(app)  # `flask comments add-key --scope analyze`, another process
+    body = {"comment": {"text": TOXIC}, "requestedAttributes": {"TOXICITY": {}}}
+    first = client.post(f"/v1alpha1/comments:analyze?key={key}", json=body)
+    assert first.status_code == 503
+    assert first.json["error"]["status"] == "UNAVAILABLE"
+    assert int(first.headers["Retry-After"]) > 0
+    scorer = app.extensions["comments.analyzer"]
+    assert scorer.state == "loading"
+    slow_load.release.set()
+    scorer._loader.join(30)
+    answer = client.post(f"/v1alpha1/comments:analyze?key={key}", json=body)
+    assert answer.status_code == 200, answer.json
+    assert answer.json["attributeScores"]["TOXICITY"]["summaryScore"]["value"] > 0.7
+    scorer.stop()
