@@ -145,17 +145,28 @@ def sso_secret_command(slug: str) -> None:
     help="Days; finished webhook deliveries to forget. Default COMMENTS_WEBHOOK_LOG_DAYS.",
 )
 @click.option(
+    "--feedback-older-than",
+    "feedback_days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Days; suggested scores (comments:suggestscore) to forget. Default COMMENTS_ANALYSIS_FEEDBACK_DAYS.",
+)
+@click.option(
     "--batch-size", type=click.IntRange(min=1), default=None, help="Rows of each kind per transaction (default 200)."
 )
-def purge_command(days: int | None, delivery_days: int | None, batch_size: int | None) -> None:
-    """Drop IP hashes (comments and reports) older than the retention period, and old webhook
-    deliveries (they carry comment texts). Run it daily, from cron.
+def purge_command(
+    days: int | None, delivery_days: int | None, feedback_days: int | None, batch_size: int | None
+) -> None:
+    """Drop IP hashes (comments and reports) older than the retention period, old webhook
+    deliveries (they carry comment texts) and old suggested scores (texts a Perspective client
+    sent). Run it daily, from cron.
 
     In small transactions, one per batch: posts wait for each batch, not for the whole purge,
     and an interrupted purge keeps what it did (the next run goes on from there)."""
     days = current_app.config["IP_RETENTION_DAYS"] if days is None else days
     delivery_days = current_app.config["WEBHOOK_LOG_DAYS"] if delivery_days is None else delivery_days
-    retention = Retention.days(days, delivery_days)
+    feedback_days = current_app.config["ANALYSIS_FEEDBACK_DAYS"] if feedback_days is None else feedback_days
+    retention = Retention.days(days, delivery_days, feedback_days)
     result = Purge()
     with transaction.unit_of_work():
         while (batch := purge_batch(retention, batch_size or PURGE_BATCH_SIZE)).total:
@@ -165,6 +176,7 @@ def purge_command(days: int | None, delivery_days: int | None, batch_size: int |
     click.echo(f"Dropped IP hashes older than {days} days: {result.comments} comments, {result.reports} reports.")
     click.echo(f"Dropped {result.deliveries} finished webhook deliveries older than {delivery_days} days.")
     click.echo(f"Dropped {result.revoked_tokens} signed-out SSO tokens past their expiry.")
+    click.echo(f"Dropped {result.feedback} suggested scores older than {feedback_days} days.")
 
 
 @comments_cli.command("import")

@@ -173,6 +173,12 @@ SETTINGS: dict[str, Setting] = {
         parse_int,
         "`flask comments purge` drops finished webhook deliveries (which carry comment texts) older than this",
     ),
+    "ANALYSIS_FEEDBACK_DAYS": Setting(
+        365,
+        parse_int,
+        "`flask comments purge` drops suggested scores (`comments:suggestscore`: texts with the scores a"
+        " Perspective client suggested) older than this",
+    ),
     "ANALYZE_TIMEOUT_MS": Setting(
         2000,
         parse_int,

@@ -21,6 +21,8 @@ from comments.api.host_schemas import (
     ErasedSchema,
     ExportPageSchema,
     ExportQuerySchema,
+    FeedbackDeletedSchema,
+    FeedbackDeleteQuerySchema,
     KeyCreateSchema,
     KeyListSchema,
     NewKeySchema,
@@ -43,7 +45,7 @@ from comments.api.host_schemas import (
 from comments.api.hostauth import host_actor, require_host
 from comments.extensions import db
 from comments.models import Site
-from comments.services import apikeys, hostapi, privacy, sso
+from comments.services import analysis, apikeys, hostapi, privacy, sso
 from comments.services.errors import NotFound
 from comments.services.hostjson import EXPORTED_COMMENT
 from comments.services.sites import effective_settings, update_settings
@@ -356,6 +358,24 @@ class PrivacyErase(MethodView):
             "tombstoned": result.tombstoned,
             "authors": result.authors,
         }
+
+
+@route("/sites/<site_slug>/analysis-feedback")
+class AnalysisFeedbackResource(MethodView):
+    @blp.arguments(FeedbackDeleteQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, FeedbackDeletedSchema)
+    def delete(self, query: dict[str, Any], site_slug: str):
+        """Delete the scores Perspective clients suggested for this site (`comments:suggestscore`,
+        kept with their texts): all of them, or those sent with `client_token` and/or
+        `community_id`. Suggestions carry no author, so a privacy erase cannot find them: this is
+        how they go before their retention (`COMMENTS_ANALYSIS_FEEDBACK_DAYS`). Audited."""
+        removed = analysis.delete_feedback(
+            require_host(site_slug),
+            host_actor(),
+            client_token=query.get("client_token"),
+            community_id=query.get("community_id"),
+        )
+        return {"removed": removed}
 
 
 # --- single sign-on ----------------------------------------------------------------------------

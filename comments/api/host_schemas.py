@@ -290,3 +290,19 @@ class ErasedSchema(ma.Schema):
     authors = ma.fields.Integer(
         metadata={"description": "author records removed (names, badges, the SSO user id, the email's hash)"}
     )
+
+
+class FeedbackDeleteQuerySchema(StrictSchema):
+    """Which stored suggestions (``comments:suggestscore``) go: those sent with this ``clientToken``
+    and/or ``communityId``; neither given: all of the site's."""
+
+    client_token = ma.fields.String(
+        validate=ma.validate.Length(1, 500), metadata={"description": "the clientToken the suggestions were sent with"}
+    )
+    community_id = ma.fields.String(
+        validate=ma.validate.Length(1, 500), metadata={"description": "the communityId the suggestions were sent with"}
+    )
+
+
+class FeedbackDeletedSchema(ma.Schema):
+    removed = ma.fields.Integer(metadata={"description": "suggestions deleted"})

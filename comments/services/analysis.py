@@ -17,12 +17,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
+
+from sqlalchemy import delete, select
 
 from comments.classifier import DETOXIFY_LABELS
 from comments.extensions import db
-from comments.models import AnalysisFeedback, ApiKey
+from comments.models import AnalysisFeedback, ApiKey, Site
+from comments.services.audit import Actor, record
 from comments.services.errors import Invalid
+from comments.services.statements import rows_changed
 
 #: Perspective's attributes and the Detoxify labels that score them. SEXUALLY_EXPLICIT exists only
 #: where the loaded model has ``sexual_explicit`` (the ``unbiased`` and ``multilingual`` models).
@@ -279,6 +284,54 @@ def record_feedback(key: ApiKey, data: Mapping[str, Any]) -> AnalysisFeedback:
     db.session.add(row)
     db.session.flush()
     return row
+
+
+def delete_feedback(
+    site: Site, actor: Actor, *, client_token: str | None = None, community_id: str | None = None
+) -> int:
+    """Delete the site's stored suggestions: all of them, or those sent with this ``clientToken``
+    and/or ``communityId`` (both given: those with both). How many went; audited, without a text.
+
+    Feedback carries no author identity (a Perspective client sends the text and its own opaque
+    ids, never who wrote it), so this is how a host forgets a community's or a client's feedback;
+    a privacy request about a person cannot find it (README "Privacy")."""
+    conditions = [AnalysisFeedback.site_id == site.id]
+    if client_token is not None:
+        conditions.append(AnalysisFeedback.client_token == client_token)
+    if community_id is not None:
+        conditions.append(AnalysisFeedback.community_id == community_id)
+    deleted = rows_changed(delete(AnalysisFeedback).where(*conditions).execution_options(synchronize_session=False))
+    record(
+        "analysis_feedback_deleted",
+        actor,
+        site_id=site.id,
+        reasons=[
+            {
+                "kind": "privacy",
+                "analysis_feedback": deleted,
+                "client_token": client_token,
+                "community_id": community_id,
+            }
+        ],
+    )
+    return deleted
+
+
+def purge_feedback(cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` suggestions stored before ``cutoff``, oldest first (the purge job's
+    batch). Read by id, which grows with ``created_at``: the expired rows are the first ones, so a
+    batch reads what it deletes, with no index on the date."""
+    expired = (
+        select(AnalysisFeedback.id)
+        .where(AnalysisFeedback.created_at < cutoff)
+        .order_by(AnalysisFeedback.id)
+        .limit(limit)
+    )
+    return rows_changed(
+        delete(AnalysisFeedback)
+        .where(AnalysisFeedback.id.in_(expired.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
 
 
 # --- offsets ------------------------------------------------------------------------------------

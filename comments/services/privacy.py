@@ -31,7 +31,7 @@ from comments.models import (
     utcnow,
 )
 from comments.security import hash_email
-from comments.services import hostapi, moderation, readers, sso
+from comments.services import analysis, hostapi, moderation, readers, sso
 from comments.services.audit import Actor, record
 from comments.services.statements import rows_changed
 from comments.services.webhooks import outbox
@@ -235,6 +235,7 @@ class Purge:
     deliveries: int = 0
     revoked_tokens: int = 0  # signed-out SSO tokens past their expiry (``sso.purge_revoked``)
     authors: int = 0  # author records known only by an expired address hash, unkeyed
+    feedback: int = 0  # suggested scores (comments:suggestscore) past their retention
 
     def add(self, other: Purge) -> None:
         self.comments += other.comments
@@ -243,30 +244,53 @@ class Purge:
         self.deliveries += other.deliveries
         self.revoked_tokens += other.revoked_tokens
         self.authors += other.authors
+        self.feedback += other.feedback
 
     @property
     def total(self) -> int:
-        return self.comments + self.reports + self.login_failures + self.deliveries + self.revoked_tokens + self.authors
+        return (
+            self.comments
+            + self.reports
+            + self.login_failures
+            + self.deliveries
+            + self.revoked_tokens
+            + self.authors
+            + self.feedback
+        )
 
 
 @dataclass(frozen=True)
 class Retention:
     """What a purge drops: IP hashes from before ``ip_cutoff``, finished webhook deliveries from
-    before ``deliveries_cutoff`` (None: keep them)."""
+    before ``deliveries_cutoff`` and suggested scores from before ``feedback_cutoff`` (None: keep
+    them)."""
 
     older_than_days: int
     ip_cutoff: datetime
     deliveries_cutoff: datetime | None
+    feedback_cutoff: datetime | None = None
+    feedback_older_than_days: int | None = None
 
     @classmethod
-    def days(cls, older_than_days: int, deliveries_older_than_days: int | None = None) -> Retention:
-        if older_than_days < 0 or (deliveries_older_than_days or 0) < 0:
+    def days(
+        cls,
+        older_than_days: int,
+        deliveries_older_than_days: int | None = None,
+        feedback_older_than_days: int | None = None,
+    ) -> Retention:
+        if min(older_than_days, deliveries_older_than_days or 0, feedback_older_than_days or 0) < 0:
             raise ValueError("the retention period cannot be negative")
         now = utcnow()
+
+        def cutoff(days: int | None) -> datetime | None:
+            return None if days is None else now - timedelta(days=days)
+
         return cls(
             older_than_days,
             now - timedelta(days=older_than_days),
-            None if deliveries_older_than_days is None else now - timedelta(days=deliveries_older_than_days),
+            cutoff(deliveries_older_than_days),
+            cutoff(feedback_older_than_days),
+            feedback_older_than_days,
         )
 
 
@@ -283,7 +307,8 @@ def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
     and the author record's, ``_unkey_authors``) and from reports (where the hash only kept one
     report per reader); wrong-password counts per moderator and address go (a lock lasts minutes, the hash no longer); finished webhook
     deliveries go (the log holds comment texts); signed-out SSO tokens that have expired anyway
-    go (all at once: a revoked token is one small row, refused only until it expires).
+    go (all at once: a revoked token is one small row, refused only until it expires); suggested
+    scores (``analysis_feedback``, texts a Perspective client sent) go after their retention.
     """
     cutoff = retention.ip_cutoff
     # The partial index on created_at holds only comments that still have an IP hash: each batch
@@ -339,6 +364,9 @@ def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
             .where(WebhookDelivery.id.in_(expired_deliveries.scalar_subquery()))
             .execution_options(synchronize_session=False)
         )
+    feedback = 0
+    if retention.feedback_cutoff is not None:
+        feedback = analysis.purge_feedback(retention.feedback_cutoff, limit)
     return Purge(
         comments=comments,
         reports=reports,
@@ -346,6 +374,7 @@ def purge_batch(retention: Retention, limit: int = PURGE_BATCH_SIZE) -> Purge:
         deliveries=deliveries,
         revoked_tokens=sso.purge_revoked(),
         authors=authors,
+        feedback=feedback,
     )
 
 
@@ -386,6 +415,8 @@ def record_purge(retention: Retention, purged: Purge, actor: Actor = Actor("oper
                 "webhook_deliveries": purged.deliveries,
                 "revoked_sso_tokens": purged.revoked_tokens,
                 "authors": purged.authors,
+                "analysis_feedback": purged.feedback,
+                "analysis_feedback_older_than_days": retention.feedback_older_than_days,
             }
         ],
     )

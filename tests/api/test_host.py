@@ -54,6 +54,7 @@ ENDPOINTS = [
     ("post", "/webhooks/1/deliveries/1/retry"),
     ("post", "/privacy/export"),
     ("post", "/privacy/erase"),
+    ("delete", "/analysis-feedback"),
 ]
 
 
@@ -434,3 +435,49 @@ def test_changed_since_exports_what_changed_in_the_order_it_changed(client, db, 
     assert [json.loads(line)["id"] for line in stream.get_data(as_text=True).splitlines()] == [
         c["id"] for c in changed["comments"]
     ]
+
+
+# --- suggested scores (comments:suggestscore) -------------------------------------------------------
+
+
+def test_a_host_deletes_its_sites_suggested_scores(client, db, site, other_site, host):
+    from comments.models import AnalysisFeedback, AuditEvent
+    from comments.services.apikeys import issue_key
+
+    def suggest(key: str, token: str, community: str) -> None:
+        body = {
+            "comment": {"text": "a rejected comment"},
+            "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1}}},
+            "clientToken": token,
+            "communityId": community,
+        }
+        assert client.post(f"/v1alpha1/comments:suggestscore?key={key}", json=body).status_code == 200
+
+    _, ours = issue_key(site, "coral", ["analyze"])
+    _, theirs = issue_key(other_site, "coral", ["analyze"])
+    db.session.commit()
+    for token, community in (("c1", "Coral:a"), ("c2", "Coral:a"), ("c3", "Coral:b")):
+        suggest(ours, token, community)
+    suggest(theirs, "c1", "Coral:a")
+    by_token = client.delete(_url("/analysis-feedback?client_token=c1"), headers=host)
+    assert by_token.status_code == 200 and by_token.json == {"removed": 1}
+    assert client.delete(_url("/analysis-feedback?community_id=Coral:a"), headers=host).json == {"removed": 1}
+    assert client.delete(_url("/analysis-feedback"), headers=host).json == {"removed": 1}
+    assert client.delete(_url("/analysis-feedback"), headers=host).json == {"removed": 0}
+    assert [row.site_id for row in db.session.query(AnalysisFeedback)] == [other_site.id]
+    assert db.session.query(AuditEvent).filter_by(action="analysis_feedback_deleted", actor_type="host").count() == 4
+
+
+@pytest.mark.parametrize("query", ["?clientToken=c1", "?client_token=", "?community_id=" + "x" * 501])
+def test_a_feedback_delete_with_a_bad_filter_deletes_nothing(client, db, site, host, query):
+    from comments.models import AnalysisFeedback
+    from comments.services.analysis import record_feedback
+    from comments.services.apikeys import issue_key
+
+    key, _ = issue_key(site, "coral", ["analyze"])
+    record_feedback(key, {"comment": {"text": "t"}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1}}}})
+    db.session.commit()
+    response = client.delete(_url(f"/analysis-feedback{query}"), headers=host)
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "validation_failed"
+    assert db.session.query(AnalysisFeedback).count() == 1

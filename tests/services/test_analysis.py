@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from comments.models import AnalysisFeedback
 from comments.services import analysis
@@ -276,3 +277,69 @@ def test_feedback_google_would_refuse_is_refused(db, site, scores_sent, message)
     with pytest.raises(Invalid, match=message):
         analysis.record_feedback(key, {"comment": {"text": "bad 😀"}, "attributeScores": scores_sent})
     assert db.session.query(AnalysisFeedback).count() == 0
+
+
+def _feedback(db, site, *pairs: tuple[str | None, str | None], days_old: int = 0) -> list[int]:
+    """One stored suggestion per (clientToken, communityId), ``days_old`` days old."""
+    from datetime import timedelta
+
+    from comments.models import utcnow
+    from comments.services.apikeys import issue_key
+
+    key, _ = issue_key(site, "coral", ["analyze"])
+    ids = []
+    for token, community in pairs:
+        body: dict[str, Any] = {"comment": {"text": "kept text"}, "attributeScores": {"TOXICITY": {"summaryScore": {}}}}
+        if token is not None:
+            body["clientToken"] = token
+        if community is not None:
+            body["communityId"] = community
+        row = analysis.record_feedback(key, body)
+        row.created_at = utcnow() - timedelta(days=days_old)
+        ids.append(row.id)
+    db.session.commit()
+    return ids
+
+
+def test_a_sites_feedback_is_deleted_by_client_token_community_or_all(db, site):
+    from comments.models import AuditEvent
+    from comments.services.audit import Actor
+    from comments.services.sites import create_site
+
+    other, _ = create_site("other", [])
+    a1, a2, b1, none = _feedback(db, site, ("t1", "A"), ("t2", "A"), ("t1", "B"), (None, None))
+    (elsewhere,) = _feedback(db, other, ("t1", "A"))
+    host = Actor("host", "key-prefix")
+
+    def left() -> set[int]:
+        return set(db.session.scalars(select(AnalysisFeedback.id)))
+
+    assert analysis.delete_feedback(site, host, client_token="t1", community_id="A") == 1
+    assert left() == {a2, b1, none, elsewhere}
+    assert analysis.delete_feedback(site, host, community_id="A") == 1
+    assert analysis.delete_feedback(site, host, client_token="t1") == 1
+    assert analysis.delete_feedback(site, host, client_token="nothing") == 0
+    assert left() == {none, elsewhere}
+    assert analysis.delete_feedback(site, host) == 1
+    assert left() == {elsewhere}  # another site's suggestions are its own
+    events = db.session.query(AuditEvent).filter_by(action="analysis_feedback_deleted").order_by(AuditEvent.id).all()
+    assert [e.reasons[0]["analysis_feedback"] for e in events] == [1, 1, 1, 0, 1]
+    assert events[0].reasons[0]["client_token"] == "t1" and events[0].site_id == site.id
+    assert "kept text" not in str([e.reasons for e in events])
+
+
+def test_the_purge_drops_feedback_past_its_retention_oldest_first_in_batches(db, site):
+    from comments.services.privacy import Purge, Retention, purge_batch
+
+    old = _feedback(db, site, *[(f"old{i}", None) for i in range(5)], days_old=400)
+    recent = _feedback(db, site, ("recent", None), days_old=300)
+    retention = Retention.days(90, 30, 365)
+    total = Purge()
+    while (batch := purge_batch(retention, limit=2)).total:
+        assert batch.feedback <= 2
+        total.add(batch)
+        db.session.commit()
+    assert total.feedback == len(old) == 5
+    assert set(db.session.scalars(select(AnalysisFeedback.id))) == set(recent)
+    kept_forever = Retention.days(90, 30)  # no feedback retention given: the purge keeps it
+    assert purge_batch(kept_forever).feedback == 0

@@ -8,7 +8,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
-from comments.models import AuditEvent, Comment, LoginFailure, Report, Webhook, WebhookDelivery, utcnow
+from comments.models import (
+    AnalysisFeedback,
+    AuditEvent,
+    Comment,
+    LoginFailure,
+    Report,
+    Webhook,
+    WebhookDelivery,
+    utcnow,
+)
 from comments.security import hash_email, hash_ip
 from comments.services.audit import Actor
 from comments.services.privacy import Purge, Retention, erase_author, purge_batch, record_purge
@@ -238,3 +247,28 @@ def test_the_purge_unkeys_authors_known_only_by_an_old_address_and_drops_expired
     # The same address posting again is somebody new.
     again = api.post("Back", author="Old", ip="192.0.2.50").json["comment"]["id"]
     assert db.session.get(Comment, again).author_id != author_of[by_address]
+
+
+def test_the_purge_command_drops_feedback_after_the_configured_days(app, db, site, monkeypatch):
+    from comments.services import analysis
+    from comments.services.apikeys import issue_key
+
+    key, _ = issue_key(site, "coral", ["analyze"])
+    rows = [
+        analysis.record_feedback(
+            key, {"comment": {"text": f"t{i}"}, "attributeScores": {"INSULT": {"summaryScore": {}}}}
+        )
+        for i in range(3)
+    ]
+    for row, days in zip(rows, (10, 40, 400), strict=True):
+        row.created_at = utcnow() - timedelta(days=days)
+    db.session.commit()
+    monkeypatch.setitem(app.config, "ANALYSIS_FEEDBACK_DAYS", 30)
+    result = app.test_cli_runner().invoke(args=["comments", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "Dropped 2 suggested scores older than 30 days." in result.output
+    result = app.test_cli_runner().invoke(args=["comments", "purge", "--feedback-older-than", "5"])
+    assert "Dropped 1 suggested scores older than 5 days." in result.output
+    assert db.session.query(AnalysisFeedback).count() == 0
+    purges = db.session.query(AuditEvent).filter_by(action="ip_hashes_purged").order_by(AuditEvent.id).all()
+    assert [p.reasons[0]["analysis_feedback"] for p in purges] == [2, 1]
