@@ -83,6 +83,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from comments.limiting import limiter
     from comments.ops import bp as ops_bp
     from comments.perspective import bp as perspective_bp
+    from comments.perspective import openapi as perspective_openapi
     from comments.tasks import init_scoring
     from comments.tasks.outbox import init_webhooks
     from comments.widget import bp as widget_bp
@@ -113,6 +114,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(widget_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(perspective_bp)
+    perspective_openapi.register(api, app)
     moderator_session.init_app(app)
     transaction.init_app(app, blueprints=("public", "moderation", "host", "dashboard", "widget", "perspective"))
     init_scoring(app)

@@ -631,3 +631,56 @@ class RedisServer:
         import signal
 
         self.process.send_signal(signal.SIGCONT)
+
+
+# --- answers against the OpenAPI document -----------------------------------------------------
+
+_TYPES = {"integer": int, "number": (int, float), "string": str, "boolean": bool, "object": dict, "array": list}
+
+
+def openapi_schema(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema itself: references followed, and a one-member allOf (a reference with a
+    description beside it) merged."""
+    while True:
+        if "$ref" in schema:
+            schema = {
+                **{k: v for k, v in schema.items() if k != "$ref"},
+                **spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]],
+            }
+        elif len(schema.get("allOf", ())) == 1:
+            schema = {**{k: v for k, v in schema.items() if k != "allOf"}, **schema["allOf"][0]}
+        else:
+            return schema
+
+
+def conforms(spec: dict[str, Any], schema: dict[str, Any], value: Any, where: str) -> None:
+    """``value`` is what ``schema`` describes: types, no undeclared fields, null only where allowed."""
+    schema = openapi_schema(spec, schema)
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
+    if value is None:
+        assert not kinds or "null" in kinds or schema.get("nullable"), f"{where}: null"
+        return
+    if kinds:
+        allowed = tuple(_TYPES[k] for k in kinds if k != "null")
+        assert isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed), (
+            f"{where}: {value!r} is not {kinds}"
+        )
+    if isinstance(value, dict) and "properties" in schema:
+        undeclared = set(value) - set(schema["properties"])
+        assert not undeclared, f"{where}: {undeclared} not in the document"
+        for key, item in value.items():
+            conforms(spec, schema["properties"][key], item, f"{where}.{key}")
+    elif isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for key, item in value.items():
+            conforms(spec, schema["additionalProperties"], item, f"{where}[{key}]")
+    elif isinstance(value, list) and "items" in schema:
+        for n, item in enumerate(value):
+            conforms(spec, schema["items"], item, f"{where}[{n}]")
+
+
+def answer_conforms(client: Any, response: Any, path: str, method: str) -> None:
+    """The answer is what the served OpenAPI document says ``method path`` answers with its status."""
+    spec = client.get("/api/v1/openapi.json").json
+    described = spec["paths"][path][method]["responses"][str(response.status_code)]
+    conforms(spec, described["content"]["application/json"]["schema"], response.json, f"{method} {path}")

@@ -34,6 +34,7 @@ from comments.models import (
     Report,
     WebhookDelivery,
 )
+from comments.perspective.errors import STATUS_NAMES as PERSPECTIVE_STATUS_NAMES
 from comments.services import accounts, moderation, sites
 from comments.services.errors import SERVICE_ERROR_STATUS, ErrorKind, ServiceError
 from comments.services.review import queue as review_queue
@@ -115,6 +116,9 @@ def test_statuses_agree_in_the_api_and_the_table(spec):
     enums = {where: enum for where, enum in _openapi_enums(spec).items() if where.endswith("/properties/status")}
     of_authors = {f"/components/schemas/{name}/properties/status" for name in AUTHOR_STATUS_SCHEMAS}
     assert of_authors <= set(enums) and all(enums[where] == list(AUTHOR_STATUS_VALUES) for where in of_authors)
+    # Google's error shape (the Perspective-compatible routes): google.rpc.Code names, not a comment's.
+    google = "/components/schemas/PerspectiveErrorDetail/properties/status"
+    assert enums.pop(google) == sorted(set(PERSPECTIVE_STATUS_NAMES.values()))
     status_enums = [enum for where, enum in enums.items() if where not in of_authors]
     assert status_enums and all(enum == list(STATUS_VALUES) for enum in status_enums)
     assert _check_text(Comment, "status_known") == f"status in ({', '.join(map(repr, STATUS_VALUES))})"

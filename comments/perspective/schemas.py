@@ -11,6 +11,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from comments.perspective.errors import STATUS_NAMES
 from comments.services.analysis import ALL_SCORE_TYPES, TEXT_TYPES
 from comments.services.validation import StorableSchema
 
@@ -137,3 +138,36 @@ _FIELD_NAMES = frozenset(
     )
     for name in schema._declared_fields
 )
+
+
+# --- the answers, for the OpenAPI document (``services.analysis.respond`` builds them) --------------
+
+
+class AnalyzeCommentResponseSchema(ma.Schema):
+    attributeScores = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Nested(AttributeScoresSchema),
+        required=True,
+        metadata={"description": "per requested attribute (one under its scoreThreshold is left out)"},
+    )
+    languages = ma.fields.List(ma.fields.String(), required=True)
+    detectedLanguages = ma.fields.List(
+        ma.fields.String(), metadata={"description": "when the request named no languages"}
+    )
+    clientToken = ma.fields.String(metadata={"description": "the request's, echoed"})
+
+
+class SuggestCommentScoreResponseSchema(ma.Schema):
+    clientToken = ma.fields.String(metadata={"description": "the request's, echoed"})
+
+
+class GoogleErrorDetailSchema(ma.Schema):
+    code = ma.fields.Integer(required=True, metadata={"description": "the HTTP status"})
+    message = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(sorted(set(STATUS_NAMES.values()))))
+
+
+class GoogleErrorSchema(ma.Schema):
+    """Google's error shape (``google.rpc.Status``), not the /api/ one."""
+
+    error = ma.fields.Nested(GoogleErrorDetailSchema, required=True)

@@ -17,7 +17,7 @@ from comments.api.schemas import CommentSchema, RepliesPageSchema, ThreadPageSch
 from comments.extensions import db
 from comments.models import Comment
 from comments.services import threads
-from tests.helpers import bearer, sso_token
+from tests.helpers import answer_conforms, bearer, conforms, sso_token
 
 # What only an author's own read (or their post's answer) carries.
 AUTHORS_ONLY = {"moderation_note", "editable_until"}
@@ -140,80 +140,35 @@ def test_a_schema_refuses_what_it_does_not_declare():
 
 # --- answers against the OpenAPI document -----------------------------------------------------
 
-_TYPES = {"integer": int, "number": (int, float), "string": str, "boolean": bool, "object": dict, "array": list}
-
-
-def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """The schema itself: references followed, and a one-member allOf (a reference with a
-    description beside it) merged."""
-    while True:
-        if "$ref" in schema:
-            schema = {
-                **{k: v for k, v in schema.items() if k != "$ref"},
-                **spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]],
-            }
-        elif len(schema.get("allOf", ())) == 1:
-            schema = {**{k: v for k, v in schema.items() if k != "allOf"}, **schema["allOf"][0]}
-        else:
-            return schema
-
-
-def _conforms(spec: dict[str, Any], schema: dict[str, Any], value: Any, where: str) -> None:
-    schema = _resolve(spec, schema)
-    kinds = schema.get("type")
-    kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
-    if value is None:
-        assert not kinds or "null" in kinds or schema.get("nullable"), f"{where}: null"
-        return
-    if kinds:
-        allowed = tuple(_TYPES[k] for k in kinds if k != "null")
-        assert isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed), (
-            f"{where}: {value!r} is not {kinds}"
-        )
-    if isinstance(value, dict) and "properties" in schema:
-        undeclared = set(value) - set(schema["properties"])
-        assert not undeclared, f"{where}: {undeclared} not in the document"
-        for key, item in value.items():
-            _conforms(spec, schema["properties"][key], item, f"{where}.{key}")
-    elif isinstance(value, list) and "items" in schema:
-        for n, item in enumerate(value):
-            _conforms(spec, schema["items"], item, f"{where}[{n}]")
-
-
-def _answer_conforms(client, response, path: str, method: str) -> None:
-    spec = client.get("/api/v1/openapi.json").json
-    described = spec["paths"][path][method]["responses"][str(response.status_code)]
-    _conforms(spec, described["content"]["application/json"]["schema"], response.json, f"{method} {path}")
-
 
 def test_the_public_answers_are_what_the_openapi_document_describes(api, client, conversation):
     thread = "/api/v1/sites/{site_slug}/threads/{key}/comments"
     one = "/api/v1/comments/{comment_id}"
-    _answer_conforms(client, api.read(limit=3), thread, "get")
-    _answer_conforms(
+    answer_conforms(client, api.read(limit=3), thread, "get")
+    answer_conforms(
         client,
         client.get(f"/api/v1/comments/{conversation['root']}/replies"),
         "/api/v1/comments/{comment_id}/replies",
         "get",
     )
     posted = api.post("a new one")
-    _answer_conforms(client, posted, thread, "post")
+    answer_conforms(client, posted, thread, "post")
     assert set(posted.json["comment"]) == set(CommentSchema().fields) - TREE_ONLY
     token = {"X-Edit-Token": posted.json["edit_token"]}
     comment_id = posted.json["comment"]["id"]
     as_reader = client.get(f"/api/v1/comments/{comment_id}")
     assert set(as_reader.json["comment"]) == set(CommentSchema().fields) - TREE_ONLY - AUTHORS_ONLY
-    _answer_conforms(client, as_reader, one, "get")
-    _answer_conforms(client, client.get(f"/api/v1/comments/{comment_id}", headers=token), one, "get")
-    _answer_conforms(
+    answer_conforms(client, as_reader, one, "get")
+    answer_conforms(client, client.get(f"/api/v1/comments/{comment_id}", headers=token), one, "get")
+    answer_conforms(
         client, client.patch(f"/api/v1/comments/{comment_id}", headers=token, json={"body": "new"}), one, "patch"
     )
     tombstone = client.get(f"/api/v1/comments/{conversation['gone']}")
     assert tombstone.json["comment"]["author_name"] is None
-    _answer_conforms(client, tombstone, one, "get")
+    answer_conforms(client, tombstone, one, "get")
     reported = client.post(f"/api/v1/comments/{comment_id}/reports", json={"reason": "spam"})
     assert reported.json == {"report": {"comment_id": comment_id, "reason": "spam"}}
-    _answer_conforms(client, reported, "/api/v1/comments/{comment_id}/reports", "post")
+    answer_conforms(client, reported, "/api/v1/comments/{comment_id}/reports", "post")
 
 
 def test_the_host_answers_are_what_the_openapi_document_describes(api, client, site, conversation):
@@ -222,31 +177,31 @@ def test_the_host_answers_are_what_the_openapi_document_describes(api, client, s
     at = f"/api/v1/sites/{site.slug}"
     exported = client.get(f"{at}/comments", headers=host)
     assert exported.json["comments"]
-    _answer_conforms(client, exported, f"{base}/comments", "get")
-    _answer_conforms(client, client.get(f"{at}/threads", headers=host), f"{base}/threads", "get")
-    _answer_conforms(client, client.get(f"{at}/threads/article-1", headers=host), f"{base}/threads/{{key}}", "get")
-    _answer_conforms(
+    answer_conforms(client, exported, f"{base}/comments", "get")
+    answer_conforms(client, client.get(f"{at}/threads", headers=host), f"{base}/threads", "get")
+    answer_conforms(client, client.get(f"{at}/threads/article-1", headers=host), f"{base}/threads/{{key}}", "get")
+    answer_conforms(
         client,
         client.put(f"{at}/threads/new-one", headers=host, json={"title": "New"}),
         f"{base}/threads/{{key}}",
         "put",
     )
-    _answer_conforms(client, client.post(f"{at}/keys", headers=host, json={"label": "spare"}), f"{base}/keys", "post")
-    _answer_conforms(client, client.get(f"{at}/keys", headers=host), f"{base}/keys", "get")
+    answer_conforms(client, client.post(f"{at}/keys", headers=host, json={"label": "spare"}), f"{base}/keys", "post")
+    answer_conforms(client, client.get(f"{at}/keys", headers=host), f"{base}/keys", "get")
 
 
 def test_the_sign_in_answers_are_what_the_openapi_document_describes(api, client, site):
     host = {"Authorization": f"Bearer {site.test_api_key}"}
     secret = client.post(f"/api/v1/sites/{site.slug}/sso/secret", headers=host)
-    _answer_conforms(client, secret, "/api/v1/sites/{site_slug}/sso/secret", "post")
+    answer_conforms(client, secret, "/api/v1/sites/{site_slug}/sso/secret", "post")
     token = bearer(sso_token(secret.json["secret"], user={"id": "u", "username": "U", "badges": ["staff"]}))
     identity = "/api/v1/sites/{site_slug}/identity"
-    _answer_conforms(client, client.get(f"/api/v1/sites/{site.slug}/identity"), identity, "get")
+    answer_conforms(client, client.get(f"/api/v1/sites/{site.slug}/identity"), identity, "get")
     signed_in = client.get(f"/api/v1/sites/{site.slug}/identity", headers=token)
     assert signed_in.json["reader"]["badges"] == ["staff"]
-    _answer_conforms(client, signed_in, identity, "get")
+    answer_conforms(client, signed_in, identity, "get")
     posted = client.post(api.thread_url(), json={"body": "signed in"}, headers=token)
-    _answer_conforms(client, posted, "/api/v1/sites/{site_slug}/threads/{key}/comments", "post")
+    answer_conforms(client, posted, "/api/v1/sites/{site_slug}/threads/{key}/comments", "post")
     spec = client.get("/api/v1/openapi.json").json
     assert spec["components"]["securitySchemes"]["readerToken"]["scheme"] == "bearer"
     assert {"readerToken": []} in spec["paths"][identity]["get"]["security"]
@@ -256,13 +211,13 @@ def test_the_sign_in_answers_are_what_the_openapi_document_describes(api, client
 def test_the_checker_refuses_an_answer_unlike_the_document(client):
     spec = client.get("/api/v1/openapi.json").json
     comment = {"$ref": "#/components/schemas/Comment"}
-    _conforms(spec, comment, {"id": 1, "body": None}, "ok")
+    conforms(spec, comment, {"id": 1, "body": None}, "ok")
     with pytest.raises(AssertionError):
-        _conforms(spec, comment, {"id": 1, "reactions": {}}, "undeclared")
+        conforms(spec, comment, {"id": 1, "reactions": {}}, "undeclared")
     with pytest.raises(AssertionError):
-        _conforms(spec, comment, {"id": "1"}, "wrong type")
+        conforms(spec, comment, {"id": "1"}, "wrong type")
     with pytest.raises(AssertionError):
-        _conforms(spec, comment, {"created_at": None}, "null where none is allowed")
+        conforms(spec, comment, {"created_at": None}, "null where none is allowed")
 
 
 def test_every_field_of_the_comment_schema_is_in_the_document(client):
