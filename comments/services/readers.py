@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -189,15 +189,25 @@ def hold_reason(author: Author) -> Reason | None:
 AUTHOR_STATUS_CHANGED = "author_status_changed"
 
 
+# A suspension longer than this is a ban in all but name; an end past it is a typo (9999-12-31).
+LONGEST_SUSPENSION = timedelta(days=3660)
+
+
 def check_status_change(status: AuthorStatus, until: datetime | None, now: datetime | None = None) -> None:
-    """What a moderator may ask of ``set_status``: a suspension ends at a time still to come, and
-    only a suspension has an end (an "until" on a ban or on premod would promise a lifting that no
-    one performs). Raises a 422 naming ``until``."""
+    """What a moderator may ask of ``set_status`` (the API and the dashboard alike): a suspension
+    ends at a time still to come, at most ten years away (:data:`LONGEST_SUSPENSION`), and only a
+    suspension has an end (an "until" on a ban or on premod would promise a lifting that no one
+    performs). Raises a 422 naming ``until``."""
     if status == AuthorStatus.SUSPENDED:
         if until is None:
             raise invalid_field("until", "until_required", "A suspension needs `until`, the moment it ends.")
-        if until <= (now or utcnow()):
-            raise invalid_field("until", "until_past", "`until` must be in the future.")
+        now = now or utcnow()
+        if until <= now:
+            raise invalid_field("until", "until_past", "The suspension must end in the future.")
+        if until > now + LONGEST_SUSPENSION:
+            raise invalid_field(
+                "until", "until_too_far", "A suspension lasts at most ten years; ban the author instead."
+            )
     elif until is not None:
         raise invalid_field("until", "until_not_allowed", "Only a suspension has an `until`.")
 

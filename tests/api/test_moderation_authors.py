@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event, update
 
 from comments.models import AuditEvent, Author, Comment, utcnow
+from comments.services import readers
 from comments.services.accounts import create_moderator
 from comments.services.audit import Actor
 from comments.services.sites import create_site
@@ -296,6 +297,7 @@ def test_a_suspension_until_in_another_offset_is_stored_in_utc(client, db, auth,
         ({"status": "suspended", "until": "2999-01-01"}, "until"),
         ({"status": "suspended", "until": "0001-01-01T00:00:00+01:00"}, "until"),
         ({"status": "suspended", "until": 1893456000}, "until"),
+        ({"status": "suspended", "until": "9999-12-31T00:00:00Z"}, "until"),
         ({"status": "banned", "until": "2999-01-01T00:00:00Z"}, "until"),
         ({"status": "premod", "until": "2999-01-01T00:00:00Z"}, "until"),
         ({"status": "active", "until": "2999-01-01T00:00:00Z"}, "until"),
@@ -315,6 +317,17 @@ def test_bad_status_changes_are_422_naming_the_field_and_change_nothing(client, 
     assert field in response.json["error"]["fields"], response.json
     assert db.session.get(Author, int(author_id)).status == "active"
     assert db.session.query(AuditEvent).filter_by(action="author_status_changed").count() == 0
+
+
+def test_a_suspension_past_ten_years_is_the_same_422_as_the_dashboards_rule(client, db, auth, site):
+    author_id = _author_id(db, _post(client, "first"))
+    too_far = utcnow() + readers.LONGEST_SUSPENSION + timedelta(hours=1)
+    response = _status(client, auth, author_id, status="suspended", until=rfc3339(too_far))
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "until_too_far", response.json
+    assert "at most ten years" in response.json["error"]["fields"]["until"][0]
+    within = utcnow() + readers.LONGEST_SUSPENSION - timedelta(hours=1)
+    assert _status(client, auth, author_id, status="suspended", until=rfc3339(within)).status_code == 200
 
 
 def test_a_body_that_is_not_an_object_is_a_clear_error(client, db, auth, site):

@@ -146,3 +146,20 @@ def test_a_comment_whose_author_key_names_nobody_gets_an_author_of_its_own(db, s
     # Not one record lumping everyone erased together (a ban on it would mean nothing, a panel less).
     assert first.id != second.id
     assert {first.author_key, second.author_key} == {f"erased:{c.id}" for c in erased}
+
+
+def test_a_suspension_ends_in_the_future_and_within_ten_years():
+    from comments.services.errors import Invalid
+
+    now = utcnow()
+    longest = readers.LONGEST_SUSPENSION
+    readers.check_status_change(AuthorStatus.SUSPENDED, now + timedelta(seconds=1), now)
+    readers.check_status_change(AuthorStatus.SUSPENDED, now + longest, now)
+    for until, code in (
+        (now, "until_past"),
+        (now + longest + timedelta(seconds=1), "until_too_far"),
+        (None, "until_required"),
+    ):
+        with pytest.raises(Invalid) as refused:
+            readers.check_status_change(AuthorStatus.SUSPENDED, until, now)
+        assert refused.value.code == code and set(refused.value.fields) == {"until"}

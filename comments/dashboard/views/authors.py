@@ -20,8 +20,6 @@ MAX_REASON = 500  # ``Author.status_reason``'s length
 # The durations offered for a suspension; "date" (or any day filled in) takes the form's date field.
 SUSPENSIONS = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30), "date": None}
 SUSPENSION_WORDS = {"1d": "1 day", "7d": "7 days", "30d": "30 days", "date": "until a date"}
-# A suspension longer than this is a ban in all but name; a date past it is a typo.
-LONGEST_SUSPENSION = timedelta(days=3660)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # The panel's buttons, in order: the status, its words, its key (dashboard.js reads data-status-key).
 STATUS_CHOICES = (
@@ -77,10 +75,7 @@ def _until(status: AuthorStatus) -> datetime | None:
         until = parsing.moment(f"{raw}T00:00:00Z")
     except parsing.ParseError:
         abort(400, "That day does not exist; choose the day the suspension ends.")
-    if until <= now:
-        abort(400, "The suspension must end in the future.")
-    if until > now + LONGEST_SUSPENSION:
-        abort(400, "A suspension lasts at most ten years; ban the author instead.")
+    # Whether it ends in the future, and within ten years: readers.check_status_change, as for the API.
     return until
 
 
