@@ -225,6 +225,8 @@ class CommentReports(MethodView):
 
         A signed-in reader (`Authorization: Bearer`) counts once per comment wherever they report
         from; on a site whose identity is `sso`, only they may report (else 401 `sign_in_required`).
+        A signed-in reader moderators banned or suspended gets the post path's 403 `author_banned` /
+        `author_suspended` (`fields.until`).
         """
         reader = signed_in_reader(comment_site(comment_id).site)
         _again_if_changed_meanwhile(

@@ -19,8 +19,14 @@ def report(comment: Comment, reason: str, note: str, client_ip: str, reader: sso
     """Record one reader's report; the same reader reporting again changes nothing.
 
     A signed-in reader is counted as the person (their author key), wherever they report from; an
-    anonymous one by address. On a site whose identity is ``sso`` only signed-in readers report."""
+    anonymous one by address. On a site whose identity is ``sso`` only signed-in readers report.
+    A signed-in reader moderators banned or suspended is refused as their posts are (403
+    ``author_banned`` / ``author_suspended``): reports put comments before moderators, and one
+    kept from the conversation must not steer it; anonymous reporters are not asked who they are."""
     sso.require_sign_in(comment.site, reader, "report comments")
+    reporter_record = readers.known_reader(comment.site, reader) if reader is not None else None
+    if reporter_record is not None:
+        readers.check_may_post(reporter_record)
     if comment.status != Status.PUBLISHED:
         raise NotFound("comment_not_found", "No such comment.")
     if note:
@@ -28,7 +34,12 @@ def report(comment: Comment, reason: str, note: str, client_ip: str, reader: sso
             check_text(note, minimum=0, maximum=1000, multiline=True, what="note")
         except TextError as exc:
             raise invalid_field("note", exc.code, exc.message) from None
-    reporter = readers.sso_author_key(comment.site, reader.user_id) if reader is not None else hash_ip(client_ip)
+    if reporter_record is not None:
+        reporter = reporter_record.author_key  # the key known_reader found them by, not derived again
+    elif reader is not None:
+        reporter = readers.sso_author_key(comment.site, reader.user_id)
+    else:
+        reporter = hash_ip(client_ip)
     try:
         with db.session.begin_nested():
             db.session.add(Report(comment_id=comment.id, reason=reason, note=note, reporter_hash=reporter))

@@ -204,6 +204,41 @@ def test_anonymous_reports_are_still_counted_by_address(api, db, site, ann):
     assert db.session.get(Comment, comment_id).report_count == 1
 
 
+@pytest.mark.parametrize(
+    "status,code", [(AuthorStatus.BANNED, "author_banned"), (AuthorStatus.SUSPENDED, "author_suspended")]
+)
+def test_a_stopped_signed_in_reader_cannot_report_as_they_cannot_post(api, db, site, ann, bob, status, code):
+    set_settings(site, report_threshold=1)
+    comment_id = _post(api, bob)
+    _post(api, ann, body="Ann's own comment, so that she has a record.")
+    until = utcnow() + timedelta(days=3) if status == AuthorStatus.SUSPENDED else None
+    _set_status(db, "ann", status, until)
+    refused = api.client.post(f"/api/v1/comments/{comment_id}/reports", json={"reason": "abuse"}, headers=ann)
+    assert refused.status_code == 403 and refused.json["error"]["code"] == code
+    if until is not None:
+        assert refused.json["error"]["fields"]["until"].endswith("Z")
+    comment = db.session.get(Comment, comment_id)
+    assert comment.report_count == 0 and comment.reported_at is None
+    assert db.session.query(Report).count() == 0
+    # Anonymous reporters are not asked who they are: from the same address, a report still counts.
+    anonymous = api.client.post(f"/api/v1/comments/{comment_id}/reports", json={"reason": "abuse"})
+    assert anonymous.status_code == 202
+    # Once the suspension runs out, or the ban is lifted, they report again.
+    _set_status(db, "ann", AuthorStatus.ACTIVE)
+    again = api.client.post(f"/api/v1/comments/{comment_id}/reports", json={"reason": "abuse"}, headers=ann)
+    assert again.status_code == 202
+    assert db.session.get(Comment, comment_id).report_count == 2
+
+
+def test_a_signed_in_reader_without_a_record_yet_reports_under_their_key(api, db, site, ann, bob):
+    comment_id = _post(api, bob)
+    assert (
+        api.client.post(f"/api/v1/comments/{comment_id}/reports", json={"reason": "spam"}, headers=ann).status_code
+        == 202
+    )
+    assert db.session.execute(select(Report.reporter_hash)).scalar_one() == readers.sso_author_key(site, "ann")
+
+
 # --- the same new reader posting twice at once ------------------------------------------------------
 
 
