@@ -66,19 +66,34 @@ def _get_or_create(site: Site, author_key: str, make: dict[str, object]) -> tupl
     return author, True
 
 
-def for_reader(site: Site, reader: Reader, now: datetime | None = None) -> Author:
-    """The signed-in reader's author record, with their name and badges as the token says now."""
+@dataclass(frozen=True)
+class ReaderKeys:
+    """What a signed-in reader's comment and author record are keyed by, derived once per request
+    (two keyed hashes): their ``author_key`` and their token's email's hash (None without one)."""
+
+    author_key: str
+    email_hash: str | None
+
+
+def reader_keys(site: Site, reader: Reader) -> ReaderKeys:
+    return ReaderKeys(sso_author_key(site, reader.user_id), hash_email(reader.email) if reader.email else None)
+
+
+def for_reader(site: Site, reader: Reader, now: datetime | None = None, keys: ReaderKeys | None = None) -> Author:
+    """The signed-in reader's author record, with their name and badges as the token says now.
+    ``keys``: :func:`reader_keys`, when the caller has them already (a post stores them on the comment)."""
     now = now or utcnow()
+    keys = keys or reader_keys(site, reader)
     author, created = _get_or_create(
         site,
-        sso_author_key(site, reader.user_id),
+        keys.author_key,
         {"sso_user_id": reader.user_id, "verified": True, "first_seen_at": now, "name": reader.username},
     )
     badges = list(reader.badges)
     if author.badges != badges:
         author.badges = badges
-    if reader.email is not None:
-        author.email_hash = hash_email(reader.email)
+    if keys.email_hash is not None:
+        author.email_hash = keys.email_hash
     author.url = reader.url or ""
     author.role = reader.role or ""
     if created or author.name != reader.username:

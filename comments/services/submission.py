@@ -332,11 +332,12 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
     settings = effective_settings(site)
     reader = new.reader
     ip_hash = hash_ip(new.client_ip) if new.client_ip else None
+    keys: readers.ReaderKeys | None = None
     if reader is not None:
         # The token's name (checked when the token was), never the body's.
         author_name = reader.username
-        email_hash = hash_email(reader.email) if reader.email else None
-        author_key = readers.sso_author_key(site, reader.user_id)
+        keys = readers.reader_keys(site, reader)  # the comment's keys and the author record's, derived once
+        email_hash, author_key = keys.email_hash, keys.author_key
     else:
         sso.require_sign_in(site, reader, "comment")
         if new.author_name is None:
@@ -349,7 +350,7 @@ def submit(site: Site, thread_key: str, new: NewComment, scoring: Scoring | None
     parent = find_parent(thread, new.parent_id)
     now = utcnow()
     if reader is not None:
-        author = readers.for_reader(site, reader, now)
+        author = readers.for_reader(site, reader, now, keys)
         readers.check_may_post(author)
     else:
         author = readers.for_anonymous(site, author_key, author_name, email_hash, now)

@@ -193,6 +193,37 @@ def test_a_new_comment_is_stored_with_its_defaults_and_stays_in_the_session(app,
     assert (again.author_name, again.version, again.status) == ("Ann B.", 2, "published")
 
 
+def test_a_signed_in_post_derives_the_readers_keys_once(site, db, monkeypatch):
+    """The email's hash and the author key (keyed hashes) are derived once, and the comment and the
+    author record get the same ones."""
+    import dataclasses
+
+    from comments.services import readers
+    from tests.helpers import signed_in
+
+    derived: list[str] = []
+    real_keyed_hash, real_hash_email = readers.keyed_hash, readers.hash_email
+
+    def keyed_hash(purpose: str, value: str) -> str:
+        derived.append(purpose)
+        return real_keyed_hash(purpose, value)
+
+    def hash_email(email: str) -> str:
+        derived.append("email")
+        return real_hash_email(email)
+
+    monkeypatch.setattr(readers, "keyed_hash", keyed_hash)
+    for module in (readers, submission):
+        monkeypatch.setattr(module, "hash_email", hash_email)
+    reader = dataclasses.replace(signed_in("u-1", "Una"), email="Una@Example.org")
+    result = submission.submit(site, "keys", submission.NewComment(body="Signed in.", author_name=None, reader=reader))
+    assert sorted(derived) == ["email", "sso-user"]
+    comment = result.comment
+    assert (comment.author.author_key, comment.author.email_hash) == (comment.author_key, comment.author_email_hash)
+    assert comment.author_key == readers.sso_author_key(site, "u-1")
+    assert comment.author_email_hash == real_hash_email("una@example.org")
+
+
 # --- the rules and reply placement as pure functions (no app, no database) --------------------
 
 
