@@ -756,3 +756,97 @@ class AnalysisFeedback(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_analysis_feedback_site", "site_id", "id"),)
+
+
+# --- calibration: what the moderators' decisions say about the thresholds (services.calibration) ---
+
+
+class EvidenceSource(enum.StrEnum):
+    """Where a human verdict on a machine decision comes from."""
+
+    HOLD = "hold"  # a comment the machine held, then approved or rejected by a moderator or host
+    SPOT_CHECK = "spot_check"  # a machine-published comment sampled for a check, then answered
+    REPORT = "report"  # a machine-published comment that readers reported and a moderator rejected
+
+
+EVIDENCE_SOURCES = tuple(s.value for s in EvidenceSource)
+
+
+class SpotCheckVerdict(enum.StrEnum):
+    """A moderator's answer to a spot check."""
+
+    FINE = "fine"
+    SHOULD_HAVE_BEEN_HELD = "should_have_been_held"
+
+
+SPOT_CHECK_VERDICTS = tuple(v.value for v in SpotCheckVerdict)
+
+
+class ScoreBin(Model):
+    """How many comments the pipeline scored per site, label, UTC day, model and 0.01-wide score
+    bin, and what it did with them: the score distributions (hold rates at any threshold, drift)
+    without reading the comments. Added to with every scoring batch."""
+
+    __tablename__ = "score_bins"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    model: Mapped[str] = mapped_column(String(100), primary_key=True)  # "" when the result named none
+    bin: Mapped[int] = mapped_column(Integer, primary_key=True)  # services.calibration.estimates.score_bin
+    scored: Mapped[int] = mapped_column(Integer, default=0)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    published: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CalibrationEvidence(Model):
+    """One label of a comment with a human verdict on the machine's decision: the unit the
+    calibration's estimates count, with the weight that makes a sample stand for its population."""
+
+    __tablename__ = "calibration_evidence"
+
+    comment_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # kept after a purge
+    label: Mapped[str] = mapped_column(String(40), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    score: Mapped[float] = mapped_column(Float)  # the label's score when the machine decided
+    bin: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))
+    bad: Mapped[bool] = mapped_column(Boolean)  # rejected, or "should have been held"
+    weight: Mapped[float] = mapped_column(Float, default=1.0)  # 1 / probability of being sampled
+    # This label's score was at or over its hold threshold when the machine held the comment.
+    held_by_label: Mapped[bool] = mapped_column(Boolean, default=False)
+    held_seconds: Mapped[float | None] = mapped_column(Float)  # time in the queue, for holds
+    model: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decider_type: Mapped[str] = mapped_column(String(16))  # moderator or host
+
+    __table_args__ = (
+        CheckConstraint(_sql_in("source", EVIDENCE_SOURCES), name="source_known"),
+        Index("ix_calibration_evidence_site_decided", "site_id", "decided_at"),
+    )
+
+
+class SpotCheck(Model):
+    """A machine-published comment drawn for a moderator's check, with the probability it was
+    drawn with (so estimates can re-weight it) and the answer."""
+
+    __tablename__ = "spot_checks"
+
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    probability: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(16))  # how near the thresholds it was: far, near, edge
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    verdict: Mapped[str | None] = mapped_column(String(32))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_by_type: Mapped[str | None] = mapped_column(String(16))
+    answered_by_id: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (
+        CheckConstraint(
+            f"verdict is null or {_sql_in('verdict', SPOT_CHECK_VERDICTS)}",
+            name="verdict_known",
+        ),
+        # The queue (unanswered, oldest first) and the backlog count per site.
+        Index("ix_spot_checks_site_verdict_created", "site_id", "verdict", "created_at"),
+    )

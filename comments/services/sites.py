@@ -40,6 +40,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # threshold (with at least RECENT_HISTORY_MIN_DECIDED decided) goes on premod. 0 comments: off.
     "recent_history_count": 10,
     "recent_history_threshold": 0.6,
+    # Calibration: the share of machine-published comments drawn for a moderator's spot check
+    # (weighted towards scores just under the thresholds; services.calibration). 0: none.
+    "spot_check_rate": 0.01,
 }
 IDENTITY_MODES = ("anonymous", "sso", "both")
 
@@ -79,6 +82,7 @@ class SiteSettingsSchema(StorableSchema):
     sso_login_url = ma.fields.Url(schemes={"http", "https"}, allow_none=True, validate=ma.validate.Length(max=2000))
     recent_history_count = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, 100))
     recent_history_threshold = ma.fields.Float(validate=_probability)
+    spot_check_rate = ma.fields.Float(validate=_probability)
 
 
 def effective_settings(site: Site) -> dict[str, Any]:
