@@ -214,6 +214,9 @@ class Thread(Model):
 # How the review queue sorts by score: unscored comments last. A literal, not a bound parameter,
 # so that queries match the expression indexes built on it.
 SCORE_KEY: ColumnClause[Any] = literal_column("coalesce(max_score, -1.0)")
+# When a comment was decided (recent history's order): a person's decision, else the classifier's,
+# else the rules' at posting. A literal for the same reason as SCORE_KEY: ix_comments_author_decided.
+DECIDED_AT_KEY: ColumnClause[Any] = literal_column("coalesce(decided_at, scored_at, created_at)")
 # Which comments each review queue holds, as SQL with literal values: the partial indexes below
 # are defined by these, and ``review._queue_condition`` uses the same text so that SQLite and
 # PostgreSQL can match a query to them (a bound parameter would not prove the index applies).
@@ -317,6 +320,9 @@ class Comment(Model):
         # the rows of an author with 10,000 comments cost ~60 ms on SQLite).
         Index("ix_comments_author_id", "author_id", "id"),
         Index("ix_comments_author_id_status", "author_id", "status", "report_count"),
+        # An author's comments by when they were decided: recent history after a status change
+        # reads the decisions since then, not every comment the author ever posted.
+        Index("ix_comments_author_decided", "author_id", DECIDED_AT_KEY, "id"),
         # Author history (first-comment mode, duplicates, repeat posts).
         Index("ix_comments_author", "site_id", "author_key", "created_at"),
         # "Approved before?" and "rejected lately?" as seeks, however many comments the author

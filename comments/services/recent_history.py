@@ -19,8 +19,9 @@ rejected share at or over ``recent_history_threshold``, an author whose status i
 to ``premod`` (``readers.set_status``, actor system ``recent_history``, audited with the numbers).
 
 It never overrides a moderator: it moves only ``active`` authors, and only decisions made after
-the author's last status change count (``Author.status_changed_at``), so an author a moderator
-set back to active is not premoderated again by the rejections they already weighed. (Any status
+the author's last status change count (``Author.status_changed_at``; of those, the most
+recently decided first), so an author a moderator set back to active is not premoderated again
+by the rejections they already weighed. (Any status
 change resets the window; the only automatic one is this rule's own, to premod.)
 """
 
@@ -30,10 +31,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import Select, and_, bindparam, func, not_, select
+from sqlalchemy import Select, and_, bindparam, not_, select
 
 from comments.extensions import db
-from comments.models import Author, AuthorStatus, Comment, Status, UTCDateTime
+from comments.models import DECIDED_AT_KEY, Author, AuthorStatus, Comment, Status, UTCDateTime
 from comments.services import readers
 from comments.services.audit import Actor
 from comments.services.sites import effective_settings
@@ -49,18 +50,24 @@ DECIDED_STATUSES: Final = (Status.PUBLISHED.value, Status.REJECTED.value)
 
 def _statement(*, since: bool) -> Select[str]:
     """Built once (building costs more than running it): the statuses of the author's last
-    ``:count`` decided comments, newest first, decided after ``:since`` when asked."""
+    ``:count`` decided comments, newest first; with ``since``, those decided after ``:since``,
+    the most recently decided first."""
     query = select(Comment.status).where(
         Comment.author_id == bindparam("author_id"),
         Comment.status.in_(DECIDED_STATUSES),
         # published only for want of the classifier: not decided yet
         not_(and_(Comment.status == Status.PUBLISHED.value, Comment.needs_scoring.is_(True))),
     )
-    if since:
-        # When it was decided: a person's decision, else the classifier's, else the rules' at posting.
-        decided_when = func.coalesce(Comment.decided_at, Comment.scored_at, Comment.created_at)
-        query = query.where(decided_when > bindparam("since", type_=UTCDateTime))
-    return query.order_by(Comment.id.desc()).limit(bindparam("count"))
+    if not since:
+        return query.order_by(Comment.id.desc()).limit(bindparam("count"))
+    # When it was decided: a person's decision, else the classifier's, else the rules' at posting;
+    # the literal DECIDED_AT_KEY, so that both engines match ix_comments_author_decided to it.
+    decided_when = DECIDED_AT_KEY
+    return (
+        query.where(decided_when > bindparam("since", type_=UTCDateTime))
+        .order_by(decided_when.desc(), Comment.id.desc())
+        .limit(bindparam("count"))
+    )
 
 
 _LAST_DECIDED = _statement(since=False)
@@ -89,9 +96,11 @@ def recent_history(author: Author) -> RecentHistory:
     """One query: the statuses of the author's last N decided comments, newest first.
 
     It walks ``ix_comments_author_id`` (author_id, id) backwards and stops after N decided rows:
-    its cost is the author's comments since their Nth-last decision, not all of them. (After a
-    status change with fewer than N decisions since, it reads all the author's comments: a
-    decision after the change may be on an old comment. bench numbers in the lead's report.)
+    its cost is the author's comments since their Nth-last decision, not all of them. After a
+    status change it walks ``ix_comments_author_decided`` (author_id, decision time) backwards
+    from now and stops at the change (or after N decided rows): a decision since the change may
+    be on an old comment, so the id order cannot bound it, but the decision time does; its cost
+    is the decisions since the change, however many comments the author posted before it.
     """
     settings = effective_settings(author.site)
     count = int(settings["recent_history_count"])

@@ -214,3 +214,38 @@ def test_the_code_has_plain_words():
     from comments.services import moderation, recent_history
 
     assert moderation.reason_text(recent_history.CODE) == "Most of the author's recent comments were rejected"
+
+
+def test_after_a_status_change_the_history_reads_the_decisions_since_not_every_comment(db, rules, moderator):
+    """Many comments before the change, a few decisions after: the read seeks the decisions since
+    the change through ix_comments_author_decided (SQLite's plan), and counts a decision made
+    since on an old comment."""
+    set_settings(rules, premoderation="all")
+    old = [_post(rules, f"An old held remark {i}.") for i in range(30)]
+    author = _author(db, old[0])
+    with transaction.unit_of_work():
+        readers.set_status(author, readers.AuthorStatus.ACTIVE, MODERATOR, reason="a fresh start")
+    decisions.decide(moderator, old[0].id, "reject")  # an old comment, decided since the change
+    db.session.commit()
+    history = recent_history(_author(db, old[0]))
+    assert (history.decided, history.rejected) == (1, 1)
+    if db.engine.dialect.name != "sqlite":
+        return
+    statements: list[tuple[str, tuple]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    author = _author(db, old[0])
+    author.site  # noqa: B018 (loaded before counting)
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        recent_history(author)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    ((statement, params),) = statements
+    connection = db.session.connection()
+    plan = " ".join(row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params))
+    # A range seek bounded by the change, in the index's order: no sort, no walk through the old comments.
+    assert "USING INDEX ix_comments_author_decided (author_id=? AND <expr>>?)" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
