@@ -761,7 +761,11 @@ class AnalysisFeedback(Model):
     session_id: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_analysis_feedback_site", "site_id", "id"),)
+    __table_args__ = (
+        Index("ix_analysis_feedback_site", "site_id", "id"),
+        # The purge's oldest suggestions first: each batch reads what it deletes.
+        Index("ix_analysis_feedback_created", "created_at"),
+    )
 
 
 # --- calibration: what the moderators' decisions say about the thresholds (services.calibration) ---

@@ -139,8 +139,6 @@ def readyz() -> Response:
         checks["redis"] = "not_configured"
     if analyzer is not None:
         checks["analyzer"] = analyzer
-    if analyzer is not None:
-        checks["analyzer"] = analyzer
     scoring = current_app.extensions.get("comments.scoring")
     if scoring is None:
         checks["classifier"] = "off"

@@ -319,12 +319,12 @@ def delete_feedback(
 
 def purge_feedback(cutoff: datetime, limit: int) -> int:
     """Delete up to ``limit`` suggestions stored before ``cutoff``, oldest first (the purge job's
-    batch). Read by id, which grows with ``created_at``: the expired rows are the first ones, so a
-    batch reads what it deletes, with no index on the date."""
+    batch), found through ``ix_analysis_feedback_created``: a batch reads what it deletes, and
+    the last one, which finds none, reads nothing."""
     expired = (
         select(AnalysisFeedback.id)
         .where(AnalysisFeedback.created_at < cutoff)
-        .order_by(AnalysisFeedback.id)
+        .order_by(AnalysisFeedback.created_at)
         .limit(limit)
     )
     return rows_changed(

@@ -53,8 +53,8 @@ def init_scoring(app: Flask) -> None:
         # Only in rq mode: rq is an optional dependency (the "rq" extra).
         from comments.tasks.rq import RQScoring
 
-        # The web process scores no comments: its model (loaded on the first analyze call, or by
-        # preload()) serves the analyze calls alone.
+        # The web process scores no comments: its model serves the analyze calls alone, loaded
+        # with the first request when a key may analyze, else on the first analyze call.
         app.extensions["comments.scoring"] = RQScoring(app)
         _preload_when_analyze_is_served(app)
         return

@@ -186,6 +186,25 @@ def test_the_purge_reads_old_ip_hashes_through_an_index(db, sqlite_only, site):
         assert "TEMP B-TREE" not in plan, plan
 
 
+def test_the_purge_reads_old_suggested_scores_through_an_index(db, sqlite_only, site):
+    statements: list[tuple[str, tuple]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "analysis_feedback" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        purge_batch(Retention.days(90, 30, 365))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    db.session.rollback()
+    ((statement, params),) = statements
+    plan = _sqlite_plan(db, statement, params)
+    assert "ix_analysis_feedback_created (created_at<?)" in plan, plan
+    assert "SCAN analysis_feedback" not in plan and "TEMP B-TREE" not in plan, plan
+
+
 def test_deleting_a_comment_finds_replies_to_it_through_an_index(db, sqlite_only):
     # The foreign keys' actions (CASCADE on parent_id, SET NULL on reply_to_id) look rows up so.
     for column in ("parent_id", "reply_to_id"):
