@@ -220,7 +220,9 @@ class Simulation:
         precision, recall = self.true_precision(label, threshold), self.true_recall(label, threshold)
         return 0.0 if not precision or not recall else 2 * precision * recall / (precision + recall)
 
-    def true_threshold(self, label: str, objective: Objective, thresholds: Sequence[float] | None = None) -> float | None:
+    def true_threshold(
+        self, label: str, objective: Objective, thresholds: Sequence[float] | None = None
+    ) -> float | None:
         """The threshold among ``thresholds`` (default: the candidates around the label's
         threshold) that truly meets ``objective``, chosen by the rule ``estimates.recommend``
         applies to estimates, applied to the exact curve. None when none meets it."""

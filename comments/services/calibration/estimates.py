@@ -534,6 +534,7 @@ RECOMMENDATION_REASONS: Final[dict[str, str]] = {
     "target_unreachable": "No threshold meets the target; the closest is shown",
     "not_enough_decisions": "Not enough decisions yet",
     "no_estimates": "No decided comments to estimate from",
+    "nothing_rejected": "Moderators rejected none of the decided comments: there is nothing to balance",
     "no_data": "No comments scored in this period",
 }
 
@@ -585,7 +586,9 @@ def recommend(points: Sequence[CurvePoint], objective: Objective, current: float
         return Recommendation(None, False, "target_unreachable", closest)
     scored = [p for p in ordered if p.f1 is not None]
     if not scored:
-        return Recommendation(None, False, "no_estimates", None)
+        # Precision without recall: decided comments, none of them bad.
+        reason = "nothing_rejected" if any(p.precision is not None for p in ordered) else "no_estimates"
+        return Recommendation(None, False, reason, None)
     best_f1 = max(p.f1 for p in scored if p.f1 is not None)
     best = nearest(p for p in scored if p.f1 is not None and p.f1 >= best_f1 - 1e-12)
     return Recommendation(best.threshold, True, "best_balance", best)
