@@ -9,6 +9,7 @@ from typing import Any
 from comments.extensions import db
 from comments.models import AuditEvent, Comment, utcnow
 from comments.services import figures
+from comments.services.calibration import evidence
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ def record(
     reasons: Sequence[Mapping[str, Any]] | None = None,
 ) -> AuditEvent:
     fields = {**_fields(action, actor, comment, site_id, from_status, to_status, reasons), "created_at": utcnow()}
-    figures.follow([fields])  # before the add: the figures read the comment's earlier events
+    earlier = figures.follow([fields])  # before the add: the figures read the comment's earlier events
+    # The human verdicts the calibration counts: from the same events, in the same unit of work.
+    evidence.follow([fields], {comment.id: comment} if comment is not None else {}, earlier)
     event = AuditEvent(**fields)
     db.session.add(event)
     return event
