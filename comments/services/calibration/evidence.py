@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -102,25 +102,31 @@ def _dialect_insert(model: Any) -> postgresql.Insert | sqlite.Insert:
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(model)
 
 
-_BIN_FIGURES = ("scored", "held", "published")
+@dataclass
+class BinFigures:
+    """What one batch adds to one bin (``ScoreBin``'s columns of the same names)."""
+
+    scored: int = 0
+    held: int = 0  # of which the machine held
+    published: int = 0  # of which it published (rejected: the rest)
 
 
-def bin_counts(scored: Iterable[Scored], day: date) -> dict[tuple[int, str, date, str, int], dict[str, int]]:
+_BIN_FIGURES = tuple(f.name for f in fields(BinFigures))
+
+
+def bin_counts(scored: Iterable[Scored], day: date) -> dict[tuple[int, str, date, str, int], BinFigures]:
     """The batch's additions per (site, label, day, model, bin), in key order (a fixed lock order
     for concurrent batches, and one row per key: PostgreSQL refuses an upsert that names a row twice)."""
-    counts: dict[tuple[int, str, date, str, int], dict[str, int]] = {}
+    counts: dict[tuple[int, str, date, str, int], BinFigures] = {}
     for item in scored:
         held = int(item.status == Status.HELD)
         published = int(item.status == Status.PUBLISHED)
         for label, score in item.scores.items():
             key = (item.comment.site_id, label, day, item.model or "", estimates.score_bin(score))
-            figures = counts.get(key)
-            if figures is None:
-                counts[key] = {"scored": 1, "held": held, "published": published}
-            else:
-                figures["scored"] += 1
-                figures["held"] += held
-                figures["published"] += published
+            figures = counts.setdefault(key, BinFigures())
+            figures.scored += 1
+            figures.held += held
+            figures.published += published
     return dict(sorted(counts.items()))
 
 
@@ -129,7 +135,7 @@ def add_to_bins(scored: Iterable[Scored]) -> None:
     if not counts:
         return
     rows = [
-        {"site_id": site_id, "label": label, "day": day, "model": model, "bin": bin_, **figures}
+        {"site_id": site_id, "label": label, "day": day, "model": model, "bin": bin_, **asdict(figures)}
         for (site_id, label, day, model, bin_), figures in counts.items()
     ]
     # An upsert that adds: concurrent batches never lose a count.
@@ -146,17 +152,19 @@ def draw_spot_checks(scored: Iterable[Scored]) -> None:
     """Draw each comment the machine published with its stratified probability; a drawn one gets
     a check. The comment is published all the same (readers are never kept waiting for a check).
 
-    A comment scored again (after an edit) and published again is drawn again: a check still
-    unanswered was drawn for the earlier text and is replaced (or dropped when not drawn again);
-    an answered one stays, the verdict of a moderator."""
+    A comment scored again after an edit is drawn again when published: a check still unanswered
+    was drawn for the earlier text and is dropped (replaced when drawn again); an answered one
+    stays, the verdict of a moderator."""
     now = utcnow()
     rows: list[dict[str, Any]] = []
     redrawn: list[int] = []
     for item in scored:
-        if item.status != Status.PUBLISHED or not item.scores or not item.draw:
+        if not item.draw:
             continue
         if item.comment.edited_at is not None:
             redrawn.append(item.comment.id)
+        if item.status != Status.PUBLISHED or not item.scores:
+            continue
         probability, band = estimates.spot_check_probability(item.scores, item.thresholds, item.spot_check_rate)
         if probability > 0 and sampler.random() < probability:
             rows.append(
