@@ -288,7 +288,7 @@ def _spot_check_page(
             if position:
                 query = query.where(key > tuple_(*position))
             query = query.order_by(SpotCheck.created_at, SpotCheck.comment_id)
-    rows = list(db.session.execute(query.limit(limit + 1)).tuples())
+    rows = [(row[0], row[1]) for row in db.session.execute(query.limit(limit + 1))]
     next_cursor = None
     if len(rows) > limit:
         last_comment, last_check = rows[limit - 1]
