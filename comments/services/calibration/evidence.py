@@ -144,7 +144,7 @@ _PG_ARRAYS = {
     "day": "date[]",
     "model": "varchar[]",
     "bin": "integer[]",
-    **{figure: "integer[]" for figure in _BIN_FIGURES},
+    **dict.fromkeys(_BIN_FIGURES, "integer[]"),
 }
 _PG_BIN_UPSERT = text(
     f"INSERT INTO score_bins ({', '.join(_PG_ARRAYS)}) "
