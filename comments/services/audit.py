@@ -68,6 +68,8 @@ def record_many(events: list[dict[str, Any]]) -> None:
     if not events:
         return
     rows = [{**_fields(**item), "created_at": utcnow()} for item in events]
-    figures.follow(rows)
+    earlier = figures.follow(rows)
+    in_hand = {item["comment"].id: item["comment"] for item in events if item.get("comment") is not None}
+    evidence.follow(rows, in_hand, earlier)
     # The table's insert, not the ORM's bulk insert: nothing here needs the mapped objects back.
     db.session.execute(AuditEvent.__table__.insert(), rows)
