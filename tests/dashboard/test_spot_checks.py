@@ -121,6 +121,9 @@ def test_the_keys_answer_in_a_browser(page, live_server, db, moderator, drawn, t
     if os.environ.get("COMMENTS_WRITE_SCREENSHOTS") != "1":
         folder = tmp_path
     page.screenshot(path=str(folder / "dashboard-spot-checks.png"), full_page=True)
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=str(folder / "dashboard-spot-checks-dark.png"), full_page=True)
+    page.emulate_media(color_scheme="light")
     assert "edge" in first.locator(".spot-check").inner_text()
     expect(page.locator('#queue-tabs [data-count="spot-check"]')).to_have_text("2")
     page.keyboard.press("j")
