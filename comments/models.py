@@ -118,6 +118,8 @@ class Queue(enum.StrEnum):
     REPORTED = "reported"
     REJECTED = "rejected"
     APPROVED = "approved"
+    # Machine-published comments drawn for a moderator's check (``spot_checks``), not yet answered.
+    SPOT_CHECK = "spot-check"
 
 
 QUEUE_VALUES = tuple(q.value for q in Queue)
@@ -225,6 +227,12 @@ QUEUES_WHERE: dict[str, TextClause] = {
     Queue.REJECTED: text(f"status = '{Status.REJECTED}'"),
     Queue.REPORTED: text(f"status = '{Status.PUBLISHED}' AND reported_at IS NOT NULL"),
     Queue.APPROVED: text(f"status = '{Status.PUBLISHED}' AND decided_at IS NOT NULL"),
+    # (Listed and counted from ``spot_checks`` by ``services.review.spot_checks``; this is the
+    # same condition on comments alone.)
+    Queue.SPOT_CHECK: text(
+        f"status = '{Status.PUBLISHED}' AND EXISTS (SELECT 1 FROM spot_checks "
+        "WHERE spot_checks.comment_id = comments.id AND spot_checks.verdict IS NULL)"
+    ),
 }
 
 

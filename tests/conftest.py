@@ -109,6 +109,20 @@ def waiting(db: Any, site: Site) -> list[Comment]:
     return [make_comment(site, f"waiting {i}", ip=f"192.0.2.{i}") for i in range(3)]
 
 
+@pytest.fixture(autouse=True)
+def seeded_spot_checks() -> Iterator[None]:
+    """The spot checks' draw (1% of machine-published comments by default), seeded for every test:
+    a run draws the same comments each time. Tests of the draw replace the sampler themselves."""
+    import random
+
+    from comments.services.calibration import evidence
+
+    previous = evidence.sampler
+    evidence.sampler = random.Random(17)
+    yield
+    evidence.sampler = previous
+
+
 # --- the classifier -------------------------------------------------------------------------
 
 

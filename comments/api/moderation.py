@@ -26,12 +26,15 @@ from comments.api.schemas import (
     LoginSchema,
     QueuePageSchema,
     QueueQuerySchema,
+    SpotCheckAnsweredSchema,
+    SpotCheckAnswerSchema,
     TokenSchema,
 )
 from comments.limiting import client_ip, limiter
 from comments.models import AuthorStatus
 from comments.services import accounts
-from comments.services.review import audit_log, authors, decisions, queue
+from comments.services.review import audit_log, authors, decisions, queue, spot_checks
+from comments.services.review.access import get_comment
 from comments.services.threads import rfc3339
 
 blp = Blueprint(
@@ -129,6 +132,25 @@ class Undo(MethodView):
         """Undo your own last decision on a comment within a short window: it goes back where it was."""
         comment = decisions.undo_decision(require_moderator(), comment_id)
         return {"comment": queue.moderator_view(comment)}
+
+
+@blp.route("/moderation/comments/<int:comment_id>/spot-check")
+class SpotCheckAnswer(MethodView):
+    @blp.arguments(SpotCheckAnswerSchema)
+    @blp.response(200, SpotCheckAnsweredSchema)
+    @blp.alt_response(404, description="`spot_check_not_found`: the comment was not drawn for a spot check")
+    @blp.alt_response(
+        409,
+        description="`already_answered`: someone answered first (`current` says what); "
+        "`not_decidable`: the comment is no longer published",
+    )
+    def post(self, data: dict[str, Any], comment_id: int):
+        """Answer a spot check of a comment the machine published: fine, or should have been held
+        (with `remove`, rejected at once, as a moderator's decision)."""
+        reviewer = require_moderator()
+        check = spot_checks.answer(reviewer, comment_id, data["verdict"], remove=data["remove"], reason=data["reason"])
+        comment = get_comment(reviewer, comment_id)
+        return {"spot_check": spot_checks.view(check), "comment": queue.moderator_view(comment)}
 
 
 @blp.route("/moderation/comments/<int:comment_id>/ban")

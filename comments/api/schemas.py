@@ -6,7 +6,16 @@ from typing import Any
 
 import marshmallow as ma
 
-from comments.models import AUTHOR_STATUS_VALUES, MAX_ID, REPORT_REASONS, STATUS_VALUES, Queue, Status
+from comments.models import (
+    AUTHOR_STATUS_VALUES,
+    MAX_ID,
+    REPORT_REASONS,
+    SPOT_CHECK_VERDICTS,
+    STATUS_VALUES,
+    Queue,
+    SpotCheckVerdict,
+    Status,
+)
 from comments.services import parsing
 from comments.services.hostjson import REASONS_DESCRIPTION
 from comments.services.review.authors import AUTHOR_PAGE_DEFAULT, AUTHOR_PAGE_MAX
@@ -401,6 +410,17 @@ class QueueReportSchema(ma.Schema):
     created_at = ma.fields.String()
 
 
+_BAND = "how near the thresholds its scores came: far, near or edge (the nearer, the likelier the draw)"
+
+
+class QueueSpotCheckSchema(ma.Schema):
+    """Why an item is in the spot-check queue."""
+
+    probability = ma.fields.Float(metadata={"description": "the probability it was drawn with"})
+    band = ma.fields.String(metadata={"description": _BAND})
+    created_at = Rfc3339(metadata={"description": "when it was drawn (at publication)"})
+
+
 class QueueItemSchema(ma.Schema):
     queue = ma.fields.String()
     comment = ma.fields.Nested(ModeratorCommentSchema)
@@ -409,6 +429,9 @@ class QueueItemSchema(ma.Schema):
     reasons = ma.fields.List(ma.fields.Dict(), metadata={"description": REASONS_DESCRIPTION})
     reports = ma.fields.List(ma.fields.Nested(QueueReportSchema))
     arrived_at = ma.fields.String()
+    spot_check = ma.fields.Nested(
+        QueueSpotCheckSchema, allow_none=True, metadata={"description": "the check; null outside the spot-check queue"}
+    )
 
 
 class QueuePageSchema(ma.Schema):
@@ -426,6 +449,48 @@ class DecisionSchema(StrictSchema):
         metadata={"description": "the version the moderator saw; without it only a waiting comment is decided"},
     )
     ban_author = ma.fields.Boolean(load_default=False)
+
+
+class SpotCheckAnswerSchema(StrictSchema):
+    verdict = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(SPOT_CHECK_VERDICTS),
+        metadata={"description": "fine: rightly published; should_have_been_held: the machine should have held it"},
+    )
+    remove = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "with should_have_been_held: reject the comment too (a moderator's decision)"},
+    )
+    reason = ma.fields.String(
+        load_default="", validate=ma.validate.Length(max=500), metadata={"description": "the rejection's reason"}
+    )
+
+    @ma.validates_schema
+    def _remove_only_what_should_have_been_held(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("remove") and data.get("verdict") != SpotCheckVerdict.SHOULD_HAVE_BEEN_HELD:
+            raise ma.ValidationError("Only a comment that should have been held is removed.", "remove")
+
+
+class SpotCheckAnswererSchema(ma.Schema):
+    type = ma.fields.String(metadata={"description": "moderator or host"})
+    id = ma.fields.String(metadata={"description": "the moderator's id, or the host key's (key:prefix)"})
+
+
+class SpotCheckSchema(ma.Schema):
+    comment_id = ma.fields.Integer()
+    probability = ma.fields.Float(metadata={"description": "the probability it was drawn with"})
+    band = ma.fields.String(metadata={"description": _BAND})
+    created_at = Rfc3339()
+    verdict = ma.fields.String(validate=ma.validate.OneOf(SPOT_CHECK_VERDICTS), allow_none=True)
+    answered_at = Rfc3339(allow_none=True)
+    answered_by = ma.fields.Nested(
+        SpotCheckAnswererSchema, allow_none=True, metadata={"description": "who answered; null while unanswered"}
+    )
+
+
+class SpotCheckAnsweredSchema(ma.Schema):
+    spot_check = ma.fields.Nested(SpotCheckSchema)
+    comment = ma.fields.Nested(ModeratorCommentSchema)
 
 
 class BanSchema(StrictSchema):

@@ -9,6 +9,7 @@ from typing import Any
 from comments.extensions import db
 from comments.models import AuditEvent, Comment, utcnow
 from comments.services import figures
+from comments.services.calibration import evidence
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ def record(
     reasons: Sequence[Mapping[str, Any]] | None = None,
 ) -> AuditEvent:
     fields = {**_fields(action, actor, comment, site_id, from_status, to_status, reasons), "created_at": utcnow()}
-    figures.follow([fields])  # before the add: the figures read the comment's earlier events
+    earlier = figures.follow([fields])  # before the add: the figures read the comment's earlier events
+    # The human verdicts the calibration counts: from the same events, in the same unit of work.
+    evidence.follow([fields], {comment.id: comment} if comment is not None else {}, earlier)
     event = AuditEvent(**fields)
     db.session.add(event)
     return event
@@ -65,6 +68,8 @@ def record_many(events: list[dict[str, Any]]) -> None:
     if not events:
         return
     rows = [{**_fields(**item), "created_at": utcnow()} for item in events]
-    figures.follow(rows)
+    earlier = figures.follow(rows)
+    in_hand = {item["comment"].id: item["comment"] for item in events if item.get("comment") is not None}
+    evidence.follow(rows, in_hand, earlier)
     # The table's insert, not the ORM's bulk insert: nothing here needs the mapped objects back.
     db.session.execute(AuditEvent.__table__.insert(), rows)

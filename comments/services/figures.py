@@ -111,20 +111,10 @@ def _matters(event: dict[str, Any]) -> bool:
     )
 
 
-def follow(events: Sequence[dict[str, Any]]) -> None:
-    """Update the figures for audit rows about to be written (``audit._fields`` plus ``created_at``).
-
-    Most events (a comment published, a report under the threshold) change nothing and cost
-    nothing; for the others, one indexed read of their comments' earlier events, and one upsert
-    per site and day whatever the number of comments (a scoring batch holds several at once).
-    """
-    relevant = [event for event in events if _matters(event)]
-    if not relevant:
-        return
-    by_comment: dict[int, list[dict[str, Any]]] = {}
-    for event in relevant:
-        by_comment.setdefault(event["comment_id"], []).append(event)
-    earlier: dict[int, list[Any]] = {comment_id: [] for comment_id in by_comment}
+def earlier_events(comment_ids: Iterable[int]) -> dict[int, list[Any]]:
+    """The comments' audit events so far (rows with ``action``, ``actor_type``, ``to_status``,
+    ``created_at``), oldest first: one indexed read."""
+    earlier: dict[int, list[Any]] = {comment_id: [] for comment_id in comment_ids}
     # no_autoflush: callers (the scoring batch) hold objects whose changes they write themselves.
     with db.session.no_autoflush:
         for row in db.session.execute(
@@ -135,10 +125,29 @@ def follow(events: Sequence[dict[str, Any]]) -> None:
                 AuditEvent.to_status,
                 AuditEvent.created_at,
             )
-            .where(AuditEvent.comment_id.in_(list(by_comment)))
+            .where(AuditEvent.comment_id.in_(list(earlier)))
             .order_by(AuditEvent.id)
         ):
             earlier[row.comment_id].append(row)
+    return earlier
+
+
+def follow(events: Sequence[dict[str, Any]]) -> dict[int, list[Any]]:
+    """Update the figures for audit rows about to be written (``audit._fields`` plus ``created_at``).
+
+    Most events (a comment published, a report under the threshold) change nothing and cost
+    nothing; for the others, one indexed read of their comments' earlier events, and one upsert
+    per site and day whatever the number of comments (a scoring batch holds several at once).
+    Returns the earlier events it read, by comment (``earlier_events``): the calibration's
+    evidence replays the same (every decision and undo is among them).
+    """
+    relevant = [event for event in events if _matters(event)]
+    if not relevant:
+        return {}
+    by_comment: dict[int, list[dict[str, Any]]] = {}
+    for event in relevant:
+        by_comment.setdefault(event["comment_id"], []).append(event)
+    earlier = earlier_events(by_comment)
     deltas: dict[tuple[int, date], dict[str, int]] = {}
 
     def add(site_id: int, day: date, figure: str, delta: int) -> None:
@@ -168,6 +177,7 @@ def follow(events: Sequence[dict[str, Any]]) -> None:
             _put_wait(comment_id, site_id, after.wait, after.wait_undone)
     for (site_id, day), figures in sorted(deltas.items()):  # a fixed order: no lock-order deadlocks
         _add_to_day(site_id, day, figures)
+    return earlier
 
 
 def _dialect_insert(model: Any) -> postgresql.Insert | sqlite.Insert:

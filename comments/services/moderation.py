@@ -52,6 +52,8 @@ REASON_TEXT: dict[str, str] = {
     "imported": "Imported",
     "ban": "Ban",
     "undo": "Undo",
+    "fine": "Spot check: rightly published",
+    "should_have_been_held": "Spot check: should have been held",
 }
 # The codes a moderator can filter the queues by (after the classifier's labels), in menu order:
 # those that put a comment into a queue.

@@ -23,6 +23,7 @@ from comments.extensions import db
 from comments.models import Comment, Reason, Status, utcnow
 from comments.services import moderation, recent_history
 from comments.services.audit import Actor
+from comments.services.calibration import evidence
 from comments.services.sites import effective_settings
 
 log = logging.getLogger(__name__)
@@ -218,11 +219,36 @@ def _write(
     moderation.change_statuses(moves, CLASSIFIER_ACTOR, _action(results[0]), also_write=rescored)
     # The classifier's (or the rules') rejections may put their authors on premod: same unit of work.
     recent_history.after_decisions(move.comment for move in moves if move.status == Status.REJECTED)
+    # The score distributions and the spot checks' draw, in the same unit of work.
+    evidence.after_scoring(
+        [
+            _scored(comment, decision[0], result)
+            for comment, decision, result in zip(comments, decisions, results, strict=True)
+            if decision is not None and result.scores is not None and comment.decided_at is None
+        ]
+    )
     # Their rows are written: out of the session, or the commit's unit of work would go through
     # every one of them again (~0.2 ms a comment) only to find nothing left to write. Nothing
     # after this reads them.
     for comment, _ in decided:
         db.session.expunge(comment)
+
+
+def _scored(
+    comment: Comment, status: Status, result: moderation.ClassifierResult, *, draw: bool = True
+) -> evidence.Scored:
+    """A comment the machine decided on its new scores, for the calibration's tables."""
+    assert result.scores is not None
+    settings = effective_settings(comment.site)
+    return evidence.Scored(
+        comment=comment,
+        status=status,
+        scores=comment.scores or result.scores,
+        model=result.model,
+        thresholds=settings["thresholds"],
+        spot_check_rate=settings["spot_check_rate"],
+        draw=draw,
+    )
 
 
 def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
@@ -331,10 +357,15 @@ def _rescore_one(comment: Comment, scores: dict[str, float], model: str, status:
     try:
         with db.session.begin_nested(), db.session.no_autoflush:
             _record_scores(comment, scores, model)
+            newly_published = status == Status.PUBLISHED and comment.status != Status.PUBLISHED
             if status != comment.status or reasons != comment.reasons:
                 moderation.change_statuses([moderation.Move(comment, status, reasons)], CLASSIFIER_ACTOR, "rescored")
             else:
                 moderation.write_decisions([comment])
+            # A model change scores it anew: the distributions count it; newly published (it was
+            # held), it may be drawn for a check.
+            rescored = _scored(comment, status, moderation.ClassifierResult(scores, model=model), draw=newly_published)
+            evidence.after_scoring([rescored])
         return True
     except StaleDataError:
         return False

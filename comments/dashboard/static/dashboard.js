@@ -126,8 +126,11 @@
       case "a": card = cardForAction(); if (!clickIn(card, "[data-action=approve]")) { return; } break;
       case "r": card = cardForAction(); if (!clickIn(card, "[data-action=reject]")) { return; } break;
       case "b": card = cardForAction(); if (!clickIn(card, "[data-action=ban]")) { return; } break;
+      case "f": card = cardForAction(); if (!clickIn(card, "[data-action=fine]")) { return; } break;
+      case "h": card = cardForAction(); if (!clickIn(card, "[data-action=held]")) { return; } break;
       case "x":
         card = cardForAction();
+        if (clickIn(card, "[data-action=remove]")) { break; }  // a spot check: held, and removed
         var box = card && card.querySelector("[data-select]");
         if (!box) { return; }
         box.checked = !box.checked;

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import abort, render_template, request
+from flask import abort, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from comments.dashboard.views.common import bp, login_required
 from comments.dashboard.views.queue import after_change, form_filters
-from comments.models import MAX_ID, Moderator, Queue
+from comments.models import MAX_ID, Moderator, Queue, SpotCheckVerdict
 from comments.services import parsing
 from comments.services.errors import Conflict
-from comments.services.review import decisions
+from comments.services.review import decisions, spot_checks
 from comments.services.review.access import get_comment
 from comments.services.review.queue import queue_item, queue_of
 
@@ -46,8 +46,24 @@ def _reject_reason() -> str:
     return reason
 
 
+# A spot check's answers on the card's buttons (the verdict's value, or "remove": should have been
+# held, and rejected): the confirmation's class and words.
+SPOT_CHECK_DONE = {
+    SpotCheckVerdict.FINE.value: ("approved", "Fine: rightly published"),
+    SpotCheckVerdict.SHOULD_HAVE_BEEN_HELD.value: ("rejected", "Should have been held (still published)"),
+    "remove": ("rejected", "Should have been held, removed"),
+}
+
+
 def _decided(
-    comment_id: int, outcome: str, message: str, *, undo: bool, oob: bool = False, conflict: Conflict | None = None
+    comment_id: int,
+    outcome: str,
+    message: str,
+    *,
+    undo: bool,
+    oob: bool = False,
+    conflict: Conflict | None = None,
+    undo_url: str | None = None,
 ) -> str:
     decision = (conflict.details.get("current") or {}).get("decision") if conflict else None
     return render_template(
@@ -59,6 +75,7 @@ def _decided(
         oob=oob,
         undo_seconds=UNDO_OFFER_SECONDS,
         decision=decision,
+        undo_url=undo_url,
     )
 
 
@@ -98,6 +115,41 @@ def undo(moderator: Moderator, comment_id: int) -> Response:
     filters = form_filters()
     comment = decisions.undo_decision(moderator, comment_id)
     item = queue_item(comment, queue_of(comment) or Queue.HELD)
+    fragment = render_template(
+        "dashboard/_card.html", item=item, reject_reasons=decisions.REJECT_REASONS, restored=True
+    )
+    return after_change(moderator, fragment, filters)
+
+
+@bp.post("/comments/<int:comment_id>/spot-check")
+@login_required
+def spot_check(moderator: Moderator, comment_id: int) -> Response:
+    filters = form_filters()
+    choice = request.form.get("verdict", "")
+    if choice not in SPOT_CHECK_DONE:
+        abort(400, "The answer is fine, should_have_been_held or remove.")
+    remove = choice == "remove"
+    reason = _reject_reason() if remove else ""
+    verdict = SpotCheckVerdict.SHOULD_HAVE_BEEN_HELD.value if remove else choice
+    try:
+        spot_checks.answer(moderator, comment_id, verdict, remove=remove, reason=reason)
+    except Conflict as conflict:
+        if conflict.code not in ("already_answered", "not_decidable"):
+            raise
+        return after_change(moderator, _decided(comment_id, "conflict", conflict.message, undo=False), filters)
+    outcome, label = SPOT_CHECK_DONE[choice]
+    if reason:
+        label += f" ({dict(decisions.REJECT_REASONS)[reason].lower()})"
+    undo_url = url_for("dashboard.spot_check_undo", comment_id=comment_id)
+    return after_change(moderator, _decided(comment_id, outcome, label, undo=True, undo_url=undo_url), filters)
+
+
+@bp.post("/comments/<int:comment_id>/spot-check/undo")
+@login_required
+def spot_check_undo(moderator: Moderator, comment_id: int) -> Response:
+    filters = form_filters()
+    check = spot_checks.undo_answer(moderator, comment_id)
+    item = queue_item(get_comment(moderator, comment_id), Queue.SPOT_CHECK, check=check)
     fragment = render_template(
         "dashboard/_card.html", item=item, reject_reasons=decisions.REJECT_REASONS, restored=True
     )

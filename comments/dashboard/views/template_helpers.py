@@ -28,6 +28,15 @@ bp.add_app_template_global(AuthorStatus, "AuthorStatus")
 
 bp.add_app_template_filter(moderation.reason_text, "reason_text")
 
+# A queue's name on its tab and in titles: the contract's word, capitalised, but for the one whose
+# word is a URL's ("spot-check").
+QUEUE_NAMES = {Queue.SPOT_CHECK: "Spot checks"}
+
+
+@bp.app_template_filter("queue_name")
+def queue_name(queue: str) -> str:
+    return QUEUE_NAMES.get(Queue(queue), queue.capitalize())
+
 
 def _as_datetime(value: Any) -> datetime | None:
     if value is None or value == "":

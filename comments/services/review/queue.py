@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, TextClause, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, TextClause, and_, func, literal, or_, select, tuple_
 
 from comments.extensions import db
 from comments.models import (
@@ -19,6 +19,7 @@ from comments.models import (
     Queue,
     Reason,
     Report,
+    SpotCheck,
     Status,
     Thread,
     utcnow,
@@ -63,6 +64,16 @@ class QueueReport:
 
 
 @dataclass(frozen=True)
+class SpotCheckBrief:
+    """Why a comment is in the spot-check queue: drawn with this probability, in this band (how
+    near its scores came to the thresholds: far, near, edge), at this time."""
+
+    probability: float
+    band: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class QueueItem:
     """One comment in a queue, with everything a moderator decides on: the API's ``QueueItemSchema``
     dumps it and the dashboard's cards render it."""
@@ -74,6 +85,7 @@ class QueueItem:
     reasons: list[Reason]
     reports: list[QueueReport]
     arrived_at: str | None
+    spot_check: SpotCheckBrief | None = None  # in the spot-check queue only
 
 
 @dataclass(frozen=True)
@@ -147,11 +159,14 @@ def _reports(comment: Comment) -> list[QueueReport]:
     return [QueueReport(r.reason, r.note, rfc3339(r.created_at)) for r in rows]
 
 
-def queue_item(comment: Comment, queue: str, authors: Briefs | None = None) -> QueueItem:
+def queue_item(
+    comment: Comment, queue: str, authors: Briefs | None = None, check: SpotCheck | None = None
+) -> QueueItem:
     thread: Thread = comment.thread
     parent = comment.parent
     if authors is None:
         authors = page_briefs([comment])
+    brief = SpotCheckBrief(check.probability, check.band, check.created_at) if check is not None else None
     return QueueItem(
         queue=queue,
         comment=moderator_view(comment, authors),
@@ -159,7 +174,8 @@ def queue_item(comment: Comment, queue: str, authors: Briefs | None = None) -> Q
         parent=moderator_view(parent, authors) if parent is not None else None,
         reasons=comment.reasons or [],
         reports=_reports(comment) if comment.report_count else [],
-        arrived_at=rfc3339(comment.edited_at or comment.created_at),
+        arrived_at=rfc3339(check.created_at if check is not None else (comment.edited_at or comment.created_at)),
+        spot_check=brief,
     )
 
 
@@ -209,14 +225,10 @@ def list_queue(
     """A page of ``queue``; ``author_id`` keeps one author's comments (``Author.id``: the reviewer's
     sites still bound it, so another site's author gives an empty page, as any filter that matches
     nothing)."""
-    query = select(Comment).where(queue_condition(queue))
     site_ids = visible_site_ids(reviewer, site_slug)
-    if site_ids is not None:
-        query = query.where(Comment.site_id.in_(site_ids))
-    if reason:
-        query = query.where(reason_condition(reason))
-    if author_id is not None:
-        query = query.where(Comment.author_id == author_id)
+    if queue == Queue.SPOT_CHECK:
+        return _spot_check_page(site_ids, reason, author_id, sort, limit, cursor)
+    query = _filtered(select(Comment).where(queue_condition(queue)), site_ids, reason, author_id)
     shape = _SCORE_POSITION if sort == "score" else paging.DATE_POSITION
     position = paging.decode_cursor(sort, cursor, shape) if cursor else None
     if sort in ("oldest", "newest"):
@@ -231,6 +243,62 @@ def list_queue(
     comments = comments[:limit]
     authors = page_briefs(comments)
     return QueuePage([queue_item(c, queue, authors) for c in comments], next_cursor)
+
+
+def _filtered(query: Select[Any], site_ids: list[int] | None, reason: str | None, author_id: int | None) -> Select[Any]:
+    if site_ids is not None:
+        query = query.where(Comment.site_id.in_(site_ids))
+    if reason:
+        query = query.where(reason_condition(reason))
+    if author_id is not None:
+        query = query.where(Comment.author_id == author_id)
+    return query
+
+
+def _spot_checks_waiting(*columns: Any) -> Select[Any]:
+    """Unanswered checks of comments still published (a comment its author deleted, or that a
+    moderator rejected after reports, drops out)."""
+    return (
+        select(*columns)
+        .select_from(SpotCheck)
+        .join(Comment, Comment.id == SpotCheck.comment_id)
+        .where(SpotCheck.verdict.is_(None), Comment.status == Status.PUBLISHED.value)
+    )
+
+
+def _spot_check_page(
+    site_ids: list[int] | None, reason: str | None, author_id: int | None, sort: str, limit: int, cursor: str | None
+) -> QueuePage:
+    """A page of the spot-check queue: by when the check was drawn (oldest first by default), or
+    by score; the items carry the check (probability, band, when)."""
+    query = _filtered(_spot_checks_waiting(Comment, SpotCheck), site_ids, reason, author_id)
+    if sort == "score":
+        position = paging.decode_cursor(sort, cursor, _SCORE_POSITION) if cursor else None
+        if position:
+            query = query.where(or_(position[0] > SCORE_KEY, and_(position[0] == SCORE_KEY, Comment.id > position[1])))
+        query = query.order_by(SCORE_KEY.desc(), Comment.id)
+    else:
+        position = paging.decode_cursor(sort, cursor, paging.DATE_POSITION) if cursor else None
+        key = tuple_(SpotCheck.created_at, SpotCheck.comment_id)
+        if sort == "newest":
+            if position:
+                query = query.where(key < tuple_(*position))
+            query = query.order_by(SpotCheck.created_at.desc(), SpotCheck.comment_id.desc())
+        else:
+            if position:
+                query = query.where(key > tuple_(*position))
+            query = query.order_by(SpotCheck.created_at, SpotCheck.comment_id)
+    rows = [(row[0], row[1]) for row in db.session.execute(query.limit(limit + 1))]
+    next_cursor = None
+    if len(rows) > limit:
+        last_comment, last_check = rows[limit - 1]
+        if sort == "score":
+            next_cursor = _encode(sort, last_comment)
+        else:
+            next_cursor = paging.encode_cursor(sort, [last_check.created_at.isoformat(), last_comment.id])
+    rows = rows[:limit]
+    authors = page_briefs([comment for comment, _ in rows])
+    return QueuePage([queue_item(comment, Queue.SPOT_CHECK, authors, check) for comment, check in rows], next_cursor)
 
 
 # --- how many wait --------------------------------------------------------------------------------
@@ -253,13 +321,12 @@ def bounded_count(
 ) -> int:
     """How many items ``queue`` holds, counted up to ``COUNT_LIMIT + 1`` (more than the limit:
     ``COUNT_LIMIT + 1``); a bounded read of the queue's index, whatever the history."""
-    query = select(Comment.id).where(queue_condition(queue))
-    if site_ids is not None:
-        query = query.where(Comment.site_id.in_(site_ids))
-    if reason:
-        query = query.where(reason_condition(reason))
-    if author_id is not None:
-        query = query.where(Comment.author_id == author_id)
+    if queue == Queue.SPOT_CHECK:
+        checks = _filtered(_spot_checks_waiting(SpotCheck.comment_id), site_ids, reason, author_id)
+        # ix_spot_checks_site_verdict_created: the unanswered ones, oldest first.
+        bounded = checks.order_by(SpotCheck.created_at).limit(COUNT_LIMIT + 1).subquery()
+        return db.session.execute(select(func.count()).select_from(bounded)).scalar_one()
+    query = _filtered(select(Comment.id).where(queue_condition(queue)), site_ids, reason, author_id)
     # In the order of the queue's partial index: without it SQLite scans ix_comments_site_status
     # from its first entry, through every published comment before the first rejected one.
     limited = query.order_by(_QUEUE_DATES[queue], Comment.id).limit(COUNT_LIMIT + 1).subquery()

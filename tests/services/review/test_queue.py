@@ -116,7 +116,7 @@ def test_queue_counts_follow_the_filters(db, moderator, site, waiting):
     make_comment(site, "crypto again", ip="192.0.2.50")
     decisions.decide(moderator, waiting[0].id, "approve")
     decisions.decide(moderator, waiting[1].id, "reject")
-    assert queue.queue_counts(moderator) == {"held": 2, "reported": 0, "rejected": 1, "approved": 1}
+    assert queue.queue_counts(moderator) == {"held": 2, "reported": 0, "rejected": 1, "approved": 1, "spot-check": 0}
     assert queue.queue_counts(moderator, reason="suspect_word")["held"] == 1
     assert queue.queue_counts(moderator, site_slug="news")["held"] == 2
 
@@ -167,4 +167,5 @@ def test_the_author_filter_keeps_one_authors_comments_in_each_queue(db, site, mo
         "reported": 0,
         "rejected": 1,
         "approved": 0,
+        "spot-check": 0,
     }
