@@ -724,9 +724,12 @@ def spot_check_probability(
 ) -> tuple[float, SpotCheckBand]:
     """The probability with which a published comment is drawn for a spot check, and its band.
 
-    Stratified by :func:`closeness`: "far" (< 0.3) at half the rate, "near" (< 0.7) at twice, "edge"
-    at six times, never above 1. A rate of 0 draws nothing (probability 0, the band still told)."""
+    Stratified by :func:`closeness`: "far" (< 0.3) at about half the rate, "near" (< 0.7) at about
+    twice, "edge" at about six times: ``1 - (1 - rate) ** multiplier``, which is ``rate * multiplier``
+    for the small rates a site uses, never above 1, and 1 for every band at a rate of 1 (a site that
+    asks to check everything gets everything). A rate of 0 draws nothing (probability 0, the band
+    still told)."""
     rate = _probability(rate, "spot-check rate")
     ratio = closeness(scores, thresholds)
     band, _, multiplier = next(entry for entry in SPOT_CHECK_BANDS if ratio < entry[1] or entry is SPOT_CHECK_BANDS[-1])
-    return min(1.0, rate * multiplier), band
+    return 1.0 - (1.0 - rate) ** multiplier, band

@@ -507,26 +507,31 @@ def test_psi_edges():
 @pytest.mark.parametrize(
     ("score", "expected"),
     [
-        (0.0, (0.1, "far")),
-        (0.2099, (0.1, "far")),
-        (0.21, (0.4, "near")),  # 0.21 / 0.7 = 0.3
-        (0.4899, (0.4, "near")),
-        (0.49, (1.0, "edge")),  # 0.7 * 0.7: six times 0.2 is more than 1
+        (0.0, (0.1055728, "far")),  # 1 - 0.8 ** 0.5
+        (0.2099, (0.1055728, "far")),
+        (0.21, (0.36, "near")),  # 0.21 / 0.7 = 0.3; 1 - 0.8 ** 2
+        (0.4899, (0.36, "near")),
+        (0.49, (0.737856, "edge")),  # 0.7 * 0.7; 1 - 0.8 ** 6
     ],
 )
 def test_spot_check_bands_follow_how_close_a_comment_came_to_a_threshold(score, expected):
     probability, band = spot_check_probability(
         {"toxicity": score, "insult": 0.01}, {"toxicity": 0.7, "insult": 0.7}, 0.2
     )
-    assert (round(probability, 10), band) == expected
+    assert (round(probability, 7), band) == expected
 
 
 def test_spot_check_probability_edges():
     assert spot_check_probability({"toxicity": 0.6}, {"toxicity": 0.7}, 0.0) == (0.0, "edge")
     assert spot_check_probability({"toxicity": 0.6}, {"toxicity": 0.7}, 1.0) == (1.0, "edge")
     assert spot_check_probability({"toxicity": 0.01}, {"toxicity": 0.0}, 0.1)[1] == "edge"  # holds everything
-    assert spot_check_probability({}, {"toxicity": 0.7}, 0.1) == (0.05, "far")
-    assert spot_check_probability({"obscene": 0.69}, {"toxicity": 0.7}, 0.1) == (0.05, "far")  # no threshold
+    # A rate of 1 checks everything, whatever the band.
+    assert spot_check_probability({"toxicity": 0.0}, {"toxicity": 0.7}, 1.0) == (1.0, "far")
+    assert spot_check_probability({"toxicity": 0.3}, {"toxicity": 0.7}, 1.0) == (1.0, "near")
+    # Small rates: about half the rate far from the thresholds.
+    assert spot_check_probability({}, {"toxicity": 0.7}, 0.1) == (pytest.approx(0.0513167), "far")
+    assert spot_check_probability({"obscene": 0.69}, {"toxicity": 0.7}, 0.1)[1] == "far"  # no threshold
+    assert spot_check_probability({}, {"toxicity": 0.7}, 0.01)[0] == pytest.approx(0.005, rel=0.01)
     for scores, rate in [({"toxicity": math.nan}, 0.1), ({"toxicity": 0.5}, math.nan), ({"toxicity": 0.5}, 1.5)]:
         with pytest.raises(ValueError):
             spot_check_probability(scores, {"toxicity": 0.7}, rate)

@@ -166,10 +166,10 @@ def test_rate_zero_draws_nothing(db, site, always_drawn):
     assert db.session.execute(select(func.count()).select_from(SpotCheck)).scalar_one() == 0
 
 
-def test_rate_one_draws_every_machine_published_comment_near_the_thresholds_with_probability_one(db, site):
+def test_rate_one_draws_every_machine_published_comment_with_probability_one(db, site):
     set_settings(site, spot_check_rate=1)
     evidence.sampler = SimpleNamespace(random=lambda: 0.999999)  # only a probability of 1 draws this
-    bodies = [(f"comment {i}", {"toxicity": 0.3 + i * 0.05}) for i in range(8)]  # near and edge bands
+    bodies = [(f"comment {i}", {"toxicity": 0.01 + i * 0.09}) for i in range(8)]  # far, near and edge bands
     comments = [make_comment(site, body, scores=scores, ip=f"192.0.2.{i}") for i, (body, scores) in enumerate(bodies)]
     checks = [_check(c.id) for c in comments]
     assert all(check is not None and check.probability == 1.0 for check in checks[:8])
