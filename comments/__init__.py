@@ -74,6 +74,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from comments.api.errors import api
     from comments.api.host import blp as host_blp
     from comments.api.host import register_security_scheme
+    from comments.api.calibration import blp as calibration_blp
     from comments.api.moderation import blp as moderation_blp
     from comments.api.public import blp as public_blp
     from comments.api.signin import register_security_scheme as register_reader_scheme
@@ -106,6 +107,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     api.register_blueprint(public_blp)
     api.register_blueprint(moderation_blp)
+    api.register_blueprint(calibration_blp)
     api.register_blueprint(host_blp)
     register_security_scheme(api)
     register_reader_scheme(api)
@@ -114,7 +116,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(perspective_bp)
     moderator_session.init_app(app)
-    transaction.init_app(app, blueprints=("public", "moderation", "host", "dashboard", "widget", "perspective"))
+    transaction.init_app(
+        app, blueprints=("public", "moderation", "calibration", "host", "dashboard", "widget", "perspective")
+    )
     init_scoring(app)
     init_webhooks(app)
     if app.config["READ_CACHE_MB"] > 0:
