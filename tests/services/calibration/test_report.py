@@ -162,14 +162,18 @@ def test_a_reversed_decision_counts_once_with_its_last_verdict(db, site, simulat
     """A decision changed later replaces its evidence row (calib-data's rule): the report counts
     the comment once, with the new verdict."""
     before = report.calibration_report(site, now=NOW).label("toxicity")
-    row = db.session.execute(
-        select(CalibrationEvidence).where(
-            CalibrationEvidence.label == "toxicity",
-            CalibrationEvidence.source == "hold",
-            CalibrationEvidence.held_by_label.is_(True),
-            CalibrationEvidence.bad.is_(True),
+    row = (
+        db.session.execute(
+            select(CalibrationEvidence).where(
+                CalibrationEvidence.label == "toxicity",
+                CalibrationEvidence.source == "hold",
+                CalibrationEvidence.held_by_label.is_(True),
+                CalibrationEvidence.bad.is_(True),
+            )
         )
-    ).scalars().first()
+        .scalars()
+        .first()
+    )
     row.bad = False  # a moderator approved what was rejected
     db.session.commit()
     after = report.calibration_report(site, now=NOW).label("toxicity")
@@ -285,6 +289,17 @@ def test_the_objective_setting_is_the_default(db, site, simulated):
 def test_score_bins_outside_the_window_are_not_counted(db, site, simulated):
     old = db.session.execute(select(ScoreBin).limit(1)).scalar_one()
     total = report.calibration_report(site, days=90, now=NOW).label(old.label).scored
-    db.session.add(ScoreBin(site_id=site.id, label=old.label, day=(NOW - timedelta(days=200)).date(), model="", bin=3, scored=50, held=0, published=50))
+    db.session.add(
+        ScoreBin(
+            site_id=site.id,
+            label=old.label,
+            day=(NOW - timedelta(days=200)).date(),
+            model="",
+            bin=3,
+            scored=50,
+            held=0,
+            published=50,
+        )
+    )
     db.session.commit()
     assert report.calibration_report(site, days=90, now=NOW).label(old.label).scored == total
