@@ -80,6 +80,16 @@ def objective_setting(objective: Objective) -> dict[str, Any]:
     return stored
 
 
+class StrictBoolean(ma.fields.Boolean):
+    """JSON's true or false only: a switch that changes thresholds unattended is not turned on by
+    "yes" or 1 sent by mistake."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ma.ValidationError("Must be true or false.")
+        return value
+
+
 class AutoCalibrateSchema(StorableSchema):
     """``auto_calibrate``: on or off, the bounds a threshold stays within, the largest step per run.
     Partial: a change merges into the stored value (then the whole is checked)."""
@@ -87,7 +97,7 @@ class AutoCalibrateSchema(StorableSchema):
     class Meta:
         unknown = ma.RAISE
 
-    enabled = ma.fields.Boolean(truthy={True}, falsy={False})  # true or false, not "yes" or 1
+    enabled = StrictBoolean()
     min = ma.fields.Float(validate=_probability)
     max = ma.fields.Float(validate=_probability)
     max_step = ma.fields.Float(validate=ma.validate.Range(0.01, 1.0))

@@ -207,3 +207,18 @@ def test_the_openapi_document_describes_both_calls(client):
     assert "200" in path["responses"] and "404" in path["responses"]
     apply = spec["paths"]["/api/v1/moderation/sites/{site_slug}/calibration/apply"]["post"]
     assert "requestBody" in apply and "200" in apply["responses"]
+
+
+def test_the_host_sets_the_objective_and_auto_calibration_through_its_settings(client, site):
+    host = bearer(site.test_api_key)
+    response = client.patch(
+        "/api/v1/sites/news/settings",
+        headers=host,
+        json={"calibration_objective": {"kind": "precision", "target": 0.85}, "auto_calibrate": {"enabled": True}},
+    )
+    assert response.status_code == 200, response.json
+    settings = response.json["settings"]
+    assert settings["calibration_objective"] == {"kind": "precision", "target": 0.85}
+    assert settings["auto_calibrate"] == {"enabled": True, "min": 0.3, "max": 0.95, "max_step": 0.05}
+    response = client.patch("/api/v1/sites/news/settings", headers=host, json={"calibration_objective": "precision"})
+    assert response.status_code == 422 and "calibration_objective" in response.json["error"]["fields"]
