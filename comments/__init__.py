@@ -71,10 +71,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # (the blueprints, flask-smorest, Flask-Limiter) with them.
     from comments import moderator_session
     from comments.api.cache import PageCache
+    from comments.api.calibration import blp as calibration_blp
     from comments.api.errors import api
     from comments.api.host import blp as host_blp
     from comments.api.host import register_security_scheme
-    from comments.api.calibration import blp as calibration_blp
     from comments.api.moderation import blp as moderation_blp
     from comments.api.public import blp as public_blp
     from comments.api.signin import register_security_scheme as register_reader_scheme

@@ -21,7 +21,7 @@ OBJECTIVE_DESCRIPTION = (
 )
 
 
-class ObjectiveInput(ma.fields.Field):
+class ObjectiveInput(ma.fields.Field[Objective]):
     """An objective in a body, read by ``estimates.parse_objective`` (the one parser): the object
     form ``{"kind", "target"}``, or the bare kind ``"balance"``."""
 

@@ -60,7 +60,7 @@ def _probability(value: float) -> None:
         raise ma.ValidationError("Must be a probability between 0 and 1.")
 
 
-class ObjectiveField(ma.fields.Field):
+class ObjectiveField(ma.fields.Field[dict[str, Any]]):
     """A calibration objective, read by ``estimates.parse_objective`` (the one parser): stored as
     ``{"kind": ..., "target": ...}`` (``target`` only for "precision" and "hold_rate")."""
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from comments import transaction
+from comments import metrics, transaction
 from comments.extensions import db
 from comments.models import AuditEvent, Site, utcnow
 from comments.services.calibration import report
@@ -83,8 +83,10 @@ def calibrate_due(now: datetime | None = None) -> list[SiteRun]:
                 slug = site.slug
         except Exception:  # one site's data must not stop the others' runs
             log.exception("auto-calibration of site %s failed", site_id)
+            metrics.AUTO_CALIBRATION_RUNS.labels("failed").inc()
             continue
         if result is not None:
+            metrics.AUTO_CALIBRATION_RUNS.labels("changed" if result.applied else "unchanged").inc()
             runs.append(SiteRun(slug, result))
             log.info(
                 "auto-calibration of %s: %s",

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from comments.models import AuditEvent, utcnow
 from comments.services.sites import CLASSIFIER_LABELS, effective_settings
 from tests import calibration_data as sim
-from tests.helpers import set_settings
 
 URL = "/mod/sites/news/calibration"
 

@@ -557,3 +557,55 @@ def record_unchanged_run(site: Site, result: ApplyResult) -> None:
             }
         ],
     )
+
+
+# --- figures for /metrics ------------------------------------------------------------------------
+
+METRICS_DAYS = 30
+
+
+@dataclass(frozen=True)
+class SiteMetrics:
+    site_slug: str
+    holds_decided: int  # machine holds decided in the last METRICS_DAYS days
+    holds_rejected: int
+    spot_check_backlog: int
+
+
+def site_metrics(now: datetime | None = None) -> list[SiteMetrics]:
+    """Per site: the machine's holds decided over the last ``METRICS_DAYS`` days and how many were
+    rejected (the hold precision), and the spot checks waiting. Two grouped reads along the
+    tables' (site, time) and (site, verdict) indexes, whatever the number of comments.
+
+    A held comment has an evidence row per label scored; each is counted once, by its row for the
+    classifier's first label (which every scoring returns)."""
+    since = (now or utcnow()) - timedelta(days=METRICS_DAYS)
+    sites: dict[int, str] = dict(db.session.execute(select(Site.id, Site.slug)).all())
+    if not sites:
+        return []
+    e = CalibrationEvidence
+    holds = {
+        site_id: (int(decided), int(rejected or 0))
+        for site_id, decided, rejected in db.session.execute(
+            select(e.site_id, func.count(), func.sum(case((e.bad.is_(True), 1), else_=0)))
+            .where(
+                e.site_id.in_(list(sites)),
+                e.decided_at >= since,
+                e.source == EvidenceSource.HOLD.value,
+                e.label == CLASSIFIER_LABELS[0],
+            )
+            .group_by(e.site_id)
+        )
+    }
+    backlog: dict[int, int] = {
+        site_id: int(count)
+        for site_id, count in db.session.execute(
+            select(SpotCheck.site_id, func.count())
+            .where(SpotCheck.site_id.in_(list(sites)), SpotCheck.verdict.is_(None))
+            .group_by(SpotCheck.site_id)
+        )
+    }
+    return [
+        SiteMetrics(slug, *holds.get(site_id, (0, 0)), int(backlog.get(site_id, 0)))
+        for site_id, slug in sorted(sites.items(), key=lambda item: item[1])
+    ]
