@@ -119,7 +119,10 @@ def wilson(successes: float, n: float, z: float = Z95) -> Interval | None:
     # Sums of float weights may pass n by a rounding error; more than that is the caller's mistake.
     if successes > n * (1 + 1e-9):
         raise ValueError(f"successes ({successes}) cannot exceed n ({n})")
-    share = min(successes / n, 1.0)
+    return _wilson(min(successes / n, 1.0), n, z)
+
+
+def _wilson(share: float, n: float, z: float) -> Interval:
     z2 = z * z
     centre = (share + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n))
@@ -136,10 +139,15 @@ def weighted_share(bad_w: float, total_w: float, sum_w2: float, z: float = Z95) 
     bad_w, total_w, sum_w2 = _finite(bad_w, "bad_w"), _finite(total_w, "total_w"), _finite(sum_w2, "sum_w2")
     if bad_w < 0 or total_w < 0 or sum_w2 < 0:
         raise ValueError("weights must be >= 0")
-    if total_w == 0 or sum_w2 == 0:
+    if _finite(z, "z") <= 0:
+        raise ValueError("z must be > 0")
+    return _weighted_share(bad_w, total_w, sum_w2, z)
+
+
+def _weighted_share(bad_w: float, total_w: float, sum_w2: float, z: float = Z95) -> Interval | None:
+    if total_w <= 0 or sum_w2 <= 0:
         return None
-    n_eff = total_w * total_w / sum_w2
-    return wilson(min(bad_w / total_w, 1.0) * n_eff, n_eff, z)
+    return _wilson(min(bad_w / total_w, 1.0), total_w * total_w / sum_w2, z)
 
 
 # --- one label's data -------------------------------------------------------------------------------
@@ -198,9 +206,9 @@ class LabelData:
             values = getattr(self, name)
             if len(values) != BIN_COUNT:
                 raise ValueError(f"{name} has {len(values)} bins, not {BIN_COUNT}")
-            for value in values:
-                if not (value >= 0 and math.isfinite(value)):  # NaN fails both
-                    raise ValueError(f"{name} holds {value!r}: counts and weights are finite and >= 0")
+            # A NaN or an infinity makes the sum so; a negative number shows in the minimum.
+            if not math.isfinite(sum(values)) or min(values) < 0:
+                raise ValueError(f"{name} holds {values!r}: counts and weights are finite and >= 0")
         for name in ("holds_by_label_bad", "holds_by_label_fine"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -306,80 +314,144 @@ def candidate_thresholds(current: float) -> list[float]:
     return [h / 100 for h in sorted(hundredths)]
 
 
-@dataclass(frozen=True)
-class _Bin:
-    """One bin's weighted evidence: judged weight, bad weight, squared weights (all, bad)."""
-
-    judged: float
-    bad: float
-    w2: float
-    bad_w2: float
+#: The widths (in bins) of the aligned groups whose evidence stands in for a bin's when the bin has
+#: none of its own: 0.05, 0.10, 0.20, 0.50 wide, then the whole range.
+POOL_WIDTHS: Final = (1, 5, 10, 20, 50, 100)
 
 
-def _weighted_bin(data: LabelData, b: int) -> _Bin:
-    judged = bad = w2 = bad_w2 = 0.0
-    decided = data.hold_bad[b] + data.hold_fine[b]
-    if decided:
-        # Decided holds stand for all the bin's holds. Counts from different tables may disagree
-        # at a period's edge (a hold scored before it, decided within it): never weigh below 1.
-        weight = max(data.held[b], decided) / decided
-        judged += weight * decided
-        bad += weight * data.hold_bad[b]
-        w2 += weight * weight * decided
-        bad_w2 += weight * weight * data.hold_bad[b]
-    sampled = data.sample_bad_w[b] + data.sample_fine_w[b]
-    rest = max(data.published[b] - data.report_bad[b], 0)
-    if sampled > 0 and rest > 0:
-        # Hajek within the bin: the spot checks' weights, rescaled to the bin's published comments
-        # not rejected after reports. The bad checks' share of the squared weights is taken as
-        # their share of the weights (weights differ only by band within a bin).
-        scale = rest / sampled
-        judged += rest
-        bad += scale * data.sample_bad_w[b]
-        w2 += scale * scale * data.sample_w2[b]
-        bad_w2 += scale * scale * data.sample_w2[b] * data.sample_bad_w[b] / sampled
-    judged += data.report_bad[b]
-    bad += data.report_bad[b]
-    w2 += data.report_bad[b]
-    bad_w2 += data.report_bad[b]
-    return _Bin(judged, bad, w2, bad_w2)
+@dataclass
+class _Cell:
+    """The evidence of one group of bins (one bin, or a wider group standing in for bins without
+    their own) for one part of the comments (the machine's holds, or its published comments), and
+    the bins it stands for: (bin, number of comments)."""
+
+    weight: float  # sum of the observations' weights
+    bad: float  # ... of the bad ones
+    w2: float  # sum of squared weights
+    bad_w2: float  # ... of the bad ones
+    users: list[tuple[int, float]]
+
+    def stands_for(self, start: int) -> float:
+        return sum(count for b, count in self.users if b >= start)
+
+
+def _cells(counts: Sequence[float], evidence: Sequence[tuple[float, float, float, float]]) -> list[_Cell]:
+    """Each bin with comments of this part gets the evidence of the narrowest group around it that
+    has some (its own bin first): the cells used, each with the bins it stands for. Bins whose part
+    has no evidence anywhere are left out (unknown)."""
+    cells: dict[tuple[int, int], _Cell] = {}
+    # Running sums of the evidence (entry b: bins 0..b-1), from which any group's sums follow.
+    running = [(0.0, 0.0, 0.0, 0.0)]
+    for weight, bad, w2, bad_w2 in evidence:
+        last = running[-1]
+        running.append((last[0] + weight, last[1] + bad, last[2] + w2, last[3] + bad_w2))
+    for b, count in enumerate(counts):
+        if count <= 0:
+            continue
+        for width in POOL_WIDTHS:
+            first = b - b % width
+            low, high = running[first], running[first + width]
+            if high[0] > low[0]:
+                key = (width, first)
+                if key not in cells:
+                    cells[key] = _Cell(high[0] - low[0], high[1] - low[1], high[2] - low[2], high[3] - low[3], [])
+                cells[key].users.append((b, count))
+                break
+    return list(cells.values())
+
+
+def _parts(data: LabelData) -> tuple[list[_Cell], list[_Cell]]:
+    """The cells of the machine's holds (decided holds as evidence, each of weight 1) and of its
+    published comments not rejected after reports (answered spot checks, of weight 1/probability).
+    Within a bin the bad spot checks' share of the squared weights is taken as their share of the
+    weights (weights differ within a bin only by band)."""
+    hold_evidence = [
+        (float(bad + fine), float(bad), float(bad + fine), float(bad))
+        for bad, fine in zip(data.hold_bad, data.hold_fine)
+    ]
+    sample_evidence = [
+        (bad + fine, bad, w2, w2 * bad / (bad + fine) if bad + fine > 0 else 0.0)
+        for bad, fine, w2 in zip(data.sample_bad_w, data.sample_fine_w, data.sample_w2)
+    ]
+    rest = [max(published - reported, 0) for published, reported in zip(data.published, data.report_bad)]
+    # Counts from different tables may disagree at a period's edge (a hold scored before the
+    # period, decided within it): a bin's decided holds stand for at least themselves.
+    holds = [max(held, bad + fine) for held, bad, fine in zip(data.held, data.hold_bad, data.hold_fine)]
+    return _cells(holds, hold_evidence), _cells(rest, sample_evidence)
 
 
 def curve(data: LabelData, thresholds: Sequence[float]) -> list[CurvePoint]:
     """One :class:`CurvePoint` per threshold, in the order given; [] when no comment was scored.
 
-    Precision at t is a ratio estimator over the bins at/over t: the estimated bad comments of the
-    judged parts of those bins (see the module's docstring) over the comments they stand for. Bins
-    with no decisions are left out of both, so they are assumed to be like the judged ones at the
-    same threshold. Recall at t is the estimated bad at/over t over the estimated bad in all bins
-    (its interval: Kish-Wilson over the bad observations' weights)."""
+    Estimated bad comments at/over t: in each bin, the machine's holds times the share of the
+    decided ones rejected, plus its published comments (less those rejected after reports) times
+    the weighted share of spot checks answered "should have been held", plus the rejected reports.
+    A part of a bin without evidence of its own borrows the share of the narrowest group of bins
+    around it that has some (``POOL_WIDTHS``): leaving it out would tilt a bin towards its other
+    part (a bin's holds, made by other labels, are far more often bad than its published comments).
+    A part without evidence in any bin is left out. Precision at t: estimated bad over the comments
+    estimated, at/over t; recall at t: estimated bad at/over t over estimated bad in all bins. Their
+    intervals: Kish-Wilson, each observation weighing the comments it stands for."""
     data.check()
     starts = [threshold_bin(t) for t in thresholds]
     population = sum(data.population)
     if population == 0:
         return []
-    # Sums over the bins from each bin to the top: entry b covers bins b..BIN_COUNT-1.
-    held, judged, bad, w2, bad_w2 = ([0.0] * (BIN_COUNT + 1) for _ in range(5))
+    parts = _parts(data)
+    # Sums from each bin to the top (entry b: bins b..BIN_COUNT-1) of the comments, the comments
+    # estimated and the estimated bad ones.
+    above, judged, bad = ([0.0] * (BIN_COUNT + 1) for _ in range(3))
+    known, bad_known = [0.0] * BIN_COUNT, [0.0] * BIN_COUNT
+    for cells in parts:
+        for cell in cells:
+            for b, count in cell.users:
+                known[b] += count
+                bad_known[b] += count * cell.bad / cell.weight
     for b in range(BIN_COUNT - 1, -1, -1):
-        weighted = _weighted_bin(data, b)
-        held[b] = held[b + 1] + data.population[b]
-        judged[b] = judged[b + 1] + weighted.judged
-        bad[b] = bad[b + 1] + weighted.bad
-        w2[b] = w2[b + 1] + weighted.w2
-        bad_w2[b] = bad_w2[b + 1] + weighted.bad_w2
+        above[b] = above[b + 1] + data.population[b]
+        judged[b] = judged[b + 1] + known[b] + data.report_bad[b]
+        bad[b] = bad[b + 1] + bad_known[b] + data.report_bad[b]
+    # Squared weights: each observation of a cell weighs (comments it stands for at/over the
+    # threshold) / (the cell's weight) times its own weight; rejected reports weigh 1. A cell whose
+    # bins all lie at/over a threshold counts whole: summed from its lowest bin up, like the rest;
+    # only the few pooled cells a threshold cuts through are counted bin by bin.
+    w2_above, bad_w2_above = [0.0] * (BIN_COUNT + 1), [0.0] * (BIN_COUNT + 1)
+    w2_at, bad_w2_at = [float(reports) for reports in data.report_bad], [float(r) for r in data.report_bad]
+    pooled = []
+    for cells in parts:
+        for cell in cells:
+            share = cell.stands_for(0) / cell.weight
+            lowest = cell.users[0][0]
+            w2_at[lowest] += share * share * cell.w2
+            bad_w2_at[lowest] += share * share * cell.bad_w2
+            if len(cell.users) > 1:
+                pooled.append(cell)
+    for b in range(BIN_COUNT - 1, -1, -1):
+        w2_above[b] = w2_above[b + 1] + w2_at[b]
+        bad_w2_above[b] = bad_w2_above[b + 1] + bad_w2_at[b]
+
+    def squared_weights(start: int) -> float:
+        total = w2_above[start]
+        for cell in pooled:
+            if cell.users[0][0] < start <= cell.users[-1][0]:
+                share = cell.stands_for(start) / cell.weight
+                total += share * share * cell.w2
+        return total
+
+    all_bad_w2 = bad_w2_above[0]
     points = []
     for threshold, start in zip(thresholds, starts):
-        precision = weighted_share(bad[start], judged[start], w2[start])
-        recall = weighted_share(bad[start], bad[0], bad_w2[0])
+        precision = _weighted_share(bad[start], judged[start], squared_weights(start))
+        recall = _weighted_share(bad[start], bad[0], all_bad_w2)
         points.append(
             CurvePoint(
                 threshold=float(threshold),
-                hold_rate=held[start] / population,
+                hold_rate=above[start] / population,
                 precision=precision,
                 recall=recall,
                 f1=_f1(precision, recall),
-                est_held=held[start],
-                est_bad_held=None if precision is None else precision.value * held[start],
+                est_held=above[start],
+                est_bad_held=None if precision is None else precision.value * above[start],
             )
         )
     return points
@@ -462,6 +534,7 @@ RECOMMENDATION_REASONS: Final[dict[str, str]] = {
     "target_unreachable": "No threshold meets the target; the closest is shown",
     "not_enough_decisions": "Not enough decisions yet",
     "no_estimates": "No decided comments to estimate from",
+    "nothing_rejected": "Moderators rejected none of the decided comments: there is nothing to balance",
     "no_data": "No comments scored in this period",
 }
 
@@ -513,7 +586,9 @@ def recommend(points: Sequence[CurvePoint], objective: Objective, current: float
         return Recommendation(None, False, "target_unreachable", closest)
     scored = [p for p in ordered if p.f1 is not None]
     if not scored:
-        return Recommendation(None, False, "no_estimates", None)
+        # Precision without recall: decided comments, none of them bad.
+        reason = "nothing_rejected" if any(p.precision is not None for p in ordered) else "no_estimates"
+        return Recommendation(None, False, reason, None)
     best_f1 = max(p.f1 for p in scored if p.f1 is not None)
     best = nearest(p for p in scored if p.f1 is not None and p.f1 >= best_f1 - 1e-12)
     return Recommendation(best.threshold, True, "best_balance", best)
@@ -553,9 +628,8 @@ def summarize(data: LabelData, objective: Objective, thresholds: Sequence[float]
         thresholds = candidate_thresholds(data.current_threshold)
     decisions = data.decisions
     enough = enough_decisions(decisions)
-    points = curve(data, thresholds)
-    at_current = curve(data, [data.current_threshold])
-    current = at_current[0] if at_current else None
+    points = curve(data, [*thresholds, data.current_threshold])
+    current = points.pop() if points else None
     if not enough:
         points = [_without_estimates(point) for point in points]
         current = None if current is None else _without_estimates(current)
@@ -631,12 +705,18 @@ def closeness(scores: Mapping[str, float], thresholds: Mapping[str, float]) -> f
     have both (0 without any; infinite for a threshold of 0)."""
     nearest = 0.0
     for label, score in scores.items():
-        if label not in thresholds:
+        threshold = thresholds.get(label)
+        if threshold is None:
             continue
-        score = _finite(score, f"score of {label}")
-        threshold = _finite(thresholds[label], f"threshold of {label}")
-        ratio = math.inf if threshold <= 0 else max(score, 0.0) / threshold
-        nearest = max(nearest, ratio)
+        # Once per published comment: the plain test of _finite, without its messages' cost.
+        if not (isinstance(score, int | float) and isinstance(threshold, int | float)):
+            raise ValueError(f"the score and threshold of {label} must be numbers")
+        if not (math.isfinite(score) and math.isfinite(threshold)):
+            raise ValueError(f"the score and threshold of {label} must be finite, not {score!r} and {threshold!r}")
+        if threshold <= 0:
+            return math.inf
+        if score > nearest * threshold:
+            nearest = score / threshold
     return nearest
 
 
