@@ -51,21 +51,20 @@ def test_metrics(api, client, db, site, scoring):
 
 
 def test_metrics_hold_precision_and_spot_check_backlog_per_site(client, db, site):
-    from comments.services.sites import create_site, effective_settings
+    from comments.services.sites import create_site
     from tests import calibration_data as sim
 
-    comments = sim.simulate(1500, dict(effective_settings(site)["thresholds"]), seed=4, now=utcnow(), days=60)
-    sim.load(site, comments)
+    loaded = sim.load_simulation(site, 1500, seed=4, end=utcnow(), days=60)
     create_site("quiet", [])
     db.session.commit()
     since = utcnow() - timedelta(days=30)
-    holds = [c for c in comments if c.source == "hold" and c.decided_at >= since]
-    waiting = sum(1 for c in comments if c.spot_checked and c.source != "spot_check")
+    holds = [c for c, at in zip(loaded.comments, loaded.decided, strict=True) if c.held and c.decided and at >= since]
+    waiting = sum(1 for c in loaded.comments if c.spot_checked and not c.decided)
     text = client.get("/metrics").get_data(as_text=True)
     precision = float(
         next(line.split()[-1] for line in text.splitlines() if line.startswith('comments_hold_precision{site="news"}'))
     )
-    assert precision == pytest.approx(sum(c.verdict_bad for c in holds) / len(holds))
+    assert precision == pytest.approx(sum(c.rejected for c in holds) / len(holds))
     assert f'comments_holds_decided{{site="news"}} {float(len(holds))}' in text
     assert f'comments_spot_check_backlog{{site="news"}} {float(waiting)}' in text
     # A site without decided holds has no precision to show, and nothing waiting.

@@ -28,8 +28,7 @@ def auth(client, moderator):
 
 @pytest.fixture()
 def simulated(db, site):
-    comments = sim.simulate(2000, dict(effective_settings(site)["thresholds"]), seed=3, now=utcnow())
-    sim.load(site, comments)
+    comments = sim.load_simulation(site, 2000, seed=3, end=utcnow())
     db.session.commit()
     return comments
 

@@ -367,7 +367,7 @@ def test_calibration_page_draws_the_curves_and_applies_after_confirming(page, db
     from comments.services.sites import effective_settings
     from tests import calibration_data as sim
 
-    sim.load(site, sim.simulate(2000, dict(effective_settings(site)["thresholds"]), seed=3, now=utcnow()))
+    sim.load_simulation(site, 2000, seed=3, end=utcnow())
     set_settings(site, calibration_objective={"kind": "precision", "target": 0.9})
     db.session.commit()
     browser_login(page)

@@ -17,8 +17,7 @@ URL = "/mod/sites/news/calibration"
 
 @pytest.fixture()
 def simulated(db, site):
-    comments = sim.simulate(2000, dict(effective_settings(site)["thresholds"]), seed=3, now=utcnow())
-    sim.load(site, comments)
+    comments = sim.load_simulation(site, 2000, seed=3, end=utcnow())
     db.session.commit()
     return comments
 
@@ -115,14 +114,28 @@ def test_saving_the_objective(dashboard, db, site):
 def test_drift_and_a_model_change_are_shown(dashboard, db, site):
     from datetime import timedelta
 
+    from tests.simulation import LabelScores
+
     thresholds = dict(effective_settings(site)["thresholds"])
-    now = utcnow()
-    recent_start = (now - timedelta(days=7)).date()
-    old = [c for c in sim.simulate(800, thresholds, seed=11, days=35, now=now) if c.created_at.date() < recent_start]
-    recent = sim.simulate(300, thresholds, seed=12, days=6, now=now, bad_share=0.5)
-    for comment in recent:
-        comment.model = "detoxify-unbiased@test"
-    sim.load(site, old + recent)
+    boundary = utcnow() - timedelta(days=6)
+    sim.load(
+        site,
+        sim.comments(11, 800, thresholds),
+        thresholds,
+        n=800,
+        start=boundary - timedelta(days=28),
+        end=boundary - timedelta(days=1),
+    )
+    shifted = {label: LabelScores(abusive=(1.5, 1.6), clean=(-1.0, 1.5)) for label in CLASSIFIER_LABELS}
+    sim.load(
+        site,
+        sim.comments(12, 300, thresholds, labels=shifted),
+        thresholds,
+        n=300,
+        start=boundary,
+        end=utcnow(),
+        model="detoxify-unbiased@test",
+    )
     db.session.commit()
     text = dashboard.get(URL).text
     section = text[text.index('id="label-toxicity"') : text.index('id="label-severe_toxicity"')]

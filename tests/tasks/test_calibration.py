@@ -18,8 +18,7 @@ from tests.helpers import set_settings
 @pytest.fixture()
 def decided(db, site):
     """Simulated decisions up to now, and an objective whose recommendation is far above 0.7."""
-    comments = sim.simulate(2000, dict(effective_settings(site)["thresholds"]), seed=3, now=utcnow())
-    sim.load(site, comments)
+    comments = sim.load_simulation(site, 2000, seed=3, end=utcnow())
     set_settings(site, calibration_objective={"kind": "hold_rate", "target": 0.01})
     db.session.commit()
     return comments
