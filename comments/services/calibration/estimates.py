@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Final, Literal, get_args
 
 BIN_COUNT: Final = 100
@@ -215,18 +215,8 @@ class LabelData:
         _probability(self.current_threshold, "current_threshold")
 
 
-_BINNED_FIELDS: Final = (
-    "population",
-    "held",
-    "published",
-    "hold_bad",
-    "hold_fine",
-    "sample_bad_w",
-    "sample_fine_w",
-    "sample_w2",
-    "sample_n",
-    "report_bad",
-)
+#: The fields of LabelData that are one number per bin (all its lists).
+_BINNED_FIELDS: Final = tuple(f.name for f in fields(LabelData) if str(f.type).startswith("list["))
 
 
 def enough_decisions(decisions: int) -> bool:
@@ -253,7 +243,7 @@ def published_miss_share(
     (bad_w + fine_w)) / published. Works for a site (every published comment and spot check) or a
     label (:func:`label_miss_share`). None without published comments, or without spot checks
     while some published comments were not reported (their share is then unknown)."""
-    published_f, report_f = _finite(published, "published"), _finite(report_bad, "report_bad")
+    published_f, report_f = _finite(published, "the number published"), _finite(report_bad, "report_bad")
     if published_f < 0 or report_f < 0:
         raise ValueError("published and report_bad must be >= 0")
     if published_f == 0:
