@@ -114,12 +114,11 @@ def load(
     verdicts = 0
 
     def flush(final: bool = False) -> None:
-        for rows, model_class in (
-            (comment_rows, Comment),
-            (evidence_rows, CalibrationEvidence),
-            (spot_rows, SpotCheck),
-        ):
-            if rows and (final or len(rows) >= batch):
+        buffers = ((comment_rows, Comment), (evidence_rows, CalibrationEvidence), (spot_rows, SpotCheck))
+        if not final and all(len(rows) < batch for rows, _ in buffers):
+            return
+        for rows, model_class in buffers:  # the comments first: the spot checks refer to them
+            if rows:
                 db.session.execute(model_class.__table__.insert(), rows)
                 rows.clear()
 
