@@ -168,6 +168,7 @@ def measure(url: str, runs: int) -> None:
         results["report_warm"] = _timed(lambda: report.calibration_report(site), runs)
         since = utcnow() - timedelta(days=DAYS)
         thresholds = dict.fromkeys(DETOXIFY_LABELS, 0.7)
+        binned = report.label_data(site, since, thresholds)
         results["parts"] = {
             "label_data (score_bins + evidence, grouped)": _timed(
                 lambda: report.label_data(site, since, thresholds), runs
@@ -177,11 +178,7 @@ def measure(url: str, runs: int) -> None:
             "effect (last 1000 comments + their evidence)": _timed(lambda: report._recent_comments(site), runs),
             "spot-check figures": _timed(lambda: report._spot_check_figures(site, since), runs),
             "estimates (6 labels, pure Python)": _timed(
-                lambda: [
-                    estimates.summarize(d, estimates.Objective("balance"))
-                    for d in report.label_data(site, since, thresholds).values()
-                ],
-                1,
+                lambda: [estimates.summarize(d, estimates.Objective("balance")) for d in binned.values()], runs
             ),
         }
         results["metrics_site_metrics"] = _timed(report.site_metrics, runs)
