@@ -178,7 +178,7 @@ def test_the_hold_rate_recommendation_lands_near_the_threshold_that_truly_meets_
 
 
 def test_the_balance_recommendation_lands_near_the_best_threshold_when_f1_has_a_clear_peak():
-    """F1 here falls by 0.04 or more 0.05 either side of its best threshold (0.68)."""
+    """F1 here falls by 0.03 at 0.05 from its best threshold (0.68), and by 0.08 or more at 0.10."""
     labels = default_label_scores((LABEL, "insult", "threat"))
     labels[LABEL] = LabelScores(abusive=(1.2, 0.5), clean=(-1.0, 1.0))
     peaked = [simulate(seed, 3600, labels=labels, decided_share=0.7) for seed in SEEDS]
@@ -272,5 +272,5 @@ def test_the_estimates_are_of_what_moderators_say_not_of_the_truth():
         misses.append(share.value - seen)
         covered_moderated.append(inside(share, seen))
         covered_truth.append(inside(share, site.true_miss_share))
-    assert abs(statistics.mean(misses)) < 0.01
+    assert abs(statistics.mean(misses)) < 0.02  # the truth is 0.09 away
     assert coverage(covered_moderated) >= 0.85 and coverage(covered_truth) <= 0.1

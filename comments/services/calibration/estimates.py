@@ -18,7 +18,13 @@ Where the numbers come from (one label, one period, each list ``BIN_COUNT`` long
   weighted by 1/probability (Hajek's ratio estimator within the bin; unanswered spot checks are
   assumed missing at random within the bin too);
 - published comments that readers reported and a moderator rejected are counted exactly, once
-  (the spot checks stand for the published comments that were not rejected after reports).
+  (the spot checks stand for the published comments that were not rejected after reports);
+- a bin's holds without a decision of their own, or its published comments without a spot check,
+  take the share of the narrowest group of bins around them that has some (0.05, 0.10, 0.20, 0.50
+  wide, then all): spot checks are sparse far from the thresholds, and dropping a bin's unjudged
+  part would leave its other part to speak for the whole bin (a bin's holds, made by other labels,
+  are far more often bad than its published comments). This assumes the share bad changes little
+  within such a group.
 
 Intervals are Wilson score intervals (95%). For weighted data they use Kish's effective sample
 size, n_eff = (sum w)^2 / sum w^2, in place of n: an approximation (it ignores the gain of
@@ -599,6 +605,9 @@ class LabelSummary:
     decisions: int
     enough_decisions: bool
     holds_decided: int  # decided holds this label held
+    # The share of those a moderator rejected, as decided (:func:`hold_precision`); the curve's
+    # point at the current threshold re-weights the same decisions bin by bin (``current.precision``),
+    # which stays right when moderators decide some scores more often than others.
     hold_precision: Interval | None
     miss_share: Interval | None
     current: CurvePoint | None  # the curve at the current threshold (None: no comment scored)
