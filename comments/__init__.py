@@ -71,6 +71,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # (the blueprints, flask-smorest, Flask-Limiter) with them.
     from comments import moderator_session
     from comments.api.cache import PageCache
+    from comments.api.calibration import blp as calibration_blp
     from comments.api.errors import api
     from comments.api.host import blp as host_blp
     from comments.api.host import register_security_scheme
@@ -107,6 +108,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     api.register_blueprint(public_blp)
     api.register_blueprint(moderation_blp)
+    api.register_blueprint(calibration_blp)
     api.register_blueprint(host_blp)
     register_security_scheme(api)
     register_reader_scheme(api)
@@ -116,7 +118,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(perspective_bp)
     perspective_openapi.register(api, app)
     moderator_session.init_app(app)
-    transaction.init_app(app, blueprints=("public", "moderation", "host", "dashboard", "widget", "perspective"))
+    transaction.init_app(
+        app, blueprints=("public", "moderation", "calibration", "host", "dashboard", "widget", "perspective")
+    )
     init_scoring(app)
     init_webhooks(app)
     if app.config["READ_CACHE_MB"] > 0:

@@ -23,6 +23,7 @@ from comments.services import sites as site_service
 from comments.services.accounts import AccountError, create_moderator
 from comments.services.apikeys import SCOPES, issue_key, list_keys, revoke_key
 from comments.services.audit import Actor
+from comments.services.calibration import report
 from comments.services.errors import ServiceError
 from comments.services.importers import ImportFailed, import_file
 from comments.services.privacy import PURGE_BATCH_SIZE, Purge, Retention, purge_batch, record_purge
@@ -30,6 +31,7 @@ from comments.services.scoring import rescore
 from comments.services.sso import issue_secret
 from comments.services.submission import NewComment, submit
 from comments.tasks import ClassifierHolder
+from comments.tasks.calibration import calibrate_due
 
 comments_cli = AppGroup("comments", help="Manage sites, moderators and workers.")
 
@@ -330,3 +332,45 @@ def rescore_command(site_slug: str | None, since: datetime | None, everything: b
         click.echo(f"Skipped {result.skipped} that changed meanwhile.")
     if result.changes and not apply:
         click.echo("Run again with --apply to make these changes.")
+
+
+@comments_cli.command("calibrate")
+@click.argument("slug", required=False)
+@click.option("--apply", "apply_it", is_flag=True, help="Set the recommended thresholds (audited, as the operator).")
+@click.option("--due", is_flag=True, help="Run auto-calibration for every site that has it on and is due (cron).")
+def calibrate_command(slug: str | None, apply_it: bool, due: bool) -> None:
+    """Show what a site's decisions say about its thresholds (and apply the recommendation)."""
+    if due:
+        for run in calibrate_due():
+            moved = ", ".join(f"{c.label} {c.before:.2f} -> {c.after:.2f}" for c in run.result.applied)
+            click.echo(f"{run.site_slug}: {moved or 'no change'}")
+        return
+    if slug is None:
+        raise click.ClickException("Say which site: flask comments calibrate SLUG (or --due).")
+    site = _site_or_exit(slug)
+    with transaction.unit_of_work():
+        if apply_it:
+            result = report.apply(site, Actor("operator", "cli"))
+            figures = result.report
+        else:
+            figures = report.calibration_report(site)
+    click.echo(
+        f"{site.slug}, last {figures.days} days, objective {figures.objective.kind}"
+        + (f" {figures.objective.target}" if figures.objective.target is not None else "")
+    )
+    for item in figures.labels:
+        if not item.enough_decisions:
+            click.echo(f"  {item.label}: {item.threshold:.2f}, not enough decisions yet ({item.decisions})")
+            continue
+        share = item.share_rejected
+        rejected = f"{share.value:.0%} of {item.holds_decided} holds rejected" if share else "no decided holds"
+        recommended = item.recommendation.threshold
+        click.echo(
+            f"  {item.label}: {item.threshold:.2f}, {rejected}; recommended "
+            + (f"{recommended:.2f}" if recommended is not None else f"none ({item.recommendation.reason})")
+        )
+    if apply_it:
+        for change in result.applied:
+            click.echo(f"Set {change.label}: {change.before:.2f} -> {change.after:.2f}")
+        if not result.applied:
+            click.echo("No threshold changed.")

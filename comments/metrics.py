@@ -53,3 +53,9 @@ PERSPECTIVE_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 5),
     registry=registry,
 )
+AUTO_CALIBRATION_RUNS = Counter(
+    "comments_auto_calibration_runs_total",
+    "Auto-calibration runs of sites by this process, by outcome (changed, unchanged, failed)",
+    ["outcome"],
+    registry=registry,
+)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from comments import metrics as prometheus
 from comments.extensions import db
 from comments.redis_health import CLIENT_OPTIONS
+from comments.services.calibration.report import METRICS_DAYS, site_metrics
 from comments.services.review.queue import queue_figures
 from comments.services.webhooks.outbox import outbox_figures
 from comments.tasks.analyzer import EXTENSION
@@ -100,6 +101,30 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily(
             "webhook_outbox_oldest_pending_seconds", "Age of the oldest webhook delivery still waiting", value=oldest
         )
+        yield from _calibration_families()
+
+
+def _calibration_families() -> Iterator[GaugeMetricFamily]:
+    """Per site: the share of the machine's decided holds that moderators rejected, and the spot
+    checks waiting (services.calibration)."""
+    precision = GaugeMetricFamily(
+        "comments_hold_precision",
+        f"Share of the machine's holds decided in the last {METRICS_DAYS} days that a moderator or host "
+        "rejected (sites with decided holds only)",
+        labels=["site"],
+    )
+    decided = GaugeMetricFamily(
+        "comments_holds_decided", f"The machine's holds decided in the last {METRICS_DAYS} days", labels=["site"]
+    )
+    backlog = GaugeMetricFamily("comments_spot_check_backlog", "Spot checks waiting for an answer", labels=["site"])
+    for figures in site_metrics():
+        decided.add_metric([figures.site_slug], figures.holds_decided)
+        if figures.holds_decided:
+            precision.add_metric([figures.site_slug], figures.holds_rejected / figures.holds_decided)
+        backlog.add_metric([figures.site_slug], figures.spot_check_backlog)
+    yield precision
+    yield decided
+    yield backlog
 
 
 prometheus.registry.register(DatabaseCollector())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -159,3 +160,33 @@ def test_add_key_issues_a_key_with_the_analyze_scope(app, db, site):
     assert "scopes: analyze;" in result.output
     key = result.output.rsplit(": ", 1)[1].strip()
     assert db.session.query(ApiKey).filter_by(key_hash=hash_api_key(key)).one().scope_list == ["analyze"]
+
+
+def test_calibrate_shows_a_sites_figures_and_applies_them(app, db, site):
+    from comments.models import utcnow
+    from comments.services.sites import effective_settings
+    from tests import calibration_data as sim
+    from tests.helpers import set_settings
+
+    sim.load_simulation(site, 2000, seed=3, end=utcnow())
+    set_settings(site, calibration_objective={"kind": "hold_rate", "target": 0.02})
+    db.session.commit()
+    runner = app.test_cli_runner()
+    shown = runner.invoke(args=["comments", "calibrate", "news"])
+    assert shown.exit_code == 0, shown.output
+    assert "objective hold_rate 0.02" in shown.output
+    assert "toxicity: 0.70," in shown.output and "holds rejected; recommended 0." in shown.output
+    assert re.search(r"threat: 0\.70, \d+% of \d+ holds rejected; recommended 0\.\d\d", shown.output)
+    applied = runner.invoke(args=["comments", "calibrate", "news", "--apply"])
+    assert applied.exit_code == 0 and "Set toxicity: 0.70 -> " in applied.output
+    db.session.expire_all()
+    assert effective_settings(site)["thresholds"]["toxicity"] != 0.7
+    assert runner.invoke(args=["comments", "calibrate", "--due"]).output == ""  # auto_calibrate is off
+    assert runner.invoke(args=["comments", "calibrate", "nope"]).exit_code != 0
+
+
+def test_calibrate_says_when_there_are_not_enough_decisions(app, db, site):
+    shown = app.test_cli_runner().invoke(args=["comments", "calibrate", "news", "--apply"])
+    assert shown.exit_code == 0, shown.output
+    assert "toxicity: 0.70, not enough decisions yet (0)" in shown.output
+    assert "No threshold changed." in shown.output

@@ -3,8 +3,12 @@ a score it only believes it set."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from comments.classifier.base import DETOXIFY_LABELS
+from comments.models import Comment
 from comments.services.errors import Invalid
 from comments.services.sites import effective_settings
 from tests.helpers import FixedClassifier, set_settings
@@ -45,3 +49,27 @@ def test_fixed_classifier_scores_from_its_table_and_refuses_labels_it_does_not_h
         FixedClassifier({"rude": {"insults": 0.9}})
     with pytest.raises(ValueError, match="probabilities"):
         FixedClassifier({"rude": {"insult": 90}})
+
+
+def test_the_calibration_loader_writes_what_the_tables_would_hold(db, site):
+    """Small batches (spot checks fill theirs long before the comments they refer to do), and
+    every table's rows adding up to the simulation."""
+    from sqlalchemy import func, select
+
+    from comments.models import CalibrationEvidence, ScoreBin, SpotCheck
+    from tests import calibration_data as sim
+
+    thresholds = dict.fromkeys(DETOXIFY_LABELS, 0.7)
+    simulated = sim.comments(5, 600, thresholds, spot_check_rate=0.2)
+    loaded = sim.load(site, simulated, thresholds, n=600, start=sim.NOW - timedelta(days=3), batch=7)
+    db.session.commit()
+
+    def count(model, *where):
+        return db.session.execute(select(func.count()).select_from(model).where(*where)).scalar()
+
+    assert count(Comment, Comment.site_id == site.id) == 600
+    assert db.session.execute(select(func.sum(ScoreBin.scored))).scalar() == 600 * len(DETOXIFY_LABELS)
+    assert count(SpotCheck) == sum(c.spot_checked for c in simulated) > 7
+    judged = sum(1 for c in simulated if (c.held and c.decided) or c.report_rejected or (c.spot_checked and c.decided))
+    assert count(CalibrationEvidence) == judged * len(DETOXIFY_LABELS)
+    assert loaded.created[0] == sim.NOW - timedelta(days=3) and loaded.created[-1] < sim.NOW

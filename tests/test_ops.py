@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from comments.models import Comment, utcnow
 
 
@@ -46,3 +48,25 @@ def test_metrics(api, client, db, site, scoring):
     assert 290 < oldest < 400
     assert 'comments_scored_total{outcome="held"}' in text
     assert "comments_scoring_batch_seconds_bucket" in text
+
+
+def test_metrics_hold_precision_and_spot_check_backlog_per_site(client, db, site):
+    from comments.services.sites import create_site
+    from tests import calibration_data as sim
+
+    loaded = sim.load_simulation(site, 1500, seed=4, end=utcnow(), days=60)
+    create_site("quiet", [])
+    db.session.commit()
+    since = utcnow() - timedelta(days=30)
+    holds = [c for c, at in zip(loaded.comments, loaded.decided, strict=True) if c.held and c.decided and at >= since]
+    waiting = sum(1 for c in loaded.comments if c.spot_checked and not c.decided)
+    text = client.get("/metrics").get_data(as_text=True)
+    precision = float(
+        next(line.split()[-1] for line in text.splitlines() if line.startswith('comments_hold_precision{site="news"}'))
+    )
+    assert precision == pytest.approx(sum(c.rejected for c in holds) / len(holds))
+    assert f'comments_holds_decided{{site="news"}} {float(len(holds))}' in text
+    assert f'comments_spot_check_backlog{{site="news"}} {float(waiting)}' in text
+    # A site without decided holds has no precision to show, and nothing waiting.
+    assert 'comments_hold_precision{site="quiet"}' not in text
+    assert 'comments_spot_check_backlog{site="quiet"} 0.0' in text

@@ -10,7 +10,7 @@ from comments.api.schemas import EmailAddress, Moment, QueryInteger, StrictSchem
 from comments.models import DELIVERY_STATUS_VALUES, STATUS_VALUES, WEBHOOK_EVENTS
 from comments.services.apikeys import SCOPES
 from comments.services.hostjson import ExportCommentSchema
-from comments.services.sites import CLASSIFIER_LABELS, SiteSettingsSchema
+from comments.services.sites import CLASSIFIER_LABELS, AutoCalibrateSchema, SiteSettingsSchema
 from comments.services.threads import Rfc3339
 
 
@@ -172,6 +172,16 @@ class SettingsSchema(ma.Schema):
     reject_thresholds = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float())
     failure_policy = ma.fields.String()
     shadow_mode = ma.fields.Boolean()
+    calibration_objective = ma.fields.Dict(
+        metadata={
+            "description": 'what recommended thresholds aim for: {"kind": "balance"} (the default), '
+            '{"kind": "precision", "target": 0.9} or {"kind": "hold_rate", "target": 0.03}'
+        }
+    )
+    auto_calibrate = ma.fields.Nested(
+        AutoCalibrateSchema,
+        metadata={"description": "apply the recommended thresholds once a day, within [min, max], by at most max_step"},
+    )
     allowed_origins = ma.fields.List(ma.fields.String())
 
 

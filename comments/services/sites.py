@@ -13,6 +13,7 @@ from comments.extensions import db
 from comments.models import ApiKey, Site, utcnow
 from comments.security import new_api_key
 from comments.services.audit import Actor, record
+from comments.services.calibration.estimates import Objective, parse_objective
 from comments.services.errors import Invalid
 from comments.services.validation import SLUG_PATTERN, StorableSchema, is_one_clean_line
 
@@ -43,6 +44,13 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # Calibration: the share of machine-published comments drawn for a moderator's spot check
     # (weighted towards scores just under the thresholds; services.calibration). 0: none.
     "spot_check_rate": 0.01,
+    # What a recommended threshold aims for (estimates.parse_objective reads it). "balance" (the
+    # best F1 of holds) is the only objective that needs no number of the site's own: a precision
+    # or hold-rate target is a site's policy, to be chosen, not guessed for it.
+    "calibration_objective": {"kind": "balance"},
+    # Applying the recommendation without a moderator: off unless a site turns it on, and then only
+    # within [min, max] and by at most max_step per daily run (tasks.calibration).
+    "auto_calibrate": {"enabled": False, "min": 0.3, "max": 0.95, "max_step": 0.05},
 }
 IDENTITY_MODES = ("anonymous", "sso", "both")
 
@@ -50,6 +58,49 @@ IDENTITY_MODES = ("anonymous", "sso", "both")
 def _probability(value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ma.ValidationError("Must be a probability between 0 and 1.")
+
+
+class ObjectiveField(ma.fields.Field[dict[str, Any]]):
+    """A calibration objective, read by ``estimates.parse_objective`` (the one parser): stored as
+    ``{"kind": ..., "target": ...}`` (``target`` only for "precision" and "hold_rate")."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            objective = parse_objective(value)
+        except (TypeError, ValueError) as exc:
+            raise ma.ValidationError(str(exc)) from None
+        return objective_setting(objective)
+
+
+def objective_setting(objective: Objective) -> dict[str, Any]:
+    """An objective as the settings store it (and the audit log shows it)."""
+    stored: dict[str, Any] = {"kind": objective.kind}
+    if objective.target is not None:
+        stored["target"] = objective.target
+    return stored
+
+
+class StrictBoolean(ma.fields.Boolean):
+    """JSON's true or false only: a switch that changes thresholds unattended is not turned on by
+    "yes" or 1 sent by mistake."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ma.ValidationError("Must be true or false.")
+        return value
+
+
+class AutoCalibrateSchema(StorableSchema):
+    """``auto_calibrate``: on or off, the bounds a threshold stays within, the largest step per run.
+    Partial: a change merges into the stored value (then the whole is checked)."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    enabled = StrictBoolean()
+    min = ma.fields.Float(validate=_probability)
+    max = ma.fields.Float(validate=_probability)
+    max_step = ma.fields.Float(validate=ma.validate.Range(0.01, 1.0))
 
 
 class SiteSettingsSchema(StorableSchema):
@@ -83,11 +134,14 @@ class SiteSettingsSchema(StorableSchema):
     recent_history_count = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, 100))
     recent_history_threshold = ma.fields.Float(validate=_probability)
     spot_check_rate = ma.fields.Float(validate=_probability)
+    calibration_objective = ObjectiveField()
+    auto_calibrate = ma.fields.Nested(AutoCalibrateSchema)
 
 
 def effective_settings(site: Site) -> dict[str, Any]:
     merged = {**DEFAULT_SETTINGS, **(site.settings or {})}
     merged["thresholds"] = {**DEFAULT_SETTINGS["thresholds"], **(site.settings or {}).get("thresholds", {})}
+    merged["auto_calibrate"] = {**DEFAULT_SETTINGS["auto_calibrate"], **(site.settings or {}).get("auto_calibrate", {})}
     return merged
 
 
@@ -175,13 +229,17 @@ def _invalid(fields: dict[str, Any]) -> Invalid:
     return Invalid("validation_failed", "Some fields are not valid.", fields)
 
 
-def update_settings(site: Site, changes: dict[str, Any], actor: Actor) -> dict[str, Any]:
+def update_settings(
+    site: Site, changes: dict[str, Any], actor: Actor, *, evidence: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Validate and apply a partial settings change; the one writer of ``Site.settings``.
 
     ``changes`` may hold any field of ``SiteSettingsSchema`` plus ``allowed_origins``. Threshold
     dicts merge label by label (a label set to ``None`` in ``reject_thresholds`` removes it).
     Raises ``Invalid`` (``fields``: field → messages) before anything changes. Every change is
-    written to the audit log with the values before and after. Returns the effective settings.
+    written to the audit log with the values before and after, and with ``evidence`` when the
+    change comes from data (a calibration's figures: ``{"kind": "calibration", ...}``). Returns the
+    effective settings.
     """
     changes = dict(changes)
     origins = changes.pop("allowed_origins", None)
@@ -202,6 +260,11 @@ def update_settings(site: Site, changes: dict[str, Any], actor: Actor) -> dict[s
         # (marshmallow leaves normalized_messages unannotated.)
         raise _invalid(exc.normalized_messages()) from None  # type: ignore[no-untyped-call]
     before = effective_settings(site)
+    if "auto_calibrate" in loaded:
+        bounds = {**before["auto_calibrate"], **loaded["auto_calibrate"]}
+        if bounds["min"] > bounds["max"]:
+            raise _invalid({"auto_calibrate": {"min": ["Must not be over max."]}})
+        loaded["auto_calibrate"] = bounds
     stored = dict(site.settings or {})
     for field, value in loaded.items():
         if field in ("thresholds", "reject_thresholds"):
@@ -221,7 +284,10 @@ def update_settings(site: Site, changes: dict[str, Any], actor: Actor) -> dict[s
         key: {"before": before.get(key), "after": after.get(key)} for key in after if before.get(key) != after.get(key)
     }
     if changed:
-        record("settings_changed", actor, site_id=site.id, reasons=[{"kind": "settings", "changes": changed}])
+        reasons: list[dict[str, Any]] = [{"kind": "settings", "changes": changed}]
+        if evidence is not None:
+            reasons.append(evidence)
+        record("settings_changed", actor, site_id=site.id, reasons=reasons)
     if origins is not None and sorted(set(origins)) != sorted(site.allowed_origins or []):
         set_origins(site, origins, actor)
     return after

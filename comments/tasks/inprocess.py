@@ -12,6 +12,7 @@ from flask import Flask
 
 from comments.extensions import db
 from comments.tasks.background import BackgroundThread
+from comments.tasks.calibration import CalibrationSchedule
 from comments.tasks.holder import ClassifierHolder
 from comments.tasks.sweep import score_ids, sweep
 
@@ -32,6 +33,7 @@ class InProcessScoring(BackgroundThread):
         self.sweep_seconds = app.config["SCORING_SWEEP_SECONDS"]
         self._queue: queue.Queue[int] = queue.Queue()
         self._busy = threading.Event()
+        self.calibration = CalibrationSchedule()
 
     # --- the Scoring interface used by the submission pipeline ------------------------------
     def enqueue(self, comment_ids: Iterable[int]) -> None:
@@ -65,6 +67,7 @@ class InProcessScoring(BackgroundThread):
                 if time.monotonic() >= next_sweep:
                     with self.app.app_context():
                         sweep(self.holder, self.batch_size, self.app.config["SCORING_GRACE_SECONDS"])
+                        self.calibration.run_if_due()  # sites with auto_calibrate on, once a day
                     next_sweep = time.monotonic() + self.sweep_seconds
             except Exception:  # the thread must survive anything (a database outage); the sweep retries
                 log.exception("scoring batch failed; the comments stay waiting and are retried")

@@ -20,6 +20,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from comments.redis_health import CLIENT_OPTIONS, RedisHealth
+from comments.tasks.calibration import CalibrationSchedule
 from comments.tasks.holder import ClassifierHolder
 from comments.tasks.outbox import OutboxWorker, drain
 from comments.tasks.sweep import score_ids, sweep
@@ -126,10 +127,12 @@ def _take_waiting_jobs(room: int) -> list[int]:
 
 
 def _sweep_forever(app: Flask, holder: ClassifierHolder, stop: threading.Event) -> None:
+    calibration = CalibrationSchedule()
     while not stop.is_set():
         try:
             with app.app_context():
                 sweep(holder, app.config["SCORING_COMMENTS_PER_BATCH"], app.config["SCORING_GRACE_SECONDS"])
+                calibration.run_if_due()  # sites with auto_calibrate on, once a day
         except Exception:  # a database outage must not end the sweeps
             log.exception("sweep failed; trying again")
         stop.wait(app.config["SCORING_SWEEP_SECONDS"])

@@ -360,3 +360,33 @@ def test_the_author_page_without_the_drawer_and_the_queue_filter(page, db, site,
     expect(page.locator("[data-card]")).to_have_count(3)
     expect(page.locator("[data-author-chip]")).to_have_count(0)
     assert page.problems == []
+
+
+def test_calibration_page_draws_the_curves_and_applies_after_confirming(page, db, moderator, site, screenshots):
+    from comments.models import utcnow
+    from comments.services.sites import effective_settings
+    from tests import calibration_data as sim
+
+    sim.load_simulation(site, 2000, seed=3, end=utcnow())
+    set_settings(site, calibration_objective={"kind": "precision", "target": 0.9})
+    db.session.commit()
+    browser_login(page)
+    page.get_by_role("link", name="Calibration").click()
+    section = page.locator("#label-toxicity")
+    expect(section.get_by_role("img", name=re.compile("Estimated precision and recall of toxicity"))).to_be_visible()
+    assert section.locator("path.line-precision").get_attribute("d").startswith("M")
+    page.set_viewport_size({"width": 1100, "height": 1500})  # the README's: the site's figures and one label
+    page.screenshot(path=str(screenshots / "calibration-light.png"))
+    confirmations: list[str] = []
+
+    def accept(dialog):
+        confirmations.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    section.get_by_role("button", name=re.compile(r"Apply 0\.\d\d")).click()
+    expect(page.locator("#applied")).to_contain_text("Thresholds set")
+    assert confirmations and confirmations[0].startswith("Set the toxicity threshold from 0.70 to ")
+    db.session.expire_all()
+    assert effective_settings(site)["thresholds"]["toxicity"] != 0.7
+    assert page.problems == []

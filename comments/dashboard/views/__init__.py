@@ -3,6 +3,7 @@
 from comments.dashboard.views import (  # noqa: F401  (each registers its routes)
     auth,
     authors,
+    calibration,
     context,
     decisions,
     queue,

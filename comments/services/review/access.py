@@ -64,8 +64,8 @@ def visible_sites(moderator: Moderator) -> list[Site]:
     return list(db.session.execute(query).scalars())
 
 
-def site_for(moderator: Moderator, site_slug: str) -> Site:
-    ids = visible_site_ids(moderator, site_slug)
+def site_for(reviewer: Reviewer, site_slug: str) -> Site:
+    ids = visible_site_ids(reviewer, site_slug)
     assert ids is not None
     site = db.session.get(Site, ids[0])
     assert site is not None  # its id was just read
