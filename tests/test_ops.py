@@ -59,7 +59,7 @@ def test_metrics_hold_precision_and_spot_check_backlog_per_site(client, db, site
     db.session.commit()
     since = utcnow() - timedelta(days=30)
     holds = [c for c, at in zip(loaded.comments, loaded.decided, strict=True) if c.held and c.decided and at >= since]
-    waiting = sum(1 for c in loaded.comments if c.spot_checked and not c.decided)
+    waiting = sum(1 for c in loaded.comments if c.spot_checked and not c.decided and not c.report_rejected)
     text = client.get("/metrics").get_data(as_text=True)
     precision = float(
         next(line.split()[-1] for line in text.splitlines() if line.startswith('comments_hold_precision{site="news"}'))

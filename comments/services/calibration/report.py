@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import case, func, literal, select
 
 from comments.extensions import db
 from comments.models import CalibrationEvidence, Comment, EvidenceSource, ScoreBin, Site, SpotCheck, utcnow
 from comments.services.audit import Actor, record
-from comments.services.calibration import estimates
+from comments.services.calibration import estimates, evidence
 from comments.services.calibration.estimates import CurvePoint, Interval, LabelData, Objective, Recommendation
 from comments.services.errors import Invalid
 from comments.services.sites import CLASSIFIER_LABELS, effective_settings, objective_setting, update_settings
@@ -324,15 +324,14 @@ def _effect(recent: _Recent, thresholds: dict[str, float], label: str, new_thres
 
 
 def _spot_check_figures(site: Site, since: datetime) -> tuple[int, int]:
-    """(unanswered spot checks, spot checks answered in the window): one read of the index."""
-    answered = case((and_(SpotCheck.verdict.is_not(None), SpotCheck.answered_at >= since), 1), else_=0)
-    backlog = case((SpotCheck.verdict.is_(None), 1), else_=0)
-    row = db.session.execute(
-        select(func.coalesce(func.sum(backlog), 0), func.coalesce(func.sum(answered), 0)).where(
-            SpotCheck.site_id == site.id
+    """(unanswered spot checks of comments still published, as the queue shows them; spot checks
+    answered in the window)."""
+    answered = db.session.execute(
+        select(func.count()).where(
+            SpotCheck.site_id == site.id, SpotCheck.verdict.is_not(None), SpotCheck.answered_at >= since
         )
-    ).one()
-    return int(row[0]), int(row[1])
+    ).scalar_one()
+    return evidence.spot_check_backlog([site.id]).get(site.id, 0), int(answered)
 
 
 def _site_miss_share(data: dict[str, LabelData]) -> Interval | None:
@@ -597,14 +596,7 @@ def site_metrics(now: datetime | None = None) -> list[SiteMetrics]:
             .group_by(e.site_id)
         )
     }
-    backlog: dict[int, int] = {
-        site_id: int(count)
-        for site_id, count in db.session.execute(
-            select(SpotCheck.site_id, func.count())
-            .where(SpotCheck.site_id.in_(list(sites)), SpotCheck.verdict.is_(None))
-            .group_by(SpotCheck.site_id)
-        )
-    }
+    backlog = evidence.spot_check_backlog(list(sites))
     return [
         SiteMetrics(slug, *holds.get(site_id, (0, 0)), int(backlog.get(site_id, 0)))
         for site_id, slug in sorted(sites.items(), key=lambda item: item[1])

@@ -87,7 +87,10 @@ def test_the_report_gives_the_pure_estimates_of_the_same_data(db, site, simulate
 def test_the_site_figures(db, site, simulated):
     result = report.calibration_report(site, days=90, now=NOW)
     comments = simulated.comments
-    assert result.spot_check_backlog == sum(1 for c in comments if c.spot_checked and not c.decided)
+    # Waiting checks of comments still published (a comment rejected after reports leaves the queue).
+    assert result.spot_check_backlog == sum(
+        1 for c in comments if c.spot_checked and not c.decided and not c.report_rejected
+    )
     assert result.spot_checks_answered == sum(1 for c in comments if c.spot_checked and c.decided)
     tally = simulated.tally(_thresholds(site))
     assert_same(result.published_miss_share, estimates.label_miss_share(tally.data["toxicity"]))
@@ -355,3 +358,20 @@ def test_the_objective_setting_is_the_default(db, site, simulated):
     set_settings(site, calibration_objective={"kind": "hold_rate", "target": 0.05})
     result = report.calibration_report(site, now=NOW)
     assert result.objective == Objective("hold_rate", 0.05)
+
+
+def test_the_backlog_leaves_out_checks_of_comments_no_longer_published(db, site, simulated):
+    """A checked comment rejected after readers' reports (or deleted by its author) leaves the
+    spot-check queue: the report counts what the queue shows, as the metrics do."""
+    from comments.models import Comment, SpotCheck, Status
+
+    waiting = db.session.scalars(select(SpotCheck.comment_id).where(SpotCheck.verdict.is_(None))).all()
+    before = report.calibration_report(site, days=90, now=NOW).spot_check_backlog
+    assert before == sum(1 for c in simulated.comments if c.spot_checked and not c.decided and not c.report_rejected)
+    assert before > 1
+    waiting = [i for i in waiting if db.session.get(Comment, i).status == Status.PUBLISHED.value]
+    db.session.get(Comment, waiting[0]).status = Status.REJECTED.value
+    db.session.get(Comment, waiting[1]).status = Status.DELETED.value
+    db.session.commit()
+    assert report.calibration_report(site, days=90, now=NOW).spot_check_backlog == before - 2
+    assert report.site_metrics()[0].spot_check_backlog == before - 2
