@@ -341,6 +341,8 @@ def _site_miss_share(data: dict[str, LabelData]) -> Interval | None:
     any one label's totals are the site's. The label with the most comments scored is taken (a
     label a model stopped returning would count fewer)."""
     fullest = max(data.values(), key=lambda item: (sum(item.population), item.decisions))
+    if not estimates.enough_decisions(fullest.decisions):
+        return None  # "not enough decisions yet", as for each label
     return estimates.label_miss_share(fullest)
 
 

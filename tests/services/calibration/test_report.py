@@ -375,3 +375,15 @@ def test_the_backlog_leaves_out_checks_of_comments_no_longer_published(db, site,
     db.session.commit()
     assert report.calibration_report(site, days=90, now=NOW).spot_check_backlog == before - 2
     assert report.site_metrics()[0].spot_check_backlog == before - 2
+
+
+def test_a_few_spot_checks_give_no_site_miss_share(db, site):
+    """Below the minimum the site's share of misses is "not enough decisions yet", as each label's:
+    a handful of checks would give an interval from 0 to a half."""
+    loaded = sim.load_simulation(site, 150, seed=6, spot_check_rate=0.05, report_rate=0.0)
+    db.session.commit()
+    answered = sum(1 for c in loaded.comments if c.spot_checked and c.decided)
+    result = report.calibration_report(site, now=NOW)
+    assert result.spot_checks_answered == answered > 0
+    assert max(item.decisions for item in result.labels) < estimates.MIN_DECISIONS
+    assert result.published_miss_share is None
