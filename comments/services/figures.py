@@ -23,7 +23,7 @@ benchmark loader):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -91,11 +91,18 @@ def replay(events: Iterable[Any], state: Replay | None = None) -> Replay:
 
 
 @dataclass(frozen=True)
-class _Event:
+class AuditStep:
+    """What the replays read of an audit event (a row read back, or one about to be written)."""
+
     action: str
     actor_type: str
     to_status: str | None
     created_at: datetime
+
+    @classmethod
+    def of(cls, event: Mapping[str, Any]) -> AuditStep:
+        """From the fields of an audit row about to be written (``audit._fields`` plus ``created_at``)."""
+        return cls(event["action"], event["actor_type"], event["to_status"], event["created_at"])
 
 
 def _matters(event: dict[str, Any]) -> bool:
@@ -163,7 +170,7 @@ def follow(events: Sequence[dict[str, Any]]) -> dict[int, list[Any]]:
             before.wait,
             before.wait_undone,
         )
-        after = replay([_Event(e["action"], e["actor_type"], e["to_status"], e["created_at"]) for e in new], before)
+        after = replay([AuditStep.of(e) for e in new], before)
         site_id = new[0]["site_id"]
         for day in after.held_days - snapshot[0]:
             add(site_id, day, "held", 1)
@@ -234,7 +241,7 @@ def rebuild(connection: Connection, batch: int = 20_000) -> tuple[int, int]:
     days: dict[tuple[int, date], dict[str, int]] = {}
     waits: list[dict[str, Any]] = []
 
-    def finish(comment_id: int, site_id: int, events: list[_Event]) -> None:
+    def finish(comment_id: int, site_id: int, events: list[AuditStep]) -> None:
         state = replay(events)
         counts = [(day, "held", 1) for day in state.held_days]
         counts += [(day, action, 1) for day, action in state.decisions]
@@ -256,14 +263,14 @@ def rebuild(connection: Connection, batch: int = 20_000) -> tuple[int, int]:
             )
 
     current: tuple[int, int] | None = None
-    events: list[_Event] = []
+    events: list[AuditStep] = []
     for row in rows:
         if current is not None and row.comment_id != current[0]:
             finish(*current, events)
             events = []
         current = (row.comment_id, row.site_id)
         created = row.created_at if isinstance(row.created_at, datetime) else datetime.fromisoformat(row.created_at)
-        events.append(_Event(row.action, row.actor_type, row.to_status, created))
+        events.append(AuditStep(row.action, row.actor_type, row.to_status, created))
     if current is not None:
         finish(*current, events)
     day_rows = [{"site_id": site_id, "day": day, **figures} for (site_id, day), figures in sorted(days.items())]

@@ -52,6 +52,7 @@ from comments.models import (
     utcnow,
 )
 from comments.services.calibration import estimates
+from comments.services.figures import AuditStep
 
 # The random source of the spot checks' draw. Module-level so that tests can seed or replace it
 # (``evidence.sampler = random.Random(1)``); nothing here needs a cryptographic source: a
@@ -301,14 +302,6 @@ def replay(events: Iterable[Any], history: History | None = None) -> History:
     return history
 
 
-@dataclass(frozen=True)
-class _Event:
-    action: str
-    actor_type: str
-    to_status: str | None
-    created_at: datetime
-
-
 def _hold_labels(comment: Comment) -> set[str]:
     """The labels whose score held the comment (the classifier's hold reasons)."""
     return {
@@ -398,7 +391,7 @@ def follow(
                 history = replay(
                     [
                         *earlier.get(comment_id, ()),
-                        *(_Event(e["action"], e["actor_type"], e["to_status"], e["created_at"]) for e in new),
+                        *(AuditStep.of(e) for e in new),
                     ]
                 )
                 _put(comment_id, evidence_rows(comment, history, check))
