@@ -165,3 +165,22 @@ def test_bad_query_values_are_shown_not_crashed_on(dashboard, site):
     response = dashboard.get(URL, query_string={"days": "x", "objective": "precision", "target": "200"})
     assert response.status_code == 422
     assert "Not a whole number" in response.text and "Must be between" in response.text
+
+
+@pytest.mark.parametrize(
+    ("current", "recommended", "anchors"),
+    [
+        (0.7, None, {"current": "start"}),
+        (0.7, 0.45, {"current": "start", "recommended": "end"}),  # labels on either side: never crossed
+        (0.45, 0.7, {"current": "end", "recommended": "start"}),
+        (0.05, 0.01, {"current": "start", "recommended": "start"}),  # no room on the left of 0.01
+        (0.5, 0.95, {"current": "end", "recommended": "end"}),  # no room on the right of 0.95
+    ],
+)
+def test_marker_labels_stay_inside_the_chart_and_apart(current, recommended, anchors):
+    from comments.dashboard.views.calibration import _markers
+
+    markers = _markers(current, recommended)
+    assert {kind: anchor for kind, _, _, anchor, _ in markers} == anchors
+    # Two labels on the same side are on two lines.
+    assert len({(anchor, y) for _, _, _, anchor, y in markers}) == len(markers)

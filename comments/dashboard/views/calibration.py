@@ -63,7 +63,7 @@ class Chart:
 
     lines: dict[str, str]  # name -> path (CSS class chart-<name>)
     bands: dict[str, str]
-    markers: list[tuple[str, float, str]]  # (kind, x, label)
+    markers: list[tuple[str, float, str, str, float]]  # (kind, x, label, text-anchor, label's y)
     x_ticks: list[Tick]
     y_ticks: list[Tick]
     description: str
@@ -73,11 +73,28 @@ def _x_ticks() -> list[Tick]:
     return [Tick(_x(t / 10), f"{t / 10:.1f}") for t in range(0, 11, 2)]
 
 
-def _markers(current: float, recommended: float | None) -> list[tuple[str, float, str]]:
+# About how wide a marker's label is drawn (12 px bold): room it needs beside its line.
+_LABEL_WIDTH = {"current": 60, "recommended": 110}
+
+
+def _markers(current: float, recommended: float | None) -> list[tuple[str, float, str, str, float]]:
+    """(kind, x, label, text-anchor, label's y): of two markers the left one is labelled on its
+    left and the right one on its right, so the labels never cross; a label without room on its
+    side (a threshold near 0 or 1) goes to the other, and then the second one a line lower."""
     markers = [("current", _x(current), f"now {current:.2f}")]
     if recommended is not None and recommended != current:
         markers.append(("recommended", _x(recommended), f"recommended {recommended:.2f}"))
-    return markers
+    placed: list[tuple[str, float, str, str, float]] = []
+    for kind, x, text in markers:
+        left_of_other = len(markers) == 2 and x == min(m[1] for m in markers)
+        anchor = "end" if left_of_other else "start"
+        if anchor == "end" and x - _LABEL_WIDTH[kind] < 0:
+            anchor = "start"
+        elif anchor == "start" and x + _LABEL_WIDTH[kind] > WIDTH:
+            anchor = "end"
+        same_side = any(other[3] == anchor for other in placed)
+        placed.append((kind, x, text, anchor, TOP + 12 if same_side else TOP - 8))
+    return placed
 
 
 def _percent(value: float) -> str:
