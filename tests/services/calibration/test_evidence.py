@@ -365,7 +365,8 @@ def test_an_undone_report_rejection_leaves_no_evidence(db, site, moderator, neve
     "again, with another model's scores, and the hold rate, est_held and recall's denominator grow",
 )
 def test_a_rescore_does_not_count_the_comment_twice_in_the_bins(db, site, never_drawn):
+    site_id = site.id  # the rescore expunges the session's objects
     make_comment(site, "fine words", scores=CLEAN)
     db.session.commit()
-    scoring.rescore(FixedClassifier({"fine words": NEAR}), site_id=site.id, apply=True, commit_each=db.session.commit)
-    assert _scored_per_label(site.id)["toxicity"] == 1
+    scoring.rescore(FixedClassifier({"fine words": NEAR}), site_id=site_id, apply=True, commit_each=db.session.commit)
+    assert _scored_per_label(site_id)["toxicity"] == 1
