@@ -70,3 +70,17 @@ def test_metrics_hold_precision_and_spot_check_backlog_per_site(client, db, site
     # A site without decided holds has no precision to show, and nothing waiting.
     assert 'comments_hold_precision{site="quiet"}' not in text
     assert 'comments_spot_check_backlog{site="quiet"} 0.0' in text
+
+
+def test_metrics_with_more_sites_than_a_statement_takes_parameters(client, db, site):
+    """SQLite takes at most 32,766 parameters in a statement (PostgreSQL 65,535): the calibration's
+    figures of every site must not name each site's id in one."""
+    from comments.models import Site
+
+    rows = [{"slug": f"s{i}", "name": f"s{i}", "allowed_origins": [], "settings": {}} for i in range(66_000)]
+    db.session.execute(Site.__table__.insert(), rows)
+    db.session.commit()
+    answer = client.get("/metrics")
+    assert answer.status_code == 200
+    text = answer.get_data(as_text=True)
+    assert 'comments_spot_check_backlog{site="s65999"} 0.0' in text

@@ -259,6 +259,11 @@ def update_settings(
     except ma.ValidationError as exc:
         # (marshmallow leaves normalized_messages unannotated.)
         raise _invalid(exc.normalized_messages()) from None  # type: ignore[no-untyped-call]
+    # The settings are one JSON value written whole: read afresh under the row's lock (PostgreSQL),
+    # or a change another request committed after this one read the site (a calibration's apply
+    # computes its report first) would be written over.
+    db.session.execute(select(Site.id).where(Site.id == site.id).with_for_update())
+    db.session.refresh(site, ["settings"])
     before = effective_settings(site)
     if "auto_calibrate" in loaded:
         bounds = {**before["auto_calibrate"], **loaded["auto_calibrate"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
@@ -39,7 +40,7 @@ def unstorable_strings(data: object, path: str = "") -> dict[str, list[str]]:
     if isinstance(data, str):
         if _UNSTORABLE.search(data):
             found[path or "_schema"] = message
-    elif isinstance(data, dict):
+    elif isinstance(data, Mapping):  # a query's MultiDictProxy too, not only a JSON object
         for key, value in data.items():
             name = f"{path}.{key}" if path else str(key)
             if isinstance(key, str) and _UNSTORABLE.search(key):

@@ -468,7 +468,10 @@ def test_a_host_deletes_its_sites_suggested_scores(client, db, site, other_site,
     assert db.session.query(AuditEvent).filter_by(action="analysis_feedback_deleted", actor_type="host").count() == 4
 
 
-@pytest.mark.parametrize("query", ["?clientToken=c1", "?client_token=", "?community_id=" + "x" * 501])
+@pytest.mark.parametrize(
+    "query",
+    ["?clientToken=c1", "?client_token=", "?community_id=" + "x" * 501, "?client_token=%00", "?community_id=a%00"],
+)
 def test_a_feedback_delete_with_a_bad_filter_deletes_nothing(client, db, site, host, query):
     from comments.models import AnalysisFeedback
     from comments.services.analysis import record_feedback

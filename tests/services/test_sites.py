@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from comments.extensions import db as sa_db
-from comments.models import AuditEvent
+from comments.models import AuditEvent, Site
 from comments.services.audit import Actor
 from comments.services.errors import Invalid
 from comments.services.sites import effective_settings, update_settings
@@ -144,3 +144,21 @@ def test_a_change_from_data_carries_its_evidence_into_the_audit_row(site):
         },
         evidence,
     ]
+
+
+def test_a_change_another_request_made_meanwhile_is_kept(db, site):
+    """The settings are one JSON value: a writer that read them before another request's change
+    (a calibration apply computes its report first, seconds at a large site) must not write the
+    stale whole back over that change."""
+    site_id = site.id
+    db.session.commit()
+    stale = db.session.get(Site, site_id)
+    assert effective_settings(stale)["banned_words"] == []
+    with db.engine.begin() as other_request:
+        other_request.execute(update(Site).where(Site.id == site_id).values(settings={"banned_words": ["spam"]}))
+    update_settings(stale, {"thresholds": {"toxicity": 0.6}}, HOST)
+    db.session.commit()
+    db.session.expire_all()
+    kept = effective_settings(db.session.get(Site, site_id))
+    assert kept["banned_words"] == ["spam"]
+    assert kept["thresholds"]["toxicity"] == 0.6

@@ -65,6 +65,9 @@ REPORT_ACTIONS = ("reported", "queued_for_review")
 SPOT_CHECKED = "spot_checked"
 SPOT_CHECK_UNDONE = "spot_check_undone"
 SPOT_CHECK_ACTIONS = (SPOT_CHECKED, SPOT_CHECK_UNDONE)
+# An author's edit (``services.submission.resubmit``): a new text, so the verdicts of a person on
+# the old one are no longer evidence (an answered spot check stays, as its check does).
+EDITED_ACTION = "edited"
 # A status the machine (not a person) put the comment in starts its story afresh: a new text
 # (an edit goes back to pending) or a new decision on it; earlier verdicts were about another.
 _MACHINE_MOVES = (Status.PENDING, Status.HELD, Status.PUBLISHED, Status.REJECTED)
@@ -365,7 +368,7 @@ def evidence_rows(comment: Comment, history: History, check: SpotCheck | None) -
 def _matters(event: Mapping[str, Any]) -> bool:
     if event.get("comment_id") is None or event.get("site_id") is None:
         return False
-    if event["action"] in SPOT_CHECK_ACTIONS:
+    if event["action"] in SPOT_CHECK_ACTIONS or event["action"] == EDITED_ACTION:
         return True
     return event["actor_type"] in DECIDERS and (event["action"] in DECISION_ACTIONS or event["action"] == UNDONE_ACTION)
 
@@ -386,6 +389,17 @@ def follow(
     with db.session.no_autoflush:  # the comment in hand is written by its own unit of work
         for comment_id, new in sorted(by_comment.items()):
             comment = comments[comment_id]
+            if any(e["action"] == EDITED_ACTION for e in new):
+                # The hold or report verdict was on the old text; the new one waits for its own.
+                db.session.execute(
+                    delete(CalibrationEvidence)
+                    .where(
+                        CalibrationEvidence.comment_id == comment_id,
+                        CalibrationEvidence.source != EvidenceSource.SPOT_CHECK.value,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                continue
             check = db.session.get(SpotCheck, comment_id)
             if any(e["action"] in DECISION_ACTIONS or e["action"] == UNDONE_ACTION for e in new):
                 history = replay(

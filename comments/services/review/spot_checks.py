@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from comments.extensions import db
-from comments.models import Comment, SpotCheck, SpotCheckVerdict, Status, utcnow
+from comments.models import AuditEvent, Comment, SpotCheck, SpotCheckVerdict, Status, utcnow
 from comments.services import audit
 from comments.services.calibration.evidence import SPOT_CHECK_UNDONE, SPOT_CHECKED
 from comments.services.errors import Conflict, NotFound
@@ -128,6 +128,17 @@ def answer(reviewer: Reviewer, comment_id: int, verdict: str, *, remove: bool = 
     return check
 
 
+def _removed_with_the_answer(comment_id: int) -> bool:
+    """Whether the comment's last spot-check answer asked for its removal (its audit event says)."""
+    reasons = db.session.execute(
+        select(AuditEvent.reasons)
+        .where(AuditEvent.comment_id == comment_id, AuditEvent.action == SPOT_CHECKED)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return any(reason.get("remove") for reason in reasons or [])
+
+
 def undo_answer(reviewer: Reviewer, comment_id: int, *, window_seconds: int = decisions.UNDO_SECONDS) -> SpotCheck:
     """Take back this reviewer's answer within ``window_seconds`` (and the removal that came with
     it, through the decisions' undo): the check waits in the queue again."""
@@ -139,8 +150,9 @@ def undo_answer(reviewer: Reviewer, comment_id: int, *, window_seconds: int = de
         raise Conflict("nothing_to_undo", "Only the moderator who answered can undo the answer.")
     if check.answered_at is None or (utcnow() - check.answered_at).total_seconds() > window_seconds:
         raise Conflict("undo_expired", "It is too late to undo this answer; the check stays answered.")
-    if comment.status == Status.REJECTED:
+    if comment.status == Status.REJECTED and _removed_with_the_answer(comment_id):
         # Removed with the answer: the rejection is undone first (refused if anything came since).
+        # A rejection decided on its own afterwards (after reports, say) is not the answer's.
         decisions.undo_decision(reviewer, comment_id, window_seconds=window_seconds)
     previous = check.verdict
     changed = rows_changed(

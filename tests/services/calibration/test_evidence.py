@@ -330,3 +330,43 @@ def test_the_backlog_counts_waiting_checks_of_published_comments_per_site(db, si
     db.session.commit()
     assert evidence.spot_check_backlog([site.id]) == {site.id: 1}
     assert evidence.spot_check_backlog([site.id + 1]) == {}
+
+
+# --- red team: an edit makes the earlier verdict about another text ---------------------------------
+
+
+def test_an_edit_after_a_decided_hold_takes_the_verdict_of_the_old_text_away(db, site, moderator, never_drawn):
+    """The verdict was on the old text (the module's spec: evidence is "for the comment's current
+    text"); an approved hold whose author rewrites it must not keep counting as approved with the
+    old text's score while the new text waits, or after it is published unchecked."""
+    comment = make_comment(site, "you are awful", scores=TOXIC)
+    decisions.decide(moderator, comment.id, "approve")
+    db.session.commit()
+    assert _kinds(comment.id) == {("hold", False)}
+    _edit(comment, "you are all awful, every one of you", TOXIC)
+    assert _db.session.get(Comment, comment.id).status == "held"  # waiting for a new verdict
+    assert _rows(comment.id) == {}
+
+
+def test_an_undone_report_rejection_leaves_no_evidence(db, site, moderator, never_drawn):
+    comment = make_comment(site, "fine words", scores=CLEAN)
+    _report(comment)
+    decisions.decide(moderator, comment.id, "reject", reason="abuse")
+    db.session.commit()
+    assert _kinds(comment.id) == {("report", True)}
+    decisions.undo_decision(moderator, comment.id)
+    db.session.commit()
+    assert _rows(comment.id) == {}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team, not fixed: score_bins count scorings, so a rescore (or an edit) counts a comment "
+    "again, with another model's scores, and the hold rate, est_held and recall's denominator grow",
+)
+def test_a_rescore_does_not_count_the_comment_twice_in_the_bins(db, site, never_drawn):
+    site_id = site.id  # the rescore expunges the session's objects
+    make_comment(site, "fine words", scores=CLEAN)
+    db.session.commit()
+    scoring.rescore(FixedClassifier({"fine words": NEAR}), site_id=site_id, apply=True, commit_each=db.session.commit)
+    assert _scored_per_label(site_id)["toxicity"] == 1
