@@ -11,19 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, make_response, redirect, render_template, request, url_for
+from flask import make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from comments.dashboard.views.common import bp, is_htmx, login_required
+from comments.dashboard.views.common import bp, is_htmx, login_required, moderated_site
 from comments.models import Moderator, Site
 from comments.services import parsing
 from comments.services.audit import Actor
 from comments.services.calibration import estimates, report
 from comments.services.calibration.estimates import CurvePoint, Objective
 from comments.services.errors import Invalid
-from comments.services.review.access import site_for, visible_sites
+from comments.services.review.access import visible_sites
 from comments.services.sites import CLASSIFIER_LABELS, objective_setting, update_settings
-from comments.services.validation import SLUG_PATTERN
 
 DAY_CHOICES = (7, 30, 90, 180, 365)
 
@@ -190,12 +189,6 @@ class LabelView:
     reason_text: str
 
 
-def _site(moderator: Moderator, site_slug: str) -> Site:
-    if not SLUG_PATTERN.fullmatch(site_slug):
-        abort(404, "No such site.")
-    return site_for(moderator, site_slug)
-
-
 def _objective_from(values: Any) -> tuple[Objective | None, dict[str, str], dict[str, list[str]]]:
     """The objective picked on the page (None: the site's), the form's values, and its errors.
     The target is read as a percentage, the way the page shows shares."""
@@ -291,7 +284,7 @@ def calibration_index(moderator: Moderator) -> Response | str:
 @bp.get("/sites/<site_slug>/calibration")
 @login_required
 def calibration(moderator: Moderator, site_slug: str) -> Response:
-    site = _site(moderator, site_slug)
+    site = moderated_site(moderator, site_slug)
     return _render(moderator, site, values=request.args, saved_objective=request.args.get("saved") == "1")
 
 
@@ -299,7 +292,7 @@ def calibration(moderator: Moderator, site_slug: str) -> Response:
 @login_required
 def calibration_apply(moderator: Moderator, site_slug: str) -> Response:
     """Apply the recommendation for one label (or every label), for the objective on the page."""
-    site = _site(moderator, site_slug)
+    site = moderated_site(moderator, site_slug)
     objective, _, errors = _objective_from(request.form)
     days, day_errors = _days_from(request.form)
     label = request.form.get("label", "")
@@ -317,7 +310,7 @@ def calibration_apply(moderator: Moderator, site_slug: str) -> Response:
 @login_required
 def calibration_objective(moderator: Moderator, site_slug: str) -> Response:
     """Make the objective picked on the page the site's own (its recommendations and auto-calibration)."""
-    site = _site(moderator, site_slug)
+    site = moderated_site(moderator, site_slug)
     objective, form, errors = _objective_from(request.form)
     if objective is None and not errors:
         errors = {"objective": ["Choose an objective."]}

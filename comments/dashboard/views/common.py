@@ -14,7 +14,10 @@ from werkzeug.exceptions import HTTPException
 
 from comments import moderator_session
 from comments.extensions import db
+from comments.models import Moderator, Site
 from comments.services.errors import SERVICE_ERROR_STATUS, ServiceError
+from comments.services.review.access import site_for
+from comments.services.validation import SLUG_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -174,3 +177,11 @@ def checked_cursor(cursor: str | None) -> str | None:
     if cursor is not None and len(cursor) > MAX_CURSOR_LENGTH:
         abort(400, "That is not a cursor this dashboard made.")
     return cursor
+
+
+def moderated_site(moderator: Moderator, site_slug: str) -> Site:
+    """The site a page's path names: 404 for what is not even a slug, else as ``site_for`` says
+    (404 unknown, 403 another site's)."""
+    if not SLUG_PATTERN.fullmatch(site_slug):
+        abort(404, "No such site.")
+    return site_for(moderator, site_slug)

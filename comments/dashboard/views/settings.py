@@ -5,22 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, make_response, redirect, render_template, request, url_for
+from flask import make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from comments.dashboard.views.common import bp, login_required
+from comments.dashboard.views.common import bp, login_required, moderated_site
 from comments.models import Moderator, Site
 from comments.services import parsing, stats
 from comments.services.audit import Actor
 from comments.services.errors import Invalid
-from comments.services.review.access import site_for, visible_sites
+from comments.services.review.access import visible_sites
 from comments.services.sites import (
     CLASSIFIER_LABELS,
     PREMODERATION_MODES,
     effective_settings,
     update_settings,
 )
-from comments.services.validation import SLUG_PATTERN
 
 
 @bp.get("/settings")
@@ -30,12 +29,6 @@ def settings_index(moderator: Moderator) -> Response | str:
     if len(sites) == 1:
         return redirect(url_for("dashboard.site_settings", site_slug=sites[0].slug))
     return render_template("dashboard/settings_index.html", moderator=moderator, sites=sites)
-
-
-def _site(moderator: Moderator, site_slug: str) -> Site:
-    if not SLUG_PATTERN.fullmatch(site_slug):
-        abort(404, "No such site.")
-    return site_for(moderator, site_slug)
 
 
 def _settings_from_form(form: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -109,7 +102,7 @@ def _render_settings(
 @bp.route("/sites/<site_slug>/settings", methods=["GET", "POST"])
 @login_required
 def site_settings(moderator: Moderator, site_slug: str) -> Response:
-    site = _site(moderator, site_slug)
+    site = moderated_site(moderator, site_slug)
     if request.method == "GET":
         return _render_settings(moderator, site, saved=request.args.get("saved") == "1")
     changes, errors = _settings_from_form(request.form)
@@ -128,7 +121,7 @@ def site_settings(moderator: Moderator, site_slug: str) -> Response:
 @bp.get("/sites/<site_slug>/settings/preview")
 @login_required
 def settings_preview(moderator: Moderator, site_slug: str) -> str:
-    site = _site(moderator, site_slug)
+    site = moderated_site(moderator, site_slug)
     thresholds: dict[str, float] = {}
     for label in CLASSIFIER_LABELS:
         raw = request.args.get(f"threshold_{label}", "").strip()
