@@ -229,6 +229,15 @@ def _invalid(fields: dict[str, Any]) -> Invalid:
     return Invalid("validation_failed", "Some fields are not valid.", fields)
 
 
+def lock_settings(site: Site) -> None:
+    """Lock the site's row (PostgreSQL; SQLite writers take turns anyway) and read its settings
+    afresh. The settings are one JSON value written whole: without this, a change another request
+    committed after this one read the site (a calibration's apply computes its report first)
+    would be written over."""
+    db.session.execute(select(Site.id).where(Site.id == site.id).with_for_update())
+    db.session.refresh(site, ["settings"])
+
+
 def update_settings(
     site: Site, changes: dict[str, Any], actor: Actor, *, evidence: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -259,11 +268,7 @@ def update_settings(
     except ma.ValidationError as exc:
         # (marshmallow leaves normalized_messages unannotated.)
         raise _invalid(exc.normalized_messages()) from None  # type: ignore[no-untyped-call]
-    # The settings are one JSON value written whole: read afresh under the row's lock (PostgreSQL),
-    # or a change another request committed after this one read the site (a calibration's apply
-    # computes its report first) would be written over.
-    db.session.execute(select(Site.id).where(Site.id == site.id).with_for_update())
-    db.session.refresh(site, ["settings"])
+    lock_settings(site)
     before = effective_settings(site)
     if "auto_calibrate" in loaded:
         bounds = {**before["auto_calibrate"], **loaded["auto_calibrate"]}

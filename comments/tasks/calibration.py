@@ -21,7 +21,7 @@ from comments.extensions import db
 from comments.models import AuditEvent, Site, utcnow
 from comments.services.calibration import report
 from comments.services.calibration.report import CALIBRATION_ACTOR, ApplyResult
-from comments.services.sites import effective_settings
+from comments.services.sites import effective_settings, lock_settings
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,7 @@ def calibrate_site(site: Site, now: datetime | None = None) -> ApplyResult | Non
     now = now or utcnow()
     if not effective_settings(site)["auto_calibrate"]["enabled"]:
         return None  # (most sites: no lock taken)
-    db.session.execute(select(Site.id).where(Site.id == site.id).with_for_update())
-    db.session.refresh(site)  # the settings as they are now that the row is ours
+    lock_settings(site)  # the settings as they are now that the row is ours
     bounds = effective_settings(site)["auto_calibrate"]
     if not bounds["enabled"]:
         return None
