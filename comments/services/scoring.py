@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -165,7 +165,9 @@ def _record_scores(comment: Comment, scores: dict[str, float], model: str | None
     comment.needs_scoring = False
 
 
-def _decision(comment: Comment, result: moderation.ClassifierResult) -> tuple[Status, moderation.Move | None] | None:
+def _decision(
+    comment: Comment, result: moderation.ClassifierResult, settings: dict[str, Any]
+) -> tuple[Status, moderation.Move | None] | None:
     """Record the scores and say the comment's status, with the move to make (None when status
     and reasons stay as they are); None when the comment no longer waits for these scores."""
     if comment.status != Status.PENDING and not comment.needs_scoring:
@@ -181,7 +183,7 @@ def _decision(comment: Comment, result: moderation.ClassifierResult) -> tuple[St
             return None
         _record_scores(comment, result.scores, result.model)
         return Status(comment.status), None
-    status, reasons = moderation.outcome(rule_reasons(comment), effective_settings(comment.site), result)
+    status, reasons = moderation.outcome(rule_reasons(comment), settings, result)
     if result.scores is not None:
         _record_scores(comment, result.scores, result.model)
     else:
@@ -198,9 +200,13 @@ def _action(result: moderation.ClassifierResult) -> str:
 def _apply_batch(comments: list[Comment], results: list[moderation.ClassifierResult]) -> list[str | None]:
     """Decide a batch with grouped writes: one statement for the comments (each row checks the
     comment's version: StaleDataError if any changed meanwhile), one audit insert."""
+    settings = _settings_by_site(comments)
     with db.session.no_autoflush:  # the comments' rows are written once, by write_decisions
-        decisions = [_decision(comment, result) for comment, result in zip(comments, results, strict=True)]
-        _write(comments, decisions, results)
+        decisions = [
+            _decision(comment, result, settings[comment.site_id])
+            for comment, result in zip(comments, results, strict=True)
+        ]
+        _write(comments, decisions, results, settings)
     return [decision[0].value if decision is not None else None for decision in decisions]
 
 
@@ -208,8 +214,10 @@ def _write(
     comments: list[Comment],
     decisions: list[tuple[Status, moderation.Move | None] | None],
     results: list[moderation.ClassifierResult],
+    settings: Mapping[int, dict[str, Any]],
 ) -> None:
-    """Store the comments' decisions (those still waiting: a decision, not None)."""
+    """Store the comments' decisions (those still waiting: a decision, not None); ``settings``:
+    the effective settings of each site of the batch (``_settings_by_site``)."""
     decided = [
         (comment, decision[1]) for comment, decision in zip(comments, decisions, strict=True) if decision is not None
     ]
@@ -222,7 +230,7 @@ def _write(
     # The score distributions and the spot checks' draw, in the same unit of work.
     evidence.after_scoring(
         [
-            _scored(comment, decision[0], result)
+            _scored(comment, decision[0], result, settings[comment.site_id])
             for comment, decision, result in zip(comments, decisions, results, strict=True)
             if decision is not None and result.scores is not None and comment.decided_at is None
         ]
@@ -234,12 +242,26 @@ def _write(
         db.session.expunge(comment)
 
 
+def _settings_by_site(comments: Iterable[Comment]) -> dict[int, dict[str, Any]]:
+    """Each site's effective settings, worked out once for a batch (the decision and the
+    calibration's tables both read them)."""
+    settings: dict[int, dict[str, Any]] = {}
+    for comment in comments:
+        if comment.site_id not in settings:
+            settings[comment.site_id] = effective_settings(comment.site)
+    return settings
+
+
 def _scored(
-    comment: Comment, status: Status, result: moderation.ClassifierResult, *, draw: bool = True
+    comment: Comment,
+    status: Status,
+    result: moderation.ClassifierResult,
+    settings: dict[str, Any],
+    *,
+    draw: bool = True,
 ) -> evidence.Scored:
     """A comment the machine decided on its new scores, for the calibration's tables."""
     assert result.scores is not None
-    settings = effective_settings(comment.site)
     return evidence.Scored(
         comment=comment,
         status=status,
@@ -255,10 +277,11 @@ def _apply(comment: Comment, result: moderation.ClassifierResult) -> str | None:
     """Decide one comment from its scores; None when someone else got there first."""
     try:
         with db.session.begin_nested(), db.session.no_autoflush:
-            decision = _decision(comment, result)
+            settings = _settings_by_site([comment])
+            decision = _decision(comment, result, settings[comment.site_id])
             if decision is None:
                 return None
-            _write([comment], [decision], [result])
+            _write([comment], [decision], [result], settings)
     except StaleDataError:
         # Theirs stands: this comment's savepoint is rolled back; the rest of the batch goes on.
         return None
@@ -329,7 +352,8 @@ def rescore(
                 result.skipped += 1
                 continue
             verdict = moderation.ClassifierResult(comment_scores, model=model)
-            status, reasons = moderation.outcome(rule_reasons(comment), effective_settings(comment.site), verdict)
+            settings = effective_settings(comment.site)
+            status, reasons = moderation.outcome(rule_reasons(comment), settings, verdict)
             if status != comment.status:
                 result.changes.append(
                     {
@@ -341,7 +365,7 @@ def rescore(
                     }
                 )
             if apply:
-                if not _rescore_one(comment, comment_scores, model, status, reasons):
+                if not _rescore_one(comment, comment_scores, model, status, reasons, settings):
                     result.skipped += 1
                 assert commit_each is not None
                 commit_each()
@@ -350,7 +374,14 @@ def rescore(
         db.session.expunge_all()
 
 
-def _rescore_one(comment: Comment, scores: dict[str, float], model: str, status: Status, reasons: list[Reason]) -> bool:
+def _rescore_one(
+    comment: Comment,
+    scores: dict[str, float],
+    model: str,
+    status: Status,
+    reasons: list[Reason],
+    settings: dict[str, Any],
+) -> bool:
     """Write one comment's new scores (and status), through the same version- and text-checked
     statement as the scoring worker's, in a savepoint; False when it changed since it was read
     (theirs stands: only this comment's savepoint is rolled back)."""
@@ -364,7 +395,9 @@ def _rescore_one(comment: Comment, scores: dict[str, float], model: str, status:
                 moderation.write_decisions([comment])
             # A model change scores it anew: the distributions count it; newly published (it was
             # held), it may be drawn for a check.
-            rescored = _scored(comment, status, moderation.ClassifierResult(scores, model=model), draw=newly_published)
+            rescored = _scored(
+                comment, status, moderation.ClassifierResult(scores, model=model), settings, draw=newly_published
+            )
             evidence.after_scoring([rescored])
         return True
     except StaleDataError:
